@@ -1,0 +1,69 @@
+/* fg_common.h - status codes, last-error message, ISA and thread control.
+ *
+ * Shared by every part of the C library. Plain C11, no Python anywhere.
+ */
+#ifndef FG_COMMON_H
+#define FG_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Every function that can fail returns one of these; fg_last_error() gives the message. */
+typedef enum fg_status {
+    FG_OK = 0,
+    FG_ERR_ARG = 1,      /* a bad argument: shape, size, pointer, option value */
+    FG_ERR_NOMEM = 2,    /* an allocation failed, or a size is over the configured cap */
+    FG_ERR_FORMAT = 3,   /* a model image / file is malformed, truncated or hostile */
+    FG_ERR_IO = 4,       /* a file could not be opened or read */
+    FG_ERR_STATE = 5,    /* an object was used in the wrong state (e.g. wrong batch size) */
+    FG_ERR_INTERRUPTED = 6 /* the run was cancelled through fg_request_cancel() */
+} fg_status;
+
+/* Message of the last failure on the calling thread (thread-local); "" when none. */
+const char *fg_last_error(void);
+
+/* Record a failure (printf-style) and return `code`, so callers can write
+ * `return fg_fail(FG_ERR_ARG, "units must be > 0, got %d", u);` */
+int fg_fail(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ---- instruction sets -------------------------------------------------------------------- */
+/* Bit flags. The active ISA is the best one the CPU has (cpuid, read once), capped by the
+ * environment variable FASTGRU_ISA=scalar|neon|avx2|avx512 (read once, at first use) and by
+ * fg_set_isa_cap(). Asking for an ISA the CPU lacks caps at the best available one below it. */
+enum {
+    FG_ISA_SCALAR = 1 << 0,
+    FG_ISA_AVX2 = 1 << 1,    /* AVX2 + FMA */
+    FG_ISA_AVX512 = 1 << 2,  /* AVX-512 F (+ BW, DQ, VL) */
+    FG_ISA_NEON = 1 << 3     /* aarch64 Advanced SIMD */
+};
+
+unsigned fg_isa_available(void);          /* bitmask of what this CPU supports (SCALAR always) */
+int fg_isa_active(void);                  /* the single FG_ISA_* flag now in use */
+const char *fg_isa_name(int isa_flag);    /* "scalar", "avx2", "avx512", "neon" */
+/* Cap by name ("scalar", "avx2", "avx512", "neon", or "" / NULL for no cap). FG_ERR_ARG on an
+ * unknown name. Affects calls that start after it returns. */
+int fg_set_isa_cap(const char *name);
+
+/* ---- threads ----------------------------------------------------------------------------- */
+/* Threads used when a call passes nthreads <= 0: FASTGRU_NUM_THREADS if set to a positive
+ * integer, else the number of cores OpenMP reports; 1 when built without OpenMP. */
+int fg_default_threads(void);
+int fg_have_openmp(void);                 /* 1 when compiled with OpenMP */
+
+/* ---- cancellation ------------------------------------------------------------------------ */
+/* Long runs poll a flag between time chunks; a set flag makes them stop with
+ * FG_ERR_INTERRUPTED (outputs are then unspecified). The flag is process-wide. */
+void fg_request_cancel(int on);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
