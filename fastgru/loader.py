@@ -1,0 +1,68 @@
+"""``fastgru.load`` and ``fastgru.convert``: file in, model image out.
+
+Every source format becomes the same model image (the bytes of a ``.fgru`` file), so a model
+read from a Keras file and one read from a converted file run the very same C code.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Union
+
+from .errors import FastGRUError, FastGRUFileNotFoundError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_SUPPORTED_DTYPES = ("float32",)
+
+
+def _image_for(path: PathLike, config: Any, custom_objects: Optional[dict]) -> bytes:
+    from . import format as image_format
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FastGRUFileNotFoundError(f"{path}: no such file")
+    if image_format.is_image_file(path):
+        if config is not None:
+            raise FastGRUError(f"{path}: a converted .fgru file carries its own config; "
+                               f"do not pass config=")
+        with open(path, "rb") as f:
+            return f.read()
+    from .keras import read_model
+
+    spec = read_model(path, config=config, custom_objects=custom_objects)
+    return image_format.pack_model(spec)
+
+
+def _check_dtype(dtype: str) -> None:
+    if dtype not in _SUPPORTED_DTYPES:
+        raise FastGRUError(f"dtype={dtype!r} is not supported; expected one of {_SUPPORTED_DTYPES}")
+
+
+def load(path: PathLike, *, config: Any = None, device: str = "cpu",
+         threads: Optional[int] = None, dtype: str = "float32",
+         custom_objects: Optional[dict] = None):
+    """Load a Keras model (``.keras``, ``.h5``, ``.weights.h5`` + ``config=``) or a converted
+    ``.fgru`` file; the format is detected from the file's content.
+
+    ``custom_objects`` maps a custom layer class name (or its ``registered_name``) to the
+    fastgru layer whose maths it keeps, e.g. ``{"MyGRU": fastgru.GRU}``.
+    """
+    if device != "cpu":
+        raise FastGRUError(f"device={device!r} is not available in this build of fastgru; "
+                           f"only device='cpu' is")
+    _check_dtype(dtype)
+    from .model import Model
+
+    return Model(_image_for(path, config, custom_objects), threads=threads,
+                 source=os.fspath(path))
+
+
+def convert(src_path: PathLike, dst_path: PathLike, *, config: Any = None,
+            dtype: str = "float32", custom_objects: Optional[dict] = None) -> None:
+    """Write the converted ``.fgru`` form of a model file (see docs/FORMAT.md)."""
+    _check_dtype(dtype)
+    image = _image_for(src_path, config, custom_objects)
+    tmp = os.fspath(dst_path) + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(image)
+    os.replace(tmp, dst_path)
