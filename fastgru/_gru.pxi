@@ -13,9 +13,11 @@ cdef int _gru_config(object config, fg_gru_config *cfg) except -1:
     return 0
 
 
-cdef int _check_array(object arr, str what, tuple shape, object dtype) except -1:
-    """`arr` must be an ndarray of `dtype` and `shape`, with a contiguous last axis and
-    non-negative strides that are whole elements (what the C strides can express)."""
+cdef int _check_array(object arr, str what, tuple shape, object dtype,
+                      bint contiguous_last=True) except -1:
+    """`arr` must be an ndarray of `dtype` and `shape`, with non-negative strides that are whole
+    elements (what the C strides can express) and, unless told otherwise, a contiguous last
+    axis."""
     if not isinstance(arr, np.ndarray) or arr.dtype != dtype:
         raise FastGRUError(f"{what}: expected a {np.dtype(dtype).name} ndarray, "
                            f"got {type(arr).__name__} {getattr(arr, 'dtype', '')}")
@@ -24,7 +26,7 @@ cdef int _check_array(object arr, str what, tuple shape, object dtype) except -1
     cdef Py_ssize_t item = arr.itemsize
     for axis, stride in enumerate(arr.strides):
         if arr.shape[axis] > 1 and (stride < 0 or stride % item
-                                    or (axis == arr.ndim - 1 and stride != item)):
+                                    or (contiguous_last and axis == arr.ndim - 1 and stride != item)):
             raise FastGRUError(f"{what}: strides {arr.strides} are not supported "
                                f"(need a contiguous last axis and non-negative strides)")
     return 0
@@ -131,7 +133,7 @@ def gru_forward(config, packed, x, mask, h0, y, h_final, *, bint go_backwards=Fa
     run.x_sb, run.x_st = _stride(x, 0), _stride(x, 1)
     run.mask, run.m_sb, run.m_st = NULL, 0, 0
     if mask is not None:
-        _check_array(mask, "mask", (batch, timesteps), np.uint8)
+        _check_array(mask, "mask", (batch, timesteps), np.uint8, contiguous_last=False)
         run.mask = <const uint8_t *>cnp.PyArray_DATA(mask)
         run.m_sb, run.m_st = _stride(mask, 0), _stride(mask, 1)
     run.h0, run.h0_sb = NULL, 0
