@@ -1,6 +1,10 @@
 """fastgru.GRU / Bidirectional against the float64 numpy re-derivation (tests/reference_gru.py)
 on the same option grid as the Keras tests, plus the options Keras 3 lacks (time_major,
 Keras 2 hard_sigmoid, zero_output_for_mask as a keyword) and the layer's own API."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -159,3 +163,12 @@ def test_bidirectional_needs_opposite_go_backwards():
     weights = make_weights(3, 2, True, True, np.random.default_rng(0))
     with pytest.raises(fastgru.FastGRUError, match="different go_backwards"):
         fastgru.Bidirectional(fastgru.GRU(3, *weights), fastgru.GRU(3, *weights))
+
+
+def test_import_fastgru_loads_nothing_heavy():
+    code = ("import sys, fastgru; heavy = [m for m in ('h5py', 'keras', 'jax', 'tensorflow', "
+            "'scipy') if m in sys.modules]; print(heavy)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -142,3 +142,14 @@ def test_bad_shapes_raise_fastgru_error_naming_expected_and_actual(call, message
 def test_time_major_shape_error_names_the_time_major_layout():
     with pytest.raises(fastgru.FastGRUError, match=r"\(timesteps, batch, input_dim\).*got \(3, 2, 4\)"):
         _layer(time_major=True)(np.zeros((3, 2, 4)))
+
+
+def test_cancel_flag_stops_a_run_with_keyboard_interrupt():
+    layer, x = _layer(), np.zeros((2, 3, 5), np.float32)
+    _core.request_cancel(True)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            layer(x)
+    finally:
+        _core.request_cancel(False)
+    assert layer(x).shape == (2, 3, 6)
