@@ -24,6 +24,8 @@ cdef int _check_array(object arr, str what, tuple shape, object dtype,
     if arr.shape != shape:
         raise FastGRUError(f"{what}: expected shape {shape}, got {arr.shape}")
     cdef Py_ssize_t item = arr.itemsize
+    if arr.size == 0:
+        return 0                    # nothing is read or written; numpy's strides may be 0
     for axis, stride in enumerate(arr.strides):
         if arr.shape[axis] > 1 and (stride < 0 or stride % item
                                     or (contiguous_last and axis == arr.ndim - 1 and stride != item)):
@@ -33,8 +35,9 @@ cdef int _check_array(object arr, str what, tuple shape, object dtype,
 
 
 cdef inline int64_t _stride(object arr, int axis):
-    # An axis of length <= 1 is never stepped along; its stride may be anything numpy likes.
-    if arr.shape[axis] <= 1:
+    # An axis of length <= 1 (or an empty array) is never stepped along; numpy's stride there
+    # may be anything.
+    if arr.shape[axis] <= 1 or arr.size == 0:
         return 0
     return arr.strides[axis] // arr.itemsize
 

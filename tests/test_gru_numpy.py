@@ -172,3 +172,14 @@ def test_import_fastgru_loads_nothing_heavy():
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("batch, timesteps", [(0, 4), (3, 0)])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_empty_batch_or_sequence(batch, timesteps, return_sequences):
+    weights = make_weights(4, 3, True, True, np.random.default_rng(0))
+    x = np.zeros((batch, timesteps, 3), np.float32)
+    y, h = fastgru.GRU(4, *weights, return_sequences=return_sequences, return_state=True)(x)
+    y_ref, h_ref = gru_reference(x, *weights, return_sequences=return_sequences)
+    assert y.shape == y_ref.shape and h.shape == h_ref.shape
+    assert np.array_equal(y, y_ref) and np.array_equal(h, h_ref)
