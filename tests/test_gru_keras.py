@@ -84,8 +84,10 @@ def test_bidirectional_matches_keras(case, error_record):
           if case.initial_state else None)
     opts = dict(reset_after=case.reset_after, return_sequences=case.return_sequences,
                 return_state=case.return_state)
-    keras_bi = keras.layers.Bidirectional(keras.layers.GRU(units, **opts),
-                                          merge_mode=case.merge_mode)
+    fgb = case.forward_go_backwards
+    keras_bi = keras.layers.Bidirectional(   # an explicit backward layer lets the forward one go backwards
+        keras.layers.GRU(units, go_backwards=fgb, **opts), merge_mode=case.merge_mode,
+        backward_layer=keras.layers.GRU(units, go_backwards=not fgb, **opts))
     keras_bi.build((None, None, input_dim))
     keras_bi.forward_layer.set_weights(w_fw)
     keras_bi.backward_layer.set_weights(w_bw)
@@ -94,8 +96,8 @@ def test_bidirectional_matches_keras(case, error_record):
         # Keras' jax backend outputs the initial states for a fully masked row (see
         # _tf_backend_outputs); the TensorFlow rule fastgru follows gives zeros.
         if case.merge_mode is None:
-            expected[0] = _tf_backend_outputs(expected[0], mask, h0[0], False, False)
-            expected[1] = _tf_backend_outputs(expected[1], mask, h0[1], True, False)
+            expected[0] = _tf_backend_outputs(expected[0], mask, h0[0], fgb, False)
+            expected[1] = _tf_backend_outputs(expected[1], mask, h0[1], not fgb, False)
         else:
             merge = {"concat": lambda a, b: np.concatenate([a, b], axis=-1),
                      "sum": np.add, "mul": np.multiply, "ave": lambda a, b: (a + b) / 2}
@@ -105,8 +107,8 @@ def test_bidirectional_matches_keras(case, error_record):
                                        rtol=0, atol=1e-6)
             expected[0] = np.where(fully_masked[:, None], 0.0, expected[0])
 
-    bi = fastgru.Bidirectional(fastgru.GRU(units, *w_fw, **opts),
-                               fastgru.GRU(units, *w_bw, go_backwards=True, **opts),
+    bi = fastgru.Bidirectional(fastgru.GRU(units, *w_fw, go_backwards=fgb, **opts),
+                               fastgru.GRU(units, *w_bw, go_backwards=not fgb, **opts),
                                merge_mode=case.merge_mode)
     got = _as_list(bi(x, initial_state=h0, mask=mask))
     assert len(got) == len(expected)

@@ -138,16 +138,17 @@ def test_bidirectional_matches_numpy_reference(case, error_record):
           if case.initial_state else [None, None])
     opts = dict(reset_after=case.reset_after, return_sequences=case.return_sequences,
                 return_state=case.return_state)
-    bi = fastgru.Bidirectional(fastgru.GRU(units, *w_fw, **opts),
-                               fastgru.GRU(units, *w_bw, go_backwards=True, **opts),
+    fgb = case.forward_go_backwards
+    bi = fastgru.Bidirectional(fastgru.GRU(units, *w_fw, go_backwards=fgb, **opts),
+                               fastgru.GRU(units, *w_bw, go_backwards=not fgb, **opts),
                                merge_mode=case.merge_mode)
     got = bi(x, initial_state=h0 if case.initial_state else None, mask=mask)
 
     ref = dict(reset_after=case.reset_after, return_sequences=case.return_sequences, mask=mask,
                zero_output_for_mask=case.return_sequences)
-    y_fw, h_fw = gru_reference(x, *w_fw, initial_state=h0[0], **ref)
-    y_bw, h_bw = gru_reference(x, *w_bw, initial_state=h0[1], go_backwards=True, **ref)
-    if case.return_sequences:
+    y_fw, h_fw = gru_reference(x, *w_fw, initial_state=h0[0], go_backwards=fgb, **ref)
+    y_bw, h_bw = gru_reference(x, *w_bw, initial_state=h0[1], go_backwards=not fgb, **ref)
+    if case.return_sequences:      # Keras flips the backward layer's sequence, whichever it is
         y_bw = y_bw[:, ::-1]
     merged = {"concat": lambda: [np.concatenate([y_fw, y_bw], axis=-1)],
               "sum": lambda: [y_fw + y_bw], "mul": lambda: [y_fw * y_bw],
@@ -183,3 +184,23 @@ def test_empty_batch_or_sequence(batch, timesteps, return_sequences):
     y_ref, h_ref = gru_reference(x, *weights, return_sequences=return_sequences)
     assert y.shape == y_ref.shape and h.shape == h_ref.shape
     assert np.array_equal(y, y_ref) and np.array_equal(h, h_ref)
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "ave", None])
+def test_bidirectional_time_major_matches_batch_major(merge_mode):
+    rng = np.random.default_rng(8)
+    w_fw, w_bw = make_weights(4, 3, True, True, rng), make_weights(4, 3, True, True, rng)
+    x = rng.normal(size=(5, 6, 3)).astype(np.float32)
+    mask = make_mask("post", 5, 6, rng)
+
+    def build(time_major):
+        opts = dict(return_sequences=True, time_major=time_major)
+        return fastgru.Bidirectional(fastgru.GRU(4, *w_fw, **opts),
+                                     fastgru.GRU(4, *w_bw, go_backwards=True, **opts), merge_mode)
+
+    batch_major = build(False)(x, mask=mask)
+    time_major = build(True)(np.ascontiguousarray(x.transpose(1, 0, 2)), mask=mask.T)
+    batch_major = batch_major if isinstance(batch_major, list) else [batch_major]
+    time_major = time_major if isinstance(time_major, list) else [time_major]
+    for b, t in zip(batch_major, time_major):
+        assert np.array_equal(t.transpose(1, 0, 2), b)
