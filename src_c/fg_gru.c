@@ -398,7 +398,7 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     if (st != FG_OK) return st;
     if (packed == NULL) return fg_fail(FG_ERR_ARG, "GRU packed weights are NULL");
     if ((st = check_run(cfg, run)) != FG_OK) return st;
-    job jb;
+    job jb = {0};
     if ((st = make_plan(cfg, run->batch, run->timesteps, &jb.p)) != FG_OK) return st;
     if (run->batch == 0) return FG_OK;
     if (workspace != NULL && (uintptr_t)workspace % 64 != 0)

@@ -26,6 +26,14 @@ unsigned fg_cpu_isa_flags(void)
 
 const fg_kernels *fg_kernels_for(int isa)
 {
-    (void)isa; /* SIMD kernels come next; until then every ISA runs the scalar reference */
-    return &fg_kernels_scalar;
+    switch (isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    case FG_ISA_AVX512: return &fg_kernels_avx512;
+    case FG_ISA_AVX2: return &fg_kernels_avx2;
+#endif
+#if defined(__aarch64__)
+    case FG_ISA_NEON: return &fg_kernels_neon;
+#endif
+    default: return &fg_kernels_scalar;
+    }
 }

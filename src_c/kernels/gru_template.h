@@ -6,7 +6,8 @@
  *   MR          batch rows per register tile
  *   V_LOAD(p) V_STORE(p, v) V_SET1(x) V_ZERO() V_ADD V_SUB V_MUL V_DIV
  *   V_FMA(a, b, c) = a*b + c       V_MAX(a, b) / V_MIN(a, b): b when either is NaN
- *   V_TANH(x) V_SIGMOID(x)         the vector (or libm) tanh and logistic
+ *   V_TANH(x) V_SIGMOID(x)         libm-based for scalar; SIMD files leave them out and
+ *                                  define what vmath_template.h needs instead
  * Layouts: see fg_kernels.h. Tiles hold MR rows x (gates x 16 units) accumulators; a remainder
  * row runs the same code with one row, so each row sees the same operation order everywhere.
  */
@@ -19,6 +20,10 @@ FG_INLINE V FGK(clip)(V x, float lo, float hi)
 {
     return V_MIN(V_SET1(hi), V_MAX(V_SET1(lo), x));
 }
+
+#ifndef V_TANH
+#include "vmath_template.h"
+#endif
 
 /* Elementwise activation on one vector: the recurrence's common cases inline, the rest lane
  * by lane through the scalar definitions. */
