@@ -1,1 +1,123 @@
-# (filled in by the part that owns it)
+# Declarations of the three contract headers (shared by every .pxi of this module), the
+# status -> Python exception mapping, and ISA / thread control.
+from libc.stdint cimport int32_t, int64_t, uint8_t
+cimport numpy as cnp
+import numpy as np
+
+from fastgru.errors import FastGRUError
+
+cnp.import_array()
+
+cdef extern from "fg_common.h" nogil:
+    enum fg_status:
+        FG_OK
+        FG_ERR_ARG
+        FG_ERR_NOMEM
+        FG_ERR_FORMAT
+        FG_ERR_IO
+        FG_ERR_STATE
+        FG_ERR_INTERRUPTED
+    const char *fg_last_error()
+    enum:
+        FG_ISA_SCALAR
+        FG_ISA_AVX2
+        FG_ISA_AVX512
+        FG_ISA_NEON
+    unsigned fg_isa_available()
+    int fg_isa_active()
+    const char *fg_isa_name(int isa_flag)
+    int fg_set_isa_cap(const char *name)
+    int fg_default_threads()
+    int fg_have_openmp()
+    void fg_request_cancel(int on)
+
+cdef extern from "fg_activations.h" nogil:
+    enum:
+        FG_ACT_COUNT
+    int fg_activation_is_elementwise(int act)
+    int fg_activation_apply(int act, float *x, int64_t rows, int64_t n, int64_t stride)
+
+cdef extern from "fg_gru.h" nogil:
+    ctypedef struct fg_gru_config:
+        int32_t input_dim
+        int32_t units
+        int32_t reset_after
+        int32_t use_bias
+        int32_t activation
+        int32_t recurrent_activation
+    int fg_gru_check_config(const fg_gru_config *cfg)
+    size_t fg_gru_packed_bytes(const fg_gru_config *cfg)
+    int fg_gru_pack(const fg_gru_config *cfg, const float *kernel, const float *recurrent_kernel,
+                    const float *bias, void *packed)
+    int fg_gru_unpack(const fg_gru_config *cfg, const void *packed, float *kernel,
+                      float *recurrent_kernel, float *bias)
+    ctypedef struct fg_gru_run:
+        int64_t batch
+        int64_t timesteps
+        const float *x
+        int64_t x_sb, x_st
+        const uint8_t *mask
+        int64_t m_sb, m_st
+        const float *h0
+        int64_t h0_sb
+        float *y
+        int64_t y_sb, y_st
+        float *h_final
+        int64_t hf_sb
+        int32_t go_backwards
+        int32_t return_sequences
+        int32_t zero_output_for_mask
+        int32_t nthreads
+    size_t fg_gru_workspace_bytes(const fg_gru_config *cfg, int64_t batch, int64_t timesteps,
+                                  int32_t nthreads)
+    int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_run *run,
+                       void *workspace)
+
+
+cdef int _check(int status) except -1:
+    """Raise the Python error for a failed C call (message from fg_last_error); 0 when FG_OK."""
+    if status == FG_OK:
+        return 0
+    message = fg_last_error().decode("utf-8", "replace")
+    if status == FG_ERR_INTERRUPTED:
+        fg_request_cancel(0)
+        raise KeyboardInterrupt(message or "fastgru: run cancelled")
+    if not message:
+        message = f"fastgru C library failed with status {status}"
+    raise FastGRUError(message)
+
+
+_ISA_FLAGS = (FG_ISA_SCALAR, FG_ISA_NEON, FG_ISA_AVX2, FG_ISA_AVX512)
+
+
+def isa_available():
+    """Names of the instruction sets this CPU supports, scalar first."""
+    cdef unsigned mask = fg_isa_available()
+    return [fg_isa_name(flag).decode() for flag in _ISA_FLAGS if mask & flag]
+
+
+def isa_active():
+    """Name of the instruction set kernels use now (best available under the cap)."""
+    return fg_isa_name(fg_isa_active()).decode()
+
+
+def set_isa_cap(name=None):
+    """Cap the instruction set ("scalar", "avx2", "avx512", "neon"); None or "" lifts the cap."""
+    if name is not None and not isinstance(name, str):
+        raise FastGRUError(f"set_isa_cap: name must be a str or None, got {type(name).__name__}")
+    _check(fg_set_isa_cap((name or "").encode()))
+
+
+def default_threads():
+    """Threads a call uses when none is given (FASTGRU_NUM_THREADS, else all cores)."""
+    return fg_default_threads()
+
+
+def have_openmp():
+    """True when the C library was built with OpenMP."""
+    return bool(fg_have_openmp())
+
+
+def request_cancel(on=True):
+    """Ask running forward passes to stop (they raise KeyboardInterrupt); process-wide flag."""
+    fg_request_cancel(1 if on else 0)

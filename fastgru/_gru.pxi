@@ -1,1 +1,158 @@
-# (filled in by the part that owns it)
+# One GRU layer: pack Keras weights, unpack them, run the forward pass (fg_gru.h).
+# A config is the tuple (input_dim, units, reset_after, use_bias, activation_id,
+# recurrent_activation_id), in fg_gru_config's field order.
+# The checks here guard memory: every array's shape and strides are verified against the
+# config before a pointer reaches C.
+
+cdef int _gru_config(object config, fg_gru_config *cfg) except -1:
+    if len(config) != 6:
+        raise FastGRUError(f"GRU config must have 6 fields, got {len(config)}")
+    cfg.input_dim, cfg.units, cfg.reset_after, cfg.use_bias, cfg.activation, \
+        cfg.recurrent_activation = [int(v) for v in config]
+    _check(fg_gru_check_config(cfg))
+    return 0
+
+
+cdef int _check_array(object arr, str what, tuple shape, object dtype,
+                      bint contiguous_last=True) except -1:
+    """`arr` must be an ndarray of `dtype` and `shape`, with non-negative strides that are whole
+    elements (what the C strides can express) and, unless told otherwise, a contiguous last
+    axis."""
+    if not isinstance(arr, np.ndarray) or arr.dtype != dtype:
+        raise FastGRUError(f"{what}: expected a {np.dtype(dtype).name} ndarray, "
+                           f"got {type(arr).__name__} {getattr(arr, 'dtype', '')}")
+    if arr.shape != shape:
+        raise FastGRUError(f"{what}: expected shape {shape}, got {arr.shape}")
+    cdef Py_ssize_t item = arr.itemsize
+    for axis, stride in enumerate(arr.strides):
+        if arr.shape[axis] > 1 and (stride < 0 or stride % item
+                                    or (contiguous_last and axis == arr.ndim - 1 and stride != item)):
+            raise FastGRUError(f"{what}: strides {arr.strides} are not supported "
+                               f"(need a contiguous last axis and non-negative strides)")
+    return 0
+
+
+cdef inline int64_t _stride(object arr, int axis):
+    # An axis of length <= 1 is never stepped along; its stride may be anything numpy likes.
+    if arr.shape[axis] <= 1:
+        return 0
+    return arr.strides[axis] // arr.itemsize
+
+
+def gru_packed_bytes(config):
+    """Bytes of the packed weights for `config`."""
+    cdef fg_gru_config cfg
+    _gru_config(config, &cfg)
+    return fg_gru_packed_bytes(&cfg)
+
+
+def _aligned_bytes(size_t n):
+    """A uint8 array of n bytes whose data starts on a 64-byte boundary."""
+    raw = np.empty(n + 64, dtype=np.uint8)
+    start = (-raw.ctypes.data) % 64
+    return raw[start:start + n]
+
+
+def _weight_shapes(config):
+    input_dim, units, reset_after, use_bias = [int(v) for v in config[:4]]
+    bias = None
+    if use_bias:
+        bias = (2, 3 * units) if reset_after else (3 * units,)
+    return (input_dim, 3 * units), (units, 3 * units), bias
+
+
+def gru_pack(config, kernel, recurrent_kernel, bias):
+    """Pack C-contiguous float32 Keras weights; returns a 64-byte aligned uint8 array."""
+    cdef fg_gru_config cfg
+    _gru_config(config, &cfg)
+    k_shape, rk_shape, b_shape = _weight_shapes(config)
+    _check_array(kernel, "kernel", k_shape, np.float32)
+    _check_array(recurrent_kernel, "recurrent_kernel", rk_shape, np.float32)
+    if not (kernel.flags.c_contiguous and recurrent_kernel.flags.c_contiguous):
+        raise FastGRUError("gru_pack: kernel and recurrent_kernel must be C-contiguous")
+    cdef const float *bias_ptr = NULL
+    if b_shape is not None:
+        _check_array(bias, "bias", b_shape, np.float32)
+        if not bias.flags.c_contiguous:
+            raise FastGRUError("gru_pack: bias must be C-contiguous")
+        bias_ptr = <const float *>cnp.PyArray_DATA(bias)
+    packed = _aligned_bytes(fg_gru_packed_bytes(&cfg))
+    _check(fg_gru_pack(&cfg, <const float *>cnp.PyArray_DATA(kernel),
+                       <const float *>cnp.PyArray_DATA(recurrent_kernel), bias_ptr,
+                       cnp.PyArray_DATA(packed)))
+    return packed
+
+
+cdef int _check_packed(fg_gru_config *cfg, object packed) except -1:
+    if (not isinstance(packed, np.ndarray) or packed.dtype != np.uint8
+            or not packed.flags.c_contiguous or packed.nbytes != fg_gru_packed_bytes(cfg)
+            or packed.ctypes.data % 64):
+        raise FastGRUError("packed GRU weights: expected the 64-byte aligned uint8 array "
+                           "gru_pack returned for this config")
+    return 0
+
+
+def gru_unpack(config, packed):
+    """(kernel, recurrent_kernel, bias or None) in Keras layout from packed weights."""
+    cdef fg_gru_config cfg
+    _gru_config(config, &cfg)
+    _check_packed(&cfg, packed)
+    k_shape, rk_shape, b_shape = _weight_shapes(config)
+    kernel = np.empty(k_shape, dtype=np.float32)
+    recurrent_kernel = np.empty(rk_shape, dtype=np.float32)
+    bias = None if b_shape is None else np.empty(b_shape, dtype=np.float32)
+    _check(fg_gru_unpack(&cfg, cnp.PyArray_DATA(packed), <float *>cnp.PyArray_DATA(kernel),
+                         <float *>cnp.PyArray_DATA(recurrent_kernel),
+                         NULL if bias is None else <float *>cnp.PyArray_DATA(bias)))
+    return kernel, recurrent_kernel, bias
+
+
+def gru_forward(config, packed, x, mask, h0, y, h_final, *, bint go_backwards=False,
+                bint return_sequences=False, bint zero_output_for_mask=False, int nthreads=0):
+    """Run one GRU layer, writing into `y` (and `h_final` unless None), GIL released.
+
+    x: float32 (B, T, input_dim), any non-negative strides with a contiguous feature axis (so a
+    time-major array can be passed as its (1, 0, 2) transpose); mask: None or uint8 (B, T);
+    h0: None or float32 (B, units); y: float32 (B, T, units) when return_sequences else
+    (B, units); h_final: None or float32 (B, units), which may be h0 itself. y and h_final may
+    be views into larger arrays (e.g. one half of a concatenation).
+    """
+    cdef fg_gru_config cfg
+    cdef fg_gru_run run
+    _gru_config(config, &cfg)
+    _check_packed(&cfg, packed)
+    if not isinstance(x, np.ndarray) or x.ndim != 3:
+        raise FastGRUError(f"x: expected a (batch, timesteps, {cfg.input_dim}) float32 array")
+    batch, timesteps = x.shape[0], x.shape[1]
+    _check_array(x, "x", (batch, timesteps, cfg.input_dim), np.float32)
+    state_shape = (batch, cfg.units)
+    _check_array(y, "y", (batch, timesteps, cfg.units) if return_sequences else state_shape,
+                 np.float32)
+    run.batch, run.timesteps = batch, timesteps
+    run.x = <const float *>cnp.PyArray_DATA(x)
+    run.x_sb, run.x_st = _stride(x, 0), _stride(x, 1)
+    run.mask, run.m_sb, run.m_st = NULL, 0, 0
+    if mask is not None:
+        _check_array(mask, "mask", (batch, timesteps), np.uint8, contiguous_last=False)
+        run.mask = <const uint8_t *>cnp.PyArray_DATA(mask)
+        run.m_sb, run.m_st = _stride(mask, 0), _stride(mask, 1)
+    run.h0, run.h0_sb = NULL, 0
+    if h0 is not None:
+        _check_array(h0, "initial_state", state_shape, np.float32)
+        run.h0, run.h0_sb = <const float *>cnp.PyArray_DATA(h0), _stride(h0, 0)
+    run.y = <float *>cnp.PyArray_DATA(y)
+    run.y_sb = _stride(y, 0)
+    run.y_st = _stride(y, 1) if return_sequences else 0
+    run.h_final, run.hf_sb = NULL, 0
+    if h_final is not None:
+        _check_array(h_final, "h_final", state_shape, np.float32)
+        run.h_final, run.hf_sb = <float *>cnp.PyArray_DATA(h_final), _stride(h_final, 0)
+    run.go_backwards = go_backwards
+    run.return_sequences = return_sequences
+    run.zero_output_for_mask = zero_output_for_mask
+    run.nthreads = nthreads
+    cdef const void *packed_ptr = cnp.PyArray_DATA(packed)
+    cdef int status
+    with nogil:
+        status = fg_gru_forward(&cfg, packed_ptr, &run, NULL)
+    _check(status)

@@ -1,0 +1,10 @@
+"""fastgru: fast CPU inference for Keras GRU models (a C kernel with SIMD and OpenMP).
+
+Importing fastgru loads only numpy and the compiled core; h5py and file readers load lazily.
+"""
+__version__ = "0.1.0"   # the one place: pyproject.toml reads it from here
+
+from .errors import FastGRUError, FastGRUFileNotFoundError
+from .layers import GRU, Bidirectional
+
+__all__ = ["__version__", "FastGRUError", "FastGRUFileNotFoundError", "GRU", "Bidirectional"]
