@@ -170,11 +170,11 @@ def _layer_entry(entry, where):
 
 def _is_op_node(entry, class_name, lcfg) -> bool:
     """Keras 3 ops nodes (mask computations) are not layers. ``.keras`` configs say so with
-    their module; legacy ``.h5`` configs carry no module, but op configs hold no layer fields."""
+    their module; legacy ``.h5`` configs carry no module, but only layers have ``trainable``."""
     module = entry.get("module")
     if isinstance(module, str):
         return module.startswith("keras.src.ops")
-    return class_name in KERAS3_MASK_OPS and "trainable" not in lcfg and "dtype" not in lcfg
+    return class_name in KERAS3_MASK_OPS and "trainable" not in lcfg
 
 
 def _functional(cfg, where) -> ModelGraph:

@@ -190,13 +190,27 @@ class GraphBuilder:
         infos = [self.infos[layer.name] for layer in g.layers
                  if layer.in_model_layers and not layer.is_op and layer.name in self.infos]
         inputs = [self.values[TensorRef(r.layer, 0, 0)].name for r in g.inputs]
+        ops = self._live_ops(outputs)
         used = set(inputs) | set(outputs)
-        for op in self.ops:
+        for op in ops:
             used.update(t for t in op.inputs + op.outputs if t is not None)
         tensors = {k: v for k, v in self.tensors.items() if k in used}
         return ModelSpec(name=g.name, keras_version=self.keras_version, source=self.source,
-                         inputs=inputs, outputs=outputs, tensors=tensors, ops=self.ops, layers=infos,
+                         inputs=inputs, outputs=outputs, tensors=tensors, ops=ops, layers=infos,
                          stateful_batch=self.stateful_batch if self.stateful else None)
+
+    def _live_ops(self, outputs):
+        """Ops the outputs depend on. Masks no consumer uses (an Embedding's mask before a
+        layer that ignores it) and branches that lead nowhere are dropped. Stateful GRUs stay:
+        their carried state is observable on the next call."""
+        needed = set(outputs)
+        live = []
+        for op in reversed(self.ops):
+            stateful = op.kind == "gru" and op.attrs.get("stateful")
+            if stateful or any(t in needed for t in op.outputs if t is not None):
+                live.append(op)
+                needed.update(t for t in op.inputs if t is not None)
+        return live[::-1]
 
     def _input(self, layer) -> Value:
         cfg = layer.config
