@@ -11,6 +11,9 @@ from ..errors import FastGRUError
 from .config import MAX_JSON_BYTES, parse_json
 
 MAX_WEIGHTS_BYTES = 16 << 30
+# Keras stores members uncompressed; a compressed member may expand at most this much (zip bombs).
+MAX_EXPANSION = 100
+EXPANSION_SLACK = 1 << 20
 REQUIRED = ("metadata.json", "config.json", "model.weights.h5")
 
 
@@ -30,10 +33,13 @@ def read_archive(path: str):
                   "model.weights.h5": MAX_WEIGHTS_BYTES}
         data = {}
         for name, limit in limits.items():
-            size = members[name].file_size
+            size, packed = members[name].file_size, members[name].compress_size
             if size > limit:
                 raise FastGRUError(f"{path}: archive member {name} declares {size} bytes, more than "
                                    f"the limit {limit}")
+            if size > packed * MAX_EXPANSION + EXPANSION_SLACK:
+                raise FastGRUError(f"{path}: archive member {name} would expand from {packed} to "
+                                   f"{size} bytes; refusing a likely zip bomb")
             try:
                 data[name] = zf.read(name)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
