@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "jax")
 keras = pytest.importorskip("keras")
 
+import fastgru  # noqa: E402
 from fastgru.errors import FastGRUError  # noqa: E402
 from fastgru.keras import read_model  # noqa: E402
 from spec_reference import run_spec  # noqa: E402
@@ -99,6 +100,7 @@ def test_custom_gru_subclass_loads_with_custom_objects(tmp_path, error_record):
     _randomise(model, 5)
     inputs = [np.random.default_rng(6).normal(size=(2, 5, 3)).astype("float32")]
     _check(model, inputs, tmp_path, error_record, "custom class", custom_objects={"my_package>MyGRU": "GRU"})
+    _check(model, inputs, tmp_path, error_record, "custom class", custom_objects={"MyGRU": fastgru.GRU})
     with pytest.raises(FastGRUError, match=r"layer 'mine'.*my_package>MyGRU.*custom_objects"):
         read_model(tmp_path / "custom_gru.keras")
 

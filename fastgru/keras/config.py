@@ -278,7 +278,7 @@ def _sequential(cfg, where) -> ModelGraph:
         inp.in_model_layers = False        # Sequential.layers hides its InputLayer (section 2)
     else:
         first = layers[0].config
-        shape = first.get("batch_shape") or first.get("batch_input_shape")
+        shape = first.get("batch_shape") or first.get("batch_input_shape") or cfg.get("build_input_shape")
         if shape is None:
             raise FastGRUError(f"{where}: Sequential model declares no input shape (no InputLayer, "
                                f"no batch_input_shape on {layers[0].name!r})")
