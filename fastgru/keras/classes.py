@@ -23,7 +23,11 @@ class ClassResolver:
             self.mapping[key] = name
 
     def __call__(self, layer, class_name, registered_name=None) -> str:
-        for key in (registered_name, class_name):
+        # Legacy .h5 configs write a registered class as "package>Class"; the user may map
+        # either spelling.
+        keys = [registered_name, class_name]
+        keys += [k.rsplit(">", 1)[1] for k in keys if isinstance(k, str) and ">" in k]
+        for key in keys:
             if key in self.mapping:
                 return self.mapping[key]
         if class_name == "Lambda":
