@@ -125,3 +125,22 @@ def test_embedding_mask_used_by_bidirectional_with_return_state(tmp_path, error_
     tokens[0, 5:] = 0
     tokens[1, :2] = 0
     _check(model, [tokens], tmp_path, error_record, "embedding + bidi state")
+
+
+def test_trained_model_optimizer_state_is_skipped(tmp_path, error_record):
+    x = keras.Input((5, 3), name="x")
+    model = keras.Model(x, L.Dense(2, name="head")(L.GRU(4, name="g")(x)), name="trained")
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(11)
+    data = rng.normal(size=(8, 5, 3)).astype("float32")
+    model.fit(data, rng.normal(size=(8, 2)).astype("float32"), epochs=2, verbose=0)
+    _check(model, [data[:3]], tmp_path, error_record, "trained (optimizer state)")
+
+
+def test_nested_model_is_refused_clearly(tmp_path):
+    inner = keras.Sequential([keras.Input((5, 3)), L.GRU(4)], name="inner")
+    x = keras.Input((5, 3), name="x")
+    model = keras.Model(x, L.Dense(2, name="head")(inner(x)), name="outer")
+    model.save(tmp_path / "outer.keras")
+    with pytest.raises(FastGRUError, match=r"layer 'inner'.*nested models are not supported"):
+        read_model(tmp_path / "outer.keras")
