@@ -1,0 +1,42 @@
+"""Keras file readers: any Keras 2 / Keras 3 GRU model file -> ``fastgru.spec.ModelSpec``.
+
+h5py is imported lazily (inside the readers), so ``import fastgru`` stays light.
+"""
+from __future__ import annotations
+
+import os
+
+from ..spec import ModelSpec
+from .classes import ClassResolver
+from .config import normalise
+from .detect import open_source
+from .graph import GraphBuilder
+from .layers import TRANSLATORS
+
+__all__ = ["read_model"]
+
+
+def read_model(path, *, config=None, custom_objects=None) -> ModelSpec:
+    """Read a Keras model file (format detected from its content) into a ModelSpec.
+
+    ``config`` is needed for weights-only files: a path to ``model.to_json()`` output, a JSON
+    string or a dict. ``custom_objects`` maps custom class names (or ``registered_name``s such
+    as ``"my_package>MyGRU"``) to a known kind: ``fastgru.GRU``, ``fastgru.Bidirectional`` or
+    a Keras class name string like ``"GRU"``.
+    """
+    with open_source(path, config) as source:
+        where = os.fspath(path)
+        graph = normalise(source.config, where)
+        resolver = ClassResolver(TRANSLATORS, custom_objects, where)
+
+        def translate(builder, layer, call, inputs, states, mask):
+            kind = resolver(layer, layer.class_name, layer.registered_name)
+            if kind not in TRANSLATORS:
+                builder.fail(layer.name, f"a {kind} cannot be used as a top-level layer")
+            return TRANSLATORS[kind](builder, layer, call, inputs, states, mask)
+
+        builder = GraphBuilder(graph, source.weights_for(graph.layers, where), source.keras_version,
+                               where, translate, resolver)
+        spec = builder.build()
+        spec.extra.update(source.extra, format=source.format)
+        return spec

@@ -1,0 +1,51 @@
+"""The ``.keras`` zip archive (Keras 3 and tf-keras): metadata, config and the inner weights file.
+
+Member sizes are checked from the zip directory before anything is decompressed, so a hostile
+archive cannot make us allocate more than the limits below.
+"""
+from __future__ import annotations
+
+import zipfile
+
+from ..errors import FastGRUError
+from .config import MAX_JSON_BYTES, parse_json
+
+MAX_WEIGHTS_BYTES = 16 << 30
+# Keras stores members uncompressed; a compressed member may expand at most this much (zip bombs).
+MAX_EXPANSION = 100
+EXPANSION_SLACK = 1 << 20
+REQUIRED = ("metadata.json", "config.json", "model.weights.h5")
+
+
+def read_archive(path: str):
+    """-> (metadata dict, config dict, weights bytes)."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise FastGRUError(f"{path}: damaged .keras archive ({e})") from None
+    with zf:
+        members = {info.filename: info for info in zf.infolist()}
+        missing = [m for m in REQUIRED if m not in members]
+        if missing:
+            raise FastGRUError(f"{path}: .keras archive lacks {', '.join(missing)} "
+                               f"(found {', '.join(sorted(members)[:6]) or 'nothing'})")
+        limits = {"metadata.json": MAX_JSON_BYTES, "config.json": MAX_JSON_BYTES,
+                  "model.weights.h5": MAX_WEIGHTS_BYTES}
+        data = {}
+        for name, limit in limits.items():
+            size, packed = members[name].file_size, members[name].compress_size
+            if size > limit:
+                raise FastGRUError(f"{path}: archive member {name} declares {size} bytes, more than "
+                                   f"the limit {limit}")
+            if size > packed * MAX_EXPANSION + EXPANSION_SLACK:
+                raise FastGRUError(f"{path}: archive member {name} would expand from {packed} to "
+                                   f"{size} bytes; refusing a likely zip bomb")
+            try:
+                data[name] = zf.read(name)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+                raise FastGRUError(f"{path}: cannot read archive member {name} ({e})") from None
+    metadata = parse_json(data["metadata.json"], f"{path}: metadata.json")
+    config = parse_json(data["config.json"], f"{path}: config.json")
+    if not isinstance(metadata, dict) or not isinstance(config, dict):
+        raise FastGRUError(f"{path}: metadata.json and config.json must hold JSON objects")
+    return metadata, config, data["model.weights.h5"]

@@ -1,0 +1,47 @@
+"""Which Keras class a config entry means: the standard ones by name, custom ones through the
+user's ``custom_objects`` mapping. Nothing from the file is ever imported or executed."""
+from __future__ import annotations
+
+from ..errors import FastGRUError
+
+# Nested classes that only appear inside other layers' configs.
+CELL_CLASSES = frozenset({"GRUCell", "StackedRNNCells"})
+
+
+class ClassResolver:
+    def __init__(self, known, custom_objects, source):
+        self.known = frozenset(known) | CELL_CLASSES | {"InputLayer"}
+        self.source = source
+        self.mapping = {}
+        for key, target in (custom_objects or {}).items():
+            if not isinstance(key, str):
+                raise FastGRUError(f"custom_objects keys must be class names (str), got {key!r}")
+            name = target if isinstance(target, str) else getattr(target, "__name__", None)
+            if name not in self.known:
+                raise FastGRUError(f"custom_objects[{key!r}] = {target!r}: fastgru can map a custom "
+                                   f"class only to one of {', '.join(sorted(self.known))}")
+            self.mapping[key] = name
+
+    def __call__(self, layer, class_name, registered_name=None) -> str:
+        # Legacy .h5 configs write a registered class as "package>Class"; the user may map
+        # either spelling.
+        keys = [registered_name, class_name]
+        keys += [k.rsplit(">", 1)[1] for k in keys if isinstance(k, str) and ">" in k]
+        for key in keys:
+            if key in self.mapping:
+                return self.mapping[key]
+        if class_name == "Lambda":
+            raise FastGRUError(f"{self.source}: layer {layer.name!r} is a Lambda layer, which stores "
+                               f"Python bytecode; fastgru never executes code from a file. Replace "
+                               f"it with standard layers")
+        if class_name in ("Sequential", "Functional", "Model"):
+            raise FastGRUError(f"{self.source}: layer {layer.name!r} is a whole model used as a "
+                               f"layer; nested models are not supported. Rebuild the outer model "
+                               f"from the inner model's layers")
+        if class_name in self.known and registered_name in (None, class_name, f"keras>{class_name}"):
+            return class_name
+        label = registered_name or class_name
+        raise FastGRUError(f"{self.source}: layer {layer.name!r} has class {label!r}, which fastgru "
+                           f"does not know. If it keeps standard maths, map it, e.g. "
+                           f"custom_objects={{{label!r}: fastgru.GRU}} (or a Keras class name such "
+                           f"as 'GRU', 'GRUCell', 'Bidirectional', 'Dense')")

@@ -1,0 +1,391 @@
+"""Per-class translation of Keras layers into ModelSpec ops.
+
+Each translator gets the call's input Values, its initial states and its mask (Keras 3
+functional: the explicit mask tensor name or None; otherwise the list of masks travelling with
+the inputs, tf-keras style) and returns the output Values, with the masks Keras would attach to
+them (KERAS_FORMATS.md section 12). Weights are fetched with their expected shapes, so a file
+that disagrees with its config fails with the layer and weight named.
+"""
+from __future__ import annotations
+
+from ..activations import resolve_activation
+from ..errors import FastGRUError
+from .graph import Value
+
+IDENTITY_CLASSES = frozenset({"Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout",
+                              "AlphaDropout", "ActivityRegularization"})
+MERGE_KINDS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
+               "Concatenate": "concatenate"}
+BIDI_MERGE = {"concat": "concatenate", "sum": "add", "mul": "multiply", "ave": "average"}
+
+
+def _single_mask(mask):
+    """The mask of the (first) input, whichever mask mode the graph uses."""
+    if isinstance(mask, list):
+        return mask[0] if mask else None
+    return mask
+
+
+def _feature_dim(b, layer, x, what="input"):
+    if len(x.shape) < 1 or x.shape[-1] is None:
+        b.fail(layer.name, f"{what} has no known feature size (shape {x.shape})")
+    return x.shape[-1]
+
+
+def _sequence(b, layer, x):
+    if len(x.shape) != 2:
+        b.fail(layer.name, f"expects a (batch, time, features) input, got per-sample shape {x.shape}")
+    return _feature_dim(b, layer, x)
+
+
+# ---- GRU family -------------------------------------------------------------------------
+
+def _cell_params(b, layer, cell_cfg, rnn_cfg, where):
+    """Attributes of one gru op from a GRU / GRUCell config and the RNN wrapper's flags."""
+    if rnn_cfg.get("time_major"):
+        b.fail(layer.name, "time_major=True is not supported; transpose the input to "
+                           "(batch, time, features) and rebuild the model without it")
+    if rnn_cfg.get("unroll") not in (None, False, True):
+        b.fail(layer.name, "unroll must be a boolean")
+    return {
+        "units": b.dim(layer.name, f"{where}units", cell_cfg.get("units")),
+        "activation": _activation(b, layer, cell_cfg.get("activation", "tanh"), f"{where}activation"),
+        "recurrent_activation": _activation(b, layer, cell_cfg.get("recurrent_activation", "sigmoid"),
+                                            f"{where}recurrent_activation"),
+        "reset_after": bool(cell_cfg.get("reset_after", True)),
+        "use_bias": bool(cell_cfg.get("use_bias", True)),
+        "go_backwards": bool(rnn_cfg.get("go_backwards", False)),
+        "return_sequences": bool(rnn_cfg.get("return_sequences", False)),
+        "zero_output_for_mask": bool(rnn_cfg.get("zero_output_for_mask", False)),
+        "stateful": bool(rnn_cfg.get("stateful", False)),
+    }
+
+
+def _activation(b, layer, name, field):
+    if isinstance(name, dict):   # a serialized function object: only named activations are known
+        name = name.get("config", name.get("class_name"))
+    try:
+        return resolve_activation(name, b.keras_version, field=field)
+    except FastGRUError as e:
+        b.fail(layer.name, str(e))
+
+
+def _gru_expected(params, input_dim, prefix):
+    u = params["units"]
+    expected = [(f"{prefix}kernel", (input_dim, 3 * u)), (f"{prefix}recurrent_kernel", (u, 3 * u))]
+    if params["use_bias"]:
+        expected.append((f"{prefix}bias", (2, 3 * u) if params["reset_after"] else (3 * u,)))
+    return expected
+
+
+def _emit_gru(b, layer, hint, params, x, mask, h0, arrays, want_state):
+    """One gru op; returns (y Value, h Value or None)."""
+    u = params["units"]
+    if h0 is not None and h0.shape != (u,):
+        b.fail(layer.name, f"initial state has shape {h0.shape}, expected ({u},)")
+    if params["stateful"]:
+        b.stateful = True
+        if b.stateful_batch is None:
+            b.fail(layer.name, "stateful=True needs a fixed batch size on the model input "
+                               "(batch_shape / batch_input_shape)")
+    time = x.shape[0]
+    y = b.value(hint, "float32", (time, u) if params["return_sequences"] else (u,))
+    h = b.value(f"{hint}/state", "float32", (u,)) if want_state else None
+    weights = {"kernel": arrays[0], "recurrent_kernel": arrays[1]}
+    if params["use_bias"]:
+        weights["bias"] = arrays[2]
+    b.add_op("gru", layer.name, [x.name, mask, h0.name if h0 is not None else None],
+             [y.name, h.name if h is not None else None], params, weights)
+    return y, h
+
+
+def _rnn_cells(b, layer, cfg, cls):
+    """The GRU cell configs of a GRU or RNN layer config: [(cell config, label prefix)]."""
+    if cls == "GRU":
+        return [(cfg, "")]
+    cell = cfg.get("cell")
+    if not isinstance(cell, dict):
+        b.fail(layer.name, "RNN layer config has no cell")
+    cell_cls = b.resolve_class(layer, cell.get("class_name"), cell.get("registered_name"))
+    if cell_cls == "GRUCell":
+        return [(cell.get("config", {}), "")]
+    if cell_cls == "StackedRNNCells":
+        cells = cell.get("config", {}).get("cells")
+        if not isinstance(cells, list) or not cells:
+            b.fail(layer.name, "StackedRNNCells without cells")
+        result = []
+        for i, c in enumerate(cells):
+            if b.resolve_class(layer, c.get("class_name"), c.get("registered_name")) != "GRUCell":
+                b.fail(layer.name, f"stacked cell {i} is a {c.get('class_name')!r}; only GRUCell is supported")
+            result.append((c.get("config", {}), f"cell_{i}/"))
+        return result
+    b.fail(layer.name, f"RNN cell {cell.get('class_name')!r} is not supported (GRUCell, "
+                       f"StackedRNNCells of GRUCells)")
+
+
+def _rnn_plan(b, layer, cfg, cls, x, weight_prefix, force_zero=None):
+    """A GRU / RNN(GRUCell) / RNN(StackedRNNCells) config -> (gru op attrs per cell, the
+    expected weights [(label, shape)] in Keras order)."""
+    cells = _rnn_cells(b, layer, cfg, cls)
+    input_dim = _sequence(b, layer, x)
+    params_list, expected, dim = [], [], input_dim
+    for cell_cfg, prefix in cells:
+        p = _cell_params(b, layer, cell_cfg, cfg, f"{weight_prefix}{prefix}")
+        if force_zero is not None:
+            p["zero_output_for_mask"] = force_zero
+        params_list.append(p)
+        expected += _gru_expected(p, dim, weight_prefix + prefix)
+        dim = p["units"]
+    return params_list, expected
+
+
+def _emit_rnn(b, layer, params_list, arrays, x, mask, states, hint, want_state):
+    """Emit a chain of gru ops for (possibly stacked) cells. A stacked RNN masks all cells at
+    the same steps, so running the cells one after another over the whole sequence gives the
+    same numbers; inner cells return sequences in natural order (reverse_time undoes
+    go_backwards) so every cell sees the input and the mask in the same order."""
+    if states and len(states) != len(params_list):
+        b.fail(layer.name, f"got {len(states)} initial states, expected {len(params_list)}")
+    out_states, pos = [], 0
+    for i, p in enumerate(params_list):
+        last = i == len(params_list) - 1
+        n = 3 if p["use_bias"] else 2
+        cell_arrays, pos = arrays[pos:pos + n], pos + n
+        if not last:
+            p = dict(p, return_sequences=True)
+        y, h = _emit_gru(b, layer, hint if last else f"{hint}/cell_{i}", p, x, mask,
+                         states[i] if states else None, cell_arrays, want_state)
+        out_states.append(h)
+        if not last and p["go_backwards"]:
+            natural = b.value(f"{hint}/cell_{i}/natural", "float32", y.shape)
+            b.add_op("reverse_time", layer.name, [y.name], [natural.name])
+            y = natural
+        x = y
+    return x, out_states
+
+
+def translate_rnn(b, layer, call, inputs, states, mask):
+    cfg = layer.config
+    x, m = inputs[0], _single_mask(mask)
+    cls = b.resolve_class(layer, layer.class_name, layer.registered_name)
+    params_list, expected = _rnn_plan(b, layer, layer.config, cls, x, "")
+    arrays = b.layer_weights(layer, expected)
+    want_state = bool(cfg.get("return_state", False))
+    y, hs = _emit_rnn(b, layer, params_list, arrays, x, m, states, layer.name, want_state)
+    y.mask = m if params_list[-1]["return_sequences"] else None
+    return [y] + (hs if want_state else [])
+
+
+def translate_bidirectional(b, layer, call, inputs, states, mask):
+    cfg = layer.config
+    x, m = inputs[0], _single_mask(mask)
+    forward_cls, forward_cfg = _inner(b, layer, cfg.get("layer"), ("GRU", "RNN"), "layer")
+    backward_entry = cfg.get("backward_layer")
+    if backward_entry is not None:
+        backward_cls, backward_cfg = _inner(b, layer, backward_entry, ("GRU", "RNN"), "backward_layer")
+    else:
+        backward_cls = forward_cls
+        backward_cfg = dict(forward_cfg, go_backwards=not forward_cfg.get("go_backwards", False))
+    return_sequences = bool(forward_cfg.get("return_sequences", False))
+    return_state = bool(forward_cfg.get("return_state", False))
+    merge_mode = cfg.get("merge_mode", "concat")
+    if merge_mode is not None and merge_mode not in BIDI_MERGE:
+        b.fail(layer.name, f"merge_mode {merge_mode!r} is not one of concat, sum, mul, ave, None")
+    # Keras forces zero_output_for_mask = return_sequences on both directions (section 12).
+    fw_params, fw_expected = _rnn_plan(b, layer, forward_cfg, forward_cls, x, "forward_",
+                                       force_zero=return_sequences)
+    bw_params, bw_expected = _rnn_plan(b, layer, backward_cfg, backward_cls, x, "backward_",
+                                       force_zero=return_sequences)
+    if len(fw_params) != 1 or len(bw_params) != 1:
+        b.fail(layer.name, "Bidirectional over stacked cells is not supported")
+    arrays = b.layer_weights(layer, fw_expected + bw_expected)
+    n_fw = len(fw_expected)
+    if states and len(states) != 2:
+        b.fail(layer.name, f"got {len(states)} initial states, expected 2 (forward, backward)")
+    yf, hf = _emit_rnn(b, layer, fw_params, arrays[:n_fw], x, m, states[:1], f"{layer.name}/forward",
+                       return_state)
+    yb, hb = _emit_rnn(b, layer, bw_params, arrays[n_fw:], x, m, states[1:], f"{layer.name}/backward",
+                       return_state)
+    if return_sequences:   # Keras flips the backward sequence back whatever go_backwards says
+        flipped = b.value(f"{layer.name}/backward_flipped", "float32", yb.shape)
+        b.add_op("reverse_time", layer.name, [yb.name], [flipped.name])
+        yb = flipped
+    out_mask = m if return_sequences else None
+    if merge_mode is None:
+        outputs = [yf, yb]
+    else:
+        outputs = [_merge(b, layer, BIDI_MERGE[merge_mode], [yf, yb], -1, layer.name)]
+    for v in outputs:
+        v.mask = out_mask
+    if return_state:
+        outputs += [hf[0], hb[0]]
+    return outputs
+
+
+def _inner(b, layer, entry, allowed, field):
+    if not isinstance(entry, dict):
+        b.fail(layer.name, f"{field} config missing")
+    cls = b.resolve_class(layer, entry.get("class_name"), entry.get("registered_name"))
+    if cls not in allowed:
+        b.fail(layer.name, f"{field} is a {entry.get('class_name')!r}; supported: {', '.join(allowed)}")
+    inner_cfg = entry.get("config")
+    if not isinstance(inner_cfg, dict):
+        b.fail(layer.name, f"{field} has no config")
+    return cls, inner_cfg
+
+
+# ---- other layers -----------------------------------------------------------------------
+
+def translate_dense(b, layer, call, inputs, states, mask, cfg=None):
+    cfg = layer.config if cfg is None else cfg
+    x = inputs[0]
+    if len(x.shape) not in (1, 2):
+        b.fail(layer.name, f"Dense on per-sample shape {x.shape}: only rank 2 and 3 inputs are supported")
+    units = b.dim(layer.name, "units", cfg.get("units"))
+    use_bias = bool(cfg.get("use_bias", True))
+    expected = [("kernel", (_feature_dim(b, layer, x), units))] + ([("bias", (units,))] if use_bias else [])
+    arrays = b.layer_weights(layer, expected)
+    y = b.value(layer.name, "float32", x.shape[:-1] + (units,), _single_mask(mask))
+    weights = {"kernel": arrays[0]}
+    if use_bias:
+        weights["bias"] = arrays[1]
+    b.add_op("dense", layer.name, [x.name], [y.name],
+             {"activation": _activation(b, layer, cfg.get("activation"), "activation"),
+              "use_bias": use_bias}, weights)
+    return [y]
+
+
+def translate_time_distributed(b, layer, call, inputs, states, mask):
+    _, inner = _inner(b, layer, layer.config.get("layer"), ("Dense",), "layer")
+    _sequence(b, layer, inputs[0])
+    return translate_dense(b, layer, call, inputs, states, mask, cfg=inner)
+
+
+def translate_embedding(b, layer, call, inputs, states, mask):
+    cfg = layer.config
+    ids = inputs[0]
+    if len(ids.shape) != 1:
+        b.fail(layer.name, f"Embedding expects (batch, time) ids, got per-sample shape {ids.shape}")
+    vocab = b.dim(layer.name, "input_dim", cfg.get("input_dim"))
+    dim = b.dim(layer.name, "output_dim", cfg.get("output_dim"))
+    (table,) = b.layer_weights(layer, [("embeddings", (vocab, dim))])
+    y = b.value(layer.name, "float32", ids.shape + (dim,))
+    b.add_op("embedding", layer.name, [ids.name], [y.name], {}, {"embeddings": table})
+    if cfg.get("mask_zero"):
+        y.mask = b.compute_mask(layer.name, ids, 0)
+    return [y]
+
+
+def translate_masking(b, layer, call, inputs, states, mask):
+    x = inputs[0]
+    _sequence(b, layer, x)
+    value = layer.config.get("mask_value", 0.0)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        b.fail(layer.name, f"mask_value {value!r} is not a number")
+    m = b.compute_mask(layer.name, x, value)
+    y = b.value(layer.name, "float32", x.shape, m)
+    b.add_op("apply_mask", layer.name, [x.name, m], [y.name])
+    return [y]
+
+
+def translate_identity(b, layer, call, inputs, states, mask):
+    x = inputs[0]
+    return [Value(x.name, x.shape, x.dtype, _single_mask(mask))]
+
+
+def translate_activation(b, layer, call, inputs, states, mask):
+    x = inputs[0]
+    y = b.value(layer.name, "float32", x.shape, _single_mask(mask))
+    b.add_op("activation", layer.name, [x.name], [y.name],
+             {"activation": _activation(b, layer, layer.config.get("activation"), "activation")})
+    return [y]
+
+
+def _last_axis_only(b, layer, axis, rank):
+    axes = axis if isinstance(axis, list) else [axis]
+    if len(axes) != 1 or not isinstance(axes[0], int) or axes[0] not in (-1, rank):
+        b.fail(layer.name, f"axis={axis!r}: only the last axis (-1 or {rank}) is supported")
+
+
+def translate_layer_norm(b, layer, call, inputs, states, mask):
+    cfg, x = layer.config, inputs[0]
+    _last_axis_only(b, layer, cfg.get("axis", -1), len(x.shape))
+    if cfg.get("rms_scaling"):
+        b.fail(layer.name, "rms_scaling=True is not supported")
+    n = _feature_dim(b, layer, x)
+    center, scale = bool(cfg.get("center", True)), bool(cfg.get("scale", True))
+    expected = ([("gamma", (n,))] if scale else []) + ([("beta", (n,))] if center else [])
+    arrays = dict(zip([e[0] for e in expected], b.layer_weights(layer, expected)))
+    y = b.value(layer.name, "float32", x.shape, _single_mask(mask))
+    b.add_op("layer_norm", layer.name, [x.name], [y.name],
+             {"epsilon": float(cfg.get("epsilon", 1e-3)), "center": center, "scale": scale}, arrays)
+    return [y]
+
+
+def translate_batch_norm(b, layer, call, inputs, states, mask):
+    cfg, x = layer.config, inputs[0]
+    _last_axis_only(b, layer, cfg.get("axis", -1), len(x.shape))
+    n = _feature_dim(b, layer, x)
+    center, scale = bool(cfg.get("center", True)), bool(cfg.get("scale", True))
+    expected = (([("gamma", (n,))] if scale else []) + ([("beta", (n,))] if center else [])
+                + [("moving_mean", (n,)), ("moving_variance", (n,))])
+    arrays = dict(zip([e[0] for e in expected], b.layer_weights(layer, expected)))
+    y = b.value(layer.name, "float32", x.shape, _single_mask(mask))
+    b.add_op("batch_norm", layer.name, [x.name], [y.name],
+             {"epsilon": float(cfg.get("epsilon", 1e-3)), "center": center, "scale": scale}, arrays)
+    return [y]
+
+
+def _merge(b, layer, kind, xs, axis, hint):
+    if kind == "subtract" and len(xs) != 2:
+        b.fail(layer.name, f"Subtract takes exactly 2 inputs, got {len(xs)}")
+    if len(xs) < 2:
+        b.fail(layer.name, f"a merge layer needs at least 2 inputs, got {len(xs)}")
+    shapes = [x.shape for x in xs]
+    rank = len(shapes[0])
+    if any(len(s) != rank for s in shapes):
+        b.fail(layer.name, f"inputs have different ranks: {shapes}")
+    attrs = {}
+    if kind == "concatenate":
+        ax = axis if axis < 0 else axis - (rank + 1)       # Keras counts the batch axis
+        if not -rank <= ax <= -1:
+            b.fail(layer.name, f"cannot concatenate on axis {axis} of per-sample shapes {shapes}")
+        rest = [tuple(d for i, d in enumerate(s) if i != rank + ax) for s in shapes]
+        if any(r != rest[0] for r in rest):
+            b.fail(layer.name, f"input shapes {shapes} differ outside the concatenation axis")
+        sizes = [s[rank + ax] for s in shapes]
+        joined = None if any(d is None for d in sizes) else sum(sizes)
+        out_shape = tuple(joined if i == rank + ax else d for i, d in enumerate(shapes[0]))
+        attrs["axis"] = ax
+    else:
+        if any(s != shapes[0] for s in shapes):
+            b.fail(layer.name, f"inputs must have the same shape, got {shapes}")
+        out_shape = shapes[0]
+    y = b.value(hint, "float32", out_shape)
+    b.add_op(kind, layer.name, [x.name for x in xs], [y.name], attrs)
+    return y
+
+
+def translate_merge(b, layer, call, inputs, states, mask):
+    kind = MERGE_KINDS[b.resolve_class(layer, layer.class_name, layer.registered_name)]
+    axis = layer.config.get("axis", -1) if kind == "concatenate" else -1
+    if not isinstance(axis, int):
+        b.fail(layer.name, f"axis {axis!r} is not an integer")
+    y = _merge(b, layer, kind, inputs, axis, layer.name)
+    if isinstance(mask, list) and any(m is not None for m in mask):
+        # tf-keras: the AND of the inputs' masks (a missing mask counts as all true)
+        if kind == "concatenate" and y.shape and y.shape[:-1] != inputs[0].shape[:-1]:
+            b.fail(layer.name, "concatenating masked sequences along the time axis is not supported")
+        y.mask = b.mask_and(layer.name, mask)
+    return [y]
+
+
+TRANSLATORS = {
+    "GRU": translate_rnn, "RNN": translate_rnn, "Bidirectional": translate_bidirectional,
+    "Dense": translate_dense, "TimeDistributed": translate_time_distributed,
+    "Embedding": translate_embedding, "Masking": translate_masking,
+    "Activation": translate_activation, "LayerNormalization": translate_layer_norm,
+    "BatchNormalization": translate_batch_norm,
+    **{name: translate_identity for name in IDENTITY_CLASSES},
+    **{name: translate_merge for name in MERGE_KINDS},
+}

@@ -1,0 +1,109 @@
+"""A small float64 numpy interpreter of ``fastgru.spec.ModelSpec``, written from the op table in
+``fastgru/spec.py`` and the Keras maths in KERAS_FORMATS.md. It checks what the Keras readers
+produce against Keras' own stored outputs, independently of the C executor."""
+from __future__ import annotations
+
+import numpy as np
+
+from reference_gru import gru_reference, reference_activation
+
+
+def _gru(op, env, carried):
+    x, mask_name, h0_name = op.inputs
+    a, w = op.attrs, op.weights
+    h0 = env[h0_name] if h0_name is not None else None
+    key = id(op)
+    if a["stateful"] and h0 is None and key in carried:
+        h0 = carried[key]
+    y, h = gru_reference(env[x], w["kernel"], w["recurrent_kernel"], w.get("bias"),
+                         activation=a["activation"], recurrent_activation=a["recurrent_activation"],
+                         reset_after=a["reset_after"], go_backwards=a["go_backwards"],
+                         return_sequences=a["return_sequences"],
+                         mask=env[mask_name] if mask_name is not None else None,
+                         initial_state=h0, zero_output_for_mask=a["zero_output_for_mask"])
+    if a["stateful"]:
+        carried[key] = h
+    return [y, h]
+
+
+def _layer_norm(x, a, w):
+    mean = x.mean(axis=-1, keepdims=True)
+    var = x.var(axis=-1, keepdims=True)
+    y = (x - mean) / np.sqrt(var + a["epsilon"])
+    if a["scale"]:
+        y = y * w["gamma"]
+    if a["center"]:
+        y = y + w["beta"]
+    return y
+
+
+def _batch_norm(x, a, w):
+    y = (x - w["moving_mean"]) / np.sqrt(w["moving_variance"] + a["epsilon"])
+    if a["scale"]:
+        y = y * w["gamma"]
+    if a["center"]:
+        y = y + w["beta"]
+    return y
+
+
+def _compute_mask(x, value):
+    if x.ndim == 2:                       # ids (B, T)
+        return x != value
+    return np.any(x != value, axis=-1)
+
+
+def _dense(x, a, w):
+    y = x @ w["kernel"].astype(np.float64)
+    if a["use_bias"]:
+        y = y + w["bias"]
+    return reference_activation(a["activation"], y)
+
+
+def run_spec(spec, inputs, carried=None):
+    """Run ``spec`` on ``inputs`` (list, model input order). ``carried`` (a dict, updated in
+    place) holds stateful GRU states across calls. Returns the list of model outputs."""
+    carried = {} if carried is None else carried
+    env = {}
+    for name, array in zip(spec.inputs, inputs):
+        t = spec.tensors[name]
+        env[name] = np.asarray(array, dtype=np.int64 if t.dtype == "int32" else np.float64)
+    for op in spec.ops:
+        xs = [env[n] if n is not None else None for n in op.inputs]
+        a, w = op.attrs, {k: np.asarray(v, dtype=np.float64) for k, v in op.weights.items()}
+        k = op.kind
+        if k == "gru":
+            results = _gru(op, env, carried)
+        elif k == "dense":
+            results = [_dense(xs[0], a, w)]
+        elif k == "embedding":
+            results = [w["embeddings"][xs[0]]]
+        elif k == "compute_mask":
+            results = [_compute_mask(xs[0], a["value"])]
+        elif k == "apply_mask":
+            results = [xs[0] * xs[1][..., None]]
+        elif k == "mask_and":
+            results = [np.logical_and.reduce(xs)]
+        elif k == "layer_norm":
+            results = [_layer_norm(xs[0], a, w)]
+        elif k == "batch_norm":
+            results = [_batch_norm(xs[0], a, w)]
+        elif k == "activation":
+            results = [reference_activation(a["activation"], xs[0])]
+        elif k == "reverse_time":
+            results = [xs[0][:, ::-1]]
+        elif k == "concatenate":
+            results = [np.concatenate(xs, axis=a["axis"])]
+        elif k == "add":
+            results = [np.sum(xs, axis=0)]
+        elif k == "multiply":
+            results = [np.prod(xs, axis=0)]
+        elif k == "average":
+            results = [np.mean(xs, axis=0)]
+        elif k == "subtract":
+            results = [xs[0] - xs[1]]
+        else:
+            raise KeyError(f"spec_reference: unknown op kind {k!r}")
+        for name, value in zip(op.outputs, results):
+            if name is not None:
+                env[name] = value
+    return [env[name] for name in spec.outputs]

@@ -1,0 +1,92 @@
+"""Every committed real-Keras fixture (tests/fixtures/manifest.json) is read into a ModelSpec that,
+run by the float64 interpreter in spec_reference.py, gives Keras' stored outputs (<= 1e-5).
+This checks the readers (formats, weight lookup, masks, layer translation) independently of
+the C executor."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastgru.errors import FastGRUError
+from fastgru.keras import read_model
+from spec_reference import run_spec
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MANIFEST = json.loads((FIXTURES / "manifest.json").read_text()) if (FIXTURES / "manifest.json").exists() else []
+TOL = 1e-5
+
+# Models fastgru refuses on purpose, with the words its message must contain.
+REFUSED = {"time_major": "time_major"}
+
+
+def _arrays(data, prefix, suffix=""):
+    out, i = [], 0
+    while f"{prefix}{i}{suffix}" in data:
+        out.append(data[f"{prefix}{i}{suffix}"])
+        i += 1
+    return out
+
+
+def _read(entry):
+    config = FIXTURES / entry["config"] if entry["config"] else None
+    return read_model(FIXTURES / entry["file"], config=config)
+
+
+def _max_error(got, expected):
+    assert len(got) == len(expected)
+    errors = []
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape
+        errors.append(float(np.max(np.abs(g - e))) if e.size else 0.0)
+    return max(errors)
+
+
+@pytest.mark.skipif(not MANIFEST, reason="no fixtures committed yet (tests/fixtures/manifest.json)")
+@pytest.mark.parametrize("entry", MANIFEST, ids=lambda e: e["id"])
+def test_fixture_reproduces_keras(entry, error_record):
+    if entry["model"] in REFUSED:
+        with pytest.raises(FastGRUError, match=REFUSED[entry["model"]]):
+            _read(entry)
+        return
+    spec = _read(entry)
+    assert spec.keras_version == int(entry["keras_version"][0])
+    data = np.load(FIXTURES / entry["data"])
+    if "x0_call0" in data:
+        # stateful: call 1 continues from call 0's state; call 2 starts after reset_states()
+        carried = {}
+        got = run_spec(spec, _arrays(data, "x", "_call0"), carried) + \
+            run_spec(spec, _arrays(data, "x", "_call1"), carried) + \
+            run_spec(spec, _arrays(data, "x", "_call2"), {})
+        expected = (_arrays(data, "y", "_call0") + _arrays(data, "y", "_call1")
+                    + _arrays(data, "y", "_call2"))
+        assert spec.stateful_batch == data["x0_call0"].shape[0]
+    else:
+        got = run_spec(spec, _arrays(data, "x"))
+        expected = _arrays(data, "y")
+    error_record.add("readers: spec vs Keras", f"{entry['format']}/{entry['model']}",
+                     np.concatenate([g.ravel() for g in got]),
+                     np.concatenate([e.ravel() for e in expected]))
+    assert _max_error(got, expected) <= TOL
+
+
+@pytest.mark.skipif(not MANIFEST, reason="no fixtures committed yet")
+def test_every_format_of_a_model_gives_the_same_layers():
+    """LayerInfo (names, classes, weights in Keras order) is the same whichever file it came from."""
+    by_model = {}
+    for entry in MANIFEST:
+        if entry["model"] in REFUSED:
+            continue
+        by_model.setdefault((entry["keras_version"][0], entry["model"]), []).append(entry)
+    for entries in by_model.values():
+        infos = [_read(e).layers for e in entries]
+        first = infos[0]
+        for other in infos[1:]:
+            assert [(i.name, i.class_name, i.output_shapes) for i in other] == \
+                [(i.name, i.class_name, i.output_shapes) for i in first]
+            for a, b in zip(first, other):
+                assert len(a.weights) == len(b.weights)
+                for (_, wa), (_, wb) in zip(a.weights, b.weights):
+                    np.testing.assert_array_equal(wa, wb)
