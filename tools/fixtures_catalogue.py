@@ -38,7 +38,6 @@ class Fixture:
     stateful_calls: Optional[list] = None
     custom_objects: dict = field(default_factory=dict)
     needs_unsafe_load: bool = False   # Lambda layers: Keras reloads only with safe_mode=False
-    keep_optimizer: bool = False      # compiled + trained, saved with optimizer state
 
 
 BUILDERS: dict[str, Callable[[Env], Fixture]] = {}
@@ -360,3 +359,105 @@ def time_major(env: Env) -> Fixture:
     return Fixture(model, [env.normal(6, 4, 3)],
                    "time_major=True GRUs: x0 is (T=6, B=4, F=3); outputs [(T, B, 5) sequence, "
                    "(B, 4) last]")
+
+
+@builder("custom_gru", keras2=False)
+def custom_gru(env: Env) -> Fixture:
+    keras = env.keras
+
+    @keras.saving.register_keras_serializable(package="my_package")
+    class MyGRU(keras.layers.GRU):
+        """A GRU subclass with unchanged maths: only its registered name is unknown."""
+
+    x = keras.Input((6, 4), name="x")
+    h = MyGRU(6, name="my_gru")(x)
+    y = keras.layers.Dense(2, name="head")(h)
+    model = keras.Model(x, y, name="custom_gru")
+    return Fixture(model, [env.normal(3, 6, 4)],
+                   "registered custom class my_package>MyGRU, a GRU subclass with the maths "
+                   "of GRU(6): readers refuse it unless custom_objects map it to GRU",
+                   custom_objects={"my_package>MyGRU": MyGRU})
+
+
+@builder("lambda_layer", keras2=False)
+def lambda_layer(env: Env) -> Fixture:
+    L = env.layers
+    x = env.keras.Input((6, 4), name="x")
+    h = L.GRU(5, return_sequences=True, name="gru_1")(x)
+    h = L.Lambda(lambda t: t * 2.0, name="double")(h)
+    y = L.GRU(3, name="gru_2")(h)
+    model = env.keras.Model(x, y, name="lambda_layer")
+    return Fixture(model, [env.normal(3, 6, 4)],
+                   "Lambda(t * 2.0) between two GRUs; its code is marshalled bytecode that "
+                   "readers must refuse and never execute (Keras reloads it only with "
+                   "safe_mode=False)", needs_unsafe_load=True)
+
+
+def sentiment_data(rng: np.random.Generator, n: int, length: int = 9, vocab: int = 30):
+    """Token ids 1..14 read as positive, 15..29 as negative; label 1 when positives win.
+    Sequences are post-padded with zeros to random lengths 3..length."""
+    ids = rng.integers(1, vocab, size=(n, length)).astype(np.int32)
+    lengths = rng.integers(3, length + 1, size=n)
+    ids[np.arange(length)[None, :] >= lengths[:, None]] = 0
+    positive = ((ids >= 1) & (ids < 15)).sum(axis=1)
+    negative = (ids >= 15).sum(axis=1)
+    return ids, (positive > negative).astype(np.float32)
+
+
+@builder("sentiment")
+def sentiment(env: Env) -> Fixture:
+    L = env.layers
+    ids = env.keras.Input((9,), dtype="int32", name="tokens")
+    e = L.Embedding(30, 8, mask_zero=True, name="emb")(ids)
+    h = L.Bidirectional(L.GRU(8), name="bigru")(e)
+    y = L.Dense(1, activation="sigmoid", name="prob")(h)
+    model = env.keras.Model(ids, y, name="sentiment")
+    model.compile(optimizer=env.keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    train_ids, labels = sentiment_data(env.rng, 1024)
+    model.fit(train_ids, labels, batch_size=32, epochs=4, verbose=0)
+    test_ids, _ = sentiment_data(env.rng, 5)
+    row = test_ids[4]  # moved to pre-padding
+    test_ids[4] = np.concatenate([row[row == 0], row[row != 0]])
+    return Fixture(model, [test_ids],
+                   "TRAINED and compiled (Adam): the file carries optimizer state that readers "
+                   "must skip. Embedding(30, 8, mask_zero) -> Bidirectional(GRU(8)) -> "
+                   "Dense(1, sigmoid) on synthetic token data; rows 0-3 post-padded, row 4 "
+                   "pre-padded", randomise_weights=False)
+
+
+def sine_windows(rng: np.random.Generator, n: int, steps: int = 8):
+    """Windows of a noisy sine (feature 0) and its noise-free phase clock (feature 1);
+    the target is the next noisy value."""
+    start = rng.uniform(0, 2 * np.pi, size=(n, 1))
+    period = rng.uniform(6.0, 12.0, size=(n, 1))
+    t = np.arange(steps + 1)[None, :]
+    phase = start + 2 * np.pi * t / period
+    signal = np.sin(phase) + 0.1 * rng.standard_normal(phase.shape)
+    x = np.stack([signal[:, :steps], np.cos(phase[:, :steps])], axis=-1)
+    return x.astype(np.float32), signal[:, steps:].astype(np.float32)
+
+
+@builder("timeseries")
+def timeseries(env: Env) -> Fixture:
+    L = env.layers
+    keras = env.keras
+
+    def forecaster():
+        x = keras.Input((8, 2), name="window")
+        h = L.GRU(12, return_sequences=True, name="gru_1")(x)
+        h = L.GRU(8, name="gru_2")(h)
+        y = L.Dense(1, name="next_value")(h)
+        return keras.Model(x, y, name="timeseries")
+
+    trained = forecaster()
+    trained.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    train_x, train_y = sine_windows(env.rng, 1024)
+    trained.fit(train_x, train_y, batch_size=32, epochs=4, verbose=0)
+    # Saved without optimizer state: a never-compiled copy (clone_model keeps the compile).
+    model = forecaster()
+    model.set_weights(trained.get_weights())
+    test_x, _ = sine_windows(env.rng, 4)
+    return Fixture(model, [test_x],
+                   "TRAINED (saved uncompiled, no optimizer state): GRU(12, return_sequences) "
+                   "-> GRU(8) -> Dense(1) forecasting the next value of a noisy sine",
+                   randomise_weights=False)

@@ -147,6 +147,8 @@ def save(model, fmt: str, path: Path) -> None:
 def reload(keras, model, fmt: str, path: Path, config_json: str, fixture):
     """Load the saved file with the same Keras; returns (model, note or '')."""
     custom = fixture.custom_objects
+    if fixture.needs_unsafe_load:
+        keras.config.enable_unsafe_deserialization()
     if fmt in WEIGHTS_ONLY:
         restored = keras.models.model_from_json(config_json, custom_objects=custom)
         restored.load_weights(str(path))
@@ -158,10 +160,8 @@ def reload(keras, model, fmt: str, path: Path, config_json: str, fixture):
         restored.load_weights(str(path))
         return restored, ("Keras 3.15 cannot load_model() this legacy .h5 (mask op nodes, "
                           "KERAS_FORMATS 4); outputs are from the in-memory model")
-    kwargs = {"custom_objects": custom}
-    if fixture.needs_unsafe_load:
-        kwargs["safe_mode"] = False
-    return keras.models.load_model(str(path), **kwargs), ""
+    kwargs = {"safe_mode": False} if fixture.needs_unsafe_load else {}
+    return keras.models.load_model(str(path), custom_objects=custom, **kwargs), ""
 
 
 def make_version(keras2: bool, names: list | None) -> list:
@@ -239,7 +239,12 @@ def main() -> None:
         cmd = [args.python_keras2, __file__, "--keras2", "--entries-out",
                str(keras2_entries_file)] + (["--models", args.models] if args.models else [])
         keras2 = subprocess.Popen(cmd)
-        entries = make_version(keras2=False, names=names)
+        try:
+            entries = make_version(keras2=False, names=names)
+        except BaseException:
+            keras2.kill()  # never leave it writing files behind a failed run
+            keras2.wait()
+            raise
         if keras2.wait() != 0:
             sys.exit(f"the Keras 2 part failed ({' '.join(cmd)})")
         entries += json.loads(keras2_entries_file.read_text())
