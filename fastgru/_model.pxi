@@ -119,6 +119,7 @@ cdef class ModelCore:
         cdef int n_in = len(self.inputs), n_out = len(self.outputs)
         if len(inputs) != n_in:
             raise FastGRUError(f"model has {n_in} inputs, got {len(inputs)}")
+        self.workspace_bytes(batch, timesteps, nthreads)   # checks every shape before allocating
         outputs = []
         for name, dtype, shape in self.outputs:
             outputs.append(np.empty((batch,) + tuple(timesteps if d is None else d

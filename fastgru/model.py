@@ -60,10 +60,26 @@ class Layer:
 
     def get_weights(self) -> List[np.ndarray]:
         """The weights in Keras order and layout (GRU weights unpacked from the image)."""
-        return [self._model._weight(ref) for ref in self._refs]
+        try:
+            return [self._model._weight(ref) for ref in self._refs]
+        except FastGRUError as e:
+            raise FastGRUError(f"layer '{self.name}': {e}") from None
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise FastGRUError(f"layer '{self.name}': the image's weight references are "
+                               f"malformed ({e!r})") from None
 
     def __repr__(self) -> str:
         return f"<fastgru Layer {self.name!r} ({self.class_name})>"
+
+
+def _parse_metadata(blob: bytes) -> Dict[str, Any]:
+    try:
+        meta = json.loads(blob.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FastGRUError(f"model image: the metadata is not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("layers"), list):
+        raise FastGRUError("model image: the metadata is not an object with a 'layers' list")
+    return meta
 
 
 def _restore(image: bytes, threads: Optional[int], source: Optional[str]) -> "Model":
@@ -81,7 +97,7 @@ class Model:
             raise FastGRUError(f"threads must be None or an int >= 1, got {threads!r}")
         self._image = bytes(image)
         self._core = _core.ModelCore(self._image)
-        self._meta: Dict[str, Any] = json.loads(self._core.metadata().decode("utf-8"))
+        self._meta = _parse_metadata(self._core.metadata())
         self._threads = 0 if threads is None else int(threads)
         self._source = source
         self.name: str = self._meta.get("name", "model")
@@ -89,7 +105,11 @@ class Model:
         self.stateful: bool = bool(self._meta.get("stateful"))
         self._state = None
         self._gru_cache: Dict[int, tuple] = {}
-        self.layers: List[Layer] = [Layer(self, info) for info in self._meta.get("layers", [])]
+        try:
+            self.layers: List[Layer] = [Layer(self, info) for info in self._meta["layers"]]
+        except (KeyError, TypeError) as e:
+            raise FastGRUError(f"model image: malformed layer list in the metadata ({e!r})") \
+                from None
         self.inputs = [TensorInfo(n, (None,) + s, d) for n, d, s in self._core.inputs]
         self.outputs = [TensorInfo(n, (None,) + s, d) for n, d, s in self._core.outputs]
 
