@@ -116,6 +116,8 @@ static int parse_weights(fg_model *m, const parse_ctx *c, uint64_t off) {
         if (w->dtype != FG_DTYPE_FLOAT32)
             return fg_fail(FG_ERR_FORMAT, "model image: weight %d has dtype %d; this reader "
                            "supports float32 (0) only", i, w->dtype);
+        if (rd_u32(r + 44) != 0)
+            return fg_fail(FG_ERR_FORMAT, "model image: weight %d reserved field is not 0", i);
         if (w->layout != LAYOUT_PLAIN && w->layout != LAYOUT_GRU_PACKED)
             return fg_fail(FG_ERR_FORMAT, "model image: weight %d has unknown layout %d", i,
                            w->layout);
