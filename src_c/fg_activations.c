@@ -1,0 +1,150 @@
+/* fg_activations.c - the scalar definition of every activation (Keras 3 on the jax backend
+ * follows jax.nn; Keras 2's hard_sigmoid has its own id) and the row-wise ones.
+ *
+ * Scalar forms keep NaN (NaN in -> NaN out) and never overflow to NaN for large inputs. */
+#include "fg_activations.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "fg_common.h"
+#include "kernels/fg_kernels.h"
+
+/* clip keeping NaN (jnp.clip / minimum / maximum propagate NaN) */
+static float clipf(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+
+static float softplusf(float x) /* jnp.logaddexp(x, 0) */
+{
+    if (x != x) return x;
+    return (x > 0.0f ? x : 0.0f) + log1pf(expf(-fabsf(x)));
+}
+
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static float hard_sigmoidf(float x) { return clipf(x + 3.0f, 0.0f, 6.0f) / 6.0f; }
+
+float fg_act_scalar(int act, float x)
+{
+    switch (act) {
+    case FG_ACT_LINEAR: return x;
+    case FG_ACT_TANH: return tanhf(x);
+    case FG_ACT_SIGMOID: return sigmoidf(x);
+    case FG_ACT_HARD_SIGMOID: return hard_sigmoidf(x);
+    case FG_ACT_HARD_SIGMOID_K2: return clipf(x * 0.2f + 0.5f, 0.0f, 1.0f);
+    case FG_ACT_RELU: return x < 0.0f ? 0.0f : x;
+    case FG_ACT_RELU6: return clipf(x, 0.0f, 6.0f);
+    case FG_ACT_ELU: return x > 0.0f ? x : expm1f(x);
+    case FG_ACT_SELU: {
+        const float alpha = 1.6732632423543772848170429916717f;
+        const float scale = 1.0507009873554804934193349852946f;
+        return scale * (x > 0.0f ? x : alpha * expm1f(x));
+    }
+    case FG_ACT_SOFTPLUS: return softplusf(x);
+    case FG_ACT_SOFTSIGN: return x / (fabsf(x) + 1.0f);
+    case FG_ACT_EXPONENTIAL: return expf(x);
+    case FG_ACT_SWISH: return x * sigmoidf(x);
+    case FG_ACT_GELU: return 0.5f * x * erfcf(-x * 0.70710678118654752440f);
+    case FG_ACT_LEAKY_RELU: return x < 0.0f ? 0.2f * x : x;
+    case FG_ACT_MISH: return x * tanhf(softplusf(x));
+    case FG_ACT_CELU: return (x > 0.0f ? x : 0.0f) + expm1f(x < 0.0f ? x : 0.0f);
+    case FG_ACT_HARD_SHRINK: return fabsf(x) > 0.5f ? x : (x != x ? x : 0.0f);
+    case FG_ACT_HARD_TANH: return clipf(x, -1.0f, 1.0f);
+    case FG_ACT_SOFT_SHRINK:
+        return x > 0.5f ? x - 0.5f : (x < -0.5f ? x + 0.5f : (x != x ? x : 0.0f));
+    case FG_ACT_SPARSE_PLUS:
+        return x <= -1.0f ? 0.0f : (x >= 1.0f ? x : (x + 1.0f) * (x + 1.0f) / 4.0f);
+    case FG_ACT_SPARSE_SIGMOID: return 0.5f * clipf(x + 1.0f, 0.0f, 2.0f);
+    case FG_ACT_SQUAREPLUS: return (x + sqrtf(x * x + 4.0f)) / 2.0f;
+    case FG_ACT_TANH_SHRINK: return x - tanhf(x);
+    case FG_ACT_LOG_SIGMOID: return -softplusf(-x);
+    case FG_ACT_HARD_SILU: return x * hard_sigmoidf(x);
+    default: return x; /* row-wise ids never reach here (fg_activation_apply routes them) */
+    }
+}
+
+int fg_activation_is_elementwise(int act)
+{
+    return act >= 0 && act < FG_ACT_COUNT && act != FG_ACT_SOFTMAX &&
+           act != FG_ACT_LOG_SOFTMAX && act != FG_ACT_SPARSEMAX;
+}
+
+static float row_max(const float *x, int64_t n)
+{
+    float m = x[0];
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > m || x[i] != x[i]) m = x[i];
+    return m;
+}
+
+static void softmax_row(float *x, int64_t n)
+{
+    float m = row_max(x, n), sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += (x[i] = expf(x[i] - m));
+    for (int64_t i = 0; i < n; i++) x[i] /= sum;
+}
+
+static void log_softmax_row(float *x, int64_t n)
+{
+    float m = row_max(x, n), sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += expf(x[i] - m);
+    float lse = logf(sum);
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] - m - lse;
+}
+
+/* Keras' sparsemax (KERAS_FORMATS.md 14.2): sort descending, cumulative sums c_k; support
+ * k where s_k - (c_k - 1)/k > 0; tau = (sum of c_k over the support - 1) / |support|.
+ * `sorted` is n floats of scratch. */
+static int cmp_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+static void sparsemax_row(float *x, int64_t n, float *sorted)
+{
+    for (int64_t i = 0; i < n; i++) sorted[i] = x[i];
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_desc);
+    float cum = 0.0f, support_cum = 0.0f;
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        cum += sorted[i];
+        if (sorted[i] - (cum - 1.0f) / (float)(i + 1) > 0.0f) {
+            support_cum += cum;
+            k++;
+        }
+    }
+    float tau = (support_cum - 1.0f) / (float)k;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] - tau;
+        x[i] = v > 0.0f ? v : (v != v ? v : 0.0f);
+    }
+}
+
+void fg_activation_row(const fg_kernels *k, int act, float *x, int64_t n, float *scratch)
+{
+    switch (act) {
+    case FG_ACT_SOFTMAX: softmax_row(x, n); break;
+    case FG_ACT_LOG_SOFTMAX: log_softmax_row(x, n); break;
+    case FG_ACT_SPARSEMAX: sparsemax_row(x, n, scratch); break;
+    default: k->act_inplace(act, x, n);
+    }
+}
+
+int fg_activation_apply(int act, float *x, int64_t rows, int64_t n, int64_t stride)
+{
+    if (act < 0 || act >= FG_ACT_COUNT)
+        return fg_fail(FG_ERR_ARG, "unknown activation id %d (expected 0 .. %d)", act,
+                       FG_ACT_COUNT - 1);
+    if (rows < 0 || n < 0 || (rows > 1 && stride < n))
+        return fg_fail(FG_ERR_ARG, "activation rows=%lld n=%lld stride=%lld: need rows, n >= 0 "
+                       "and stride >= n", (long long)rows, (long long)n, (long long)stride);
+    if (n == 0 || rows == 0) return FG_OK;
+    if (x == NULL) return fg_fail(FG_ERR_ARG, "activation: x is NULL");
+    const fg_kernels *k = fg_kernels_for(fg_isa_active());
+    float *scratch = NULL;
+    if (act == FG_ACT_SPARSEMAX && (scratch = malloc((size_t)n * sizeof *scratch)) == NULL)
+        return fg_fail(FG_ERR_NOMEM, "sparsemax: no memory for %lld floats", (long long)n);
+    for (int64_t r = 0; r < rows; r++) fg_activation_row(k, act, x + r * stride, n, scratch);
+    free(scratch);
+    return FG_OK;
+}

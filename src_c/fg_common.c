@@ -1,0 +1,135 @@
+/* fg_common.c - last-error message, ISA selection, thread count, cancel flag. */
+#include "fg_common.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels/fg_kernels.h"
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+static _Thread_local char last_error[512];
+
+const char *fg_last_error(void) { return last_error; }
+
+int fg_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* ---- instruction sets -------------------------------------------------------------------- */
+
+/* Candidates from best to worst; a cap allows itself and every entry after it that is listed
+ * in its row, so a cap from the other architecture family falls back to scalar. */
+static const int isa_order[] = {FG_ISA_AVX512, FG_ISA_AVX2, FG_ISA_NEON, FG_ISA_SCALAR};
+
+static unsigned isa_allowed_under(int cap)
+{
+    switch (cap) {
+    case FG_ISA_AVX512: return FG_ISA_AVX512 | FG_ISA_AVX2 | FG_ISA_NEON | FG_ISA_SCALAR;
+    case FG_ISA_AVX2: return FG_ISA_AVX2 | FG_ISA_NEON | FG_ISA_SCALAR;
+    case FG_ISA_NEON: return FG_ISA_NEON | FG_ISA_SCALAR;
+    default: return FG_ISA_SCALAR;
+    }
+}
+
+static int isa_from_name(const char *name)
+{
+    if (name == NULL || name[0] == '\0') return FG_ISA_AVX512; /* no cap: the top of the order */
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, fg_isa_name(isa_order[i])) == 0) return isa_order[i];
+    return 0;
+}
+
+/* 0 until first use; then the cap from FASTGRU_ISA (or none), replaced by fg_set_isa_cap. */
+static atomic_int isa_cap;
+
+static int current_cap(void)
+{
+    int cap = isa_cap;
+    if (cap == 0) {
+        cap = isa_from_name(getenv("FASTGRU_ISA"));
+        if (cap == 0) cap = FG_ISA_AVX512; /* an unknown value in the environment is ignored */
+        int expected = 0;
+        if (!atomic_compare_exchange_strong(&isa_cap, &expected, cap))
+            cap = expected; /* fg_set_isa_cap won the race */
+    }
+    return cap;
+}
+
+unsigned fg_isa_available(void) { return fg_cpu_isa_flags(); }
+
+int fg_isa_active(void)
+{
+    unsigned usable = fg_isa_available() & isa_allowed_under(current_cap());
+    for (int i = 0; i < 4; i++)
+        if (usable & (unsigned)isa_order[i]) return isa_order[i];
+    return FG_ISA_SCALAR;
+}
+
+const char *fg_isa_name(int isa_flag)
+{
+    switch (isa_flag) {
+    case FG_ISA_SCALAR: return "scalar";
+    case FG_ISA_AVX2: return "avx2";
+    case FG_ISA_AVX512: return "avx512";
+    case FG_ISA_NEON: return "neon";
+    default: return "unknown";
+    }
+}
+
+int fg_set_isa_cap(const char *name)
+{
+    int cap = isa_from_name(name);
+    if (cap == 0)
+        return fg_fail(FG_ERR_ARG, "unknown ISA name '%s' (expected scalar, neon, avx2, avx512 "
+                       "or empty)", name);
+    isa_cap = cap;
+    return FG_OK;
+}
+
+/* ---- threads ----------------------------------------------------------------------------- */
+
+int fg_have_openmp(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int fg_default_threads(void)
+{
+#ifdef _OPENMP
+    const char *env = getenv("FASTGRU_NUM_THREADS");
+    if (env != NULL) {
+        char *end;
+        long n = strtol(env, &end, 10);
+        if (end != env && *end == '\0' && n > 0) return n > 4096 ? 4096 : (int)n;
+    }
+    int procs = omp_get_num_procs();
+    return procs > 0 ? procs : 1;
+#else
+    return 1;
+#endif
+}
+
+/* ---- cancellation ------------------------------------------------------------------------ */
+
+static atomic_int cancel_requested;
+
+void fg_request_cancel(int on) { cancel_requested = on != 0; }
+
+int fg_cancel_requested(void) { return cancel_requested; }

@@ -1,0 +1,439 @@
+/* fg_gru.c - GRU layer: config checks, weight packing, and the forward driver.
+ *
+ * Driver: batch rows are split into one contiguous block per thread; each thread runs its
+ * rows through every time step on its own (no barrier per step). Time is walked in chunks:
+ * the input projection of a chunk is one GEMM into XW (scratch O(rows * chunk * 3 units)),
+ * then each step runs the recurrent tile with the gate math fused (kernels/gru_template.h).
+ * Row-wise activations (softmax, log_softmax, sparsemax) need the whole unit row, so they
+ * take an unfused step: h.U into G, then gather, activate and blend row by row.
+ * Packed layout: kernels/fg_kernels.h.
+ */
+#include "fg_gru.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels/fg_kernels.h"
+
+#define FG_MAX_DIM (1 << 24)                /* input_dim, units */
+#define FG_CHUNK_STEPS 64                   /* time steps per input GEMM, at most */
+#define FG_CHUNK_BYTES (2u << 20)           /* XW scratch for a chunk, all rows */
+#define FG_MIN_FLOPS_PER_THREAD 4000000.0   /* below this, extra threads cost more than gain */
+
+int fg_gru_check_config(const fg_gru_config *cfg)
+{
+    if (cfg == NULL) return fg_fail(FG_ERR_ARG, "GRU config is NULL");
+    if (cfg->input_dim <= 0 || cfg->input_dim > FG_MAX_DIM)
+        return fg_fail(FG_ERR_ARG, "GRU input_dim must be in 1 .. %d, got %d", FG_MAX_DIM,
+                       cfg->input_dim);
+    if (cfg->units <= 0 || cfg->units > FG_MAX_DIM)
+        return fg_fail(FG_ERR_ARG, "GRU units must be in 1 .. %d, got %d", FG_MAX_DIM,
+                       cfg->units);
+    if (cfg->reset_after != 0 && cfg->reset_after != 1)
+        return fg_fail(FG_ERR_ARG, "GRU reset_after must be 0 or 1, got %d", cfg->reset_after);
+    if (cfg->use_bias != 0 && cfg->use_bias != 1)
+        return fg_fail(FG_ERR_ARG, "GRU use_bias must be 0 or 1, got %d", cfg->use_bias);
+    if (cfg->activation < 0 || cfg->activation >= FG_ACT_COUNT)
+        return fg_fail(FG_ERR_ARG, "GRU activation id must be in 0 .. %d, got %d",
+                       FG_ACT_COUNT - 1, cfg->activation);
+    if (cfg->recurrent_activation < 0 || cfg->recurrent_activation >= FG_ACT_COUNT)
+        return fg_fail(FG_ERR_ARG, "GRU recurrent_activation id must be in 0 .. %d, got %d",
+                       FG_ACT_COUNT - 1, cfg->recurrent_activation);
+    return FG_OK;
+}
+
+static int64_t blocks_of(const fg_gru_config *cfg) { return (cfg->units + FG_BLOCK - 1) / FG_BLOCK; }
+
+/* Float offsets of the packed sections. */
+typedef struct packed_layout {
+    int64_t w, u, b_in, b_rec, total;
+} packed_layout;
+
+static packed_layout layout_of(const fg_gru_config *cfg)
+{
+    int64_t nb = blocks_of(cfg);
+    packed_layout l;
+    l.w = 0;
+    l.u = l.w + nb * cfg->input_dim * FG_BLOCK3;
+    l.b_in = l.u + nb * cfg->units * FG_BLOCK3;
+    l.b_rec = l.b_in + nb * FG_BLOCK3;
+    l.total = l.b_rec + nb * FG_BLOCK3;
+    return l;
+}
+
+size_t fg_gru_packed_bytes(const fg_gru_config *cfg)
+{
+    if (fg_gru_check_config(cfg) != FG_OK) return 0;
+    size_t bytes; /* at most 192 * 2^20 * (2^25 + 2): fits 64 bits, not always 32 */
+    if (__builtin_mul_overflow((size_t)layout_of(cfg).total, sizeof(float), &bytes)) return 0;
+    return bytes;
+}
+
+/* Copy between a Keras (rows, 3u) matrix and its panel; to_panel picks the direction. */
+static void panel_copy(const fg_gru_config *cfg, int64_t rows, float *keras, float *panel,
+                       int to_panel)
+{
+    int64_t u = cfg->units, nb = blocks_of(cfg);
+    for (int64_t jb = 0; jb < nb; jb++)
+        for (int64_t k = 0; k < rows; k++)
+            for (int g = 0; g < 3; g++)
+                for (int l = 0; l < FG_BLOCK; l++) {
+                    int64_t j = jb * FG_BLOCK + l;
+                    float *p = panel + (jb * rows + k) * FG_BLOCK3 + g * FG_BLOCK + l;
+                    if (j >= u) {
+                        if (to_panel) *p = 0.0f;
+                    } else if (to_panel) {
+                        *p = keras[k * 3 * u + g * u + j];
+                    } else {
+                        keras[k * 3 * u + g * u + j] = *p;
+                    }
+                }
+}
+
+int fg_gru_pack(const fg_gru_config *cfg, const float *kernel, const float *recurrent_kernel,
+                const float *bias, void *packed)
+{
+    int st = fg_gru_check_config(cfg);
+    if (st != FG_OK) return st;
+    if (kernel == NULL || recurrent_kernel == NULL || packed == NULL)
+        return fg_fail(FG_ERR_ARG, "GRU pack: kernel, recurrent_kernel and packed must not be NULL");
+    if (cfg->use_bias && bias == NULL)
+        return fg_fail(FG_ERR_ARG, "GRU pack: use_bias=1 but bias is NULL");
+    if ((uintptr_t)packed % 64 != 0)
+        return fg_fail(FG_ERR_ARG, "GRU pack: packed buffer must be 64-byte aligned");
+    packed_layout l = layout_of(cfg);
+    float *p = packed;
+    panel_copy(cfg, cfg->input_dim, (float *)kernel, p + l.w, 1);
+    panel_copy(cfg, cfg->units, (float *)recurrent_kernel, p + l.u, 1);
+    /* biases: one row of the panel format each */
+    int64_t u = cfg->units;
+    memset(p + l.b_in, 0, (size_t)(l.total - l.b_in) * sizeof(float));
+    if (cfg->use_bias) {
+        panel_copy(cfg, 1, (float *)bias, p + l.b_in, 1);
+        if (cfg->reset_after) panel_copy(cfg, 1, (float *)bias + 3 * u, p + l.b_rec, 1);
+    }
+    return FG_OK;
+}
+
+int fg_gru_unpack(const fg_gru_config *cfg, const void *packed, float *kernel,
+                  float *recurrent_kernel, float *bias)
+{
+    int st = fg_gru_check_config(cfg);
+    if (st != FG_OK) return st;
+    if (kernel == NULL || recurrent_kernel == NULL || packed == NULL)
+        return fg_fail(FG_ERR_ARG, "GRU unpack: kernel, recurrent_kernel and packed must not be NULL");
+    packed_layout l = layout_of(cfg);
+    float *p = (float *)packed;
+    panel_copy(cfg, cfg->input_dim, kernel, p + l.w, 0);
+    panel_copy(cfg, cfg->units, recurrent_kernel, p + l.u, 0);
+    if (cfg->use_bias && bias != NULL) {
+        panel_copy(cfg, 1, bias, p + l.b_in, 0);
+        if (cfg->reset_after) panel_copy(cfg, 1, bias + 3 * (int64_t)cfg->units, p + l.b_rec, 0);
+    }
+    return FG_OK;
+}
+
+/* ---- forward ----------------------------------------------------------------------------- */
+
+/* Scratch plan, in floats; every array is per batch row, so the total does not depend on
+ * how rows are split between threads. */
+typedef struct plan {
+    int64_t units, up, up3, nblk, chunk;
+    int fused;                    /* both activations elementwise */
+    int64_t xw, h_a, h_b, z, rh, prev, g, t, total;
+} plan;
+
+static int make_plan(const fg_gru_config *cfg, int64_t batch, int64_t timesteps, plan *p)
+{
+    p->units = cfg->units;
+    p->nblk = blocks_of(cfg);
+    p->up = p->nblk * FG_BLOCK;
+    p->up3 = 3 * p->up;
+    p->fused = fg_activation_is_elementwise(cfg->activation) &&
+               fg_activation_is_elementwise(cfg->recurrent_activation);
+    int64_t rows = batch > 0 ? batch : 1;
+    int64_t chunk = (int64_t)FG_CHUNK_BYTES / (rows * p->up3 * (int64_t)sizeof(float));
+    if (chunk > timesteps) chunk = timesteps;
+    if (chunk > FG_CHUNK_STEPS) chunk = FG_CHUNK_STEPS;
+    p->chunk = chunk < 1 ? 1 : chunk;
+    /* per row: XW chunk, two h buffers, z, r*h, previous output, and for the unfused step
+     * G (3up) and T (4up: z, r, hh, sparsemax scratch) */
+    int64_t per_row = p->chunk * p->up3 + 5 * p->up + (p->fused ? 0 : 7 * p->up);
+    if (__builtin_mul_overflow(per_row, rows, &p->total))
+        return fg_fail(FG_ERR_NOMEM, "GRU workspace overflows: batch %lld x %lld floats per row",
+                       (long long)batch, (long long)per_row);
+    p->xw = 0;
+    p->h_a = p->xw + rows * p->chunk * p->up3;
+    p->h_b = p->h_a + rows * p->up;
+    p->z = p->h_b + rows * p->up;
+    p->rh = p->z + rows * p->up;
+    p->prev = p->rh + rows * p->up;
+    p->g = p->prev + rows * p->up;
+    p->t = p->g + (p->fused ? 0 : rows * p->up3);
+    if (p->total > (int64_t)(SIZE_MAX / sizeof(float)) - 64)
+        return fg_fail(FG_ERR_NOMEM, "GRU workspace of %lld floats is too large",
+                       (long long)p->total);
+    return FG_OK;
+}
+
+size_t fg_gru_workspace_bytes(const fg_gru_config *cfg, int64_t batch, int64_t timesteps,
+                              int32_t nthreads)
+{
+    (void)nthreads; /* the plan is per row, so any thread count fits the same workspace */
+    plan p;
+    if (fg_gru_check_config(cfg) != FG_OK || batch < 0 || timesteps < 0 ||
+        make_plan(cfg, batch, timesteps, &p) != FG_OK)
+        return 0;
+    return (size_t)p.total * sizeof(float);
+}
+
+/* Everything a thread needs to run its rows. */
+typedef struct job {
+    const fg_gru_config *cfg;
+    const fg_gru_run *run;
+    const fg_kernels *k;
+    plan p;
+    const float *W, *U, *b_in, *b_rec;
+    float *ws;
+} job;
+
+/* Input row of processing step s (go_backwards walks time from the end). */
+static int64_t time_of(const fg_gru_run *run, int64_t s)
+{
+    return run->go_backwards ? run->timesteps - 1 - s : s;
+}
+
+/* XW for steps s0 .. s0+n of rows b0 .. b1, row b step c at XW[(b*chunk + c) * up3]. A GEMM
+ * over rows per step when there are enough rows, else over steps per row: each output row is
+ * computed by the same code either way. */
+static void input_projection(const job *jb, int64_t b0, int64_t b1, int64_t s0, int64_t n)
+{
+    const fg_gru_run *run = jb->run;
+    const plan *p = &jb->p;
+    int64_t in = jb->cfg->input_dim, ldc_rows = p->chunk * p->up3;
+    float *XW = jb->ws + p->xw;
+    if (b1 - b0 >= n) {
+        for (int64_t c = 0; c < n; c++)
+            jb->k->gemm(b1 - b0, in, run->x + b0 * run->x_sb + time_of(run, s0 + c) * run->x_st,
+                        run->x_sb, jb->W, p->nblk, jb->b_in, XW + (b0 * p->chunk + c) * p->up3,
+                        ldc_rows);
+    } else {
+        int64_t lda = run->go_backwards ? -run->x_st : run->x_st;
+        for (int64_t b = b0; b < b1; b++)
+            jb->k->gemm(n, in, run->x + b * run->x_sb + time_of(run, s0) * run->x_st, lda, jb->W,
+                        p->nblk, jb->b_in, XW + b * p->chunk * p->up3, p->up3);
+    }
+}
+
+/* One step without fusion (a row-wise activation): gather each row's gates into contiguous
+ * unit vectors, activate, blend. Same arithmetic order as the fused kernels. */
+static void unfused_step(const job *jb, int64_t b0, int64_t b1, const float *XW, int64_t ldxw,
+                         const float *H, float *Hn)
+{
+    const plan *p = &jb->p;
+    const fg_gru_config *cfg = jb->cfg;
+    int64_t nr = b1 - b0, u = p->units, up = p->up;
+    float *G = jb->ws + p->g + b0 * p->up3, *RH = jb->ws + p->rh + b0 * up;
+    jb->k->gemm(nr, u, H, up, jb->U, p->nblk, jb->b_rec, G, p->up3);
+    for (int64_t r = 0; r < nr; r++) {
+        const float *xw = XW + r * ldxw, *g = G + r * p->up3, *h = H + r * up;
+        float *T = jb->ws + p->t + (b0 + r) * 4 * up, *zc = T, *rc = T + up, *hc = T + 2 * up;
+        for (int64_t j = 0; j < u; j++) {
+            int64_t at = (j / FG_BLOCK) * FG_BLOCK3 + j % FG_BLOCK;
+            zc[j] = xw[at] + g[at];
+            rc[j] = xw[at + FG_BLOCK] + g[at + FG_BLOCK];
+        }
+        fg_activation_row(jb->k, cfg->recurrent_activation, zc, u, T + 3 * up);
+        fg_activation_row(jb->k, cfg->recurrent_activation, rc, u, T + 3 * up);
+        for (int64_t j = 0; j < u; j++) {
+            int64_t at = (j / FG_BLOCK) * FG_BLOCK3 + 2 * FG_BLOCK + j % FG_BLOCK;
+            if (cfg->reset_after) hc[j] = xw[at] + rc[j] * g[at];
+            else RH[r * up + j] = rc[j] * h[j];
+        }
+    }
+    if (!cfg->reset_after) /* (r*h).Uh: the h columns of a second product */
+        jb->k->gemm(nr, u, RH, up, jb->U, p->nblk, jb->b_rec, G, p->up3);
+    for (int64_t r = 0; r < nr; r++) {
+        const float *xw = XW + r * ldxw, *g = G + r * p->up3, *h = H + r * up;
+        float *T = jb->ws + p->t + (b0 + r) * 4 * up, *zc = T, *hc = T + 2 * up;
+        if (!cfg->reset_after)
+            for (int64_t j = 0; j < u; j++) {
+                int64_t at = (j / FG_BLOCK) * FG_BLOCK3 + 2 * FG_BLOCK + j % FG_BLOCK;
+                hc[j] = xw[at] + g[at];
+            }
+        fg_activation_row(jb->k, cfg->activation, hc, u, T + 3 * up);
+        for (int64_t j = 0; j < u; j++)
+            Hn[r * up + j] = zc[j] * h[j] + (1.0f - zc[j]) * hc[j];
+    }
+}
+
+static void step(const job *jb, int64_t b0, int64_t b1, const float *XW, int64_t ldxw,
+                 const float *H, float *Hn)
+{
+    const plan *p = &jb->p;
+    const fg_gru_config *cfg = jb->cfg;
+    int64_t nr = b1 - b0;
+    if (!p->fused) {
+        unfused_step(jb, b0, b1, XW, ldxw, H, Hn);
+    } else if (cfg->reset_after) {
+        jb->k->step_after(nr, p->units, H, p->up, XW, ldxw, jb->U, jb->b_rec, p->nblk,
+                          cfg->activation, cfg->recurrent_activation, Hn, p->up);
+    } else {
+        float *Z = jb->ws + p->z + b0 * p->up, *RH = jb->ws + p->rh + b0 * p->up;
+        jb->k->step_before_zr(nr, p->units, H, p->up, XW, ldxw, jb->U, p->nblk,
+                              cfg->recurrent_activation, Z, RH, p->up);
+        jb->k->step_before_h(nr, p->units, H, p->up, XW, ldxw, jb->U, p->nblk, cfg->activation,
+                             Z, RH, p->up, Hn, p->up);
+    }
+}
+
+/* Masking and outputs of step s (time t) for rows b0 .. b1 after the kernel wrote Hn. */
+static void finish_step(const job *jb, int64_t b0, int64_t b1, int64_t s, int64_t t,
+                        const float *H, float *Hn)
+{
+    const fg_gru_run *run = jb->run;
+    const plan *p = &jb->p;
+    size_t row_bytes = (size_t)p->units * sizeof(float);
+    for (int64_t b = b0; b < b1; b++) {
+        const float *h = H + (b - b0) * p->up;
+        float *hn = Hn + (b - b0) * p->up, *prev = jb->ws + p->prev + b * p->up;
+        const float *out = hn;
+        if (run->mask != NULL) {
+            if (run->mask[b * run->m_sb + t * run->m_st] != 0) {
+                memcpy(prev, hn, row_bytes);
+            } else {
+                memcpy(hn, h, row_bytes); /* state carried unchanged */
+                if (run->zero_output_for_mask) memset(prev, 0, row_bytes);
+            }
+            out = prev;
+        }
+        if (run->return_sequences) memcpy(run->y + b * run->y_sb + s * run->y_st, out, row_bytes);
+    }
+}
+
+/* Rows b0 .. b1 through every step. Returns FG_OK or FG_ERR_INTERRUPTED. */
+static int run_rows(const job *jb, int64_t b0, int64_t b1)
+{
+    const fg_gru_run *run = jb->run;
+    const plan *p = &jb->p;
+    int64_t nr = b1 - b0, up = p->up;
+    size_t row_bytes = (size_t)p->units * sizeof(float);
+    float *H = jb->ws + p->h_a + b0 * up, *Hn = jb->ws + p->h_b + b0 * up;
+    memset(H, 0, (size_t)(nr * up) * sizeof(float));
+    memset(Hn, 0, (size_t)(nr * up) * sizeof(float));
+    memset(jb->ws + p->prev + b0 * up, 0, (size_t)(nr * up) * sizeof(float));
+    if (run->h0 != NULL)
+        for (int64_t b = b0; b < b1; b++) memcpy(H + (b - b0) * up, run->h0 + b * run->h0_sb, row_bytes);
+    for (int64_t s0 = 0; s0 < run->timesteps; s0 += p->chunk) {
+        if (fg_cancel_requested()) return FG_ERR_INTERRUPTED;
+        int64_t n = run->timesteps - s0 < p->chunk ? run->timesteps - s0 : p->chunk;
+        input_projection(jb, b0, b1, s0, n);
+        for (int64_t c = 0; c < n; c++) {
+            const float *XW = jb->ws + p->xw + (b0 * p->chunk + c) * p->up3;
+            step(jb, b0, b1, XW, p->chunk * p->up3, H, Hn);
+            finish_step(jb, b0, b1, s0 + c, time_of(run, s0 + c), H, Hn);
+            float *swap = H;
+            H = Hn;
+            Hn = swap;
+        }
+    }
+    for (int64_t b = b0; b < b1; b++) {
+        const float *h = H + (b - b0) * up;
+        if (!run->return_sequences) /* the last output: the state, or under a mask the last out */
+            memcpy(run->y + b * run->y_sb, run->mask ? jb->ws + p->prev + b * up : h, row_bytes);
+        if (run->h_final != NULL) memcpy(run->h_final + b * run->hf_sb, h, row_bytes);
+    }
+    return FG_OK;
+}
+
+/* Largest element offset n1*s1 + n2*s2 + width reachable, checked for overflow. */
+static int span_ok(int64_t n1, int64_t s1, int64_t n2, int64_t s2, int64_t width)
+{
+    int64_t a, b, c;
+    if (n1 <= 0 || n2 <= 0) return 1;
+    return !__builtin_mul_overflow(n1 - 1, s1, &a) && !__builtin_mul_overflow(n2 - 1, s2, &b) &&
+           !__builtin_add_overflow(a, b, &c) && !__builtin_add_overflow(c, width, &c);
+}
+
+static int check_run(const fg_gru_config *cfg, const fg_gru_run *run)
+{
+    if (run == NULL) return fg_fail(FG_ERR_ARG, "GRU run is NULL");
+    int64_t B = run->batch, T = run->timesteps, u = cfg->units;
+    if (B < 0 || T < 0)
+        return fg_fail(FG_ERR_ARG, "GRU batch and timesteps must be >= 0, got %lld and %lld",
+                       (long long)B, (long long)T);
+    if (run->x_sb < 0 || run->x_st < 0 || run->m_sb < 0 || run->m_st < 0 || run->h0_sb < 0 ||
+        run->y_sb < 0 || run->y_st < 0 || run->hf_sb < 0)
+        return fg_fail(FG_ERR_ARG, "GRU strides must be >= 0");
+    if (B > 0 && T > 0 && run->x == NULL) return fg_fail(FG_ERR_ARG, "GRU input x is NULL");
+    if (B > 0 && run->y == NULL) return fg_fail(FG_ERR_ARG, "GRU output y is NULL");
+    if (!span_ok(B, run->x_sb, T, run->x_st, cfg->input_dim) || !span_ok(B, run->m_sb, T, run->m_st, 1) ||
+        !span_ok(B, run->h0_sb, 1, 0, u) || !span_ok(B, run->y_sb, T, run->y_st, u) ||
+        !span_ok(B, run->hf_sb, 1, 0, u))
+        return fg_fail(FG_ERR_ARG, "GRU strides overflow 64-bit offsets for batch %lld, "
+                       "timesteps %lld", (long long)B, (long long)T);
+    return FG_OK;
+}
+
+static int threads_for(const fg_gru_config *cfg, const fg_gru_run *run)
+{
+    int nt = run->nthreads > 0 ? run->nthreads : fg_default_threads();
+    double flops = 6.0 * (double)run->timesteps * (double)(cfg->input_dim + cfg->units) *
+                   (double)cfg->units;
+    double per_row = flops > 1.0 ? flops : 1.0;
+    int64_t by_work = (int64_t)(per_row * (double)run->batch / FG_MIN_FLOPS_PER_THREAD);
+    if (by_work < nt) nt = by_work < 1 ? 1 : (int)by_work;
+    if (nt > run->batch) nt = run->batch < 1 ? 1 : (int)run->batch;
+    return nt;
+}
+
+int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_run *run,
+                   void *workspace)
+{
+    int st = fg_gru_check_config(cfg);
+    if (st != FG_OK) return st;
+    if (packed == NULL) return fg_fail(FG_ERR_ARG, "GRU packed weights are NULL");
+    if ((st = check_run(cfg, run)) != FG_OK) return st;
+    job jb = {0};
+    if ((st = make_plan(cfg, run->batch, run->timesteps, &jb.p)) != FG_OK) return st;
+    if (run->batch == 0) return FG_OK;
+    if (workspace != NULL && (uintptr_t)workspace % 64 != 0)
+        return fg_fail(FG_ERR_ARG, "GRU workspace must be 64-byte aligned");
+    void *owned = NULL;
+    if (workspace == NULL) {
+        size_t bytes = ((size_t)jb.p.total * sizeof(float) + 63) / 64 * 64;
+        owned = workspace = aligned_alloc(64, bytes);
+        if (owned == NULL)
+            return fg_fail(FG_ERR_NOMEM, "GRU workspace: cannot allocate %zu bytes", bytes);
+    }
+    packed_layout l = layout_of(cfg);
+    const float *pk = packed;
+    jb.cfg = cfg;
+    jb.run = run;
+    jb.k = fg_kernels_for(fg_isa_active());
+    jb.W = pk + l.w;
+    jb.U = pk + l.u;
+    jb.b_in = pk + l.b_in;
+    jb.b_rec = pk + l.b_rec;
+    jb.ws = workspace;
+    int interrupted = 0;
+#ifdef _OPENMP
+    int nt = threads_for(cfg, run);
+#pragma omp parallel num_threads(nt) if (nt > 1) reduction(| : interrupted)
+    {
+        int64_t tid = omp_get_thread_num(), n = omp_get_num_threads();
+        int64_t b0 = run->batch * tid / n, b1 = run->batch * (tid + 1) / n;
+        if (b1 > b0) interrupted |= run_rows(&jb, b0, b1) != FG_OK;
+    }
+#else
+    (void)threads_for;
+    interrupted = run_rows(&jb, 0, run->batch) != FG_OK;
+#endif
+    free(owned);
+    if (interrupted) return fg_fail(FG_ERR_INTERRUPTED, "GRU run interrupted by fg_request_cancel");
+    return FG_OK;
+}

@@ -1,0 +1,72 @@
+/* fg_kernels.h - internal interface between the GRU driver and the per-ISA kernels.
+ *
+ * Packed weight layout (ISA independent, built by fg_gru_pack), units padded to up = 16*nblk:
+ *   W panel  nblk x input_dim x 48 floats   block jb, row k: [z 16 | r 16 | h 16] for units
+ *                                           16*jb .. 16*jb+15 (zero columns past `units`)
+ *   U panel  nblk x units x 48 floats       same, rows k = 0 .. units-1 of recurrent_kernel
+ *   b_in     nblk x 48 floats               input bias in the same block order (zeros if none)
+ *   b_rec    nblk x 48 floats               recurrent bias (reset_after=1 only, else zeros)
+ * Every panel and every 16-float group starts on a 64-byte boundary when the image does.
+ *
+ * Row buffers used by the kernels hold one row of `up` (or 3*up in block order) floats; the
+ * kernels read h only at k < units, so the padded units never feed back into real ones.
+ * Each output row is computed by the same instruction sequence whatever rows surround it
+ * (remainder tiles repeat the full tile's order), which makes results independent of how
+ * batch rows are split between threads.
+ */
+#ifndef FG_KERNELS_H
+#define FG_KERNELS_H
+
+#include <stdint.h>
+
+#define FG_BLOCK 16            /* units per packed block */
+#define FG_BLOCK3 (3 * FG_BLOCK)
+
+typedef struct fg_kernels {
+    /* C[m, :] = A[m, :K] . P + bias for M rows; P a W or U panel (nblk blocks of K x 48),
+     * C rows in block order (3*up floats). bias: nblk x 48. */
+    void (*gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const float *P,
+                 int64_t nblk, const float *bias, float *C, int64_t ldc);
+    /* reset_after=1 step: Hout = GRU(H, XW) with the gate math fused into the h.U tile.
+     * XW rows: input projection incl. b_in (block order); brec: b_rec. */
+    void (*step_after)(int64_t M, int64_t units, const float *H, int64_t ldh, const float *XW,
+                       int64_t ldxw, const float *U, const float *brec, int64_t nblk, int act,
+                       int ract, float *Hout, int64_t ldo);
+    /* reset_after=0, first half: Z = ract(xz + h.Uz), RH = ract(xr + h.Ur) * h. */
+    void (*step_before_zr)(int64_t M, int64_t units, const float *H, int64_t ldh,
+                           const float *XW, int64_t ldxw, const float *U, int64_t nblk,
+                           int ract, float *Z, float *RH, int64_t ldz);
+    /* reset_after=0, second half: Hout = Z*H + (1-Z)*act(xh + RH.Uh). */
+    void (*step_before_h)(int64_t M, int64_t units, const float *H, int64_t ldh,
+                          const float *XW, int64_t ldxw, const float *U, int64_t nblk, int act,
+                          const float *Z, const float *RH, int64_t ldz, float *Hout,
+                          int64_t ldo);
+    /* In-place elementwise activation of n contiguous floats (any elementwise id). */
+    void (*act_inplace)(int act, float *x, int64_t n);
+} fg_kernels;
+
+/* Bitmask of FG_ISA_* flags this CPU (and OS) supports. */
+unsigned fg_cpu_isa_flags(void);
+/* Kernel table for one FG_ISA_* flag (must be available). */
+const fg_kernels *fg_kernels_for(int isa);
+
+/* Scalar definition of every elementwise activation (the reference the vector code follows). */
+float fg_act_scalar(int act, float x);
+
+/* `act` along one row of n floats with kernel table k (row-wise ids included); sparsemax uses
+ * n floats of scratch. */
+void fg_activation_row(const fg_kernels *k, int act, float *x, int64_t n, float *scratch);
+
+/* 1 when fg_request_cancel(1) is in force. */
+int fg_cancel_requested(void);
+
+extern const fg_kernels fg_kernels_scalar;
+#if defined(__x86_64__) || defined(__i386__)
+extern const fg_kernels fg_kernels_avx2;
+extern const fg_kernels fg_kernels_avx512;
+#endif
+#if defined(__aarch64__)
+extern const fg_kernels fg_kernels_neon;
+#endif
+
+#endif

@@ -1,0 +1,217 @@
+/* gru_template.h - the GRU kernels, written once over a small vector vocabulary.
+ *
+ * Included by one file per ISA (gru_scalar.c, gru_avx2.c, gru_avx512.c, gru_neon.c) after it
+ * defines:
+ *   FGK(name)   name with the ISA suffix          V, VL   vector type, lanes (VL divides 16)
+ *   MR          batch rows per register tile
+ *   V_LOAD(p) V_STORE(p, v) V_SET1(x) V_ZERO() V_ADD V_SUB V_MUL V_DIV
+ *   V_FMA(a, b, c) = a*b + c       V_MAX(a, b) / V_MIN(a, b): b when either is NaN
+ *   V_TANH(x) V_SIGMOID(x)         libm-based for scalar; SIMD files leave them out and
+ *                                  define what vmath_template.h needs instead
+ * Layouts: see fg_kernels.h. Tiles hold MR rows x (gates x 16 units) accumulators; a remainder
+ * row runs the same code with one row, so each row sees the same operation order everywhere.
+ */
+#define VPG (FG_BLOCK / VL) /* vectors per gate per block */
+#define VPB (3 * VPG)       /* vectors per block (z, r, h) */
+#define FG_INLINE static inline __attribute__((always_inline))
+
+/* clip to [lo, hi] keeping NaN */
+FG_INLINE V FGK(clip)(V x, float lo, float hi)
+{
+    return V_MIN(V_SET1(hi), V_MAX(V_SET1(lo), x));
+}
+
+#ifndef V_TANH
+#include "vmath_template.h"
+#endif
+
+/* Elementwise activation on one vector: the recurrence's common cases inline, the rest lane
+ * by lane through the scalar definitions. */
+FG_INLINE V FGK(act_v)(int act, V x)
+{
+    switch (act) {
+    case FG_ACT_LINEAR: return x;
+    case FG_ACT_TANH: return V_TANH(x);
+    case FG_ACT_SIGMOID: return V_SIGMOID(x);
+    case FG_ACT_HARD_SIGMOID: /* Keras 3 (jax.nn): relu6(x + 3) / 6 */
+        return V_DIV(FGK(clip)(V_ADD(x, V_SET1(3.0f)), 0.0f, 6.0f), V_SET1(6.0f));
+    case FG_ACT_HARD_SIGMOID_K2: /* tf-keras: clip(0.2 x + 0.5, 0, 1), multiply then add */
+        return FGK(clip)(V_ADD(V_MUL(x, V_SET1(0.2f)), V_SET1(0.5f)), 0.0f, 1.0f);
+    case FG_ACT_RELU: return V_MAX(V_ZERO(), x);
+    default: {
+        float lane[VL];
+        V_STORE(lane, x);
+        for (int i = 0; i < VL; i++) lane[i] = fg_act_scalar(act, lane[i]);
+        return V_LOAD(lane);
+    }
+    }
+}
+
+/* acc[r][g0 .. g0+ng) = A[r, :K] . P[:, vectors g0 .. g0+ng) for r < mr (mr, g0, ng constant
+ * after inlining, so the accumulators live in registers). */
+FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, int64_t K, const float *A,
+                         int64_t lda, const float *P, V acc[MR][VPB])
+{
+    for (int r = 0; r < mr; r++)
+        for (int g = 0; g < ng; g++) acc[r][g0 + g] = V_ZERO();
+    for (int64_t k = 0; k < K; k++) {
+        const float *w = P + k * FG_BLOCK3 + g0 * VL;
+        V wv[VPB];
+        for (int g = 0; g < ng; g++) wv[g] = V_LOAD(w + g * VL);
+        for (int r = 0; r < mr; r++) {
+            V a = V_SET1(A[r * lda + k]);
+            for (int g = 0; g < ng; g++) acc[r][g0 + g] = V_FMA(a, wv[g], acc[r][g0 + g]);
+        }
+    }
+}
+
+FG_INLINE void FGK(gemm_rows)(const int mr, int64_t K, const float *A, int64_t lda,
+                              const float *P, const float *bias, float *C, int64_t ldc)
+{
+    V acc[MR][VPB];
+    FGK(tile)(mr, 0, VPB, K, A, lda, P, acc);
+    for (int r = 0; r < mr; r++)
+        for (int g = 0; g < VPB; g++)
+            V_STORE(C + r * ldc + g * VL, V_ADD(acc[r][g], V_LOAD(bias + g * VL)));
+}
+
+static void FGK(gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const float *P,
+                      int64_t nblk, const float *bias, float *C, int64_t ldc)
+{
+    for (int64_t jb = 0; jb < nblk; jb++) {
+        const float *Pj = P + jb * K * FG_BLOCK3, *bj = bias + jb * FG_BLOCK3;
+        float *Cj = C + jb * FG_BLOCK3;
+        int64_t m = 0;
+        for (; m + MR <= M; m += MR) FGK(gemm_rows)(MR, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc);
+        for (; m < M; m++) FGK(gemm_rows)(1, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc);
+    }
+}
+
+/* reset_after=1 for rows 0 .. mr of block jb (units j0 .. j0+16):
+ * z = ract(xz + (hUz + bz)), r = ract(xr + (hUr + br)), hh = act(xh + r*(hUh + bh)),
+ * h' = z*h + (1-z)*hh. XW, bj, Hout point at the block; H at the row start. */
+FG_INLINE void FGK(after_rows)(const int mr, int64_t units, const float *H, int64_t ldh,
+                               int64_t j0, const float *XW, int64_t ldxw, const float *Pj,
+                               const float *bj, int act, int ract, float *Hout, int64_t ldo)
+{
+    V acc[MR][VPB];
+    FGK(tile)(mr, 0, VPB, units, H, ldh, Pj, acc);
+    const V one = V_SET1(1.0f);
+    for (int r = 0; r < mr; r++) {
+        for (int v = 0; v < VPG; v++) {
+            const float *xw = XW + r * ldxw + v * VL, *b = bj + v * VL;
+            V z = FGK(act_v)(ract, V_ADD(V_LOAD(xw), V_ADD(acc[r][v], V_LOAD(b))));
+            V rr = FGK(act_v)(ract, V_ADD(V_LOAD(xw + FG_BLOCK),
+                                          V_ADD(acc[r][VPG + v], V_LOAD(b + FG_BLOCK))));
+            V hh = FGK(act_v)(act, V_ADD(V_LOAD(xw + 2 * FG_BLOCK),
+                                         V_MUL(rr, V_ADD(acc[r][2 * VPG + v],
+                                                         V_LOAD(b + 2 * FG_BLOCK)))));
+            V h = V_LOAD(H + r * ldh + j0 + v * VL);
+            V_STORE(Hout + r * ldo + v * VL, V_ADD(V_MUL(z, h), V_MUL(V_SUB(one, z), hh)));
+        }
+    }
+}
+
+static void FGK(step_after)(int64_t M, int64_t units, const float *H, int64_t ldh,
+                            const float *XW, int64_t ldxw, const float *U, const float *brec,
+                            int64_t nblk, int act, int ract, float *Hout, int64_t ldo)
+{
+    for (int64_t jb = 0; jb < nblk; jb++) {
+        const float *Pj = U + jb * units * FG_BLOCK3, *bj = brec + jb * FG_BLOCK3;
+        const float *XWj = XW + jb * FG_BLOCK3;
+        float *Oj = Hout + jb * FG_BLOCK;
+        int64_t j0 = jb * FG_BLOCK, m = 0;
+        for (; m + MR <= M; m += MR)
+            FGK(after_rows)(MR, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj, act,
+                            ract, Oj + m * ldo, ldo);
+        for (; m < M; m++)
+            FGK(after_rows)(1, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj, act,
+                            ract, Oj + m * ldo, ldo);
+    }
+}
+
+/* reset_after=0, gates: z = ract(xz + hUz), r = ract(xr + hUr); Z = z, RH = r*h. */
+FG_INLINE void FGK(zr_rows)(const int mr, int64_t units, const float *H, int64_t ldh, int64_t j0,
+                            const float *XW, int64_t ldxw, const float *Pj, int ract, float *Z,
+                            float *RH, int64_t ldz)
+{
+    V acc[MR][VPB];
+    FGK(tile)(mr, 0, 2 * VPG, units, H, ldh, Pj, acc);
+    for (int r = 0; r < mr; r++) {
+        for (int v = 0; v < VPG; v++) {
+            const float *xw = XW + r * ldxw + v * VL;
+            int64_t o = r * ldz + j0 + v * VL;
+            V z = FGK(act_v)(ract, V_ADD(V_LOAD(xw), acc[r][v]));
+            V rr = FGK(act_v)(ract, V_ADD(V_LOAD(xw + FG_BLOCK), acc[r][VPG + v]));
+            V_STORE(Z + o, z);
+            V_STORE(RH + o, V_MUL(rr, V_LOAD(H + r * ldh + j0 + v * VL)));
+        }
+    }
+}
+
+static void FGK(step_before_zr)(int64_t M, int64_t units, const float *H, int64_t ldh,
+                                const float *XW, int64_t ldxw, const float *U, int64_t nblk,
+                                int ract, float *Z, float *RH, int64_t ldz)
+{
+    for (int64_t jb = 0; jb < nblk; jb++) {
+        const float *Pj = U + jb * units * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
+        int64_t j0 = jb * FG_BLOCK, m = 0;
+        for (; m + MR <= M; m += MR)
+            FGK(zr_rows)(MR, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, ract,
+                         Z + m * ldz, RH + m * ldz, ldz);
+        for (; m < M; m++)
+            FGK(zr_rows)(1, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, ract,
+                         Z + m * ldz, RH + m * ldz, ldz);
+    }
+}
+
+/* reset_after=0, candidate: hh = act(xh + (r*h)Uh), h' = z*h + (1-z)*hh. */
+FG_INLINE void FGK(h_rows)(const int mr, int64_t units, const float *H, int64_t ldh, int64_t j0,
+                           const float *XW, int64_t ldxw, const float *Pj, int act,
+                           const float *Z, const float *RH, int64_t ldz, float *Hout,
+                           int64_t ldo)
+{
+    V acc[MR][VPB];
+    FGK(tile)(mr, 2 * VPG, VPG, units, RH, ldz, Pj, acc);
+    const V one = V_SET1(1.0f);
+    for (int r = 0; r < mr; r++) {
+        for (int v = 0; v < VPG; v++) {
+            V hh = FGK(act_v)(act, V_ADD(V_LOAD(XW + r * ldxw + 2 * FG_BLOCK + v * VL),
+                                         acc[r][2 * VPG + v]));
+            V z = V_LOAD(Z + r * ldz + j0 + v * VL), h = V_LOAD(H + r * ldh + j0 + v * VL);
+            V_STORE(Hout + r * ldo + j0 + v * VL, V_ADD(V_MUL(z, h), V_MUL(V_SUB(one, z), hh)));
+        }
+    }
+}
+
+static void FGK(step_before_h)(int64_t M, int64_t units, const float *H, int64_t ldh,
+                               const float *XW, int64_t ldxw, const float *U, int64_t nblk,
+                               int act, const float *Z, const float *RH, int64_t ldz,
+                               float *Hout, int64_t ldo)
+{
+    for (int64_t jb = 0; jb < nblk; jb++) {
+        const float *Pj = U + jb * units * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
+        int64_t j0 = jb * FG_BLOCK, m = 0;
+        for (; m + MR <= M; m += MR)
+            FGK(h_rows)(MR, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, act,
+                        Z + m * ldz, RH + m * ldz, ldz, Hout + m * ldo, ldo);
+        for (; m < M; m++)
+            FGK(h_rows)(1, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, act,
+                        Z + m * ldz, RH + m * ldz, ldz, Hout + m * ldo, ldo);
+    }
+}
+
+static void FGK(act_inplace)(int act, float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) V_STORE(x + i, FGK(act_v)(act, V_LOAD(x + i)));
+    if (i < n) { /* tail through a padded vector, so every element gets the same code */
+        float lane[VL] = {0};
+        for (int64_t k = i; k < n; k++) lane[k - i] = x[k];
+        V_STORE(lane, FGK(act_v)(act, V_LOAD(lane)));
+        for (int64_t k = i; k < n; k++) x[k] = lane[k - i];
+    }
+}
+
+#define FG_KERNEL_TABLE                                                                        \
+    {FGK(gemm), FGK(step_after), FGK(step_before_zr), FGK(step_before_h), FGK(act_inplace)}

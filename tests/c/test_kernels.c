@@ -1,0 +1,225 @@
+/* test_kernels.c - checks of the C GRU kernel against its own scalar reference.
+ *
+ *  1. every SIMD path the CPU has vs the scalar path, random weights, every option
+ *     combination (reset_after, use_bias, mask, go_backwards, return_sequences,
+ *     zero_output_for_mask, h0, units not a multiple of 16, row-wise activations);
+ *  2. 1 thread vs 2 threads, bitwise;
+ *  3. vector tanh / logistic vs double precision over [-20, 20] step 1e-4, extremes, NaN;
+ *  4. argument checks and cancellation return the documented statuses.
+ * Build and run: make -C tests/c   (see Makefile). Exit status 0 when everything passes.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fg_gru.h"
+#include "kernels/fg_kernels.h"
+
+static int failures;
+#define CHECK(cond, ...)                                                                       \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            failures++;                                                                        \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                        \
+            printf(__VA_ARGS__);                                                               \
+            printf("\n");                                                                      \
+        }                                                                                      \
+    } while (0)
+
+static unsigned long long rng_state = 88172645463325252ull;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) / 8388608.0 - 1.0);
+}
+static void fill(float *a, size_t n, float scale)
+{
+    for (size_t i = 0; i < n; i++) a[i] = frand() * scale;
+}
+
+typedef struct problem {
+    fg_gru_config cfg;
+    int64_t B, T;
+    float *W, *U, *b, *x, *h0;
+    uint8_t *mask;
+    void *packed;
+} problem;
+
+static void make_problem(problem *p, int F, int u, int reset_after, int use_bias, int act,
+                         int ract, int64_t B, int64_t T)
+{
+    fg_gru_config cfg = {F, u, reset_after, use_bias, act, ract};
+    p->cfg = cfg;
+    p->B = B, p->T = T;
+    p->W = malloc(sizeof(float) * F * 3 * u), fill(p->W, (size_t)F * 3 * u, 1.0f / sqrtf((float)F));
+    p->U = malloc(sizeof(float) * u * 3 * u), fill(p->U, (size_t)u * 3 * u, 1.0f / sqrtf((float)u)); /* keeps relu / gelu states bounded */
+    p->b = malloc(sizeof(float) * 6 * u), fill(p->b, 6 * (size_t)u, 0.5f);
+    p->x = malloc(sizeof(float) * B * T * F), fill(p->x, (size_t)(B * T * F), 1.0f);
+    p->h0 = malloc(sizeof(float) * B * u), fill(p->h0, (size_t)(B * u), 0.8f);
+    p->mask = malloc((size_t)(B * T));
+    for (int64_t i = 0; i < B * T; i++) p->mask[i] = frand() > -0.4f;
+    if (B > 1) memset(p->mask + T, 0, (size_t)T); /* one row fully masked */
+    size_t bytes = fg_gru_packed_bytes(&p->cfg);
+    p->packed = aligned_alloc(64, bytes);
+    int st = fg_gru_pack(&p->cfg, p->W, p->U, use_bias ? p->b : NULL, p->packed);
+    CHECK(st == FG_OK, "pack: %s", fg_last_error());
+}
+
+static void free_problem(problem *p)
+{
+    free(p->W), free(p->U), free(p->b), free(p->x), free(p->h0), free(p->mask), free(p->packed);
+}
+
+/* Run with options; y (B*T*u or B*u) and hf (B*u) are allocated by the caller. */
+static int run(const problem *p, const char *isa, int nthreads, int masked, int with_h0,
+               int go_backwards, int return_sequences, int zero_out, float *y, float *hf)
+{
+    fg_set_isa_cap(isa);
+    int64_t F = p->cfg.input_dim, u = p->cfg.units, T = p->T;
+    fg_gru_run r = {0};
+    r.batch = p->B, r.timesteps = T;
+    r.x = p->x, r.x_sb = T * F, r.x_st = F;
+    if (masked) r.mask = p->mask, r.m_sb = T, r.m_st = 1;
+    if (with_h0) r.h0 = p->h0, r.h0_sb = u;
+    r.y = y, r.y_sb = return_sequences ? T * u : u, r.y_st = u;
+    r.h_final = hf, r.hf_sb = u;
+    r.go_backwards = go_backwards, r.return_sequences = return_sequences;
+    r.zero_output_for_mask = zero_out, r.nthreads = nthreads;
+    int st = fg_gru_forward(&p->cfg, p->packed, &r, NULL);
+    fg_set_isa_cap(NULL);
+    return st;
+}
+
+/* Max abs difference, relative to max(1, max |a|): relu / gelu states can grow large. */
+static double max_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0, scale = 1;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > m || d != d) m = d;
+        scale = fmax(scale, fabs((double)a[i]));
+    }
+    return m / scale;
+}
+
+static void test_isa_paths_and_threads(void)
+{
+    static const int shapes[][2] = {{5, 7}, {3, 16}, {9, 40}, {24, 80}};
+    static const int acts[][2] = {{FG_ACT_TANH, FG_ACT_SIGMOID},
+                                  {FG_ACT_TANH, FG_ACT_HARD_SIGMOID},
+                                  {FG_ACT_RELU, FG_ACT_HARD_SIGMOID_K2},
+                                  {FG_ACT_GELU, FG_ACT_SIGMOID},
+                                  {FG_ACT_SOFTMAX, FG_ACT_SIGMOID},
+                                  {FG_ACT_TANH, FG_ACT_SPARSEMAX}};
+    const int isas[] = {FG_ISA_AVX2, FG_ISA_AVX512, FG_ISA_NEON};
+    double worst[3] = {0};
+    int runs = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (size_t a = 0; a < sizeof acts / sizeof *acts; a++)
+            for (int opt = 0; opt < 128; opt++) {
+                int ra = opt & 1, ub = opt >> 1 & 1, masked = opt >> 2 & 1, h0 = opt >> 3 & 1;
+                int gb = opt >> 4 & 1, rs = opt >> 5 & 1, zo = opt >> 6 & 1;
+                problem p;
+                int64_t B = 37, T = 25, u = shapes[s][1]; /* the larger shapes run on 2 threads */
+                make_problem(&p, shapes[s][0], (int)u, ra, ub, acts[a][0], acts[a][1], B, T);
+                size_t ny = (size_t)(rs ? B * T * u : B * u), nh = (size_t)(B * u);
+                float *y0 = malloc(ny * 4), *h0f = malloc(nh * 4), *y1 = malloc(ny * 4),
+                      *h1f = malloc(nh * 4);
+                int st = run(&p, "scalar", 1, masked, h0, gb, rs, zo, y0, h0f);
+                CHECK(st == FG_OK, "scalar run: %s", fg_last_error());
+                for (int i = 0; i < 3; i++) {
+                    if (!(fg_isa_available() & (unsigned)isas[i])) continue;
+                    const char *name = fg_isa_name(isas[i]);
+                    run(&p, name, 1, masked, h0, gb, rs, zo, y1, h1f);
+                    double d = fmax(max_diff(y0, y1, ny), max_diff(h0f, h1f, nh));
+                    if (d > worst[i]) worst[i] = d;
+                    CHECK(d < 2e-5, "%s vs scalar %g (F=%d u=%d acts %d,%d opt %d)", name, d,
+                          shapes[s][0], (int)u, acts[a][0], acts[a][1], opt);
+                    /* threads: bitwise identical on the same ISA */
+                    float *y2 = malloc(ny * 4), *h2f = malloc(nh * 4);
+                    run(&p, name, 2, masked, h0, gb, rs, zo, y2, h2f);
+                    CHECK(memcmp(y1, y2, ny * 4) == 0 && memcmp(h1f, h2f, nh * 4) == 0,
+                          "%s: 1 vs 2 threads differ (opt %d)", name, opt);
+                    free(y2), free(h2f);
+                }
+                runs++;
+                free(y0), free(h0f), free(y1), free(h1f);
+                free_problem(&p);
+            }
+    for (int i = 0; i < 3; i++)
+        if (fg_isa_available() & (unsigned)isas[i])
+            printf("%-7s vs scalar: max diff %.3g (abs, relative above 1) over %d runs (1 vs 2 threads bitwise)\n",
+                   fg_isa_name(isas[i]), worst[i], runs);
+}
+
+/* Max abs error of the active ISA's tanh / logistic against double over [-20, 20]. */
+static void test_activation_accuracy(void)
+{
+    const int n = 400001;
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+    const int isas[] = {FG_ISA_SCALAR, FG_ISA_AVX2, FG_ISA_AVX512, FG_ISA_NEON};
+    for (int i = 0; i < 4; i++) {
+        if (!(fg_isa_available() & (unsigned)isas[i])) continue;
+        fg_set_isa_cap(fg_isa_name(isas[i]));
+        int ids[] = {FG_ACT_TANH, FG_ACT_SIGMOID, FG_ACT_HARD_SIGMOID};
+        for (int a = 0; a < 3; a++) {
+            for (int k = 0; k < n; k++) x[k] = y[k] = (float)(-20.0 + k * 1e-4);
+            fg_activation_apply(ids[a], y, 1, n, n);
+            double worst = 0;
+            for (int k = 0; k < n; k++) {
+                double t = ids[a] == FG_ACT_TANH ? tanh((double)x[k])
+                         : ids[a] == FG_ACT_SIGMOID ? 1.0 / (1.0 + exp(-(double)x[k]))
+                         : fmin(fmax((double)x[k] + 3.0, 0.0), 6.0) / 6.0;
+                worst = fmax(worst, fabs(t - y[k]));
+            }
+            printf("%-7s act %d: max abs err %.3g over [-20, 20] step 1e-4\n",
+                   fg_isa_name(isas[i]), ids[a], worst);
+            CHECK(worst < 5e-7, "act %d on %s: error %g", ids[a], fg_isa_name(isas[i]), worst);
+            float edge[5] = {100.0f, -100.0f, NAN, INFINITY, -INFINITY};
+            fg_activation_apply(ids[a], edge, 1, 5, 5);
+            CHECK(edge[2] != edge[2], "act %d on %s: NaN in gives %g", ids[a],
+                  fg_isa_name(isas[i]), edge[2]);
+            for (int e = 0; e < 5; e++)
+                CHECK(e == 2 || (edge[e] == edge[e] && fabsf(edge[e]) <= 1.0f),
+                      "act %d on %s: extreme input %d gives %g", ids[a], fg_isa_name(isas[i]),
+                      e, edge[e]);
+        }
+    }
+    fg_set_isa_cap(NULL);
+    free(x), free(y);
+}
+
+static void test_errors_and_cancel(void)
+{
+    fg_gru_config bad = {0, 8, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID};
+    CHECK(fg_gru_check_config(&bad) == FG_ERR_ARG && strstr(fg_last_error(), "input_dim"),
+          "input_dim 0 accepted: %s", fg_last_error());
+    CHECK(fg_gru_packed_bytes(&bad) == 0, "packed bytes for a bad config");
+    CHECK(fg_set_isa_cap("sse9") == FG_ERR_ARG, "unknown ISA name accepted");
+    problem p;
+    make_problem(&p, 4, 8, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID, 3, 200);
+    float y[3 * 8], hf[3 * 8];
+    fg_gru_run r = {0};
+    r.batch = 3, r.timesteps = 200, r.x = p.x, r.x_sb = -1, r.x_st = 4, r.y = y, r.y_sb = 8;
+    CHECK(fg_gru_forward(&p.cfg, p.packed, &r, NULL) == FG_ERR_ARG, "negative stride accepted");
+    r.x_sb = INT64_MAX / 2;
+    CHECK(fg_gru_forward(&p.cfg, p.packed, &r, NULL) == FG_ERR_ARG, "overflowing span accepted");
+    fg_request_cancel(1);
+    CHECK(run(&p, "", 1, 0, 0, 0, 0, 0, y, hf) == FG_ERR_INTERRUPTED, "cancel ignored");
+    fg_request_cancel(0);
+    CHECK(run(&p, "", 1, 0, 0, 0, 0, 0, y, hf) == FG_OK, "run after cancel cleared: %s",
+          fg_last_error());
+    free_problem(&p);
+}
+
+int main(void)
+{
+    printf("ISA available 0x%x, active %s, OpenMP %d, default threads %d\n", fg_isa_available(),
+           fg_isa_name(fg_isa_active()), fg_have_openmp(), fg_default_threads());
+    test_activation_accuracy();
+    test_errors_and_cancel();
+    test_isa_paths_and_threads();
+    printf(failures ? "%d FAILURES\n" : "all passed\n", failures);
+    return failures != 0;
+}
