@@ -1,1 +1,272 @@
-# (filled in by the part that owns it)
+# A whole model (fg_model.h): load an image, run batches, stream single steps.
+# fastgru/model.py builds the user-facing Model on these; the arrays handed in here have
+# already been converted (dtype, C order) and their shapes checked there, and are checked
+# again here before a pointer reaches C.
+from libc.stdlib cimport malloc, free
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
+cdef extern from "fg_model.h" nogil:
+    ctypedef struct fg_model:
+        pass
+    ctypedef struct fg_state:
+        pass
+    enum:
+        FG_DTYPE_FLOAT32
+        FG_DTYPE_INT32
+        FG_DTYPE_BOOL
+        FG_MAX_RANK
+    ctypedef struct fg_tensor_info:
+        const char *name
+        int32_t dtype
+        int32_t rank
+        int64_t dims[4]
+    int fg_model_load(const void *image, size_t nbytes, fg_model **out)
+    void fg_model_free(fg_model *model)
+    int fg_model_num_inputs(const fg_model *model)
+    int fg_model_num_outputs(const fg_model *model)
+    int fg_model_input_info(const fg_model *model, int index, fg_tensor_info *info)
+    int fg_model_output_info(const fg_model *model, int index, fg_tensor_info *info)
+    int64_t fg_model_stateful_batch(const fg_model *model)
+    int fg_model_check_streamable(const fg_model *model)
+    const char *fg_model_metadata(const fg_model *model, size_t *nbytes)
+    int fg_model_workspace_bytes(const fg_model *model, int64_t batch, int64_t timesteps,
+                                 int32_t nthreads, size_t *bytes)
+    int fg_model_run(const fg_model *model, fg_state *state, int64_t batch, int64_t timesteps,
+                     const void *const *inputs, void *const *outputs, void *workspace,
+                     size_t workspace_bytes, int32_t nthreads)
+    int fg_state_create(const fg_model *model, int64_t batch, fg_state **out)
+    void fg_state_free(fg_state *state)
+    int fg_state_reset(fg_state *state)
+    int64_t fg_state_batch(const fg_state *state)
+    int fg_model_step(const fg_model *model, fg_state *state, const void *const *inputs,
+                      void *const *outputs, void *workspace, size_t workspace_bytes,
+                      int32_t nthreads)
+    int fg_model_weight(const fg_model *model, int index, const void **data, size_t *nbytes,
+                        int32_t *layout)
+
+_MODEL_DTYPES = {FG_DTYPE_FLOAT32: np.dtype(np.float32), FG_DTYPE_INT32: np.dtype(np.int32),
+                 FG_DTYPE_BOOL: np.dtype(np.bool_)}
+
+
+cdef _tensor_info(fg_tensor_info *info):
+    return (info.name.decode("utf-8", "replace"), _MODEL_DTYPES[info.dtype],
+            tuple(None if info.dims[k] == -1 else info.dims[k] for k in range(info.rank)))
+
+
+cdef class ModelCore:
+    """A loaded, checked model image (immutable; may be shared by many states and threads)."""
+    cdef fg_model *model
+    cdef object image            # keeps the caller's buffer alive (fg_model_load does not copy)
+    cdef readonly tuple inputs   # ((name, dtype, per-sample shape with None for time), ...)
+    cdef readonly tuple outputs
+
+    def __cinit__(self, image):
+        self.model = NULL
+        cdef const unsigned char[::1] view = memoryview(image).cast("B")
+        self.image = image
+        cdef const void *data = &view[0] if view.shape[0] else NULL
+        cdef size_t n = view.shape[0]
+        cdef fg_model *m = NULL
+        with nogil:
+            status = fg_model_load(data, n, &m)
+        _check(status)
+        self.model = m
+        cdef fg_tensor_info info
+        ins, outs = [], []
+        for i in range(fg_model_num_inputs(m)):
+            _check(fg_model_input_info(m, i, &info))
+            ins.append(_tensor_info(&info))
+        for i in range(fg_model_num_outputs(m)):
+            _check(fg_model_output_info(m, i, &info))
+            outs.append(_tensor_info(&info))
+        self.inputs, self.outputs = tuple(ins), tuple(outs)
+
+    def __dealloc__(self):
+        if self.model != NULL:
+            fg_model_free(self.model)
+
+    @property
+    def stateful_batch(self):
+        return fg_model_stateful_batch(self.model)
+
+    def check_streamable(self):
+        """Raise FastGRUError saying why when the model cannot be streamed step by step."""
+        _check(fg_model_check_streamable(self.model))
+
+    def metadata(self):
+        """The image's metadata JSON (bytes)."""
+        cdef size_t n = 0
+        cdef const char *p = fg_model_metadata(self.model, &n)
+        return PyBytes_FromStringAndSize(p, n)
+
+    def weight(self, int index):
+        """(bytes of weight record `index`, layout id)."""
+        cdef const void *data = NULL
+        cdef size_t n = 0
+        cdef int32_t layout = 0
+        _check(fg_model_weight(self.model, index, &data, &n, &layout))
+        return PyBytes_FromStringAndSize(<const char *>data, n), layout
+
+    def workspace_bytes(self, int64_t batch, int64_t timesteps, int32_t nthreads=0):
+        cdef size_t n = 0
+        _check(fg_model_workspace_bytes(self.model, batch, timesteps, nthreads, &n))
+        return n
+
+    def run(self, list inputs, int64_t batch, int64_t timesteps, ModelState state=None,
+            int32_t nthreads=0):
+        """Run on converted inputs (C-contiguous arrays of the model's dtypes and shapes);
+        returns the list of outputs."""
+        cdef int n_in = len(self.inputs), n_out = len(self.outputs)
+        if len(inputs) != n_in:
+            raise FastGRUError(f"model has {n_in} inputs, got {len(inputs)}")
+        self.workspace_bytes(batch, timesteps, nthreads)   # checks every shape before allocating
+        outputs = []
+        for name, dtype, shape in self.outputs:
+            outputs.append(np.empty((batch,) + tuple(timesteps if d is None else d
+                                                     for d in shape), dtype=dtype))
+        for k, (name, dtype, shape) in enumerate(self.inputs):
+            _model_check_input(inputs[k], name, dtype,
+                               (batch,) + tuple(timesteps if d is None else d for d in shape))
+        cdef const void **in_ptr = <const void **>malloc((n_in + 1) * sizeof(void *))
+        cdef void **out_ptr = <void **>malloc((n_out + 1) * sizeof(void *))
+        if in_ptr == NULL or out_ptr == NULL:
+            free(in_ptr); free(out_ptr)
+            raise MemoryError()
+        for k in range(n_in):
+            in_ptr[k] = cnp.PyArray_DATA(inputs[k])
+        for k in range(n_out):
+            out_ptr[k] = cnp.PyArray_DATA(outputs[k])
+        cdef fg_state *st = NULL if state is None else state.state
+        cdef int status
+        with nogil:
+            status = fg_model_run(self.model, st, batch, timesteps, in_ptr, out_ptr, NULL, 0,
+                                  nthreads)
+        free(in_ptr)
+        free(out_ptr)
+        _check(status)
+        return outputs
+
+
+cdef int _model_check_input(object arr, str name, object dtype, tuple shape) except -1:
+    if (not isinstance(arr, np.ndarray) or arr.dtype != dtype or not arr.flags.c_contiguous):
+        raise FastGRUError(f"model input '{name}': expected a C-contiguous {dtype} array")
+    if arr.shape != shape:
+        raise FastGRUError(f"model input '{name}': expected shape {shape}, got {arr.shape}")
+    return 0
+
+
+cdef class ModelState:
+    """Carried GRU states for one batch size (a stateful model's, or one stream's)."""
+    cdef fg_state *state
+    cdef readonly ModelCore core
+
+    def __cinit__(self, ModelCore core, int64_t batch):
+        self.state = NULL
+        self.core = core
+        _check(fg_state_create(core.model, batch, &self.state))
+
+    def __dealloc__(self):
+        if self.state != NULL:
+            fg_state_free(self.state)
+
+    @property
+    def batch(self):
+        return fg_state_batch(self.state)
+
+    def reset(self):
+        _check(fg_state_reset(self.state))
+
+
+cdef class ModelStream:
+    """One timestep at a time through the whole model. Pointers, output shapes and the
+    workspace are resolved once here, so step() only checks and converts its inputs."""
+    cdef ModelCore core
+    cdef ModelState state
+    cdef object workspace
+    cdef size_t workspace_n
+    cdef int n_in, n_out
+    cdef int32_t nthreads
+    cdef const void **in_ptr
+    cdef void **out_ptr
+    cdef list in_specs      # [(name, dtype, shape of one step)]
+    cdef list out_specs
+    cdef object convert     # model.py's converter, for inputs that need a dtype / layout change
+
+    def __cinit__(self, ModelCore core, int64_t batch, int32_t nthreads, convert):
+        self.in_ptr = NULL
+        self.out_ptr = NULL
+        core.check_streamable()
+        self.core = core
+        self.state = ModelState(core, batch)
+        self.nthreads = nthreads
+        self.convert = convert
+        self.n_in, self.n_out = len(core.inputs), len(core.outputs)
+        # A time axis of length 1 takes no room in memory: one step's arrays drop it.
+        self.in_specs = [(name, dtype, (batch,) + tuple(d for d in shape if d is not None))
+                         for name, dtype, shape in core.inputs]
+        self.out_specs = [(name, dtype, (batch,) + tuple(d for d in shape if d is not None))
+                          for name, dtype, shape in core.outputs]
+        self.workspace_n = core.workspace_bytes(batch, 1, nthreads)
+        self.workspace = _aligned_bytes(max(self.workspace_n, 64))
+        self.in_ptr = <const void **>malloc((self.n_in + 1) * sizeof(void *))
+        self.out_ptr = <void **>malloc((self.n_out + 1) * sizeof(void *))
+        if self.in_ptr == NULL or self.out_ptr == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.in_ptr)
+        free(self.out_ptr)
+
+    @property
+    def batch_size(self):
+        return self.state.batch
+
+    def reset(self):
+        """Zero every carried state; optional initial-state inputs apply again."""
+        self.state.reset()
+
+    cdef object _input(self, int k, object x):
+        name, dtype, shape = self.in_specs[k]
+        if (type(x) is not np.ndarray or (<cnp.ndarray>x).dtype != dtype
+                or not cnp.PyArray_IS_C_CONTIGUOUS(x) or x.shape != shape):
+            x = self.convert(x, name, dtype, shape)
+        self.in_ptr[k] = cnp.PyArray_DATA(x)
+        return x
+
+    cdef object _output(self, int k, object out):
+        name, dtype, shape = self.out_specs[k]
+        if out is None:
+            out = np.empty(shape, dtype=dtype)
+        elif (type(out) is not np.ndarray or (<cnp.ndarray>out).dtype != dtype
+                or not cnp.PyArray_IS_C_CONTIGUOUS(out) or out.shape != shape
+                or not out.flags.writeable):
+            raise FastGRUError(f"stream output '{name}': out= must be a writeable C-contiguous "
+                               f"{dtype} array of shape {shape}")
+        self.out_ptr[k] = cnp.PyArray_DATA(out)
+        return out
+
+    def step(self, x, out=None):
+        """Feed one timestep: x is (batch, features) for one input, a list for several.
+        Returns the model output(s) for this step, written into `out` when given."""
+        cdef int k
+        if self.n_in == 1:
+            keep = self._input(0, x)
+        else:
+            if len(x) != self.n_in:
+                raise FastGRUError(f"stream step: the model has {self.n_in} inputs, got {len(x)}")
+            keep = [self._input(k, x[k]) for k in range(self.n_in)]
+        if self.n_out == 1:
+            result = self._output(0, out)
+        else:
+            outs = [None] * self.n_out if out is None else list(out)
+            if len(outs) != self.n_out:
+                raise FastGRUError(f"stream step: the model has {self.n_out} outputs, out= has "
+                                   f"{len(outs)}")
+            result = [self._output(k, outs[k]) for k in range(self.n_out)]
+        cdef void *ws = cnp.PyArray_DATA(self.workspace)
+        cdef int status
+        with nogil:
+            status = fg_model_step(self.core.model, self.state.state, self.in_ptr, self.out_ptr,
+                                   ws, self.workspace_n, self.nthreads)
+        _check(status)
+        return result

@@ -1,0 +1,316 @@
+"""The model image (the ``.fgru`` format, byte layout in docs/FORMAT.md): pack a ModelSpec into
+one little-endian, 64-byte aligned, CRC-checked blob that the C loader runs in place.
+
+``pack_model(spec) -> bytes`` and ``read_metadata(image) -> dict``. The C loader
+(src_c/model_image.c) is the authority on validity; this module writes what it accepts.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .errors import FastGRUError
+from .spec import ACTIVATIONS, ModelSpec, OpSpec
+
+MAGIC = b"FGRUIMG\0"
+MAJOR, MINOR = 1, 0
+HEADER_BYTES = 128
+ALIGN = 64
+ABSENT = 0xFFFFFFFF
+CRC_FROM = 32            # the CRC covers every byte after the first 32 (magic .. checksum)
+
+HEADER = struct.Struct("<8sHHIQII6IQ8Q")
+TENSOR = struct.Struct("<4I4i")           # name, dtype, rank, reserved, dims[4]
+OP = struct.Struct("<8I12i4f")            # kind, layer, n_in, in_at, n_out, out_at, n_w, w_at, iattr, fattr
+WEIGHT = struct.Struct("<QQ3I4iI")        # offset, nbytes, dtype, layout, rank, dims[4], reserved
+assert (HEADER.size, TENSOR.size, OP.size, WEIGHT.size) == (HEADER_BYTES, 32, 96, 48)
+
+DTYPES = {"float32": 0, "int32": 1, "bool": 2}
+LAYOUT_PLAIN, LAYOUT_GRU_PACKED = 0, 1
+MAX_RANK = 4
+MAX_OP_INPUTS = 64
+
+# Op kind ids (src_c/model_internal.h) and the weight slots of each kind, in slot order.
+OP_IDS = {"gru": 0, "dense": 1, "embedding": 2, "compute_mask": 3, "apply_mask": 4,
+          "mask_and": 5, "layer_norm": 6, "batch_norm": 7, "activation": 8, "reverse_time": 9,
+          "concatenate": 10, "add": 11, "subtract": 12, "multiply": 13, "average": 14}
+WEIGHT_SLOTS = {"dense": ("kernel", "bias"), "embedding": ("embeddings",),
+                "layer_norm": ("gamma", "beta"),
+                "batch_norm": ("gamma", "beta", "moving_mean", "moving_variance")}
+GRU_PARTS = ("kernel", "recurrent_kernel", "bias")
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def _activation_id(op: OpSpec, key: str, default: str) -> int:
+    name = op.attrs.get(key, default)
+    if name not in ACTIVATIONS:
+        raise FastGRUError(f"layer '{op.layer}': {key} '{name}' is not a known activation "
+                           f"(expected one of {sorted(ACTIVATIONS)})")
+    return ACTIVATIONS[name]
+
+
+def gru_config(op: OpSpec) -> Tuple[int, ...]:
+    """fg_gru_config fields (input_dim, units, reset_after, use_bias, act, ract) of a gru op."""
+    kernel = op.weights.get("kernel")
+    if kernel is None or np.ndim(kernel) != 2:
+        raise FastGRUError(f"layer '{op.layer}': gru op needs a 2-D 'kernel' weight")
+    units = int(op.attrs.get("units", np.shape(kernel)[1] // 3))
+    return (int(np.shape(kernel)[0]), units, int(bool(op.attrs.get("reset_after", True))),
+            int(bool(op.attrs.get("use_bias", True))),
+            _activation_id(op, "activation", "tanh"),
+            _activation_id(op, "recurrent_activation", "sigmoid"))
+
+
+class _Packer:
+    """Collects the tables while walking a spec, then lays the image out."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.strings = bytearray()
+        self.string_at: Dict[str, int] = {}
+        self.index: List[int] = []
+        self.weights: List[Tuple[bytes, int, tuple]] = []   # (data, layout, dims)
+        self.tensor_id = {name: i for i, name in enumerate(spec.tensors)}
+        self.op_weight_ids: List[Dict[str, int]] = []         # per op: weight name -> id
+
+    def string(self, s: str) -> int:
+        if s not in self.string_at:
+            self.string_at[s] = len(self.strings)
+            self.strings += s.encode("utf-8") + b"\0"
+        return self.string_at[s]
+
+    def tensor(self, name: Optional[str], op: Optional[OpSpec] = None) -> int:
+        if name is None:
+            return ABSENT
+        if name not in self.tensor_id:
+            where = f"layer '{op.layer}'" if op else "model"
+            raise FastGRUError(f"{where}: tensor '{name}' is not declared in the spec's tensors")
+        return self.tensor_id[name]
+
+    def add_weight(self, data: bytes, layout: int, dims: tuple) -> int:
+        self.weights.append((data, layout, dims))
+        return len(self.weights) - 1
+
+    def plain_weight(self, arr) -> int:
+        arr = np.ascontiguousarray(np.asarray(arr, dtype=np.float32))
+        if arr.ndim > MAX_RANK:
+            raise FastGRUError(f"weight of shape {arr.shape}: rank above {MAX_RANK}")
+        return self.add_weight(arr.tobytes(), LAYOUT_PLAIN, arr.shape)
+
+    def list_at(self, ids: List[int]) -> int:
+        at = len(self.index)
+        self.index.extend(ids)
+        return at
+
+    def op_record(self, op: OpSpec) -> bytes:
+        if op.kind not in OP_IDS:
+            raise FastGRUError(f"layer '{op.layer}': unknown op kind '{op.kind}'")
+        iattr, fattr = [0] * 12, [0.0] * 4
+        inputs, outputs = list(op.inputs), list(op.outputs)
+        weight_ids: Dict[str, int] = {}
+        if op.kind == "gru":
+            inputs += [None] * (3 - len(inputs))
+            outputs += [None] * (2 - len(outputs))
+            config = gru_config(op)
+            a = op.attrs
+            iattr[:10] = [config[1], config[4], config[5], config[2], config[3],
+                          int(bool(a.get("go_backwards"))), int(bool(a.get("return_sequences"))),
+                          int(bool(a.get("zero_output_for_mask"))), int(bool(a.get("stateful"))),
+                          config[0]]
+            wid = self.gru_weight(op, config)
+            slots = [wid]
+            weight_ids = {part: wid for part in GRU_PARTS}
+        else:
+            slots = []
+            for name in WEIGHT_SLOTS.get(op.kind, ()):
+                arr = op.weights.get(name)
+                slots.append(ABSENT if arr is None else self.plain_weight(arr))
+                if arr is not None:
+                    weight_ids[name] = slots[-1]
+            if op.kind == "dense":
+                iattr[:2] = [_activation_id(op, "activation", "linear"),
+                             int(op.weights.get("bias") is not None)]
+            elif op.kind == "activation":
+                iattr[0] = _activation_id(op, "activation", "linear")
+            elif op.kind in ("layer_norm", "batch_norm"):
+                iattr[:2] = [int(bool(op.attrs.get("center", True))),
+                             int(bool(op.attrs.get("scale", True)))]
+                fattr[0] = float(op.attrs.get("epsilon", 1e-3))
+            elif op.kind == "compute_mask":
+                fattr[0] = float(op.attrs.get("value", 0.0))
+            elif op.kind == "concatenate":
+                iattr[0] = self.concat_axis(op)
+        if len(inputs) > MAX_OP_INPUTS:
+            raise FastGRUError(f"layer '{op.layer}': {len(inputs)} inputs (at most "
+                               f"{MAX_OP_INPUTS})")
+        self.op_weight_ids.append(weight_ids)
+        in_ids = [self.tensor(t, op) for t in inputs]
+        out_ids = [self.tensor(t, op) for t in outputs]
+        return OP.pack(OP_IDS[op.kind], self.string(op.layer), len(in_ids), self.list_at(in_ids),
+                       len(out_ids), self.list_at(out_ids), len(slots), self.list_at(slots),
+                       *iattr, *fattr)
+
+    def concat_axis(self, op: OpSpec) -> int:
+        axis = int(op.attrs.get("axis", -1))
+        if axis >= 0:   # counted with the batch axis from the front: make it negative
+            rank = len(self.spec.tensors[op.outputs[0]].shape) + 1
+            axis -= rank
+        return axis
+
+    def gru_weight(self, op: OpSpec, config: tuple) -> int:
+        from . import _core   # packing runs the C library's fg_gru_pack
+        arrays = {part: op.weights.get(part) for part in GRU_PARTS}
+        if not config[3]:
+            arrays["bias"] = None
+        cast = {k: None if v is None else np.ascontiguousarray(v, dtype=np.float32)
+                for k, v in arrays.items()}
+        try:
+            packed = _core.gru_pack(config, cast["kernel"], cast["recurrent_kernel"],
+                                    cast["bias"])
+        except FastGRUError as e:
+            raise FastGRUError(f"layer '{op.layer}': {e}") from None
+        return self.add_weight(bytes(packed), LAYOUT_GRU_PACKED, (len(packed) // 4,))
+
+    def layer_weight_refs(self, layer) -> List[dict]:
+        """For each Keras weight of `layer`, where the image holds it: a plain weight record,
+        or one part of a packed GRU weight. Weights no op uses are stored on their own."""
+        refs = []
+        ops = [(i, op) for i, op in enumerate(self.spec.ops) if op.layer == layer.name]
+        ops += [(i, op) for i, op in enumerate(self.spec.ops) if op.layer != layer.name]
+        for name, arr in layer.weights:
+            arr = np.asarray(arr, dtype=np.float32)
+            ref = self.find_weight(ops, arr)
+            if ref is None:
+                ref = {"weight": self.plain_weight(arr)}
+            refs.append(dict(ref, name=name, shape=list(arr.shape)))
+        return refs
+
+    def find_weight(self, ops, arr) -> Optional[dict]:
+        for i, op in ops:
+            for part, wid in self.op_weight_ids[i].items():
+                source = op.weights.get(part)
+                if source is None or np.shape(source) != arr.shape:
+                    continue
+                if np.array_equal(np.asarray(source, dtype=np.float32), arr):
+                    if op.kind == "gru":
+                        return {"gru": wid, "part": part, "config": list(gru_config(op))}
+                    return {"weight": wid}
+        return None
+
+
+def _tensor_record(p: _Packer, name: str) -> bytes:
+    t = p.spec.tensors[name]
+    if t.dtype not in DTYPES:
+        raise FastGRUError(f"tensor '{name}': dtype '{t.dtype}' (expected one of {list(DTYPES)})")
+    shape = tuple(t.shape)
+    if len(shape) > MAX_RANK:
+        raise FastGRUError(f"tensor '{name}': per-sample rank {len(shape)} above {MAX_RANK}")
+    if any(d is None for d in shape[1:]):
+        raise FastGRUError(f"tensor '{name}': only the first (time) axis may be None, "
+                           f"shape {shape}")
+    dims = [-1 if d is None else int(d) for d in shape] + [0] * (MAX_RANK - len(shape))
+    return TENSOR.pack(p.string(name), DTYPES[t.dtype], len(shape), 0, *dims)
+
+
+def _io_meta(spec: ModelSpec, names) -> List[dict]:
+    return [{"name": n, "shape": list(spec.tensors[n].shape), "dtype": spec.tensors[n].dtype}
+            for n in names]
+
+
+def _jsonable(value):
+    """Spec facts as JSON values (numpy scalars, tuples); anything else becomes its repr."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def pack_model(spec: ModelSpec) -> bytes:
+    """The model image of `spec` (see docs/FORMAT.md)."""
+    p = _Packer(spec)
+    tensors = b"".join(_tensor_record(p, name) for name in spec.tensors)
+    p.list_at([p.tensor(n) for n in spec.inputs])
+    p.list_at([p.tensor(n) for n in spec.outputs])
+    ops = b"".join(p.op_record(op) for op in spec.ops)
+    layers = []
+    for layer in spec.layers:
+        refs = p.layer_weight_refs(layer)
+        layers.append({
+            "name": layer.name, "class_name": layer.class_name,
+            "output_shapes": _jsonable(layer.output_shapes),
+            "params": int(sum(int(np.prod(r["shape"])) for r in refs)),
+            "weights": refs,
+        })
+    stateful = any(op.kind == "gru" and op.attrs.get("stateful") for op in spec.ops)
+    meta = json.dumps({
+        "format": "fastgru-image", "name": spec.name, "source": spec.source,
+        "source_format": spec.extra.get("format"), "keras_version": spec.keras_version,
+        "inputs": _io_meta(spec, spec.inputs), "outputs": _io_meta(spec, spec.outputs),
+        "layers": layers, "stateful": stateful, "stateful_batch": spec.stateful_batch,
+        "extra": _jsonable(spec.extra),
+    }, separators=(",", ":")).encode("utf-8")
+
+    # Layout: header | tensors | ops | weight table | index | strings | metadata | weight data.
+    index = struct.pack(f"<{len(p.index)}I", *p.index)
+    sections = [tensors, ops, b"\0" * (WEIGHT.size * len(p.weights)), index, bytes(p.strings),
+                meta]
+    offsets, at = [], HEADER_BYTES
+    for blob in sections:
+        offsets.append(at)
+        at = _align(at + len(blob))
+    weight_records, data_at = [], []
+    for data, layout, dims in p.weights:
+        data_at.append(at)
+        padded = list(dims) + [0] * (MAX_RANK - len(dims))
+        weight_records.append(WEIGHT.pack(at, len(data), 0, layout, len(dims), *padded, 0))
+        at = _align(at + len(data))
+    sections[2] = b"".join(weight_records)
+
+    image = bytearray(at)
+    for off, blob in zip(offsets, sections):
+        image[off:off + len(blob)] = blob
+    for off, (data, _, _) in zip(data_at, p.weights):
+        image[off:off + len(data)] = data
+    header = HEADER.pack(MAGIC, MAJOR, MINOR, HEADER_BYTES, len(image), 0, 0,
+                         len(spec.tensors), len(spec.ops), len(p.weights), len(p.index),
+                         len(spec.inputs), len(spec.outputs), int(spec.stateful_batch or 0),
+                         offsets[0], offsets[1], offsets[2], offsets[3], offsets[4],
+                         len(p.strings), offsets[5], len(meta))
+    image[:HEADER_BYTES] = header
+    struct.pack_into("<I", image, 24, zlib.crc32(memoryview(image)[CRC_FROM:]) & 0xFFFFFFFF)
+    return bytes(image)
+
+
+def read_metadata(image) -> dict:
+    """The metadata JSON of an image, after checking its magic, version and bounds (the full
+    check, checksum included, is the C loader's)."""
+    view = memoryview(image).cast("B")
+    if len(view) < HEADER_BYTES or bytes(view[:8]) != MAGIC:
+        raise FastGRUError("not a fastgru model image (bad magic or shorter than the header)")
+    fields = HEADER.unpack_from(view)
+    major, minor, total = fields[1], fields[2], fields[4]
+    if major != MAJOR:
+        raise FastGRUError(f"model image format version {major}.{minor} is not supported "
+                           f"(this fastgru reads major version {MAJOR})")
+    if total != len(view):
+        raise FastGRUError(f"model image: header says {total} bytes, got {len(view)} "
+                           f"(truncated?)")
+    meta_off, meta_bytes = fields[-2], fields[-1]
+    if meta_off < HEADER_BYTES or meta_off + meta_bytes > total:
+        raise FastGRUError("model image: the metadata section lies outside the image")
+    try:
+        return json.loads(bytes(view[meta_off:meta_off + meta_bytes]).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FastGRUError(f"model image: metadata is not valid JSON ({e})") from None

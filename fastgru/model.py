@@ -1,0 +1,256 @@
+"""``Model``: a whole Keras model loaded from a model image (fastgru/format.py) and run by the
+C executor (src_c/model_*.c). numpy in, numpy out, Keras' structure: one array for one
+output, a list for several."""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+from .errors import FastGRUError
+
+
+class TensorInfo(NamedTuple):
+    """A model input or output: its name, shape with the batch axis first (None = any length),
+    and dtype."""
+    name: str
+    shape: tuple
+    dtype: np.dtype
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+def convert_input(x: Any, name: str, dtype: np.dtype, shape: Optional[tuple] = None) -> np.ndarray:
+    """`x` as a C-contiguous array of `dtype` (float32, or int32 for Embedding ids, which may
+    come as floats holding integers); checked against `shape` when given."""
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as e:
+        raise FastGRUError(f"model input '{name}': cannot be read as an array ({e})") from None
+    if dtype == np.int32:
+        if arr.dtype.kind == "f":
+            if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+                raise FastGRUError(f"model input '{name}': expects integer ids, got "
+                                   f"non-integer {arr.dtype} values")
+        elif arr.dtype.kind not in "iub":
+            raise FastGRUError(f"model input '{name}': expects integer ids, got {arr.dtype}")
+        if arr.size and (arr.min() < np.iinfo(np.int32).min or arr.max() > np.iinfo(np.int32).max):
+            raise FastGRUError(f"model input '{name}': ids outside the int32 range")
+    elif arr.dtype.kind not in "fiub":
+        raise FastGRUError(f"model input '{name}': expects numbers, got {arr.dtype}")
+    if shape is not None and arr.shape != shape:
+        raise FastGRUError(f"model input '{name}': expected shape {shape}, got {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+class Layer:
+    """A Keras layer of the loaded model: name, class name, output shapes, weights."""
+
+    def __init__(self, model: "Model", info: dict):
+        self._model = model
+        self.name: str = info["name"]
+        self.class_name: str = info["class_name"]
+        self.output_shapes: list = info["output_shapes"]
+        self.count_params: int = info["params"]
+        self._refs: List[dict] = info["weights"]
+
+    def get_weights(self) -> List[np.ndarray]:
+        """The weights in Keras order and layout (GRU weights unpacked from the image)."""
+        try:
+            return [self._model._weight(ref) for ref in self._refs]
+        except FastGRUError as e:
+            raise FastGRUError(f"layer '{self.name}': {e}") from None
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise FastGRUError(f"layer '{self.name}': the image's weight references are "
+                               f"malformed ({e!r})") from None
+
+    def __repr__(self) -> str:
+        return f"<fastgru Layer {self.name!r} ({self.class_name})>"
+
+
+def _parse_metadata(blob: bytes) -> Dict[str, Any]:
+    try:
+        meta = json.loads(blob.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FastGRUError(f"model image: the metadata is not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("layers"), list):
+        raise FastGRUError("model image: the metadata is not an object with a 'layers' list")
+    return meta
+
+
+def _restore(image: bytes, threads: Optional[int], source: Optional[str]) -> "Model":
+    return Model(image, threads=threads, source=source)
+
+
+class Model:
+    """A loaded model. Immutable apart from the carried state of a stateful model, so one
+    Model can serve many streams (``stream()``) on many threads."""
+
+    def __init__(self, image: bytes, *, threads: Optional[int] = None,
+                 source: Optional[str] = None):
+        from . import _core
+        if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
+            raise FastGRUError(f"threads must be None or an int >= 1, got {threads!r}")
+        self._image = bytes(image)
+        self._core = _core.ModelCore(self._image)
+        self._meta = _parse_metadata(self._core.metadata())
+        self._threads = 0 if threads is None else int(threads)
+        self._source = source
+        self.name: str = self._meta.get("name", "model")
+        self.source: str = source or self._meta.get("source") or ""
+        self.stateful: bool = bool(self._meta.get("stateful"))
+        self._state = None
+        self._gru_cache: Dict[int, tuple] = {}
+        try:
+            self.layers: List[Layer] = [Layer(self, info) for info in self._meta["layers"]]
+        except (KeyError, TypeError) as e:
+            raise FastGRUError(f"model image: malformed layer list in the metadata ({e!r})") \
+                from None
+        self.inputs = [TensorInfo(n, (None,) + s, d) for n, d, s in self._core.inputs]
+        self.outputs = [TensorInfo(n, (None,) + s, d) for n, d, s in self._core.outputs]
+
+    # ---- pickling: by value, the image bytes ---------------------------------------------
+    def __reduce__(self):
+        return _restore, (self._image, self._threads or None, self._source)
+
+    @property
+    def image(self) -> bytes:
+        """The model image (what ``fastgru convert`` writes to a .fgru file)."""
+        return self._image
+
+    @property
+    def metadata(self) -> dict:
+        return json.loads(json.dumps(self._meta))
+
+    # ---- running -------------------------------------------------------------------------
+    def _input_list(self, x) -> list:
+        names = [t.name for t in self.inputs]
+        if isinstance(x, dict):
+            unknown = sorted(set(x) - set(names))
+            missing = [n for n in names if n not in x]
+            if unknown or missing:
+                raise FastGRUError(f"model inputs by name: missing {missing}, unknown {unknown} "
+                                   f"(the model's inputs are {names})")
+            return [x[n] for n in names]
+        if isinstance(x, (list, tuple)) and len(names) > 1:
+            if len(x) != len(names):
+                raise FastGRUError(f"the model has {len(names)} inputs {names}, got {len(x)}")
+            return list(x)
+        if len(names) != 1:
+            raise FastGRUError(f"the model has {len(names)} inputs {names}: pass a list or a "
+                               f"dict")
+        return [x]
+
+    def _converted(self, x) -> tuple:
+        """(arrays, batch, timesteps) with every shape checked."""
+        arrays = [convert_input(v, t.name, t.dtype) for v, t in zip(self._input_list(x),
+                                                                   self.inputs)]
+        batch, timesteps = None, None
+        for arr, t in zip(arrays, self.inputs):
+            if arr.ndim != len(t.shape):
+                raise FastGRUError(f"model input '{t.name}': expected shape "
+                                   f"{_shape_text(t.shape)}, got {arr.shape}")
+            batch = arr.shape[0] if batch is None else batch
+            if len(t.shape) > 1 and t.shape[1] is None and timesteps is None:
+                timesteps = arr.shape[1]
+        timesteps = 1 if timesteps is None else timesteps
+        for arr, t in zip(arrays, self.inputs):
+            want = (batch,) + tuple(timesteps if d is None else d for d in t.shape[1:])
+            if arr.shape != want:
+                raise FastGRUError(f"model input '{t.name}': expected shape "
+                                   f"{_shape_text(t.shape)} -> {want}, got {arr.shape}")
+        return arrays, batch, timesteps
+
+    def _stateful_state(self, batch: int):
+        from . import _core
+        fixed = self._meta.get("stateful_batch") or (self._state.batch if self._state else None)
+        if fixed is not None and batch != fixed:
+            raise FastGRUError(f"stateful model: the batch size is fixed at {fixed}, got {batch}")
+        if self._state is None:
+            self._state = _core.ModelState(self._core, batch)
+        return self._state
+
+    def predict(self, x, batch_size: Optional[int] = None):
+        """Run the model on a batch. x: one array for one input, a list (Keras order) or a dict
+        by input name for several. Returns one array for one output, else a list."""
+        arrays, batch, timesteps = self._converted(x)
+        if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise FastGRUError(f"batch_size must be None or an int >= 1, got {batch_size!r}")
+        step = batch if not batch_size or batch_size >= batch else int(batch_size)
+        if self.stateful:
+            step = self._stateful_state(step).batch
+            if batch % step:
+                raise FastGRUError(f"stateful model: batch {batch} is not a multiple of the "
+                                   f"fixed batch size {step}")
+        chunks = []
+        for start in range(0, max(batch, 1), max(step, 1)):
+            part = [a[start:start + step] for a in arrays] if step < batch else arrays
+            state = self._state if self.stateful else None
+            chunks.append(self._core.run(part, part[0].shape[0] if part else batch, timesteps,
+                                         state, self._threads))
+        outputs = chunks[0] if len(chunks) == 1 else [np.concatenate(parts)
+                                                      for parts in zip(*chunks)]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    __call__ = predict
+
+    def reset_states(self) -> None:
+        """Zero the carried GRU states of a stateful model (no-op otherwise)."""
+        if self._state is not None:
+            self._state.reset()
+
+    def stream(self, batch_size: int = 1):
+        """A streaming state: ``step(x_t, out=None)`` feeds one timestep (batch_size, features)
+        through the whole model; ``reset()`` zeroes it. Causal models only."""
+        from . import _core
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise FastGRUError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        return _core.ModelStream(self._core, int(batch_size), self._threads, convert_input)
+
+    # ---- introspection -------------------------------------------------------------------
+    def _weight(self, ref: dict) -> np.ndarray:
+        if "weight" in ref:
+            data, _ = self._core.weight(ref["weight"])
+            return np.frombuffer(data, dtype=np.float32).reshape(ref["shape"]).copy()
+        wid = ref["gru"]
+        if wid not in self._gru_cache:
+            from . import _core
+            data, _ = self._core.weight(wid)
+            packed = _core._aligned_bytes(len(data))
+            packed[:] = np.frombuffer(data, dtype=np.uint8)
+            self._gru_cache[wid] = _core.gru_unpack(tuple(ref["config"]), packed)
+        part = self._gru_cache[wid][("kernel", "recurrent_kernel", "bias").index(ref["part"])]
+        return part.reshape(ref["shape"]).copy()
+
+    def count_params(self) -> int:
+        return sum(layer.count_params for layer in self.layers)
+
+    def summary(self, print_fn=print) -> None:
+        """Print the layer table: name (class), output shape, parameter count."""
+        rows = [(f"{l.name} ({l.class_name})",
+                 ", ".join(_shape_text([None] + list(s)) if isinstance(s, (list, tuple)) else
+                           str(s) for s in l.output_shapes), f"{l.count_params:,}")
+                for l in self.layers]
+        head = ("Layer (type)", "Output Shape", "Param #")
+        widths = [max(len(r[k]) for r in rows + [head]) for k in range(3)]
+        line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+        rule = "-" * len(line(tuple("-" * w for w in widths)))
+        print_fn(f'Model: "{self.name}"  (from {self._meta.get("source_format") or "?"}, '
+                 f'Keras {self._meta.get("keras_version")})')
+        print_fn(rule)
+        print_fn(line(head))
+        print_fn(rule)
+        for r in rows:
+            print_fn(line(r))
+        print_fn(rule)
+        print_fn(f"Total params: {self.count_params():,}")
+
+    def __repr__(self) -> str:
+        return (f"<fastgru Model {self.name!r}: {len(self.layers)} layers, "
+                f"inputs {[t.name for t in self.inputs]}, outputs "
+                f"{[t.name for t in self.outputs]}>")

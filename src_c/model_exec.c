@@ -1,0 +1,271 @@
+/* model_exec.c - plan a (batch, timesteps) run, run the ops in order, stream one step.
+ *
+ * Workspace layout for one run (all 64-byte aligned):
+ *   [tensor pointer table: n_tensors pointers]
+ *   [one block per tensor that an op writes, in tensor order]
+ *   [GRU scratch: the largest fg_gru_workspace_bytes over the gru ops]
+ * Model inputs are read in place from the caller's arrays; model outputs are copied out at
+ * the end. The plan is recomputed per call (a few operations per tensor), so the model stays
+ * immutable and nothing is cached between calls.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+static size_t align_up(size_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN; }
+
+int64_t model_sample_elems(const model_tensor *t, int64_t T) {
+    int64_t n = 1;
+    for (int k = 0; k < t->rank; k++) {
+        int64_t d = t->dims[k] == -1 ? T : t->dims[k];
+        if (d < 0 || (d && n > INT64_MAX / d)) return -1;
+        n *= d;
+    }
+    return n;
+}
+
+/* Bytes of tensor t for the batch, or SIZE_MAX when that overflows. */
+static size_t tensor_bytes(const model_tensor *t, int64_t batch, int64_t T) {
+    int64_t n = model_sample_elems(t, T);
+    if (n < 0 || (batch && n > INT64_MAX / 8 / batch)) return SIZE_MAX;
+    return (size_t)(batch * n * model_dtype_size(t->dtype));
+}
+
+/* Timesteps of a gru op's input for this run. */
+static int64_t gru_steps(const fg_model *m, const model_op *o, int64_t T) {
+    const model_tensor *x = &m->tensors[o->in[0]];
+    return x->dims[0] == -1 ? T : x->dims[0];
+}
+
+typedef struct plan {
+    size_t table, gru_scratch, gru_at, total;
+} plan;
+
+static int make_plan(const fg_model *m, int64_t batch, int64_t T, int32_t nthreads, plan *p) {
+    if (batch < 0 || T < 0)
+        return fg_fail(FG_ERR_ARG, "batch (%lld) and timesteps (%lld) must be >= 0",
+                       (long long)batch, (long long)T);
+    for (int32_t i = 0; i < m->n_ops; i++) {
+        int st = model_check_op(m, &m->ops[i], T);
+        if (st) return st;
+    }
+    p->table = align_up((size_t)m->n_tensors * sizeof(void *));
+    size_t total = p->table, gru = 0;
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        if (m->tensors[i].producer < 0) continue;
+        size_t b = tensor_bytes(&m->tensors[i], batch, T);
+        if (b == SIZE_MAX || b > SIZE_MAX / 2 - total)
+            return fg_fail(FG_ERR_NOMEM, "tensor '%s' for batch %lld, timesteps %lld is too "
+                           "large", m->tensors[i].name, (long long)batch, (long long)T);
+        total += align_up(b);
+    }
+    for (int32_t i = 0; i < m->n_ops; i++) {
+        const model_op *o = &m->ops[i];
+        if (o->kind != OP_GRU) continue;
+        size_t b = fg_gru_workspace_bytes(&o->gru, batch, gru_steps(m, o, T), nthreads);
+        if (b > gru) gru = b;
+    }
+    if (gru > SIZE_MAX / 2 - total)
+        return fg_fail(FG_ERR_NOMEM, "workspace for batch %lld is too large", (long long)batch);
+    p->gru_at = total;
+    p->gru_scratch = align_up(gru);
+    p->total = total + p->gru_scratch;
+    return FG_OK;
+}
+
+int fg_model_workspace_bytes(const fg_model *m, int64_t batch, int64_t T, int32_t nthreads,
+                             size_t *bytes) {
+    if (!m || !bytes) return fg_fail(FG_ERR_ARG, "fg_model_workspace_bytes: NULL argument");
+    plan p;
+    int st = make_plan(m, batch, T, nthreads > 0 ? nthreads : fg_default_threads(), &p);
+    *bytes = st ? 0 : p.total;
+    return st;
+}
+
+/* ---- state objects ----------------------------------------------------------------------- */
+int fg_state_create(const fg_model *m, int64_t batch, fg_state **out) {
+    if (!m || !out) return fg_fail(FG_ERR_ARG, "fg_state_create: NULL argument");
+    *out = NULL;
+    if (batch < 1) return fg_fail(FG_ERR_ARG, "state batch size must be >= 1, got %lld",
+                                  (long long)batch);
+    fg_state *s = calloc(1, sizeof *s);
+    int64_t total = 0;
+    if (s) s->slot_offset = calloc((size_t)m->n_gru + 1, sizeof *s->slot_offset);
+    for (int32_t i = 0; s && s->slot_offset && i < m->n_ops; i++) {
+        const model_op *o = &m->ops[i];
+        if (o->kind != OP_GRU) continue;
+        s->slot_offset[o->state_slot] = total;
+        if (batch > (INT64_MAX / 8 - total) / o->gru.units) { total = -1; break; }
+        total += batch * o->gru.units;
+    }
+    if (s && s->slot_offset && total >= 0) {
+        s->h = calloc((size_t)total + 1, sizeof(float));
+        s->prev_out = calloc((size_t)total + 1, sizeof(float));
+    }
+    if (!s || !s->slot_offset || !s->h || !s->prev_out) {
+        fg_state_free(s);
+        return fg_fail(FG_ERR_NOMEM, "out of memory for a state of batch %lld", (long long)batch);
+    }
+    s->model = m;
+    s->batch = batch;
+    s->fresh = 1;
+    *out = s;
+    return FG_OK;
+}
+
+void fg_state_free(fg_state *s) {
+    if (!s) return;
+    free(s->h);
+    free(s->prev_out);
+    free(s->slot_offset);
+    free(s);
+}
+
+int fg_state_reset(fg_state *s) {
+    if (!s) return fg_fail(FG_ERR_ARG, "fg_state_reset: NULL state");
+    int64_t total = 0;
+    for (int32_t i = 0; i < s->model->n_ops; i++)
+        if (s->model->ops[i].kind == OP_GRU) total += s->batch * s->model->ops[i].gru.units;
+    memset(s->h, 0, (size_t)total * sizeof(float));
+    memset(s->prev_out, 0, (size_t)total * sizeof(float));
+    s->fresh = 1;
+    return FG_OK;
+}
+
+int64_t fg_state_batch(const fg_state *s) { return s ? s->batch : 0; }
+
+/* ---- running ----------------------------------------------------------------------------- */
+static int run_gru(const fg_model *m, const model_op *o, void **ptr, fg_state *state,
+                   int streaming, int64_t batch, int64_t T, void *scratch, int32_t nthreads) {
+    int64_t steps = gru_steps(m, o, T), F = o->gru.input_dim, U = o->gru.units;
+    const uint8_t *mask = o->in[1] >= 0 ? ptr[o->in[1]] : NULL;
+    const float *h0 = o->in[2] >= 0 ? ptr[o->in[2]] : NULL;
+    float *h_out = o->out[1] >= 0 ? ptr[o->out[1]] : NULL;
+    float *y = ptr[o->out[0]];
+    int seq = o->iattr[GRU_RETURN_SEQUENCES];
+    fg_gru_run run = {
+        .batch = batch, .timesteps = steps, .x = ptr[o->in[0]], .x_sb = steps * F, .x_st = F,
+        .mask = mask, .m_sb = steps, .m_st = 1, .h0 = h0, .h0_sb = U,
+        .y = y, .y_sb = seq ? steps * U : U, .y_st = seq ? U : 0,
+        .h_final = h_out, .hf_sb = U, .go_backwards = o->iattr[GRU_GO_BACKWARDS],
+        .return_sequences = seq, .zero_output_for_mask = o->iattr[GRU_ZERO_OUTPUT_FOR_MASK],
+        .nthreads = nthreads,
+    };
+    float *carried = NULL;
+    if (state && (streaming || o->iattr[GRU_STATEFUL])) {
+        carried = state->h + state->slot_offset[o->state_slot];
+        if (streaming && state->fresh && h0) memcpy(carried, h0, (size_t)(batch * U) * 4);
+        if (streaming || !h0) run.h0 = carried;   /* an explicit initial state wins otherwise */
+        run.h_final = carried;
+    }
+    int st = fg_gru_forward(&o->gru, m->weights[o->w[0]].data, &run, scratch);
+    if (st) return st;
+    if (carried && h_out) memcpy(h_out, carried, (size_t)(batch * U) * 4);
+    if (streaming && mask) {
+        /* One step at a time: a masked step repeats the previous step's output (Keras
+         * carries prev_output across the whole sequence), which the T=1 run cannot know. */
+        float *prev = state->prev_out + state->slot_offset[o->state_slot];
+        for (int64_t b = 0; b < batch; b++) {
+            if (!mask[b] && !run.zero_output_for_mask) memcpy(y + b * U, prev + b * U, U * 4);
+            memcpy(prev + b * U, y + b * U, (size_t)U * 4);
+        }
+    }
+    return FG_OK;
+}
+
+static int execute(const fg_model *m, fg_state *state, int streaming, int64_t batch, int64_t T,
+                   const void *const *inputs, void *const *outputs, void *workspace,
+                   size_t workspace_bytes, int32_t nthreads) {
+    if (!m || (!inputs && m->n_inputs) || !outputs)
+        return fg_fail(FG_ERR_ARG, "fg_model_run: NULL model, inputs or outputs");
+    if (nthreads <= 0) nthreads = fg_default_threads();
+    if (state && (state->model != m || state->batch != batch))
+        return fg_fail(FG_ERR_STATE, "the state object was made for batch size %lld%s; this "
+                       "run has batch size %lld", (long long)state->batch,
+                       state->model != m ? " of another model" : "", (long long)batch);
+    if (m->stateful_batch && !streaming && batch != m->stateful_batch && state)
+        return fg_fail(FG_ERR_STATE, "stateful model: batch size is fixed at %lld, got %lld",
+                       (long long)m->stateful_batch, (long long)batch);
+    plan p;
+    int st = make_plan(m, batch, T, nthreads, &p);
+    if (st) return st;
+    for (int32_t k = 0; k < m->n_inputs; k++)
+        if (!inputs[k] && tensor_bytes(&m->tensors[m->inputs[k]], batch, T))
+            return fg_fail(FG_ERR_ARG, "model input %d ('%s') is NULL", k,
+                           m->tensors[m->inputs[k]].name);
+    void *owned = NULL;
+    if (!workspace) {
+        workspace = owned = aligned_alloc(MODEL_ALIGN, p.total ? p.total : MODEL_ALIGN);
+        if (!owned) return fg_fail(FG_ERR_NOMEM, "out of memory for a %zu-byte workspace",
+                                   p.total);
+    } else if (workspace_bytes < p.total || (uintptr_t)workspace % MODEL_ALIGN) {
+        return fg_fail(FG_ERR_ARG, "workspace of %zu bytes at %p: need %zu bytes, 64-byte "
+                       "aligned", workspace_bytes, workspace, p.total);
+    }
+    uint8_t *base = workspace;
+    void **ptr = workspace;
+    size_t at = p.table;
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        const model_tensor *t = &m->tensors[i];
+        ptr[i] = NULL;
+        if (t->input_index >= 0) ptr[i] = (void *)inputs[t->input_index];
+        if (t->producer < 0) continue;
+        ptr[i] = base + at;
+        at += align_up(tensor_bytes(t, batch, T));
+    }
+    for (int32_t i = 0; i < m->n_ops && !st; i++) {
+        const model_op *o = &m->ops[i];
+        if (o->kind == OP_GRU) {
+            st = run_gru(m, o, ptr, state, streaming, batch, T, base + p.gru_at, nthreads);
+            continue;
+        }
+        const void *in[MODEL_MAX_OP_INPUTS];
+        void *out[2];
+        for (int k = 0; k < o->n_in; k++) in[k] = o->in[k] >= 0 ? ptr[o->in[k]] : NULL;
+        for (int k = 0; k < o->n_out; k++) out[k] = o->out[k] >= 0 ? ptr[o->out[k]] : NULL;
+        st = model_run_simple_op(m, o, in, out, batch, T);
+    }
+    for (int32_t k = 0; k < m->n_outputs && !st; k++) {
+        const model_tensor *t = &m->tensors[m->outputs[k]];
+        size_t b = tensor_bytes(t, batch, T);
+        if (b && !outputs[k]) st = fg_fail(FG_ERR_ARG, "model output %d ('%s') is NULL", k,
+                                           t->name);
+        else if (b) memcpy(outputs[k], ptr[m->outputs[k]], b);
+    }
+    if (!st && state && streaming) state->fresh = 0;
+    free(owned);
+    return st;
+}
+
+int fg_model_run(const fg_model *m, fg_state *state, int64_t batch, int64_t T,
+                 const void *const *inputs, void *const *outputs, void *workspace,
+                 size_t workspace_bytes, int32_t nthreads) {
+    return execute(m, state, 0, batch, T, inputs, outputs, workspace, workspace_bytes, nthreads);
+}
+
+int fg_model_check_streamable(const fg_model *m) {
+    if (!m) return fg_fail(FG_ERR_ARG, "fg_model_check_streamable: NULL model");
+    if (!m->causal)
+        return fg_fail(FG_ERR_STATE, "this model cannot be streamed one step at a time: it "
+                       "reads sequences backwards (Bidirectional, go_backwards or a time "
+                       "reversal), so each output depends on later steps");
+    for (int32_t i = 0; i < m->n_ops; i++) {
+        const model_op *o = &m->ops[i];
+        if (o->kind == OP_GRU && m->tensors[o->in[0]].dims[0] != -1)
+            return fg_fail(FG_ERR_STATE, "layer '%s': its input has a fixed length of %lld "
+                           "steps, so the model cannot be streamed one step at a time",
+                           o->layer, (long long)m->tensors[o->in[0]].dims[0]);
+    }
+    return FG_OK;
+}
+
+int fg_model_step(const fg_model *m, fg_state *state, const void *const *inputs,
+                  void *const *outputs, void *workspace, size_t workspace_bytes,
+                  int32_t nthreads) {
+    int st = fg_model_check_streamable(m);
+    if (st) return st;
+    if (!state) return fg_fail(FG_ERR_ARG, "fg_model_step: NULL state");
+    return execute(m, state, 1, state->batch, 1, inputs, outputs, workspace, workspace_bytes,
+                   nthreads);
+}

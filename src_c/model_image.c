@@ -1,0 +1,440 @@
+/* model_image.c - parse and check a model image (docs/FORMAT.md) into an fg_model.
+ *
+ * Nothing in the image is trusted: every count, offset, size, index and enum is checked
+ * against the buffer before it is used, and a CRC32 over everything after the first 32 bytes
+ * must match. Weight data stay where they are (zero copy) when the buffer is 64-byte aligned.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+#define FORMAT_MAJOR 1
+static const char MAGIC[8] = {'F', 'G', 'R', 'U', 'I', 'M', 'G', '\0'};
+enum { TENSOR_REC = 32, OP_REC = 96, WEIGHT_REC = 48, CRC_FROM = 32 };
+
+/* ---- little-endian field access (the image is little-endian on every host) -------------- */
+static uint32_t rd_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t rd_u64(const uint8_t *p) { return rd_u32(p) | (uint64_t)rd_u32(p + 4) << 32; }
+static int32_t rd_i32(const uint8_t *p) { uint32_t u = rd_u32(p); int32_t v; memcpy(&v, &u, 4); return v; }
+static float rd_f32(const uint8_t *p) { uint32_t u = rd_u32(p); float v; memcpy(&v, &u, 4); return v; }
+
+/* CRC-32 (IEEE 802.3, the zlib / PNG one), table built on first use. */
+static uint32_t crc_table[256];
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+static uint32_t crc32_bytes(const uint8_t *p, size_t n) {
+    if (!crc_table[1]) crc_init();   /* idempotent: racing threads write the same values */
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* [off, off + count*rec) inside [header, total)? */
+static int section_ok(uint64_t off, uint64_t count, uint64_t rec, uint64_t total) {
+    if (off < MODEL_HEADER_BYTES || off > total) return 0;
+    if (rec && count > (total - off) / rec) return 0;
+    return 1;
+}
+
+typedef struct parse_ctx {
+    const uint8_t *img;
+    uint64_t total;
+    uint64_t strings_off, strings_bytes;
+} parse_ctx;
+
+/* A NUL-terminated string at `off` inside the string section. */
+static int get_string(const parse_ctx *c, uint32_t off, const char **out, const char *what) {
+    if (off >= c->strings_bytes)
+        return fg_fail(FG_ERR_FORMAT, "model image: %s string offset %u is outside the string "
+                       "section (%llu bytes)", what, off, (unsigned long long)c->strings_bytes);
+    const char *s = (const char *)c->img + c->strings_off + off;
+    if (!memchr(s, '\0', c->strings_bytes - off))
+        return fg_fail(FG_ERR_FORMAT, "model image: %s string at offset %u is not terminated",
+                       what, off);
+    *out = s;
+    return FG_OK;
+}
+
+static int read_dims(const uint8_t *p, int32_t rank, int64_t *dims, int allow_time,
+                     const char *what, long idx) {
+    if (rank < 0 || rank > FG_MAX_RANK)
+        return fg_fail(FG_ERR_FORMAT, "model image: %s %ld has rank %d (expected 0..%d)", what,
+                       idx, rank, FG_MAX_RANK);
+    for (int k = 0; k < FG_MAX_RANK; k++) {
+        int32_t d = rd_i32(p + 4 * k);
+        if (k >= rank) { dims[k] = 0; continue; }
+        if (d > 0 || (d == -1 && k == 0 && allow_time)) { dims[k] = d; continue; }
+        return fg_fail(FG_ERR_FORMAT, "model image: %s %ld has dimension %d = %d (expected > 0%s)",
+                       what, idx, k, d, allow_time && k == 0 ? " or -1 for time" : "");
+    }
+    return FG_OK;
+}
+
+static int parse_tensors(fg_model *m, const parse_ctx *c, uint64_t off) {
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        const uint8_t *r = c->img + off + (uint64_t)i * TENSOR_REC;
+        model_tensor *t = &m->tensors[i];
+        int st = get_string(c, rd_u32(r), &t->name, "tensor name");
+        if (st) return st;
+        t->dtype = (int32_t)rd_u32(r + 4);
+        t->rank = (int32_t)rd_u32(r + 8);
+        if (t->dtype < FG_DTYPE_FLOAT32 || t->dtype > FG_DTYPE_BOOL)
+            return fg_fail(FG_ERR_FORMAT, "model image: tensor '%s' has unknown dtype %d",
+                           t->name, t->dtype);
+        if (rd_u32(r + 12) != 0)
+            return fg_fail(FG_ERR_FORMAT, "model image: tensor '%s' reserved field is not 0",
+                           t->name);
+        if ((st = read_dims(r + 16, t->rank, t->dims, 1, "tensor", i))) return st;
+        t->producer = -1;
+        t->input_index = -1;
+    }
+    return FG_OK;
+}
+
+static int parse_weights(fg_model *m, const parse_ctx *c, uint64_t off) {
+    for (int32_t i = 0; i < m->n_weights; i++) {
+        const uint8_t *r = c->img + off + (uint64_t)i * WEIGHT_REC;
+        model_weight *w = &m->weights[i];
+        uint64_t woff = rd_u64(r), nbytes = rd_u64(r + 8);
+        w->dtype = (int32_t)rd_u32(r + 16);
+        w->layout = (int32_t)rd_u32(r + 20);
+        w->rank = (int32_t)rd_u32(r + 24);
+        if (woff % MODEL_ALIGN || !section_ok(woff, nbytes, 1, c->total))
+            return fg_fail(FG_ERR_FORMAT, "model image: weight %d data [%llu, +%llu) is outside "
+                           "the image (%llu bytes) or not 64-byte aligned", i,
+                           (unsigned long long)woff, (unsigned long long)nbytes,
+                           (unsigned long long)c->total);
+        if (w->dtype != FG_DTYPE_FLOAT32)
+            return fg_fail(FG_ERR_FORMAT, "model image: weight %d has dtype %d; this reader "
+                           "supports float32 (0) only", i, w->dtype);
+        if (rd_u32(r + 44) != 0)
+            return fg_fail(FG_ERR_FORMAT, "model image: weight %d reserved field is not 0", i);
+        if (w->layout != LAYOUT_PLAIN && w->layout != LAYOUT_GRU_PACKED)
+            return fg_fail(FG_ERR_FORMAT, "model image: weight %d has unknown layout %d", i,
+                           w->layout);
+        int st = read_dims(r + 28, w->rank, w->dims, 0, "weight", i);
+        if (st) return st;
+        if (w->layout == LAYOUT_PLAIN) {
+            uint64_t n = 4;
+            for (int k = 0; k < w->rank; k++) {
+                if ((uint64_t)w->dims[k] > UINT64_MAX / n)
+                    return fg_fail(FG_ERR_FORMAT, "model image: weight %d size overflows", i);
+                n *= (uint64_t)w->dims[k];
+            }
+            if (n != nbytes)
+                return fg_fail(FG_ERR_FORMAT, "model image: weight %d holds %llu bytes but its "
+                               "shape needs %llu", i, (unsigned long long)nbytes,
+                               (unsigned long long)n);
+        }
+        w->data = c->img + woff;
+        w->nbytes = nbytes;
+    }
+    return FG_OK;
+}
+
+/* Expected (min, max) input and output counts and weight slots per kind. */
+static const struct { const char *name; int min_in, max_in, n_out, n_w; } KIND[OP_KIND_COUNT] = {
+    [OP_GRU] = {"gru", 3, 3, 2, 1},
+    [OP_DENSE] = {"dense", 1, 1, 1, 2},
+    [OP_EMBEDDING] = {"embedding", 1, 1, 1, 1},
+    [OP_COMPUTE_MASK] = {"compute_mask", 1, 1, 1, 0},
+    [OP_APPLY_MASK] = {"apply_mask", 2, 2, 1, 0},
+    [OP_MASK_AND] = {"mask_and", 1, MODEL_MAX_OP_INPUTS, 1, 0},
+    [OP_LAYER_NORM] = {"layer_norm", 1, 1, 1, 2},
+    [OP_BATCH_NORM] = {"batch_norm", 1, 1, 1, 4},
+    [OP_ACTIVATION] = {"activation", 1, 1, 1, 0},
+    [OP_REVERSE_TIME] = {"reverse_time", 1, 1, 1, 0},
+    [OP_CONCATENATE] = {"concatenate", 1, MODEL_MAX_OP_INPUTS, 1, 0},
+    [OP_ADD] = {"add", 1, MODEL_MAX_OP_INPUTS, 1, 0},
+    [OP_SUBTRACT] = {"subtract", 2, 2, 1, 0},
+    [OP_MULTIPLY] = {"multiply", 1, MODEL_MAX_OP_INPUTS, 1, 0},
+    [OP_AVERAGE] = {"average", 1, MODEL_MAX_OP_INPUTS, 1, 0},
+};
+
+const char *model_kind_name(int32_t kind) {
+    return kind >= 0 && kind < OP_KIND_COUNT ? KIND[kind].name : "?";
+}
+
+/* An index-pool list [at, at+n) of ids below `limit` (absent allowed when `optional`). */
+static int index_list(fg_model *m, uint32_t n_index, uint32_t at, uint32_t n, int32_t limit,
+                      const int32_t **out, const char *what, const char *layer) {
+    if (at > n_index || n > n_index - at)
+        return fg_fail(FG_ERR_FORMAT, "model image: layer '%s': %s list [%u, +%u) is outside "
+                       "the index pool (%u entries)", layer, what, at, n, n_index);
+    for (uint32_t k = 0; k < n; k++) {
+        int32_t v = m->index[at + k];
+        if (v != -1 && (v < 0 || v >= limit))
+            return fg_fail(FG_ERR_FORMAT, "model image: layer '%s': %s %u refers to id %d "
+                           "(only %d exist)", layer, what, k, v, limit);
+    }
+    *out = m->index + at;
+    return FG_OK;
+}
+
+static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_index) {
+    for (int32_t i = 0; i < m->n_ops; i++) {
+        const uint8_t *r = c->img + off + (uint64_t)i * OP_REC;
+        model_op *o = &m->ops[i];
+        int st = get_string(c, rd_u32(r + 4), &o->layer, "layer name");
+        if (st) return st;
+        o->kind = (int32_t)rd_u32(r);
+        if (o->kind < 0 || o->kind >= OP_KIND_COUNT)
+            return fg_fail(FG_ERR_FORMAT, "model image: layer '%s': unknown op kind %d",
+                           o->layer, o->kind);
+        uint32_t n_in = rd_u32(r + 8), n_out = rd_u32(r + 16), n_w = rd_u32(r + 24);
+        if (n_in < (uint32_t)KIND[o->kind].min_in || n_in > (uint32_t)KIND[o->kind].max_in ||
+            n_out != (uint32_t)KIND[o->kind].n_out || n_w != (uint32_t)KIND[o->kind].n_w)
+            return fg_fail(FG_ERR_FORMAT, "model image: layer '%s': op %s has %u inputs, %u "
+                           "outputs, %u weights (expected %d..%d, %d, %d)", o->layer,
+                           KIND[o->kind].name, n_in, n_out, n_w, KIND[o->kind].min_in,
+                           KIND[o->kind].max_in, KIND[o->kind].n_out, KIND[o->kind].n_w);
+        o->n_in = (int32_t)n_in; o->n_out = (int32_t)n_out; o->n_w = (int32_t)n_w;
+        if ((st = index_list(m, n_index, rd_u32(r + 12), n_in, m->n_tensors, &o->in, "input",
+                             o->layer)) ||
+            (st = index_list(m, n_index, rd_u32(r + 20), n_out, m->n_tensors, &o->out,
+                             "output", o->layer)) ||
+            (st = index_list(m, n_index, rd_u32(r + 28), n_w, m->n_weights, &o->w, "weight",
+                             o->layer)))
+            return st;
+        for (int k = 0; k < MODEL_NIATTR; k++) o->iattr[k] = rd_i32(r + 32 + 4 * k);
+        for (int k = 0; k < MODEL_NFATTR; k++) o->fattr[k] = rd_f32(r + 80 + 4 * k);
+        o->state_slot = -1;
+        if (o->kind == OP_GRU) {
+            o->gru = (fg_gru_config){o->iattr[GRU_INPUT_DIM], o->iattr[GRU_UNITS],
+                                     o->iattr[GRU_RESET_AFTER], o->iattr[GRU_USE_BIAS],
+                                     o->iattr[GRU_ACT], o->iattr[GRU_RACT]};
+            o->state_slot = m->n_gru++;
+        }
+    }
+    return FG_OK;
+}
+
+/* Data flow: inputs defined before use, every tensor produced once, outputs defined. */
+static int check_graph(fg_model *m) {
+    for (int32_t k = 0; k < m->n_inputs; k++) {
+        if (m->inputs[k] < 0 || m->tensors[m->inputs[k]].input_index >= 0)
+            return fg_fail(FG_ERR_FORMAT, "model image: model input %d is absent or repeated", k);
+        model_tensor *t = &m->tensors[m->inputs[k]];
+        if (t->dtype == FG_DTYPE_BOOL)
+            return fg_fail(FG_ERR_FORMAT, "model image: model input '%s' is a mask (bool); "
+                           "inputs are float32 or int32", t->name);
+        t->input_index = k;
+    }
+    for (int32_t i = 0; i < m->n_ops; i++) {
+        const model_op *o = &m->ops[i];
+        for (int32_t k = 0; k < o->n_in; k++) {
+            int32_t id = o->in[k];
+            if (id < 0) continue;
+            const model_tensor *t = &m->tensors[id];
+            if (t->input_index < 0 && (t->producer < 0 || t->producer >= i))
+                return fg_fail(FG_ERR_FORMAT, "model image: layer '%s' reads tensor '%s' before "
+                               "any op writes it", o->layer, t->name);
+        }
+        for (int32_t k = 0; k < o->n_out; k++) {
+            int32_t id = o->out[k];
+            if (id < 0) continue;
+            model_tensor *t = &m->tensors[id];
+            if (t->input_index >= 0 || t->producer >= 0)
+                return fg_fail(FG_ERR_FORMAT, "model image: layer '%s' writes tensor '%s', "
+                               "which is already defined", o->layer, t->name);
+            t->producer = i;
+        }
+        int st = model_check_op(m, o, -1);
+        if (st) return st;
+        if (o->kind == OP_REVERSE_TIME || (o->kind == OP_GRU && o->iattr[GRU_GO_BACKWARDS]))
+            m->causal = 0;
+    }
+    for (int32_t k = 0; k < m->n_outputs; k++) {
+        int32_t id = m->outputs[k];
+        if (id < 0 || (m->tensors[id].producer < 0 && m->tensors[id].input_index < 0))
+            return fg_fail(FG_ERR_FORMAT, "model image: model output %d is absent or never "
+                           "written", k);
+    }
+    return FG_OK;
+}
+
+static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
+    if (total < MODEL_HEADER_BYTES)
+        return fg_fail(FG_ERR_FORMAT, "model image: %llu bytes is shorter than the %d-byte header",
+                       (unsigned long long)total, MODEL_HEADER_BYTES);
+    if (memcmp(img, MAGIC, 8) != 0)
+        return fg_fail(FG_ERR_FORMAT, "not a fastgru model image (bad magic)");
+    unsigned major = img[8] | img[9] << 8, minor = img[10] | img[11] << 8;
+    if (major != FORMAT_MAJOR)
+        return fg_fail(FG_ERR_FORMAT, "model image format version %u.%u is not supported by this "
+                       "reader (major version %d only)", major, minor, FORMAT_MAJOR);
+    if (rd_u32(img + 12) != MODEL_HEADER_BYTES)
+        return fg_fail(FG_ERR_FORMAT, "model image: header size %u (expected %d)", rd_u32(img + 12),
+                       MODEL_HEADER_BYTES);
+    uint64_t declared = rd_u64(img + 16);
+    if (declared != total)
+        return fg_fail(FG_ERR_FORMAT, "model image: header says %llu bytes, buffer holds %llu "
+                       "(truncated or padded)", (unsigned long long)declared,
+                       (unsigned long long)total);
+    uint32_t crc = crc32_bytes(img + CRC_FROM, total - CRC_FROM);
+    if (crc != rd_u32(img + 24))
+        return fg_fail(FG_ERR_FORMAT, "model image: checksum mismatch (stored %08x, computed "
+                       "%08x): the image is corrupt", rd_u32(img + 24), crc);
+    if (rd_u32(img + 28) != 0)
+        return fg_fail(FG_ERR_FORMAT, "model image: reserved header field is not 0");
+
+    uint32_t n_tensors = rd_u32(img + 32), n_ops = rd_u32(img + 36), n_weights = rd_u32(img + 40);
+    uint32_t n_index = rd_u32(img + 44), n_inputs = rd_u32(img + 48), n_outputs = rd_u32(img + 52);
+    int64_t stateful_batch = (int64_t)rd_u64(img + 56);
+    uint64_t tensors_off = rd_u64(img + 64), ops_off = rd_u64(img + 72);
+    uint64_t weights_off = rd_u64(img + 80), index_off = rd_u64(img + 88);
+    parse_ctx c = {img, total, rd_u64(img + 96), rd_u64(img + 104)};
+    uint64_t meta_off = rd_u64(img + 112), meta_bytes = rd_u64(img + 120);
+
+    if (n_tensors > INT32_MAX || n_ops > INT32_MAX || n_weights > INT32_MAX ||
+        n_index > INT32_MAX || (uint64_t)n_inputs + n_outputs > n_index || n_outputs == 0 ||
+        stateful_batch < 0)
+        return fg_fail(FG_ERR_FORMAT, "model image: bad counts (tensors %u, ops %u, weights %u, "
+                       "index %u, inputs %u, outputs %u, stateful batch %lld)", n_tensors, n_ops,
+                       n_weights, n_index, n_inputs, n_outputs, (long long)stateful_batch);
+    if (!section_ok(tensors_off, n_tensors, TENSOR_REC, total) ||
+        !section_ok(ops_off, n_ops, OP_REC, total) ||
+        !section_ok(weights_off, n_weights, WEIGHT_REC, total) ||
+        !section_ok(index_off, n_index, 4, total) ||
+        !section_ok(c.strings_off, c.strings_bytes, 1, total) ||
+        !section_ok(meta_off, meta_bytes, 1, total))
+        return fg_fail(FG_ERR_FORMAT, "model image: a section lies outside the %llu-byte image",
+                       (unsigned long long)total);
+
+    m->n_tensors = (int32_t)n_tensors; m->n_ops = (int32_t)n_ops;
+    m->n_weights = (int32_t)n_weights;
+    m->n_inputs = (int32_t)n_inputs; m->n_outputs = (int32_t)n_outputs;
+    m->stateful_batch = stateful_batch;
+    m->causal = 1;
+    m->meta = (const char *)img + meta_off;
+    m->meta_bytes = (size_t)meta_bytes;
+    m->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *m->tensors);
+    m->ops = calloc(n_ops ? n_ops : 1, sizeof *m->ops);
+    m->weights = calloc(n_weights ? n_weights : 1, sizeof *m->weights);
+    m->index = calloc(n_index ? n_index : 1, sizeof *m->index);
+    if (!m->tensors || !m->ops || !m->weights || !m->index)
+        return fg_fail(FG_ERR_NOMEM, "model image: out of memory for the op tables");
+    for (uint32_t k = 0; k < n_index; k++) {
+        uint32_t v = rd_u32(img + index_off + 4 * (uint64_t)k);
+        m->index[k] = v == MODEL_ABSENT ? -1 : v > INT32_MAX ? -2 : (int32_t)v;
+    }
+    int st;
+    if ((st = index_list(m, n_index, 0, n_inputs, (int32_t)n_tensors, &m->inputs,
+                         "model input", "(model)")) ||
+        (st = index_list(m, n_index, n_inputs, n_outputs, (int32_t)n_tensors, &m->outputs,
+                         "model output", "(model)")) ||
+        (st = parse_tensors(m, &c, tensors_off)) || (st = parse_weights(m, &c, weights_off)) ||
+        (st = parse_ops(m, &c, ops_off, n_index)) || (st = check_graph(m)))
+        return st;
+    return FG_OK;
+}
+
+void fg_model_free(fg_model *m) {
+    if (!m) return;
+    free(m->tensors);
+    free(m->ops);
+    free(m->weights);
+    free(m->index);
+    free(m->owned_image);
+    free(m);
+}
+
+static int load(const void *image, size_t nbytes, void *owned, fg_model **out) {
+    fg_model *m = calloc(1, sizeof *m);
+    if (!m) { free(owned); return fg_fail(FG_ERR_NOMEM, "out of memory for the model"); }
+    m->owned_image = owned;
+    if (!owned && ((uintptr_t)image % MODEL_ALIGN) != 0) {
+        /* Weights must sit 64-byte aligned for the kernels: copy once. */
+        m->owned_image = aligned_alloc(MODEL_ALIGN, (nbytes + MODEL_ALIGN - 1) / MODEL_ALIGN *
+                                                    MODEL_ALIGN);
+        if (!m->owned_image) { free(m); return fg_fail(FG_ERR_NOMEM, "out of memory copying the "
+                                                       "unaligned model image"); }
+        memcpy(m->owned_image, image, nbytes);
+        image = m->owned_image;
+    }
+    m->image = image;
+    m->image_bytes = nbytes;
+    int st = parse(m, image, nbytes);
+    if (st) { fg_model_free(m); return st; }
+    *out = m;
+    return FG_OK;
+}
+
+int fg_model_load(const void *image, size_t nbytes, fg_model **out) {
+    if (!out || (!image && nbytes)) return fg_fail(FG_ERR_ARG, "fg_model_load: NULL argument");
+    *out = NULL;
+    if (!image) return fg_fail(FG_ERR_FORMAT, "model image: empty buffer");
+    return load(image, nbytes, NULL, out);
+}
+
+int fg_model_load_file(const char *path, fg_model **out) {
+    if (!path || !out) return fg_fail(FG_ERR_ARG, "fg_model_load_file: NULL argument");
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return fg_fail(FG_ERR_IO, "cannot open model file '%s'", path);
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return fg_fail(FG_ERR_IO, "cannot read the size of model file '%s'", path);
+    }
+    void *buf = aligned_alloc(MODEL_ALIGN, ((size_t)size / MODEL_ALIGN + 1) * MODEL_ALIGN);
+    if (!buf) { fclose(f); return fg_fail(FG_ERR_NOMEM, "out of memory reading '%s'", path); }
+    size_t got = fread(buf, 1, (size_t)size, f);
+    fclose(f);
+    if (got != (size_t)size) {
+        free(buf);
+        return fg_fail(FG_ERR_IO, "model file '%s': read %zu of %ld bytes", path, got, size);
+    }
+    return load(buf, (size_t)size, buf, out);
+}
+
+/* ---- read-only accessors ----------------------------------------------------------------- */
+int fg_model_num_inputs(const fg_model *m) { return m ? m->n_inputs : 0; }
+int fg_model_num_outputs(const fg_model *m) { return m ? m->n_outputs : 0; }
+int64_t fg_model_stateful_batch(const fg_model *m) { return m ? m->stateful_batch : 0; }
+
+const char *fg_model_metadata(const fg_model *m, size_t *nbytes) {
+    if (nbytes) *nbytes = m ? m->meta_bytes : 0;
+    return m ? m->meta : NULL;
+}
+
+static int tensor_info(const fg_model *m, const int32_t *ids, int n, int index,
+                       fg_tensor_info *info, const char *what) {
+    if (!m || !info) return fg_fail(FG_ERR_ARG, "fg_model_%s_info: NULL argument", what);
+    if (index < 0 || index >= n)
+        return fg_fail(FG_ERR_ARG, "model %s index %d out of range (model has %d)", what, index, n);
+    const model_tensor *t = &m->tensors[ids[index]];
+    info->name = t->name;
+    info->dtype = t->dtype;
+    info->rank = t->rank;
+    memcpy(info->dims, t->dims, sizeof info->dims);
+    return FG_OK;
+}
+int fg_model_input_info(const fg_model *m, int i, fg_tensor_info *info) {
+    return tensor_info(m, m ? m->inputs : NULL, m ? m->n_inputs : 0, i, info, "input");
+}
+int fg_model_output_info(const fg_model *m, int i, fg_tensor_info *info) {
+    return tensor_info(m, m ? m->outputs : NULL, m ? m->n_outputs : 0, i, info, "output");
+}
+
+int fg_model_weight(const fg_model *m, int index, const void **data, size_t *nbytes,
+                    int32_t *layout) {
+    if (!m || !data || !nbytes || !layout) return fg_fail(FG_ERR_ARG, "fg_model_weight: NULL");
+    if (index < 0 || index >= m->n_weights)
+        return fg_fail(FG_ERR_ARG, "weight index %d out of range (image has %d)", index,
+                       m->n_weights);
+    *data = m->weights[index].data;
+    *nbytes = (size_t)m->weights[index].nbytes;
+    *layout = m->weights[index].layout;
+    return FG_OK;
+}

@@ -1,0 +1,110 @@
+/* model_internal.h - the loaded model as the executor sees it (private to src_c/model_*.c).
+ *
+ * model_image.c fills these structs from a checked image; model_plan.c resolves shapes for a
+ * (batch, timesteps) run; model_exec.c runs ops in order; model_ops.c holds the non-GRU ops.
+ */
+#ifndef FG_MODEL_INTERNAL_H
+#define FG_MODEL_INTERNAL_H
+
+#include "fg_model.h"
+#include "fg_gru.h"
+
+/* Op kinds: numbering is part of the image format (docs/FORMAT.md); only append. */
+enum {
+    OP_GRU = 0, OP_DENSE = 1, OP_EMBEDDING = 2, OP_COMPUTE_MASK = 3, OP_APPLY_MASK = 4,
+    OP_MASK_AND = 5, OP_LAYER_NORM = 6, OP_BATCH_NORM = 7, OP_ACTIVATION = 8,
+    OP_REVERSE_TIME = 9, OP_CONCATENATE = 10, OP_ADD = 11, OP_SUBTRACT = 12, OP_MULTIPLY = 13,
+    OP_AVERAGE = 14, OP_KIND_COUNT = 15
+};
+
+/* Integer attribute slots (op record iattr[]), per kind. */
+enum {  /* gru */
+    GRU_UNITS = 0, GRU_ACT = 1, GRU_RACT = 2, GRU_RESET_AFTER = 3, GRU_USE_BIAS = 4,
+    GRU_GO_BACKWARDS = 5, GRU_RETURN_SEQUENCES = 6, GRU_ZERO_OUTPUT_FOR_MASK = 7,
+    GRU_STATEFUL = 8, GRU_INPUT_DIM = 9
+};
+enum { DENSE_ACT = 0, DENSE_USE_BIAS = 1 };     /* dense */
+enum { NORM_CENTER = 0, NORM_SCALE = 1 };       /* layer_norm, batch_norm; fattr[0] = epsilon */
+enum { ACTIVATION_ACT = 0 };                    /* activation */
+enum { CONCAT_AXIS = 0 };                       /* concatenate: negative, from the end */
+/* compute_mask: fattr[0] = mask value */
+
+#define MODEL_NIATTR 12
+#define MODEL_NFATTR 4
+#define MODEL_ABSENT 0xFFFFFFFFu   /* index-pool entry for an absent optional tensor/weight */
+#define MODEL_ALIGN 64
+#define MODEL_HEADER_BYTES 128
+
+enum { LAYOUT_PLAIN = 0, LAYOUT_GRU_PACKED = 1 };
+
+typedef struct model_tensor {
+    const char *name;
+    int32_t dtype, rank;
+    int64_t dims[FG_MAX_RANK];
+    int32_t producer;       /* op index, or -1 for a model input */
+    int32_t input_index;    /* position among the model inputs, or -1 */
+} model_tensor;
+
+typedef struct model_weight {
+    const void *data;       /* in the image (or its aligned copy) */
+    uint64_t nbytes;
+    int32_t dtype, layout, rank;
+    int64_t dims[FG_MAX_RANK];
+} model_weight;
+
+typedef struct model_op {
+    int32_t kind;
+    const char *layer;
+    int32_t n_in, n_out, n_w;
+    const int32_t *in, *out, *w;   /* tensor / weight ids; -1 = absent */
+    int32_t iattr[MODEL_NIATTR];
+    float fattr[MODEL_NFATTR];
+    fg_gru_config gru;             /* gru ops only */
+    int32_t state_slot;            /* gru ops: index of its carried state; else -1 */
+} model_op;
+
+struct fg_model {
+    void *owned_image;       /* the file's bytes (fg_model_load_file) or the aligned copy */
+    const uint8_t *image;
+    size_t image_bytes;
+    int32_t n_tensors, n_ops, n_weights, n_inputs, n_outputs, n_gru;
+    model_tensor *tensors;
+    model_op *ops;
+    model_weight *weights;
+    int32_t *index;          /* the image's index pool, as host ints */
+    const int32_t *inputs, *outputs;   /* into index[] */
+    int64_t stateful_batch;
+    int causal;
+    const char *meta;
+    size_t meta_bytes;
+};
+
+struct fg_state {
+    const fg_model *model;
+    int64_t batch;
+    int fresh;               /* no step since create / reset: optional h0 inputs still apply */
+    float *h;                /* n_gru * batch * max(units) : carried states, slot-major */
+    float *prev_out;         /* same shape: last output per GRU (masked streaming) */
+    int64_t *slot_offset;    /* per slot: float offset of its (batch, units) block */
+};
+
+/* Element size of a tensor dtype. */
+static inline int64_t model_dtype_size(int32_t dtype) { return dtype == FG_DTYPE_BOOL ? 1 : 4; }
+
+/* "gru", "dense", ... for messages. */
+const char *model_kind_name(int32_t kind);
+
+/* Checks op `o`'s inputs, outputs, attributes and weights against each other, with the time
+ * axis resolved to `timesteps` (or left open when timesteps < 0, as at load time). */
+int model_check_op(const fg_model *m, const model_op *o, int64_t timesteps);
+
+/* Per-sample element count of tensor t with the time axis = timesteps; -1 on overflow. */
+int64_t model_sample_elems(const model_tensor *t, int64_t timesteps);
+
+/* The non-GRU ops (model_ops.c): in[i] / out[i] point at the op's tensors' data (NULL for an
+ * absent optional one), laid out C-contiguous (batch, per-sample dims with time = timesteps). */
+#define MODEL_MAX_OP_INPUTS 64
+int model_run_simple_op(const fg_model *m, const model_op *o, const void *const *in,
+                        void *const *out, int64_t batch, int64_t timesteps);
+
+#endif

@@ -1,0 +1,164 @@
+"""Hand-built ModelSpecs for the model tests, and a float64 numpy interpreter of a spec written
+from the op table in fastgru/spec.py and the maths in KERAS_FORMATS.md (GRU via
+tests/reference_gru.py). It never calls fastgru's C code, so it is an independent reference."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from fastgru.spec import LayerInfo, ModelSpec, OpSpec, TensorSpec
+from reference_gru import gru_reference, reference_activation
+
+
+class SpecBuilder:
+    """Grow a ModelSpec op by op; every op's layer gets a LayerInfo with its weights."""
+
+    def __init__(self, name: str = "model", rng: Optional[np.random.Generator] = None):
+        self.name = name
+        self.rng = rng or np.random.default_rng(0)
+        self.tensors: Dict[str, TensorSpec] = {}
+        self.ops: List[OpSpec] = []
+        self.layers: Dict[str, LayerInfo] = {}
+        self.inputs: List[str] = []
+        self.outputs: List[str] = []
+
+    def tensor(self, name, shape, dtype="float32"):
+        self.tensors[name] = TensorSpec(name, dtype, tuple(shape))
+        return name
+
+    def input(self, name, shape, dtype="float32"):
+        self.inputs.append(self.tensor(name, shape, dtype))
+        self.layers[name] = LayerInfo(name, "InputLayer", {}, [], [tuple(shape)])
+        return name
+
+    def op(self, kind, layer, inputs, outputs, attrs=None, weights=None, class_name=None):
+        """outputs: [(name, shape, dtype?) or None]."""
+        names = []
+        for out in outputs:
+            if out is None:
+                names.append(None)
+                continue
+            names.append(self.tensor(*out))
+        op = OpSpec(kind, layer, list(inputs), names, dict(attrs or {}), dict(weights or {}))
+        self.ops.append(op)
+        info = self.layers.setdefault(layer, LayerInfo(layer, class_name or kind, {}, [], []))
+        order = ("kernel", "recurrent_kernel", "bias", "embeddings", "gamma", "beta",
+                 "moving_mean", "moving_variance")
+        info.weights += [(k, op.weights[k]) for k in order if op.weights.get(k) is not None]
+        info.output_shapes += [self.tensors[n].shape for n in names if n is not None]
+        return names[0] if len(names) == 1 else names
+
+    def w(self, *shape, scale=1.0):
+        fan_in = shape[0] if len(shape) > 1 else 1
+        return (scale * self.rng.uniform(-1, 1, shape) / np.sqrt(fan_in)).astype(np.float32)
+
+    def gru(self, layer, x, units, *, mask=None, h0=None, state_out=False, reset_after=True,
+            use_bias=True, return_sequences=False, go_backwards=False, stateful=False,
+            zero_output_for_mask=False, activation="tanh", recurrent_activation="sigmoid",
+            class_name="GRU"):
+        f = self.tensors[x].shape[-1]
+        t = self.tensors[x].shape[0]
+        weights = {"kernel": self.w(f, 3 * units), "recurrent_kernel": self.w(units, 3 * units)}
+        if use_bias:
+            weights["bias"] = self.w(*((2, 3 * units) if reset_after else (3 * units,)),
+                                     scale=0.3)
+        y = (f"{layer}/y", (t, units) if return_sequences else (units,))
+        h = (f"{layer}/h", (units,)) if state_out else None
+        attrs = dict(units=units, activation=activation, recurrent_activation=recurrent_activation,
+                     reset_after=reset_after, use_bias=use_bias, go_backwards=go_backwards,
+                     return_sequences=return_sequences, zero_output_for_mask=zero_output_for_mask,
+                     stateful=stateful)
+        y, h = self.op("gru", layer, [x, mask, h0], [y, h], attrs, weights, class_name)
+        return (y, h) if state_out else y
+
+    def dense(self, layer, x, units, activation="linear", use_bias=True):
+        shape = self.tensors[x].shape
+        weights = {"kernel": self.w(shape[-1], units)}
+        if use_bias:
+            weights["bias"] = self.w(units, scale=0.3)
+        return self.op("dense", layer, [x], [(f"{layer}/y", shape[:-1] + (units,))],
+                       {"activation": activation}, weights, "Dense")
+
+    def same(self, kind, layer, inputs, attrs=None, weights=None, dtype="float32",
+             class_name=None):
+        """An op whose output has its first input's shape."""
+        shape = self.tensors[inputs[0]].shape
+        return self.op(kind, layer, inputs, [(f"{layer}/y", shape, dtype)], attrs, weights,
+                       class_name)
+
+    def spec(self, outputs, stateful_batch=None) -> ModelSpec:
+        return ModelSpec(self.name, 3, "tests", list(self.inputs), list(outputs),
+                         dict(self.tensors), list(self.ops), list(self.layers.values()),
+                         stateful_batch=stateful_batch, extra={"format": "hand-built"})
+
+
+# ---- the float64 numpy interpreter --------------------------------------------------------
+def _gru(op, x, mask, h0, carried=None):
+    a, w = op.attrs, op.weights
+    h_init = h0 if h0 is not None else carried
+    return gru_reference(x, w["kernel"], w["recurrent_kernel"], w.get("bias"),
+                         activation=a["activation"],
+                         recurrent_activation=a["recurrent_activation"],
+                         reset_after=a["reset_after"], go_backwards=a["go_backwards"],
+                         return_sequences=a["return_sequences"], mask=mask,
+                         initial_state=h_init, zero_output_for_mask=a["zero_output_for_mask"])
+
+
+def reference_run(spec: ModelSpec, inputs: list, carried: Optional[dict] = None) -> list:
+    """Model outputs in float64. `carried` (layer -> state) feeds and receives the states of
+    stateful GRU ops when given."""
+    v = {name: np.asarray(arr) for name, arr in zip(spec.inputs, inputs)}
+    f64 = lambda name: np.asarray(v[name], dtype=np.float64)
+    for op in spec.ops:
+        ins = [None if n is None else v[n] for n in op.inputs]
+        a, w = op.attrs, op.weights
+        if op.kind == "gru":
+            use_carry = carried is not None and a.get("stateful")
+            y, h = _gru(op, f64(op.inputs[0]), ins[1], None if ins[2] is None else f64(op.inputs[2]),
+                        carried.get(op.layer) if use_carry else None)
+            if use_carry:
+                carried[op.layer] = h
+            out = [y, h]
+        elif op.kind == "dense":
+            z = f64(op.inputs[0]) @ w["kernel"].astype(np.float64)
+            if w.get("bias") is not None:
+                z = z + w["bias"]
+            out = [reference_activation(a.get("activation", "linear"), z)]
+        elif op.kind == "embedding":
+            out = [w["embeddings"].astype(np.float64)[np.asarray(ins[0])]]
+        elif op.kind == "compute_mask":
+            x = ins[0]
+            out = [np.any(x != a.get("value", 0.0), axis=-1) if x.dtype.kind == "f"
+                   else x != int(a.get("value", 0))]
+        elif op.kind == "apply_mask":
+            out = [f64(op.inputs[0]) * ins[1][..., None]]
+        elif op.kind == "mask_and":
+            out = [np.logical_and.reduce(ins)]
+        elif op.kind == "layer_norm":
+            x = f64(op.inputs[0])
+            y = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + a["epsilon"])
+            out = [y * w.get("gamma", 1.0) + w.get("beta", 0.0)]
+        elif op.kind == "batch_norm":
+            x = f64(op.inputs[0])
+            y = (x - w["moving_mean"]) / np.sqrt(w["moving_variance"] + np.float64(a["epsilon"]))
+            out = [y * w.get("gamma", 1.0) + w.get("beta", 0.0)]
+        elif op.kind == "activation":
+            out = [reference_activation(a["activation"], f64(op.inputs[0]))]
+        elif op.kind == "reverse_time":
+            out = [ins[0][:, ::-1]]
+        elif op.kind == "concatenate":
+            out = [np.concatenate([np.asarray(x, np.float64) for x in ins], axis=a["axis"])]
+        elif op.kind in ("add", "average"):
+            total = sum(np.asarray(x, np.float64) for x in ins)
+            out = [total / len(ins) if op.kind == "average" else total]
+        elif op.kind == "multiply":
+            out = [np.prod([np.asarray(x, np.float64) for x in ins], axis=0)]
+        elif op.kind == "subtract":
+            out = [np.asarray(ins[0], np.float64) - ins[1]]
+        else:
+            raise AssertionError(f"no reference for {op.kind}")
+        for name, value in zip(op.outputs, out):
+            if name is not None:
+                v[name] = value
+    return [v[name] for name in spec.outputs]
