@@ -131,6 +131,7 @@ def run_worker(args):
             result["rows"].append({"workload": workload.name, "variant": variant,
                                    "seconds": seconds, "max_abs_err": error,
                                    "verified": verified})
+    result["notes"] += getattr(peer, "notes", [])
     with open(os.path.join(args.workdir, f"result_{args.worker}_{args.threads}.json"), "w") as f:
         json.dump(result, f, indent=1)
 

@@ -402,6 +402,7 @@ class FastGruPeer:
 
     def __init__(self, repo_root, workdir):
         self.repo_root, self.workdir = repo_root, workdir
+        self.notes = []  # variants it had to leave out, for the report
 
     def version(self):
         sys.path.insert(0, self.repo_root)
@@ -410,6 +411,8 @@ class FastGruPeer:
         except ImportError as exc:
             raise PeerUnavailable(f"fastgru not importable (build it in place: python setup.py "
                                   f"build_ext --inplace): {exc}")
+        if not hasattr(fastgru, "GRU"):
+            raise PeerUnavailable("fastgru has no GRU layer yet")
         self.fastgru = fastgru
         return {"fastgru": getattr(fastgru, "__version__", "unknown")}
 
@@ -417,17 +420,30 @@ class FastGruPeer:
         self.threads = n
 
     def sequence_variants(self, wl, case):
-        if not hasattr(self.fastgru, "GRU"):
-            raise PeerUnavailable("fastgru has no GRU layer yet")
         layer = self.fastgru.GRU(wl.units, case["kernel"], case["recurrent_kernel"], case["bias"],
                                  reset_after=True, return_sequences=True, threads=self.threads)
         x = case["x"]
         return {"GRU layer": lambda: layer(x)}
 
     def stream_variants(self, wl, case):
-        """model.stream(1).step(x, out=buf) on a .keras file the driver saved with Keras."""
+        """A stateful GRU layer fed (1, 1, in) per call, and model.stream(1).step(x, out=buf)."""
+        layer = self.fastgru.GRU(wl.units, case["kernel"], case["recurrent_kernel"], case["bias"],
+                                 reset_after=True, stateful=True, threads=self.threads)
+
+        def open_layer():
+            layer.reset_states()
+            return (lambda x_t: x_t.reshape(1, 1, -1)), layer
+        openers = {"stateful GRU layer": open_layer}
+        try:
+            openers["stream.step(out=)"] = self._model_stream(wl)
+        except PeerUnavailable as exc:
+            self.notes.append(f"{wl.name}: no model.stream() variant: {exc}")
+        return openers
+
+    def _model_stream(self, wl):
+        """Streams run on loaded models: the driver saved this workload as a .keras file."""
         if not hasattr(self.fastgru, "load"):
-            raise PeerUnavailable("fastgru has no load() yet (streams run on loaded models)")
+            raise PeerUnavailable("fastgru has no load() yet")
         path = os.path.join(self.workdir, f"{wl.name}.keras")
         if not os.path.exists(path):
             raise PeerUnavailable(f"no {path}: Keras was not available to save the stream model")
@@ -443,7 +459,7 @@ class FastGruPeer:
                 stream.step(x_t, out=out)
                 return out
             return (lambda x_t: x_t), step
-        return {"stream.step(out=)": open_stream}
+        return open_stream
 
 
 PEER_NAMES = ["fastgru", "keras-tf", "torch", "onnxruntime", "openvino", "numpy"]
