@@ -96,6 +96,7 @@ def run_worker(args):
     peer = make_peer(args.worker, REPO_ROOT, args.workdir)
     result = {"peer": args.worker, "threads": args.threads, "versions": {}, "notes": [],
               "rows": []}
+    peer.notes = result["notes"]  # where a peer says which of its variants it left out
     try:
         result["versions"] = peer.version()
         peer.set_threads(args.threads)
@@ -105,34 +106,45 @@ def run_worker(args):
     if workloads:
         result["sgemm_gflops"] = sgemm_peak_gflops(plan["sgemm_repeats"])
     for workload in workloads:
-        with np.load(case_path(args.workdir, workload)) as data:
-            case = {k: data[k] for k in data.files}
-        reference = case.pop("reference")
+        run_workload(peer, workload, plan, args, result)
+        save_result(args, result)  # after each workload: a later crash keeps what was measured
+    save_result(args, result)
+
+
+def run_workload(peer, workload, plan, args, result):
+    with np.load(case_path(args.workdir, workload)) as data:
+        case = {k: data[k] for k in data.files}
+    reference = case.pop("reference")
+    try:
+        variants = (peer.stream_variants if workload.stream
+                    else peer.sequence_variants)(workload, case)
+    except PeerUnavailable as exc:
+        result["notes"].append(f"{workload.name}: skipped: {exc}")
+        return
+    except Exception as exc:  # a peer that breaks must not stop the others
+        result["notes"].append(f"{workload.name}: setup failed: {describe(exc)}")
+        return
+    for variant, fn in variants.items():
         try:
-            variants = (peer.stream_variants if workload.stream
-                        else peer.sequence_variants)(workload, case)
-        except PeerUnavailable as exc:
-            result["notes"].append(f"{workload.name}: skipped: {exc}")
+            error, seconds = (time_stream(fn, case, reference, plan) if workload.stream
+                              else time_sequence(fn, reference, plan))
+        except Exception as exc:
+            result["notes"].append(f"{workload.name} {variant}: failed: {describe(exc)}")
             continue
-        except Exception as exc:  # a peer that breaks must not stop the others
-            result["notes"].append(f"{workload.name}: setup failed: {describe(exc)}")
-            continue
-        for variant, fn in variants.items():
-            try:
-                error, seconds = (time_stream(fn, case, reference, plan) if workload.stream
-                                  else time_sequence(fn, reference, plan))
-            except Exception as exc:
-                result["notes"].append(f"{workload.name} {variant}: failed: {describe(exc)}")
-                continue
-            verified = error <= TOLERANCE
-            print(f"  {args.worker:12s} t={args.threads} {workload.name} {variant:22s} "
-                  f"max abs err {error:.2e} {'ok' if verified else 'WRONG'}  "
-                  f"{seconds * 1e3:10.4f} ms/call", flush=True)
-            result["rows"].append({"workload": workload.name, "variant": variant,
-                                   "seconds": seconds, "max_abs_err": error,
-                                   "verified": verified})
-    result["notes"] += getattr(peer, "notes", [])
-    with open(os.path.join(args.workdir, f"result_{args.worker}_{args.threads}.json"), "w") as f:
+        verified = error <= TOLERANCE
+        print(f"  {args.worker:12s} t={args.threads} {workload.name} {variant:22s} "
+              f"max abs err {error:.2e} {'ok' if verified else 'WRONG'}  "
+              f"{seconds * 1e3:10.4f} ms/call", flush=True)
+        result["rows"].append({"workload": workload.name, "variant": variant,
+                               "seconds": seconds, "max_abs_err": error, "verified": verified})
+
+
+def result_path(workdir, peer, threads):
+    return os.path.join(workdir, f"result_{peer}_{threads}.json")
+
+
+def save_result(args, result):
+    with open(result_path(args.workdir, args.worker, args.threads), "w") as f:
         json.dump(result, f, indent=1)
 
 
@@ -183,8 +195,8 @@ def run_driver(args):
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_peers_")
     os.makedirs(workdir, exist_ok=True)
     print(f"work files in {workdir}", flush=True)
-    for seed, workload in enumerate(workloads, start=1):
-        case = make_case(workload, seed)
+    for workload in workloads:
+        case = make_case(workload, seed=list(WORKLOADS).index(workload.name) + 1)  # stable per name
         np.savez(case_path(workdir, workload), reference=reference_sequence(case), **case)
 
     common = ["--workdir", workdir, "--workloads", args.workloads] + (["--quick"] if args.quick
@@ -199,11 +211,15 @@ def run_driver(args):
     for n in threads:
         for peer in peers:
             print(f"== {peer}, {n} thread(s)", flush=True)
+            path = result_path(workdir, peer, n)
+            if os.path.exists(path):
+                os.remove(path)  # left by an earlier run in the same work folder
             status = run_subprocess(["--worker", peer, "--threads", str(n)] + common, n,
                                     args.timeout)
-            path = os.path.join(workdir, f"result_{peer}_{n}.json")
-            if status != 0 or not os.path.exists(path):
-                driver_notes.append(f"{peer}, {n} thread(s): worker failed ({status})")
+            if status != 0:
+                driver_notes.append(f"{peer}, {n} thread(s): worker failed ({status}); "
+                                    f"the workloads it finished before are kept")
+            if not os.path.exists(path):
                 continue
             with open(path) as f:
                 results.append(json.load(f))
@@ -215,7 +231,8 @@ def run_driver(args):
     command = "/opt/benchenv/bin/python tools/bench_peers.py " + " ".join(
         shlex.quote(a) for a in sys.argv[1:])
     text = bench_peers_report.render(results, workloads, threads, command.strip(),
-                                     driver_notes, quick=args.quick, tolerance=TOLERANCE)
+                                     driver_notes, quick=args.quick, tolerance=TOLERANCE,
+                                     repo_root=REPO_ROOT)
     with open(out, "w") as f:
         f.write(text)
     print(bench_peers_report.render_summary(results, workloads, threads))

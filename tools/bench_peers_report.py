@@ -3,6 +3,7 @@ import datetime
 import os
 import platform
 import statistics
+import subprocess
 
 import numpy as np
 
@@ -28,6 +29,19 @@ def _blas_name():
         return np.__config__.CONFIG["Build Dependencies"]["blas"]["name"]
     except (AttributeError, KeyError, TypeError):
         return "unknown BLAS"
+
+
+def _git_revision(repo_root):
+    """The fastgru commit measured, marked when the working tree differs from it."""
+    def git(*args):
+        return subprocess.run(["git", "-C", repo_root] + list(args), capture_output=True,
+                              text=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except OSError:
+        return "unknown commit"
+    return (commit or "unknown commit") + (" with uncommitted changes" if dirty else "")
 
 
 def sgemm_by_threads(results):
@@ -76,10 +90,10 @@ def render_summary(results, workloads, threads):
 
 
 def _workload_section(results, workload, threads, peak):
+    checked = (f"one timestep a call; the first {workload.steps} calls are checked"
+               if workload.stream else f"T = {workload.steps} timesteps a call")
     lines = [f"### {workload.name}: {workload.description}", "",
-             f"{workload.flops_per_call() / 1e6:.3f} MFLOP per call "
-             f"(2·B·3·units·(in + units) per step{'' if workload.stream else ' × T'}, "
-             f"T = {workload.steps}).", "",
+             f"{workload.flops_per_call() / 1e6:.3f} MFLOP per call ({checked}).", "",
              "| peer | threads | way it ran | time per call | GFLOP/s | % of sgemm peak "
              "| max abs err |",
              "| --- | ---: | --- | ---: | ---: | ---: | ---: |"]
@@ -109,7 +123,7 @@ def _all_variants(results, workloads):
     return lines
 
 
-def render(results, workloads, threads, command, driver_notes, quick, tolerance):
+def render(results, workloads, threads, command, driver_notes, quick, tolerance, repo_root):
     peak = sgemm_by_threads(results)
     versions = {}
     for result in results:
@@ -119,8 +133,13 @@ def render(results, workloads, threads, command, driver_notes, quick, tolerance)
     if quick:
         lines += ["> **--quick run: fewer repetitions and a quarter of the timesteps, for "
                   "debugging the script; not figures to quote.**", ""]
-    lines += [f"Generated {now} by `tools/bench_peers.py`. Reproduce with:", "",
+    lines += [f"Generated {now} by `tools/bench_peers.py`. Reproduce with (the peers live in "
+              "their own venv; fastgru is built in place, never pip-installed):", "",
+              "    python -m venv /opt/benchenv",
+              "    /opt/benchenv/bin/pip install -r tools/requirements-bench.txt",
+              "    /opt/benchenv/bin/python setup.py build_ext --inplace",
               f"    {command}", "",
+              f"- fastgru: {_git_revision(repo_root)}.",
               f"- Machine: {_cpu_description()}; Python {platform.python_version()}, numpy "
               f"{np.__version__} ({_blas_name()}).",
               "- Versions: " + (", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
@@ -129,19 +148,31 @@ def render(results, workloads, threads, command, driver_notes, quick, tolerance)
               "processes): " + (", ".join(f"{n} thread(s) {peak[n]:.1f} GFLOP/s"
                                           for n in sorted(peak)) or "not measured") + ".",
               "",
-              "How: one process per (engine, thread count), with OMP/MKL/OpenBLAS/TF thread "
-              "variables and the engine's own setting (torch.set_num_threads, "
-              "tf.config.threading, onnxruntime intra_op_num_threads, OpenVINO "
-              "INFERENCE_NUM_THREADS with INFERENCE_PRECISION_HINT=f32, fastgru threads=). "
-              "fp32 throughout; every engine gets the same Keras-layout weights "
-              "(reset_after=True) converted to its own layout and the same batch-major input, "
-              "and returns every timestep's output (return_sequences). An output counts only "
-              f"if it is within {tolerance:g} (max abs) of a float64 numpy re-derivation of "
-              "Keras' GRU equations, which Keras' own output is checked against too. Times "
-              "are the median of the repetitions after warm-up; streams (one timestep per "
-              "Python call, state carried) are timed over whole runs of calls and divided. "
-              "An engine with several ways to run is shown in its fastest verified one; all "
-              "are listed at the end. GFLOP/s counts only the two matrix products.", "",
+              "How it measures:", "",
+              "- One process per (engine, thread count), with the OMP / MKL / OpenBLAS / TF "
+              "thread variables set before the engine starts and the engine's own setting: "
+              "torch.set_num_threads, tf.config.threading, onnxruntime intra_op_num_threads, "
+              "OpenVINO INFERENCE_NUM_THREADS (with INFERENCE_PRECISION_HINT=f32, checked after "
+              "compiling: this CPU's default is bf16), fastgru threads=.",
+              "- fp32 throughout. Every engine gets the same Keras-layout weights "
+              "(reset_after=True, gates z, r, h) converted to its own layout, the same "
+              "batch-major input, and returns every timestep's output (the ONNX models "
+              "transpose to and from time-major inside the graph).",
+              f"- An output counts only if it is within {tolerance:.0e} (max abs) of a float64 "
+              "numpy re-derivation of Keras' GRU equations; Keras' own output is held to the "
+              "same check, which ties the reference to Keras.",
+              "- Times are medians of the timed repetitions after warm-up. Streams (S1, S2) "
+              "make one Python call per timestep with the state carried between calls, and are "
+              "timed over whole runs of calls, divided by the count; each engine's input "
+              "steps are converted to its own array type before timing.",
+              "- An engine with several ways to run (Keras: predict, eager, tf.function, "
+              "tf.function with XLA, GRUCell; torch: nn.GRU, nn.GRUCell; OpenVINO: state fed "
+              "back or kept in the request; fastgru: stateful layer, model stream) is shown in "
+              "its fastest verified way; all are listed at the end. Keras streams skip "
+              "predict(), which costs ~0.1 s a call.",
+              "- GFLOP/s counts the two matrix products only: 2·B·3·units·(in + units) per "
+              "timestep. % of sgemm peak compares that with numpy's float32 matmul at the "
+              "same thread count in the same run.", "",
               "## Summary", "", render_summary(results, workloads, threads), "",
               "Speed ratio > 1: fastgru is faster than the best peer.", "",
               "## Per workload", ""]

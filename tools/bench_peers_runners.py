@@ -402,7 +402,7 @@ class FastGruPeer:
 
     def __init__(self, repo_root, workdir):
         self.repo_root, self.workdir = repo_root, workdir
-        self.notes = []  # variants it had to leave out, for the report
+        self.notes = []  # variants it had to leave out; the worker hands in the report's list
 
     def version(self):
         sys.path.insert(0, self.repo_root)

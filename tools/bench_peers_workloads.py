@@ -19,7 +19,13 @@ class Workload:
     steps: int          # timesteps per call for sequence workloads; checked steps for streams
     input_dim: int
     units: int
-    description: str
+    kind: str
+
+    @property
+    def description(self):
+        steps = "1 step per call" if self.stream else f"T={self.steps}"
+        return (f"{self.kind}, B={self.batch}, {steps}, in {self.input_dim} -> units "
+                f"{self.units}")
 
     def flops_per_step(self):
         """Multiply-adds of x.W and h.U for one timestep of the whole batch, counted as 2 FLOPs.
@@ -34,11 +40,11 @@ class Workload:
 
 # Streams are checked over their first `steps` calls, then timed over many more.
 WORKLOADS = {
-    "S1": Workload("S1", True, 1, 32, 16, 64, "stream, 1 step per call, B=1, in 16 -> 64"),
-    "S2": Workload("S2", True, 1, 32, 64, 256, "stream, 1 step per call, B=1, in 64 -> 256"),
-    "L1": Workload("L1", False, 1, 512, 64, 256, "sequence latency, B=1, T=512, in 64 -> 256"),
-    "T1": Workload("T1", False, 256, 100, 64, 256, "batched, B=256, T=100, in 64 -> 256"),
-    "T2": Workload("T2", False, 64, 200, 256, 512, "large, B=64, T=200, in 256 -> 512"),
+    "S1": Workload("S1", True, 1, 32, 16, 64, "stream, state carried"),
+    "S2": Workload("S2", True, 1, 32, 64, 256, "stream, state carried"),
+    "L1": Workload("L1", False, 1, 512, 64, 256, "sequence latency"),
+    "T1": Workload("T1", False, 256, 100, 64, 256, "batched"),
+    "T2": Workload("T2", False, 64, 200, 256, 512, "large"),
 }
 
 
