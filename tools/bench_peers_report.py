@@ -169,7 +169,7 @@ def render(results, workloads, threads, command, driver_notes, quick, tolerance,
               "tf.function with XLA, GRUCell; torch: nn.GRU, nn.GRUCell; OpenVINO: state fed "
               "back or kept in the request; fastgru: stateful layer, model stream) is shown in "
               "its fastest verified way; all are listed at the end. Keras streams skip "
-              "predict(), which costs ~0.1 s a call.",
+              "predict() and eager calls (~0.1 s and ~20 ms a step, 100× tf.function).",
               "- GFLOP/s counts the two matrix products only: 2·B·3·units·(in + units) per "
               "timestep. % of sgemm peak compares that with numpy's float32 matmul at the "
               "same thread count in the same run.", "",

@@ -205,11 +205,12 @@ class KerasPeer:
                 return (lambda x_t: native(x_t.reshape(1, 1, -1))), step
             return open_stream
 
-        # predict() costs ~0.1 s a call (it builds a data pipeline each time): no one streams
-        # with it, and 1000-call runs of it would take most of the benchmark's time.
+        # predict() (~0.1 s a call: a new data pipeline each time) and eager calls (~20 ms)
+        # were 100x slower than tf.function per step in --quick runs; their 1000-call runs
+        # would take most of the benchmark's time, so streams use the compiled ways only.
         openers = {name: opener(fn, native)
                    for name, (fn, native) in self._callers(model, 1).items()
-                   if name != "predict"}
+                   if name not in ("predict", "eager")}
         cell = keras.layers.GRUCell(wl.units, reset_after=True)
         cell.build((1, wl.input_dim))
         cell.set_weights(self._weights(case))
