@@ -78,15 +78,21 @@ def _sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def gru_step(x_t, h, kernel, recurrent_kernel, bias):
-    """One reset_after=True GRU step (Keras maths), in the dtype of its arguments."""
+def gru_from_projection(x_proj, h, recurrent_kernel, recurrent_bias):
+    """One reset_after=True GRU step (Keras maths) given x_proj = x_t @ kernel + bias[0].
+
+    Works in the dtype of its arguments: float64 for the reference, float32 for the numpy peer.
+    """
     units = h.shape[-1]
-    x_proj = x_t @ kernel + bias[0]
-    h_proj = h @ recurrent_kernel + bias[1]
+    h_proj = h @ recurrent_kernel + recurrent_bias
     z = _sigmoid(x_proj[:, :units] + h_proj[:, :units])
     r = _sigmoid(x_proj[:, units:2 * units] + h_proj[:, units:2 * units])
     candidate = np.tanh(x_proj[:, 2 * units:] + r * h_proj[:, 2 * units:])
     return z * h + (1.0 - z) * candidate
+
+
+def gru_step(x_t, h, kernel, recurrent_kernel, bias):
+    return gru_from_projection(x_t @ kernel + bias[0], h, recurrent_kernel, bias[1])
 
 
 def reference_sequence(case):
