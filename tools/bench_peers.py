@@ -1,0 +1,268 @@
+"""Benchmark fastgru against other CPU GRU engines and write BENCHMARKS.md.
+
+    /opt/benchenv/bin/python tools/bench_peers.py                 # full run -> BENCHMARKS.md
+    /opt/benchenv/bin/python tools/bench_peers.py --quick --only torch,numpy --workloads S1,L1
+
+The peers come from tools/requirements-bench.txt (each optional: a missing one is skipped with a
+note); fastgru is imported from this repository, built in place
+(`python setup.py build_ext --inplace`).
+
+Each (peer, thread count) runs in its own process, with every threading knob set before the
+engine starts (OMP/MKL/OpenBLAS variables, then the engine's own setting). In that process:
+numpy's float32 2048^3 matmul rate (the "sgemm peak"), then every workload: first the output is
+checked against the float64 numpy reference (max abs error <= 1e-4, else the figure is not
+used), then timed: the median of >= 7 repetitions after warm-up; streams are timed over
+>= 1000 calls per repetition. A peer that offers several ways to run (Keras predict / eager /
+tf.function, ...) is timed in each, and its best verified one counts.
+"""
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import traceback
+
+import numpy as np
+
+TOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(TOOLS_DIR)
+sys.path.insert(0, TOOLS_DIR)
+
+from bench_peers_runners import PEER_NAMES, PeerUnavailable, make_peer  # noqa: E402
+from bench_peers_workloads import (WORKLOADS, make_case, median_seconds,  # noqa: E402
+                                   quick_variant, reference_sequence, sgemm_peak_gflops)
+import bench_peers_report  # noqa: E402
+
+TOLERANCE = 1e-4
+
+
+def timing_plan(quick):
+    """Repetitions and calls: the issue's minimum for real runs, a few for --quick debugging."""
+    if quick:
+        return {"repeats": 3, "warmup": 1, "stream_calls": 200, "sgemm_repeats": 3}
+    return {"repeats": 7, "warmup": 2, "stream_calls": 1000, "sgemm_repeats": 7}
+
+
+def selected_workloads(names, quick):
+    workloads = []
+    for name in names:
+        if name not in WORKLOADS:
+            sys.exit(f"unknown workload {name!r}; expected some of {', '.join(WORKLOADS)}")
+        workloads.append(quick_variant(WORKLOADS[name]) if quick else WORKLOADS[name])
+    return workloads
+
+
+def case_path(workdir, workload):
+    return os.path.join(workdir, f"{workload.name}.npz")
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker: one peer, one thread count, every workload.
+
+def as_float64(output):
+    """A peer's output (numpy array, torch / TensorFlow tensor, OpenVINO view) as float64 numpy."""
+    if hasattr(output, "numpy"):
+        output = output.numpy()
+    return np.array(output, dtype=np.float64)
+
+
+def time_sequence(fn, reference, plan):
+    error = float(np.max(np.abs(as_float64(fn()) - reference)))
+    seconds = median_seconds(fn, plan["repeats"], plan["warmup"])
+    return error, seconds
+
+
+def time_stream(open_stream, case, reference, plan):
+    """Check the first steps against the reference, then time calls carrying the state on."""
+    to_native, step = open_stream()
+    steps = case["x"].shape[1]
+    inputs = [to_native(np.ascontiguousarray(case["x"][:, t])) for t in range(steps)]
+    outputs = np.stack([as_float64(step(x_t)).reshape(-1) for x_t in inputs])
+    error = float(np.max(np.abs(outputs - reference[0])))
+    calls = [inputs[i % steps] for i in range(plan["stream_calls"])]
+
+    def run_calls():
+        for x_t in calls:
+            step(x_t)
+    seconds = median_seconds(run_calls, plan["repeats"], plan["warmup"])
+    return error, seconds / len(calls)
+
+
+def run_worker(args):
+    plan = timing_plan(args.quick)
+    workloads = selected_workloads(args.workloads.split(","), args.quick)
+    peer = make_peer(args.worker, REPO_ROOT, args.workdir)
+    result = {"peer": args.worker, "threads": args.threads, "versions": {}, "notes": [],
+              "rows": []}
+    peer.notes = result["notes"]  # where a peer says which of its variants it left out
+    try:
+        result["versions"] = peer.version()
+        peer.set_threads(args.threads)
+    except PeerUnavailable as exc:
+        result["notes"].append(f"skipped: {exc}")
+        workloads = []
+    if workloads:
+        result["sgemm_gflops"] = sgemm_peak_gflops(plan["sgemm_repeats"])
+    for workload in workloads:
+        run_workload(peer, workload, plan, args, result)
+        save_result(args, result)  # after each workload: a later crash keeps what was measured
+    save_result(args, result)
+
+
+def run_workload(peer, workload, plan, args, result):
+    with np.load(case_path(args.workdir, workload)) as data:
+        case = {k: data[k] for k in data.files}
+    reference = case.pop("reference")
+    try:
+        variants = (peer.stream_variants if workload.stream
+                    else peer.sequence_variants)(workload, case)
+    except PeerUnavailable as exc:
+        result["notes"].append(f"{workload.name}: skipped: {exc}")
+        return
+    except Exception as exc:  # a peer that breaks must not stop the others
+        result["notes"].append(f"{workload.name}: setup failed: {describe(exc)}")
+        return
+    for variant, fn in variants.items():
+        try:
+            error, seconds = (time_stream(fn, case, reference, plan) if workload.stream
+                              else time_sequence(fn, reference, plan))
+        except Exception as exc:
+            result["notes"].append(f"{workload.name} {variant}: failed: {describe(exc)}")
+            continue
+        verified = error <= TOLERANCE
+        print(f"  {args.worker:12s} t={args.threads} {workload.name} {variant:22s} "
+              f"max abs err {error:.2e} {'ok' if verified else 'WRONG'}  "
+              f"{seconds * 1e3:10.4f} ms/call", flush=True)
+        result["rows"].append({"workload": workload.name, "variant": variant,
+                               "seconds": seconds, "max_abs_err": error, "verified": verified})
+
+
+def result_path(workdir, peer, threads):
+    return os.path.join(workdir, f"result_{peer}_{threads}.json")
+
+
+def save_result(args, result):
+    with open(result_path(args.workdir, args.worker, args.threads), "w") as f:
+        json.dump(result, f, indent=1)
+
+
+def describe(exc):
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} ({os.path.basename(where.filename)}:{where.lineno})"
+
+
+def save_keras_stream_models(args):
+    """Save each stream workload as a .keras model for fastgru.load (its streams need a model)."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+    streams = [w for w in selected_workloads(args.workloads.split(","), args.quick) if w.stream]
+    for workload in streams:
+        with np.load(case_path(args.workdir, workload)) as data:
+            model = keras.Sequential([
+                keras.Input((None, workload.input_dim)),
+                keras.layers.GRU(workload.units, return_sequences=True, reset_after=True)])
+            model.set_weights([data["kernel"], data["recurrent_kernel"], data["bias"]])
+        model.save(os.path.join(args.workdir, f"{workload.name}.keras"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver: prepare the cases, start one worker per (thread count, peer), write the report.
+
+def thread_env(threads):
+    n = str(threads)
+    return dict(os.environ, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n,
+                TF_NUM_INTRAOP_THREADS=n, TF_NUM_INTEROP_THREADS=n, FASTGRU_NUM_THREADS=n,
+                KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def run_subprocess(argv, threads, timeout):
+    try:
+        return subprocess.run([sys.executable, os.path.abspath(__file__)] + argv,
+                              env=thread_env(threads), timeout=timeout).returncode
+    except subprocess.TimeoutExpired:
+        return f"timed out after {timeout} s"
+
+
+def run_driver(args):
+    workloads = selected_workloads(args.workloads.split(","), args.quick)
+    peers = args.only.split(",") if args.only else PEER_NAMES
+    for peer in peers:
+        if peer not in PEER_NAMES:
+            sys.exit(f"unknown peer {peer!r}; expected some of {', '.join(PEER_NAMES)}")
+    threads = [int(n) for n in args.threads.split(",")]
+    workdir = args.workdir or tempfile.mkdtemp(prefix="bench_peers_")
+    os.makedirs(workdir, exist_ok=True)
+    print(f"work files in {workdir}", flush=True)
+    for workload in workloads:
+        case = make_case(workload, seed=list(WORKLOADS).index(workload.name) + 1)  # stable per name
+        np.savez(case_path(workdir, workload), reference=reference_sequence(case), **case)
+
+    common = ["--workdir", workdir, "--workloads", args.workloads] + (["--quick"] if args.quick
+                                                                      else [])
+    driver_notes = []
+    if "fastgru" in peers and any(w.stream for w in workloads):
+        status = run_subprocess(["--save-keras-models"] + common, 1, 600)
+        if status != 0:
+            driver_notes.append(f"fastgru streams: saving the .keras models failed ({status})")
+
+    results = []
+    for n in threads:
+        for peer in peers:
+            print(f"== {peer}, {n} thread(s)", flush=True)
+            path = result_path(workdir, peer, n)
+            if os.path.exists(path):
+                os.remove(path)  # left by an earlier run in the same work folder
+            status = run_subprocess(["--worker", peer, "--threads", str(n)] + common, n,
+                                    args.timeout)
+            if status != 0:
+                driver_notes.append(f"{peer}, {n} thread(s): worker failed ({status}); "
+                                    f"the workloads it finished before are kept")
+            if not os.path.exists(path):
+                continue
+            with open(path) as f:
+                results.append(json.load(f))
+            for note in results[-1]["notes"]:
+                print(f"  note: {note}", flush=True)
+
+    out = args.out or (os.path.join(workdir, "BENCHMARKS.quick.md") if args.quick
+                       else os.path.join(REPO_ROOT, "BENCHMARKS.md"))
+    command = "/opt/benchenv/bin/python tools/bench_peers.py " + " ".join(
+        shlex.quote(a) for a in sys.argv[1:])
+    text = bench_peers_report.render(results, workloads, threads, command.strip(),
+                                     driver_notes, quick=args.quick, tolerance=TOLERANCE,
+                                     repo_root=REPO_ROOT)
+    with open(out, "w") as f:
+        f.write(text)
+    print(bench_peers_report.render_summary(results, workloads, threads))
+    print(f"wrote {out}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="3 repetitions, 200 stream calls, a quarter of the timesteps "
+                             "(debugging only; writes into the work folder unless --out)")
+    parser.add_argument("--only", help=f"comma-separated peers ({','.join(PEER_NAMES)})")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="comma-separated workloads (default: all)")
+    parser.add_argument("--threads", default="1,2", help="thread counts (default: 1,2)")
+    parser.add_argument("--out", help="report path (default: BENCHMARKS.md at the repo root)")
+    parser.add_argument("--workdir", help="folder for cases and results (default: a new temp)")
+    parser.add_argument("--timeout", type=int, default=3600,
+                        help="seconds allowed to one worker process")
+    parser.add_argument("--worker", choices=PEER_NAMES, help=argparse.SUPPRESS)
+    parser.add_argument("--save-keras-models", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        args.threads = int(args.threads)
+        run_worker(args)
+    elif args.save_keras_models:
+        save_keras_stream_models(args)
+    else:
+        run_driver(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Workloads of the peer benchmark: shapes, shared weights, the numpy reference and timing helpers.
+
+Every peer gets the same Keras-layout GRU weights (reset_after=True, gate order z, r, h) and the
+same input; the float64 numpy reference below, written from the GRU equations
+(shared/KERAS_FORMATS.md section 10), is what each peer's output is checked against.
+"""
+import dataclasses
+import statistics
+import time
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    name: str
+    stream: bool        # True: one timestep per call from Python, state carried between calls
+    batch: int
+    steps: int          # timesteps per call for sequence workloads; checked steps for streams
+    input_dim: int
+    units: int
+    kind: str
+
+    @property
+    def description(self):
+        steps = "1 step per call" if self.stream else f"T={self.steps}"
+        return (f"{self.kind}, B={self.batch}, {steps}, in {self.input_dim} -> units "
+                f"{self.units}")
+
+    def flops_per_step(self):
+        """Multiply-adds of x.W and h.U for one timestep of the whole batch, counted as 2 FLOPs.
+
+        The gate arithmetic (a few dozen FLOPs per unit) is left out, as GEMM-based figures do.
+        """
+        return 2 * self.batch * 3 * self.units * (self.input_dim + self.units)
+
+    def flops_per_call(self):
+        return self.flops_per_step() * (1 if self.stream else self.steps)
+
+
+# Streams are checked over their first `steps` calls, then timed over many more.
+WORKLOADS = {
+    "S1": Workload("S1", True, 1, 32, 16, 64, "stream, state carried"),
+    "S2": Workload("S2", True, 1, 32, 64, 256, "stream, state carried"),
+    "L1": Workload("L1", False, 1, 512, 64, 256, "sequence latency"),
+    "T1": Workload("T1", False, 256, 100, 64, 256, "batched"),
+    "T2": Workload("T2", False, 64, 200, 256, 512, "large"),
+}
+
+
+def quick_variant(workload):
+    """The --quick shape: a quarter of the timesteps (at least 8), for debugging the peers."""
+    if workload.stream:
+        return workload
+    return dataclasses.replace(workload, steps=max(8, workload.steps // 4))
+
+
+def make_case(workload, seed):
+    """Random Keras-layout weights and an input for one workload, scaled like Keras' defaults.
+
+    kernel: glorot-uniform, recurrent_kernel: orthogonal (Keras' initialisers), biases non-zero
+    so that a conversion that drops or swaps a bias shows up in the error check.
+    """
+    rng = np.random.default_rng(seed)
+    n_in, units = workload.input_dim, workload.units
+    limit = np.sqrt(6.0 / (n_in + 3 * units))
+    kernel = rng.uniform(-limit, limit, (n_in, 3 * units))
+    q, _ = np.linalg.qr(rng.standard_normal((3 * units, units)))
+    recurrent_kernel = q.T
+    bias = rng.uniform(-0.2, 0.2, (2, 3 * units))
+    x = rng.uniform(-1.0, 1.0, (workload.batch, workload.steps, n_in))
+    as32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)
+    return {"kernel": as32(kernel), "recurrent_kernel": as32(recurrent_kernel),
+            "bias": as32(bias), "x": as32(x)}
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def gru_from_projection(x_proj, h, recurrent_kernel, recurrent_bias):
+    """One reset_after=True GRU step (Keras maths) given x_proj = x_t @ kernel + bias[0].
+
+    Works in the dtype of its arguments: float64 for the reference, float32 for the numpy peer.
+    """
+    units = h.shape[-1]
+    h_proj = h @ recurrent_kernel + recurrent_bias
+    z = _sigmoid(x_proj[:, :units] + h_proj[:, :units])
+    r = _sigmoid(x_proj[:, units:2 * units] + h_proj[:, units:2 * units])
+    candidate = np.tanh(x_proj[:, 2 * units:] + r * h_proj[:, 2 * units:])
+    return z * h + (1.0 - z) * candidate
+
+
+def gru_step(x_t, h, kernel, recurrent_kernel, bias):
+    return gru_from_projection(x_t @ kernel + bias[0], h, recurrent_kernel, bias[1])
+
+
+def reference_sequence(case):
+    """Float64 outputs of every timestep, (batch, steps, units), from a zero initial state."""
+    kernel, recurrent_kernel, bias = (case[k].astype(np.float64)
+                                      for k in ("kernel", "recurrent_kernel", "bias"))
+    x = case["x"].astype(np.float64)
+    h = np.zeros((x.shape[0], recurrent_kernel.shape[0]))
+    out = np.empty((x.shape[0], x.shape[1], h.shape[1]))
+    for t in range(x.shape[1]):
+        h = gru_step(x[:, t], h, kernel, recurrent_kernel, bias)
+        out[:, t] = h
+    return out
+
+
+def median_seconds(fn, repeats, warmup):
+    """Median wall time of fn() over `repeats` timed calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def sgemm_peak_gflops(repeats, size=2048):
+    """numpy float32 size^3 matmul rate in this process (same BLAS threads as the peers)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    out = np.empty_like(a)
+    seconds = median_seconds(lambda: np.matmul(a, b, out=out), repeats, warmup=2)
+    return 2.0 * size ** 3 / seconds / 1e9
