@@ -6,5 +6,6 @@ __version__ = "0.1.0"   # the one place: pyproject.toml reads it from here
 
 from .errors import FastGRUError, FastGRUFileNotFoundError
 from .layers import GRU, Bidirectional
+from .loader import convert, load
 
-__all__ = ["__version__", "FastGRUError", "FastGRUFileNotFoundError", "GRU", "Bidirectional"]
+__all__ = ["__version__", "FastGRUError", "FastGRUFileNotFoundError", "GRU", "Bidirectional", "load", "convert"]

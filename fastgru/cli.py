@@ -69,7 +69,10 @@ def _load(args):
 
 def _cmd_inspect(args) -> int:
     model = _load(args)
-    print(f"{args.model}: {model.describe_source()}")
+    meta = model.metadata
+    origin = meta.get("source_format") or "fastgru image"
+    version = meta.get("keras_version")
+    print(f"{args.model}: {origin}" + (f", written by Keras {version}" if version else ""))
     model.summary()
     return 0
 
@@ -112,13 +115,22 @@ def _cmd_convert(args) -> int:
     return 0
 
 
+def _random_input(info, rng, batch: int, timesteps: int) -> np.ndarray:
+    """A random array for one model input: unknown lengths become `timesteps`; token ids
+    (integer inputs) stay small so they fall inside any Embedding's vocabulary."""
+    shape = [batch] + [timesteps if d is None else d for d in info.shape[1:]]
+    if np.issubdtype(info.dtype, np.integer):
+        return rng.integers(0, 2, size=shape).astype(info.dtype)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
 def _cmd_bench(args) -> int:
     model = _load(args)
     timesteps = args.timesteps
     rng = np.random.default_rng(0)
     print(f"{'batch':>6} {'timesteps':>9} {'ms/call':>10} {'us/sequence':>12}")
     for batch in args.batch_sizes:
-        inputs = [spec.random_input(rng, batch, timesteps) for spec in model.inputs]
+        inputs = [_random_input(info, rng, batch, timesteps) for info in model.inputs]
         feed = inputs if len(inputs) > 1 else inputs[0]
         seconds = _median_seconds(lambda: model.predict(feed), repeats=args.repeats)
         print(f"{batch:>6} {timesteps:>9} {seconds * 1e3:>10.3f} {seconds / batch * 1e6:>12.1f}")

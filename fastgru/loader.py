@@ -15,13 +15,21 @@ PathLike = Union[str, "os.PathLike[str]"]
 _SUPPORTED_DTYPES = ("float32",)
 
 
+def _is_image_file(path: str, magic: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(magic)) == magic
+    except OSError as exc:
+        raise FastGRUError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
 def _image_for(path: PathLike, config: Any, custom_objects: Optional[dict]) -> bytes:
     from . import format as image_format
 
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FastGRUFileNotFoundError(f"{path}: no such file")
-    if image_format.is_image_file(path):
+    if _is_image_file(path, image_format.MAGIC):
         if config is not None:
             raise FastGRUError(f"{path}: a converted .fgru file carries its own config; "
                                f"do not pass config=")
