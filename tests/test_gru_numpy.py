@@ -204,3 +204,15 @@ def test_bidirectional_time_major_matches_batch_major(merge_mode):
     time_major = time_major if isinstance(time_major, list) else [time_major]
     for b, t in zip(batch_major, time_major):
         assert np.array_equal(t.transpose(1, 0, 2), b)
+
+
+def test_initial_state_as_array_list_or_nested_list():
+    case = Case("initial_state_forms", batch=1)
+    rng = np.random.default_rng(9)
+    weights = case_weights(case, rng)
+    x, _, _ = make_data(case, rng)
+    h0 = rng.uniform(-1, 1, (1, case.units)).astype(np.float32)
+    layer = fastgru_gru(case, weights)
+    expected = layer(x, initial_state=h0)
+    for form in ([h0], h0.tolist(), [h0.tolist()]):
+        assert np.array_equal(layer(x, initial_state=form), expected)
