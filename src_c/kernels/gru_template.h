@@ -65,6 +65,23 @@ FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, int64_t K, co
     }
 }
 
+/* One row against nbk consecutive blocks (panel stride ps): acc[bk][g]. Each element sums
+ * over k in the same order as in tile(), so a lone row gets the same bits either way; this
+ * only gives a single row (batch 1) more independent accumulators. */
+FG_INLINE void FGK(tile_blocks)(const int nbk, const int g0, const int ng, int64_t K,
+                                const float *A, const float *P, int64_t ps, V acc[MR][VPB])
+{
+    for (int bk = 0; bk < nbk; bk++)
+        for (int g = 0; g < ng; g++) acc[bk][g0 + g] = V_ZERO();
+    for (int64_t k = 0; k < K; k++) {
+        V a = V_SET1(A[k]);
+        for (int bk = 0; bk < nbk; bk++) {
+            const float *w = P + bk * ps + k * FG_BLOCK3 + g0 * VL;
+            for (int g = 0; g < ng; g++) acc[bk][g0 + g] = V_FMA(a, V_LOAD(w + g * VL), acc[bk][g0 + g]);
+        }
+    }
+}
+
 FG_INLINE void FGK(gemm_rows)(const int mr, int64_t K, const float *A, int64_t lda,
                               const float *P, const float *bias, float *C, int64_t ldc)
 {
@@ -87,46 +104,72 @@ static void FGK(gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const f
     }
 }
 
-/* reset_after=1 for rows 0 .. mr of block jb (units j0 .. j0+16):
+/* reset_after=1 gate math for one row of one block from its accumulators:
  * z = ract(xz + (hUz + bz)), r = ract(xr + (hUr + br)), hh = act(xh + r*(hUh + bh)),
- * h' = z*h + (1-z)*hh. XW, bj, Hout point at the block; H at the row start. */
+ * h' = z*h + (1-z)*hh. xw, b point at the block's 48 columns; h, o at its 16 units. */
+FG_INLINE void FGK(after_out)(const V *acc, const float *xw, const float *b, const float *h,
+                              float *o, int act, int ract)
+{
+    const V one = V_SET1(1.0f);
+    for (int v = 0; v < VPG; v++) {
+        int c = v * VL;
+        V z = FGK(act_v)(ract, V_ADD(V_LOAD(xw + c), V_ADD(acc[v], V_LOAD(b + c))));
+        V rr = FGK(act_v)(ract, V_ADD(V_LOAD(xw + FG_BLOCK + c),
+                                      V_ADD(acc[VPG + v], V_LOAD(b + FG_BLOCK + c))));
+        V hh = FGK(act_v)(act, V_ADD(V_LOAD(xw + 2 * FG_BLOCK + c),
+                                     V_MUL(rr, V_ADD(acc[2 * VPG + v],
+                                                     V_LOAD(b + 2 * FG_BLOCK + c)))));
+        V hv = V_LOAD(h + c);
+        V_STORE(o + c, V_ADD(V_MUL(z, hv), V_MUL(V_SUB(one, z), hh)));
+    }
+}
+
+/* Rows 0 .. mr of block jb (units j0 ..): XW, bj, Hout point at the block, H at the row. */
 FG_INLINE void FGK(after_rows)(const int mr, int64_t units, const float *H, int64_t ldh,
                                int64_t j0, const float *XW, int64_t ldxw, const float *Pj,
                                const float *bj, int act, int ract, float *Hout, int64_t ldo)
 {
     V acc[MR][VPB];
     FGK(tile)(mr, 0, VPB, units, H, ldh, Pj, acc);
-    const V one = V_SET1(1.0f);
-    for (int r = 0; r < mr; r++) {
-        for (int v = 0; v < VPG; v++) {
-            const float *xw = XW + r * ldxw + v * VL, *b = bj + v * VL;
-            V z = FGK(act_v)(ract, V_ADD(V_LOAD(xw), V_ADD(acc[r][v], V_LOAD(b))));
-            V rr = FGK(act_v)(ract, V_ADD(V_LOAD(xw + FG_BLOCK),
-                                          V_ADD(acc[r][VPG + v], V_LOAD(b + FG_BLOCK))));
-            V hh = FGK(act_v)(act, V_ADD(V_LOAD(xw + 2 * FG_BLOCK),
-                                         V_MUL(rr, V_ADD(acc[r][2 * VPG + v],
-                                                         V_LOAD(b + 2 * FG_BLOCK)))));
-            V h = V_LOAD(H + r * ldh + j0 + v * VL);
-            V_STORE(Hout + r * ldo + v * VL, V_ADD(V_MUL(z, h), V_MUL(V_SUB(one, z), hh)));
-        }
-    }
+    for (int r = 0; r < mr; r++)
+        FGK(after_out)(acc[r], XW + r * ldxw, bj, H + r * ldh + j0, Hout + r * ldo, act, ract);
+}
+
+/* One row, blocks jb .. jb+nbk (arguments point at block jb). */
+FG_INLINE void FGK(after_blocks)(const int nbk, int64_t units, const float *H, int64_t j0,
+                                 const float *XW, const float *Pj, const float *bj, int act,
+                                 int ract, float *Hout)
+{
+    V acc[MR][VPB];
+    FGK(tile_blocks)(nbk, 0, VPB, units, H, Pj, units * FG_BLOCK3, acc);
+    for (int bk = 0; bk < nbk; bk++)
+        FGK(after_out)(acc[bk], XW + bk * FG_BLOCK3, bj + bk * FG_BLOCK3,
+                       H + j0 + bk * FG_BLOCK, Hout + bk * FG_BLOCK, act, ract);
 }
 
 static void FGK(step_after)(int64_t M, int64_t units, const float *H, int64_t ldh,
                             const float *XW, int64_t ldxw, const float *U, const float *brec,
                             int64_t nblk, int act, int ract, float *Hout, int64_t ldo)
 {
+    int64_t mfull = M - M % MR;
     for (int64_t jb = 0; jb < nblk; jb++) {
         const float *Pj = U + jb * units * FG_BLOCK3, *bj = brec + jb * FG_BLOCK3;
-        const float *XWj = XW + jb * FG_BLOCK3;
-        float *Oj = Hout + jb * FG_BLOCK;
-        int64_t j0 = jb * FG_BLOCK, m = 0;
-        for (; m + MR <= M; m += MR)
-            FGK(after_rows)(MR, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj, act,
-                            ract, Oj + m * ldo, ldo);
-        for (; m < M; m++)
-            FGK(after_rows)(1, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj, act,
-                            ract, Oj + m * ldo, ldo);
+        for (int64_t m = 0; m < mfull; m += MR)
+            FGK(after_rows)(MR, units, H + m * ldh, ldh, jb * FG_BLOCK, XW + m * ldxw + jb * FG_BLOCK3,
+                            ldxw, Pj, bj, act, ract, Hout + m * ldo + jb * FG_BLOCK, ldo);
+    }
+    for (int64_t m = mfull; m < M; m++) { /* left-over rows (all of batch 1): blocks side by side */
+        const float *h = H + m * ldh, *xw = XW + m * ldxw;
+        float *o = Hout + m * ldo;
+        int64_t jb = 0;
+        for (; jb + MR <= nblk; jb += MR)
+            FGK(after_blocks)(MR, units, h, jb * FG_BLOCK, xw + jb * FG_BLOCK3,
+                              U + jb * units * FG_BLOCK3, brec + jb * FG_BLOCK3, act, ract,
+                              o + jb * FG_BLOCK);
+        for (; jb < nblk; jb++)
+            FGK(after_blocks)(1, units, h, jb * FG_BLOCK, xw + jb * FG_BLOCK3,
+                              U + jb * units * FG_BLOCK3, brec + jb * FG_BLOCK3, act, ract,
+                              o + jb * FG_BLOCK);
     }
 }
 
