@@ -1,4 +1,4 @@
-/* bench_kernel.c - rough timings of fg_gru_forward (tanh / sigmoid, reset_after=1, 64 -> 256
+/* bench_kernel.c - rough timings of fg_gru_forward (tanh / sigmoid, reset_after=1 or 0, 64 -> 256
  * units, return_sequences): batch 1 x 512 steps and batch 256 x 100 steps, per ISA and
  * thread count. Best of several runs, milliseconds of wall time; on one thread also the
  * process CPU time, steadier than wall time on a shared machine. */
@@ -15,11 +15,13 @@ static double now_ms(clockid_t clock)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+static int reset_after = 1; /* `bench_kernel 0` times reset_after=0 */
+
 static double bench(const char *isa, int nthreads, int64_t B, int64_t T, int reps,
                     clockid_t clock)
 {
     const int F = 64, u = 256;
-    fg_gru_config cfg = {F, u, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID};
+    fg_gru_config cfg = {F, u, reset_after, 1, FG_ACT_TANH, FG_ACT_SIGMOID};
     float *W = calloc((size_t)F * 3 * u, 4), *U = calloc((size_t)u * 3 * u, 4);
     float *b = calloc(6 * (size_t)u, 4), *x = calloc((size_t)(B * T * F), 4);
     float *y = malloc(sizeof(float) * (size_t)(B * T * u));
@@ -46,8 +48,10 @@ static double bench(const char *isa, int nthreads, int64_t B, int64_t T, int rep
     return best;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1) reset_after = atoi(argv[1]) != 0;
+    printf("reset_after=%d\n", reset_after);
     const char *isas[] = {"scalar", "avx2", "avx512"};
     for (int i = 0; i < 3; i++)
         for (int nt = 1; nt <= 2; nt++) {
