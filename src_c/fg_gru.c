@@ -155,8 +155,9 @@ static int make_plan(const fg_gru_config *cfg, int64_t batch, int64_t timesteps,
     p->up3 = 3 * p->up;
     p->fused = fg_activation_is_elementwise(cfg->activation) &&
                fg_activation_is_elementwise(cfg->recurrent_activation);
-    int64_t rows = batch > 0 ? batch : 1;
-    int64_t chunk = (int64_t)FG_CHUNK_BYTES / (rows * p->up3 * (int64_t)sizeof(float));
+    int64_t rows = batch > 0 ? batch : 1, step_bytes, chunk = 1;
+    if (!__builtin_mul_overflow(rows, p->up3 * (int64_t)sizeof(float), &step_bytes))
+        chunk = (int64_t)FG_CHUNK_BYTES / step_bytes;
     if (chunk > timesteps) chunk = timesteps;
     if (chunk > FG_CHUNK_STEPS) chunk = FG_CHUNK_STEPS;
     p->chunk = chunk < 1 ? 1 : chunk;
