@@ -120,3 +120,20 @@ def test_bidirectional_matches_keras(case, error_record):
     assert len(got) == len(expected)
     for g, e in zip(got, expected):
         assert error_record.add("keras", "bidirectional", g, e) <= TOL
+
+
+def test_stateful_matches_keras(error_record):
+    rng = np.random.default_rng(12)
+    units, input_dim, batch = 6, 3, 2
+    weights = make_weights(units, input_dim, True, True, rng)
+    chunks = [rng.normal(size=(batch, 4, input_dim)).astype(np.float32) for _ in range(3)]
+    keras_layer = keras.layers.GRU(units, stateful=True, return_sequences=True)
+    keras_model = keras.Sequential([keras.Input(batch_shape=(batch, None, input_dim)), keras_layer])
+    keras_layer.set_weights(weights)
+    layer = fastgru.GRU(units, *weights, stateful=True, return_sequences=True)
+    for i, chunk in enumerate(chunks):
+        if i == 2:                       # forget the carried state before the last chunk
+            keras_layer.reset_states()
+            layer.reset_states()
+        expected = np.asarray(keras_model(chunk))
+        assert error_record.add("keras", "stateful", layer(chunk), expected) <= TOL
