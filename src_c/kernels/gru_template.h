@@ -8,12 +8,23 @@
  *   V_FMA(a, b, c) = a*b + c       V_MAX(a, b) / V_MIN(a, b): b when either is NaN
  *   V_TANH(x) V_SIGMOID(x)         libm-based for scalar; SIMD files leave them out and
  *                                  define what vmath_template.h needs instead
- * Layouts: see fg_kernels.h. Tiles hold MR rows x (gates x 16 units) accumulators; a remainder
- * row runs the same code with one row, so each row sees the same operation order everywhere.
+ * Layouts: see fg_kernels.h. Tiles hold MR rows x (gates x 16 units) accumulators; left-over
+ * rows run the same code with 4, 2 or 1 rows, so each row sees the same operation order
+ * whatever tile it lands in (results do not depend on the batch split between threads).
  */
 #define VPG (FG_BLOCK / VL) /* vectors per gate per block */
 #define VPB (3 * VPG)       /* vectors per block (z, r, h) */
 #define FG_INLINE static inline __attribute__((always_inline))
+
+/* Walk rows m = 0 .. M in tiles of MR rows, then 4, 2, 1: CALL(mr) with mr a constant. */
+#define FG_ROW_TILES(M, m, CALL)                                                              \
+    for (int64_t m = 0; m < (M);) {                                                           \
+        int64_t rem_ = (M) - m;                                                              \
+        if (rem_ >= MR) { CALL(MR); m += MR; }                                                \
+        else if (MR > 4 && rem_ >= 4) { CALL(4); m += 4; }                                    \
+        else if (MR > 2 && rem_ >= 2) { CALL(2); m += 2; }                                    \
+        else { CALL(1); m += 1; }                                                             \
+    }
 
 /* clip to [lo, hi] keeping NaN */
 FG_INLINE V FGK(clip)(V x, float lo, float hi)
@@ -65,23 +76,6 @@ FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, int64_t K, co
     }
 }
 
-/* One row against nbk consecutive blocks (panel stride ps): acc[bk][g]. Each element sums
- * over k in the same order as in tile(), so a lone row gets the same bits either way; this
- * only gives a single row (batch 1) more independent accumulators. */
-FG_INLINE void FGK(tile_blocks)(const int nbk, const int g0, const int ng, int64_t K,
-                                const float *A, const float *P, int64_t ps, V acc[MR][VPB])
-{
-    for (int bk = 0; bk < nbk; bk++)
-        for (int g = 0; g < ng; g++) acc[bk][g0 + g] = V_ZERO();
-    for (int64_t k = 0; k < K; k++) {
-        V a = V_SET1(A[k]);
-        for (int bk = 0; bk < nbk; bk++) {
-            const float *w = P + bk * ps + k * FG_BLOCK3 + g0 * VL;
-            for (int g = 0; g < ng; g++) acc[bk][g0 + g] = V_FMA(a, V_LOAD(w + g * VL), acc[bk][g0 + g]);
-        }
-    }
-}
-
 FG_INLINE void FGK(gemm_rows)(const int mr, int64_t K, const float *A, int64_t lda,
                               const float *P, const float *bias, float *C, int64_t ldc)
 {
@@ -98,9 +92,9 @@ static void FGK(gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const f
     for (int64_t jb = 0; jb < nblk; jb++) {
         const float *Pj = P + jb * K * FG_BLOCK3, *bj = bias + jb * FG_BLOCK3;
         float *Cj = C + jb * FG_BLOCK3;
-        int64_t m = 0;
-        for (; m + MR <= M; m += MR) FGK(gemm_rows)(MR, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc);
-        for (; m < M; m++) FGK(gemm_rows)(1, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc);
+#define GEMM_ROWS(mr) FGK(gemm_rows)(mr, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc)
+        FG_ROW_TILES(M, m, GEMM_ROWS)
+#undef GEMM_ROWS
     }
 }
 
@@ -135,41 +129,20 @@ FG_INLINE void FGK(after_rows)(const int mr, int64_t units, const float *H, int6
         FGK(after_out)(acc[r], XW + r * ldxw, bj, H + r * ldh + j0, Hout + r * ldo, act, ract);
 }
 
-/* One row, blocks jb .. jb+nbk (arguments point at block jb). */
-FG_INLINE void FGK(after_blocks)(const int nbk, int64_t units, const float *H, int64_t j0,
-                                 const float *XW, const float *Pj, const float *bj, int act,
-                                 int ract, float *Hout)
-{
-    V acc[MR][VPB];
-    FGK(tile_blocks)(nbk, 0, VPB, units, H, Pj, units * FG_BLOCK3, acc);
-    for (int bk = 0; bk < nbk; bk++)
-        FGK(after_out)(acc[bk], XW + bk * FG_BLOCK3, bj + bk * FG_BLOCK3,
-                       H + j0 + bk * FG_BLOCK, Hout + bk * FG_BLOCK, act, ract);
-}
-
 static void FGK(step_after)(int64_t M, int64_t units, const float *H, int64_t ldh,
                             const float *XW, int64_t ldxw, const float *U, const float *brec,
                             int64_t nblk, int act, int ract, float *Hout, int64_t ldo)
 {
-    int64_t mfull = M - M % MR;
     for (int64_t jb = 0; jb < nblk; jb++) {
         const float *Pj = U + jb * units * FG_BLOCK3, *bj = brec + jb * FG_BLOCK3;
-        for (int64_t m = 0; m < mfull; m += MR)
-            FGK(after_rows)(MR, units, H + m * ldh, ldh, jb * FG_BLOCK, XW + m * ldxw + jb * FG_BLOCK3,
-                            ldxw, Pj, bj, act, ract, Hout + m * ldo + jb * FG_BLOCK, ldo);
-    }
-    for (int64_t m = mfull; m < M; m++) { /* left-over rows (all of batch 1): blocks side by side */
-        const float *h = H + m * ldh, *xw = XW + m * ldxw;
-        float *o = Hout + m * ldo;
-        int64_t jb = 0;
-        for (; jb + MR <= nblk; jb += MR)
-            FGK(after_blocks)(MR, units, h, jb * FG_BLOCK, xw + jb * FG_BLOCK3,
-                              U + jb * units * FG_BLOCK3, brec + jb * FG_BLOCK3, act, ract,
-                              o + jb * FG_BLOCK);
-        for (; jb < nblk; jb++)
-            FGK(after_blocks)(1, units, h, jb * FG_BLOCK, xw + jb * FG_BLOCK3,
-                              U + jb * units * FG_BLOCK3, brec + jb * FG_BLOCK3, act, ract,
-                              o + jb * FG_BLOCK);
+        const float *XWj = XW + jb * FG_BLOCK3;
+        float *Oj = Hout + jb * FG_BLOCK;
+        int64_t j0 = jb * FG_BLOCK;
+#define AFTER_ROWS(mr)                                                                         \
+    FGK(after_rows)(mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj, act, ract,  \
+                    Oj + m * ldo, ldo)
+        FG_ROW_TILES(M, m, AFTER_ROWS)
+#undef AFTER_ROWS
     }
 }
 
@@ -198,13 +171,12 @@ static void FGK(step_before_zr)(int64_t M, int64_t units, const float *H, int64_
 {
     for (int64_t jb = 0; jb < nblk; jb++) {
         const float *Pj = U + jb * units * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
-        int64_t j0 = jb * FG_BLOCK, m = 0;
-        for (; m + MR <= M; m += MR)
-            FGK(zr_rows)(MR, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, ract,
-                         Z + m * ldz, RH + m * ldz, ldz);
-        for (; m < M; m++)
-            FGK(zr_rows)(1, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, ract,
-                         Z + m * ldz, RH + m * ldz, ldz);
+        int64_t j0 = jb * FG_BLOCK;
+#define ZR_ROWS(mr)                                                                            \
+    FGK(zr_rows)(mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, ract, Z + m * ldz, \
+                 RH + m * ldz, ldz)
+        FG_ROW_TILES(M, m, ZR_ROWS)
+#undef ZR_ROWS
     }
 }
 
@@ -234,13 +206,12 @@ static void FGK(step_before_h)(int64_t M, int64_t units, const float *H, int64_t
 {
     for (int64_t jb = 0; jb < nblk; jb++) {
         const float *Pj = U + jb * units * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
-        int64_t j0 = jb * FG_BLOCK, m = 0;
-        for (; m + MR <= M; m += MR)
-            FGK(h_rows)(MR, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, act,
-                        Z + m * ldz, RH + m * ldz, ldz, Hout + m * ldo, ldo);
-        for (; m < M; m++)
-            FGK(h_rows)(1, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, act,
-                        Z + m * ldz, RH + m * ldz, ldz, Hout + m * ldo, ldo);
+        int64_t j0 = jb * FG_BLOCK;
+#define H_ROWS(mr)                                                                             \
+    FGK(h_rows)(mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, act, Z + m * ldz,   \
+                RH + m * ldz, ldz, Hout + m * ldo, ldo)
+        FG_ROW_TILES(M, m, H_ROWS)
+#undef H_ROWS
     }
 }
 
