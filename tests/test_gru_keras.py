@@ -17,6 +17,11 @@ from conftest import (BI_CASES, GRU_CASES, TOL, case_weights, fastgru_gru, make_
                       make_mask, make_weights, rng_for)
 
 
+# Keras 3's jax and numpy backends (lax.scan-style loops) output the carried state at masked
+# steps; its TensorFlow and torch backends output the previous output, zeros at first.
+_BACKEND_OUTPUTS_STATE_WHEN_MASKED = keras.backend.backend() in ("jax", "numpy")
+
+
 def _keras_gru(units, weights, **options):
     kernel, recurrent, bias = weights
     layer = keras.layers.GRU(units, use_bias=bias is not None, **options)
@@ -40,7 +45,7 @@ def _tf_backend_outputs(y, mask, h0, go_backwards, return_sequences):
     the first unmasked one, i.e. the initial state; its TensorFlow backend and tf-keras output
     zeros there (KERAS_FORMATS.md section 12), which is what fastgru follows. Check that Keras
     did what we think, then turn its output into the TensorFlow-backend one."""
-    if h0 is None or mask is None:
+    if h0 is None or mask is None or not _BACKEND_OUTPUTS_STATE_WHEN_MASKED:
         return y
     leading = _leading_masked(mask, go_backwards)
     if return_sequences:
@@ -92,7 +97,8 @@ def test_bidirectional_matches_keras(case, error_record):
     keras_bi.forward_layer.set_weights(w_fw)
     keras_bi.backward_layer.set_weights(w_bw)
     expected = _as_list(keras_bi(x, initial_state=h0, mask=mask))
-    if not case.return_sequences and h0 is not None and mask is not None:
+    if (not case.return_sequences and h0 is not None and mask is not None
+            and _BACKEND_OUTPUTS_STATE_WHEN_MASKED):
         # Keras' jax backend outputs the initial states for a fully masked row (see
         # _tf_backend_outputs); the TensorFlow rule fastgru follows gives zeros.
         if case.merge_mode is None:
@@ -114,3 +120,20 @@ def test_bidirectional_matches_keras(case, error_record):
     assert len(got) == len(expected)
     for g, e in zip(got, expected):
         assert error_record.add("keras", "bidirectional", g, e) <= TOL
+
+
+def test_stateful_matches_keras(error_record):
+    rng = np.random.default_rng(12)
+    units, input_dim, batch = 6, 3, 2
+    weights = make_weights(units, input_dim, True, True, rng)
+    chunks = [rng.normal(size=(batch, 4, input_dim)).astype(np.float32) for _ in range(3)]
+    keras_layer = keras.layers.GRU(units, stateful=True, return_sequences=True)
+    keras_model = keras.Sequential([keras.Input(batch_shape=(batch, None, input_dim)), keras_layer])
+    keras_layer.set_weights(weights)
+    layer = fastgru.GRU(units, *weights, stateful=True, return_sequences=True)
+    for i, chunk in enumerate(chunks):
+        if i == 2:                       # forget the carried state before the last chunk
+            keras_layer.reset_states()
+            layer.reset_states()
+        expected = np.asarray(keras_model(chunk))
+        assert error_record.add("keras", "stateful", layer(chunk), expected) <= TOL

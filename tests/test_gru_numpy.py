@@ -204,3 +204,34 @@ def test_bidirectional_time_major_matches_batch_major(merge_mode):
     time_major = time_major if isinstance(time_major, list) else [time_major]
     for b, t in zip(batch_major, time_major):
         assert np.array_equal(t.transpose(1, 0, 2), b)
+
+
+def test_initial_state_as_array_list_or_nested_list():
+    case = Case("initial_state_forms", batch=1)
+    rng = np.random.default_rng(9)
+    weights = case_weights(case, rng)
+    x, _, _ = make_data(case, rng)
+    h0 = rng.uniform(-1, 1, (1, case.units)).astype(np.float32)
+    layer = fastgru_gru(case, weights)
+    expected = layer(x, initial_state=h0)
+    for form in ([h0], h0.tolist(), [h0.tolist()]):
+        assert np.array_equal(layer(x, initial_state=form), expected)
+
+
+def test_bidirectional_stateful_states_equal_initial_state():
+    rng = np.random.default_rng(13)
+    w_fw, w_bw = make_weights(4, 3, True, True, rng), make_weights(4, 3, True, True, rng)
+    x = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    h0 = [rng.uniform(-1, 1, (2, 4)).astype(np.float32) for _ in range(2)]
+
+    def build(stateful):
+        opts = dict(return_sequences=True, stateful=stateful)
+        return fastgru.Bidirectional(fastgru.GRU(4, *w_fw, **opts),
+                                     fastgru.GRU(4, *w_bw, go_backwards=True, **opts))
+
+    expected = build(False)(x, initial_state=h0)
+    stateful = build(True)
+    stateful.reset_states(states=h0)
+    assert np.array_equal(stateful(x), expected)
+    stateful.reset_states()
+    assert np.array_equal(stateful(x), build(False)(x))
