@@ -23,6 +23,9 @@ class ClassResolver:
             self.mapping[key] = name
 
     def __call__(self, layer, class_name, registered_name=None) -> str:
+        if not isinstance(class_name, str) or not isinstance(registered_name, (str, type(None))):
+            raise FastGRUError(f"{self.source}: layer {layer.name!r}: class_name / registered_name "
+                               f"must be strings, found {class_name!r} / {registered_name!r}")
         # Legacy .h5 configs write a registered class as "package>Class"; the user may map
         # either spelling.
         keys = [registered_name, class_name]

@@ -74,6 +74,26 @@ class GraphBuilder:
             self.fail(layer_name, f"{field}={value} is outside [{minimum}, {MAX_DIM}]")
         return value
 
+    def flag(self, layer_name, cfg, key, default):
+        value = cfg.get(key, default)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.fail(layer_name, f"{key} must be true or false, found {value!r}")
+        return value
+
+    def number(self, layer_name, cfg, key, default):
+        value = cfg.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(layer_name, f"{key} must be a number, found {value!r}")
+        return float(value)
+
+    def section(self, layer_name, value, field) -> dict:
+        """A nested config object (a cell, a wrapped layer), which must be a JSON object."""
+        if not isinstance(value, dict):
+            self.fail(layer_name, f"{field} should be a JSON object, found {str(value)[:60]}")
+        return value
+
     # ---- tensors and ops ----------------------------------------------------------------
     def new_tensor(self, hint, dtype, shape) -> str:
         name, n = hint, 1
@@ -277,6 +297,8 @@ class GraphBuilder:
         """Translate one Keras 3 ops node (they only appear to compute masks)."""
         op = layer.class_name
         cfg = {**layer.config, **call.op_kwargs}
+        if not args:
+            self.fail(layer.name, f"Keras op node {op!r} has no tensor argument")
         if op == "NotEqual":
             if len(args) != 1 or len(call.consts) != 1 or not isinstance(args[0], Value):
                 self.fail(layer.name, "NotEqual op: expected a tensor and a constant")

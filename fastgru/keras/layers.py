@@ -42,22 +42,21 @@ def _sequence(b, layer, x):
 
 def _cell_params(b, layer, cell_cfg, rnn_cfg, where):
     """Attributes of one gru op from a GRU / GRUCell config and the RNN wrapper's flags."""
-    if rnn_cfg.get("time_major"):
+    if b.flag(layer.name, rnn_cfg, "time_major", False):
         b.fail(layer.name, "time_major=True is not supported; transpose the input to "
                            "(batch, time, features) and rebuild the model without it")
-    if rnn_cfg.get("unroll") not in (None, False, True):
-        b.fail(layer.name, "unroll must be a boolean")
+    b.flag(layer.name, rnn_cfg, "unroll", False)     # no effect on the numbers, but must be sane
     return {
         "units": b.dim(layer.name, f"{where}units", cell_cfg.get("units")),
         "activation": _activation(b, layer, cell_cfg.get("activation", "tanh"), f"{where}activation"),
         "recurrent_activation": _activation(b, layer, cell_cfg.get("recurrent_activation", "sigmoid"),
                                             f"{where}recurrent_activation"),
-        "reset_after": bool(cell_cfg.get("reset_after", True)),
-        "use_bias": bool(cell_cfg.get("use_bias", True)),
-        "go_backwards": bool(rnn_cfg.get("go_backwards", False)),
-        "return_sequences": bool(rnn_cfg.get("return_sequences", False)),
-        "zero_output_for_mask": bool(rnn_cfg.get("zero_output_for_mask", False)),
-        "stateful": bool(rnn_cfg.get("stateful", False)),
+        "reset_after": b.flag(layer.name, cell_cfg, "reset_after", True),
+        "use_bias": b.flag(layer.name, cell_cfg, "use_bias", True),
+        "go_backwards": b.flag(layer.name, rnn_cfg, "go_backwards", False),
+        "return_sequences": b.flag(layer.name, rnn_cfg, "return_sequences", False),
+        "zero_output_for_mask": b.flag(layer.name, rnn_cfg, "zero_output_for_mask", False),
+        "stateful": b.flag(layer.name, rnn_cfg, "stateful", False),
     }
 
 
@@ -103,21 +102,21 @@ def _rnn_cells(b, layer, cfg, cls):
     """The GRU cell configs of a GRU or RNN layer config: [(cell config, label prefix)]."""
     if cls == "GRU":
         return [(cfg, "")]
-    cell = cfg.get("cell")
-    if not isinstance(cell, dict):
-        b.fail(layer.name, "RNN layer config has no cell")
+    cell = b.section(layer.name, cfg.get("cell"), "cell")
     cell_cls = b.resolve_class(layer, cell.get("class_name"), cell.get("registered_name"))
+    cell_cfg = b.section(layer.name, cell.get("config"), "cell config")
     if cell_cls == "GRUCell":
-        return [(cell.get("config", {}), "")]
+        return [(cell_cfg, "")]
     if cell_cls == "StackedRNNCells":
-        cells = cell.get("config", {}).get("cells")
+        cells = cell_cfg.get("cells")
         if not isinstance(cells, list) or not cells:
             b.fail(layer.name, "StackedRNNCells without cells")
         result = []
         for i, c in enumerate(cells):
+            c = b.section(layer.name, c, f"stacked cell {i}")
             if b.resolve_class(layer, c.get("class_name"), c.get("registered_name")) != "GRUCell":
                 b.fail(layer.name, f"stacked cell {i} is a {c.get('class_name')!r}; only GRUCell is supported")
-            result.append((c.get("config", {}), f"cell_{i}/"))
+            result.append((b.section(layer.name, c.get("config"), f"stacked cell {i} config"), f"cell_{i}/"))
         return result
     b.fail(layer.name, f"RNN cell {cell.get('class_name')!r} is not supported (GRUCell, "
                        f"StackedRNNCells of GRUCells)")
@@ -170,7 +169,7 @@ def translate_rnn(b, layer, call, inputs, states, mask):
     cls = b.resolve_class(layer, layer.class_name, layer.registered_name)
     params_list, expected = _rnn_plan(b, layer, layer.config, cls, x, "")
     arrays = b.layer_weights(layer, expected)
-    want_state = bool(cfg.get("return_state", False))
+    want_state = b.flag(layer.name, cfg, "return_state", False)
     y, hs = _emit_rnn(b, layer, params_list, arrays, x, m, states, layer.name, want_state)
     y.mask = m if params_list[-1]["return_sequences"] else None
     return [y] + (hs if want_state else [])
@@ -185,11 +184,11 @@ def translate_bidirectional(b, layer, call, inputs, states, mask):
         backward_cls, backward_cfg = _inner(b, layer, backward_entry, ("GRU", "RNN"), "backward_layer")
     else:
         backward_cls = forward_cls
-        backward_cfg = dict(forward_cfg, go_backwards=not forward_cfg.get("go_backwards", False))
-    return_sequences = bool(forward_cfg.get("return_sequences", False))
-    return_state = bool(forward_cfg.get("return_state", False))
+        backward_cfg = dict(forward_cfg, go_backwards=not b.flag(layer.name, forward_cfg, "go_backwards", False))
+    return_sequences = b.flag(layer.name, forward_cfg, "return_sequences", False)
+    return_state = b.flag(layer.name, forward_cfg, "return_state", False)
     merge_mode = cfg.get("merge_mode", "concat")
-    if merge_mode is not None and merge_mode not in BIDI_MERGE:
+    if merge_mode is not None and (not isinstance(merge_mode, str) or merge_mode not in BIDI_MERGE):
         b.fail(layer.name, f"merge_mode {merge_mode!r} is not one of concat, sum, mul, ave, None")
     # Keras forces zero_output_for_mask = return_sequences on both directions (section 12).
     fw_params, fw_expected = _rnn_plan(b, layer, forward_cfg, forward_cls, x, "forward_",
@@ -223,15 +222,11 @@ def translate_bidirectional(b, layer, call, inputs, states, mask):
 
 
 def _inner(b, layer, entry, allowed, field):
-    if not isinstance(entry, dict):
-        b.fail(layer.name, f"{field} config missing")
+    entry = b.section(layer.name, entry, field)
     cls = b.resolve_class(layer, entry.get("class_name"), entry.get("registered_name"))
     if cls not in allowed:
         b.fail(layer.name, f"{field} is a {entry.get('class_name')!r}; supported: {', '.join(allowed)}")
-    inner_cfg = entry.get("config")
-    if not isinstance(inner_cfg, dict):
-        b.fail(layer.name, f"{field} has no config")
-    return cls, inner_cfg
+    return cls, b.section(layer.name, entry.get("config"), f"{field} config")
 
 
 # ---- other layers -----------------------------------------------------------------------
@@ -242,7 +237,7 @@ def translate_dense(b, layer, call, inputs, states, mask, cfg=None):
     if len(x.shape) not in (1, 2):
         b.fail(layer.name, f"Dense on per-sample shape {x.shape}: only rank 2 and 3 inputs are supported")
     units = b.dim(layer.name, "units", cfg.get("units"))
-    use_bias = bool(cfg.get("use_bias", True))
+    use_bias = b.flag(layer.name, cfg, "use_bias", True)
     expected = [("kernel", (_feature_dim(b, layer, x), units))] + ([("bias", (units,))] if use_bias else [])
     arrays = b.layer_weights(layer, expected)
     y = b.value(layer.name, "float32", x.shape[:-1] + (units,), _single_mask(mask))
@@ -271,7 +266,7 @@ def translate_embedding(b, layer, call, inputs, states, mask):
     (table,) = b.layer_weights(layer, [("embeddings", (vocab, dim))])
     y = b.value(layer.name, "float32", ids.shape + (dim,))
     b.add_op("embedding", layer.name, [ids.name], [y.name], {}, {"embeddings": table})
-    if cfg.get("mask_zero"):
+    if b.flag(layer.name, cfg, "mask_zero", False):
         y.mask = b.compute_mask(layer.name, ids, 0)
     return [y]
 
@@ -310,15 +305,15 @@ def _last_axis_only(b, layer, axis, rank):
 def translate_layer_norm(b, layer, call, inputs, states, mask):
     cfg, x = layer.config, inputs[0]
     _last_axis_only(b, layer, cfg.get("axis", -1), len(x.shape))
-    if cfg.get("rms_scaling"):
+    if b.flag(layer.name, cfg, "rms_scaling", False):
         b.fail(layer.name, "rms_scaling=True is not supported")
     n = _feature_dim(b, layer, x)
-    center, scale = bool(cfg.get("center", True)), bool(cfg.get("scale", True))
+    center, scale = b.flag(layer.name, cfg, "center", True), b.flag(layer.name, cfg, "scale", True)
     expected = ([("gamma", (n,))] if scale else []) + ([("beta", (n,))] if center else [])
     arrays = dict(zip([e[0] for e in expected], b.layer_weights(layer, expected)))
     y = b.value(layer.name, "float32", x.shape, _single_mask(mask))
     b.add_op("layer_norm", layer.name, [x.name], [y.name],
-             {"epsilon": float(cfg.get("epsilon", 1e-3)), "center": center, "scale": scale}, arrays)
+             {"epsilon": b.number(layer.name, cfg, "epsilon", 1e-3), "center": center, "scale": scale}, arrays)
     return [y]
 
 
@@ -326,13 +321,13 @@ def translate_batch_norm(b, layer, call, inputs, states, mask):
     cfg, x = layer.config, inputs[0]
     _last_axis_only(b, layer, cfg.get("axis", -1), len(x.shape))
     n = _feature_dim(b, layer, x)
-    center, scale = bool(cfg.get("center", True)), bool(cfg.get("scale", True))
+    center, scale = b.flag(layer.name, cfg, "center", True), b.flag(layer.name, cfg, "scale", True)
     expected = (([("gamma", (n,))] if scale else []) + ([("beta", (n,))] if center else [])
                 + [("moving_mean", (n,)), ("moving_variance", (n,))])
     arrays = dict(zip([e[0] for e in expected], b.layer_weights(layer, expected)))
     y = b.value(layer.name, "float32", x.shape, _single_mask(mask))
     b.add_op("batch_norm", layer.name, [x.name], [y.name],
-             {"epsilon": float(cfg.get("epsilon", 1e-3)), "center": center, "scale": scale}, arrays)
+             {"epsilon": b.number(layer.name, cfg, "epsilon", 1e-3), "center": center, "scale": scale}, arrays)
     return [y]
 
 
