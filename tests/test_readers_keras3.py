@@ -67,9 +67,28 @@ def test_masks_through_merges_follow_keras3_or_rule(tmp_path, error_record):
     joined = L.GRU(2, name="after_cat")(L.Concatenate(name="cat")([a, b]))
     # an unmasked input makes the Keras 3 concatenated mask all true: no masking downstream
     mixed = L.GRU(2, name="after_mixed")(L.Concatenate(name="cat_mixed")([a, x]))
-    model = keras.Model(x, [added, joined, mixed], name="merge_masks")
+    # two different masks: Keras 3 ORs them
+    y = keras.Input((5, 3), name="y")
+    c = L.GRU(4, return_sequences=True, name="gc")(L.Masking(0.0, name="my")(y))
+    either = L.GRU(2, name="after_or")(L.Subtract(name="sub")([a, c]))
+    model = keras.Model([x, y], [added, joined, mixed, either], name="merge_masks")
     _randomise(model, 1)
-    _check(model, [_padded(np.random.default_rng(2), 4, 5, 3)], tmp_path, error_record, "merge masks")
+    rng = np.random.default_rng(2)
+    _check(model, [_padded(rng, 4, 5, 3), _padded(rng, 4, 5, 3)[::-1].copy()], tmp_path,
+           error_record, "merge masks")
+    kinds = [op.kind for op in read_model(tmp_path / "merge_masks.keras").ops]
+    assert "mask_or" in kinds
+
+
+def test_keras3_multiply_of_masked_inputs_is_refused(tmp_path):
+    """Keras 3's Multiply replaces masked entries by 1 (mask-dependent values): refused clearly."""
+    x = keras.Input((5, 3), name="x")
+    a = L.GRU(4, return_sequences=True, name="ga")(L.Masking(0.0, name="mx")(x))
+    b = L.GRU(4, return_sequences=True, name="gb")(x)
+    model = keras.Model(x, L.Multiply(name="mul")([a, b]), name="masked_mul")
+    model.save(tmp_path / "masked_mul.keras")
+    with pytest.raises(FastGRUError, match=r"layer 'mul'.*Multiply on masked inputs"):
+        read_model(tmp_path / "masked_mul.keras")
 
 
 def test_keras3_drops_the_mask_of_a_gru_given_initial_state(tmp_path, error_record):

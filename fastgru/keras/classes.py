@@ -26,11 +26,7 @@ class ClassResolver:
         if not isinstance(class_name, str) or not isinstance(registered_name, (str, type(None))):
             raise FastGRUError(f"{self.source}: layer {layer.name!r}: class_name / registered_name "
                                f"must be strings, found {class_name!r} / {registered_name!r}")
-        # Legacy .h5 configs write a registered class as "package>Class"; the user may map
-        # either spelling.
-        keys = [registered_name, class_name]
-        keys += [k.rsplit(">", 1)[1] for k in keys if isinstance(k, str) and ">" in k]
-        for key in keys:
+        for key in (registered_name, class_name):
             if key in self.mapping:
                 return self.mapping[key]
         if class_name == "Lambda":

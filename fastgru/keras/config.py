@@ -163,9 +163,12 @@ def _layer_entry(entry, where):
     if not isinstance(name, str):
         raise FastGRUError(f"{where}: layer of class {class_name!r} has no name")
     is_op = _is_op_node(entry, class_name, lcfg)
+    registered = entry.get("registered_name")
+    if ">" in class_name:                   # legacy .h5 spells a registered class "package>Class"
+        registered = registered or class_name
+        class_name = class_name.rsplit(">", 1)[1]
     return KerasLayer(name=name, class_name=class_name, config=lcfg, calls=[],
-                      registered_name=entry.get("registered_name"), is_op=is_op,
-                      in_model_layers=not is_op)
+                      registered_name=registered, is_op=is_op, in_model_layers=not is_op)
 
 
 def _is_op_node(entry, class_name, lcfg) -> bool:

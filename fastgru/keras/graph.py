@@ -121,25 +121,25 @@ class GraphBuilder:
         return self._masks[key]
 
     def mask_and(self, layer, masks) -> Optional[str]:
-        distinct = list(dict.fromkeys(m for m in masks if m is not None))
-        if len(distinct) <= 1:
-            return distinct[0] if distinct else None
-        key = ("and",) + tuple(distinct)
-        if key not in self._masks:
-            m = self.new_tensor(f"{layer}/mask", "bool", self.tensors[distinct[0]].shape)
-            self.add_op("mask_and", layer, distinct, [m])
-            self._masks[key] = m
-        return self._masks[key]
+        """tf-keras merges AND their masks; a missing mask (all true) drops out."""
+        return self._combine("mask_and", layer, [m for m in masks if m is not None])
 
     def mask_or(self, layer, masks) -> Optional[str]:
         """Keras 3 merges OR their masks; a missing mask means all true, so the OR is too."""
         if any(m is None for m in masks):
             return None
+        return self._combine("mask_or", layer, masks)
+
+    def _combine(self, kind, layer, masks) -> Optional[str]:
         distinct = list(dict.fromkeys(masks))
-        if len(distinct) == 1:
-            return distinct[0]
-        self.fail(layer, "combines different masks with a logical OR (Keras 3 merge-layer mask "
-                         "rule); fastgru's model spec has no mask_or op yet")
+        if len(distinct) <= 1:
+            return distinct[0] if distinct else None
+        key = (kind,) + tuple(distinct)
+        if key not in self._masks:
+            m = self.new_tensor(f"{layer}/mask", "bool", self.tensors[distinct[0]].shape)
+            self.add_op(kind, layer, distinct, [m])
+            self._masks[key] = m
+        return self._masks[key]
 
     # ---- weights ------------------------------------------------------------------------
     def layer_weights(self, layer, expected) -> list:
@@ -265,13 +265,14 @@ class GraphBuilder:
         else:
             inputs = [self._need_value(layer, a) for a in args]
             states = [self._need_value(layer, self.values[r]) for r in call.initial_state]
+            # The mask the call consumes: Keras 3 functional configs name it; elsewhere it is
+            # the first input's. Value.mask always follows Keras' propagation rules, which
+            # decide mask-dependent values (merges) and feed implicit-mode consumers.
             if self.graph.explicit_masks:
                 mask = self._concrete_mask(layer, self.values[call.mask]) if call.mask else None
             else:
-                mask = [v.mask for v in inputs]
+                mask = inputs[0].mask if inputs else None
             results = self.translate(self, layer, call, inputs, states, mask)
-            if self.graph.explicit_masks:
-                results = [Value(v.name, v.shape, v.dtype, None) for v in results]
             if layer.name not in self.infos:
                 self.infos[layer.name] = LayerInfo(
                     layer.name, layer.class_name, layer.config,

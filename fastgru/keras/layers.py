@@ -1,9 +1,9 @@
 """Per-class translation of Keras layers into ModelSpec ops.
 
-Each translator gets the call's input Values, its initial states and its mask (Keras 3
-functional: the explicit mask tensor name or None; otherwise the list of masks travelling with
-the inputs, tf-keras style) and returns the output Values, with the masks Keras would attach to
-them (KERAS_FORMATS.md section 12). Weights are fetched with their expected shapes, so a file
+Each translator gets the call's input Values (each with the mask Keras attaches to it), its
+initial states and the mask the call consumes (Keras 3 functional: the ``mask`` kwarg of the
+node; otherwise the first input's mask), and returns the output Values with the masks Keras
+would attach to them (KERAS_FORMATS.md section 12). Weights are fetched with their expected shapes, so a file
 that disagrees with its config fails with the layer and weight named.
 """
 from __future__ import annotations
@@ -17,13 +17,6 @@ IDENTITY_CLASSES = frozenset({"Dropout", "SpatialDropout1D", "GaussianNoise", "G
 MERGE_KINDS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
                "Concatenate": "concatenate"}
 BIDI_MERGE = {"concat": "concatenate", "sum": "add", "mul": "multiply", "ave": "average"}
-
-
-def _single_mask(mask):
-    """The mask of the (first) input, whichever mask mode the graph uses."""
-    if isinstance(mask, list):
-        return mask[0] if mask else None
-    return mask
 
 
 def _feature_dim(b, layer, x, what="input"):
@@ -165,19 +158,20 @@ def _emit_rnn(b, layer, params_list, arrays, x, mask, states, hint, want_state):
 
 def translate_rnn(b, layer, call, inputs, states, mask):
     cfg = layer.config
-    x, m = inputs[0], _single_mask(mask)
+    x = inputs[0]
     cls = b.resolve_class(layer, layer.class_name, layer.registered_name)
     params_list, expected = _rnn_plan(b, layer, layer.config, cls, x, "")
     arrays = b.layer_weights(layer, expected)
     want_state = b.flag(layer.name, cfg, "return_state", False)
-    y, hs = _emit_rnn(b, layer, params_list, arrays, x, m, states, layer.name, want_state)
-    y.mask = m if params_list[-1]["return_sequences"] else None
+    y, hs = _emit_rnn(b, layer, params_list, arrays, x, mask, states, layer.name, want_state)
+    # the output mask is the input's even where Keras 3 dropped it from the call (quirk 14.1)
+    y.mask = x.mask if params_list[-1]["return_sequences"] else None
     return [y] + (hs if want_state else [])
 
 
 def translate_bidirectional(b, layer, call, inputs, states, mask):
     cfg = layer.config
-    x, m = inputs[0], _single_mask(mask)
+    x, m = inputs[0], mask
     forward_cls, forward_cfg = _inner(b, layer, cfg.get("layer"), ("GRU", "RNN"), "layer")
     backward_entry = cfg.get("backward_layer")
     if backward_entry is not None:
@@ -209,7 +203,7 @@ def translate_bidirectional(b, layer, call, inputs, states, mask):
         flipped = b.value(f"{layer.name}/backward_flipped", "float32", yb.shape)
         b.add_op("reverse_time", layer.name, [yb.name], [flipped.name])
         yb = flipped
-    out_mask = m if return_sequences else None
+    out_mask = x.mask if return_sequences else None
     if merge_mode is None:
         outputs = [yf, yb]
     else:
@@ -240,7 +234,7 @@ def translate_dense(b, layer, call, inputs, states, mask, cfg=None):
     use_bias = b.flag(layer.name, cfg, "use_bias", True)
     expected = [("kernel", (_feature_dim(b, layer, x), units))] + ([("bias", (units,))] if use_bias else [])
     arrays = b.layer_weights(layer, expected)
-    y = b.value(layer.name, "float32", x.shape[:-1] + (units,), _single_mask(mask))
+    y = b.value(layer.name, "float32", x.shape[:-1] + (units,), x.mask)
     weights = {"kernel": arrays[0]}
     if use_bias:
         weights["bias"] = arrays[1]
@@ -285,12 +279,12 @@ def translate_masking(b, layer, call, inputs, states, mask):
 
 def translate_identity(b, layer, call, inputs, states, mask):
     x = inputs[0]
-    return [Value(x.name, x.shape, x.dtype, _single_mask(mask))]
+    return [Value(x.name, x.shape, x.dtype, x.mask)]
 
 
 def translate_activation(b, layer, call, inputs, states, mask):
     x = inputs[0]
-    y = b.value(layer.name, "float32", x.shape, _single_mask(mask))
+    y = b.value(layer.name, "float32", x.shape, x.mask)
     b.add_op("activation", layer.name, [x.name], [y.name],
              {"activation": _activation(b, layer, layer.config.get("activation"), "activation")})
     return [y]
@@ -311,7 +305,7 @@ def translate_layer_norm(b, layer, call, inputs, states, mask):
     center, scale = b.flag(layer.name, cfg, "center", True), b.flag(layer.name, cfg, "scale", True)
     expected = ([("gamma", (n,))] if scale else []) + ([("beta", (n,))] if center else [])
     arrays = dict(zip([e[0] for e in expected], b.layer_weights(layer, expected)))
-    y = b.value(layer.name, "float32", x.shape, _single_mask(mask))
+    y = b.value(layer.name, "float32", x.shape, x.mask)
     b.add_op("layer_norm", layer.name, [x.name], [y.name],
              {"epsilon": b.number(layer.name, cfg, "epsilon", 1e-3), "center": center, "scale": scale}, arrays)
     return [y]
@@ -325,7 +319,7 @@ def translate_batch_norm(b, layer, call, inputs, states, mask):
     expected = (([("gamma", (n,))] if scale else []) + ([("beta", (n,))] if center else [])
                 + [("moving_mean", (n,)), ("moving_variance", (n,))])
     arrays = dict(zip([e[0] for e in expected], b.layer_weights(layer, expected)))
-    y = b.value(layer.name, "float32", x.shape, _single_mask(mask))
+    y = b.value(layer.name, "float32", x.shape, x.mask)
     b.add_op("batch_norm", layer.name, [x.name], [y.name],
              {"epsilon": b.number(layer.name, cfg, "epsilon", 1e-3), "center": center, "scale": scale}, arrays)
     return [y]
@@ -364,14 +358,19 @@ def _merge(b, layer, kind, xs, axis, hint):
 def translate_merge(b, layer, call, inputs, states, mask):
     kind = MERGE_KINDS[b.resolve_class(layer, layer.class_name, layer.registered_name)]
     axis = layer.config.get("axis", -1) if kind == "concatenate" else -1
-    if not isinstance(axis, int):
+    if not isinstance(axis, int) or isinstance(axis, bool):
         b.fail(layer.name, f"axis {axis!r} is not an integer")
+    masks = [x.mask for x in inputs]
+    if b.keras_version == 3 and kind == "multiply" and any(m is not None for m in masks):
+        b.fail(layer.name, "Keras 3's Multiply on masked inputs treats masked steps as 1 and "
+                           "zeroes steps masked everywhere; fastgru does not reproduce that yet")
     y = _merge(b, layer, kind, inputs, axis, layer.name)
-    if isinstance(mask, list) and any(m is not None for m in mask):
-        # tf-keras: the AND of the inputs' masks (a missing mask counts as all true)
-        if kind == "concatenate" and y.shape and y.shape[:-1] != inputs[0].shape[:-1]:
+    if any(m is not None for m in masks):
+        if kind == "concatenate" and y.shape[:-1] != inputs[0].shape[:-1]:
             b.fail(layer.name, "concatenating masked sequences along the time axis is not supported")
-        y.mask = b.mask_and(layer.name, mask)
+        # tf-keras ANDs the masks (a missing one counts as all true); Keras 3 ORs them (a
+        # missing one makes the result all true, i.e. no mask)
+        y.mask = b.mask_and(layer.name, masks) if b.keras_version == 2 else b.mask_or(layer.name, masks)
     return [y]
 
 
