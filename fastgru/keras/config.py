@@ -17,9 +17,6 @@ from ..errors import FastGRUError
 MAX_JSON_BYTES = 64 << 20
 MAX_JSON_DEPTH = 100
 
-# Layer classes whose positional tensor arguments after the first are initial states.
-RNN_CLASSES = frozenset({"GRU", "RNN", "Bidirectional"})
-
 # Keras 3 ops that mask computations record as graph nodes (see graph.py).
 KERAS3_MASK_OPS = frozenset({"NotEqual", "Any", "All", "LogicalAnd", "LogicalOr", "ExpandDims",
                              "OnesLike", "ZerosLike", "Concatenate"})
@@ -36,7 +33,8 @@ class TensorRef:
 @dataclass
 class Call:
     """One inbound node: how a layer was called."""
-    inputs: list                    # TensorRef, Keras order (merge layers: several)
+    inputs: list                    # TensorRef, Keras order (merge layers: several; RNN layers:
+                                    # positional initial states follow the sequence)
     consts: list                    # non-tensor positional arguments (op nodes: NotEqual's value)
     mask: Optional[TensorRef] = None
     initial_state: list = field(default_factory=list)
@@ -97,14 +95,14 @@ def _check_depth(value, where):
             stack.extend((v, depth + 1) for v in item)
 
 
-def load_config_argument(config) -> tuple:
-    """``config=`` as the user gave it (path, JSON string or dict) -> (dict, description)."""
+def load_config_argument(config) -> dict:
+    """``config=`` as the user gave it (path, JSON string or dict) -> dict."""
     if isinstance(config, dict):
-        return config, "config dict"
+        return config
     if isinstance(config, (str, os.PathLike)):
         text = os.fspath(config)
         if text.lstrip().startswith("{"):
-            return _expect_dict(parse_json(text, "config JSON string"), "config JSON string"), "config JSON string"
+            return _expect_dict(parse_json(text, "config JSON string"), "config JSON string")
         if not os.path.isfile(text):
             from ..errors import FastGRUFileNotFoundError
             raise FastGRUFileNotFoundError(f"config file {text!r} does not exist")
@@ -112,7 +110,7 @@ def load_config_argument(config) -> tuple:
         if size > MAX_JSON_BYTES:
             raise FastGRUError(f"config file {text!r}: {size} bytes, more than the limit {MAX_JSON_BYTES}")
         with open(text, "rb") as f:
-            return _expect_dict(parse_json(f.read(), f"config file {text!r}"), f"config file {text!r}"), text
+            return _expect_dict(parse_json(f.read(), f"config file {text!r}"), f"config file {text!r}")
     raise FastGRUError(f"config= must be a path, a JSON string or a dict, got {type(config).__name__}")
 
 
@@ -243,8 +241,6 @@ def _keras3_call(node, layer, where) -> Call:
             call.inputs.extend(_keras3_ref(a, where) for a in arg)
         else:
             call.consts.append(arg)
-    if layer.class_name in RNN_CLASSES and len(call.inputs) > 1:
-        call.initial_state, call.inputs = call.inputs[1:], call.inputs[:1]
     mask = kwargs.get("mask")
     if _is_keras3_tensor(mask):
         call.mask = _keras3_ref(mask, where)
@@ -264,10 +260,7 @@ def _keras2_call(node, layer, where) -> Call:
     where = f"{where}: layer {layer.name!r}"
     if not isinstance(node, list) or not node:
         raise FastGRUError(f"{where}: malformed inbound node")
-    refs = [_ref(entry, where) for entry in node]
-    if layer.class_name in RNN_CLASSES:
-        return Call(inputs=refs[:1], consts=[], initial_state=refs[1:])
-    return Call(inputs=refs, consts=[])
+    return Call(inputs=[_ref(entry, where) for entry in node], consts=[])
 
 
 def _sequential(cfg, where) -> ModelGraph:

@@ -119,5 +119,4 @@ def _required_config(path, config):
     if config is None:
         raise FastGRUError(f"{path}: a weights-only file holds no architecture; pass "
                            f"config= (model.to_json() output: a path, a JSON string or a dict)")
-    model_config, _ = load_config_argument(config)
-    return model_config
+    return load_config_argument(config)

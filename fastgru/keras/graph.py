@@ -20,6 +20,8 @@ from .config import ModelGraph, TensorRef
 from .hdf5 import MAX_WEIGHT_ELEMENTS
 
 MAX_DIM = 1 << 24
+# Layer classes whose positional tensor arguments after the sequence are initial states.
+RNN_CLASSES = frozenset({"GRU", "RNN", "Bidirectional"})
 
 
 @dataclass
@@ -265,6 +267,9 @@ class GraphBuilder:
         else:
             inputs = [self._need_value(layer, a) for a in args]
             states = [self._need_value(layer, self.values[r]) for r in call.initial_state]
+            if (not states and len(inputs) > 1 and self.resolve_class(
+                    layer, layer.class_name, layer.registered_name) in RNN_CLASSES):
+                inputs, states = inputs[:1], inputs[1:]     # initial states passed positionally
             # The mask the call consumes: Keras 3 functional configs name it; elsewhere it is
             # the first input's. Value.mask always follows Keras' propagation rules, which
             # decide mask-dependent values (merges) and feed implicit-mode consumers.
