@@ -96,3 +96,19 @@ def test_every_format_of_a_model_gives_the_same_layers():
                 assert len(a.weights) == len(b.weights)
                 for (_, wa), (_, wb) in zip(a.weights, b.weights):
                     np.testing.assert_array_equal(wa, wb)
+
+
+@pytest.mark.skipif(not (FIXTURES / "keras2" / "simple_seq.json").exists(), reason="no Keras 2 fixtures")
+def test_old_keras2_configs():
+    """Keras < 2.2.3 wrote a Sequential config as a bare list of layers, and Keras before 2.1
+    had no reset_after (its GRUs computed reset_after=False): both readings follow that."""
+    config = json.loads((FIXTURES / "keras2" / "simple_seq.json").read_text())
+    weights = FIXTURES / "keras2" / "simple_seq_weights.h5"
+    data = np.load(FIXTURES / "keras2" / "simple_seq.npz")
+    old = dict(config, config=config["config"]["layers"])
+    spec = read_model(weights, config=old)
+    assert _max_error(run_spec(spec, _arrays(data, "x")), _arrays(data, "y")) <= TOL
+    for layer in old["config"]:
+        layer["config"].pop("reset_after", None)
+    with pytest.raises(FastGRUError, match=r"bias.*expected \(\d+,\)"):
+        read_model(weights, config=old)

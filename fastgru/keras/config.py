@@ -133,8 +133,10 @@ def config_keras_version(config: dict) -> int:
 
 def normalise(config: dict, where: str) -> ModelGraph:
     """A model config dict (either Keras) -> ModelGraph."""
-    cfg = _field(config, "config", dict, where)
     class_name = config.get("class_name")
+    if class_name == "Sequential" and isinstance(config.get("config"), list):
+        config = dict(config, config={"layers": config["config"]})   # Keras < 2.2.3 wrote a list
+    cfg = _field(config, "config", dict, where)
     if class_name == "Sequential":
         return _sequential(cfg, where)
     if class_name in ("Functional", "Model"):

@@ -44,7 +44,8 @@ def _cell_params(b, layer, cell_cfg, rnn_cfg, where):
         "activation": _activation(b, layer, cell_cfg.get("activation", "tanh"), f"{where}activation"),
         "recurrent_activation": _activation(b, layer, cell_cfg.get("recurrent_activation", "sigmoid"),
                                             f"{where}recurrent_activation"),
-        "reset_after": b.flag(layer.name, cell_cfg, "reset_after", True),
+        # Keras 2 files older than the option (it came in 2.1.x) computed reset_after=False
+        "reset_after": b.flag(layer.name, cell_cfg, "reset_after", b.keras_version == 3),
         "use_bias": b.flag(layer.name, cell_cfg, "use_bias", True),
         "go_backwards": b.flag(layer.name, rnn_cfg, "go_backwards", False),
         "return_sequences": b.flag(layer.name, rnn_cfg, "return_sequences", False),
