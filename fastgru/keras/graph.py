@@ -26,8 +26,8 @@ RNN_CLASSES = frozenset({"GRU", "RNN", "Bidirectional"})
 
 @dataclass
 class Value:
-    """A tensor flowing through the graph: its spec name, per-sample shape and dtype, and (in
-    implicit-mask mode) the name of the bool (B, T) mask travelling with it."""
+    """A tensor flowing through the graph: its spec name, per-sample shape and dtype, and the
+    name of the bool (B, T) mask Keras attaches to it (propagation rules of section 12)."""
     name: str
     shape: tuple
     dtype: str
@@ -36,9 +36,10 @@ class Value:
 
 @dataclass
 class BoolExpr:
-    """A Keras 3 mask-op result that is not yet a (B, T) mask: ``ne`` = elementwise x != value;
-    ``feat`` = mask broadcast over the last axis (mask None = all true); ``cat`` = feats
-    concatenated on the last axis; ``expanded`` = mask[..., None]."""
+    """A Keras 3 mask-op result. ``mask`` = a (B, T) mask (None = all true); ``ne`` =
+    elementwise x != value; ``expanded`` = mask[..., None]; ``ones`` / ``zeros`` = all-true /
+    all-false like a tensor; ``feat`` = mask broadcast over the last axis; ``cat`` = feats
+    concatenated on the last axis (what Concatenate's compute_mask builds)."""
     kind: str
     mask: Optional[str] = None
     value: Optional[Value] = None
