@@ -231,3 +231,14 @@ def test_corrupted_bytes_fail_only_with_fastgru_errors(saved, tmp_path, kind):
             read_model(path, config=saved["config"])
         except FastGRUError:
             pass
+
+
+@pytest.mark.parametrize("layer, pattern", [
+    (lambda: keras.layers.BatchNormalization(axis=1, name="norm"), r"layer 'norm'.*axis=1.*last axis"),
+    (lambda: keras.layers.LayerNormalization(axis=[1, 2], name="norm"), r"layer 'norm'.*axis=\[1, 2\]"),
+])
+def test_normalisation_over_other_axes_is_refused(tmp_path, layer, pattern):
+    x = keras.Input((6, 4), name="x")
+    model = keras.Model(x, keras.layers.GRU(3, name="gru")(layer()(x)), name="norm_axis")
+    model.save(tmp_path / "norm_axis.keras")
+    _raises(tmp_path / "norm_axis.keras", pattern)
