@@ -40,7 +40,8 @@ class ClassResolver:
         if class_name in self.known and registered_name in (None, class_name, f"keras>{class_name}"):
             return class_name
         label = registered_name or class_name
+        supported = ", ".join(sorted(self.known - {"InputLayer"}))
         raise FastGRUError(f"{self.source}: layer {layer.name!r} has class {label!r}, which fastgru "
-                           f"does not know. If it keeps standard maths, map it, e.g. "
-                           f"custom_objects={{{label!r}: fastgru.GRU}} (or a Keras class name such "
-                           f"as 'GRU', 'GRUCell', 'Bidirectional', 'Dense')")
+                           f"does not support (it reads {supported}). A custom class that keeps "
+                           f"the maths of one of these can be mapped, e.g. "
+                           f"custom_objects={{{label!r}: fastgru.GRU}} or {{{label!r}: 'Dense'}}")
