@@ -80,14 +80,21 @@ def test_masks_through_merges_follow_keras3_or_rule(tmp_path, error_record):
     assert "mask_or" in kinds
 
 
-def test_keras3_multiply_of_masked_inputs_is_refused(tmp_path):
-    """Keras 3's Multiply replaces masked entries by 1 (mask-dependent values): refused clearly."""
+def test_keras3_multiply_of_masked_inputs(tmp_path, error_record):
+    """Keras 3's Multiply counts masked entries as 1 and zeroes steps no input keeps: exact for
+    one shared mask, refused clearly for anything else."""
     x = keras.Input((5, 3), name="x")
-    a = L.GRU(4, return_sequences=True, name="ga")(L.Masking(0.0, name="mx")(x))
-    b = L.GRU(4, return_sequences=True, name="gb")(x)
-    model = keras.Model(x, L.Multiply(name="mul")([a, b]), name="masked_mul")
+    mx = L.Masking(0.0, name="mx")(x)
+    a = L.GRU(4, return_sequences=True, name="ga")(mx)
+    b = L.GRU(4, return_sequences=True, name="gb")(mx)
+    shared = keras.Model(x, L.Multiply(name="mul")([a, b]), name="shared_mask_mul")
+    _randomise(shared, 12)
+    _check(shared, [_padded(np.random.default_rng(13), 4, 5, 3)], tmp_path, error_record,
+           "Keras 3 masked Multiply")
+    c = L.GRU(4, return_sequences=True, name="gc")(x)
+    model = keras.Model(x, L.Multiply(name="mul")([a, c]), name="masked_mul")
     model.save(tmp_path / "masked_mul.keras")
-    with pytest.raises(FastGRUError, match=r"layer 'mul'.*Multiply on masked inputs"):
+    with pytest.raises(FastGRUError, match=r"layer 'mul'.*Multiply of inputs with different masks"):
         read_model(tmp_path / "masked_mul.keras")
 
 

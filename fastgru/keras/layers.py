@@ -362,10 +362,16 @@ def translate_merge(b, layer, call, inputs, states, mask):
     if not isinstance(axis, int) or isinstance(axis, bool):
         b.fail(layer.name, f"axis {axis!r} is not an integer")
     masks = [x.mask for x in inputs]
-    if b.keras_version == 3 and kind == "multiply" and any(m is not None for m in masks):
-        b.fail(layer.name, "Keras 3's Multiply on masked inputs treats masked steps as 1 and "
-                           "zeroes steps masked everywhere; fastgru does not reproduce that yet")
     y = _merge(b, layer, kind, inputs, axis, layer.name)
+    if b.keras_version == 3 and kind == "multiply" and any(m is not None for m in masks):
+        # Keras 3 multiplies masked entries as 1, then zeroes the steps no input keeps. With one
+        # mask shared by all inputs that is the plain product with masked steps zeroed.
+        if len(set(masks)) != 1:
+            b.fail(layer.name, "Keras 3's Multiply of inputs with different masks (masked entries "
+                               "count as 1) is not supported; only one mask shared by all inputs")
+        zeroed = b.value(f"{layer.name}/masked", "float32", y.shape)
+        b.add_op("apply_mask", layer.name, [y.name, masks[0]], [zeroed.name])
+        y = zeroed
     if any(m is not None for m in masks):
         if kind == "concatenate" and y.shape[:-1] != inputs[0].shape[:-1]:
             b.fail(layer.name, "concatenating masked sequences along the time axis is not supported")
