@@ -163,10 +163,26 @@ def test_trained_model_optimizer_state_is_skipped(tmp_path, error_record):
     _check(model, [data[:3]], tmp_path, error_record, "trained (optimizer state)")
 
 
-def test_nested_model_is_refused_clearly(tmp_path):
-    inner = keras.Sequential([keras.Input((5, 3)), L.GRU(4)], name="inner")
+def test_nested_models_are_inlined(tmp_path, error_record):
+    """A masked Sequential and a functional model used as layers: their layers join the outer
+    graph (the mask crosses into the nested functional model, as Keras does at run time)."""
+    inner = keras.Sequential([keras.Input((5, 3)), L.Masking(0.0, name="mk"),
+                              L.GRU(4, return_sequences=True, name="ig")], name="inner")
+    xi = keras.Input((5, 4), name="fi")
+    finner = keras.Model(xi, L.Dense(3, name="fd")(L.GRU(2, name="gru")(xi)), name="finner")
     x = keras.Input((5, 3), name="x")
-    model = keras.Model(x, L.Dense(2, name="head")(inner(x)), name="outer")
-    model.save(tmp_path / "outer.keras")
-    with pytest.raises(FastGRUError, match=r"layer 'inner'.*nested models are not supported"):
-        read_model(tmp_path / "outer.keras")
+    h = inner(x)
+    model = keras.Model(x, [finner(h), L.Dense(2, name="head")(h)], name="outer")
+    _randomise(model, 14)
+    _check(model, [_padded(np.random.default_rng(15), 4, 5, 3)], tmp_path, error_record, "nested models")
+    names = [layer.name for layer in read_model(tmp_path / "outer.keras").layers]
+    assert names == ["x", "inner/mk", "inner/ig", "finner/gru", "finner/fd", "head"]
+
+
+def test_nested_model_called_twice_is_refused(tmp_path):
+    inner = keras.Sequential([keras.Input((5, 3)), L.GRU(4, name="ig")], name="inner")
+    a, b = keras.Input((5, 3), name="a"), keras.Input((5, 3), name="b")
+    model = keras.Model([a, b], L.Add(name="add")([inner(a), inner(b)]), name="twice")
+    model.save(tmp_path / "twice.keras")
+    with pytest.raises(FastGRUError, match=r"nested model 'inner' is called 2 times"):
+        read_model(tmp_path / "twice.keras")

@@ -13,6 +13,7 @@ from .config import normalise
 from .detect import open_source
 from .graph import GraphBuilder
 from .layers import MERGE_KINDS, TRANSLATORS
+from .nested import flatten
 
 __all__ = ["read_model"]
 
@@ -39,7 +40,7 @@ def read_model(path, *, config=None, custom_objects=None) -> ModelSpec:
 def _read(path, config, custom_objects) -> ModelSpec:
     with open_source(path, config) as source:
         where = os.fspath(path)
-        graph = normalise(source.config, where)
+        graph = flatten(normalise(source.config, where), where)
         resolver = ClassResolver(TRANSLATORS, custom_objects, where)
 
         def translate(builder, layer, call, inputs, states, mask):
@@ -51,7 +52,7 @@ def _read(path, config, custom_objects) -> ModelSpec:
                 builder.fail(layer.name, f"called with {len(inputs)} input tensors, expected {wanted}")
             return TRANSLATORS[kind](builder, layer, call, inputs, states, mask)
 
-        builder = GraphBuilder(graph, source.weights_for(graph.layers, where), source.keras_version,
+        builder = GraphBuilder(graph, source.weights_for(graph.saveables, where), source.keras_version,
                                where, translate, resolver)
         spec = builder.build()
         spec.extra.update(source.extra, format=source.format)

@@ -33,10 +33,6 @@ class ClassResolver:
             raise FastGRUError(f"{self.source}: layer {layer.name!r} is a Lambda layer, which stores "
                                f"Python bytecode; fastgru never executes code from a file. Replace "
                                f"it with standard layers")
-        if class_name in ("Sequential", "Functional", "Model"):
-            raise FastGRUError(f"{self.source}: layer {layer.name!r} is a whole model used as a "
-                               f"layer; nested models are not supported. Rebuild the outer model "
-                               f"from the inner model's layers")
         if class_name in self.known and registered_name in (None, class_name, f"keras>{class_name}"):
             return class_name
         label = registered_name or class_name

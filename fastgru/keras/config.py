@@ -17,6 +17,8 @@ from ..errors import FastGRUError
 MAX_JSON_BYTES = 64 << 20
 MAX_JSON_DEPTH = 100
 
+MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
+
 # Keras 3 ops that mask computations record as graph nodes (see graph.py).
 KERAS3_MASK_OPS = frozenset({"NotEqual", "Any", "All", "LogicalAnd", "LogicalOr", "ExpandDims",
                              "OnesLike", "ZerosLike", "Concatenate"})
@@ -39,6 +41,7 @@ class Call:
     mask: Optional[TensorRef] = None
     initial_state: list = field(default_factory=list)
     op_kwargs: dict = field(default_factory=dict)
+    explicit_mask: bool = False     # Keras 3 functional node: `mask` names the mask it consumes
 
 
 @dataclass
@@ -50,6 +53,11 @@ class KerasLayer:
     registered_name: Optional[str] = None
     is_op: bool = False             # a Keras 3 ops node (NotEqual, Any, ...), not a layer
     in_model_layers: bool = True    # counts for the .keras weight keys (section 2)
+    local_name: str = ""            # the name inside its own (possibly nested) model
+    nested: Optional["ModelGraph"] = None   # a whole model used as a layer (inlined by nested.py)
+
+    def __post_init__(self):
+        self.local_name = self.local_name or self.name
 
 
 @dataclass
@@ -59,7 +67,8 @@ class ModelGraph:
     layers: list                    # KerasLayer in config order
     inputs: list                    # TensorRef
     outputs: list                   # TensorRef
-    explicit_masks: bool            # Keras 3 functional: masks are graph nodes + `mask` kwargs
+    saveables: list = field(default_factory=list)   # model.layers order: KerasLayer | KerasLayer
+                                                    # with .nested (weights files nest those)
 
 
 def parse_json(text, where: str) -> Any:
@@ -167,8 +176,12 @@ def _layer_entry(entry, where):
     if ">" in class_name:                   # legacy .h5 spells a registered class "package>Class"
         registered = registered or class_name
         class_name = class_name.rsplit(">", 1)[1]
-    return KerasLayer(name=name, class_name=class_name, config=lcfg, calls=[],
-                      registered_name=registered, is_op=is_op, in_model_layers=not is_op)
+    layer = KerasLayer(name=name, class_name=class_name, config=lcfg, calls=[],
+                       registered_name=registered, is_op=is_op, in_model_layers=not is_op)
+    if class_name in MODEL_CLASSES:
+        layer.nested = normalise({"class_name": class_name, "config": entry.get("config")},
+                                 f"{where}: nested model {name!r}")
+    return layer
 
 
 def _is_op_node(entry, class_name, lcfg) -> bool:
@@ -183,7 +196,6 @@ def _is_op_node(entry, class_name, lcfg) -> bool:
 def _functional(cfg, where) -> ModelGraph:
     entries = _field(cfg, "layers", list, where)
     layers = []
-    explicit = False
     for entry in entries:
         layer = _layer_entry(entry, where)
         nodes = entry.get("inbound_nodes", [])
@@ -191,7 +203,6 @@ def _functional(cfg, where) -> ModelGraph:
             raise FastGRUError(f"{where}: layer {layer.name!r}: inbound_nodes should be a list")
         for node in nodes:
             if isinstance(node, dict):
-                explicit = True
                 layer.calls.append(_keras3_call(node, layer, where))
             else:
                 layer.calls.append(_keras2_call(node, layer, where))
@@ -202,7 +213,7 @@ def _functional(cfg, where) -> ModelGraph:
     return ModelGraph(name=str(cfg.get("name", "model")), class_name="Functional", layers=layers,
                       inputs=_endpoints(cfg.get("input_layers"), "input_layers", where),
                       outputs=_endpoints(cfg.get("output_layers"), "output_layers", where),
-                      explicit_masks=explicit)
+                      saveables=[layer for layer in layers if layer.in_model_layers])
 
 
 def _endpoints(value, key, where):
@@ -235,7 +246,7 @@ def _keras3_call(node, layer, where) -> Call:
     kwargs = node.get("kwargs", {}) or {}
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise FastGRUError(f"{where}: malformed inbound node")
-    call = Call(inputs=[], consts=[])
+    call = Call(inputs=[], consts=[], explicit_mask=True)
     for arg in args:
         if _is_keras3_tensor(arg):
             call.inputs.append(_keras3_ref(arg, where))
@@ -289,4 +300,5 @@ def _sequential(cfg, where) -> ModelGraph:
         layer.calls.append(Call(inputs=[previous], consts=[]))
         previous = TensorRef(layer.name, 0, 0)
     return ModelGraph(name=name, class_name="Sequential", layers=layers,
-                      inputs=[TensorRef(inp.name, 0, 0)], outputs=[previous], explicit_masks=False)
+                      inputs=[TensorRef(inp.name, 0, 0)], outputs=[previous],
+                      saveables=[layer for layer in layers if layer.in_model_layers])

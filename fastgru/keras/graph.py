@@ -271,11 +271,14 @@ class GraphBuilder:
             if (not states and len(inputs) > 1 and self.resolve_class(
                     layer, layer.class_name, layer.registered_name) in RNN_CLASSES):
                 inputs, states = inputs[:1], inputs[1:]     # initial states passed positionally
-            # The mask the call consumes: Keras 3 functional configs name it; elsewhere it is
-            # the first input's. Value.mask always follows Keras' propagation rules, which
-            # decide mask-dependent values (merges) and feed implicit-mode consumers.
-            if self.graph.explicit_masks:
-                mask = self._concrete_mask(layer, self.values[call.mask]) if call.mask else None
+            # The mask the call consumes: the one a Keras 3 node names, else the input's mask
+            # (Value.mask, which follows Keras' propagation rules). Keras 3 fills it in only for
+            # a call with a single tensor argument, so a GRU given initial_state loses it
+            # (quirk 14.1); tf-keras keeps it.
+            if call.mask is not None:
+                mask = self._concrete_mask(layer, self.values[call.mask])
+            elif call.explicit_mask and (states or len(inputs) != 1):
+                mask = None
             else:
                 mask = inputs[0].mask if inputs else None
             results = self.translate(self, layer, call, inputs, states, mask)
