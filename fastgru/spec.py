@@ -24,6 +24,7 @@ compute_mask    [x]                          [mask]       value: mask = any(x !=
                                                           int (B, T)
 apply_mask      [x, mask]                    [y]          y = x * mask[..., None]  (Masking output)
 mask_and        [m1, m2, ...]                [m]          logical and
+mask_or         [m1, m2, ...]                [m]          logical or (Keras 3 merge layers OR masks)
 layer_norm      [x]                          [y]          epsilon, center, scale / gamma?, beta?
 batch_norm      [x]                          [y]          epsilon / gamma?, beta?, moving_mean,
                                                           moving_variance
@@ -57,7 +58,7 @@ ACTIVATIONS = {
 }
 
 OP_KINDS = frozenset({
-    "gru", "dense", "embedding", "compute_mask", "apply_mask", "mask_and", "layer_norm",
+    "gru", "dense", "embedding", "compute_mask", "apply_mask", "mask_and", "mask_or", "layer_norm",
     "batch_norm", "activation", "reverse_time", "concatenate", "add", "multiply", "average",
     "subtract",
 })

@@ -83,6 +83,8 @@ def run_spec(spec, inputs, carried=None):
             results = [xs[0] * xs[1][..., None]]
         elif k == "mask_and":
             results = [np.logical_and.reduce(xs)]
+        elif k == "mask_or":
+            results = [np.logical_or.reduce(xs)]
         elif k == "layer_norm":
             results = [_layer_norm(xs[0], a, w)]
         elif k == "batch_norm":

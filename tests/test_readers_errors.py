@@ -185,3 +185,60 @@ def test_weights_from_another_model_are_detected_by_layer_name(saved):
     _layer(config, "other")["config"]["name"] = "other"
     config["config"]["output_layers"] = ["other", 0, 0]
     _raises(saved["weights"], r"belongs to layer 'head'.*'other'", config=config)
+
+
+def _mutations(obj, path=()):
+    yield path
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for key, value in items:
+        yield from _mutations(value, path + (key,))
+
+
+def test_mutated_configs_fail_only_with_fastgru_errors(saved):
+    """Any value of any config field replaced by junk: a FastGRUError or a successful read,
+    never another exception."""
+    rng = np.random.default_rng(0)
+    junk = [None, 0, -1, 1.5, "x", [], {}, [1, 2], {"a": 1}, True, 10 ** 12]
+    paths = [p for p in _mutations(saved["config"]) if p]
+    for _ in range(300):
+        config = copy.deepcopy(saved["config"])
+        for _ in range(rng.integers(1, 4)):
+            path = paths[rng.integers(len(paths))]
+            target = config
+            try:
+                for key in path[:-1]:
+                    target = target[key]
+                target[path[-1]] = junk[rng.integers(len(junk))]
+            except (KeyError, IndexError, TypeError):
+                continue          # an earlier mutation removed this path
+        try:
+            read_model(saved["weights"], config=config)
+        except FastGRUError:
+            pass
+
+
+@pytest.mark.parametrize("kind", ["keras", "h5", "weights"])
+def test_corrupted_bytes_fail_only_with_fastgru_errors(saved, tmp_path, kind):
+    rng = np.random.default_rng(1)
+    data = saved[kind].read_bytes()
+    for trial in range(25):
+        damaged = bytearray(data)
+        for i in rng.integers(0, len(damaged), size=rng.integers(1, 20)):
+            damaged[i] = rng.integers(256)
+        path = tmp_path / f"damaged{trial}.{kind}"
+        path.write_bytes(bytes(damaged))
+        try:
+            read_model(path, config=saved["config"])
+        except FastGRUError:
+            pass
+
+
+@pytest.mark.parametrize("layer, pattern", [
+    (lambda: keras.layers.BatchNormalization(axis=1, name="norm"), r"layer 'norm'.*axis=1.*last axis"),
+    (lambda: keras.layers.LayerNormalization(axis=[1, 2], name="norm"), r"layer 'norm'.*axis=\[1, 2\]"),
+])
+def test_normalisation_over_other_axes_is_refused(tmp_path, layer, pattern):
+    x = keras.Input((6, 4), name="x")
+    model = keras.Model(x, keras.layers.GRU(3, name="gru")(layer()(x)), name="norm_axis")
+    model.save(tmp_path / "norm_axis.keras")
+    _raises(tmp_path / "norm_axis.keras", pattern)

@@ -19,7 +19,9 @@ MANIFEST = json.loads((FIXTURES / "manifest.json").read_text()) if (FIXTURES / "
 TOL = 1e-5
 
 # Models fastgru refuses on purpose, with the words its message must contain.
-REFUSED = {"time_major": "time_major"}
+REFUSED = {"time_major": "time_major", "lambda_layer": "Lambda.*never executes"}
+# Models that load only once their custom classes are mapped (and are refused before).
+CUSTOM_OBJECTS = {"custom_gru": {"my_package>MyGRU": "GRU"}}
 
 
 def _arrays(data, prefix, suffix=""):
@@ -30,9 +32,9 @@ def _arrays(data, prefix, suffix=""):
     return out
 
 
-def _read(entry):
+def _read(entry, custom_objects=None):
     config = FIXTURES / entry["config"] if entry["config"] else None
-    return read_model(FIXTURES / entry["file"], config=config)
+    return read_model(FIXTURES / entry["file"], config=config, custom_objects=custom_objects)
 
 
 def _max_error(got, expected):
@@ -51,7 +53,11 @@ def test_fixture_reproduces_keras(entry, error_record):
         with pytest.raises(FastGRUError, match=REFUSED[entry["model"]]):
             _read(entry)
         return
-    spec = _read(entry)
+    custom_objects = CUSTOM_OBJECTS.get(entry["model"])
+    if custom_objects:
+        with pytest.raises(FastGRUError, match="custom_objects"):
+            _read(entry)
+    spec = _read(entry, custom_objects)
     assert spec.keras_version == int(entry["keras_version"][0])
     data = np.load(FIXTURES / entry["data"])
     if "x0_call0" in data:
@@ -81,7 +87,7 @@ def test_every_format_of_a_model_gives_the_same_layers():
             continue
         by_model.setdefault((entry["keras_version"][0], entry["model"]), []).append(entry)
     for entries in by_model.values():
-        infos = [_read(e).layers for e in entries]
+        infos = [_read(e, CUSTOM_OBJECTS.get(e["model"])).layers for e in entries]
         first = infos[0]
         for other in infos[1:]:
             assert [(i.name, i.class_name, i.output_shapes) for i in other] == \
@@ -90,3 +96,19 @@ def test_every_format_of_a_model_gives_the_same_layers():
                 assert len(a.weights) == len(b.weights)
                 for (_, wa), (_, wb) in zip(a.weights, b.weights):
                     np.testing.assert_array_equal(wa, wb)
+
+
+@pytest.mark.skipif(not (FIXTURES / "keras2" / "simple_seq.json").exists(), reason="no Keras 2 fixtures")
+def test_old_keras2_configs():
+    """Keras < 2.2.3 wrote a Sequential config as a bare list of layers, and Keras before 2.1
+    had no reset_after (its GRUs computed reset_after=False): both readings follow that."""
+    config = json.loads((FIXTURES / "keras2" / "simple_seq.json").read_text())
+    weights = FIXTURES / "keras2" / "simple_seq_weights.h5"
+    data = np.load(FIXTURES / "keras2" / "simple_seq.npz")
+    old = dict(config, config=config["config"]["layers"])
+    spec = read_model(weights, config=old)
+    assert _max_error(run_spec(spec, _arrays(data, "x")), _arrays(data, "y")) <= TOL
+    for layer in old["config"]:
+        layer["config"].pop("reset_after", None)
+    with pytest.raises(FastGRUError, match=r"bias.*expected \(\d+,\)"):
+        read_model(weights, config=old)

@@ -1,7 +1,8 @@
 """Readers against models built here with real tf-keras (the Keras 2 API), for Keras 2 rules the
 committed fixtures do not cover: masks through merge layers (tf-keras ANDs them), a masked
 Bidirectional given initial states (tf-keras keeps the mask), Keras 2's hard_sigmoid, a
-Sequential without an InputLayer, a mask crossing TimeDistributed. tf-keras needs TensorFlow,
+Sequential without an InputLayer, a mask crossing TimeDistributed, nested models (tf-keras
+numbers their calls from 1). tf-keras needs TensorFlow,
 so the models are made by a separate interpreter (``FASTGRU_TFKERAS_PYTHON``, default
 ``/opt/tfenv/bin/python``); the test is skipped where there is none."""
 from __future__ import annotations
@@ -20,7 +21,7 @@ from spec_reference import run_spec
 
 TF_PYTHON = os.environ.get("FASTGRU_TFKERAS_PYTHON", "/opt/tfenv/bin/python")
 TOL = 1e-5
-MODELS = ("merge_masks", "bidi_state_mask", "hard_sigmoid", "seq_no_input", "td_mask")
+MODELS = ("merge_masks", "bidi_state_mask", "hard_sigmoid", "seq_no_input", "td_mask", "nested")
 
 MAKER = textwrap.dedent('''
     import sys
@@ -64,6 +65,14 @@ MAKER = textwrap.dedent('''
         td = L.TimeDistributed(L.Dense(3, activation="relu"), name="td")(e)
         tok = rng.integers(1, 10, size=(3, 6)).astype("int32"); tok[0, 4:] = 0; tok[1, :2] = 0
         yield "td_mask", keras.Model(ids, L.GRU(2, name="g")(td)), [tok]
+
+        inner = keras.Sequential([keras.Input((5, 3)), L.Masking(0.0), L.GRU(4, return_sequences=True, name="ig")],
+                                 name="inner")
+        xi = keras.Input((5, 4), name="fi")
+        finner = keras.Model(xi, L.Dense(3, name="fd")(L.GRU(2, name="gru")(xi)), name="finner")
+        x = keras.Input((5, 3), name="x")
+        h = inner(x)
+        yield "nested", keras.Model(x, [finner(h), L.Dense(2, name="head")(h)]), [padded(4, 5, 3)]
 
     for name, model, inputs in models():
         for w in model.weights:

@@ -1,7 +1,8 @@
 """Readers against models built here with real Keras 3 (jax backend), for the features the
 committed fixtures do not cover: masks through merge layers (Keras 3 ORs them), the Keras 3
 quirk that drops the mask of a GRU given initial_state (KERAS_FORMATS.md 14.1), custom GRU
-subclasses mapped with custom_objects, masked Sequential models. Each model is saved in all
+subclasses mapped with custom_objects, masked Sequential models, Keras 3's masked Multiply,
+nested models, trained models with optimizer state. Each model is saved in all
 three Keras 3 formats; Keras' own outputs (``model(x)``) are the reference."""
 from __future__ import annotations
 
@@ -67,9 +68,35 @@ def test_masks_through_merges_follow_keras3_or_rule(tmp_path, error_record):
     joined = L.GRU(2, name="after_cat")(L.Concatenate(name="cat")([a, b]))
     # an unmasked input makes the Keras 3 concatenated mask all true: no masking downstream
     mixed = L.GRU(2, name="after_mixed")(L.Concatenate(name="cat_mixed")([a, x]))
-    model = keras.Model(x, [added, joined, mixed], name="merge_masks")
+    # two different masks: Keras 3 ORs them
+    y = keras.Input((5, 3), name="y")
+    c = L.GRU(4, return_sequences=True, name="gc")(L.Masking(0.0, name="my")(y))
+    either = L.GRU(2, name="after_or")(L.Subtract(name="sub")([a, c]))
+    model = keras.Model([x, y], [added, joined, mixed, either], name="merge_masks")
     _randomise(model, 1)
-    _check(model, [_padded(np.random.default_rng(2), 4, 5, 3)], tmp_path, error_record, "merge masks")
+    rng = np.random.default_rng(2)
+    _check(model, [_padded(rng, 4, 5, 3), _padded(rng, 4, 5, 3)[::-1].copy()], tmp_path,
+           error_record, "merge masks")
+    kinds = [op.kind for op in read_model(tmp_path / "merge_masks.keras").ops]
+    assert "mask_or" in kinds
+
+
+def test_keras3_multiply_of_masked_inputs(tmp_path, error_record):
+    """Keras 3's Multiply counts masked entries as 1 and zeroes steps no input keeps: exact for
+    one shared mask, refused clearly for anything else."""
+    x = keras.Input((5, 3), name="x")
+    mx = L.Masking(0.0, name="mx")(x)
+    a = L.GRU(4, return_sequences=True, name="ga")(mx)
+    b = L.GRU(4, return_sequences=True, name="gb")(mx)
+    shared = keras.Model(x, L.Multiply(name="mul")([a, b]), name="shared_mask_mul")
+    _randomise(shared, 12)
+    _check(shared, [_padded(np.random.default_rng(13), 4, 5, 3)], tmp_path, error_record,
+           "Keras 3 masked Multiply")
+    c = L.GRU(4, return_sequences=True, name="gc")(x)
+    model = keras.Model(x, L.Multiply(name="mul")([a, c]), name="masked_mul")
+    model.save(tmp_path / "masked_mul.keras")
+    with pytest.raises(FastGRUError, match=r"layer 'mul'.*Multiply of inputs with different masks"):
+        read_model(tmp_path / "masked_mul.keras")
 
 
 def test_keras3_drops_the_mask_of_a_gru_given_initial_state(tmp_path, error_record):
@@ -137,10 +164,26 @@ def test_trained_model_optimizer_state_is_skipped(tmp_path, error_record):
     _check(model, [data[:3]], tmp_path, error_record, "trained (optimizer state)")
 
 
-def test_nested_model_is_refused_clearly(tmp_path):
-    inner = keras.Sequential([keras.Input((5, 3)), L.GRU(4)], name="inner")
+def test_nested_models_are_inlined(tmp_path, error_record):
+    """A masked Sequential and a functional model used as layers: their layers join the outer
+    graph (the mask crosses into the nested functional model, as Keras does at run time)."""
+    inner = keras.Sequential([keras.Input((5, 3)), L.Masking(0.0, name="mk"),
+                              L.GRU(4, return_sequences=True, name="ig")], name="inner")
+    xi = keras.Input((5, 4), name="fi")
+    finner = keras.Model(xi, L.Dense(3, name="fd")(L.GRU(2, name="gru")(xi)), name="finner")
     x = keras.Input((5, 3), name="x")
-    model = keras.Model(x, L.Dense(2, name="head")(inner(x)), name="outer")
-    model.save(tmp_path / "outer.keras")
-    with pytest.raises(FastGRUError, match=r"layer 'inner'.*nested models are not supported"):
-        read_model(tmp_path / "outer.keras")
+    h = inner(x)
+    model = keras.Model(x, [finner(h), L.Dense(2, name="head")(h)], name="outer")
+    _randomise(model, 14)
+    _check(model, [_padded(np.random.default_rng(15), 4, 5, 3)], tmp_path, error_record, "nested models")
+    names = [layer.name for layer in read_model(tmp_path / "outer.keras").layers]
+    assert names == ["x", "inner/mk", "inner/ig", "finner/gru", "finner/fd", "head"]
+
+
+def test_nested_model_called_twice_is_refused(tmp_path):
+    inner = keras.Sequential([keras.Input((5, 3)), L.GRU(4, name="ig")], name="inner")
+    a, b = keras.Input((5, 3), name="a"), keras.Input((5, 3), name="b")
+    model = keras.Model([a, b], L.Add(name="add")([inner(a), inner(b)]), name="twice")
+    model.save(tmp_path / "twice.keras")
+    with pytest.raises(FastGRUError, match=r"nested model 'inner' is called 2 times"):
+        read_model(tmp_path / "twice.keras")

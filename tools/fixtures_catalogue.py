@@ -54,16 +54,16 @@ def builder(name: str, keras2: bool = True, keras3: bool = True):
     return register
 
 
-def pad_rows(x: np.ndarray) -> np.ndarray:
-    """Zero time steps so that row 0 is post-padded, row 1 pre-padded, row 2 fully masked,
-    row 3 has a hole in the middle and the other rows are unpadded."""
+def pad_rows(x: np.ndarray, value: float = 0.0) -> np.ndarray:
+    """Set time steps to the mask value so that row 0 is post-padded, row 1 pre-padded, row 2
+    fully masked, row 3 has a hole in the middle and the other rows are unpadded."""
     x = x.copy()
     t = x.shape[1]
-    x[0, t - 3:] = 0.0
-    x[1, :2] = 0.0
-    x[2, :] = 0.0
+    x[0, t - 3:] = value
+    x[1, :2] = value
+    x[2, :] = value
     if x.shape[0] > 3:
-        x[3, t // 2] = 0.0
+        x[3, t // 2] = value
     return x
 
 
@@ -234,6 +234,79 @@ def masking_backwards(env: Env) -> Fixture:
     return Fixture(model, [pad_rows(env.normal(5, 7, 4))],
                    "Masking -> GRU(go_backwards, return_sequences) -> GRU(go_backwards); "
                    "outputs [reversed-order sequence, last]; " + PADDING_NOTE)
+
+
+@builder("masking_state")
+def masking_state(env: Env) -> Fixture:
+    L = env.layers
+    x = env.keras.Input((7, 4), name="x")
+    m = L.Masking(-1.0, name="mask")(x)
+    seq, state = L.GRU(5, return_sequences=True, return_state=True, name="gru_state")(m)
+    zeroed = L.GRU(4, return_sequences=True, zero_output_for_mask=True, name="gru_zero")(seq)
+    model = env.keras.Model(x, [seq, state, zeroed], name="masking_state")
+    return Fixture(model, [pad_rows(env.normal(5, 7, 4), value=-1.0)],
+                   "Masking(mask_value=-1.0) -> GRU(5, return_sequences, return_state) -> "
+                   "GRU(4, return_sequences, zero_output_for_mask=True); outputs [sequence, "
+                   "state (carried through masked steps, unlike the output), zero-output "
+                   "sequence]; " + PADDING_NOTE.replace("mask rows", "-1.0-padded rows"))
+
+
+@builder("masking_initial_state")
+def masking_initial_state(env: Env) -> Fixture:
+    L = env.layers
+    x = env.keras.Input((7, 4), name="x")
+    meta = env.keras.Input((3,), name="meta")
+    m = L.Masking(0.0, name="mask")(x)
+    h0 = L.Dense(5, name="h0")(meta)
+    y = L.GRU(5, return_sequences=True, name="gru_init")(m, initial_state=h0)
+    model = env.keras.Model([x, meta], y, name="masking_initial_state")
+    quirk = ("Keras 3 DROPS the mask here (a GRU called with initial_state gets no mask, "
+             "KERAS_FORMATS 14.1): every padded step is computed" if env.keras3 else
+             "tf-keras applies the mask: pre-padded steps output zeros while the state "
+             "stays h0")
+    return Fixture(model, [pad_rows(env.normal(5, 7, 4)), env.normal(5, 3)],
+                   "Masking -> GRU(5, return_sequences) with initial_state = Dense(meta); "
+                   + quirk + "; " + PADDING_NOTE)
+
+
+@builder("masking_merge")
+def masking_merge(env: Env) -> Fixture:
+    L = env.layers
+    a = env.keras.Input((7, 3), name="a")
+    b = env.keras.Input((7, 2), name="b")
+    ma = L.Masking(0.0, name="mask_a")(a)
+    mb = L.Masking(0.0, name="mask_b")(b)
+    cat = L.Concatenate(name="cat")([ma, mb])
+    y_cat = L.GRU(5, return_sequences=True, name="gru_cat")(cat)
+    added = L.Add(name="add")([ma, L.Dense(3, name="proj_b")(mb)])
+    y_add = L.GRU(4, return_sequences=True, name="gru_add")(added)
+    model = env.keras.Model([a, b], [y_cat, y_add], name="masking_merge")
+    xa = pad_rows(env.normal(5, 7, 3))
+    xb = env.normal(5, 7, 2)
+    xb[4, 1:3] = 0.0  # masked in b only
+    xb[0, 2] = 0.0
+    rule = ("Keras 3 merges masks with OR (a step is kept when it is valid in EITHER input)"
+            if env.keras3 else "tf-keras merges masks with AND (a step is kept only when it "
+            "is valid in both inputs)")
+    return Fixture(model, [xa, xb],
+                   "two Masking inputs a, b; outputs [GRU(Concatenate([a, b])), "
+                   "GRU(Add([a, Dense(b)]))], both return_sequences; " + rule
+                   + " (Concatenate and Add alike); a: " + PADDING_NOTE
+                   + "; b masked at row 4 steps 1-2 and row 0 step 2")
+
+
+@builder("gru_inert_options")
+def gru_inert_options(env: Env) -> Fixture:
+    L = env.layers
+    extra = {} if env.keras3 else {"implementation": 1}
+    x = env.keras.Input((6, 4), name="x")
+    h = L.GRU(6, unroll=True, dropout=0.3, recurrent_dropout=0.2, return_sequences=True,
+              name="gru_unrolled", **extra)(x)
+    y = L.GRU(4, dropout=0.5, name="gru_dropout")(h)
+    model = env.keras.Model(x, y, name="gru_inert_options")
+    return Fixture(model, [env.normal(3, 6, 4)],
+                   "options that do not change inference: unroll=True, dropout, "
+                   "recurrent_dropout" + ("" if env.keras3 else ", implementation=1"))
 
 
 @builder("embedding_mask")

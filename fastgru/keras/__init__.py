@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 
+from ..errors import FastGRUError
 from ..spec import ModelSpec
 from .classes import ClassResolver
 from .config import normalise
 from .detect import open_source
 from .graph import GraphBuilder
-from .layers import TRANSLATORS
+from .layers import MERGE_KINDS, TRANSLATORS
+from .nested import flatten
 
 __all__ = ["read_model"]
 
@@ -24,18 +26,33 @@ def read_model(path, *, config=None, custom_objects=None) -> ModelSpec:
     as ``"my_package>MyGRU"``) to a known kind: ``fastgru.GRU``, ``fastgru.Bidirectional`` or
     a Keras class name string like ``"GRU"``.
     """
+    try:
+        return _read(path, config, custom_objects)
+    except FastGRUError:
+        raise
+    except (OSError, RuntimeError, LookupError, ValueError, TypeError, NotImplementedError,
+            EOFError) as e:
+        # h5py and zipfile report damaged bytes with a zoo of exception types
+        raise FastGRUError(f"{os.fspath(path)}: damaged or unreadable file "
+                           f"({type(e).__name__}: {e})") from e
+
+
+def _read(path, config, custom_objects) -> ModelSpec:
     with open_source(path, config) as source:
         where = os.fspath(path)
-        graph = normalise(source.config, where)
+        graph = flatten(normalise(source.config, where), where)
         resolver = ClassResolver(TRANSLATORS, custom_objects, where)
 
         def translate(builder, layer, call, inputs, states, mask):
             kind = resolver(layer, layer.class_name, layer.registered_name)
             if kind not in TRANSLATORS:
                 builder.fail(layer.name, f"a {kind} cannot be used as a top-level layer")
+            wanted = "at least 2" if kind in MERGE_KINDS else "1"
+            if (len(inputs) < 2) if kind in MERGE_KINDS else (len(inputs) != 1):
+                builder.fail(layer.name, f"called with {len(inputs)} input tensors, expected {wanted}")
             return TRANSLATORS[kind](builder, layer, call, inputs, states, mask)
 
-        builder = GraphBuilder(graph, source.weights_for(graph.layers, where), source.keras_version,
+        builder = GraphBuilder(graph, source.weights_for(graph.saveables, where), source.keras_version,
                                where, translate, resolver)
         spec = builder.build()
         spec.extra.update(source.extra, format=source.format)

@@ -23,25 +23,21 @@ class ClassResolver:
             self.mapping[key] = name
 
     def __call__(self, layer, class_name, registered_name=None) -> str:
-        # Legacy .h5 configs write a registered class as "package>Class"; the user may map
-        # either spelling.
-        keys = [registered_name, class_name]
-        keys += [k.rsplit(">", 1)[1] for k in keys if isinstance(k, str) and ">" in k]
-        for key in keys:
+        if not isinstance(class_name, str) or not isinstance(registered_name, (str, type(None))):
+            raise FastGRUError(f"{self.source}: layer {layer.name!r}: class_name / registered_name "
+                               f"must be strings, found {class_name!r} / {registered_name!r}")
+        for key in (registered_name, class_name):
             if key in self.mapping:
                 return self.mapping[key]
         if class_name == "Lambda":
             raise FastGRUError(f"{self.source}: layer {layer.name!r} is a Lambda layer, which stores "
                                f"Python bytecode; fastgru never executes code from a file. Replace "
                                f"it with standard layers")
-        if class_name in ("Sequential", "Functional", "Model"):
-            raise FastGRUError(f"{self.source}: layer {layer.name!r} is a whole model used as a "
-                               f"layer; nested models are not supported. Rebuild the outer model "
-                               f"from the inner model's layers")
         if class_name in self.known and registered_name in (None, class_name, f"keras>{class_name}"):
             return class_name
         label = registered_name or class_name
+        supported = ", ".join(sorted(self.known - {"InputLayer"}))
         raise FastGRUError(f"{self.source}: layer {layer.name!r} has class {label!r}, which fastgru "
-                           f"does not know. If it keeps standard maths, map it, e.g. "
-                           f"custom_objects={{{label!r}: fastgru.GRU}} (or a Keras class name such "
-                           f"as 'GRU', 'GRUCell', 'Bidirectional', 'Dense')")
+                           f"does not support (it reads {supported}). A custom class that keeps "
+                           f"the maths of one of these can be mapped, e.g. "
+                           f"custom_objects={{{label!r}: fastgru.GRU}} or {{{label!r}: 'Dense'}}")

@@ -17,8 +17,7 @@ from ..errors import FastGRUError
 MAX_JSON_BYTES = 64 << 20
 MAX_JSON_DEPTH = 100
 
-# Layer classes whose positional tensor arguments after the first are initial states.
-RNN_CLASSES = frozenset({"GRU", "RNN", "Bidirectional"})
+MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
 
 # Keras 3 ops that mask computations record as graph nodes (see graph.py).
 KERAS3_MASK_OPS = frozenset({"NotEqual", "Any", "All", "LogicalAnd", "LogicalOr", "ExpandDims",
@@ -36,11 +35,13 @@ class TensorRef:
 @dataclass
 class Call:
     """One inbound node: how a layer was called."""
-    inputs: list                    # TensorRef, Keras order (merge layers: several)
+    inputs: list                    # TensorRef, Keras order (merge layers: several; RNN layers:
+                                    # positional initial states follow the sequence)
     consts: list                    # non-tensor positional arguments (op nodes: NotEqual's value)
     mask: Optional[TensorRef] = None
     initial_state: list = field(default_factory=list)
     op_kwargs: dict = field(default_factory=dict)
+    explicit_mask: bool = False     # Keras 3 functional node: `mask` names the mask it consumes
 
 
 @dataclass
@@ -52,6 +53,11 @@ class KerasLayer:
     registered_name: Optional[str] = None
     is_op: bool = False             # a Keras 3 ops node (NotEqual, Any, ...), not a layer
     in_model_layers: bool = True    # counts for the .keras weight keys (section 2)
+    local_name: str = ""            # the name inside its own (possibly nested) model
+    nested: Optional["ModelGraph"] = None   # a whole model used as a layer (inlined by nested.py)
+
+    def __post_init__(self):
+        self.local_name = self.local_name or self.name
 
 
 @dataclass
@@ -61,7 +67,8 @@ class ModelGraph:
     layers: list                    # KerasLayer in config order
     inputs: list                    # TensorRef
     outputs: list                   # TensorRef
-    explicit_masks: bool            # Keras 3 functional: masks are graph nodes + `mask` kwargs
+    saveables: list = field(default_factory=list)   # model.layers order: KerasLayer | KerasLayer
+                                                    # with .nested (weights files nest those)
 
 
 def parse_json(text, where: str) -> Any:
@@ -97,14 +104,14 @@ def _check_depth(value, where):
             stack.extend((v, depth + 1) for v in item)
 
 
-def load_config_argument(config) -> tuple:
-    """``config=`` as the user gave it (path, JSON string or dict) -> (dict, description)."""
+def load_config_argument(config) -> dict:
+    """``config=`` as the user gave it (path, JSON string or dict) -> dict."""
     if isinstance(config, dict):
-        return config, "config dict"
+        return config
     if isinstance(config, (str, os.PathLike)):
         text = os.fspath(config)
         if text.lstrip().startswith("{"):
-            return _expect_dict(parse_json(text, "config JSON string"), "config JSON string"), "config JSON string"
+            return _expect_dict(parse_json(text, "config JSON string"), "config JSON string")
         if not os.path.isfile(text):
             from ..errors import FastGRUFileNotFoundError
             raise FastGRUFileNotFoundError(f"config file {text!r} does not exist")
@@ -112,7 +119,7 @@ def load_config_argument(config) -> tuple:
         if size > MAX_JSON_BYTES:
             raise FastGRUError(f"config file {text!r}: {size} bytes, more than the limit {MAX_JSON_BYTES}")
         with open(text, "rb") as f:
-            return _expect_dict(parse_json(f.read(), f"config file {text!r}"), f"config file {text!r}"), text
+            return _expect_dict(parse_json(f.read(), f"config file {text!r}"), f"config file {text!r}")
     raise FastGRUError(f"config= must be a path, a JSON string or a dict, got {type(config).__name__}")
 
 
@@ -135,8 +142,10 @@ def config_keras_version(config: dict) -> int:
 
 def normalise(config: dict, where: str) -> ModelGraph:
     """A model config dict (either Keras) -> ModelGraph."""
-    cfg = _field(config, "config", dict, where)
     class_name = config.get("class_name")
+    if class_name == "Sequential" and isinstance(config.get("config"), list):
+        config = dict(config, config={"layers": config["config"]})   # Keras < 2.2.3 wrote a list
+    cfg = _field(config, "config", dict, where)
     if class_name == "Sequential":
         return _sequential(cfg, where)
     if class_name in ("Functional", "Model"):
@@ -163,9 +172,16 @@ def _layer_entry(entry, where):
     if not isinstance(name, str):
         raise FastGRUError(f"{where}: layer of class {class_name!r} has no name")
     is_op = _is_op_node(entry, class_name, lcfg)
-    return KerasLayer(name=name, class_name=class_name, config=lcfg, calls=[],
-                      registered_name=entry.get("registered_name"), is_op=is_op,
-                      in_model_layers=not is_op)
+    registered = entry.get("registered_name")
+    if ">" in class_name:                   # legacy .h5 spells a registered class "package>Class"
+        registered = registered or class_name
+        class_name = class_name.rsplit(">", 1)[1]
+    layer = KerasLayer(name=name, class_name=class_name, config=lcfg, calls=[],
+                       registered_name=registered, is_op=is_op, in_model_layers=not is_op)
+    if class_name in MODEL_CLASSES:
+        layer.nested = normalise({"class_name": class_name, "config": entry.get("config")},
+                                 f"{where}: nested model {name!r}")
+    return layer
 
 
 def _is_op_node(entry, class_name, lcfg) -> bool:
@@ -180,7 +196,6 @@ def _is_op_node(entry, class_name, lcfg) -> bool:
 def _functional(cfg, where) -> ModelGraph:
     entries = _field(cfg, "layers", list, where)
     layers = []
-    explicit = False
     for entry in entries:
         layer = _layer_entry(entry, where)
         nodes = entry.get("inbound_nodes", [])
@@ -188,7 +203,6 @@ def _functional(cfg, where) -> ModelGraph:
             raise FastGRUError(f"{where}: layer {layer.name!r}: inbound_nodes should be a list")
         for node in nodes:
             if isinstance(node, dict):
-                explicit = True
                 layer.calls.append(_keras3_call(node, layer, where))
             else:
                 layer.calls.append(_keras2_call(node, layer, where))
@@ -199,7 +213,7 @@ def _functional(cfg, where) -> ModelGraph:
     return ModelGraph(name=str(cfg.get("name", "model")), class_name="Functional", layers=layers,
                       inputs=_endpoints(cfg.get("input_layers"), "input_layers", where),
                       outputs=_endpoints(cfg.get("output_layers"), "output_layers", where),
-                      explicit_masks=explicit)
+                      saveables=[layer for layer in layers if layer.in_model_layers])
 
 
 def _endpoints(value, key, where):
@@ -232,7 +246,7 @@ def _keras3_call(node, layer, where) -> Call:
     kwargs = node.get("kwargs", {}) or {}
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise FastGRUError(f"{where}: malformed inbound node")
-    call = Call(inputs=[], consts=[])
+    call = Call(inputs=[], consts=[], explicit_mask=True)
     for arg in args:
         if _is_keras3_tensor(arg):
             call.inputs.append(_keras3_ref(arg, where))
@@ -240,8 +254,6 @@ def _keras3_call(node, layer, where) -> Call:
             call.inputs.extend(_keras3_ref(a, where) for a in arg)
         else:
             call.consts.append(arg)
-    if layer.class_name in RNN_CLASSES and len(call.inputs) > 1:
-        call.initial_state, call.inputs = call.inputs[1:], call.inputs[:1]
     mask = kwargs.get("mask")
     if _is_keras3_tensor(mask):
         call.mask = _keras3_ref(mask, where)
@@ -261,10 +273,7 @@ def _keras2_call(node, layer, where) -> Call:
     where = f"{where}: layer {layer.name!r}"
     if not isinstance(node, list) or not node:
         raise FastGRUError(f"{where}: malformed inbound node")
-    refs = [_ref(entry, where) for entry in node]
-    if layer.class_name in RNN_CLASSES:
-        return Call(inputs=refs[:1], consts=[], initial_state=refs[1:])
-    return Call(inputs=refs, consts=[])
+    return Call(inputs=[_ref(entry, where) for entry in node], consts=[])
 
 
 def _sequential(cfg, where) -> ModelGraph:
@@ -291,4 +300,5 @@ def _sequential(cfg, where) -> ModelGraph:
         layer.calls.append(Call(inputs=[previous], consts=[]))
         previous = TensorRef(layer.name, 0, 0)
     return ModelGraph(name=name, class_name="Sequential", layers=layers,
-                      inputs=[TensorRef(inp.name, 0, 0)], outputs=[previous], explicit_masks=False)
+                      inputs=[TensorRef(inp.name, 0, 0)], outputs=[previous],
+                      saveables=[layer for layer in layers if layer.in_model_layers])

@@ -27,7 +27,7 @@ class Source:
     format: str                     # keras3-archive | tf-keras-archive | keras3-h5 | tf-keras-h5 | ...
     keras_version: int
     config: dict
-    weights_for: Callable           # (layers, where) -> {layer name: [WeightRef]}
+    weights_for: Callable           # (saveables, where) -> {layer name: [WeightRef]}
     extra: dict = field(default_factory=dict)
 
 
@@ -75,7 +75,7 @@ def _open_archive(path):
     version = _major(metadata.get("keras_version", ""), f"{path}: metadata.json")
     with _h5_file(io.BytesIO(weights_bytes), f"{path}: model.weights.h5") as h5:
         yield Source(path, "keras3-archive" if version == 3 else "tf-keras-archive", version, config,
-                     lambda layers, where: hdf5.tree_weights(h5, layers, where),
+                     lambda saveables, where: hdf5.tree_weights(h5, saveables, where),
                      {"keras_version_string": metadata.get("keras_version")})
 
 
@@ -93,19 +93,19 @@ def _open_hdf5(path, config):
             root = h5["model_weights"]
             fmt = "keras3-legacy-h5" if version == 3 else "tf-keras-h5"
             yield Source(path, fmt, version, model_config,
-                         lambda layers, where: hdf5.named_weights(root, layers, where),
+                         lambda saveables, where: hdf5.named_weights(root, saveables, where),
                          {"keras_version_string": _text(attrs.get("keras_version"))})
         elif "layer_names" in attrs:
             version = _major(attrs.get("keras_version", "2."), path)
             model_config = _required_config(path, config)
             yield Source(path, "tf-keras-weights-h5" if version == 2 else "keras3-legacy-weights-h5",
                          version, model_config,
-                         lambda layers, where: hdf5.named_weights(h5, layers, where),
+                         lambda saveables, where: hdf5.named_weights(h5, saveables, where),
                          {"keras_version_string": _text(attrs.get("keras_version"))})
         elif "layers" in h5 and "vars" in h5:
             model_config = _required_config(path, config)
             yield Source(path, "keras3-weights-h5", config_keras_version(model_config), model_config,
-                         lambda layers, where: hdf5.tree_weights(h5, layers, where))
+                         lambda saveables, where: hdf5.tree_weights(h5, saveables, where))
         else:
             raise FastGRUError(f"{path}: an HDF5 file but not a Keras model (no model_config, "
                                f"layer_names or layers/vars groups)")
@@ -119,5 +119,4 @@ def _required_config(path, config):
     if config is None:
         raise FastGRUError(f"{path}: a weights-only file holds no architecture; pass "
                            f"config= (model.to_json() output: a path, a JSON string or a dict)")
-    model_config, _ = load_config_argument(config)
-    return model_config
+    return load_config_argument(config)

@@ -20,12 +20,14 @@ from .config import ModelGraph, TensorRef
 from .hdf5 import MAX_WEIGHT_ELEMENTS
 
 MAX_DIM = 1 << 24
+# Layer classes whose positional tensor arguments after the sequence are initial states.
+RNN_CLASSES = frozenset({"GRU", "RNN", "Bidirectional"})
 
 
 @dataclass
 class Value:
-    """A tensor flowing through the graph: its spec name, per-sample shape and dtype, and (in
-    implicit-mask mode) the name of the bool (B, T) mask travelling with it."""
+    """A tensor flowing through the graph: its spec name, per-sample shape and dtype, and the
+    name of the bool (B, T) mask Keras attaches to it (propagation rules of section 12)."""
     name: str
     shape: tuple
     dtype: str
@@ -34,9 +36,10 @@ class Value:
 
 @dataclass
 class BoolExpr:
-    """A Keras 3 mask-op result that is not yet a (B, T) mask: ``ne`` = elementwise x != value;
-    ``feat`` = mask broadcast over the last axis (mask None = all true); ``cat`` = feats
-    concatenated on the last axis; ``expanded`` = mask[..., None]."""
+    """A Keras 3 mask-op result. ``mask`` = a (B, T) mask (None = all true); ``ne`` =
+    elementwise x != value; ``expanded`` = mask[..., None]; ``ones`` / ``zeros`` = all-true /
+    all-false like a tensor; ``feat`` = mask broadcast over the last axis; ``cat`` = feats
+    concatenated on the last axis (what Concatenate's compute_mask builds)."""
     kind: str
     mask: Optional[str] = None
     value: Optional[Value] = None
@@ -74,6 +77,26 @@ class GraphBuilder:
             self.fail(layer_name, f"{field}={value} is outside [{minimum}, {MAX_DIM}]")
         return value
 
+    def flag(self, layer_name, cfg, key, default):
+        value = cfg.get(key, default)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.fail(layer_name, f"{key} must be true or false, found {value!r}")
+        return value
+
+    def number(self, layer_name, cfg, key, default):
+        value = cfg.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(layer_name, f"{key} must be a number, found {value!r}")
+        return float(value)
+
+    def section(self, layer_name, value, field) -> dict:
+        """A nested config object (a cell, a wrapped layer), which must be a JSON object."""
+        if not isinstance(value, dict):
+            self.fail(layer_name, f"{field} should be a JSON object, found {str(value)[:60]}")
+        return value
+
     # ---- tensors and ops ----------------------------------------------------------------
     def new_tensor(self, hint, dtype, shape) -> str:
         name, n = hint, 1
@@ -101,25 +124,25 @@ class GraphBuilder:
         return self._masks[key]
 
     def mask_and(self, layer, masks) -> Optional[str]:
-        distinct = list(dict.fromkeys(m for m in masks if m is not None))
-        if len(distinct) <= 1:
-            return distinct[0] if distinct else None
-        key = ("and",) + tuple(distinct)
-        if key not in self._masks:
-            m = self.new_tensor(f"{layer}/mask", "bool", self.tensors[distinct[0]].shape)
-            self.add_op("mask_and", layer, distinct, [m])
-            self._masks[key] = m
-        return self._masks[key]
+        """tf-keras merges AND their masks; a missing mask (all true) drops out."""
+        return self._combine("mask_and", layer, [m for m in masks if m is not None])
 
     def mask_or(self, layer, masks) -> Optional[str]:
         """Keras 3 merges OR their masks; a missing mask means all true, so the OR is too."""
         if any(m is None for m in masks):
             return None
+        return self._combine("mask_or", layer, masks)
+
+    def _combine(self, kind, layer, masks) -> Optional[str]:
         distinct = list(dict.fromkeys(masks))
-        if len(distinct) == 1:
-            return distinct[0]
-        self.fail(layer, "combines different masks with a logical OR (Keras 3 merge-layer mask "
-                         "rule); fastgru's model spec has no mask_or op yet")
+        if len(distinct) <= 1:
+            return distinct[0] if distinct else None
+        key = (kind,) + tuple(distinct)
+        if key not in self._masks:
+            m = self.new_tensor(f"{layer}/mask", "bool", self.tensors[distinct[0]].shape)
+            self.add_op(kind, layer, distinct, [m])
+            self._masks[key] = m
+        return self._masks[key]
 
     # ---- weights ------------------------------------------------------------------------
     def layer_weights(self, layer, expected) -> list:
@@ -245,13 +268,20 @@ class GraphBuilder:
         else:
             inputs = [self._need_value(layer, a) for a in args]
             states = [self._need_value(layer, self.values[r]) for r in call.initial_state]
-            if self.graph.explicit_masks:
-                mask = self._concrete_mask(layer, self.values[call.mask]) if call.mask else None
+            if (not states and len(inputs) > 1 and self.resolve_class(
+                    layer, layer.class_name, layer.registered_name) in RNN_CLASSES):
+                inputs, states = inputs[:1], inputs[1:]     # initial states passed positionally
+            # The mask the call consumes: the one a Keras 3 node names, else the input's mask
+            # (Value.mask, which follows Keras' propagation rules). Keras 3 fills it in only for
+            # a call with a single tensor argument, so a GRU given initial_state loses it
+            # (quirk 14.1); tf-keras keeps it.
+            if call.mask is not None:
+                mask = self._concrete_mask(layer, self.values[call.mask])
+            elif call.explicit_mask and (states or len(inputs) != 1):
+                mask = None
             else:
-                mask = [v.mask for v in inputs]
+                mask = inputs[0].mask if inputs else None
             results = self.translate(self, layer, call, inputs, states, mask)
-            if self.graph.explicit_masks:
-                results = [Value(v.name, v.shape, v.dtype, None) for v in results]
             if layer.name not in self.infos:
                 self.infos[layer.name] = LayerInfo(
                     layer.name, layer.class_name, layer.config,
@@ -277,6 +307,8 @@ class GraphBuilder:
         """Translate one Keras 3 ops node (they only appear to compute masks)."""
         op = layer.class_name
         cfg = {**layer.config, **call.op_kwargs}
+        if not args:
+            self.fail(layer.name, f"Keras op node {op!r} has no tensor argument")
         if op == "NotEqual":
             if len(args) != 1 or len(call.consts) != 1 or not isinstance(args[0], Value):
                 self.fail(layer.name, "NotEqual op: expected a tensor and a constant")

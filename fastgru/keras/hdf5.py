@@ -85,47 +85,53 @@ def _tree_collect(group, path, out):
         _tree_collect(group[k], f"{path}/{k}", out)
 
 
-def tree_weights(root, layers, where: str) -> dict:
-    """Keras 3 vars tree -> {layer name: [WeightRef]} for ``layers`` (KerasLayer, model order)."""
+def tree_weights(root, saveables, where: str) -> dict:
+    """Keras 3 vars tree -> {layer name: [WeightRef]} for ``saveables`` (KerasLayer in
+    ``model.layers`` order; a nested model's layers sit under its group's ``layers``)."""
     top = root.get("layers")
     if top is None or not _is_group(top):
         raise FastGRUError(f"{where}: no 'layers' group in the weights file; not a Keras 3 weights tree")
+    result: dict = {}
+    _tree_layers(top, "layers", saveables, where, result)
+    return result
+
+
+def _tree_layers(top, path, saveables, where, result):
     counts: dict = {}
-    result = {}
-    for layer in layers:
-        if layer.is_op or not layer.in_model_layers:
-            continue
+    for layer in saveables:
         base = snake_case(layer.class_name)
         n = counts.get(base, -1) + 1
         counts[base] = n
         key = base if n == 0 else f"{base}_{n}"
         group = top.get(key)
         if group is None or not _is_group(group):
-            result[layer.name] = []        # weightless layers may have no group
-            continue
+            continue                       # weightless layers may have no group
         vars_group = group.get("vars")
         stored_name = vars_group.attrs.get("name") if vars_group is not None else None
         if isinstance(stored_name, bytes):
             stored_name = stored_name.decode("utf-8", "replace")
-        if stored_name is not None and stored_name != layer.name:
-            raise FastGRUError(f"{where}: weight group 'layers/{key}' belongs to layer {stored_name!r}, "
-                               f"but the config puts layer {layer.name!r} there; config and weights "
-                               f"do not describe the same model")
-        refs: list = []
-        _tree_collect(group, f"layers/{key}", refs)
-        result[layer.name] = refs
-    return result
-
-
-def named_weights(root, layers, where: str) -> dict:
-    """``weight_names`` layout -> {layer name: [WeightRef]}; ``root`` holds one group per layer."""
-    result = {}
-    for layer in layers:
-        if layer.is_op:
+        if stored_name is not None and stored_name != layer.local_name:
+            raise FastGRUError(f"{where}: weight group '{path}/{key}' belongs to layer {stored_name!r}, "
+                               f"but the config puts layer {layer.local_name!r} there; config and "
+                               f"weights do not describe the same model")
+        if layer.nested is not None:
+            inner = group.get("layers")
+            if inner is not None and _is_group(inner):
+                _tree_layers(inner, f"{path}/{key}/layers", layer.nested.saveables, where, result)
             continue
+        refs: list = []
+        _tree_collect(group, f"{path}/{key}", refs)
+        result[layer.name] = refs
+
+
+def named_weights(root, saveables, where: str) -> dict:
+    """``weight_names`` layout -> {layer name: [WeightRef]}; ``root`` holds one group per
+    top-level layer. A nested model's group lists all its layers' weights, each named
+    ``[<model>/]<layer>/...``, and they are shared out by that layer name."""
+    result: dict = {}
+    for layer in saveables:
         group = root.get(layer.name)
         if group is None or not _is_group(group):
-            result[layer.name] = []
             continue
         names = group.attrs.get("weight_names", None)
         if names is None:
@@ -137,6 +143,27 @@ def named_weights(root, layers, where: str) -> dict:
             if ds is None or not _is_dataset(ds):
                 raise FastGRUError(f"{where}: layer {layer.name!r} lists weight {name!r} but the file "
                                    f"has no such dataset")
-            refs.append(WeightRef(f"{group.name}/{name}", tuple(ds.shape), ds))
-        result[layer.name] = refs
+            refs.append((name, WeightRef(f"{group.name}/{name}", tuple(ds.shape), ds)))
+        if layer.nested is None:
+            result[layer.name] = [ref for _, ref in refs]
+        else:
+            _share_out(layer, refs, where, result)
     return result
+
+
+def _leaves(layer):
+    for sub in layer.nested.saveables:
+        if sub.nested is None:
+            yield sub
+        else:
+            yield from _leaves(sub)
+
+
+def _share_out(model_layer, refs, where, result):
+    by_local = {leaf.local_name: leaf for leaf in _leaves(model_layer)}
+    for name, ref in refs:
+        owner = next((by_local[part] for part in name.split("/") if part in by_local), None)
+        if owner is None:
+            raise FastGRUError(f"{where}: nested model {model_layer.name!r}: weight {name!r} names "
+                               f"none of its layers")
+        result.setdefault(owner.name, []).append(ref)

@@ -1,9 +1,9 @@
 """Per-class translation of Keras layers into ModelSpec ops.
 
-Each translator gets the call's input Values, its initial states and its mask (Keras 3
-functional: the explicit mask tensor name or None; otherwise the list of masks travelling with
-the inputs, tf-keras style) and returns the output Values, with the masks Keras would attach to
-them (KERAS_FORMATS.md section 12). Weights are fetched with their expected shapes, so a file
+Each translator gets the call's input Values (each with the mask Keras attaches to it), its
+initial states and the mask the call consumes (Keras 3 functional: the ``mask`` kwarg of the
+node; otherwise the first input's mask), and returns the output Values with the masks Keras
+would attach to them (KERAS_FORMATS.md section 12). Weights are fetched with their expected shapes, so a file
 that disagrees with its config fails with the layer and weight named.
 """
 from __future__ import annotations
@@ -17,13 +17,6 @@ IDENTITY_CLASSES = frozenset({"Dropout", "SpatialDropout1D", "GaussianNoise", "G
 MERGE_KINDS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
                "Concatenate": "concatenate"}
 BIDI_MERGE = {"concat": "concatenate", "sum": "add", "mul": "multiply", "ave": "average"}
-
-
-def _single_mask(mask):
-    """The mask of the (first) input, whichever mask mode the graph uses."""
-    if isinstance(mask, list):
-        return mask[0] if mask else None
-    return mask
 
 
 def _feature_dim(b, layer, x, what="input"):
@@ -42,22 +35,22 @@ def _sequence(b, layer, x):
 
 def _cell_params(b, layer, cell_cfg, rnn_cfg, where):
     """Attributes of one gru op from a GRU / GRUCell config and the RNN wrapper's flags."""
-    if rnn_cfg.get("time_major"):
+    if b.flag(layer.name, rnn_cfg, "time_major", False):
         b.fail(layer.name, "time_major=True is not supported; transpose the input to "
                            "(batch, time, features) and rebuild the model without it")
-    if rnn_cfg.get("unroll") not in (None, False, True):
-        b.fail(layer.name, "unroll must be a boolean")
+    b.flag(layer.name, rnn_cfg, "unroll", False)     # no effect on the numbers, but must be sane
     return {
         "units": b.dim(layer.name, f"{where}units", cell_cfg.get("units")),
         "activation": _activation(b, layer, cell_cfg.get("activation", "tanh"), f"{where}activation"),
         "recurrent_activation": _activation(b, layer, cell_cfg.get("recurrent_activation", "sigmoid"),
                                             f"{where}recurrent_activation"),
-        "reset_after": bool(cell_cfg.get("reset_after", True)),
-        "use_bias": bool(cell_cfg.get("use_bias", True)),
-        "go_backwards": bool(rnn_cfg.get("go_backwards", False)),
-        "return_sequences": bool(rnn_cfg.get("return_sequences", False)),
-        "zero_output_for_mask": bool(rnn_cfg.get("zero_output_for_mask", False)),
-        "stateful": bool(rnn_cfg.get("stateful", False)),
+        # Keras 2 files older than the option (it came in 2.1.x) computed reset_after=False
+        "reset_after": b.flag(layer.name, cell_cfg, "reset_after", b.keras_version == 3),
+        "use_bias": b.flag(layer.name, cell_cfg, "use_bias", True),
+        "go_backwards": b.flag(layer.name, rnn_cfg, "go_backwards", False),
+        "return_sequences": b.flag(layer.name, rnn_cfg, "return_sequences", False),
+        "zero_output_for_mask": b.flag(layer.name, rnn_cfg, "zero_output_for_mask", False),
+        "stateful": b.flag(layer.name, rnn_cfg, "stateful", False),
     }
 
 
@@ -103,21 +96,21 @@ def _rnn_cells(b, layer, cfg, cls):
     """The GRU cell configs of a GRU or RNN layer config: [(cell config, label prefix)]."""
     if cls == "GRU":
         return [(cfg, "")]
-    cell = cfg.get("cell")
-    if not isinstance(cell, dict):
-        b.fail(layer.name, "RNN layer config has no cell")
+    cell = b.section(layer.name, cfg.get("cell"), "cell")
     cell_cls = b.resolve_class(layer, cell.get("class_name"), cell.get("registered_name"))
+    cell_cfg = b.section(layer.name, cell.get("config"), "cell config")
     if cell_cls == "GRUCell":
-        return [(cell.get("config", {}), "")]
+        return [(cell_cfg, "")]
     if cell_cls == "StackedRNNCells":
-        cells = cell.get("config", {}).get("cells")
+        cells = cell_cfg.get("cells")
         if not isinstance(cells, list) or not cells:
             b.fail(layer.name, "StackedRNNCells without cells")
         result = []
         for i, c in enumerate(cells):
+            c = b.section(layer.name, c, f"stacked cell {i}")
             if b.resolve_class(layer, c.get("class_name"), c.get("registered_name")) != "GRUCell":
                 b.fail(layer.name, f"stacked cell {i} is a {c.get('class_name')!r}; only GRUCell is supported")
-            result.append((c.get("config", {}), f"cell_{i}/"))
+            result.append((b.section(layer.name, c.get("config"), f"stacked cell {i} config"), f"cell_{i}/"))
         return result
     b.fail(layer.name, f"RNN cell {cell.get('class_name')!r} is not supported (GRUCell, "
                        f"StackedRNNCells of GRUCells)")
@@ -166,30 +159,31 @@ def _emit_rnn(b, layer, params_list, arrays, x, mask, states, hint, want_state):
 
 def translate_rnn(b, layer, call, inputs, states, mask):
     cfg = layer.config
-    x, m = inputs[0], _single_mask(mask)
+    x = inputs[0]
     cls = b.resolve_class(layer, layer.class_name, layer.registered_name)
     params_list, expected = _rnn_plan(b, layer, layer.config, cls, x, "")
     arrays = b.layer_weights(layer, expected)
-    want_state = bool(cfg.get("return_state", False))
-    y, hs = _emit_rnn(b, layer, params_list, arrays, x, m, states, layer.name, want_state)
-    y.mask = m if params_list[-1]["return_sequences"] else None
+    want_state = b.flag(layer.name, cfg, "return_state", False)
+    y, hs = _emit_rnn(b, layer, params_list, arrays, x, mask, states, layer.name, want_state)
+    # the output mask is the input's even where Keras 3 dropped it from the call (quirk 14.1)
+    y.mask = x.mask if params_list[-1]["return_sequences"] else None
     return [y] + (hs if want_state else [])
 
 
 def translate_bidirectional(b, layer, call, inputs, states, mask):
     cfg = layer.config
-    x, m = inputs[0], _single_mask(mask)
+    x, m = inputs[0], mask
     forward_cls, forward_cfg = _inner(b, layer, cfg.get("layer"), ("GRU", "RNN"), "layer")
     backward_entry = cfg.get("backward_layer")
     if backward_entry is not None:
         backward_cls, backward_cfg = _inner(b, layer, backward_entry, ("GRU", "RNN"), "backward_layer")
     else:
         backward_cls = forward_cls
-        backward_cfg = dict(forward_cfg, go_backwards=not forward_cfg.get("go_backwards", False))
-    return_sequences = bool(forward_cfg.get("return_sequences", False))
-    return_state = bool(forward_cfg.get("return_state", False))
+        backward_cfg = dict(forward_cfg, go_backwards=not b.flag(layer.name, forward_cfg, "go_backwards", False))
+    return_sequences = b.flag(layer.name, forward_cfg, "return_sequences", False)
+    return_state = b.flag(layer.name, forward_cfg, "return_state", False)
     merge_mode = cfg.get("merge_mode", "concat")
-    if merge_mode is not None and merge_mode not in BIDI_MERGE:
+    if merge_mode is not None and (not isinstance(merge_mode, str) or merge_mode not in BIDI_MERGE):
         b.fail(layer.name, f"merge_mode {merge_mode!r} is not one of concat, sum, mul, ave, None")
     # Keras forces zero_output_for_mask = return_sequences on both directions (section 12).
     fw_params, fw_expected = _rnn_plan(b, layer, forward_cfg, forward_cls, x, "forward_",
@@ -210,7 +204,7 @@ def translate_bidirectional(b, layer, call, inputs, states, mask):
         flipped = b.value(f"{layer.name}/backward_flipped", "float32", yb.shape)
         b.add_op("reverse_time", layer.name, [yb.name], [flipped.name])
         yb = flipped
-    out_mask = m if return_sequences else None
+    out_mask = x.mask if return_sequences else None
     if merge_mode is None:
         outputs = [yf, yb]
     else:
@@ -223,15 +217,11 @@ def translate_bidirectional(b, layer, call, inputs, states, mask):
 
 
 def _inner(b, layer, entry, allowed, field):
-    if not isinstance(entry, dict):
-        b.fail(layer.name, f"{field} config missing")
+    entry = b.section(layer.name, entry, field)
     cls = b.resolve_class(layer, entry.get("class_name"), entry.get("registered_name"))
     if cls not in allowed:
         b.fail(layer.name, f"{field} is a {entry.get('class_name')!r}; supported: {', '.join(allowed)}")
-    inner_cfg = entry.get("config")
-    if not isinstance(inner_cfg, dict):
-        b.fail(layer.name, f"{field} has no config")
-    return cls, inner_cfg
+    return cls, b.section(layer.name, entry.get("config"), f"{field} config")
 
 
 # ---- other layers -----------------------------------------------------------------------
@@ -242,10 +232,10 @@ def translate_dense(b, layer, call, inputs, states, mask, cfg=None):
     if len(x.shape) not in (1, 2):
         b.fail(layer.name, f"Dense on per-sample shape {x.shape}: only rank 2 and 3 inputs are supported")
     units = b.dim(layer.name, "units", cfg.get("units"))
-    use_bias = bool(cfg.get("use_bias", True))
+    use_bias = b.flag(layer.name, cfg, "use_bias", True)
     expected = [("kernel", (_feature_dim(b, layer, x), units))] + ([("bias", (units,))] if use_bias else [])
     arrays = b.layer_weights(layer, expected)
-    y = b.value(layer.name, "float32", x.shape[:-1] + (units,), _single_mask(mask))
+    y = b.value(layer.name, "float32", x.shape[:-1] + (units,), x.mask)
     weights = {"kernel": arrays[0]}
     if use_bias:
         weights["bias"] = arrays[1]
@@ -271,7 +261,7 @@ def translate_embedding(b, layer, call, inputs, states, mask):
     (table,) = b.layer_weights(layer, [("embeddings", (vocab, dim))])
     y = b.value(layer.name, "float32", ids.shape + (dim,))
     b.add_op("embedding", layer.name, [ids.name], [y.name], {}, {"embeddings": table})
-    if cfg.get("mask_zero"):
+    if b.flag(layer.name, cfg, "mask_zero", False):
         y.mask = b.compute_mask(layer.name, ids, 0)
     return [y]
 
@@ -290,12 +280,12 @@ def translate_masking(b, layer, call, inputs, states, mask):
 
 def translate_identity(b, layer, call, inputs, states, mask):
     x = inputs[0]
-    return [Value(x.name, x.shape, x.dtype, _single_mask(mask))]
+    return [Value(x.name, x.shape, x.dtype, x.mask)]
 
 
 def translate_activation(b, layer, call, inputs, states, mask):
     x = inputs[0]
-    y = b.value(layer.name, "float32", x.shape, _single_mask(mask))
+    y = b.value(layer.name, "float32", x.shape, x.mask)
     b.add_op("activation", layer.name, [x.name], [y.name],
              {"activation": _activation(b, layer, layer.config.get("activation"), "activation")})
     return [y]
@@ -310,15 +300,15 @@ def _last_axis_only(b, layer, axis, rank):
 def translate_layer_norm(b, layer, call, inputs, states, mask):
     cfg, x = layer.config, inputs[0]
     _last_axis_only(b, layer, cfg.get("axis", -1), len(x.shape))
-    if cfg.get("rms_scaling"):
+    if b.flag(layer.name, cfg, "rms_scaling", False):
         b.fail(layer.name, "rms_scaling=True is not supported")
     n = _feature_dim(b, layer, x)
-    center, scale = bool(cfg.get("center", True)), bool(cfg.get("scale", True))
+    center, scale = b.flag(layer.name, cfg, "center", True), b.flag(layer.name, cfg, "scale", True)
     expected = ([("gamma", (n,))] if scale else []) + ([("beta", (n,))] if center else [])
     arrays = dict(zip([e[0] for e in expected], b.layer_weights(layer, expected)))
-    y = b.value(layer.name, "float32", x.shape, _single_mask(mask))
+    y = b.value(layer.name, "float32", x.shape, x.mask)
     b.add_op("layer_norm", layer.name, [x.name], [y.name],
-             {"epsilon": float(cfg.get("epsilon", 1e-3)), "center": center, "scale": scale}, arrays)
+             {"epsilon": b.number(layer.name, cfg, "epsilon", 1e-3), "center": center, "scale": scale}, arrays)
     return [y]
 
 
@@ -326,13 +316,13 @@ def translate_batch_norm(b, layer, call, inputs, states, mask):
     cfg, x = layer.config, inputs[0]
     _last_axis_only(b, layer, cfg.get("axis", -1), len(x.shape))
     n = _feature_dim(b, layer, x)
-    center, scale = bool(cfg.get("center", True)), bool(cfg.get("scale", True))
+    center, scale = b.flag(layer.name, cfg, "center", True), b.flag(layer.name, cfg, "scale", True)
     expected = (([("gamma", (n,))] if scale else []) + ([("beta", (n,))] if center else [])
                 + [("moving_mean", (n,)), ("moving_variance", (n,))])
     arrays = dict(zip([e[0] for e in expected], b.layer_weights(layer, expected)))
-    y = b.value(layer.name, "float32", x.shape, _single_mask(mask))
+    y = b.value(layer.name, "float32", x.shape, x.mask)
     b.add_op("batch_norm", layer.name, [x.name], [y.name],
-             {"epsilon": float(cfg.get("epsilon", 1e-3)), "center": center, "scale": scale}, arrays)
+             {"epsilon": b.number(layer.name, cfg, "epsilon", 1e-3), "center": center, "scale": scale}, arrays)
     return [y]
 
 
@@ -369,14 +359,25 @@ def _merge(b, layer, kind, xs, axis, hint):
 def translate_merge(b, layer, call, inputs, states, mask):
     kind = MERGE_KINDS[b.resolve_class(layer, layer.class_name, layer.registered_name)]
     axis = layer.config.get("axis", -1) if kind == "concatenate" else -1
-    if not isinstance(axis, int):
+    if not isinstance(axis, int) or isinstance(axis, bool):
         b.fail(layer.name, f"axis {axis!r} is not an integer")
+    masks = [x.mask for x in inputs]
     y = _merge(b, layer, kind, inputs, axis, layer.name)
-    if isinstance(mask, list) and any(m is not None for m in mask):
-        # tf-keras: the AND of the inputs' masks (a missing mask counts as all true)
-        if kind == "concatenate" and y.shape and y.shape[:-1] != inputs[0].shape[:-1]:
+    if b.keras_version == 3 and kind == "multiply" and any(m is not None for m in masks):
+        # Keras 3 multiplies masked entries as 1, then zeroes the steps no input keeps. With one
+        # mask shared by all inputs that is the plain product with masked steps zeroed.
+        if len(set(masks)) != 1:
+            b.fail(layer.name, "Keras 3's Multiply of inputs with different masks (masked entries "
+                               "count as 1) is not supported; only one mask shared by all inputs")
+        zeroed = b.value(f"{layer.name}/masked", "float32", y.shape)
+        b.add_op("apply_mask", layer.name, [y.name, masks[0]], [zeroed.name])
+        y = zeroed
+    if any(m is not None for m in masks):
+        if kind == "concatenate" and y.shape[:-1] != inputs[0].shape[:-1]:
             b.fail(layer.name, "concatenating masked sequences along the time axis is not supported")
-        y.mask = b.mask_and(layer.name, mask)
+        # tf-keras ANDs the masks (a missing one counts as all true); Keras 3 ORs them (a
+        # missing one makes the result all true, i.e. no mask)
+        y.mask = b.mask_and(layer.name, masks) if b.keras_version == 2 else b.mask_or(layer.name, masks)
     return [y]
 
 
