@@ -7,8 +7,9 @@ Run from the repository root:
 The Keras 3 part runs in this interpreter (Keras 3 on jax); the Keras 2 part re-invokes this
 script with ``--keras2`` under an interpreter that has tf-keras 2.x (default
 ``/opt/tfenv/bin/python``). Both write their files and return their manifest entries; this
-process merges them into tests/fixtures/manifest.json. Seeds are fixed, so the numbers are
-reproducible (the ``date_saved`` inside ``.keras`` archives is not).
+process merges them into tests/fixtures/manifest.json. A full run takes about 10 minutes on
+2 cores; ``--models a,b`` regenerates only those models. Seeds are fixed, so the numbers are
+reproducible, trained models included (the ``date_saved`` inside ``.keras`` archives is not).
 
 For every model of ``tools/fixtures_catalogue.py`` and every format of the Keras version, the
 script saves the file, reloads it with the same Keras and checks that the reloaded model gives
