@@ -227,3 +227,17 @@ def test_summary_lists_every_layer(capsys):
         assert layer.name in text
     params = sum(int(np.prod(np.shape(w))) for l in spec.layers for _, w in l.weights)
     assert f"Total params: {params:,}" in text
+
+
+def test_every_isa_gives_the_scalar_result():
+    from fastgru import _core
+    spec = masked_stack()
+    x = padded_x(np.random.default_rng(8), batch=5)
+    try:
+        _core.set_isa_cap("scalar")
+        scalar = Model(pack_model(spec)).predict(x)
+        for isa in _core.isa_available():
+            _core.set_isa_cap(isa)
+            assert_close(Model(pack_model(spec)).predict(x), [scalar])
+    finally:
+        _core.set_isa_cap(None)
