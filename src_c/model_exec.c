@@ -4,8 +4,9 @@
  *   [tensor pointer table: n_tensors pointers]
  *   [one block per tensor that an op writes, in tensor order]
  *   [GRU scratch: the largest fg_gru_workspace_bytes over the gru ops]
- * Model inputs are read in place from the caller's arrays; model outputs are copied out at
- * the end. The plan is recomputed per call (a few operations per tensor), so the model stays
+ * Model inputs are read in place from the caller's arrays, and ops write model outputs
+ * straight into the caller's arrays (an output that is a model input, or that appears twice
+ * among the outputs, is copied at the end). The plan is recomputed per call (a few operations per tensor), so the model stays
  * immutable and nothing is cached between calls.
  */
 #include <stdlib.h>
@@ -53,7 +54,7 @@ static int make_plan(const fg_model *m, int64_t batch, int64_t T, int32_t nthrea
     p->table = align_up((size_t)m->n_tensors * sizeof(void *));
     size_t total = p->table, gru = 0;
     for (int32_t i = 0; i < m->n_tensors; i++) {
-        if (m->tensors[i].producer < 0) continue;
+        if (m->tensors[i].producer < 0 || m->tensors[i].output_index >= 0) continue;
         size_t b = tensor_bytes(&m->tensors[i], batch, T);
         if (b == SIZE_MAX || b > SIZE_MAX / 2 - total)
             return fg_fail(FG_ERR_NOMEM, "tensor '%s' for batch %lld, timesteps %lld is too "
@@ -194,6 +195,10 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
         if (!inputs[k] && tensor_bytes(&m->tensors[m->inputs[k]], batch, T))
             return fg_fail(FG_ERR_ARG, "model input %d ('%s') is NULL", k,
                            m->tensors[m->inputs[k]].name);
+    for (int32_t k = 0; k < m->n_outputs; k++)
+        if (!outputs[k] && tensor_bytes(&m->tensors[m->outputs[k]], batch, T))
+            return fg_fail(FG_ERR_ARG, "model output %d ('%s') is NULL", k,
+                           m->tensors[m->outputs[k]].name);
     void *owned = NULL;
     if (!workspace) {
         workspace = owned = aligned_alloc(MODEL_ALIGN, p.total ? p.total : MODEL_ALIGN);
@@ -211,6 +216,7 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
         ptr[i] = NULL;
         if (t->input_index >= 0) ptr[i] = (void *)inputs[t->input_index];
         if (t->producer < 0) continue;
+        if (t->output_index >= 0) { ptr[i] = outputs[t->output_index]; continue; }
         ptr[i] = base + at;
         at += align_up(tensor_bytes(t, batch, T));
     }
@@ -229,9 +235,7 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
     for (int32_t k = 0; k < m->n_outputs && !st; k++) {
         const model_tensor *t = &m->tensors[m->outputs[k]];
         size_t b = tensor_bytes(t, batch, T);
-        if (b && !outputs[k]) st = fg_fail(FG_ERR_ARG, "model output %d ('%s') is NULL", k,
-                                           t->name);
-        else if (b) memcpy(outputs[k], ptr[m->outputs[k]], b);
+        if (b && t->output_index != k) memcpy(outputs[k], ptr[m->outputs[k]], b);
     }
     if (!st && state && streaming) state->fresh = 0;
     free(owned);

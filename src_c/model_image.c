@@ -96,6 +96,7 @@ static int parse_tensors(fg_model *m, const parse_ctx *c, uint64_t off) {
         if ((st = read_dims(r + 16, t->rank, t->dims, 1, "tensor", i))) return st;
         t->producer = -1;
         t->input_index = -1;
+        t->output_index = -1;
     }
     return FG_OK;
 }
@@ -258,6 +259,8 @@ static int check_graph(fg_model *m) {
         if (id < 0 || (m->tensors[id].producer < 0 && m->tensors[id].input_index < 0))
             return fg_fail(FG_ERR_FORMAT, "model image: model output %d is absent or never "
                            "written", k);
+        if (m->tensors[id].producer >= 0 && m->tensors[id].output_index < 0)
+            m->tensors[id].output_index = k;
     }
     return FG_OK;
 }

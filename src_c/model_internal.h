@@ -43,6 +43,7 @@ typedef struct model_tensor {
     int64_t dims[FG_MAX_RANK];
     int32_t producer;       /* op index, or -1 for a model input */
     int32_t input_index;    /* position among the model inputs, or -1 */
+    int32_t output_index;   /* an op writes it straight into this model output, or -1 */
 } model_tensor;
 
 typedef struct model_weight {
