@@ -1,13 +1,14 @@
 /* model_exec.c - plan a (batch, timesteps) run, run the ops in order, stream one step.
  *
  * Workspace layout for one run (all 64-byte aligned):
- *   [tensor pointer table: n_tensors pointers]
- *   [one block per tensor that an op writes, in tensor order]
+ *   [table: per tensor its address, its offset in the tensor area and its size]
+ *   [tensor area: the tensors that ops write; two tensors share bytes when their lifetimes
+ *    (from the op that writes one to the last op that reads it) do not overlap]
  *   [GRU scratch: the largest fg_gru_workspace_bytes over the gru ops]
  * Model inputs are read in place from the caller's arrays, and ops write model outputs
  * straight into the caller's arrays (an output that is a model input, or that appears twice
- * among the outputs, is copied at the end). The plan is recomputed per call (a few operations per tensor), so the model stays
- * immutable and nothing is cached between calls.
+ * among the outputs, is copied at the end). The plan is recomputed per call (cheap next to
+ * the maths), so the model stays immutable and nothing is cached between calls.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +41,38 @@ static int64_t gru_steps(const fg_model *m, const model_op *o, int64_t T) {
 }
 
 typedef struct plan {
-    size_t table, gru_scratch, gru_at, total;
+    size_t table, tensors_at, gru_at, total;
 } plan;
 
-static int make_plan(const fg_model *m, int64_t batch, int64_t T, int32_t nthreads, plan *p) {
+static int lifetimes_overlap(const model_tensor *a, const model_tensor *b) {
+    return a->producer <= b->last_use && b->producer <= a->last_use;
+}
+
+/* First-fit placement of the tensors with size[i] > 0 into the tensor area: off[i] is the
+ * lowest offset whose bytes no tensor alive at the same time already holds. Returns the area's
+ * size. O(n^2) per tensor at worst, for a few dozen tensors. */
+static size_t place_tensors(const fg_model *m, const size_t *size, size_t *off) {
+    size_t top = 0;
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        if (!size[i]) continue;
+        size_t at = 0;
+        for (int32_t j = 0; j < i; j++) {
+            if (!size[j] || !lifetimes_overlap(&m->tensors[i], &m->tensors[j])) continue;
+            if (at < off[j] + size[j] && off[j] < at + size[i]) {
+                at = off[j] + size[j];   /* clashes: move past j and check everyone again */
+                j = -1;
+            }
+        }
+        off[i] = at;
+        if (at + size[i] > top) top = at + size[i];
+    }
+    return top;
+}
+
+/* Checks every op for this shape and lays the workspace out; `table` holds 3 x n_tensors
+ * words: addresses (filled in by the caller), offsets in the tensor area, sizes. */
+static int make_plan(const fg_model *m, int64_t batch, int64_t T, int32_t nthreads, plan *p,
+                     size_t *table) {
     if (batch < 0 || T < 0)
         return fg_fail(FG_ERR_ARG, "batch (%lld) and timesteps (%lld) must be >= 0",
                        (long long)batch, (long long)T);
@@ -51,35 +80,48 @@ static int make_plan(const fg_model *m, int64_t batch, int64_t T, int32_t nthrea
         int st = model_check_op(m, &m->ops[i], T);
         if (st) return st;
     }
-    p->table = align_up((size_t)m->n_tensors * sizeof(void *));
-    size_t total = p->table, gru = 0;
+    size_t *off = table + m->n_tensors, *size = table + 2 * (size_t)m->n_tensors;
     for (int32_t i = 0; i < m->n_tensors; i++) {
-        if (m->tensors[i].producer < 0 || m->tensors[i].output_index >= 0) continue;
-        size_t b = tensor_bytes(&m->tensors[i], batch, T);
-        if (b == SIZE_MAX || b > SIZE_MAX / 2 - total)
+        const model_tensor *t = &m->tensors[i];
+        size[i] = off[i] = 0;
+        if (t->producer < 0 || t->output_index >= 0) continue;
+        size_t b = tensor_bytes(t, batch, T);
+        if (b == SIZE_MAX || b > SIZE_MAX / 4 / (size_t)m->n_tensors)
             return fg_fail(FG_ERR_NOMEM, "tensor '%s' for batch %lld, timesteps %lld is too "
-                           "large", m->tensors[i].name, (long long)batch, (long long)T);
-        total += align_up(b);
+                           "large", t->name, (long long)batch, (long long)T);
+        size[i] = align_up(b);
     }
+    size_t gru = 0;
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
         if (o->kind != OP_GRU) continue;
         size_t b = fg_gru_workspace_bytes(&o->gru, batch, gru_steps(m, o, T), nthreads);
         if (b > gru) gru = b;
     }
-    if (gru > SIZE_MAX / 2 - total)
+    p->table = align_up(3 * (size_t)m->n_tensors * sizeof(size_t));
+    p->tensors_at = p->table;
+    p->gru_at = p->tensors_at + place_tensors(m, size, off);
+    if (gru > SIZE_MAX / 4 - p->gru_at)
         return fg_fail(FG_ERR_NOMEM, "workspace for batch %lld is too large", (long long)batch);
-    p->gru_at = total;
-    p->gru_scratch = align_up(gru);
-    p->total = total + p->gru_scratch;
+    p->total = p->gru_at + align_up(gru);
     return FG_OK;
+}
+
+/* make_plan with a table of its own (for callers that have no workspace yet). */
+static int make_plan_alone(const fg_model *m, int64_t batch, int64_t T, int32_t nthreads,
+                           plan *p) {
+    size_t *table = malloc((3 * (size_t)m->n_tensors + 1) * sizeof(size_t));
+    if (!table) return fg_fail(FG_ERR_NOMEM, "out of memory planning the workspace");
+    int st = make_plan(m, batch, T, nthreads, p, table);
+    free(table);
+    return st;
 }
 
 int fg_model_workspace_bytes(const fg_model *m, int64_t batch, int64_t T, int32_t nthreads,
                              size_t *bytes) {
     if (!m || !bytes) return fg_fail(FG_ERR_ARG, "fg_model_workspace_bytes: NULL argument");
     plan p;
-    int st = make_plan(m, batch, T, nthreads > 0 ? nthreads : fg_default_threads(), &p);
+    int st = make_plan_alone(m, batch, T, nthreads > 0 ? nthreads : fg_default_threads(), &p);
     *bytes = st ? 0 : p.total;
     return st;
 }
@@ -188,9 +230,6 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
     if (m->stateful_batch && !streaming && batch != m->stateful_batch && state)
         return fg_fail(FG_ERR_STATE, "stateful model: batch size is fixed at %lld, got %lld",
                        (long long)m->stateful_batch, (long long)batch);
-    plan p;
-    int st = make_plan(m, batch, T, nthreads, &p);
-    if (st) return st;
     for (int32_t k = 0; k < m->n_inputs; k++)
         if (!inputs[k] && tensor_bytes(&m->tensors[m->inputs[k]], batch, T))
             return fg_fail(FG_ERR_ARG, "model input %d ('%s') is NULL", k,
@@ -199,26 +238,32 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
         if (!outputs[k] && tensor_bytes(&m->tensors[m->outputs[k]], batch, T))
             return fg_fail(FG_ERR_ARG, "model output %d ('%s') is NULL", k,
                            m->tensors[m->outputs[k]].name);
+    plan p;
+    int st;
     void *owned = NULL;
     if (!workspace) {
-        workspace = owned = aligned_alloc(MODEL_ALIGN, p.total ? p.total : MODEL_ALIGN);
+        if ((st = make_plan_alone(m, batch, T, nthreads, &p))) return st;
+        workspace = owned = aligned_alloc(MODEL_ALIGN, p.total);
         if (!owned) return fg_fail(FG_ERR_NOMEM, "out of memory for a %zu-byte workspace",
                                    p.total);
-    } else if (workspace_bytes < p.total || (uintptr_t)workspace % MODEL_ALIGN) {
-        return fg_fail(FG_ERR_ARG, "workspace of %zu bytes at %p: need %zu bytes, 64-byte "
-                       "aligned", workspace_bytes, workspace, p.total);
+    } else if ((uintptr_t)workspace % MODEL_ALIGN ||
+               workspace_bytes < 3 * (size_t)m->n_tensors * sizeof(size_t)) {
+        return fg_fail(FG_ERR_ARG, "workspace of %zu bytes at %p is too small or not 64-byte "
+                       "aligned", workspace_bytes, workspace);
     }
     uint8_t *base = workspace;
     void **ptr = workspace;
-    size_t at = p.table;
+    const size_t *off = (const size_t *)workspace + m->n_tensors;
+    if ((st = make_plan(m, batch, T, nthreads, &p, workspace))) { free(owned); return st; }
+    if (workspace_bytes < p.total && !owned)
+        return fg_fail(FG_ERR_ARG, "workspace of %zu bytes: this run needs %zu",
+                       workspace_bytes, p.total);
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const model_tensor *t = &m->tensors[i];
-        ptr[i] = NULL;
-        if (t->input_index >= 0) ptr[i] = (void *)inputs[t->input_index];
-        if (t->producer < 0) continue;
-        if (t->output_index >= 0) { ptr[i] = outputs[t->output_index]; continue; }
-        ptr[i] = base + at;
-        at += align_up(tensor_bytes(t, batch, T));
+        uint8_t *at = base + p.tensors_at + off[i];
+        ptr[i] = t->input_index >= 0 ? (void *)inputs[t->input_index]
+               : t->output_index >= 0 ? outputs[t->output_index]
+               : t->producer >= 0 ? (void *)at : NULL;
     }
     for (int32_t i = 0; i < m->n_ops && !st; i++) {
         const model_op *o = &m->ops[i];

@@ -94,7 +94,7 @@ static int parse_tensors(fg_model *m, const parse_ctx *c, uint64_t off) {
             return fg_fail(FG_ERR_FORMAT, "model image: tensor '%s' reserved field is not 0",
                            t->name);
         if ((st = read_dims(r + 16, t->rank, t->dims, 1, "tensor", i))) return st;
-        t->producer = -1;
+        t->producer = t->last_use = -1;
         t->input_index = -1;
         t->output_index = -1;
     }
@@ -239,6 +239,7 @@ static int check_graph(fg_model *m) {
             if (t->input_index < 0 && (t->producer < 0 || t->producer >= i))
                 return fg_fail(FG_ERR_FORMAT, "model image: layer '%s' reads tensor '%s' before "
                                "any op writes it", o->layer, t->name);
+            m->tensors[id].last_use = i;
         }
         for (int32_t k = 0; k < o->n_out; k++) {
             int32_t id = o->out[k];
@@ -247,7 +248,7 @@ static int check_graph(fg_model *m) {
             if (t->input_index >= 0 || t->producer >= 0)
                 return fg_fail(FG_ERR_FORMAT, "model image: layer '%s' writes tensor '%s', "
                                "which is already defined", o->layer, t->name);
-            t->producer = i;
+            t->producer = t->last_use = i;
         }
         int st = model_check_op(m, o, -1);
         if (st) return st;

@@ -42,6 +42,7 @@ typedef struct model_tensor {
     int32_t dtype, rank;
     int64_t dims[FG_MAX_RANK];
     int32_t producer;       /* op index, or -1 for a model input */
+    int32_t last_use;       /* index of the last op that reads it (>= producer) */
     int32_t input_index;    /* position among the model inputs, or -1 */
     int32_t output_index;   /* an op writes it straight into this model output, or -1 */
 } model_tensor;
