@@ -275,7 +275,7 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
         void *out[2];
         for (int k = 0; k < o->n_in; k++) in[k] = o->in[k] >= 0 ? ptr[o->in[k]] : NULL;
         for (int k = 0; k < o->n_out; k++) out[k] = o->out[k] >= 0 ? ptr[o->out[k]] : NULL;
-        st = model_run_simple_op(m, o, in, out, batch, T);
+        st = model_run_simple_op(m, o, in, out, batch, T, nthreads);
     }
     for (int32_t k = 0; k < m->n_outputs && !st; k++) {
         const model_tensor *t = &m->tensors[m->outputs[k]];

@@ -104,9 +104,10 @@ int model_check_op(const fg_model *m, const model_op *o, int64_t timesteps);
 int64_t model_sample_elems(const model_tensor *t, int64_t timesteps);
 
 /* The non-GRU ops (model_ops.c): in[i] / out[i] point at the op's tensors' data (NULL for an
- * absent optional one), laid out C-contiguous (batch, per-sample dims with time = timesteps). */
+ * absent optional one), laid out C-contiguous (batch, per-sample dims with time = timesteps).
+ * nthreads > 0: the most threads an op may use. */
 #define MODEL_MAX_OP_INPUTS 64
 int model_run_simple_op(const fg_model *m, const model_op *o, const void *const *in,
-                        void *const *out, int64_t batch, int64_t timesteps);
+                        void *const *out, int64_t batch, int64_t timesteps, int32_t nthreads);
 
 #endif

@@ -26,11 +26,20 @@ static const float *wdata(const fg_model *m, const model_op *o, int k) {
     return o->w[k] < 0 ? NULL : (const float *)m->weights[o->w[k]].data;
 }
 
+/* Rows split across threads when the product is big enough to pay for them; each row is
+ * computed the same way on any thread, so results do not depend on the thread count. */
+#define DENSE_MIN_FLOPS_PER_THREAD 2000000.0
+
 static int run_dense(const fg_model *m, const model_op *o, const float *x, float *y,
-                     int64_t rows) {
+                     int64_t rows, int32_t nthreads) {
     const model_weight *kw = &m->weights[o->w[0]];
     int64_t in = kw->dims[0], units = kw->dims[1];
     const float *k = kw->data, *b = wdata(m, o, 1);
+    int64_t by_work = (int64_t)(2.0 * (double)rows * (double)in * (double)units /
+                                DENSE_MIN_FLOPS_PER_THREAD);
+    int nt = by_work < nthreads ? (int)by_work : nthreads;
+    (void)nt;   /* unused when built without OpenMP */
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         float *yr = y + r * units;
         const float *xr = x + r * in;
@@ -144,12 +153,12 @@ static void run_merge(const model_op *o, const void *const *in, float *y, int64_
 }
 
 int model_run_simple_op(const fg_model *m, const model_op *o, const void *const *in,
-                        void *const *out, int64_t batch, int64_t T) {
+                        void *const *out, int64_t batch, int64_t T, int32_t nthreads) {
     const model_tensor *x = tin(m, o, 0), *y = tout(m, o, 0);
     int64_t n_out = count(y, batch, T);
     switch (o->kind) {
     case OP_DENSE:
-        return run_dense(m, o, in[0], out[0], n_out / last_dim(y));
+        return run_dense(m, o, in[0], out[0], n_out / last_dim(y), nthreads);
     case OP_EMBEDDING:
         return run_embedding(m, o, in[0], out[0], count(x, batch, T));
     case OP_COMPUTE_MASK:
