@@ -69,14 +69,15 @@ static size_t place_tensors(const fg_model *m, const size_t *size, size_t *off) 
     return top;
 }
 
-/* Checks every op for this shape and lays the workspace out; `table` holds 3 x n_tensors
- * words: addresses (filled in by the caller), offsets in the tensor area, sizes. */
+/* Checks every op for this shape (unless `checked` says that was done for this very shape)
+ * and lays the workspace out; `table` holds 3 x n_tensors words: addresses (filled in by the
+ * caller), offsets in the tensor area, sizes. */
 static int make_plan(const fg_model *m, int64_t batch, int64_t T, int32_t nthreads, plan *p,
-                     size_t *table) {
+                     size_t *table, int checked) {
     if (batch < 0 || T < 0)
         return fg_fail(FG_ERR_ARG, "batch (%lld) and timesteps (%lld) must be >= 0",
                        (long long)batch, (long long)T);
-    for (int32_t i = 0; i < m->n_ops; i++) {
+    for (int32_t i = 0; i < m->n_ops && !checked; i++) {
         int st = model_check_op(m, &m->ops[i], T);
         if (st) return st;
     }
@@ -112,7 +113,7 @@ static int make_plan_alone(const fg_model *m, int64_t batch, int64_t T, int32_t 
                            plan *p) {
     size_t *table = malloc((3 * (size_t)m->n_tensors + 1) * sizeof(size_t));
     if (!table) return fg_fail(FG_ERR_NOMEM, "out of memory planning the workspace");
-    int st = make_plan(m, batch, T, nthreads, p, table);
+    int st = make_plan(m, batch, T, nthreads, p, table, 0);
     free(table);
     return st;
 }
@@ -254,7 +255,12 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
     uint8_t *base = workspace;
     void **ptr = workspace;
     const size_t *off = (const size_t *)workspace + m->n_tensors;
-    if ((st = make_plan(m, batch, T, nthreads, &p, workspace))) { free(owned); return st; }
+    /* A stream's shape never changes: its ops were checked on its first step. */
+    int checked = streaming && state->shape_checked;
+    if ((st = make_plan(m, batch, T, nthreads, &p, workspace, checked))) {
+        free(owned);
+        return st;
+    }
     if (workspace_bytes < p.total && !owned)
         return fg_fail(FG_ERR_ARG, "workspace of %zu bytes: this run needs %zu",
                        workspace_bytes, p.total);
@@ -282,7 +288,7 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
         size_t b = tensor_bytes(t, batch, T);
         if (b && t->output_index != k) memcpy(outputs[k], ptr[m->outputs[k]], b);
     }
-    if (!st && state && streaming) state->fresh = 0;
+    if (!st && state && streaming) state->fresh = 0, state->shape_checked = 1;
     free(owned);
     return st;
 }

@@ -85,6 +85,7 @@ struct fg_state {
     const fg_model *model;
     int64_t batch;
     int fresh;               /* no step since create / reset: optional h0 inputs still apply */
+    int shape_checked;       /* a step has run: the ops passed model_check_op for (batch, 1) */
     float *h;                /* n_gru * batch * max(units) : carried states, slot-major */
     float *prev_out;         /* same shape: last output per GRU (masked streaming) */
     int64_t *slot_offset;    /* per slot: float offset of its (batch, units) block */
