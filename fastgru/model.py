@@ -55,8 +55,11 @@ class Layer:
         self.name: str = info["name"]
         self.class_name: str = info["class_name"]
         self.output_shapes: list = info["output_shapes"]
-        self.count_params: int = info["params"]
+        self._params: int = info["params"]
         self._refs: List[dict] = info["weights"]
+
+    def count_params(self) -> int:
+        return self._params
 
     def get_weights(self) -> List[np.ndarray]:
         """The weights in Keras order and layout (GRU weights unpacked from the image)."""
@@ -228,13 +231,13 @@ class Model:
         return part.reshape(ref["shape"]).copy()
 
     def count_params(self) -> int:
-        return sum(layer.count_params for layer in self.layers)
+        return sum(layer.count_params() for layer in self.layers)
 
     def summary(self, print_fn=print) -> None:
         """Print the layer table: name (class), output shape, parameter count."""
         rows = [(f"{l.name} ({l.class_name})",
                  ", ".join(_shape_text([None] + list(s)) if isinstance(s, (list, tuple)) else
-                           str(s) for s in l.output_shapes), f"{l.count_params:,}")
+                           str(s) for s in l.output_shapes), f"{l.count_params():,}")
                 for l in self.layers]
         head = ("Layer (type)", "Output Shape", "Param #")
         widths = [max(len(r[k]) for r in rows + [head]) for k in range(3)]
