@@ -38,6 +38,7 @@ cdef extern from "fg_model.h" nogil:
     void fg_state_free(fg_state *state)
     int fg_state_reset(fg_state *state)
     int64_t fg_state_batch(const fg_state *state)
+    int fg_state_set(fg_state *state, int slot, const float *h, size_t n)
     int fg_model_step(const fg_model *model, fg_state *state, const void *const *inputs,
                       void *const *outputs, void *workspace, size_t workspace_bytes,
                       int32_t nthreads)
@@ -175,6 +176,11 @@ cdef class ModelState:
 
     def reset(self):
         _check(fg_state_reset(self.state))
+
+    def set(self, int slot, h):
+        """Set GRU op number `slot`'s carried state to the float32 array h (batch, units)."""
+        cdef cnp.ndarray arr = np.ascontiguousarray(h, dtype=np.float32)
+        _check(fg_state_set(self.state, slot, <const float *>cnp.PyArray_DATA(arr), arr.size))
 
 
 cdef class ModelStream:

@@ -253,12 +253,15 @@ def pack_model(spec: ModelSpec) -> bytes:
             "params": int(sum(int(np.prod(r["shape"])) for r in refs)),
             "weights": refs,
         })
-    stateful = any(op.kind == "gru" and op.attrs.get("stateful") for op in spec.ops)
+    grus = [op for op in spec.ops if op.kind == "gru"]
+    states = [{"layer": op.layer, "slot": slot, "units": gru_config(op)[1]}
+              for slot, op in enumerate(grus) if op.attrs.get("stateful")]
     meta = json.dumps({
         "format": "fastgru-image", "name": spec.name, "source": spec.source,
         "source_format": spec.extra.get("format"), "keras_version": spec.keras_version,
         "inputs": _io_meta(spec, spec.inputs), "outputs": _io_meta(spec, spec.outputs),
-        "layers": layers, "stateful": stateful, "stateful_batch": spec.stateful_batch,
+        "layers": layers, "stateful": bool(states), "states": states,
+        "stateful_batch": spec.stateful_batch,
         "extra": _jsonable(spec.extra),
     }, separators=(",", ":")).encode("utf-8")
 

@@ -202,10 +202,24 @@ class Model:
 
     __call__ = predict
 
-    def reset_states(self) -> None:
-        """Zero the carried GRU states of a stateful model (no-op otherwise)."""
-        if self._state is not None:
-            self._state.reset()
+    def reset_states(self, states: Optional[Sequence[Any]] = None) -> None:
+        """Zero the carried GRU states of a stateful model (no-op otherwise), or set them:
+        `states` holds one (batch, units) array per stateful GRU, in execution order."""
+        if states is None:
+            if self._state is not None:
+                self._state.reset()
+            return
+        carried = self._meta.get("states", [])
+        if not self.stateful or len(states) != len(carried):
+            raise FastGRUError(f"reset_states: the model carries {len(carried)} GRU states "
+                               f"({[c['layer'] for c in carried]}), got {len(states)}")
+        arrays = [np.asarray(h, dtype=np.float32) for h in states]
+        state = self._stateful_state(arrays[0].shape[0] if arrays[0].ndim == 2 else -1)
+        for h, c in zip(arrays, carried):
+            if h.shape != (state.batch, c["units"]):
+                raise FastGRUError(f"reset_states: layer '{c['layer']}' expects a state of "
+                                   f"shape {(state.batch, c['units'])}, got {h.shape}")
+            state.set(c["slot"], h)
 
     def stream(self, batch_size: int = 1):
         """A streaming state: ``step(x_t, out=None)`` feeds one timestep (batch_size, features)

@@ -179,6 +179,24 @@ int fg_state_reset(fg_state *s) {
 
 int64_t fg_state_batch(const fg_state *s) { return s ? s->batch : 0; }
 
+int fg_state_set(fg_state *s, int slot, const float *h, size_t n) {
+    if (!s || !h) return fg_fail(FG_ERR_ARG, "fg_state_set: NULL argument");
+    const fg_model *m = s->model;
+    for (int32_t i = 0; i < m->n_ops; i++) {
+        const model_op *o = &m->ops[i];
+        if (o->kind != OP_GRU || o->state_slot != slot) continue;
+        size_t want = (size_t)s->batch * (size_t)o->gru.units;
+        if (n != want)
+            return fg_fail(FG_ERR_ARG, "layer '%s': a state of %zu floats (batch %lld x %d "
+                           "units) was expected, got %zu", o->layer, want, (long long)s->batch,
+                           o->gru.units, n);
+        memcpy(s->h + s->slot_offset[slot], h, n * sizeof(float));
+        return FG_OK;
+    }
+    return fg_fail(FG_ERR_ARG, "state slot %d out of range (the model has %d GRU ops)", slot,
+                   m->n_gru);
+}
+
 /* ---- running ----------------------------------------------------------------------------- */
 static int run_gru(const fg_model *m, const model_op *o, void **ptr, fg_state *state,
                    int streaming, int64_t batch, int64_t T, void *scratch, int32_t nthreads) {

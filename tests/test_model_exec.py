@@ -256,3 +256,17 @@ def test_workspace_reuses_the_memory_of_dead_tensors():
     assert model._core.workspace_bytes(16, 50, 1) < 3 * tensor_bytes
     x = np.random.default_rng(9).normal(size=(16, 50, 32))
     assert_close(model.predict(x), reference_run(spec, [x]))
+
+
+def test_reset_states_to_given_values():
+    spec = stateful_model()
+    model = Model(pack_model(spec))
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(2, T, F))
+    h = rng.uniform(-0.5, 0.5, size=(2, 5))
+    model.reset_states([h])
+    assert_close(model.predict(x), reference_run(spec, [x], {"gru": h}))
+    with pytest.raises(FastGRUError, match=r"expects a state of shape \(2, 5\)"):
+        model.reset_states([np.zeros((2, 4))])
+    with pytest.raises(FastGRUError, match="carries 1 GRU states"):
+        model.reset_states([h, h])
