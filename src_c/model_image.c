@@ -22,19 +22,25 @@ static uint64_t rd_u64(const uint8_t *p) { return rd_u32(p) | (uint64_t)rd_u32(p
 static int32_t rd_i32(const uint8_t *p) { uint32_t u = rd_u32(p); int32_t v; memcpy(&v, &u, 4); return v; }
 static float rd_f32(const uint8_t *p) { uint32_t u = rd_u32(p); float v; memcpy(&v, &u, 4); return v; }
 
-/* CRC-32 (IEEE 802.3, the zlib / PNG one), table built on first use. */
-static uint32_t crc_table[256];
-static void crc_init(void) {
+/* CRC-32 (IEEE 802.3, the zlib / PNG one), eight bytes per step ("slicing by 8"). The tables
+ * are rebuilt per call (a few thousand operations, nothing next to an image) so that loading
+ * shares no mutable state between threads. */
+static uint32_t crc32_bytes(const uint8_t *p, size_t n) {
+    uint32_t t[8][256];
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
+        t[0][i] = c;
     }
-}
-static uint32_t crc32_bytes(const uint8_t *p, size_t n) {
-    if (!crc_table[1]) crc_init();   /* idempotent: racing threads write the same values */
+    for (uint32_t i = 0; i < 256; i++)
+        for (int k = 1; k < 8; k++) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
     uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    for (; n >= 8; p += 8, n -= 8) {
+        uint32_t lo = c ^ rd_u32(p), hi = rd_u32(p + 4);
+        c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^
+            t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+    }
+    for (; n; p++, n--) c = t[0][(c ^ *p) & 0xFF] ^ (c >> 8);
     return c ^ 0xFFFFFFFFu;
 }
 
@@ -376,7 +382,9 @@ static int load(const void *image, size_t nbytes, void *owned, fg_model **out) {
 int fg_model_load(const void *image, size_t nbytes, fg_model **out) {
     if (!out || (!image && nbytes)) return fg_fail(FG_ERR_ARG, "fg_model_load: NULL argument");
     *out = NULL;
-    if (!image) return fg_fail(FG_ERR_FORMAT, "model image: empty buffer");
+    if (!image || nbytes < MODEL_HEADER_BYTES)
+        return fg_fail(FG_ERR_FORMAT, "model image: %zu bytes is shorter than the %d-byte header",
+                       nbytes, MODEL_HEADER_BYTES);
     return load(image, nbytes, NULL, out);
 }
 
