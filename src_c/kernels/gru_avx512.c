@@ -6,8 +6,13 @@
 #include "../fg_activations.h"
 #include "fg_kernels.h"
 
+/* every function below gets the target attribute (GCC and clang spell it differently) */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")
+#endif
 
 #define FGK(name) name##_avx512
 #define V __m512
@@ -34,7 +39,11 @@
 
 #include "gru_template.h"
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 const fg_kernels fg_kernels_avx512 = FG_KERNEL_TABLE;
 #endif

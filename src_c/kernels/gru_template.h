@@ -8,12 +8,23 @@
  *   V_FMA(a, b, c) = a*b + c       V_MAX(a, b) / V_MIN(a, b): b when either is NaN
  *   V_TANH(x) V_SIGMOID(x)         libm-based for scalar; SIMD files leave them out and
  *                                  define what vmath_template.h needs instead
- * Layouts: see fg_kernels.h. Tiles hold MR rows x (gates x 16 units) accumulators; a remainder
- * row runs the same code with one row, so each row sees the same operation order everywhere.
+ * Layouts: see fg_kernels.h. Tiles hold MR rows x (gates x 16 units) accumulators; left-over
+ * rows run the same code with 4, 2 or 1 rows, so each row sees the same operation order
+ * whatever tile it lands in (results do not depend on the batch split between threads).
  */
 #define VPG (FG_BLOCK / VL) /* vectors per gate per block */
 #define VPB (3 * VPG)       /* vectors per block (z, r, h) */
 #define FG_INLINE static inline __attribute__((always_inline))
+
+/* Walk rows m = 0 .. M in tiles of MR rows, then 4, 2, 1: CALL(mr) with mr a constant. */
+#define FG_ROW_TILES(M, m, CALL)                                                              \
+    for (int64_t m = 0; m < (M);) {                                                           \
+        int64_t rem_ = (M) - m;                                                              \
+        if (rem_ >= MR) { CALL(MR); m += MR; }                                                \
+        else if (MR > 4 && rem_ >= 4) { CALL(4); m += 4; }                                    \
+        else if (MR > 2 && rem_ >= 2) { CALL(2); m += 2; }                                    \
+        else { CALL(1); m += 1; }                                                             \
+    }
 
 /* clip to [lo, hi] keeping NaN */
 FG_INLINE V FGK(clip)(V x, float lo, float hi)
@@ -81,35 +92,41 @@ static void FGK(gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const f
     for (int64_t jb = 0; jb < nblk; jb++) {
         const float *Pj = P + jb * K * FG_BLOCK3, *bj = bias + jb * FG_BLOCK3;
         float *Cj = C + jb * FG_BLOCK3;
-        int64_t m = 0;
-        for (; m + MR <= M; m += MR) FGK(gemm_rows)(MR, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc);
-        for (; m < M; m++) FGK(gemm_rows)(1, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc);
+#define GEMM_ROWS(mr) FGK(gemm_rows)(mr, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc)
+        FG_ROW_TILES(M, m, GEMM_ROWS)
+#undef GEMM_ROWS
     }
 }
 
-/* reset_after=1 for rows 0 .. mr of block jb (units j0 .. j0+16):
+/* reset_after=1 gate math for one row of one block from its accumulators:
  * z = ract(xz + (hUz + bz)), r = ract(xr + (hUr + br)), hh = act(xh + r*(hUh + bh)),
- * h' = z*h + (1-z)*hh. XW, bj, Hout point at the block; H at the row start. */
+ * h' = z*h + (1-z)*hh. xw, b point at the block's 48 columns; h, o at its 16 units. */
+FG_INLINE void FGK(after_out)(const V *acc, const float *xw, const float *b, const float *h,
+                              float *o, int act, int ract)
+{
+    const V one = V_SET1(1.0f);
+    for (int v = 0; v < VPG; v++) {
+        int c = v * VL;
+        V z = FGK(act_v)(ract, V_ADD(V_LOAD(xw + c), V_ADD(acc[v], V_LOAD(b + c))));
+        V rr = FGK(act_v)(ract, V_ADD(V_LOAD(xw + FG_BLOCK + c),
+                                      V_ADD(acc[VPG + v], V_LOAD(b + FG_BLOCK + c))));
+        V hh = FGK(act_v)(act, V_ADD(V_LOAD(xw + 2 * FG_BLOCK + c),
+                                     V_MUL(rr, V_ADD(acc[2 * VPG + v],
+                                                     V_LOAD(b + 2 * FG_BLOCK + c)))));
+        V hv = V_LOAD(h + c);
+        V_STORE(o + c, V_ADD(V_MUL(z, hv), V_MUL(V_SUB(one, z), hh)));
+    }
+}
+
+/* Rows 0 .. mr of block jb (units j0 ..): XW, bj, Hout point at the block, H at the row. */
 FG_INLINE void FGK(after_rows)(const int mr, int64_t units, const float *H, int64_t ldh,
                                int64_t j0, const float *XW, int64_t ldxw, const float *Pj,
                                const float *bj, int act, int ract, float *Hout, int64_t ldo)
 {
     V acc[MR][VPB];
     FGK(tile)(mr, 0, VPB, units, H, ldh, Pj, acc);
-    const V one = V_SET1(1.0f);
-    for (int r = 0; r < mr; r++) {
-        for (int v = 0; v < VPG; v++) {
-            const float *xw = XW + r * ldxw + v * VL, *b = bj + v * VL;
-            V z = FGK(act_v)(ract, V_ADD(V_LOAD(xw), V_ADD(acc[r][v], V_LOAD(b))));
-            V rr = FGK(act_v)(ract, V_ADD(V_LOAD(xw + FG_BLOCK),
-                                          V_ADD(acc[r][VPG + v], V_LOAD(b + FG_BLOCK))));
-            V hh = FGK(act_v)(act, V_ADD(V_LOAD(xw + 2 * FG_BLOCK),
-                                         V_MUL(rr, V_ADD(acc[r][2 * VPG + v],
-                                                         V_LOAD(b + 2 * FG_BLOCK)))));
-            V h = V_LOAD(H + r * ldh + j0 + v * VL);
-            V_STORE(Hout + r * ldo + v * VL, V_ADD(V_MUL(z, h), V_MUL(V_SUB(one, z), hh)));
-        }
-    }
+    for (int r = 0; r < mr; r++)
+        FGK(after_out)(acc[r], XW + r * ldxw, bj, H + r * ldh + j0, Hout + r * ldo, act, ract);
 }
 
 static void FGK(step_after)(int64_t M, int64_t units, const float *H, int64_t ldh,
@@ -120,13 +137,12 @@ static void FGK(step_after)(int64_t M, int64_t units, const float *H, int64_t ld
         const float *Pj = U + jb * units * FG_BLOCK3, *bj = brec + jb * FG_BLOCK3;
         const float *XWj = XW + jb * FG_BLOCK3;
         float *Oj = Hout + jb * FG_BLOCK;
-        int64_t j0 = jb * FG_BLOCK, m = 0;
-        for (; m + MR <= M; m += MR)
-            FGK(after_rows)(MR, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj, act,
-                            ract, Oj + m * ldo, ldo);
-        for (; m < M; m++)
-            FGK(after_rows)(1, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj, act,
-                            ract, Oj + m * ldo, ldo);
+        int64_t j0 = jb * FG_BLOCK;
+#define AFTER_ROWS(mr)                                                                         \
+    FGK(after_rows)(mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj, act, ract,  \
+                    Oj + m * ldo, ldo)
+        FG_ROW_TILES(M, m, AFTER_ROWS)
+#undef AFTER_ROWS
     }
 }
 
@@ -155,13 +171,12 @@ static void FGK(step_before_zr)(int64_t M, int64_t units, const float *H, int64_
 {
     for (int64_t jb = 0; jb < nblk; jb++) {
         const float *Pj = U + jb * units * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
-        int64_t j0 = jb * FG_BLOCK, m = 0;
-        for (; m + MR <= M; m += MR)
-            FGK(zr_rows)(MR, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, ract,
-                         Z + m * ldz, RH + m * ldz, ldz);
-        for (; m < M; m++)
-            FGK(zr_rows)(1, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, ract,
-                         Z + m * ldz, RH + m * ldz, ldz);
+        int64_t j0 = jb * FG_BLOCK;
+#define ZR_ROWS(mr)                                                                            \
+    FGK(zr_rows)(mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, ract, Z + m * ldz, \
+                 RH + m * ldz, ldz)
+        FG_ROW_TILES(M, m, ZR_ROWS)
+#undef ZR_ROWS
     }
 }
 
@@ -191,13 +206,12 @@ static void FGK(step_before_h)(int64_t M, int64_t units, const float *H, int64_t
 {
     for (int64_t jb = 0; jb < nblk; jb++) {
         const float *Pj = U + jb * units * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
-        int64_t j0 = jb * FG_BLOCK, m = 0;
-        for (; m + MR <= M; m += MR)
-            FGK(h_rows)(MR, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, act,
-                        Z + m * ldz, RH + m * ldz, ldz, Hout + m * ldo, ldo);
-        for (; m < M; m++)
-            FGK(h_rows)(1, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, act,
-                        Z + m * ldz, RH + m * ldz, ldz, Hout + m * ldo, ldo);
+        int64_t j0 = jb * FG_BLOCK;
+#define H_ROWS(mr)                                                                             \
+    FGK(h_rows)(mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, act, Z + m * ldz,   \
+                RH + m * ldz, ldz, Hout + m * ldo, ldo)
+        FG_ROW_TILES(M, m, H_ROWS)
+#undef H_ROWS
     }
 }
 

@@ -5,8 +5,10 @@
  *     zero_output_for_mask, h0, units not a multiple of 16, row-wise activations);
  *  2. 1 thread vs 2 threads, bitwise;
  *  3. vector tanh / logistic vs double precision over [-20, 20] step 1e-4, extremes, NaN;
- *  4. argument checks and cancellation return the documented statuses.
+ *  4. argument checks and cancellation return the documented statuses;
+ *  5. time-major strides and h_final == h0 (streaming state updated in place).
  * Build and run: make -C tests/c   (see Makefile). Exit status 0 when everything passes.
+ * `test_kernels --quick` checks one shape only (for slow emulators such as qemu-aarch64).
  */
 #include <math.h>
 #include <stdio.h>
@@ -103,7 +105,7 @@ static double max_diff(const float *a, const float *b, size_t n)
     return m / scale;
 }
 
-static void test_isa_paths_and_threads(void)
+static void test_isa_paths_and_threads(size_t nshapes)
 {
     static const int shapes[][2] = {{5, 7}, {3, 16}, {9, 40}, {24, 80}};
     static const int acts[][2] = {{FG_ACT_TANH, FG_ACT_SIGMOID},
@@ -115,7 +117,7 @@ static void test_isa_paths_and_threads(void)
     const int isas[] = {FG_ISA_AVX2, FG_ISA_AVX512, FG_ISA_NEON};
     double worst[3] = {0};
     int runs = 0;
-    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+    for (size_t s = 0; s < nshapes && s < sizeof shapes / sizeof *shapes; s++)
         for (size_t a = 0; a < sizeof acts / sizeof *acts; a++)
             for (int opt = 0; opt < 128; opt++) {
                 int ra = opt & 1, ub = opt >> 1 & 1, masked = opt >> 2 & 1, h0 = opt >> 3 & 1;
@@ -190,6 +192,39 @@ static void test_activation_accuracy(void)
     free(x), free(y);
 }
 
+/* Time-major input and output strides give the batch-major results; h_final may be h0. */
+static void test_layouts_and_in_place_state(void)
+{
+    problem p;
+    const int64_t B = 6, T = 7, F = 5, u = 20;
+    make_problem(&p, (int)F, (int)u, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID, B, T);
+    float *y_ref = malloc(sizeof(float) * B * T * u), *h_ref = malloc(sizeof(float) * B * u);
+    CHECK(run(&p, "", 1, 1, 1, 0, 1, 0, y_ref, h_ref) == FG_OK, "%s", fg_last_error());
+    float *xt = malloc(sizeof(float) * B * T * F), *yt = malloc(sizeof(float) * B * T * u);
+    uint8_t *mt = malloc((size_t)(B * T));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++) {
+            memcpy(xt + (t * B + b) * F, p.x + (b * T + t) * F, sizeof(float) * F);
+            mt[t * B + b] = p.mask[b * T + t];
+        }
+    float *state = malloc(sizeof(float) * B * u);
+    memcpy(state, p.h0, sizeof(float) * B * u);
+    fg_gru_run r = {0};
+    r.batch = B, r.timesteps = T, r.x = xt, r.x_sb = F, r.x_st = B * F;
+    r.mask = mt, r.m_sb = 1, r.m_st = B, r.h0 = state, r.h0_sb = u;
+    r.y = yt, r.y_sb = u, r.y_st = B * u, r.h_final = state, r.hf_sb = u;
+    r.return_sequences = 1;
+    CHECK(fg_gru_forward(&p.cfg, p.packed, &r, NULL) == FG_OK, "%s", fg_last_error());
+    double d = 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++)
+            d = fmax(d, max_diff(y_ref + (b * T + t) * u, yt + (t * B + b) * u, (size_t)u));
+    CHECK(d == 0 && memcmp(state, h_ref, sizeof(float) * B * u) == 0,
+          "time-major / in-place state differs: %g", d);
+    free(y_ref), free(h_ref), free(xt), free(yt), free(mt), free(state);
+    free_problem(&p);
+}
+
 static void test_errors_and_cancel(void)
 {
     fg_gru_config bad = {0, 8, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID};
@@ -213,13 +248,15 @@ static void test_errors_and_cancel(void)
     free_problem(&p);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0; /* e.g. under qemu */
     printf("ISA available 0x%x, active %s, OpenMP %d, default threads %d\n", fg_isa_available(),
            fg_isa_name(fg_isa_active()), fg_have_openmp(), fg_default_threads());
     test_activation_accuracy();
     test_errors_and_cancel();
-    test_isa_paths_and_threads();
+    test_layouts_and_in_place_state();
+    test_isa_paths_and_threads(quick ? 1 : 4);
     printf(failures ? "%d FAILURES\n" : "all passed\n", failures);
     return failures != 0;
 }
