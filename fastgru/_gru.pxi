@@ -13,30 +13,45 @@ cdef int _gru_config(object config, fg_gru_config *cfg) except -1:
     return 0
 
 
-cdef int _check_array(object arr, str what, tuple shape, object dtype,
+_TYPE_NAMES = {cnp.NPY_FLOAT32: "float32", cnp.NPY_UINT8: "uint8"}
+
+
+cdef int _check_array(object obj, str what, tuple shape, int typenum,
                       bint contiguous_last=True) except -1:
-    """`arr` must be an ndarray of `dtype` and `shape`, with non-negative strides that are whole
-    elements (what the C strides can express) and, unless told otherwise, a contiguous last
-    axis."""
-    if not isinstance(arr, np.ndarray) or arr.dtype != dtype:
-        raise FastGRUError(f"{what}: expected a {np.dtype(dtype).name} ndarray, "
-                           f"got {type(arr).__name__} {getattr(arr, 'dtype', '')}")
-    if arr.shape != shape:
-        raise FastGRUError(f"{what}: expected shape {shape}, got {arr.shape}")
-    cdef Py_ssize_t item = arr.itemsize
-    for axis, stride in enumerate(arr.strides):
-        if arr.shape[axis] > 1 and (stride < 0 or stride % item
-                                    or (contiguous_last and axis == arr.ndim - 1 and stride != item)):
-            raise FastGRUError(f"{what}: strides {arr.strides} are not supported "
+    """`obj` must be an aligned, native-endian ndarray of `typenum` and `shape`, with
+    non-negative strides that are whole elements (what the C strides can express) and, unless
+    told otherwise, a contiguous last axis. C-API checks: this runs on every call."""
+    if (not cnp.PyArray_Check(obj) or cnp.PyArray_TYPE(<cnp.ndarray>obj) != typenum
+            or not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>obj)
+            or not cnp.PyArray_ISALIGNED(<cnp.ndarray>obj)):
+        raise FastGRUError(f"{what}: expected an aligned native {_TYPE_NAMES[typenum]} ndarray, "
+                           f"got {type(obj).__name__} {getattr(obj, 'dtype', '')}")
+    cdef cnp.ndarray arr = <cnp.ndarray>obj
+    cdef int ndim = cnp.PyArray_NDIM(arr), axis
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(arr)
+    cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(arr)
+    cdef cnp.npy_intp item = cnp.PyArray_ITEMSIZE(arr)
+    cdef bint same_shape = ndim == len(shape)
+    for axis in range(ndim if same_shape else 0):
+        same_shape = same_shape and dims[axis] == <cnp.npy_intp>shape[axis]
+    if not same_shape:
+        raise FastGRUError(f"{what}: expected shape {shape}, got {obj.shape}")
+    if cnp.PyArray_SIZE(arr) == 0:
+        return 0                    # nothing is read or written; numpy's strides may be 0
+    for axis in range(ndim):
+        if dims[axis] > 1 and (strides[axis] < 0 or strides[axis] % item != 0
+                               or (contiguous_last and axis == ndim - 1 and strides[axis] != item)):
+            raise FastGRUError(f"{what}: strides {obj.strides} are not supported "
                                f"(need a contiguous last axis and non-negative strides)")
     return 0
 
 
-cdef inline int64_t _stride(object arr, int axis):
-    # An axis of length <= 1 is never stepped along; its stride may be anything numpy likes.
-    if arr.shape[axis] <= 1:
+cdef inline int64_t _stride(cnp.ndarray arr, int axis):
+    # An axis of length <= 1 (or an empty array) is never stepped along; numpy's stride there
+    # may be anything.
+    if cnp.PyArray_DIMS(arr)[axis] <= 1 or cnp.PyArray_SIZE(arr) == 0:
         return 0
-    return arr.strides[axis] // arr.itemsize
+    return cnp.PyArray_STRIDES(arr)[axis] // cnp.PyArray_ITEMSIZE(arr)
 
 
 def gru_packed_bytes(config):
@@ -49,7 +64,7 @@ def gru_packed_bytes(config):
 def _aligned_bytes(size_t n):
     """A uint8 array of n bytes whose data starts on a 64-byte boundary."""
     raw = np.empty(n + 64, dtype=np.uint8)
-    start = (-raw.ctypes.data) % 64
+    start = (-<size_t>cnp.PyArray_DATA(raw)) % 64
     return raw[start:start + n]
 
 
@@ -66,13 +81,13 @@ def gru_pack(config, kernel, recurrent_kernel, bias):
     cdef fg_gru_config cfg
     _gru_config(config, &cfg)
     k_shape, rk_shape, b_shape = _weight_shapes(config)
-    _check_array(kernel, "kernel", k_shape, np.float32)
-    _check_array(recurrent_kernel, "recurrent_kernel", rk_shape, np.float32)
+    _check_array(kernel, "kernel", k_shape, cnp.NPY_FLOAT32)
+    _check_array(recurrent_kernel, "recurrent_kernel", rk_shape, cnp.NPY_FLOAT32)
     if not (kernel.flags.c_contiguous and recurrent_kernel.flags.c_contiguous):
         raise FastGRUError("gru_pack: kernel and recurrent_kernel must be C-contiguous")
     cdef const float *bias_ptr = NULL
     if b_shape is not None:
-        _check_array(bias, "bias", b_shape, np.float32)
+        _check_array(bias, "bias", b_shape, cnp.NPY_FLOAT32)
         if not bias.flags.c_contiguous:
             raise FastGRUError("gru_pack: bias must be C-contiguous")
         bias_ptr = <const float *>cnp.PyArray_DATA(bias)
@@ -84,9 +99,10 @@ def gru_pack(config, kernel, recurrent_kernel, bias):
 
 
 cdef int _check_packed(fg_gru_config *cfg, object packed) except -1:
-    if (not isinstance(packed, np.ndarray) or packed.dtype != np.uint8
-            or not packed.flags.c_contiguous or packed.nbytes != fg_gru_packed_bytes(cfg)
-            or packed.ctypes.data % 64):
+    if (not cnp.PyArray_Check(packed) or cnp.PyArray_TYPE(<cnp.ndarray>packed) != cnp.NPY_UINT8
+            or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>packed)
+            or <size_t>cnp.PyArray_NBYTES(<cnp.ndarray>packed) != fg_gru_packed_bytes(cfg)
+            or (<size_t>cnp.PyArray_DATA(<cnp.ndarray>packed)) % 64):
         raise FastGRUError("packed GRU weights: expected the 64-byte aligned uint8 array "
                            "gru_pack returned for this config")
     return 0
@@ -124,28 +140,28 @@ def gru_forward(config, packed, x, mask, h0, y, h_final, *, bint go_backwards=Fa
     if not isinstance(x, np.ndarray) or x.ndim != 3:
         raise FastGRUError(f"x: expected a (batch, timesteps, {cfg.input_dim}) float32 array")
     batch, timesteps = x.shape[0], x.shape[1]
-    _check_array(x, "x", (batch, timesteps, cfg.input_dim), np.float32)
+    _check_array(x, "x", (batch, timesteps, cfg.input_dim), cnp.NPY_FLOAT32)
     state_shape = (batch, cfg.units)
     _check_array(y, "y", (batch, timesteps, cfg.units) if return_sequences else state_shape,
-                 np.float32)
+                 cnp.NPY_FLOAT32)
     run.batch, run.timesteps = batch, timesteps
     run.x = <const float *>cnp.PyArray_DATA(x)
     run.x_sb, run.x_st = _stride(x, 0), _stride(x, 1)
     run.mask, run.m_sb, run.m_st = NULL, 0, 0
     if mask is not None:
-        _check_array(mask, "mask", (batch, timesteps), np.uint8, contiguous_last=False)
+        _check_array(mask, "mask", (batch, timesteps), cnp.NPY_UINT8, contiguous_last=False)
         run.mask = <const uint8_t *>cnp.PyArray_DATA(mask)
         run.m_sb, run.m_st = _stride(mask, 0), _stride(mask, 1)
     run.h0, run.h0_sb = NULL, 0
     if h0 is not None:
-        _check_array(h0, "initial_state", state_shape, np.float32)
+        _check_array(h0, "initial_state", state_shape, cnp.NPY_FLOAT32)
         run.h0, run.h0_sb = <const float *>cnp.PyArray_DATA(h0), _stride(h0, 0)
     run.y = <float *>cnp.PyArray_DATA(y)
     run.y_sb = _stride(y, 0)
     run.y_st = _stride(y, 1) if return_sequences else 0
     run.h_final, run.hf_sb = NULL, 0
     if h_final is not None:
-        _check_array(h_final, "h_final", state_shape, np.float32)
+        _check_array(h_final, "h_final", state_shape, cnp.NPY_FLOAT32)
         run.h_final, run.hf_sb = <float *>cnp.PyArray_DATA(h_final), _stride(h_final, 0)
     run.go_backwards = go_backwards
     run.return_sequences = return_sequences

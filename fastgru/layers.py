@@ -28,11 +28,10 @@ def _weight(arr: ArrayLike, name: str, shape: tuple) -> np.ndarray:
     return w
 
 
-def _single_state(state):
-    """Keras accepts an initial state as an array or a one-element list of arrays."""
-    if isinstance(state, (list, tuple)) and len(state) == 1:
-        return state[0]
-    return state
+def _state_input(state: ArrayLike, what: str) -> np.ndarray:
+    """A (batch, units) state; Keras also accepts it wrapped in a one-element list."""
+    arr = _float32_input(state, what)
+    return arr[0] if arr.ndim == 3 and arr.shape[0] == 1 else arr
 
 
 class GRU:
@@ -97,7 +96,7 @@ class GRU:
         if states is None:
             self._state = None
             return
-        state = _float32_input(_single_state(states), "states")
+        state = _state_input(states, "states")
         if state.ndim != 2 or state.shape[1] != self.units:
             raise FastGRUError(f"GRU {self.name}: states must have shape (batch, {self.units}), "
                                f"got {state.shape}")
@@ -141,7 +140,7 @@ class GRU:
                                        f"call reset_states() first")
                 return self._state
             return None
-        h0 = _float32_input(_single_state(initial_state), "initial_state")
+        h0 = _state_input(initial_state, "initial_state")
         if h0.shape != (batch, self.units):
             raise FastGRUError(f"GRU {self.name} initial_state: expected shape "
                                f"{(batch, self.units)}, got {h0.shape}")

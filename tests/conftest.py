@@ -96,16 +96,20 @@ class BiCase:
     mask: Optional[str]
     reset_after: bool = True
     units: int = 5
+    forward_go_backwards: bool = False      # Keras then gives the backward layer go_backwards=False
 
     def __str__(self):
         return (f"bi-{self.merge_mode}-rs{int(self.return_sequences)}st{int(self.return_state)}"
-                f"h0{int(self.initial_state)}-m{self.mask}-ra{int(self.reset_after)}")
+                f"h0{int(self.initial_state)}-m{self.mask}-ra{int(self.reset_after)}"
+                f"-fgb{int(self.forward_go_backwards)}")
 
 
 BI_CASES = [BiCase(mode, rs, bool(i % 2), bool((i // 2) % 2), MASK_KINDS[i % len(MASK_KINDS)],
                    reset_after=bool(i % 3))
             for i, (mode, rs) in enumerate(itertools.product(("concat", "sum", "mul", "ave", None),
                                                             (True, False)))]
+BI_CASES += [BiCase("concat", True, True, False, "post", forward_go_backwards=True),
+             BiCase("sum", False, False, True, "pre", forward_go_backwards=True)]
 
 
 def make_mask(kind: Optional[str], batch: int, timesteps: int, rng) -> Optional[np.ndarray]:

@@ -1,6 +1,10 @@
 """fastgru.GRU / Bidirectional against the float64 numpy re-derivation (tests/reference_gru.py)
 on the same option grid as the Keras tests, plus the options Keras 3 lacks (time_major,
 Keras 2 hard_sigmoid, zero_output_for_mask as a keyword) and the layer's own API."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -134,16 +138,17 @@ def test_bidirectional_matches_numpy_reference(case, error_record):
           if case.initial_state else [None, None])
     opts = dict(reset_after=case.reset_after, return_sequences=case.return_sequences,
                 return_state=case.return_state)
-    bi = fastgru.Bidirectional(fastgru.GRU(units, *w_fw, **opts),
-                               fastgru.GRU(units, *w_bw, go_backwards=True, **opts),
+    fgb = case.forward_go_backwards
+    bi = fastgru.Bidirectional(fastgru.GRU(units, *w_fw, go_backwards=fgb, **opts),
+                               fastgru.GRU(units, *w_bw, go_backwards=not fgb, **opts),
                                merge_mode=case.merge_mode)
     got = bi(x, initial_state=h0 if case.initial_state else None, mask=mask)
 
     ref = dict(reset_after=case.reset_after, return_sequences=case.return_sequences, mask=mask,
                zero_output_for_mask=case.return_sequences)
-    y_fw, h_fw = gru_reference(x, *w_fw, initial_state=h0[0], **ref)
-    y_bw, h_bw = gru_reference(x, *w_bw, initial_state=h0[1], go_backwards=True, **ref)
-    if case.return_sequences:
+    y_fw, h_fw = gru_reference(x, *w_fw, initial_state=h0[0], go_backwards=fgb, **ref)
+    y_bw, h_bw = gru_reference(x, *w_bw, initial_state=h0[1], go_backwards=not fgb, **ref)
+    if case.return_sequences:      # Keras flips the backward layer's sequence, whichever it is
         y_bw = y_bw[:, ::-1]
     merged = {"concat": lambda: [np.concatenate([y_fw, y_bw], axis=-1)],
               "sum": lambda: [y_fw + y_bw], "mul": lambda: [y_fw * y_bw],
@@ -159,3 +164,74 @@ def test_bidirectional_needs_opposite_go_backwards():
     weights = make_weights(3, 2, True, True, np.random.default_rng(0))
     with pytest.raises(fastgru.FastGRUError, match="different go_backwards"):
         fastgru.Bidirectional(fastgru.GRU(3, *weights), fastgru.GRU(3, *weights))
+
+
+def test_import_fastgru_loads_nothing_heavy():
+    code = ("import sys, fastgru; heavy = [m for m in ('h5py', 'keras', 'jax', 'tensorflow', "
+            "'scipy') if m in sys.modules]; print(heavy)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("batch, timesteps", [(0, 4), (3, 0)])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_empty_batch_or_sequence(batch, timesteps, return_sequences):
+    weights = make_weights(4, 3, True, True, np.random.default_rng(0))
+    x = np.zeros((batch, timesteps, 3), np.float32)
+    y, h = fastgru.GRU(4, *weights, return_sequences=return_sequences, return_state=True)(x)
+    y_ref, h_ref = gru_reference(x, *weights, return_sequences=return_sequences)
+    assert y.shape == y_ref.shape and h.shape == h_ref.shape
+    assert np.array_equal(y, y_ref) and np.array_equal(h, h_ref)
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "ave", None])
+def test_bidirectional_time_major_matches_batch_major(merge_mode):
+    rng = np.random.default_rng(8)
+    w_fw, w_bw = make_weights(4, 3, True, True, rng), make_weights(4, 3, True, True, rng)
+    x = rng.normal(size=(5, 6, 3)).astype(np.float32)
+    mask = make_mask("post", 5, 6, rng)
+
+    def build(time_major):
+        opts = dict(return_sequences=True, time_major=time_major)
+        return fastgru.Bidirectional(fastgru.GRU(4, *w_fw, **opts),
+                                     fastgru.GRU(4, *w_bw, go_backwards=True, **opts), merge_mode)
+
+    batch_major = build(False)(x, mask=mask)
+    time_major = build(True)(np.ascontiguousarray(x.transpose(1, 0, 2)), mask=mask.T)
+    batch_major = batch_major if isinstance(batch_major, list) else [batch_major]
+    time_major = time_major if isinstance(time_major, list) else [time_major]
+    for b, t in zip(batch_major, time_major):
+        assert np.array_equal(t.transpose(1, 0, 2), b)
+
+
+def test_initial_state_as_array_list_or_nested_list():
+    case = Case("initial_state_forms", batch=1)
+    rng = np.random.default_rng(9)
+    weights = case_weights(case, rng)
+    x, _, _ = make_data(case, rng)
+    h0 = rng.uniform(-1, 1, (1, case.units)).astype(np.float32)
+    layer = fastgru_gru(case, weights)
+    expected = layer(x, initial_state=h0)
+    for form in ([h0], h0.tolist(), [h0.tolist()]):
+        assert np.array_equal(layer(x, initial_state=form), expected)
+
+
+def test_bidirectional_stateful_states_equal_initial_state():
+    rng = np.random.default_rng(13)
+    w_fw, w_bw = make_weights(4, 3, True, True, rng), make_weights(4, 3, True, True, rng)
+    x = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    h0 = [rng.uniform(-1, 1, (2, 4)).astype(np.float32) for _ in range(2)]
+
+    def build(stateful):
+        opts = dict(return_sequences=True, stateful=stateful)
+        return fastgru.Bidirectional(fastgru.GRU(4, *w_fw, **opts),
+                                     fastgru.GRU(4, *w_bw, go_backwards=True, **opts))
+
+    expected = build(False)(x, initial_state=h0)
+    stateful = build(True)
+    stateful.reset_states(states=h0)
+    assert np.array_equal(stateful(x), expected)
+    stateful.reset_states()
+    assert np.array_equal(stateful(x), build(False)(x))
