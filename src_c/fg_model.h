@@ -57,14 +57,15 @@ int fg_model_workspace_bytes(const fg_model *model, int64_t batch, int64_t times
  * (batch, per-sample shape with -1 -> timesteps); outputs[i] receives output i likewise.
  * `state` carries the GRU states of a stateful model (NULL: zeros, nothing kept) and must
  * have been made for this batch size (else FG_ERR_STATE). `workspace` is NULL (allocated
- * inside) or a 64-byte aligned block of `workspace_bytes` >= fg_model_workspace_bytes().
- * nthreads <= 0: fg_default_threads(). */
+ * inside) or a 64-byte aligned block of `workspace_bytes` >= fg_model_workspace_bytes(),
+ * one per concurrent call. nthreads <= 0: fg_default_threads(). */
 int fg_model_run(const fg_model *model, fg_state *state, int64_t batch, int64_t timesteps,
                  const void *const *inputs, void *const *outputs, void *workspace,
                  size_t workspace_bytes, int32_t nthreads);
 
 /* A state object: the carried GRU states (and last outputs, for masked streaming) of one
- * batch of streams, or of a stateful model's batch. Starts at zero. */
+ * batch of streams, or of a stateful model's batch. Starts at zero. One call at a time may
+ * use a state; different states may run the same model concurrently. */
 int fg_state_create(const fg_model *model, int64_t batch, fg_state **out);
 void fg_state_free(fg_state *state);
 int fg_state_reset(fg_state *state);
@@ -86,8 +87,8 @@ int fg_model_step(const fg_model *model, fg_state *state, const void *const *inp
                   void *const *outputs, void *workspace, size_t workspace_bytes,
                   int32_t nthreads);
 
-/* Weight record `index` of the image (for get_weights()): data pointer into the image, the
- * element count and the layout (0 plain, 1 GRU packed; see docs/FORMAT.md). */
+/* Weight record `index` of the image (for get_weights()): data pointer into the image, its
+ * size in bytes and its layout (0 plain, 1 GRU packed; see docs/FORMAT.md). */
 int fg_model_weight(const fg_model *model, int index, const void **data, size_t *nbytes,
                     int32_t *layout);
 
