@@ -167,8 +167,11 @@ class Model:
         for arr, t in zip(arrays, self.inputs):
             want = (batch,) + tuple(timesteps if d is None else d for d in t.shape[1:])
             if arr.shape != want:
+                note = (" (every sequence input of a model shares one time length)"
+                        if len(t.shape) > 1 and t.shape[1] is None and arr.shape[0] == batch
+                        else "")
                 raise FastGRUError(f"model input '{t.name}': expected shape "
-                                   f"{_shape_text(t.shape)} -> {want}, got {arr.shape}")
+                                   f"{_shape_text(t.shape)} -> {want}, got {arr.shape}{note}")
         return arrays, batch, timesteps
 
     def _stateful_state(self, batch: int):
