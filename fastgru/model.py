@@ -116,8 +116,9 @@ class Model:
         except (KeyError, TypeError) as e:
             raise FastGRUError(f"model image: malformed layer list in the metadata ({e!r})") \
                 from None
-        self.inputs = [TensorInfo(n, (None,) + s, d) for n, d, s in self._core.inputs]
-        self.outputs = [TensorInfo(n, (None,) + s, d) for n, d, s in self._core.outputs]
+        self.inputs = [TensorInfo(n, (None,) + s, d) for n, d, s, _ in self._core.inputs]
+        self.outputs = [TensorInfo(n, (None,) + s, d) for n, d, s, _ in self._core.outputs]
+        self._input_axes = [axis for *_, axis in self._core.inputs]   # time axis or -1
 
     # ---- pickling: by value, the image bytes ---------------------------------------------
     def __reduce__(self):
@@ -152,27 +153,25 @@ class Model:
         return [x]
 
     def _converted(self, x) -> tuple:
-        """(arrays, batch, timesteps) with every shape checked."""
+        """(arrays, batch, times) with every shape checked; times holds the length of each
+        time axis, taken from the first input that has it."""
         arrays = [convert_input(v, t.name, t.dtype) for v, t in zip(self._input_list(x),
                                                                    self.inputs)]
-        batch, timesteps = None, None
-        for arr, t in zip(arrays, self.inputs):
+        batch, times = None, [None] * self._core.num_time_axes
+        for arr, t, axis in zip(arrays, self.inputs, self._input_axes):
             if arr.ndim != len(t.shape):
                 raise FastGRUError(f"model input '{t.name}': expected shape "
                                    f"{_shape_text(t.shape)}, got {arr.shape}")
             batch = arr.shape[0] if batch is None else batch
-            if len(t.shape) > 1 and t.shape[1] is None and timesteps is None:
-                timesteps = arr.shape[1]
-        timesteps = 1 if timesteps is None else timesteps
-        for arr, t in zip(arrays, self.inputs):
-            want = (batch,) + tuple(timesteps if d is None else d for d in t.shape[1:])
+            if axis >= 0 and times[axis] is None:
+                times[axis] = arr.shape[1]
+        times = tuple(1 if n is None else n for n in times)
+        for arr, t, axis in zip(arrays, self.inputs, self._input_axes):
+            want = (batch,) + tuple(times[axis] if d is None else d for d in t.shape[1:])
             if arr.shape != want:
-                note = (" (every sequence input of a model shares one time length)"
-                        if len(t.shape) > 1 and t.shape[1] is None and arr.shape[0] == batch
-                        else "")
                 raise FastGRUError(f"model input '{t.name}': expected shape "
-                                   f"{_shape_text(t.shape)} -> {want}, got {arr.shape}{note}")
-        return arrays, batch, timesteps
+                                   f"{_shape_text(t.shape)} -> {want}, got {arr.shape}")
+        return arrays, batch, times
 
     def _stateful_state(self, batch: int):
         from . import _core
@@ -186,7 +185,7 @@ class Model:
     def predict(self, x, batch_size: Optional[int] = None):
         """Run the model on a batch. x: one array for one input, a list (Keras order) or a dict
         by input name for several. Returns one array for one output, else a list."""
-        arrays, batch, timesteps = self._converted(x)
+        arrays, batch, times = self._converted(x)
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or batch_size < 1):
             raise FastGRUError(f"batch_size must be None or an int >= 1, got {batch_size!r}")
@@ -200,7 +199,7 @@ class Model:
         for start in range(0, max(batch, 1), max(step, 1)):
             part = [a[start:start + step] for a in arrays] if step < batch else arrays
             state = self._state if self.stateful else None
-            chunks.append(self._core.run(part, part[0].shape[0] if part else batch, timesteps,
+            chunks.append(self._core.run(part, part[0].shape[0] if part else batch, times,
                                          state, self._threads))
         outputs = chunks[0] if len(chunks) == 1 else [np.concatenate(parts)
                                                       for parts in zip(*chunks)]

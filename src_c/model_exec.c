@@ -17,10 +17,10 @@
 
 static size_t align_up(size_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN; }
 
-int64_t model_sample_elems(const model_tensor *t, int64_t T) {
+int64_t model_sample_elems(const model_tensor *t, const int64_t *T) {
     int64_t n = 1;
     for (int k = 0; k < t->rank; k++) {
-        int64_t d = t->dims[k] == -1 ? T : t->dims[k];
+        int64_t d = t->dims[k] == -1 ? T[t->time_axis] : t->dims[k];
         if (d < 0 || (d && n > INT64_MAX / d)) return -1;
         n *= d;
     }
@@ -28,16 +28,29 @@ int64_t model_sample_elems(const model_tensor *t, int64_t T) {
 }
 
 /* Bytes of tensor t for the batch, or SIZE_MAX when that overflows. */
-static size_t tensor_bytes(const model_tensor *t, int64_t batch, int64_t T) {
+static size_t tensor_bytes(const model_tensor *t, int64_t batch, const int64_t *T) {
     int64_t n = model_sample_elems(t, T);
     if (n < 0 || (batch && n > INT64_MAX / 8 / batch)) return SIZE_MAX;
     return (size_t)(batch * n * model_dtype_size(t->dtype));
 }
 
 /* Timesteps of a gru op's input for this run. */
-static int64_t gru_steps(const fg_model *m, const model_op *o, int64_t T) {
+static int64_t gru_steps(const fg_model *m, const model_op *o, const int64_t *T) {
     const model_tensor *x = &m->tensors[o->in[0]];
-    return x->dims[0] == -1 ? T : x->dims[0];
+    return x->dims[0] == -1 ? T[x->time_axis] : x->dims[0];
+}
+
+/* The caller's lengths, one per time axis, copied into a full-size array (checked >= 0). */
+static int read_times(const fg_model *m, const int64_t *timesteps, int64_t *times) {
+    if (!timesteps && m->n_time)
+        return fg_fail(FG_ERR_ARG, "the model has %d time axes: timesteps is NULL", m->n_time);
+    for (int k = 0; k < MODEL_MAX_TIME_AXES; k++) {
+        times[k] = k < m->n_time ? timesteps[k] : 0;
+        if (times[k] < 0)
+            return fg_fail(FG_ERR_ARG, "timesteps[%d] = %lld must be >= 0", k,
+                           (long long)times[k]);
+    }
+    return FG_OK;
 }
 
 typedef struct plan {
@@ -72,11 +85,9 @@ static size_t place_tensors(const fg_model *m, const size_t *size, size_t *off) 
 /* Checks every op for this shape (unless `checked` says that was done for this very shape)
  * and lays the workspace out; `table` holds 3 x n_tensors words: addresses (filled in by the
  * caller), offsets in the tensor area, sizes. */
-static int make_plan(const fg_model *m, int64_t batch, int64_t T, int32_t nthreads, plan *p,
-                     size_t *table, int checked) {
-    if (batch < 0 || T < 0)
-        return fg_fail(FG_ERR_ARG, "batch (%lld) and timesteps (%lld) must be >= 0",
-                       (long long)batch, (long long)T);
+static int make_plan(const fg_model *m, int64_t batch, const int64_t *T, int32_t nthreads,
+                     plan *p, size_t *table, int checked) {
+    if (batch < 0) return fg_fail(FG_ERR_ARG, "batch (%lld) must be >= 0", (long long)batch);
     for (int32_t i = 0; i < m->n_ops && !checked; i++) {
         int st = model_check_op(m, &m->ops[i], T);
         if (st) return st;
@@ -88,8 +99,8 @@ static int make_plan(const fg_model *m, int64_t batch, int64_t T, int32_t nthrea
         if (t->producer < 0 || t->output_index >= 0) continue;
         size_t b = tensor_bytes(t, batch, T);
         if (b == SIZE_MAX || b > SIZE_MAX / 4 / (size_t)m->n_tensors)
-            return fg_fail(FG_ERR_NOMEM, "tensor '%s' for batch %lld, timesteps %lld is too "
-                           "large", t->name, (long long)batch, (long long)T);
+            return fg_fail(FG_ERR_NOMEM, "tensor '%s' for batch %lld, %lld steps is too large",
+                           t->name, (long long)batch, (long long)T[t->time_axis]);
         size[i] = align_up(b);
     }
     size_t gru = 0;
@@ -109,8 +120,8 @@ static int make_plan(const fg_model *m, int64_t batch, int64_t T, int32_t nthrea
 }
 
 /* make_plan with a table of its own (for callers that have no workspace yet). */
-static int make_plan_alone(const fg_model *m, int64_t batch, int64_t T, int32_t nthreads,
-                           plan *p) {
+static int make_plan_alone(const fg_model *m, int64_t batch, const int64_t *T,
+                           int32_t nthreads, plan *p) {
     size_t *table = malloc((3 * (size_t)m->n_tensors + 1) * sizeof(size_t));
     if (!table) return fg_fail(FG_ERR_NOMEM, "out of memory planning the workspace");
     int st = make_plan(m, batch, T, nthreads, p, table, 0);
@@ -118,11 +129,13 @@ static int make_plan_alone(const fg_model *m, int64_t batch, int64_t T, int32_t 
     return st;
 }
 
-int fg_model_workspace_bytes(const fg_model *m, int64_t batch, int64_t T, int32_t nthreads,
-                             size_t *bytes) {
+int fg_model_workspace_bytes(const fg_model *m, int64_t batch, const int64_t *timesteps,
+                             int32_t nthreads, size_t *bytes) {
     if (!m || !bytes) return fg_fail(FG_ERR_ARG, "fg_model_workspace_bytes: NULL argument");
     plan p;
-    int st = make_plan_alone(m, batch, T, nthreads > 0 ? nthreads : fg_default_threads(), &p);
+    int64_t T[MODEL_MAX_TIME_AXES];
+    int st = read_times(m, timesteps, T);
+    if (!st) st = make_plan_alone(m, batch, T, nthreads > 0 ? nthreads : fg_default_threads(), &p);
     *bytes = st ? 0 : p.total;
     return st;
 }
@@ -199,7 +212,8 @@ int fg_state_set(fg_state *s, int slot, const float *h, size_t n) {
 
 /* ---- running ----------------------------------------------------------------------------- */
 static int run_gru(const fg_model *m, const model_op *o, void **ptr, fg_state *state,
-                   int streaming, int64_t batch, int64_t T, void *scratch, int32_t nthreads) {
+                   int streaming, int64_t batch, const int64_t *T, void *scratch,
+                   int32_t nthreads) {
     int64_t steps = gru_steps(m, o, T), F = o->gru.input_dim, U = o->gru.units;
     const uint8_t *mask = o->in[1] >= 0 ? ptr[o->in[1]] : NULL;
     const float *h0 = o->in[2] >= 0 ? ptr[o->in[2]] : NULL;
@@ -236,7 +250,8 @@ static int run_gru(const fg_model *m, const model_op *o, void **ptr, fg_state *s
     return FG_OK;
 }
 
-static int execute(const fg_model *m, fg_state *state, int streaming, int64_t batch, int64_t T,
+static int execute(const fg_model *m, fg_state *state, int streaming, int64_t batch,
+                   const int64_t *T,
                    const void *const *inputs, void *const *outputs, void *workspace,
                    size_t workspace_bytes, int32_t nthreads) {
     if (!m || (!inputs && m->n_inputs) || !outputs)
@@ -311,9 +326,13 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
     return st;
 }
 
-int fg_model_run(const fg_model *m, fg_state *state, int64_t batch, int64_t T,
+int fg_model_run(const fg_model *m, fg_state *state, int64_t batch, const int64_t *timesteps,
                  const void *const *inputs, void *const *outputs, void *workspace,
                  size_t workspace_bytes, int32_t nthreads) {
+    if (!m) return fg_fail(FG_ERR_ARG, "fg_model_run: NULL model");
+    int64_t T[MODEL_MAX_TIME_AXES];
+    int st = read_times(m, timesteps, T);
+    if (st) return st;
     return execute(m, state, 0, batch, T, inputs, outputs, workspace, workspace_bytes, nthreads);
 }
 
@@ -339,6 +358,7 @@ int fg_model_step(const fg_model *m, fg_state *state, const void *const *inputs,
     int st = fg_model_check_streamable(m);
     if (st) return st;
     if (!state) return fg_fail(FG_ERR_ARG, "fg_model_step: NULL state");
-    return execute(m, state, 1, state->batch, 1, inputs, outputs, workspace, workspace_bytes,
-                   nthreads);
+    static const int64_t one_step[MODEL_MAX_TIME_AXES] = {1, 1, 1, 1, 1, 1, 1, 1};
+    return execute(m, state, 1, state->batch, one_step, inputs, outputs, workspace,
+                   workspace_bytes, nthreads);
 }

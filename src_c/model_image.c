@@ -96,10 +96,15 @@ static int parse_tensors(fg_model *m, const parse_ctx *c, uint64_t off) {
         if (t->dtype < FG_DTYPE_FLOAT32 || t->dtype > FG_DTYPE_BOOL)
             return fg_fail(FG_ERR_FORMAT, "model image: tensor '%s' has unknown dtype %d",
                            t->name, t->dtype);
-        if (rd_u32(r + 12) != 0)
-            return fg_fail(FG_ERR_FORMAT, "model image: tensor '%s' reserved field is not 0",
-                           t->name);
         if ((st = read_dims(r + 16, t->rank, t->dims, 1, "tensor", i))) return st;
+        uint32_t axis = rd_u32(r + 12);
+        int timed = t->rank > 0 && t->dims[0] == -1;
+        if (axis >= MODEL_MAX_TIME_AXES || (axis && !timed))
+            return fg_fail(FG_ERR_FORMAT, "model image: tensor '%s' has time axis %u (expected "
+                           "0..%d, and 0 without a -1 dimension)", t->name, axis,
+                           MODEL_MAX_TIME_AXES - 1);
+        t->time_axis = (int32_t)axis;
+        if (timed && t->time_axis >= m->n_time) m->n_time = t->time_axis + 1;
         t->producer = t->last_use = -1;
         t->input_index = -1;
         t->output_index = -1;
@@ -256,7 +261,7 @@ static int check_graph(fg_model *m) {
                                "which is already defined", o->layer, t->name);
             t->producer = t->last_use = i;
         }
-        int st = model_check_op(m, o, -1);
+        int st = model_check_op(m, o, NULL);
         if (st) return st;
         if (o->kind == OP_REVERSE_TIME || (o->kind == OP_GRU && o->iattr[GRU_GO_BACKWARDS]))
             m->causal = 0;
@@ -413,6 +418,7 @@ int fg_model_load_file(const char *path, fg_model **out) {
 /* ---- read-only accessors ----------------------------------------------------------------- */
 int fg_model_num_inputs(const fg_model *m) { return m ? m->n_inputs : 0; }
 int fg_model_num_outputs(const fg_model *m) { return m ? m->n_outputs : 0; }
+int fg_model_num_time_axes(const fg_model *m) { return m ? m->n_time : 0; }
 int64_t fg_model_stateful_batch(const fg_model *m) { return m ? m->stateful_batch : 0; }
 
 const char *fg_model_metadata(const fg_model *m, size_t *nbytes) {
@@ -429,6 +435,7 @@ static int tensor_info(const fg_model *m, const int32_t *ids, int n, int index,
     info->name = t->name;
     info->dtype = t->dtype;
     info->rank = t->rank;
+    info->time_axis = t->time_axis;
     memcpy(info->dims, t->dims, sizeof info->dims);
     return FG_OK;
 }

@@ -55,10 +55,12 @@ int main(int argc, char **argv) {
     CHECK(fg_model_input_info(in_place, 0, &info) == FG_OK && info.rank == 2 &&
           info.dims[0] == -1 && info.dims[1] == F, "input info");
     CHECK(fg_model_check_streamable(in_place) == FG_OK, "streamable");
+    CHECK(fg_model_num_time_axes(in_place) == 1, "one time axis");
+    const int64_t one = 1;
 
     /* batch run with a caller workspace: nothing allocated inside */
     size_t ws_n = 0;
-    CHECK(fg_model_workspace_bytes(in_place, B, T, 1, &ws_n) == FG_OK && ws_n > 0, "ws size");
+    CHECK(fg_model_workspace_bytes(in_place, B, &T, 1, &ws_n) == FG_OK && ws_n > 0, "ws size");
     void *ws = aligned_alloc(64, ws_n);
     float *y = calloc((size_t)(B * T * U), sizeof(float));
     const void *inputs[1] = {x};
@@ -66,18 +68,18 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 2; k++) {
         const fg_model *m = k ? from_file : in_place;
         memset(y, 0, (size_t)(B * T * U) * 4);
-        CHECK(fg_model_run(m, NULL, B, T, inputs, outputs, ws, ws_n, 1) == FG_OK, "run");
+        CHECK(fg_model_run(m, NULL, B, &T, inputs, outputs, ws, ws_n, 1) == FG_OK, "run");
         CHECK(max_diff(y, want, (size_t)(B * T * U)) <= 1e-6, "run output differs by %g",
               max_diff(y, want, (size_t)(B * T * U)));
     }
-    CHECK(fg_model_run(in_place, NULL, B, T, inputs, outputs, ws, ws_n - 64, 1) == FG_ERR_ARG,
+    CHECK(fg_model_run(in_place, NULL, B, &T, inputs, outputs, ws, ws_n - 64, 1) == FG_ERR_ARG,
           "a short workspace is refused");
 
     /* streaming: step t's output is row t of the sequence output */
     fg_state *state = NULL;
     CHECK(fg_state_create(in_place, B, &state) == FG_OK, "state");
     size_t step_ws_n = 0;
-    CHECK(fg_model_workspace_bytes(in_place, B, 1, 1, &step_ws_n) == FG_OK, "step ws");
+    CHECK(fg_model_workspace_bytes(in_place, B, &one, 1, &step_ws_n) == FG_OK, "step ws");
     void *step_ws = aligned_alloc(64, step_ws_n + 64);
     float *x_t = malloc((size_t)(B * F) * 4), *y_t = malloc((size_t)(B * U) * 4);
     double worst = 0;
@@ -94,7 +96,7 @@ int main(int argc, char **argv) {
         CHECK(fg_state_reset(state) == FG_OK, "reset");
     }
     CHECK(worst <= 1e-5, "stream differs from the batch run by %g", worst);
-    CHECK(fg_model_run(in_place, state, B + 1, T, inputs, outputs, NULL, 0, 1) == FG_ERR_STATE,
+    CHECK(fg_model_run(in_place, state, B + 1, &T, inputs, outputs, NULL, 0, 1) == FG_ERR_STATE,
           "a state of another batch size is refused");
 
     fg_state_free(state);
