@@ -20,24 +20,28 @@ cdef extern from "fg_model.h" nogil:
         int32_t dtype
         int32_t rank
         int64_t dims[4]
+        int32_t time_axis
     int fg_model_load(const void *image, size_t nbytes, fg_model **out)
     void fg_model_free(fg_model *model)
     int fg_model_num_inputs(const fg_model *model)
     int fg_model_num_outputs(const fg_model *model)
+    int fg_model_num_time_axes(const fg_model *model)
     int fg_model_input_info(const fg_model *model, int index, fg_tensor_info *info)
     int fg_model_output_info(const fg_model *model, int index, fg_tensor_info *info)
     int64_t fg_model_stateful_batch(const fg_model *model)
     int fg_model_check_streamable(const fg_model *model)
     const char *fg_model_metadata(const fg_model *model, size_t *nbytes)
-    int fg_model_workspace_bytes(const fg_model *model, int64_t batch, int64_t timesteps,
+    int fg_model_workspace_bytes(const fg_model *model, int64_t batch, const int64_t *timesteps,
                                  int32_t nthreads, size_t *bytes)
-    int fg_model_run(const fg_model *model, fg_state *state, int64_t batch, int64_t timesteps,
+    int fg_model_run(const fg_model *model, fg_state *state, int64_t batch,
+                     const int64_t *timesteps,
                      const void *const *inputs, void *const *outputs, void *workspace,
                      size_t workspace_bytes, int32_t nthreads)
     int fg_state_create(const fg_model *model, int64_t batch, fg_state **out)
     void fg_state_free(fg_state *state)
     int fg_state_reset(fg_state *state)
     int64_t fg_state_batch(const fg_state *state)
+    int fg_state_set(fg_state *state, int slot, const float *h, size_t n)
     int fg_model_step(const fg_model *model, fg_state *state, const void *const *inputs,
                       void *const *outputs, void *workspace, size_t workspace_bytes,
                       int32_t nthreads)
@@ -49,15 +53,31 @@ _MODEL_DTYPES = {FG_DTYPE_FLOAT32: np.dtype(np.float32), FG_DTYPE_INT32: np.dtyp
 
 
 cdef _tensor_info(fg_tensor_info *info):
+    timed = info.rank > 0 and info.dims[0] == -1
     return (info.name.decode("utf-8", "replace"), _MODEL_DTYPES[info.dtype],
-            tuple(None if info.dims[k] == -1 else info.dims[k] for k in range(info.rank)))
+            tuple(None if info.dims[k] == -1 else info.dims[k] for k in range(info.rank)),
+            info.time_axis if timed else -1)
+
+
+def _resolved(tuple shape, int axis, tuple times):
+    """A per-sample shape with its time axis (None) set to its run-time length."""
+    return tuple(times[axis] if d is None else d for d in shape)
+
+
+cdef int _model_times(object times, int n, int64_t *out) except -1:
+    if len(times) != n:
+        raise FastGRUError(f"the model has {n} time axes, got {len(times)} lengths")
+    for k in range(n):
+        out[k] = times[k]
+    return 0
 
 
 cdef class ModelCore:
     """A loaded, checked model image (immutable; may be shared by many states and threads)."""
     cdef fg_model *model
     cdef object image            # keeps the caller's buffer alive (fg_model_load does not copy)
-    cdef readonly tuple inputs   # ((name, dtype, per-sample shape with None for time), ...)
+    # ((name, dtype, per-sample shape with None for time, time axis or -1), ...)
+    cdef readonly tuple inputs
     cdef readonly tuple outputs
 
     def __cinit__(self, image):
@@ -80,6 +100,10 @@ cdef class ModelCore:
             _check(fg_model_output_info(m, i, &info))
             outs.append(_tensor_info(&info))
         self.inputs, self.outputs = tuple(ins), tuple(outs)
+
+    @property
+    def num_time_axes(self):
+        return fg_model_num_time_axes(self.model)
 
     def __dealloc__(self):
         if self.model != NULL:
@@ -107,26 +131,28 @@ cdef class ModelCore:
         _check(fg_model_weight(self.model, index, &data, &n, &layout))
         return PyBytes_FromStringAndSize(<const char *>data, n), layout
 
-    def workspace_bytes(self, int64_t batch, int64_t timesteps, int32_t nthreads=0):
+    def workspace_bytes(self, int64_t batch, tuple times, int32_t nthreads=0):
+        """Workspace bytes for a run; `times` holds one length per time axis."""
         cdef size_t n = 0
-        _check(fg_model_workspace_bytes(self.model, batch, timesteps, nthreads, &n))
+        cdef int64_t t[8]
+        _model_times(times, fg_model_num_time_axes(self.model), t)
+        _check(fg_model_workspace_bytes(self.model, batch, t, nthreads, &n))
         return n
 
-    def run(self, list inputs, int64_t batch, int64_t timesteps, ModelState state=None,
+    def run(self, list inputs, int64_t batch, tuple times, ModelState state=None,
             int32_t nthreads=0):
         """Run on converted inputs (C-contiguous arrays of the model's dtypes and shapes);
         returns the list of outputs."""
         cdef int n_in = len(self.inputs), n_out = len(self.outputs)
         if len(inputs) != n_in:
             raise FastGRUError(f"model has {n_in} inputs, got {len(inputs)}")
-        self.workspace_bytes(batch, timesteps, nthreads)   # checks every shape before allocating
-        outputs = []
-        for name, dtype, shape in self.outputs:
-            outputs.append(np.empty((batch,) + tuple(timesteps if d is None else d
-                                                     for d in shape), dtype=dtype))
-        for k, (name, dtype, shape) in enumerate(self.inputs):
-            _model_check_input(inputs[k], name, dtype,
-                               (batch,) + tuple(timesteps if d is None else d for d in shape))
+        self.workspace_bytes(batch, times, nthreads)   # checks every shape before allocating
+        cdef int64_t t[8]
+        _model_times(times, fg_model_num_time_axes(self.model), t)
+        outputs = [np.empty((batch,) + _resolved(shape, axis, times), dtype=dtype)
+                   for name, dtype, shape, axis in self.outputs]
+        for k, (name, dtype, shape, axis) in enumerate(self.inputs):
+            _model_check_input(inputs[k], name, dtype, (batch,) + _resolved(shape, axis, times))
         cdef const void **in_ptr = <const void **>malloc((n_in + 1) * sizeof(void *))
         cdef void **out_ptr = <void **>malloc((n_out + 1) * sizeof(void *))
         if in_ptr == NULL or out_ptr == NULL:
@@ -139,7 +165,7 @@ cdef class ModelCore:
         cdef fg_state *st = NULL if state is None else state.state
         cdef int status
         with nogil:
-            status = fg_model_run(self.model, st, batch, timesteps, in_ptr, out_ptr, NULL, 0,
+            status = fg_model_run(self.model, st, batch, t, in_ptr, out_ptr, NULL, 0,
                                   nthreads)
         free(in_ptr)
         free(out_ptr)
@@ -176,6 +202,11 @@ cdef class ModelState:
     def reset(self):
         _check(fg_state_reset(self.state))
 
+    def set(self, int slot, h):
+        """Set GRU op number `slot`'s carried state to the float32 array h (batch, units)."""
+        cdef cnp.ndarray arr = np.ascontiguousarray(h, dtype=np.float32)
+        _check(fg_state_set(self.state, slot, <const float *>cnp.PyArray_DATA(arr), arr.size))
+
 
 cdef class ModelStream:
     """One timestep at a time through the whole model. Pointers, output shapes and the
@@ -203,10 +234,10 @@ cdef class ModelStream:
         self.n_in, self.n_out = len(core.inputs), len(core.outputs)
         # A time axis of length 1 takes no room in memory: one step's arrays drop it.
         self.in_specs = [(name, dtype, (batch,) + tuple(d for d in shape if d is not None))
-                         for name, dtype, shape in core.inputs]
+                         for name, dtype, shape, axis in core.inputs]
         self.out_specs = [(name, dtype, (batch,) + tuple(d for d in shape if d is not None))
-                          for name, dtype, shape in core.outputs]
-        self.workspace_n = core.workspace_bytes(batch, 1, nthreads)
+                          for name, dtype, shape, axis in core.outputs]
+        self.workspace_n = core.workspace_bytes(batch, (1,) * core.num_time_axes, nthreads)
         self.workspace = _aligned_bytes(max(self.workspace_n, 64))
         self.in_ptr = <const void **>malloc((self.n_in + 1) * sizeof(void *))
         self.out_ptr = <void **>malloc((self.n_out + 1) * sizeof(void *))

@@ -24,7 +24,7 @@ ABSENT = 0xFFFFFFFF
 CRC_FROM = 32            # the CRC covers every byte after the first 32 (magic .. checksum)
 
 HEADER = struct.Struct("<8sHHIQII6IQ8Q")
-TENSOR = struct.Struct("<4I4i")           # name, dtype, rank, reserved, dims[4]
+TENSOR = struct.Struct("<4I4i")           # name, dtype, rank, time axis, dims[4]
 OP = struct.Struct("<8I12i4f")            # kind, layer, n_in, in_at, n_out, out_at, n_w, w_at, iattr, fattr
 WEIGHT = struct.Struct("<QQ3I4iI")        # offset, nbytes, dtype, layout, rank, dims[4], reserved
 assert (HEADER.size, TENSOR.size, OP.size, WEIGHT.size) == (HEADER_BYTES, 32, 96, 48)
@@ -33,6 +33,7 @@ DTYPES = {"float32": 0, "int32": 1, "bool": 2}
 LAYOUT_PLAIN, LAYOUT_GRU_PACKED = 0, 1
 MAX_RANK = 4
 MAX_OP_INPUTS = 64
+MAX_TIME_AXES = 8
 
 # Op kind ids (src_c/model_internal.h) and the weight slots of each kind, in slot order.
 OP_IDS = {"gru": 0, "dense": 1, "embedding": 2, "compute_mask": 3, "apply_mask": 4,
@@ -205,7 +206,29 @@ class _Packer:
         return None
 
 
-def _tensor_record(p: _Packer, name: str) -> bytes:
+def _time_axes(spec: ModelSpec) -> Dict[str, int]:
+    """Which run-time length each tensor's time axis (a leading None) takes: each sequence
+    input brings its own (an encoder and a decoder may differ in length); an op's outputs take
+    that of its first input that has one."""
+    def timed(name):
+        return name is not None and len(spec.tensors[name].shape) > 0 \
+            and spec.tensors[name].shape[0] is None
+    axes: Dict[str, int] = {}
+    for name in spec.inputs:
+        if timed(name):
+            axes[name] = len(axes)
+    if len(axes) > MAX_TIME_AXES:
+        raise FastGRUError(f"the model has {len(axes)} sequence inputs of free length; at most "
+                           f"{MAX_TIME_AXES} are supported")
+    for op in spec.ops:
+        axis = next((axes[n] for n in op.inputs if n in axes), 0)
+        for name in op.outputs:
+            if timed(name):
+                axes[name] = axis
+    return axes
+
+
+def _tensor_record(p: _Packer, name: str, time_axis: int) -> bytes:
     t = p.spec.tensors[name]
     if t.dtype not in DTYPES:
         raise FastGRUError(f"tensor '{name}': dtype '{t.dtype}' (expected one of {list(DTYPES)})")
@@ -216,7 +239,7 @@ def _tensor_record(p: _Packer, name: str) -> bytes:
         raise FastGRUError(f"tensor '{name}': only the first (time) axis may be None, "
                            f"shape {shape}")
     dims = [-1 if d is None else int(d) for d in shape] + [0] * (MAX_RANK - len(shape))
-    return TENSOR.pack(p.string(name), DTYPES[t.dtype], len(shape), 0, *dims)
+    return TENSOR.pack(p.string(name), DTYPES[t.dtype], len(shape), time_axis, *dims)
 
 
 def _io_meta(spec: ModelSpec, names) -> List[dict]:
@@ -240,7 +263,8 @@ def _jsonable(value):
 def pack_model(spec: ModelSpec) -> bytes:
     """The model image of `spec` (see docs/FORMAT.md)."""
     p = _Packer(spec)
-    tensors = b"".join(_tensor_record(p, name) for name in spec.tensors)
+    axes = _time_axes(spec)
+    tensors = b"".join(_tensor_record(p, name, axes.get(name, 0)) for name in spec.tensors)
     p.list_at([p.tensor(n) for n in spec.inputs])
     p.list_at([p.tensor(n) for n in spec.outputs])
     ops = b"".join(p.op_record(op) for op in spec.ops)
@@ -253,12 +277,15 @@ def pack_model(spec: ModelSpec) -> bytes:
             "params": int(sum(int(np.prod(r["shape"])) for r in refs)),
             "weights": refs,
         })
-    stateful = any(op.kind == "gru" and op.attrs.get("stateful") for op in spec.ops)
+    grus = [op for op in spec.ops if op.kind == "gru"]
+    states = [{"layer": op.layer, "slot": slot, "units": gru_config(op)[1]}
+              for slot, op in enumerate(grus) if op.attrs.get("stateful")]
     meta = json.dumps({
         "format": "fastgru-image", "name": spec.name, "source": spec.source,
         "source_format": spec.extra.get("format"), "keras_version": spec.keras_version,
         "inputs": _io_meta(spec, spec.inputs), "outputs": _io_meta(spec, spec.outputs),
-        "layers": layers, "stateful": stateful, "stateful_batch": spec.stateful_batch,
+        "layers": layers, "stateful": bool(states), "states": states,
+        "stateful_batch": spec.stateful_batch,
         "extra": _jsonable(spec.extra),
     }, separators=(",", ":")).encode("utf-8")
 

@@ -55,8 +55,11 @@ class Layer:
         self.name: str = info["name"]
         self.class_name: str = info["class_name"]
         self.output_shapes: list = info["output_shapes"]
-        self.count_params: int = info["params"]
+        self._params: int = info["params"]
         self._refs: List[dict] = info["weights"]
+
+    def count_params(self) -> int:
+        return self._params
 
     def get_weights(self) -> List[np.ndarray]:
         """The weights in Keras order and layout (GRU weights unpacked from the image)."""
@@ -95,8 +98,11 @@ class Model:
         from . import _core
         if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
             raise FastGRUError(f"threads must be None or an int >= 1, got {threads!r}")
-        self._image = bytes(image)
-        self._core = _core.ModelCore(self._image)
+        # One 64-byte aligned copy, which the C model then runs in place (no second copy).
+        view = memoryview(image).cast("B")
+        self._buffer = _core._aligned_bytes(len(view))
+        self._buffer[:] = np.frombuffer(view, dtype=np.uint8)
+        self._core = _core.ModelCore(self._buffer)
         self._meta = _parse_metadata(self._core.metadata())
         self._threads = 0 if threads is None else int(threads)
         self._source = source
@@ -110,17 +116,18 @@ class Model:
         except (KeyError, TypeError) as e:
             raise FastGRUError(f"model image: malformed layer list in the metadata ({e!r})") \
                 from None
-        self.inputs = [TensorInfo(n, (None,) + s, d) for n, d, s in self._core.inputs]
-        self.outputs = [TensorInfo(n, (None,) + s, d) for n, d, s in self._core.outputs]
+        self.inputs = [TensorInfo(n, (None,) + s, d) for n, d, s, _ in self._core.inputs]
+        self.outputs = [TensorInfo(n, (None,) + s, d) for n, d, s, _ in self._core.outputs]
+        self._input_axes = [axis for *_, axis in self._core.inputs]   # time axis or -1
 
     # ---- pickling: by value, the image bytes ---------------------------------------------
     def __reduce__(self):
-        return _restore, (self._image, self._threads or None, self._source)
+        return _restore, (self.image, self._threads or None, self._source)
 
     @property
     def image(self) -> bytes:
         """The model image (what ``fastgru convert`` writes to a .fgru file)."""
-        return self._image
+        return self._buffer.tobytes()
 
     @property
     def metadata(self) -> dict:
@@ -146,24 +153,25 @@ class Model:
         return [x]
 
     def _converted(self, x) -> tuple:
-        """(arrays, batch, timesteps) with every shape checked."""
+        """(arrays, batch, times) with every shape checked; times holds the length of each
+        time axis, taken from the first input that has it."""
         arrays = [convert_input(v, t.name, t.dtype) for v, t in zip(self._input_list(x),
                                                                    self.inputs)]
-        batch, timesteps = None, None
-        for arr, t in zip(arrays, self.inputs):
+        batch, times = None, [None] * self._core.num_time_axes
+        for arr, t, axis in zip(arrays, self.inputs, self._input_axes):
             if arr.ndim != len(t.shape):
                 raise FastGRUError(f"model input '{t.name}': expected shape "
                                    f"{_shape_text(t.shape)}, got {arr.shape}")
             batch = arr.shape[0] if batch is None else batch
-            if len(t.shape) > 1 and t.shape[1] is None and timesteps is None:
-                timesteps = arr.shape[1]
-        timesteps = 1 if timesteps is None else timesteps
-        for arr, t in zip(arrays, self.inputs):
-            want = (batch,) + tuple(timesteps if d is None else d for d in t.shape[1:])
+            if axis >= 0 and times[axis] is None:
+                times[axis] = arr.shape[1]
+        times = tuple(1 if n is None else n for n in times)
+        for arr, t, axis in zip(arrays, self.inputs, self._input_axes):
+            want = (batch,) + tuple(times[axis] if d is None else d for d in t.shape[1:])
             if arr.shape != want:
                 raise FastGRUError(f"model input '{t.name}': expected shape "
                                    f"{_shape_text(t.shape)} -> {want}, got {arr.shape}")
-        return arrays, batch, timesteps
+        return arrays, batch, times
 
     def _stateful_state(self, batch: int):
         from . import _core
@@ -177,7 +185,7 @@ class Model:
     def predict(self, x, batch_size: Optional[int] = None):
         """Run the model on a batch. x: one array for one input, a list (Keras order) or a dict
         by input name for several. Returns one array for one output, else a list."""
-        arrays, batch, timesteps = self._converted(x)
+        arrays, batch, times = self._converted(x)
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or batch_size < 1):
             raise FastGRUError(f"batch_size must be None or an int >= 1, got {batch_size!r}")
@@ -191,7 +199,7 @@ class Model:
         for start in range(0, max(batch, 1), max(step, 1)):
             part = [a[start:start + step] for a in arrays] if step < batch else arrays
             state = self._state if self.stateful else None
-            chunks.append(self._core.run(part, part[0].shape[0] if part else batch, timesteps,
+            chunks.append(self._core.run(part, part[0].shape[0] if part else batch, times,
                                          state, self._threads))
         outputs = chunks[0] if len(chunks) == 1 else [np.concatenate(parts)
                                                       for parts in zip(*chunks)]
@@ -199,10 +207,24 @@ class Model:
 
     __call__ = predict
 
-    def reset_states(self) -> None:
-        """Zero the carried GRU states of a stateful model (no-op otherwise)."""
-        if self._state is not None:
-            self._state.reset()
+    def reset_states(self, states: Optional[Sequence[Any]] = None) -> None:
+        """Zero the carried GRU states of a stateful model (no-op otherwise), or set them:
+        `states` holds one (batch, units) array per stateful GRU, in execution order."""
+        if states is None:
+            if self._state is not None:
+                self._state.reset()
+            return
+        carried = self._meta.get("states", [])
+        if not self.stateful or len(states) != len(carried):
+            raise FastGRUError(f"reset_states: the model carries {len(carried)} GRU states "
+                               f"({[c['layer'] for c in carried]}), got {len(states)}")
+        arrays = [np.asarray(h, dtype=np.float32) for h in states]
+        state = self._stateful_state(arrays[0].shape[0] if arrays[0].ndim == 2 else -1)
+        for h, c in zip(arrays, carried):
+            if h.shape != (state.batch, c["units"]):
+                raise FastGRUError(f"reset_states: layer '{c['layer']}' expects a state of "
+                                   f"shape {(state.batch, c['units'])}, got {h.shape}")
+            state.set(c["slot"], h)
 
     def stream(self, batch_size: int = 1):
         """A streaming state: ``step(x_t, out=None)`` feeds one timestep (batch_size, features)
@@ -228,13 +250,13 @@ class Model:
         return part.reshape(ref["shape"]).copy()
 
     def count_params(self) -> int:
-        return sum(layer.count_params for layer in self.layers)
+        return sum(layer.count_params() for layer in self.layers)
 
     def summary(self, print_fn=print) -> None:
         """Print the layer table: name (class), output shape, parameter count."""
         rows = [(f"{l.name} ({l.class_name})",
                  ", ".join(_shape_text([None] + list(s)) if isinstance(s, (list, tuple)) else
-                           str(s) for s in l.output_shapes), f"{l.count_params:,}")
+                           str(s) for s in l.output_shapes), f"{l.count_params():,}")
                 for l in self.layers]
         head = ("Layer (type)", "Output Shape", "Param #")
         widths = [max(len(r[k]) for r in rows + [head]) for k in range(3)]

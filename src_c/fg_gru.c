@@ -347,8 +347,9 @@ static int run_rows(const job *jb, int64_t b0, int64_t b1)
     }
     for (int64_t b = b0; b < b1; b++) {
         const float *h = H + (b - b0) * up;
-        if (!run->return_sequences) /* the last output: the state, or under a mask the last out */
-            memcpy(run->y + b * run->y_sb, run->mask ? jb->ws + p->prev + b * up : h, row_bytes);
+        /* the last output: the state; under a mask (or with no step at all) the last out_t */
+        const float *last = run->mask != NULL || run->timesteps == 0 ? jb->ws + p->prev + b * up : h;
+        if (!run->return_sequences) memcpy(run->y + b * run->y_sb, last, row_bytes);
         if (run->h_final != NULL) memcpy(run->h_final + b * run->hf_sb, h, row_bytes);
     }
     return FG_OK;

@@ -71,7 +71,8 @@ typedef struct fg_gru_run {
 } fg_gru_run;
 
 /* Scratch needed by fg_gru_forward for this run shape; independent of the sequence length
- * beyond one time chunk. */
+ * beyond one time chunk. Scratch is planned per batch row, so the size does not depend on
+ * nthreads either (the argument is kept for future layouts). */
 size_t fg_gru_workspace_bytes(const fg_gru_config *cfg, int64_t batch, int64_t timesteps,
                               int32_t nthreads);
 

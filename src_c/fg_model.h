@@ -5,7 +5,9 @@
  * call), carried GRU states (stateful models, streaming) in an fg_state.
  *
  * Shapes: every model input / output has the batch axis first, then its per-sample shape.
- * A per-sample dimension of -1 is the time axis, whose length `timesteps` is given per run.
+ * A per-sample dimension of -1 is a time axis, whose length is given per run. A model has
+ * fg_model_num_time_axes() of them (e.g. 2 for an encoder-decoder whose two sequences differ
+ * in length): runs take one length per time axis, `timesteps[time_axis]`.
  * Element types: FG_DTYPE_FLOAT32 (float), FG_DTYPE_INT32 (int32_t, e.g. Embedding ids).
  */
 #ifndef FG_MODEL_H
@@ -27,7 +29,8 @@ typedef struct fg_tensor_info {
     const char *name;            /* valid while the model lives */
     int32_t dtype;               /* FG_DTYPE_* */
     int32_t rank;                /* per-sample rank */
-    int64_t dims[FG_MAX_RANK];   /* -1 = the time axis (length given per run) */
+    int64_t dims[FG_MAX_RANK];   /* -1 = a time axis (length given per run) */
+    int32_t time_axis;           /* which one, when dims[0] == -1 */
 } fg_tensor_info;
 
 /* Load from a caller's buffer WITHOUT copying the weights: `image` must stay valid and
@@ -41,6 +44,7 @@ void fg_model_free(fg_model *model);
 
 int fg_model_num_inputs(const fg_model *model);
 int fg_model_num_outputs(const fg_model *model);
+int fg_model_num_time_axes(const fg_model *model);
 int fg_model_input_info(const fg_model *model, int index, fg_tensor_info *info);
 int fg_model_output_info(const fg_model *model, int index, fg_tensor_info *info);
 /* The fixed batch size of a stateful model, 0 when the model is not stateful. */
@@ -49,42 +53,47 @@ int64_t fg_model_stateful_batch(const fg_model *model);
 const char *fg_model_metadata(const fg_model *model, size_t *nbytes);
 
 /* Workspace bytes fg_model_run needs for (batch, timesteps, nthreads); FG_ERR_ARG when the
- * shape does not fit the model (e.g. a time length the image fixes otherwise). */
-int fg_model_workspace_bytes(const fg_model *model, int64_t batch, int64_t timesteps,
+ * shape does not fit the model (e.g. a time length the image fixes otherwise). `timesteps`
+ * holds fg_model_num_time_axes() lengths (may be NULL when that is 0). */
+int fg_model_workspace_bytes(const fg_model *model, int64_t batch, const int64_t *timesteps,
                              int32_t nthreads, size_t *bytes);
 
 /* Run a batch of sequences. inputs[i] points at model input i, C-contiguous
- * (batch, per-sample shape with -1 -> timesteps); outputs[i] receives output i likewise.
+ * (batch, per-sample shape with -1 -> its timesteps[]); outputs[i] receives output i likewise.
  * `state` carries the GRU states of a stateful model (NULL: zeros, nothing kept) and must
  * have been made for this batch size (else FG_ERR_STATE). `workspace` is NULL (allocated
- * inside) or a 64-byte aligned block of `workspace_bytes` >= fg_model_workspace_bytes().
- * nthreads <= 0: fg_default_threads(). */
-int fg_model_run(const fg_model *model, fg_state *state, int64_t batch, int64_t timesteps,
+ * inside) or a 64-byte aligned block of `workspace_bytes` >= fg_model_workspace_bytes(),
+ * one per concurrent call. nthreads <= 0: fg_default_threads(). */
+int fg_model_run(const fg_model *model, fg_state *state, int64_t batch, const int64_t *timesteps,
                  const void *const *inputs, void *const *outputs, void *workspace,
                  size_t workspace_bytes, int32_t nthreads);
 
 /* A state object: the carried GRU states (and last outputs, for masked streaming) of one
- * batch of streams, or of a stateful model's batch. Starts at zero. */
+ * batch of streams, or of a stateful model's batch. Starts at zero. One call at a time may
+ * use a state; different states may run the same model concurrently. */
 int fg_state_create(const fg_model *model, int64_t batch, fg_state **out);
 void fg_state_free(fg_state *state);
 int fg_state_reset(fg_state *state);
 int64_t fg_state_batch(const fg_state *state);
+/* Set the carried state of the model's gru op number `slot` (counting gru ops in execution
+ * order from 0) to `h`, `n` floats = batch x units. FG_ERR_ARG on a bad slot or size. */
+int fg_state_set(fg_state *state, int slot, const float *h, size_t n);
 
 /* FG_OK when fg_model_step can run the model; else FG_ERR_STATE saying why (a Bidirectional
  * / go_backwards / reversed layer, or a GRU input of fixed length). */
 int fg_model_check_streamable(const fg_model *model);
 
 /* Streaming: run one timestep through the whole model with every GRU state carried in
- * `state`. inputs / outputs are laid out as for fg_model_run with timesteps = 1 (a time axis
- * of length 1 is simply absent from the memory layout). Optional h0 inputs are used on the
+ * `state`. inputs / outputs are laid out as for fg_model_run with every time length 1 (a time
+ * axis of length 1 is simply absent from the memory layout). Optional h0 inputs are used on the
  * first step after a reset only. FG_ERR_STATE for non-causal models. The workspace is as for
- * fg_model_run(model, batch, 1, nthreads). */
+ * fg_model_run(model, batch, {1, 1, ...}, nthreads). */
 int fg_model_step(const fg_model *model, fg_state *state, const void *const *inputs,
                   void *const *outputs, void *workspace, size_t workspace_bytes,
                   int32_t nthreads);
 
-/* Weight record `index` of the image (for get_weights()): data pointer into the image, the
- * element count and the layout (0 plain, 1 GRU packed; see docs/FORMAT.md). */
+/* Weight record `index` of the image (for get_weights()): data pointer into the image, its
+ * size in bytes and its layout (0 plain, 1 GRU packed; see docs/FORMAT.md). */
 int fg_model_weight(const fg_model *model, int index, const void **data, size_t *nbytes,
                     int32_t *layout);
 

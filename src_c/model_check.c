@@ -1,8 +1,8 @@
 /* model_check.c - the shape / dtype / attribute rules of every op kind.
  *
- * Run once at load with the time axis open (timesteps < 0: a -1 dimension matches anything;
- * failures are FG_ERR_FORMAT) and again for each run shape with the time axis resolved
- * (failures are FG_ERR_ARG). Once an op passes for a shape, the kernels in model_ops.c and
+ * Run once at load with the time axes open (a -1 dimension matches anything; failures are
+ * FG_ERR_FORMAT) and again for each run shape with the time axes resolved (failures are
+ * FG_ERR_ARG). Once an op passes for a shape, the kernels in model_ops.c and
  * fg_gru_forward cannot read or write outside the tensors' buffers.
  */
 #include <math.h>
@@ -13,14 +13,14 @@
 typedef struct check_ctx {
     const fg_model *m;
     const model_op *o;
-    int64_t T;
+    const int64_t *T;   /* length of each time axis; -1 = open */
     int code;
 } check_ctx;
 
 #define FAIL(c, ...) fg_fail((c)->code, __VA_ARGS__)
 
 static int64_t dim(const check_ctx *c, const model_tensor *t, int k) {
-    return t->dims[k] == -1 ? c->T : t->dims[k];
+    return t->dims[k] == -1 ? c->T[t->time_axis] : t->dims[k];
 }
 static int dim_eq(int64_t a, int64_t b) { return a == b || a < 0 || b < 0; }
 
@@ -240,9 +240,9 @@ static int check_concatenate(const check_ctx *c) {
     return FG_OK;
 }
 
-int model_check_op(const fg_model *m, const model_op *o, int64_t timesteps) {
-    check_ctx c = {m, o, timesteps < 0 ? -1 : timesteps,
-                   timesteps < 0 ? FG_ERR_FORMAT : FG_ERR_ARG};
+int model_check_op(const fg_model *m, const model_op *o, const int64_t *times) {
+    static const int64_t open[MODEL_MAX_TIME_AXES] = {-1, -1, -1, -1, -1, -1, -1, -1};
+    check_ctx c = {m, o, times ? times : open, times ? FG_ERR_ARG : FG_ERR_FORMAT};
     const model_tensor *x, *y;
     int st;
     switch (o->kind) {

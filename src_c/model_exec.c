@@ -1,12 +1,14 @@
 /* model_exec.c - plan a (batch, timesteps) run, run the ops in order, stream one step.
  *
  * Workspace layout for one run (all 64-byte aligned):
- *   [tensor pointer table: n_tensors pointers]
- *   [one block per tensor that an op writes, in tensor order]
+ *   [table: per tensor its address, its offset in the tensor area and its size]
+ *   [tensor area: the tensors that ops write; two tensors share bytes when their lifetimes
+ *    (from the op that writes one to the last op that reads it) do not overlap]
  *   [GRU scratch: the largest fg_gru_workspace_bytes over the gru ops]
- * Model inputs are read in place from the caller's arrays; model outputs are copied out at
- * the end. The plan is recomputed per call (a few operations per tensor), so the model stays
- * immutable and nothing is cached between calls.
+ * Model inputs are read in place from the caller's arrays, and ops write model outputs
+ * straight into the caller's arrays (an output that is a model input, or that appears twice
+ * among the outputs, is copied at the end). The plan is recomputed per call (cheap next to
+ * the maths), so the model stays immutable and nothing is cached between calls.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +17,10 @@
 
 static size_t align_up(size_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN; }
 
-int64_t model_sample_elems(const model_tensor *t, int64_t T) {
+int64_t model_sample_elems(const model_tensor *t, const int64_t *T) {
     int64_t n = 1;
     for (int k = 0; k < t->rank; k++) {
-        int64_t d = t->dims[k] == -1 ? T : t->dims[k];
+        int64_t d = t->dims[k] == -1 ? T[t->time_axis] : t->dims[k];
         if (d < 0 || (d && n > INT64_MAX / d)) return -1;
         n *= d;
     }
@@ -26,59 +28,114 @@ int64_t model_sample_elems(const model_tensor *t, int64_t T) {
 }
 
 /* Bytes of tensor t for the batch, or SIZE_MAX when that overflows. */
-static size_t tensor_bytes(const model_tensor *t, int64_t batch, int64_t T) {
+static size_t tensor_bytes(const model_tensor *t, int64_t batch, const int64_t *T) {
     int64_t n = model_sample_elems(t, T);
     if (n < 0 || (batch && n > INT64_MAX / 8 / batch)) return SIZE_MAX;
     return (size_t)(batch * n * model_dtype_size(t->dtype));
 }
 
 /* Timesteps of a gru op's input for this run. */
-static int64_t gru_steps(const fg_model *m, const model_op *o, int64_t T) {
+static int64_t gru_steps(const fg_model *m, const model_op *o, const int64_t *T) {
     const model_tensor *x = &m->tensors[o->in[0]];
-    return x->dims[0] == -1 ? T : x->dims[0];
+    return x->dims[0] == -1 ? T[x->time_axis] : x->dims[0];
+}
+
+/* The caller's lengths, one per time axis, copied into a full-size array (checked >= 0). */
+static int read_times(const fg_model *m, const int64_t *timesteps, int64_t *times) {
+    if (!timesteps && m->n_time)
+        return fg_fail(FG_ERR_ARG, "the model has %d time axes: timesteps is NULL", m->n_time);
+    for (int k = 0; k < MODEL_MAX_TIME_AXES; k++) {
+        times[k] = k < m->n_time ? timesteps[k] : 0;
+        if (times[k] < 0)
+            return fg_fail(FG_ERR_ARG, "timesteps[%d] = %lld must be >= 0", k,
+                           (long long)times[k]);
+    }
+    return FG_OK;
 }
 
 typedef struct plan {
-    size_t table, gru_scratch, gru_at, total;
+    size_t table, tensors_at, gru_at, total;
 } plan;
 
-static int make_plan(const fg_model *m, int64_t batch, int64_t T, int32_t nthreads, plan *p) {
-    if (batch < 0 || T < 0)
-        return fg_fail(FG_ERR_ARG, "batch (%lld) and timesteps (%lld) must be >= 0",
-                       (long long)batch, (long long)T);
-    for (int32_t i = 0; i < m->n_ops; i++) {
+static int lifetimes_overlap(const model_tensor *a, const model_tensor *b) {
+    return a->producer <= b->last_use && b->producer <= a->last_use;
+}
+
+/* First-fit placement of the tensors with size[i] > 0 into the tensor area: off[i] is the
+ * lowest offset whose bytes no tensor alive at the same time already holds. Returns the area's
+ * size. O(n^2) per tensor at worst, for a few dozen tensors. */
+static size_t place_tensors(const fg_model *m, const size_t *size, size_t *off) {
+    size_t top = 0;
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        if (!size[i]) continue;
+        size_t at = 0;
+        for (int32_t j = 0; j < i; j++) {
+            if (!size[j] || !lifetimes_overlap(&m->tensors[i], &m->tensors[j])) continue;
+            if (at < off[j] + size[j] && off[j] < at + size[i]) {
+                at = off[j] + size[j];   /* clashes: move past j and check everyone again */
+                j = -1;
+            }
+        }
+        off[i] = at;
+        if (at + size[i] > top) top = at + size[i];
+    }
+    return top;
+}
+
+/* Checks every op for this shape (unless `checked` says that was done for this very shape)
+ * and lays the workspace out; `table` holds 3 x n_tensors words: addresses (filled in by the
+ * caller), offsets in the tensor area, sizes. */
+static int make_plan(const fg_model *m, int64_t batch, const int64_t *T, int32_t nthreads,
+                     plan *p, size_t *table, int checked) {
+    if (batch < 0) return fg_fail(FG_ERR_ARG, "batch (%lld) must be >= 0", (long long)batch);
+    for (int32_t i = 0; i < m->n_ops && !checked; i++) {
         int st = model_check_op(m, &m->ops[i], T);
         if (st) return st;
     }
-    p->table = align_up((size_t)m->n_tensors * sizeof(void *));
-    size_t total = p->table, gru = 0;
+    size_t *off = table + m->n_tensors, *size = table + 2 * (size_t)m->n_tensors;
     for (int32_t i = 0; i < m->n_tensors; i++) {
-        if (m->tensors[i].producer < 0) continue;
-        size_t b = tensor_bytes(&m->tensors[i], batch, T);
-        if (b == SIZE_MAX || b > SIZE_MAX / 2 - total)
-            return fg_fail(FG_ERR_NOMEM, "tensor '%s' for batch %lld, timesteps %lld is too "
-                           "large", m->tensors[i].name, (long long)batch, (long long)T);
-        total += align_up(b);
+        const model_tensor *t = &m->tensors[i];
+        size[i] = off[i] = 0;
+        if (t->producer < 0 || t->output_index >= 0) continue;
+        size_t b = tensor_bytes(t, batch, T);
+        if (b == SIZE_MAX || b > SIZE_MAX / 4 / (size_t)m->n_tensors)
+            return fg_fail(FG_ERR_NOMEM, "tensor '%s' for batch %lld, %lld steps is too large",
+                           t->name, (long long)batch, (long long)T[t->time_axis]);
+        size[i] = align_up(b);
     }
+    size_t gru = 0;
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
         if (o->kind != OP_GRU) continue;
         size_t b = fg_gru_workspace_bytes(&o->gru, batch, gru_steps(m, o, T), nthreads);
         if (b > gru) gru = b;
     }
-    if (gru > SIZE_MAX / 2 - total)
+    p->table = align_up(3 * (size_t)m->n_tensors * sizeof(size_t));
+    p->tensors_at = p->table;
+    p->gru_at = p->tensors_at + place_tensors(m, size, off);
+    if (gru > SIZE_MAX / 4 - p->gru_at)
         return fg_fail(FG_ERR_NOMEM, "workspace for batch %lld is too large", (long long)batch);
-    p->gru_at = total;
-    p->gru_scratch = align_up(gru);
-    p->total = total + p->gru_scratch;
+    p->total = p->gru_at + align_up(gru);
     return FG_OK;
 }
 
-int fg_model_workspace_bytes(const fg_model *m, int64_t batch, int64_t T, int32_t nthreads,
-                             size_t *bytes) {
+/* make_plan with a table of its own (for callers that have no workspace yet). */
+static int make_plan_alone(const fg_model *m, int64_t batch, const int64_t *T,
+                           int32_t nthreads, plan *p) {
+    size_t *table = malloc((3 * (size_t)m->n_tensors + 1) * sizeof(size_t));
+    if (!table) return fg_fail(FG_ERR_NOMEM, "out of memory planning the workspace");
+    int st = make_plan(m, batch, T, nthreads, p, table, 0);
+    free(table);
+    return st;
+}
+
+int fg_model_workspace_bytes(const fg_model *m, int64_t batch, const int64_t *timesteps,
+                             int32_t nthreads, size_t *bytes) {
     if (!m || !bytes) return fg_fail(FG_ERR_ARG, "fg_model_workspace_bytes: NULL argument");
     plan p;
-    int st = make_plan(m, batch, T, nthreads > 0 ? nthreads : fg_default_threads(), &p);
+    int64_t T[MODEL_MAX_TIME_AXES];
+    int st = read_times(m, timesteps, T);
+    if (!st) st = make_plan_alone(m, batch, T, nthreads > 0 ? nthreads : fg_default_threads(), &p);
     *bytes = st ? 0 : p.total;
     return st;
 }
@@ -135,9 +192,28 @@ int fg_state_reset(fg_state *s) {
 
 int64_t fg_state_batch(const fg_state *s) { return s ? s->batch : 0; }
 
+int fg_state_set(fg_state *s, int slot, const float *h, size_t n) {
+    if (!s || !h) return fg_fail(FG_ERR_ARG, "fg_state_set: NULL argument");
+    const fg_model *m = s->model;
+    for (int32_t i = 0; i < m->n_ops; i++) {
+        const model_op *o = &m->ops[i];
+        if (o->kind != OP_GRU || o->state_slot != slot) continue;
+        size_t want = (size_t)s->batch * (size_t)o->gru.units;
+        if (n != want)
+            return fg_fail(FG_ERR_ARG, "layer '%s': a state of %zu floats (batch %lld x %d "
+                           "units) was expected, got %zu", o->layer, want, (long long)s->batch,
+                           o->gru.units, n);
+        memcpy(s->h + s->slot_offset[slot], h, n * sizeof(float));
+        return FG_OK;
+    }
+    return fg_fail(FG_ERR_ARG, "state slot %d out of range (the model has %d GRU ops)", slot,
+                   m->n_gru);
+}
+
 /* ---- running ----------------------------------------------------------------------------- */
 static int run_gru(const fg_model *m, const model_op *o, void **ptr, fg_state *state,
-                   int streaming, int64_t batch, int64_t T, void *scratch, int32_t nthreads) {
+                   int streaming, int64_t batch, const int64_t *T, void *scratch,
+                   int32_t nthreads) {
     int64_t steps = gru_steps(m, o, T), F = o->gru.input_dim, U = o->gru.units;
     const uint8_t *mask = o->in[1] >= 0 ? ptr[o->in[1]] : NULL;
     const float *h0 = o->in[2] >= 0 ? ptr[o->in[2]] : NULL;
@@ -174,7 +250,8 @@ static int run_gru(const fg_model *m, const model_op *o, void **ptr, fg_state *s
     return FG_OK;
 }
 
-static int execute(const fg_model *m, fg_state *state, int streaming, int64_t batch, int64_t T,
+static int execute(const fg_model *m, fg_state *state, int streaming, int64_t batch,
+                   const int64_t *T,
                    const void *const *inputs, void *const *outputs, void *workspace,
                    size_t workspace_bytes, int32_t nthreads) {
     if (!m || (!inputs && m->n_inputs) || !outputs)
@@ -187,32 +264,45 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
     if (m->stateful_batch && !streaming && batch != m->stateful_batch && state)
         return fg_fail(FG_ERR_STATE, "stateful model: batch size is fixed at %lld, got %lld",
                        (long long)m->stateful_batch, (long long)batch);
-    plan p;
-    int st = make_plan(m, batch, T, nthreads, &p);
-    if (st) return st;
     for (int32_t k = 0; k < m->n_inputs; k++)
         if (!inputs[k] && tensor_bytes(&m->tensors[m->inputs[k]], batch, T))
             return fg_fail(FG_ERR_ARG, "model input %d ('%s') is NULL", k,
                            m->tensors[m->inputs[k]].name);
+    for (int32_t k = 0; k < m->n_outputs; k++)
+        if (!outputs[k] && tensor_bytes(&m->tensors[m->outputs[k]], batch, T))
+            return fg_fail(FG_ERR_ARG, "model output %d ('%s') is NULL", k,
+                           m->tensors[m->outputs[k]].name);
+    plan p;
+    int st;
     void *owned = NULL;
     if (!workspace) {
-        workspace = owned = aligned_alloc(MODEL_ALIGN, p.total ? p.total : MODEL_ALIGN);
+        if ((st = make_plan_alone(m, batch, T, nthreads, &p))) return st;
+        workspace = owned = aligned_alloc(MODEL_ALIGN, p.total);
         if (!owned) return fg_fail(FG_ERR_NOMEM, "out of memory for a %zu-byte workspace",
                                    p.total);
-    } else if (workspace_bytes < p.total || (uintptr_t)workspace % MODEL_ALIGN) {
-        return fg_fail(FG_ERR_ARG, "workspace of %zu bytes at %p: need %zu bytes, 64-byte "
-                       "aligned", workspace_bytes, workspace, p.total);
+    } else if ((uintptr_t)workspace % MODEL_ALIGN ||
+               workspace_bytes < 3 * (size_t)m->n_tensors * sizeof(size_t)) {
+        return fg_fail(FG_ERR_ARG, "workspace of %zu bytes at %p is too small or not 64-byte "
+                       "aligned", workspace_bytes, workspace);
     }
     uint8_t *base = workspace;
     void **ptr = workspace;
-    size_t at = p.table;
+    const size_t *off = (const size_t *)workspace + m->n_tensors;
+    /* A stream's shape never changes: its ops were checked on its first step. */
+    int checked = streaming && state->shape_checked;
+    if ((st = make_plan(m, batch, T, nthreads, &p, workspace, checked))) {
+        free(owned);
+        return st;
+    }
+    if (workspace_bytes < p.total && !owned)
+        return fg_fail(FG_ERR_ARG, "workspace of %zu bytes: this run needs %zu",
+                       workspace_bytes, p.total);
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const model_tensor *t = &m->tensors[i];
-        ptr[i] = NULL;
-        if (t->input_index >= 0) ptr[i] = (void *)inputs[t->input_index];
-        if (t->producer < 0) continue;
-        ptr[i] = base + at;
-        at += align_up(tensor_bytes(t, batch, T));
+        uint8_t *at = base + p.tensors_at + off[i];
+        ptr[i] = t->input_index >= 0 ? (void *)inputs[t->input_index]
+               : t->output_index >= 0 ? outputs[t->output_index]
+               : t->producer >= 0 ? (void *)at : NULL;
     }
     for (int32_t i = 0; i < m->n_ops && !st; i++) {
         const model_op *o = &m->ops[i];
@@ -224,23 +314,25 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
         void *out[2];
         for (int k = 0; k < o->n_in; k++) in[k] = o->in[k] >= 0 ? ptr[o->in[k]] : NULL;
         for (int k = 0; k < o->n_out; k++) out[k] = o->out[k] >= 0 ? ptr[o->out[k]] : NULL;
-        st = model_run_simple_op(m, o, in, out, batch, T);
+        st = model_run_simple_op(m, o, in, out, batch, T, nthreads);
     }
     for (int32_t k = 0; k < m->n_outputs && !st; k++) {
         const model_tensor *t = &m->tensors[m->outputs[k]];
         size_t b = tensor_bytes(t, batch, T);
-        if (b && !outputs[k]) st = fg_fail(FG_ERR_ARG, "model output %d ('%s') is NULL", k,
-                                           t->name);
-        else if (b) memcpy(outputs[k], ptr[m->outputs[k]], b);
+        if (b && t->output_index != k) memcpy(outputs[k], ptr[m->outputs[k]], b);
     }
-    if (!st && state && streaming) state->fresh = 0;
+    if (!st && state && streaming) state->fresh = 0, state->shape_checked = 1;
     free(owned);
     return st;
 }
 
-int fg_model_run(const fg_model *m, fg_state *state, int64_t batch, int64_t T,
+int fg_model_run(const fg_model *m, fg_state *state, int64_t batch, const int64_t *timesteps,
                  const void *const *inputs, void *const *outputs, void *workspace,
                  size_t workspace_bytes, int32_t nthreads) {
+    if (!m) return fg_fail(FG_ERR_ARG, "fg_model_run: NULL model");
+    int64_t T[MODEL_MAX_TIME_AXES];
+    int st = read_times(m, timesteps, T);
+    if (st) return st;
     return execute(m, state, 0, batch, T, inputs, outputs, workspace, workspace_bytes, nthreads);
 }
 
@@ -266,6 +358,7 @@ int fg_model_step(const fg_model *m, fg_state *state, const void *const *inputs,
     int st = fg_model_check_streamable(m);
     if (st) return st;
     if (!state) return fg_fail(FG_ERR_ARG, "fg_model_step: NULL state");
-    return execute(m, state, 1, state->batch, 1, inputs, outputs, workspace, workspace_bytes,
-                   nthreads);
+    static const int64_t one_step[MODEL_MAX_TIME_AXES] = {1, 1, 1, 1, 1, 1, 1, 1};
+    return execute(m, state, 1, state->batch, one_step, inputs, outputs, workspace,
+                   workspace_bytes, nthreads);
 }

@@ -22,19 +22,25 @@ static uint64_t rd_u64(const uint8_t *p) { return rd_u32(p) | (uint64_t)rd_u32(p
 static int32_t rd_i32(const uint8_t *p) { uint32_t u = rd_u32(p); int32_t v; memcpy(&v, &u, 4); return v; }
 static float rd_f32(const uint8_t *p) { uint32_t u = rd_u32(p); float v; memcpy(&v, &u, 4); return v; }
 
-/* CRC-32 (IEEE 802.3, the zlib / PNG one), table built on first use. */
-static uint32_t crc_table[256];
-static void crc_init(void) {
+/* CRC-32 (IEEE 802.3, the zlib / PNG one), eight bytes per step ("slicing by 8"). The tables
+ * are rebuilt per call (a few thousand operations, nothing next to an image) so that loading
+ * shares no mutable state between threads. */
+static uint32_t crc32_bytes(const uint8_t *p, size_t n) {
+    uint32_t t[8][256];
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
+        t[0][i] = c;
     }
-}
-static uint32_t crc32_bytes(const uint8_t *p, size_t n) {
-    if (!crc_table[1]) crc_init();   /* idempotent: racing threads write the same values */
+    for (uint32_t i = 0; i < 256; i++)
+        for (int k = 1; k < 8; k++) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
     uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    for (; n >= 8; p += 8, n -= 8) {
+        uint32_t lo = c ^ rd_u32(p), hi = rd_u32(p + 4);
+        c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^
+            t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+    }
+    for (; n; p++, n--) c = t[0][(c ^ *p) & 0xFF] ^ (c >> 8);
     return c ^ 0xFFFFFFFFu;
 }
 
@@ -90,12 +96,18 @@ static int parse_tensors(fg_model *m, const parse_ctx *c, uint64_t off) {
         if (t->dtype < FG_DTYPE_FLOAT32 || t->dtype > FG_DTYPE_BOOL)
             return fg_fail(FG_ERR_FORMAT, "model image: tensor '%s' has unknown dtype %d",
                            t->name, t->dtype);
-        if (rd_u32(r + 12) != 0)
-            return fg_fail(FG_ERR_FORMAT, "model image: tensor '%s' reserved field is not 0",
-                           t->name);
         if ((st = read_dims(r + 16, t->rank, t->dims, 1, "tensor", i))) return st;
-        t->producer = -1;
+        uint32_t axis = rd_u32(r + 12);
+        int timed = t->rank > 0 && t->dims[0] == -1;
+        if (axis >= MODEL_MAX_TIME_AXES || (axis && !timed))
+            return fg_fail(FG_ERR_FORMAT, "model image: tensor '%s' has time axis %u (expected "
+                           "0..%d, and 0 without a -1 dimension)", t->name, axis,
+                           MODEL_MAX_TIME_AXES - 1);
+        t->time_axis = (int32_t)axis;
+        if (timed && t->time_axis >= m->n_time) m->n_time = t->time_axis + 1;
+        t->producer = t->last_use = -1;
         t->input_index = -1;
+        t->output_index = -1;
     }
     return FG_OK;
 }
@@ -238,6 +250,7 @@ static int check_graph(fg_model *m) {
             if (t->input_index < 0 && (t->producer < 0 || t->producer >= i))
                 return fg_fail(FG_ERR_FORMAT, "model image: layer '%s' reads tensor '%s' before "
                                "any op writes it", o->layer, t->name);
+            m->tensors[id].last_use = i;
         }
         for (int32_t k = 0; k < o->n_out; k++) {
             int32_t id = o->out[k];
@@ -246,9 +259,9 @@ static int check_graph(fg_model *m) {
             if (t->input_index >= 0 || t->producer >= 0)
                 return fg_fail(FG_ERR_FORMAT, "model image: layer '%s' writes tensor '%s', "
                                "which is already defined", o->layer, t->name);
-            t->producer = i;
+            t->producer = t->last_use = i;
         }
-        int st = model_check_op(m, o, -1);
+        int st = model_check_op(m, o, NULL);
         if (st) return st;
         if (o->kind == OP_REVERSE_TIME || (o->kind == OP_GRU && o->iattr[GRU_GO_BACKWARDS]))
             m->causal = 0;
@@ -258,6 +271,8 @@ static int check_graph(fg_model *m) {
         if (id < 0 || (m->tensors[id].producer < 0 && m->tensors[id].input_index < 0))
             return fg_fail(FG_ERR_FORMAT, "model image: model output %d is absent or never "
                            "written", k);
+        if (m->tensors[id].producer >= 0 && m->tensors[id].output_index < 0)
+            m->tensors[id].output_index = k;
     }
     return FG_OK;
 }
@@ -372,7 +387,9 @@ static int load(const void *image, size_t nbytes, void *owned, fg_model **out) {
 int fg_model_load(const void *image, size_t nbytes, fg_model **out) {
     if (!out || (!image && nbytes)) return fg_fail(FG_ERR_ARG, "fg_model_load: NULL argument");
     *out = NULL;
-    if (!image) return fg_fail(FG_ERR_FORMAT, "model image: empty buffer");
+    if (!image || nbytes < MODEL_HEADER_BYTES)
+        return fg_fail(FG_ERR_FORMAT, "model image: %zu bytes is shorter than the %d-byte header",
+                       nbytes, MODEL_HEADER_BYTES);
     return load(image, nbytes, NULL, out);
 }
 
@@ -401,6 +418,7 @@ int fg_model_load_file(const char *path, fg_model **out) {
 /* ---- read-only accessors ----------------------------------------------------------------- */
 int fg_model_num_inputs(const fg_model *m) { return m ? m->n_inputs : 0; }
 int fg_model_num_outputs(const fg_model *m) { return m ? m->n_outputs : 0; }
+int fg_model_num_time_axes(const fg_model *m) { return m ? m->n_time : 0; }
 int64_t fg_model_stateful_batch(const fg_model *m) { return m ? m->stateful_batch : 0; }
 
 const char *fg_model_metadata(const fg_model *m, size_t *nbytes) {
@@ -417,6 +435,7 @@ static int tensor_info(const fg_model *m, const int32_t *ids, int n, int index,
     info->name = t->name;
     info->dtype = t->dtype;
     info->rank = t->rank;
+    info->time_axis = t->time_axis;
     memcpy(info->dims, t->dims, sizeof info->dims);
     return FG_OK;
 }

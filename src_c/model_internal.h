@@ -34,6 +34,7 @@ enum { CONCAT_AXIS = 0 };                       /* concatenate: negative, from t
 #define MODEL_ABSENT 0xFFFFFFFFu   /* index-pool entry for an absent optional tensor/weight */
 #define MODEL_ALIGN 64
 #define MODEL_HEADER_BYTES 128
+#define MODEL_MAX_TIME_AXES 8   /* distinct run-time sequence lengths a model may have */
 
 enum { LAYOUT_PLAIN = 0, LAYOUT_GRU_PACKED = 1 };
 
@@ -42,7 +43,10 @@ typedef struct model_tensor {
     int32_t dtype, rank;
     int64_t dims[FG_MAX_RANK];
     int32_t producer;       /* op index, or -1 for a model input */
+    int32_t last_use;       /* index of the last op that reads it (>= producer) */
     int32_t input_index;    /* position among the model inputs, or -1 */
+    int32_t output_index;   /* an op writes it straight into this model output, or -1 */
+    int32_t time_axis;      /* which run-time length a -1 dimension takes (0 otherwise) */
 } model_tensor;
 
 typedef struct model_weight {
@@ -67,7 +71,7 @@ struct fg_model {
     void *owned_image;       /* the file's bytes (fg_model_load_file) or the aligned copy */
     const uint8_t *image;
     size_t image_bytes;
-    int32_t n_tensors, n_ops, n_weights, n_inputs, n_outputs, n_gru;
+    int32_t n_tensors, n_ops, n_weights, n_inputs, n_outputs, n_gru, n_time;
     model_tensor *tensors;
     model_op *ops;
     model_weight *weights;
@@ -83,6 +87,7 @@ struct fg_state {
     const fg_model *model;
     int64_t batch;
     int fresh;               /* no step since create / reset: optional h0 inputs still apply */
+    int shape_checked;       /* a step has run: the ops passed model_check_op for (batch, 1) */
     float *h;                /* n_gru * batch * max(units) : carried states, slot-major */
     float *prev_out;         /* same shape: last output per GRU (masked streaming) */
     int64_t *slot_offset;    /* per slot: float offset of its (batch, units) block */
@@ -95,16 +100,18 @@ static inline int64_t model_dtype_size(int32_t dtype) { return dtype == FG_DTYPE
 const char *model_kind_name(int32_t kind);
 
 /* Checks op `o`'s inputs, outputs, attributes and weights against each other, with the time
- * axis resolved to `timesteps` (or left open when timesteps < 0, as at load time). */
-int model_check_op(const fg_model *m, const model_op *o, int64_t timesteps);
+ * axes resolved to the lengths times[axis] (or left open when times is NULL, at load). */
+int model_check_op(const fg_model *m, const model_op *o, const int64_t *times);
 
-/* Per-sample element count of tensor t with the time axis = timesteps; -1 on overflow. */
-int64_t model_sample_elems(const model_tensor *t, int64_t timesteps);
+/* Per-sample element count of tensor t with its time axis resolved; -1 on overflow. */
+int64_t model_sample_elems(const model_tensor *t, const int64_t *times);
 
 /* The non-GRU ops (model_ops.c): in[i] / out[i] point at the op's tensors' data (NULL for an
- * absent optional one), laid out C-contiguous (batch, per-sample dims with time = timesteps). */
+ * absent optional one), laid out C-contiguous (batch, per-sample dims with time = timesteps).
+ * nthreads > 0: the most threads an op may use. */
 #define MODEL_MAX_OP_INPUTS 64
 int model_run_simple_op(const fg_model *m, const model_op *o, const void *const *in,
-                        void *const *out, int64_t batch, int64_t timesteps);
+                        void *const *out, int64_t batch, const int64_t *times,
+                        int32_t nthreads);
 
 #endif

@@ -18,7 +18,7 @@ static const model_tensor *tin(const fg_model *m, const model_op *o, int k) {
 static const model_tensor *tout(const fg_model *m, const model_op *o, int k) {
     return &m->tensors[o->out[k]];
 }
-static int64_t count(const model_tensor *t, int64_t batch, int64_t T) {
+static int64_t count(const model_tensor *t, int64_t batch, const int64_t *T) {
     return batch * model_sample_elems(t, T);
 }
 static int64_t last_dim(const model_tensor *t) { return t->dims[t->rank - 1]; }
@@ -26,11 +26,20 @@ static const float *wdata(const fg_model *m, const model_op *o, int k) {
     return o->w[k] < 0 ? NULL : (const float *)m->weights[o->w[k]].data;
 }
 
+/* Rows split across threads when the product is big enough to pay for them; each row is
+ * computed the same way on any thread, so results do not depend on the thread count. */
+#define DENSE_MIN_FLOPS_PER_THREAD 2000000.0
+
 static int run_dense(const fg_model *m, const model_op *o, const float *x, float *y,
-                     int64_t rows) {
+                     int64_t rows, int32_t nthreads) {
     const model_weight *kw = &m->weights[o->w[0]];
     int64_t in = kw->dims[0], units = kw->dims[1];
     const float *k = kw->data, *b = wdata(m, o, 1);
+    int64_t by_work = (int64_t)(2.0 * (double)rows * (double)in * (double)units /
+                                DENSE_MIN_FLOPS_PER_THREAD);
+    int nt = by_work < nthreads ? (int)by_work : nthreads;
+    (void)nt;   /* unused when built without OpenMP */
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         float *yr = y + r * units;
         const float *xr = x + r * in;
@@ -104,11 +113,11 @@ static void run_norm(const fg_model *m, const model_op *o, const float *x, float
 }
 
 static void run_concatenate(const fg_model *m, const model_op *o, const void *const *in,
-                            float *y, int64_t batch, int64_t T) {
+                            float *y, int64_t batch, const int64_t *T) {
     const model_tensor *yt = tout(m, o, 0);
     int ax = yt->rank + o->iattr[CONCAT_AXIS];
     int64_t outer = batch;   /* product of the dims before the axis, batch included */
-    for (int d = 0; d < ax; d++) outer *= yt->dims[d] == -1 ? T : yt->dims[d];
+    for (int d = 0; d < ax; d++) outer *= yt->dims[d] == -1 ? T[yt->time_axis] : yt->dims[d];
     int64_t out_chunk = count(yt, batch, T) / (outer ? outer : 1), at = 0;
     for (int k = 0; k < o->n_in; k++) {
         int64_t chunk = count(tin(m, o, k), batch, T) / (outer ? outer : 1);
@@ -120,8 +129,8 @@ static void run_concatenate(const fg_model *m, const model_op *o, const void *co
 }
 
 static void run_reverse_time(const model_tensor *t, const uint8_t *x, uint8_t *y, int64_t batch,
-                             int64_t T) {
-    int64_t steps = t->dims[0] == -1 ? T : t->dims[0];
+                             const int64_t *T) {
+    int64_t steps = t->dims[0] == -1 ? T[t->time_axis] : t->dims[0];
     int64_t step_bytes = steps ? model_sample_elems(t, T) / steps * model_dtype_size(t->dtype) : 0;
     for (int64_t b = 0; b < batch; b++)
         for (int64_t s = 0; s < steps; s++)
@@ -144,12 +153,12 @@ static void run_merge(const model_op *o, const void *const *in, float *y, int64_
 }
 
 int model_run_simple_op(const fg_model *m, const model_op *o, const void *const *in,
-                        void *const *out, int64_t batch, int64_t T) {
+                        void *const *out, int64_t batch, const int64_t *T, int32_t nthreads) {
     const model_tensor *x = tin(m, o, 0), *y = tout(m, o, 0);
     int64_t n_out = count(y, batch, T);
     switch (o->kind) {
     case OP_DENSE:
-        return run_dense(m, o, in[0], out[0], n_out / last_dim(y));
+        return run_dense(m, o, in[0], out[0], n_out / last_dim(y), nthreads);
     case OP_EMBEDDING:
         return run_embedding(m, o, in[0], out[0], count(x, batch, T));
     case OP_COMPUTE_MASK:

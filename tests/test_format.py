@@ -1,6 +1,5 @@
 """The model image format (docs/FORMAT.md): layout, alignment, checksum, versioning, and a
 loader that answers every corrupt or hostile image with FastGRUError, never a crash."""
-import json
 import os
 import struct
 import subprocess

@@ -227,3 +227,65 @@ def test_summary_lists_every_layer(capsys):
         assert layer.name in text
     params = sum(int(np.prod(np.shape(w))) for l in spec.layers for _, w in l.weights)
     assert f"Total params: {params:,}" in text
+
+
+def test_every_isa_gives_the_scalar_result():
+    from fastgru import _core
+    spec = masked_stack()
+    x = padded_x(np.random.default_rng(8), batch=5)
+    try:
+        _core.set_isa_cap("scalar")
+        scalar = Model(pack_model(spec)).predict(x)
+        for isa in _core.isa_available():
+            _core.set_isa_cap(isa)
+            assert_close(Model(pack_model(spec)).predict(x), [scalar])
+    finally:
+        _core.set_isa_cap(None)
+
+
+def test_workspace_reuses_the_memory_of_dead_tensors():
+    """A chain of six activations needs two live buffers at a time, not six; the result is
+    still each step applied in turn."""
+    s = SpecBuilder("chain")
+    h = s.input("x", (None, 32))
+    for i, name in enumerate(["tanh", "relu", "sigmoid", "elu", "softsign", "swish"]):
+        h = s.same("activation", f"act{i}", [h], {"activation": name})
+    spec = s.spec([h])
+    model = Model(pack_model(spec))
+    tensor_bytes = 16 * 50 * 32 * 4
+    assert model._core.workspace_bytes(16, (50,), 1) < 3 * tensor_bytes
+    x = np.random.default_rng(9).normal(size=(16, 50, 32))
+    assert_close(model.predict(x), reference_run(spec, [x]))
+
+
+def test_reset_states_to_given_values():
+    spec = stateful_model()
+    model = Model(pack_model(spec))
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(2, T, F))
+    h = rng.uniform(-0.5, 0.5, size=(2, 5))
+    model.reset_states([h])
+    assert_close(model.predict(x), reference_run(spec, [x], {"gru": h}))
+    with pytest.raises(FastGRUError, match=r"expects a state of shape \(2, 5\)"):
+        model.reset_states([np.zeros((2, 4))])
+    with pytest.raises(FastGRUError, match="carries 1 GRU states"):
+        model.reset_states([h, h])
+
+
+def test_encoder_decoder_sequences_of_different_lengths():
+    """Each sequence input has its own time axis: an encoder's final state starts a decoder
+    that reads a sequence of another length."""
+    s = SpecBuilder("seq2seq")
+    enc_in = s.input("encoder_in", (None, F))
+    dec_in = s.input("decoder_in", (None, 3))
+    _, h = s.gru("encoder", enc_in, 6, state_out=True)
+    y = s.gru("decoder", dec_in, 6, h0=h, return_sequences=True, reset_after=False)
+    spec = s.spec([s.dense("head", y, 2, activation="softmax")])
+    model = Model(pack_model(spec))
+    rng = np.random.default_rng(11)
+    for enc_steps, dec_steps in ((9, 4), (3, 7)):
+        x_enc = rng.normal(size=(B, enc_steps, F))
+        x_dec = rng.normal(size=(B, dec_steps, 3))
+        got = model.predict([x_enc, x_dec])
+        assert got.shape == (B, dec_steps, 2)
+        assert_close(got, reference_run(spec, [x_enc, x_dec]))
