@@ -167,7 +167,10 @@ def describe(exc):
 def save_keras_stream_models(args):
     """Save each stream workload as a .keras model for fastgru.load (its streams need a model)."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
+    try:
+        import keras
+    except ImportError as exc:
+        sys.exit(f"cannot save the stream models for fastgru.load: {exc}")
     streams = [w for w in selected_workloads(args.workloads.split(","), args.quick) if w.stream]
     for workload in streams:
         with np.load(case_path(args.workdir, workload)) as data:
