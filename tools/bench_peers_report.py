@@ -82,8 +82,8 @@ def render_summary(results, workloads, threads):
             ours = best.pop("fastgru", None)
             peer = min(best, key=lambda p: best[p]["seconds"]) if best else None
             ours_text = _time(workload, ours["seconds"]) if ours else "—"
-            peer_text = (f"{peer} ({best[peer]['variant']}): {_time(workload, best[peer]['seconds'])}"
-                         if peer else "—")
+            peer_text = (f"{peer} ({best[peer]['variant']}): "
+                         f"{_time(workload, best[peer]['seconds'])}" if peer else "—")
             ratio = (f"{best[peer]['seconds'] / ours['seconds']:.2f}×" if ours and peer else "—")
             lines.append(f"| {workload.name} | {n} | {ours_text} | {peer_text} | {ratio} |")
     return "\n".join(lines)
@@ -108,7 +108,7 @@ def _workload_section(results, workload, threads, peak):
 
 
 def _all_variants(results, workloads):
-    lines = ["| workload | peer | threads | way it ran | time per call | max abs err | used |",
+    lines = ["| workload | peer | threads | way it ran | time per call | max abs err | verified |",
              "| --- | --- | ---: | --- | ---: | ---: | --- |"]
     order = {w.name: i for i, w in enumerate(workloads)}
     rows = [(result, row) for result in results for row in result["rows"]]
@@ -117,9 +117,10 @@ def _all_variants(results, workloads):
     by_name = {w.name: w for w in workloads}
     for result, row in rows:
         workload = by_name[row["workload"]]
+        verified = "yes" if row["verified"] else "NO: wrong output, not used"
         lines.append(f"| {workload.name} | {result['peer']} | {result['threads']} | "
                      f"{row['variant']} | {_time(workload, row['seconds'])} | "
-                     f"{row['max_abs_err']:.1e} | {'yes' if row['verified'] else 'NO: wrong output'} |")
+                     f"{row['max_abs_err']:.1e} | {verified} |")
     return lines
 
 
