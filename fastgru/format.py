@@ -38,7 +38,7 @@ MAX_TIME_AXES = 8
 # Op kind ids (src_c/model_internal.h) and the weight slots of each kind, in slot order.
 OP_IDS = {"gru": 0, "dense": 1, "embedding": 2, "compute_mask": 3, "apply_mask": 4,
           "mask_and": 5, "layer_norm": 6, "batch_norm": 7, "activation": 8, "reverse_time": 9,
-          "concatenate": 10, "add": 11, "subtract": 12, "multiply": 13, "average": 14}
+          "concatenate": 10, "add": 11, "subtract": 12, "multiply": 13, "average": 14, "mask_or": 15}
 WEIGHT_SLOTS = {"dense": ("kernel", "bias"), "embedding": ("embeddings",),
                 "layer_norm": ("gamma", "beta"),
                 "batch_norm": ("gamma", "beta", "moving_mean", "moving_variance")}

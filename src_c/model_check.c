@@ -251,7 +251,7 @@ int model_check_op(const fg_model *m, const model_op *o, const int64_t *times) {
     case OP_EMBEDDING: return check_embedding(&c);
     case OP_COMPUTE_MASK: return check_compute_mask(&c);
     case OP_APPLY_MASK: return check_apply_mask(&c);
-    case OP_MASK_AND: return check_same(&c, FG_DTYPE_BOOL);
+    case OP_MASK_AND: case OP_MASK_OR: return check_same(&c, FG_DTYPE_BOOL);
     case OP_LAYER_NORM: case OP_BATCH_NORM: return check_norm(&c);
     case OP_ACTIVATION:
         if ((st = act_ok(&c, o->iattr[ACTIVATION_ACT]))) return st;

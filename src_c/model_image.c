@@ -170,6 +170,7 @@ static const struct { const char *name; int min_in, max_in, n_out, n_w; } KIND[O
     [OP_SUBTRACT] = {"subtract", 2, 2, 1, 0},
     [OP_MULTIPLY] = {"multiply", 1, MODEL_MAX_OP_INPUTS, 1, 0},
     [OP_AVERAGE] = {"average", 1, MODEL_MAX_OP_INPUTS, 1, 0},
+    [OP_MASK_OR] = {"mask_or", 1, MODEL_MAX_OP_INPUTS, 1, 0},
 };
 
 const char *model_kind_name(int32_t kind) {

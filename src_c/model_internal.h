@@ -14,7 +14,7 @@ enum {
     OP_GRU = 0, OP_DENSE = 1, OP_EMBEDDING = 2, OP_COMPUTE_MASK = 3, OP_APPLY_MASK = 4,
     OP_MASK_AND = 5, OP_LAYER_NORM = 6, OP_BATCH_NORM = 7, OP_ACTIVATION = 8,
     OP_REVERSE_TIME = 9, OP_CONCATENATE = 10, OP_ADD = 11, OP_SUBTRACT = 12, OP_MULTIPLY = 13,
-    OP_AVERAGE = 14, OP_KIND_COUNT = 15
+    OP_AVERAGE = 14, OP_MASK_OR = 15, OP_KIND_COUNT = 16
 };
 
 /* Integer attribute slots (op record iattr[]), per kind. */

@@ -173,11 +173,17 @@ int model_run_simple_op(const fg_model *m, const model_op *o, const void *const 
         for (int64_t i = 0; i < n_out; i++) yf[i] = xf[i] * (float)(mask[i / f] != 0);
         return FG_OK;
     }
-    case OP_MASK_AND: {
+    case OP_MASK_AND: case OP_MASK_OR: {
+        /* tf-keras merges masks with AND, Keras 3 with OR */
         uint8_t *mask = out[0];
-        memcpy(mask, in[0], (size_t)n_out);
-        for (int k = 1; k < o->n_in; k++)
-            for (int64_t i = 0; i < n_out; i++) mask[i] &= ((const uint8_t *)in[k])[i] != 0;
+        for (int64_t i = 0; i < n_out; i++) mask[i] = ((const uint8_t *)in[0])[i] != 0;
+        for (int k = 1; k < o->n_in; k++) {
+            const uint8_t *other = in[k];
+            if (o->kind == OP_MASK_AND)
+                for (int64_t i = 0; i < n_out; i++) mask[i] &= other[i] != 0;
+            else
+                for (int64_t i = 0; i < n_out; i++) mask[i] |= other[i] != 0;
+        }
         return FG_OK;
     }
     case OP_LAYER_NORM: case OP_BATCH_NORM:
