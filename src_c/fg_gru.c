@@ -386,6 +386,7 @@ static int check_run(const fg_gru_config *cfg, const fg_gru_run *run)
     return FG_OK;
 }
 
+#ifdef _OPENMP
 static int threads_for(const fg_gru_config *cfg, const fg_gru_run *run)
 {
     int nt = run->nthreads > 0 ? run->nthreads : fg_default_threads();
@@ -397,6 +398,7 @@ static int threads_for(const fg_gru_config *cfg, const fg_gru_run *run)
     if (nt > run->batch) nt = run->batch < 1 ? 1 : (int)run->batch;
     return nt;
 }
+#endif
 
 int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_run *run,
                    void *workspace)
@@ -437,7 +439,6 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
         if (b1 > b0) interrupted |= run_rows(&jb, b0, b1) != FG_OK;
     }
 #else
-    (void)threads_for;
     interrupted = run_rows(&jb, 0, run->batch) != FG_OK;
 #endif
     free(owned);

@@ -1,11 +1,13 @@
 /* cpu.c - what this CPU supports, and the kernel table for an ISA. */
 #include "fg_kernels.h"
 
+#include <stdatomic.h>
+
 #include "../fg_common.h"
 
 unsigned fg_cpu_isa_flags(void)
 {
-    static unsigned flags; /* cpuid is read once; a race writes the same value twice */
+    static atomic_uint flags; /* cpuid is read once; a race stores the same value twice */
     if (flags == 0) {
         unsigned f = FG_ISA_SCALAR;
 #if defined(__x86_64__) || defined(__i386__)
