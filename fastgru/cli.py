@@ -74,6 +74,11 @@ def _cmd_inspect(args) -> int:
     version = meta.get("keras_version")
     print(f"{args.model}: {origin}" + (f", written by Keras {version}" if version else ""))
     model.summary()
+    print("\nLayer details:")
+    for layer in model.layers:
+        weights = ", ".join(f"{name.split('/')[-1]} {shape}" for name, shape in layer.weight_shapes)
+        config = " ".join(f"{k}={v}" for k, v in layer.highlights.items())
+        print(f"  {layer.name}: {config or '-'}" + (f"\n      weights: {weights}" if weights else ""))
     return 0
 
 

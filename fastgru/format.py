@@ -206,19 +206,60 @@ class _Packer:
         return None
 
 
-def _time_axes(spec: ModelSpec) -> Dict[str, int]:
-    """Which run-time length each tensor's time axis (a leading None) takes: each sequence
-    input brings its own (an encoder and a decoder may differ in length); an op's outputs take
-    that of its first input that has one."""
+def _has_time_axis(t) -> bool:
+    """Whether a tensor's first per-sample axis is time: every op here acts on the last axis,
+    so float tensors of rank >= 2 ((T, F)) and int ids / masks of rank >= 1 ((T,)) are
+    sequences, while a (F,) float vector (a final state, a Dense output) is not."""
+    return len(t.shape) >= (2 if t.dtype == "float32" else 1)
+
+
+# Config fields worth showing in `fastgru inspect`.
+_HIGHLIGHT_KEYS = ("units", "activation", "recurrent_activation", "reset_after", "use_bias",
+                   "return_sequences", "return_state", "go_backwards", "stateful",
+                   "zero_output_for_mask", "merge_mode", "input_dim", "output_dim",
+                   "mask_zero", "mask_value", "epsilon", "rate")
+
+
+def _highlights(config: dict) -> dict:
+    """The scalar config fields that say what a layer does, including those of the layer a
+    wrapper (Bidirectional, TimeDistributed, RNN) holds."""
+    shown = {k: config[k] for k in _HIGHLIGHT_KEYS
+             if isinstance(config.get(k), (str, int, float, bool))}
+    for wrapped in (config.get("layer"), config.get("cell")):
+        if isinstance(wrapped, dict) and isinstance(wrapped.get("config"), dict):
+            for k, v in _highlights(wrapped["config"]).items():
+                shown.setdefault(k, v)
+    return shown
+
+
+def _joins_along_time(p: "_Packer") -> bool:
+    """Whether some Concatenate joins sequences along their time axis (the output is longer
+    than its inputs, so lengths cannot all follow one run-time length)."""
+    return any(op.kind == "concatenate" and
+               len(p.spec.tensors[op.outputs[0]].shape) + 1 + p.concat_axis(op) == 1
+               for op in p.spec.ops)
+
+
+def _time_axes(p: "_Packer") -> Dict[str, int]:
+    """Which run-time length each sequence tensor's time axis takes: each sequence input
+    brings its own (an encoder and a decoder may differ in length); an op's outputs take that
+    of its first input that has one. A length fixed by the Keras config is not enforced (as
+    Keras itself runs such models on other lengths, and so that any causal model streams one
+    step at a time), unless sequences are joined along time, where fixed lengths stay."""
+    spec = p.spec
+    keep_fixed = _joins_along_time(p)
+
     def timed(name):
-        return name is not None and len(spec.tensors[name].shape) > 0 \
-            and spec.tensors[name].shape[0] is None
+        if name is None:
+            return False
+        t = spec.tensors[name]
+        return (bool(t.shape) and t.shape[0] is None) if keep_fixed else _has_time_axis(t)
     axes: Dict[str, int] = {}
     for name in spec.inputs:
         if timed(name):
             axes[name] = len(axes)
     if len(axes) > MAX_TIME_AXES:
-        raise FastGRUError(f"the model has {len(axes)} sequence inputs of free length; at most "
+        raise FastGRUError(f"the model has {len(axes)} sequence inputs; at most "
                            f"{MAX_TIME_AXES} are supported")
     for op in spec.ops:
         axis = next((axes[n] for n in op.inputs if n in axes), 0)
@@ -228,18 +269,20 @@ def _time_axes(spec: ModelSpec) -> Dict[str, int]:
     return axes
 
 
-def _tensor_record(p: _Packer, name: str, time_axis: int) -> bytes:
+def _tensor_record(p: _Packer, name: str, time_axis: Optional[int]) -> bytes:
     t = p.spec.tensors[name]
     if t.dtype not in DTYPES:
         raise FastGRUError(f"tensor '{name}': dtype '{t.dtype}' (expected one of {list(DTYPES)})")
     shape = tuple(t.shape)
     if len(shape) > MAX_RANK:
         raise FastGRUError(f"tensor '{name}': per-sample rank {len(shape)} above {MAX_RANK}")
-    if any(d is None for d in shape[1:]):
-        raise FastGRUError(f"tensor '{name}': only the first (time) axis may be None, "
-                           f"shape {shape}")
-    dims = [-1 if d is None else int(d) for d in shape] + [0] * (MAX_RANK - len(shape))
-    return TENSOR.pack(p.string(name), DTYPES[t.dtype], len(shape), time_axis, *dims)
+    if any(d is None for d in shape[1:]) or (shape and shape[0] is None and time_axis is None):
+        raise FastGRUError(f"tensor '{name}': only the time axis may be None, shape {shape}")
+    dims = [int(d) for d in shape[time_axis is not None:]]
+    if time_axis is not None:
+        dims.insert(0, -1)
+    dims += [0] * (MAX_RANK - len(shape))
+    return TENSOR.pack(p.string(name), DTYPES[t.dtype], len(shape), time_axis or 0, *dims)
 
 
 def _io_meta(spec: ModelSpec, names) -> List[dict]:
@@ -263,8 +306,8 @@ def _jsonable(value):
 def pack_model(spec: ModelSpec) -> bytes:
     """The model image of `spec` (see docs/FORMAT.md)."""
     p = _Packer(spec)
-    axes = _time_axes(spec)
-    tensors = b"".join(_tensor_record(p, name, axes.get(name, 0)) for name in spec.tensors)
+    axes = _time_axes(p)
+    tensors = b"".join(_tensor_record(p, name, axes.get(name)) for name in spec.tensors)
     p.list_at([p.tensor(n) for n in spec.inputs])
     p.list_at([p.tensor(n) for n in spec.outputs])
     ops = b"".join(p.op_record(op) for op in spec.ops)
@@ -275,7 +318,7 @@ def pack_model(spec: ModelSpec) -> bytes:
             "name": layer.name, "class_name": layer.class_name,
             "output_shapes": _jsonable(layer.output_shapes),
             "params": int(sum(int(np.prod(r["shape"])) for r in refs)),
-            "weights": refs,
+            "weights": refs, "highlights": _highlights(layer.config or {}),
         })
     grus = [op for op in spec.ops if op.kind == "gru"]
     states = [{"layer": op.layer, "slot": slot, "units": gru_config(op)[1]}

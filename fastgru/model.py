@@ -57,6 +57,10 @@ class Layer:
         self.output_shapes: list = info["output_shapes"]
         self._params: int = info["params"]
         self._refs: List[dict] = info["weights"]
+        # what `fastgru inspect` shows: the key config fields and the weight shapes
+        self.highlights: dict = dict(info.get("highlights") or {})
+        self.weight_shapes: List[tuple] = [(r.get("name", "?"), tuple(r.get("shape", ())))
+                                           for r in self._refs]
 
     def count_params(self) -> int:
         return self._params

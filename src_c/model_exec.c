@@ -346,8 +346,8 @@ int fg_model_check_streamable(const fg_model *m) {
         const model_op *o = &m->ops[i];
         if (o->kind == OP_GRU && m->tensors[o->in[0]].dims[0] != -1)
             return fg_fail(FG_ERR_STATE, "layer '%s': its input has a fixed length of %lld "
-                           "steps, so the model cannot be streamed one step at a time",
-                           o->layer, (long long)m->tensors[o->in[0]].dims[0]);
+                           "steps in the image, so the model cannot be streamed one step at a "
+                           "time", o->layer, (long long)m->tensors[o->in[0]].dims[0]);
     }
     return FG_OK;
 }

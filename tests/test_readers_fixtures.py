@@ -5,45 +5,20 @@ the C executor."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fastgru.errors import FastGRUError
 from fastgru.keras import read_model
+from fixture_manifest import (CUSTOM_OBJECTS, FIXTURES, MANIFEST, REFUSED, TOL, arrays,
+                              is_stateful, load_data, max_error, paths)
 from spec_reference import run_spec
-
-FIXTURES = Path(__file__).parent / "fixtures"
-MANIFEST = json.loads((FIXTURES / "manifest.json").read_text()) if (FIXTURES / "manifest.json").exists() else []
-TOL = 1e-5
-
-# Models fastgru refuses on purpose, with the words its message must contain.
-REFUSED = {"time_major": "time_major", "lambda_layer": "Lambda.*never executes"}
-# Models that load only once their custom classes are mapped (and are refused before).
-CUSTOM_OBJECTS = {"custom_gru": {"my_package>MyGRU": "GRU"}}
-
-
-def _arrays(data, prefix, suffix=""):
-    out, i = [], 0
-    while f"{prefix}{i}{suffix}" in data:
-        out.append(data[f"{prefix}{i}{suffix}"])
-        i += 1
-    return out
 
 
 def _read(entry, custom_objects=None):
-    config = FIXTURES / entry["config"] if entry["config"] else None
-    return read_model(FIXTURES / entry["file"], config=config, custom_objects=custom_objects)
-
-
-def _max_error(got, expected):
-    assert len(got) == len(expected)
-    errors = []
-    for g, e in zip(got, expected):
-        assert g.shape == e.shape
-        errors.append(float(np.max(np.abs(g - e))) if e.size else 0.0)
-    return max(errors)
+    model_path, config = paths(entry)
+    return read_model(model_path, config=config, custom_objects=custom_objects)
 
 
 @pytest.mark.skipif(not MANIFEST, reason="no fixtures committed yet (tests/fixtures/manifest.json)")
@@ -59,23 +34,23 @@ def test_fixture_reproduces_keras(entry, error_record):
             _read(entry)
     spec = _read(entry, custom_objects)
     assert spec.keras_version == int(entry["keras_version"][0])
-    data = np.load(FIXTURES / entry["data"])
-    if "x0_call0" in data:
+    data = load_data(entry)
+    if is_stateful(data):
         # stateful: call 1 continues from call 0's state; call 2 starts after reset_states()
         carried = {}
-        got = run_spec(spec, _arrays(data, "x", "_call0"), carried) + \
-            run_spec(spec, _arrays(data, "x", "_call1"), carried) + \
-            run_spec(spec, _arrays(data, "x", "_call2"), {})
-        expected = (_arrays(data, "y", "_call0") + _arrays(data, "y", "_call1")
-                    + _arrays(data, "y", "_call2"))
+        got = run_spec(spec, arrays(data, "x", "_call0"), carried) + \
+            run_spec(spec, arrays(data, "x", "_call1"), carried) + \
+            run_spec(spec, arrays(data, "x", "_call2"), {})
+        expected = (arrays(data, "y", "_call0") + arrays(data, "y", "_call1")
+                    + arrays(data, "y", "_call2"))
         assert spec.stateful_batch == data["x0_call0"].shape[0]
     else:
-        got = run_spec(spec, _arrays(data, "x"))
-        expected = _arrays(data, "y")
+        got = run_spec(spec, arrays(data, "x"))
+        expected = arrays(data, "y")
     error_record.add("readers: spec vs Keras", f"{entry['format']}/{entry['model']}",
                      np.concatenate([g.ravel() for g in got]),
                      np.concatenate([e.ravel() for e in expected]))
-    assert _max_error(got, expected) <= TOL
+    assert max_error(got, expected) <= TOL
 
 
 @pytest.mark.skipif(not MANIFEST, reason="no fixtures committed yet")
@@ -107,7 +82,7 @@ def test_old_keras2_configs():
     data = np.load(FIXTURES / "keras2" / "simple_seq.npz")
     old = dict(config, config=config["config"]["layers"])
     spec = read_model(weights, config=old)
-    assert _max_error(run_spec(spec, _arrays(data, "x")), _arrays(data, "y")) <= TOL
+    assert max_error(run_spec(spec, arrays(data, "x")), arrays(data, "y")) <= TOL
     for layer in old["config"]:
         layer["config"].pop("reset_after", None)
     with pytest.raises(FastGRUError, match=r"bias.*expected \(\d+,\)"):

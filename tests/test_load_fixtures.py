@@ -1,0 +1,112 @@
+"""The product end to end: every committed real-Keras fixture loaded with ``fastgru.load``
+(reader -> model image -> C executor) gives Keras' stored outputs within 1e-5, and the same
+holds after a ``.fgru`` round trip, after pickling, and step by step through ``stream()``."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import fastgru
+from fixture_manifest import (CUSTOM_OBJECTS, MANIFEST, REFUSED, TOL, arrays, is_stateful,
+                              load_data, max_error, paths)
+
+LOADABLE = [e for e in MANIFEST if e["model"] not in REFUSED]
+# One file per (Keras version, model) is enough for the slower whole-model checks.
+ONE_PER_MODEL = list({(e["keras_version"][0], e["model"]): e for e in LOADABLE}.values())
+
+
+def _load(entry, **kwargs):
+    model_path, config = paths(entry)
+    return fastgru.load(model_path, config=config,
+                        custom_objects=CUSTOM_OBJECTS.get(entry["model"]), **kwargs)
+
+
+def _as_list(y):
+    return list(y) if isinstance(y, list) else [y]
+
+
+def _feed(xs):
+    return xs if len(xs) > 1 else xs[0]
+
+
+def _run(model, data):
+    """Outputs for the stored inputs; stateful fixtures run call 0, call 1 (carried state),
+    reset_states(), call 2."""
+    if not is_stateful(data):
+        return _as_list(model.predict(_feed(arrays(data, "x"))))
+    got = _as_list(model.predict(_feed(arrays(data, "x", "_call0"))))
+    got += _as_list(model.predict(_feed(arrays(data, "x", "_call1"))))
+    model.reset_states()
+    return got + _as_list(model.predict(_feed(arrays(data, "x", "_call2"))))
+
+
+def _expected(data):
+    if not is_stateful(data):
+        return arrays(data, "y")
+    return arrays(data, "y", "_call0") + arrays(data, "y", "_call1") + arrays(data, "y", "_call2")
+
+
+@pytest.mark.skipif(not MANIFEST, reason="no fixtures (tests/fixtures/manifest.json)")
+@pytest.mark.parametrize("entry", LOADABLE, ids=lambda e: e["id"])
+def test_load_reproduces_keras(entry, error_record):
+    data = load_data(entry)
+    got, expected = _run(_load(entry), data), _expected(data)
+    error_record.add("fastgru.load vs Keras", f"{entry['format']}/{entry['model']}",
+                     np.concatenate([g.ravel() for g in got]),
+                     np.concatenate([e.ravel() for e in expected]))
+    assert max_error(got, expected) <= TOL
+
+
+@pytest.mark.parametrize("entry", [e for e in MANIFEST if e["model"] in REFUSED],
+                         ids=lambda e: e["id"])
+def test_refused_models_name_the_reason(entry):
+    with pytest.raises(fastgru.FastGRUError, match=REFUSED[entry["model"]]):
+        _load(entry)
+
+
+@pytest.mark.parametrize("entry", ONE_PER_MODEL, ids=lambda e: e["id"])
+def test_fgru_round_trip_and_pickle_are_bitwise(entry, tmp_path):
+    data = load_data(entry)
+    model = _load(entry)
+    converted = tmp_path / "model.fgru"
+    model_path, config = paths(entry)
+    fastgru.convert(model_path, converted, config=config,
+                    custom_objects=CUSTOM_OBJECTS.get(entry["model"]))
+    reference = _run(model, data)
+    for other in (fastgru.load(converted), pickle.loads(pickle.dumps(_load(entry)))):
+        for a, b in zip(reference, _run(other, data)):
+            assert a.tobytes() == b.tobytes()
+
+
+def _has_time_axis(x: np.ndarray) -> bool:
+    return x.ndim == 3 or (x.ndim == 2 and np.issubdtype(x.dtype, np.integer))
+
+
+@pytest.mark.parametrize("entry", ONE_PER_MODEL, ids=lambda e: e["id"])
+def test_stream_steps_equal_predict(entry):
+    """For causal models, step t of a stream gives the model's output for the sequence that
+    ends at t: the last step equals predict(), and sequence outputs match at every step."""
+    data = load_data(entry)
+    if is_stateful(data):
+        pytest.skip("stateful model: its state already carries between calls")
+    model = _load(entry)
+    xs = arrays(data, "x")
+    try:
+        stream = model.stream(batch_size=xs[0].shape[0])
+    except fastgru.FastGRUError as exc:
+        # non-causal (Bidirectional, go_backwards) or sequences joined along time
+        assert "cannot be streamed" in str(exc)
+        return
+    full = _as_list(model.predict(_feed(xs)))
+    timesteps = next(x.shape[1] for x in xs if _has_time_axis(x))
+    for t in range(timesteps):
+        step_in = [x[:, t] if _has_time_axis(x) else x for x in xs]
+        step_out = _as_list(stream.step(_feed(step_in)))
+        for y_step, y_full in zip(step_out, full):
+            if y_full.ndim == 3:
+                np.testing.assert_allclose(y_step, y_full[:, t], atol=TOL, rtol=0)
+    for y_step, y_full in zip(step_out, full):
+        if y_full.ndim != 3:
+            np.testing.assert_allclose(y_step, y_full, atol=TOL, rtol=0)
