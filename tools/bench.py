@@ -3,7 +3,8 @@ backend, jit-compiled), at 1 and 2 threads, and check that all of them give the 
 
     python tools/bench.py [--reps 7] [--threads 1 2]
 
-Each thread count runs in its own subprocess, pinned to that many cores (sched_setaffinity) with
+Each peer and thread count runs in its own subprocess (an engine's idle worker threads, such as
+XLA's spinning Eigen pool, would otherwise steal the cores from the next peer), pinned to that many cores (sched_setaffinity) with
 OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS and XLA's intra-op thread count set to
 it, so every peer gets the same cores; fastgru gets threads=N. Times are medians of --reps
 calls after one warm-up call (Keras: after jit compilation).
@@ -53,8 +54,8 @@ def _keras_runner(units, weights, x):
     return lambda: run(trainable, non_trainable, x_dev).block_until_ready()
 
 
-def worker(threads, reps, out_dir):
-    """Run every peer on every shape with `threads` threads; save outputs, print timings."""
+def worker(peer, threads, reps, out_dir):
+    """Run one peer on every shape with `threads` threads; save outputs, print timings."""
     import numpy as np
 
     sys.path.insert(0, ROOT)
@@ -70,17 +71,20 @@ def worker(threads, reps, out_dir):
                    (rng.uniform(-1, 1, (units, 3 * units)) / np.sqrt(units)).astype(np.float32),
                    rng.uniform(-0.3, 0.3, (2, 3 * units)).astype(np.float32)]
         x = rng.normal(size=(batch, timesteps, input_dim)).astype(np.float32)
-        layer = fastgru.GRU(units, *weights, threads=threads)
-        runners = {"fastgru": lambda: layer(x),
-                   "numpy": lambda: gru_reference(x, *weights)[0]}
-        try:
-            runners["keras"] = _keras_runner(units, weights, x)
-        except ImportError as exc:
-            print(f"keras not timed: {exc}", file=sys.stderr)
+        if peer == "fastgru":
+            layer = fastgru.GRU(units, *weights, threads=threads)
+            run = lambda: layer(x)
+        elif peer == "numpy":
+            run = lambda: gru_reference(x, *weights)[0]
+        else:
+            try:
+                run = _keras_runner(units, weights, x)
+            except ImportError as exc:
+                print(f"keras not timed: {exc}", file=sys.stderr)
+                continue
         key = "x".join(map(str, shape))
-        for peer, run in runners.items():
-            results[f"{key}/{peer}"] = _median_seconds(run, reps)
-            np.save(os.path.join(out_dir, f"{key}-{peer}-t{threads}.npy"), np.asarray(run()))
+        results[f"{key}/{peer}"] = _median_seconds(run, reps)
+        np.save(os.path.join(out_dir, f"{key}-{peer}-t{threads}.npy"), np.asarray(run()))
     print(json.dumps(results))
 
 
@@ -99,11 +103,12 @@ def main():
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.worker])
-        worker(args.worker, args.reps, args.out)
+        worker(args.peer, args.worker, args.reps, args.out)
         return
 
     import numpy as np
@@ -114,12 +119,16 @@ def main():
     out_dir = tempfile.mkdtemp(prefix="fastgru-bench-")
     timings = {}
     for threads in args.threads:
-        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", str(threads),
-                               "--reps", str(args.reps), "--out", out_dir],
-                              env=_pinned_env(threads), capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            sys.exit(f"bench worker ({threads} threads) failed:\n{done.stderr}")
-        timings[threads] = json.loads(done.stdout.strip().splitlines()[-1])
+        timings[threads] = {}
+        for peer in PEERS:
+            done = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker",
+                                   str(threads), "--peer", peer, "--reps", str(args.reps),
+                                   "--out", out_dir],
+                                  env=_pinned_env(threads), capture_output=True, text=True,
+                                  check=False)
+            if done.returncode != 0:
+                sys.exit(f"bench worker ({peer}, {threads} threads) failed:\n{done.stderr}")
+            timings[threads].update(json.loads(done.stdout.strip().splitlines()[-1]))
 
     print(f"fastgru {fastgru.__version__}: median of {args.reps} after warm-up, ms")
     header = (f"{'B x T x F -> U':>18s} {'thr':>3s} {'fastgru':>9s} {'numpy':>9s} {'keras':>9s} "
