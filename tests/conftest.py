@@ -231,3 +231,23 @@ def reference_for(case, weights, x, mask, h0, **overrides):
                    return_sequences=case.return_sequences, mask=mask, initial_state=h0)
     options.update(overrides)
     return gru_reference(x, *weights, **options)
+
+
+def bidirectional_data(case):
+    """Forward and backward weights, input, mask and initial states ([h_fw, h_bw] or None)
+    for a Bidirectional case."""
+    rng = rng_for(case)
+    batch, timesteps, input_dim = 4, 5, 3
+    w_fw = make_weights(case.units, input_dim, case.reset_after, True, rng)
+    w_bw = make_weights(case.units, input_dim, case.reset_after, True, rng)
+    x = rng.normal(size=(batch, timesteps, input_dim)).astype(np.float32)
+    mask = make_mask(case.mask, batch, timesteps, rng)
+    h0 = ([rng.uniform(-1, 1, (batch, case.units)).astype(np.float32) for _ in range(2)]
+          if case.initial_state else None)
+    return w_fw, w_bw, x, mask, h0
+
+
+def bidirectional_options(case) -> dict:
+    """The GRU options both directions of a Bidirectional case share."""
+    return dict(reset_after=case.reset_after, return_sequences=case.return_sequences,
+                return_state=case.return_state)

@@ -1,6 +1,5 @@
-"""Hand-built ModelSpecs for the model tests, and a float64 numpy interpreter of a spec written
-from the op table in fastgru/spec.py and the maths in KERAS_FORMATS.md (GRU via
-tests/reference_gru.py). It never calls fastgru's C code, so it is an independent reference."""
+"""Hand-built ModelSpecs for the model tests (their reference outputs come from the float64
+numpy interpreter in tests/spec_reference.py, which never calls fastgru's C code)."""
 from __future__ import annotations
 
 from typing import Dict, List, Optional
@@ -8,7 +7,6 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from fastgru.spec import LayerInfo, ModelSpec, OpSpec, TensorSpec
-from reference_gru import gru_reference, reference_activation
 
 
 class SpecBuilder:
@@ -91,74 +89,3 @@ class SpecBuilder:
         return ModelSpec(self.name, 3, "tests", list(self.inputs), list(outputs),
                          dict(self.tensors), list(self.ops), list(self.layers.values()),
                          stateful_batch=stateful_batch, extra={"format": "hand-built"})
-
-
-# ---- the float64 numpy interpreter --------------------------------------------------------
-def _gru(op, x, mask, h0, carried=None):
-    a, w = op.attrs, op.weights
-    h_init = h0 if h0 is not None else carried
-    return gru_reference(x, w["kernel"], w["recurrent_kernel"], w.get("bias"),
-                         activation=a["activation"],
-                         recurrent_activation=a["recurrent_activation"],
-                         reset_after=a["reset_after"], go_backwards=a["go_backwards"],
-                         return_sequences=a["return_sequences"], mask=mask,
-                         initial_state=h_init, zero_output_for_mask=a["zero_output_for_mask"])
-
-
-def reference_run(spec: ModelSpec, inputs: list, carried: Optional[dict] = None) -> list:
-    """Model outputs in float64. `carried` (layer -> state) feeds and receives the states of
-    stateful GRU ops when given."""
-    v = {name: np.asarray(arr) for name, arr in zip(spec.inputs, inputs)}
-    f64 = lambda name: np.asarray(v[name], dtype=np.float64)
-    for op in spec.ops:
-        ins = [None if n is None else v[n] for n in op.inputs]
-        a, w = op.attrs, op.weights
-        if op.kind == "gru":
-            use_carry = carried is not None and a.get("stateful")
-            y, h = _gru(op, f64(op.inputs[0]), ins[1], None if ins[2] is None else f64(op.inputs[2]),
-                        carried.get(op.layer) if use_carry else None)
-            if use_carry:
-                carried[op.layer] = h
-            out = [y, h]
-        elif op.kind == "dense":
-            z = f64(op.inputs[0]) @ w["kernel"].astype(np.float64)
-            if w.get("bias") is not None:
-                z = z + w["bias"]
-            out = [reference_activation(a.get("activation", "linear"), z)]
-        elif op.kind == "embedding":
-            out = [w["embeddings"].astype(np.float64)[np.asarray(ins[0])]]
-        elif op.kind == "compute_mask":
-            x = ins[0]
-            out = [np.any(x != a.get("value", 0.0), axis=-1) if x.dtype.kind == "f"
-                   else x != int(a.get("value", 0))]
-        elif op.kind == "apply_mask":
-            out = [f64(op.inputs[0]) * ins[1][..., None]]
-        elif op.kind == "mask_and":
-            out = [np.logical_and.reduce(ins)]
-        elif op.kind == "layer_norm":
-            x = f64(op.inputs[0])
-            y = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + a["epsilon"])
-            out = [y * w.get("gamma", 1.0) + w.get("beta", 0.0)]
-        elif op.kind == "batch_norm":
-            x = f64(op.inputs[0])
-            y = (x - w["moving_mean"]) / np.sqrt(w["moving_variance"] + np.float64(a["epsilon"]))
-            out = [y * w.get("gamma", 1.0) + w.get("beta", 0.0)]
-        elif op.kind == "activation":
-            out = [reference_activation(a["activation"], f64(op.inputs[0]))]
-        elif op.kind == "reverse_time":
-            out = [ins[0][:, ::-1]]
-        elif op.kind == "concatenate":
-            out = [np.concatenate([np.asarray(x, np.float64) for x in ins], axis=a["axis"])]
-        elif op.kind in ("add", "average"):
-            total = sum(np.asarray(x, np.float64) for x in ins)
-            out = [total / len(ins) if op.kind == "average" else total]
-        elif op.kind == "multiply":
-            out = [np.prod([np.asarray(x, np.float64) for x in ins], axis=0)]
-        elif op.kind == "subtract":
-            out = [np.asarray(ins[0], np.float64) - ins[1]]
-        else:
-            raise AssertionError(f"no reference for {op.kind}")
-        for name, value in zip(op.outputs, out):
-            if name is not None:
-                v[name] = value
-    return [v[name] for name in spec.outputs]

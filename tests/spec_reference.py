@@ -12,7 +12,7 @@ def _gru(op, env, carried):
     x, mask_name, h0_name = op.inputs
     a, w = op.attrs, op.weights
     h0 = env[h0_name] if h0_name is not None else None
-    key = id(op)
+    key = op.outputs[0]
     if a["stateful"] and h0 is None and key in carried:
         h0 = carried[key]
     y, h = gru_reference(env[x], w["kernel"], w["recurrent_kernel"], w.get("bias"),
@@ -26,24 +26,24 @@ def _gru(op, env, carried):
     return [y, h]
 
 
+def _scale_and_center(y, w):
+    """gamma and beta are present exactly when scale / center are on."""
+    if "gamma" in w:
+        y = y * w["gamma"]
+    if "beta" in w:
+        y = y + w["beta"]
+    return y
+
+
 def _layer_norm(x, a, w):
     mean = x.mean(axis=-1, keepdims=True)
     var = x.var(axis=-1, keepdims=True)
-    y = (x - mean) / np.sqrt(var + a["epsilon"])
-    if a["scale"]:
-        y = y * w["gamma"]
-    if a["center"]:
-        y = y + w["beta"]
-    return y
+    return _scale_and_center((x - mean) / np.sqrt(var + a.get("epsilon", 1e-3)), w)
 
 
 def _batch_norm(x, a, w):
-    y = (x - w["moving_mean"]) / np.sqrt(w["moving_variance"] + a["epsilon"])
-    if a["scale"]:
-        y = y * w["gamma"]
-    if a["center"]:
-        y = y + w["beta"]
-    return y
+    y = (x - w["moving_mean"]) / np.sqrt(w["moving_variance"] + a.get("epsilon", 1e-3))
+    return _scale_and_center(y, w)
 
 
 def _compute_mask(x, value):
@@ -54,14 +54,14 @@ def _compute_mask(x, value):
 
 def _dense(x, a, w):
     y = x @ w["kernel"].astype(np.float64)
-    if a["use_bias"]:
+    if "bias" in w:
         y = y + w["bias"]
-    return reference_activation(a["activation"], y)
+    return reference_activation(a.get("activation", "linear"), y)
 
 
 def run_spec(spec, inputs, carried=None):
     """Run ``spec`` on ``inputs`` (list, model input order). ``carried`` (a dict, updated in
-    place) holds stateful GRU states across calls. Returns the list of model outputs."""
+    place) holds stateful GRU states across calls, keyed by each GRU op's output tensor name. Returns the list of model outputs."""
     carried = {} if carried is None else carried
     env = {}
     for name, array in zip(spec.inputs, inputs):

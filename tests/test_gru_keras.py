@@ -13,8 +13,8 @@ if keras.__version__.split(".")[0] != "3":
     pytest.skip(f"these tests need Keras 3, found {keras.__version__}", allow_module_level=True)
 
 import fastgru
-from conftest import (BI_CASES, GRU_CASES, TOL, case_weights, fastgru_gru, make_data,
-                      make_mask, make_weights, rng_for)
+from conftest import (BI_CASES, GRU_CASES, TOL, bidirectional_data, bidirectional_options,
+                      case_weights, fastgru_gru, make_data, make_weights, rng_for)
 
 
 # Keras 3's jax and numpy backends (lax.scan-style loops) output the carried state at masked
@@ -79,16 +79,9 @@ def test_gru_matches_keras(case, error_record):
 
 @pytest.mark.parametrize("case", BI_CASES, ids=str)
 def test_bidirectional_matches_keras(case, error_record):
-    rng = rng_for(case)
-    batch, timesteps, input_dim, units = 4, 5, 3, case.units
-    w_fw = make_weights(units, input_dim, case.reset_after, True, rng)
-    w_bw = make_weights(units, input_dim, case.reset_after, True, rng)
-    x = rng.normal(size=(batch, timesteps, input_dim)).astype(np.float32)
-    mask = make_mask(case.mask, batch, timesteps, rng)
-    h0 = ([rng.uniform(-1, 1, (batch, units)).astype(np.float32) for _ in range(2)]
-          if case.initial_state else None)
-    opts = dict(reset_after=case.reset_after, return_sequences=case.return_sequences,
-                return_state=case.return_state)
+    w_fw, w_bw, x, mask, h0 = bidirectional_data(case)
+    units, input_dim = case.units, x.shape[-1]
+    opts = bidirectional_options(case)
     fgb = case.forward_go_backwards
     keras_bi = keras.layers.Bidirectional(   # an explicit backward layer lets the forward one go backwards
         keras.layers.GRU(units, go_backwards=fgb, **opts), merge_mode=case.merge_mode,

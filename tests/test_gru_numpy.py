@@ -10,8 +10,8 @@ import pytest
 
 import fastgru
 from fastgru.activations import resolve_activation
-from conftest import (BI_CASES, GRU_CASES, TOL, Case, case_weights, fastgru_gru, make_data,
-                      make_mask,
+from conftest import (BI_CASES, GRU_CASES, TOL, Case, bidirectional_data,
+                      bidirectional_options, case_weights, fastgru_gru, make_data, make_mask,
                       make_weights, reference_for, rng_for)
 from reference_gru import gru_reference, reference_activation
 
@@ -128,21 +128,15 @@ def test_weight_shape_errors_name_the_weight(name, bad, message):
 
 @pytest.mark.parametrize("case", BI_CASES, ids=str)
 def test_bidirectional_matches_numpy_reference(case, error_record):
-    rng = rng_for(case)
-    batch, timesteps, input_dim, units = 4, 5, 3, case.units
-    w_fw = make_weights(units, input_dim, case.reset_after, True, rng)
-    w_bw = make_weights(units, input_dim, case.reset_after, True, rng)
-    x = rng.normal(size=(batch, timesteps, input_dim)).astype(np.float32)
-    mask = make_mask(case.mask, batch, timesteps, rng)
-    h0 = ([rng.uniform(-1, 1, (batch, units)).astype(np.float32) for _ in range(2)]
-          if case.initial_state else [None, None])
-    opts = dict(reset_after=case.reset_after, return_sequences=case.return_sequences,
-                return_state=case.return_state)
+    w_fw, w_bw, x, mask, h0 = bidirectional_data(case)
+    units = case.units
+    opts = bidirectional_options(case)
     fgb = case.forward_go_backwards
     bi = fastgru.Bidirectional(fastgru.GRU(units, *w_fw, go_backwards=fgb, **opts),
                                fastgru.GRU(units, *w_bw, go_backwards=not fgb, **opts),
                                merge_mode=case.merge_mode)
-    got = bi(x, initial_state=h0 if case.initial_state else None, mask=mask)
+    got = bi(x, initial_state=h0, mask=mask)
+    h0 = h0 or [None, None]
 
     ref = dict(reset_after=case.reset_after, return_sequences=case.return_sequences, mask=mask,
                zero_output_for_mask=case.return_sequences)

@@ -297,33 +297,31 @@ def _last_axis_only(b, layer, axis, rank):
         b.fail(layer.name, f"axis={axis!r}: only the last axis (-1 or {rank}) is supported")
 
 
-def translate_layer_norm(b, layer, call, inputs, states, mask):
-    cfg, x = layer.config, inputs[0]
-    _last_axis_only(b, layer, cfg.get("axis", -1), len(x.shape))
-    if b.flag(layer.name, cfg, "rms_scaling", False):
-        b.fail(layer.name, "rms_scaling=True is not supported")
-    n = _feature_dim(b, layer, x)
-    center, scale = b.flag(layer.name, cfg, "center", True), b.flag(layer.name, cfg, "scale", True)
-    expected = ([("gamma", (n,))] if scale else []) + ([("beta", (n,))] if center else [])
-    arrays = dict(zip([e[0] for e in expected], b.layer_weights(layer, expected)))
-    y = b.value(layer.name, "float32", x.shape, x.mask)
-    b.add_op("layer_norm", layer.name, [x.name], [y.name],
-             {"epsilon": b.number(layer.name, cfg, "epsilon", 1e-3), "center": center, "scale": scale}, arrays)
-    return [y]
-
-
-def translate_batch_norm(b, layer, call, inputs, states, mask):
+def _translate_norm(b, layer, inputs, kind: str, statistics: tuple):
+    """LayerNormalization / BatchNormalization over the last axis: optional gamma / beta, then
+    the layer's fixed statistics weights (BatchNormalization's moving mean and variance)."""
     cfg, x = layer.config, inputs[0]
     _last_axis_only(b, layer, cfg.get("axis", -1), len(x.shape))
     n = _feature_dim(b, layer, x)
     center, scale = b.flag(layer.name, cfg, "center", True), b.flag(layer.name, cfg, "scale", True)
     expected = (([("gamma", (n,))] if scale else []) + ([("beta", (n,))] if center else [])
-                + [("moving_mean", (n,)), ("moving_variance", (n,))])
+                + [(name, (n,)) for name in statistics])
     arrays = dict(zip([e[0] for e in expected], b.layer_weights(layer, expected)))
     y = b.value(layer.name, "float32", x.shape, x.mask)
-    b.add_op("batch_norm", layer.name, [x.name], [y.name],
-             {"epsilon": b.number(layer.name, cfg, "epsilon", 1e-3), "center": center, "scale": scale}, arrays)
+    b.add_op(kind, layer.name, [x.name], [y.name],
+             {"epsilon": b.number(layer.name, cfg, "epsilon", 1e-3), "center": center,
+              "scale": scale}, arrays)
     return [y]
+
+
+def translate_layer_norm(b, layer, call, inputs, states, mask):
+    if b.flag(layer.name, layer.config, "rms_scaling", False):
+        b.fail(layer.name, "rms_scaling=True is not supported")
+    return _translate_norm(b, layer, inputs, "layer_norm", ())
+
+
+def translate_batch_norm(b, layer, call, inputs, states, mask):
+    return _translate_norm(b, layer, inputs, "batch_norm", ("moving_mean", "moving_variance"))
 
 
 def _merge(b, layer, kind, xs, axis, hint):
