@@ -66,7 +66,8 @@ def _bfloat16_bits(arr: np.ndarray) -> np.ndarray:
 def _narrow(arr: np.ndarray, dtype: str) -> np.ndarray:
     """`arr` rounded to `dtype`, as an array of that dtype (uint16 bits for bfloat16)."""
     if dtype == "float16":
-        return arr.astype(np.float16)
+        with np.errstate(over="ignore"):   # overflow is reported by round_weight
+            return arr.astype(np.float16)
     return _bfloat16_bits(arr)
 
 
