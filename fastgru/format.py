@@ -19,7 +19,9 @@ from .errors import FastGRUError
 from .spec import ACTIVATIONS, ModelSpec, OpSpec
 
 MAGIC = b"FGRUIMG\0"
-MAJOR, MINOR = 1, 0
+# Minor 1 added the float16 / bfloat16 weight dtypes; a float32 image is still written as 1.0,
+# the lowest version that describes it, so every 1.x reader takes it.
+MAJOR, MINOR, MINOR_16BIT_WEIGHTS = 1, 0, 1
 HEADER_BYTES = 128
 ALIGN = 64
 ABSENT = 0xFFFFFFFF
@@ -426,7 +428,8 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
         image[off:off + len(blob)] = blob
     for off, blob in zip(data_at, blobs):
         image[off:off + len(blob)] = blob
-    header = HEADER.pack(MAGIC, MAJOR, MINOR, HEADER_BYTES, len(image), 0, 0,
+    minor = MINOR if dtype == "float32" else MINOR_16BIT_WEIGHTS
+    header = HEADER.pack(MAGIC, MAJOR, minor, HEADER_BYTES, len(image), 0, 0,
                          len(spec.tensors), len(spec.ops), len(p.weights), len(p.index),
                          len(spec.inputs), len(spec.outputs), int(spec.stateful_batch or 0),
                          offsets[0], offsets[1], offsets[2], offsets[3], offsets[4],

@@ -165,19 +165,22 @@ static int parse_weights(fg_model *m, const parse_ctx *c, uint64_t off) {
                            w->layout);
         int st = read_dims(r + 28, w->rank, w->dims, 0, "weight", i);
         if (st) return st;
-        uint64_t n = esize;   /* bytes the shape needs (plain), or the element size (packed) */
         if (w->layout == LAYOUT_PLAIN) {
+            uint64_t n = esize;
             for (int k = 0; k < w->rank; k++) {
                 if ((uint64_t)w->dims[k] > UINT64_MAX / n)
                     return fg_fail(FG_ERR_FORMAT, "model image: weight %d size overflows", i);
                 n *= (uint64_t)w->dims[k];
             }
+            if (n != nbytes)
+                return fg_fail(FG_ERR_FORMAT, "model image: weight %d holds %llu bytes of dtype "
+                               "%d but its shape needs %llu", i, (unsigned long long)nbytes,
+                               w->dtype, (unsigned long long)n);
+        } else if (nbytes % esize) {   /* packed: its size is checked against the op's config */
+            return fg_fail(FG_ERR_FORMAT, "model image: weight %d holds %llu bytes of dtype %d, "
+                           "not a whole number of %llu-byte values", i,
+                           (unsigned long long)nbytes, w->dtype, (unsigned long long)esize);
         }
-        if (w->layout == LAYOUT_PLAIN ? n != nbytes : nbytes % esize != 0)
-            return fg_fail(FG_ERR_FORMAT, "model image: weight %d holds %llu bytes of dtype %d "
-                           "but its shape needs %llu", i, (unsigned long long)nbytes, w->dtype,
-                           (unsigned long long)(w->layout == LAYOUT_PLAIN ? n : nbytes / esize *
-                                                esize));
         w->data = c->img + woff;
         w->nbytes = nbytes / esize * 4;   /* the float32 size the executor sees */
         if (esize != 4) widened_bytes += align_up(w->nbytes);

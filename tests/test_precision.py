@@ -91,6 +91,9 @@ def test_reduced_file_is_smaller_and_within_its_reported_error(entry, dtype, con
     full, reduced = converted(entry, "float32"), converted(entry, dtype)
     assert os.path.getsize(reduced) < os.path.getsize(full)
     assert weight_data_bytes(reduced.read_bytes()) * 2 == weight_data_bytes(full.read_bytes())
+    # 16-bit weights need a 1.1 reader; float32 images stay 1.0 (docs/FORMAT.md Versioning)
+    assert HEADER.unpack_from(reduced.read_bytes())[1:3] == (1, 1)
+    assert HEADER.unpack_from(full.read_bytes())[1:3] == (1, 0)
     model = fastgru.load(reduced)
     precision = model.metadata["precision"]
     assert precision["dtype"] == dtype and "default_rng" in precision["probe"]
@@ -213,7 +216,7 @@ def corruptions():
         ("truncated plain weight", patched(f16, 2, 8, nbytes(f16, 2) - 2),
          "weight 2 holds 18 bytes of dtype 1 but its shape needs 20"),
         ("odd-sized packed weight", patched(f16, 0, 8, nbytes(f16, 0) - 1),
-         "weight 0 holds .* bytes of dtype 1"),
+         "weight 0 holds .* bytes of dtype 1, not a whole number of 2-byte values"),
         ("truncated packed weight", patched(f16, 0, 8, nbytes(f16, 0) - 64),
          "layer 'gru1' \\(gru\\): packed weights .* wrong size"),
         ("float32 data labelled float16", patched(f32, 2, 16, 1),
