@@ -30,6 +30,8 @@ def _vocab(spec: ModelSpec) -> int:
 
 
 def _probe_inputs(model, spec: ModelSpec) -> List[np.ndarray]:
+    """Seeded random inputs for `model` (the float32 one): PROBE_STEPS on every open time
+    axis; ids below every Embedding's vocabulary."""
     rng = np.random.default_rng(PROBE_SEED)
     batch = spec.stateful_batch or PROBE_BATCH
     vocab = _vocab(spec)
