@@ -73,6 +73,13 @@ def _cmd_inspect(args) -> int:
     origin = meta.get("source_format") or "fastgru image"
     version = meta.get("keras_version")
     print(f"{args.model}: {origin}" + (f", written by Keras {version}" if version else ""))
+    precision = meta.get("precision")
+    if precision:
+        print(f"weights stored as {precision.get('dtype')} (computed in float32): max abs "
+              f"output error vs float32 {precision.get('max_abs_error_vs_float32'):.3g} "
+              f"on the probe {precision.get('probe')}")
+    else:
+        print("weights stored as float32")
     model.summary()
     print("\nLayer details:")
     for layer in model.layers:
@@ -169,7 +176,9 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("model")
     convert.add_argument("-o", "--output", required=True)
     convert.add_argument("--config")
-    convert.add_argument("--dtype", default="float32")
+    convert.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
+                         help="stored weight dtype (compute is float32); a reduced one records "
+                              "its measured error, shown by inspect")
     convert.set_defaults(func=_cmd_convert)
 
     bench = with_model(sub.add_parser("bench", help="time inference at a few batch sizes"))

@@ -1,7 +1,9 @@
 """The model image (the ``.fgru`` format, byte layout in docs/FORMAT.md): pack a ModelSpec into
 one little-endian, 64-byte aligned, CRC-checked blob that the C loader runs in place.
 
-``pack_model(spec) -> bytes`` and ``read_metadata(image) -> dict``. The C loader
+``pack_model(spec, dtype="float32") -> bytes`` and ``read_metadata(image) -> dict``. Weights
+may be stored as float16 / bfloat16 (rounded to nearest even), which the loader widens to
+float32 for compute. The C loader
 (src_c/model_image.c) is the authority on validity; this module writes what it accepts.
 """
 from __future__ import annotations
@@ -17,7 +19,9 @@ from .errors import FastGRUError
 from .spec import ACTIVATIONS, ModelSpec, OpSpec
 
 MAGIC = b"FGRUIMG\0"
-MAJOR, MINOR = 1, 0
+# Minor 1 added the float16 / bfloat16 weight dtypes; a float32 image is still written as 1.0,
+# the lowest version that describes it, so every 1.x reader takes it.
+MAJOR, MINOR, MINOR_16BIT_WEIGHTS = 1, 0, 1
 HEADER_BYTES = 128
 ALIGN = 64
 ABSENT = 0xFFFFFFFF
@@ -30,6 +34,8 @@ WEIGHT = struct.Struct("<QQ3I4iI")        # offset, nbytes, dtype, layout, rank,
 assert (HEADER.size, TENSOR.size, OP.size, WEIGHT.size) == (HEADER_BYTES, 32, 96, 48)
 
 DTYPES = {"float32": 0, "int32": 1, "bool": 2}
+# Stored weight dtypes (the weight record's dtype field); compute is float32 whatever they are.
+WEIGHT_DTYPES = {"float32": 0, "float16": 1, "bfloat16": 2}
 LAYOUT_PLAIN, LAYOUT_GRU_PACKED = 0, 1
 MAX_RANK = 4
 MAX_OP_INPUTS = 64
@@ -47,6 +53,52 @@ GRU_PARTS = ("kernel", "recurrent_kernel", "bias")
 
 def _align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
+
+
+def _bfloat16_bits(arr: np.ndarray) -> np.ndarray:
+    """The bfloat16 bit patterns (uint16) of a float32 array, rounded to nearest even; NaNs
+    stay NaN (quiet) rather than rounding into infinity."""
+    bits = np.ascontiguousarray(arr, dtype=np.float32).view(np.uint32)
+    rounded = (bits + (np.uint32(0x7FFF) + ((bits >> 16) & 1))) >> 16
+    nan = np.isnan(arr)
+    rounded[nan] = (bits[nan] >> 16) | 0x40
+    return rounded.astype(np.uint16)
+
+
+def _narrow(arr: np.ndarray, dtype: str) -> np.ndarray:
+    """`arr` rounded to `dtype`, as an array of that dtype (uint16 bits for bfloat16)."""
+    if dtype == "float16":
+        with np.errstate(over="ignore"):   # overflow is reported by round_weight
+            return arr.astype(np.float16)
+    return _bfloat16_bits(arr)
+
+
+def _widen(narrow: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "float16":
+        return narrow.astype(np.float32)
+    return (narrow.astype(np.uint32) << 16).view(np.float32)
+
+
+def round_weight(arr, dtype: str, where: str) -> np.ndarray:
+    """`arr` as float32 holding values exactly representable in the stored `dtype` (the values
+    the loaded model computes with). A finite weight that would round to infinity (float16
+    tops out at 65504) is refused: an inf weight would silently break the model."""
+    arr = np.ascontiguousarray(np.asarray(arr, dtype=np.float32))
+    if dtype == "float32":
+        return arr
+    wide = _widen(_narrow(arr, dtype), dtype)
+    overflow = np.isinf(wide) & np.isfinite(arr)
+    if overflow.any():
+        worst = float(np.max(np.abs(arr[overflow])))
+        raise FastGRUError(f"{where}: value {worst:g} overflows {dtype} (it would be stored "
+                           f"as inf); keep this model in float32")
+    return wide
+
+
+def _check_weight_dtype(dtype: str) -> None:
+    if dtype not in WEIGHT_DTYPES:
+        raise FastGRUError(f"weight dtype {dtype!r} is not supported (expected one of "
+                           f"{list(WEIGHT_DTYPES)})")
 
 
 def _activation_id(op: OpSpec, key: str, default: str) -> int:
@@ -72,12 +124,13 @@ def gru_config(op: OpSpec) -> Tuple[int, ...]:
 class _Packer:
     """Collects the tables while walking a spec, then lays the image out."""
 
-    def __init__(self, spec: ModelSpec):
+    def __init__(self, spec: ModelSpec, dtype: str):
         self.spec = spec
+        self.dtype = dtype
         self.strings = bytearray()
         self.string_at: Dict[str, int] = {}
         self.index: List[int] = []
-        self.weights: List[Tuple[bytes, int, tuple]] = []   # (data, layout, dims)
+        self.weights: List[Tuple[np.ndarray, int, tuple]] = []   # (float32 data, layout, dims)
         self.tensor_id = {name: i for i, name in enumerate(spec.tensors)}
         self.op_weight_ids: List[Dict[str, int]] = []         # per op: weight name -> id
 
@@ -95,15 +148,24 @@ class _Packer:
             raise FastGRUError(f"{where}: tensor '{name}' is not declared in the spec's tensors")
         return self.tensor_id[name]
 
-    def add_weight(self, data: bytes, layout: int, dims: tuple) -> int:
+    def add_weight(self, data: np.ndarray, layout: int, dims: tuple) -> int:
+        """`data`: float32 values already rounded to the stored dtype (round_weight)."""
         self.weights.append((data, layout, dims))
         return len(self.weights) - 1
 
-    def plain_weight(self, arr) -> int:
-        arr = np.ascontiguousarray(np.asarray(arr, dtype=np.float32))
+    def plain_weight(self, arr, where: str) -> int:
+        arr = round_weight(arr, self.dtype, where)
         if arr.ndim > MAX_RANK:
-            raise FastGRUError(f"weight of shape {arr.shape}: rank above {MAX_RANK}")
-        return self.add_weight(arr.tobytes(), LAYOUT_PLAIN, arr.shape)
+            raise FastGRUError(f"{where}: rank {arr.ndim} (shape {arr.shape}) is above "
+                               f"{MAX_RANK}")
+        return self.add_weight(arr, LAYOUT_PLAIN, arr.shape)
+
+    def weight_bytes(self, data: np.ndarray) -> bytes:
+        """The stored bytes of a weight; exact, as `data` holds already-rounded values."""
+        if self.dtype == "float32":
+            return data.astype("<f4").tobytes()
+        return _narrow(data, self.dtype).astype("<u2" if self.dtype == "bfloat16"
+                                                else "<f2").tobytes()
 
     def list_at(self, ids: List[int]) -> int:
         at = len(self.index)
@@ -132,7 +194,8 @@ class _Packer:
             slots = []
             for name in WEIGHT_SLOTS.get(op.kind, ()):
                 arr = op.weights.get(name)
-                slots.append(ABSENT if arr is None else self.plain_weight(arr))
+                slots.append(ABSENT if arr is None else
+                             self.plain_weight(arr, f"layer '{op.layer}' weight '{name}'"))
                 if arr is not None:
                     weight_ids[name] = slots[-1]
             if op.kind == "dense":
@@ -170,14 +233,17 @@ class _Packer:
         arrays = {part: op.weights.get(part) for part in GRU_PARTS}
         if not config[3]:
             arrays["bias"] = None
-        cast = {k: None if v is None else np.ascontiguousarray(v, dtype=np.float32)
+        # Packing only moves values, so rounding before it equals rounding the packed weight.
+        cast = {k: None if v is None else
+                round_weight(v, self.dtype, f"layer '{op.layer}' weight '{k}'")
                 for k, v in arrays.items()}
         try:
             packed = _core.gru_pack(config, cast["kernel"], cast["recurrent_kernel"],
                                     cast["bias"])
         except FastGRUError as e:
             raise FastGRUError(f"layer '{op.layer}': {e}") from None
-        return self.add_weight(bytes(packed), LAYOUT_GRU_PACKED, (len(packed) // 4,))
+        data = np.frombuffer(packed, dtype=np.float32)
+        return self.add_weight(data, LAYOUT_GRU_PACKED, (data.size,))
 
     def layer_weight_refs(self, layer) -> List[dict]:
         """For each Keras weight of `layer`, where the image holds it: a plain weight record,
@@ -189,7 +255,8 @@ class _Packer:
             arr = np.asarray(arr, dtype=np.float32)
             ref = self.find_weight(ops, arr)
             if ref is None:
-                ref = {"weight": self.plain_weight(arr)}
+                ref = {"weight": self.plain_weight(arr, f"layer '{layer.name}' weight "
+                                                        f"'{name}'")}
             refs.append(dict(ref, name=name, shape=list(arr.shape)))
         return refs
 
@@ -303,9 +370,13 @@ def _jsonable(value):
     return repr(value)
 
 
-def pack_model(spec: ModelSpec) -> bytes:
-    """The model image of `spec` (see docs/FORMAT.md)."""
-    p = _Packer(spec)
+def pack_model(spec: ModelSpec, dtype: str = "float32",
+               precision: Optional[dict] = None) -> bytes:
+    """The model image of `spec` (see docs/FORMAT.md), its weights stored as `dtype`
+    ("float32", "float16" or "bfloat16"). `precision`: the metadata's "precision" entry
+    (the measured error of a reduced dtype, fastgru/precision.py)."""
+    _check_weight_dtype(dtype)
+    p = _Packer(spec, dtype)
     axes = _time_axes(p)
     tensors = b"".join(_tensor_record(p, name, axes.get(name)) for name in spec.tensors)
     p.list_at([p.tensor(n) for n in spec.inputs])
@@ -330,6 +401,7 @@ def pack_model(spec: ModelSpec) -> bytes:
         "layers": layers, "stateful": bool(states), "states": states,
         "stateful_batch": spec.stateful_batch,
         "extra": _jsonable(spec.extra),
+        **({"precision": _jsonable(precision)} if precision else {}),
     }, separators=(",", ":")).encode("utf-8")
 
     # Layout: header | tensors | ops | weight table | index | strings | metadata | weight data.
@@ -340,20 +412,24 @@ def pack_model(spec: ModelSpec) -> bytes:
     for blob in sections:
         offsets.append(at)
         at = _align(at + len(blob))
-    weight_records, data_at = [], []
+    weight_records, data_at, blobs = [], [], []
     for data, layout, dims in p.weights:
+        blob = p.weight_bytes(data)
+        blobs.append(blob)
         data_at.append(at)
         padded = list(dims) + [0] * (MAX_RANK - len(dims))
-        weight_records.append(WEIGHT.pack(at, len(data), 0, layout, len(dims), *padded, 0))
-        at = _align(at + len(data))
+        weight_records.append(WEIGHT.pack(at, len(blob), WEIGHT_DTYPES[dtype], layout,
+                                          len(dims), *padded, 0))
+        at = _align(at + len(blob))
     sections[2] = b"".join(weight_records)
 
     image = bytearray(at)
     for off, blob in zip(offsets, sections):
         image[off:off + len(blob)] = blob
-    for off, (data, _, _) in zip(data_at, p.weights):
-        image[off:off + len(data)] = data
-    header = HEADER.pack(MAGIC, MAJOR, MINOR, HEADER_BYTES, len(image), 0, 0,
+    for off, blob in zip(data_at, blobs):
+        image[off:off + len(blob)] = blob
+    minor = MINOR if dtype == "float32" else MINOR_16BIT_WEIGHTS
+    header = HEADER.pack(MAGIC, MAJOR, minor, HEADER_BYTES, len(image), 0, 0,
                          len(spec.tensors), len(spec.ops), len(p.weights), len(p.index),
                          len(spec.inputs), len(spec.outputs), int(spec.stateful_batch or 0),
                          offsets[0], offsets[1], offsets[2], offsets[3], offsets[4],

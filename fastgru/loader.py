@@ -12,7 +12,7 @@ from .errors import FastGRUError, FastGRUFileNotFoundError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-_SUPPORTED_DTYPES = ("float32",)
+_SUPPORTED_DTYPES = ("float32", "float16", "bfloat16")
 
 
 def _is_image_file(path: str, magic: bytes) -> bool:
@@ -23,8 +23,18 @@ def _is_image_file(path: str, magic: bytes) -> bool:
         raise FastGRUError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
-def _image_for(path: PathLike, config: Any, custom_objects: Optional[dict]) -> bytes:
+def _stored_dtype(image: bytes) -> str:
+    from .format import read_metadata
+
+    return (read_metadata(image).get("precision") or {}).get("dtype", "float32")
+
+
+def _image_for(path: PathLike, config: Any, custom_objects: Optional[dict],
+               dtype: str = "float32") -> bytes:
+    """The model image of `path`, weights stored as `dtype`. A .fgru file keeps the dtype it
+    was converted with: asking it for another one is an error, not a silent re-rounding."""
     from . import format as image_format
+    from .precision import reduced_image
 
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -34,16 +44,23 @@ def _image_for(path: PathLike, config: Any, custom_objects: Optional[dict]) -> b
             raise FastGRUError(f"{path}: a converted .fgru file carries its own config; "
                                f"do not pass config=")
         with open(path, "rb") as f:
-            return f.read()
+            image = f.read()
+        stored = _stored_dtype(image)
+        if dtype not in ("float32", stored):
+            raise FastGRUError(f"{path}: a converted file keeps the weight dtype it was "
+                               f"written with ({stored}); convert the Keras model with "
+                               f"dtype={dtype!r} instead")
+        return image
     from .keras import read_model
 
     spec = read_model(path, config=config, custom_objects=custom_objects)
-    return image_format.pack_model(spec)
+    return reduced_image(spec, dtype)
 
 
 def _check_dtype(dtype: str) -> None:
     if dtype not in _SUPPORTED_DTYPES:
-        raise FastGRUError(f"dtype={dtype!r} is not supported; expected one of {_SUPPORTED_DTYPES}")
+        raise FastGRUError(f"dtype={dtype!r} is not supported; expected one of "
+                           f"{_SUPPORTED_DTYPES}")
 
 
 def load(path: PathLike, *, config: Any = None, device: str = "cpu",
@@ -54,6 +71,10 @@ def load(path: PathLike, *, config: Any = None, device: str = "cpu",
 
     ``custom_objects`` maps a custom layer class name (or its ``registered_name``) to the
     fastgru layer whose maths it keeps, e.g. ``{"MyGRU": fastgru.GRU}``.
+
+    ``dtype="float16" | "bfloat16"`` rounds a Keras model's weights as ``convert`` would
+    store them (compute stays float32), to preview a reduced-precision conversion; its
+    ``metadata["precision"]`` holds the measured error. A ``.fgru`` file runs as stored.
     """
     if device != "cpu":
         raise FastGRUError(f"device={device!r} is not available in this build of fastgru; "
@@ -61,15 +82,17 @@ def load(path: PathLike, *, config: Any = None, device: str = "cpu",
     _check_dtype(dtype)
     from .model import Model
 
-    return Model(_image_for(path, config, custom_objects), threads=threads,
+    return Model(_image_for(path, config, custom_objects, dtype), threads=threads,
                  source=os.fspath(path))
 
 
 def convert(src_path: PathLike, dst_path: PathLike, *, config: Any = None,
             dtype: str = "float32", custom_objects: Optional[dict] = None) -> None:
-    """Write the converted ``.fgru`` form of a model file (see docs/FORMAT.md)."""
+    """Write the converted ``.fgru`` form of a model file (see docs/FORMAT.md), its weights
+    stored as ``dtype`` ("float32", "float16" or "bfloat16"; compute is float32 in every
+    case). A reduced dtype's file records its measured max abs error against float32."""
     _check_dtype(dtype)
-    image = _image_for(src_path, config, custom_objects)
+    image = _image_for(src_path, config, custom_objects, dtype)
     tmp = os.fspath(dst_path) + ".tmp"
     with open(tmp, "wb") as f:
         f.write(image)

@@ -2,7 +2,8 @@
  *
  * Nothing in the image is trusted: every count, offset, size, index and enum is checked
  * against the buffer before it is used, and a CRC32 over everything after the first 32 bytes
- * must match. Weight data stay where they are (zero copy) when the buffer is 64-byte aligned.
+ * must match. float32 weight data stay where they are (zero copy) when the buffer is 64-byte
+ * aligned; float16 / bfloat16 weights are widened once into float32 memory the model owns.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +113,35 @@ static int parse_tensors(fg_model *m, const parse_ctx *c, uint64_t off) {
     return FG_OK;
 }
 
+/* Bytes per element of a stored weight dtype; 0 for an unknown one. */
+static uint64_t weight_dtype_size(int32_t dtype) {
+    if (dtype == MODEL_WDTYPE_FLOAT32) return 4;
+    return dtype == MODEL_WDTYPE_FLOAT16 || dtype == MODEL_WDTYPE_BFLOAT16 ? 2 : 0;
+}
+
+static uint64_t align_up(uint64_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN; }
+
+/* Give every 16-bit weight a float32 copy in one block the model owns (`bytes`: their
+ * 64-byte aligned float32 sizes summed). The block is at most twice the image plus padding,
+ * so a hostile header cannot ask for more than the buffer it came in justifies. */
+static int widen_weights(fg_model *m, uint64_t bytes) {
+    if (!bytes) return FG_OK;
+    if (bytes > SIZE_MAX || !(m->widened = aligned_alloc(MODEL_ALIGN, (size_t)bytes)))
+        return fg_fail(FG_ERR_NOMEM, "model image: out of memory widening 16-bit weights to "
+                       "%llu bytes of float32", (unsigned long long)bytes);
+    uint8_t *at = (uint8_t *)m->widened;
+    for (int32_t i = 0; i < m->n_weights; i++) {
+        model_weight *w = &m->weights[i];
+        if (w->dtype == MODEL_WDTYPE_FLOAT32) continue;
+        model_widen_weights(w->dtype, w->data, w->nbytes / 4, (float *)at);
+        w->data = at;
+        at += align_up(w->nbytes);
+    }
+    return FG_OK;
+}
+
 static int parse_weights(fg_model *m, const parse_ctx *c, uint64_t off) {
+    uint64_t widened_bytes = 0;
     for (int32_t i = 0; i < m->n_weights; i++) {
         const uint8_t *r = c->img + off + (uint64_t)i * WEIGHT_REC;
         model_weight *w = &m->weights[i];
@@ -125,9 +154,10 @@ static int parse_weights(fg_model *m, const parse_ctx *c, uint64_t off) {
                            "the image (%llu bytes) or not 64-byte aligned", i,
                            (unsigned long long)woff, (unsigned long long)nbytes,
                            (unsigned long long)c->total);
-        if (w->dtype != FG_DTYPE_FLOAT32)
-            return fg_fail(FG_ERR_FORMAT, "model image: weight %d has dtype %d; this reader "
-                           "supports float32 (0) only", i, w->dtype);
+        uint64_t esize = weight_dtype_size(w->dtype);
+        if (!esize)
+            return fg_fail(FG_ERR_FORMAT, "model image: weight %d has unknown dtype %d "
+                           "(expected 0 float32, 1 float16 or 2 bfloat16)", i, w->dtype);
         if (rd_u32(r + 44) != 0)
             return fg_fail(FG_ERR_FORMAT, "model image: weight %d reserved field is not 0", i);
         if (w->layout != LAYOUT_PLAIN && w->layout != LAYOUT_GRU_PACKED)
@@ -136,21 +166,26 @@ static int parse_weights(fg_model *m, const parse_ctx *c, uint64_t off) {
         int st = read_dims(r + 28, w->rank, w->dims, 0, "weight", i);
         if (st) return st;
         if (w->layout == LAYOUT_PLAIN) {
-            uint64_t n = 4;
+            uint64_t n = esize;
             for (int k = 0; k < w->rank; k++) {
                 if ((uint64_t)w->dims[k] > UINT64_MAX / n)
                     return fg_fail(FG_ERR_FORMAT, "model image: weight %d size overflows", i);
                 n *= (uint64_t)w->dims[k];
             }
             if (n != nbytes)
-                return fg_fail(FG_ERR_FORMAT, "model image: weight %d holds %llu bytes but its "
-                               "shape needs %llu", i, (unsigned long long)nbytes,
-                               (unsigned long long)n);
+                return fg_fail(FG_ERR_FORMAT, "model image: weight %d holds %llu bytes of dtype "
+                               "%d but its shape needs %llu", i, (unsigned long long)nbytes,
+                               w->dtype, (unsigned long long)n);
+        } else if (nbytes % esize) {   /* packed: its size is checked against the op's config */
+            return fg_fail(FG_ERR_FORMAT, "model image: weight %d holds %llu bytes of dtype %d, "
+                           "not a whole number of %llu-byte values", i,
+                           (unsigned long long)nbytes, w->dtype, (unsigned long long)esize);
         }
         w->data = c->img + woff;
-        w->nbytes = nbytes;
+        w->nbytes = nbytes / esize * 4;   /* the float32 size the executor sees */
+        if (esize != 4) widened_bytes += align_up(w->nbytes);
     }
-    return FG_OK;
+    return widen_weights(m, widened_bytes);
 }
 
 /* Expected (min, max) input and output counts and weight slots per kind. */
@@ -361,6 +396,7 @@ void fg_model_free(fg_model *m) {
     free(m->weights);
     free(m->index);
     free(m->owned_image);
+    free(m->widened);
     free(m);
 }
 

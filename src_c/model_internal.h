@@ -38,6 +38,14 @@ enum { CONCAT_AXIS = 0 };                       /* concatenate: negative, from t
 
 enum { LAYOUT_PLAIN = 0, LAYOUT_GRU_PACKED = 1 };
 
+/* Stored weight dtypes (weight record field; docs/FORMAT.md). The 16-bit ones are widened to
+ * float32 at load, so the executor only ever sees float32 weights. */
+enum { MODEL_WDTYPE_FLOAT32 = 0, MODEL_WDTYPE_FLOAT16 = 1, MODEL_WDTYPE_BFLOAT16 = 2 };
+
+/* Widen `count` little-endian float16 / bfloat16 values at `src` into float32 `dst`
+ * (model_weights_widen.c). */
+void model_widen_weights(int32_t dtype, const uint8_t *src, uint64_t count, float *dst);
+
 typedef struct model_tensor {
     const char *name;
     int32_t dtype, rank;
@@ -50,9 +58,9 @@ typedef struct model_tensor {
 } model_tensor;
 
 typedef struct model_weight {
-    const void *data;       /* in the image (or its aligned copy) */
-    uint64_t nbytes;
-    int32_t dtype, layout, rank;
+    const void *data;       /* float32: in the image (or its aligned copy), or widened */
+    uint64_t nbytes;        /* of the float32 data (the stored size for float32 records) */
+    int32_t dtype, layout, rank;   /* dtype: as stored */
     int64_t dims[FG_MAX_RANK];
 } model_weight;
 
@@ -69,6 +77,7 @@ typedef struct model_op {
 
 struct fg_model {
     void *owned_image;       /* the file's bytes (fg_model_load_file) or the aligned copy */
+    float *widened;          /* the float32 copies of 16-bit weights, 64-byte aligned each */
     const uint8_t *image;
     size_t image_bytes;
     int32_t n_tensors, n_ops, n_weights, n_inputs, n_outputs, n_gru, n_time;

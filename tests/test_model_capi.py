@@ -23,6 +23,17 @@ def causal_sequence_model(F, U):
     return s.spec([s.dense("out", g, U, activation="tanh")])
 
 
+def build_c_program(source, exe):
+    """Compile a C test program with the whole library (every src_c/ file, no Python)."""
+    sources = sorted(glob.glob(os.path.join(ROOT, "src_c", "*.c")) +
+                     glob.glob(os.path.join(ROOT, "src_c", "kernels", "*.c")))
+    build = subprocess.run(["gcc", "-O2", "-std=gnu11", "-fno-math-errno", "-ffp-contract=off",
+                            "-fopenmp", "-Wall", "-Wextra", "-I" + os.path.join(ROOT, "src_c"),
+                            str(source), *sources, "-o", str(exe), "-lm"],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+
+
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 def test_c_program_runs_a_packed_image(tmp_path):
     B, T, F, U = 3, 6, 4, 2
@@ -34,13 +45,7 @@ def test_c_program_runs_a_packed_image(tmp_path):
     x.tofile(tmp_path / "x.f32")
     y.astype(np.float32).tofile(tmp_path / "y.f32")
     exe = tmp_path / "test_model_api"
-    sources = sorted(glob.glob(os.path.join(ROOT, "src_c", "*.c")) +
-                     glob.glob(os.path.join(ROOT, "src_c", "kernels", "*.c")))
-    build = subprocess.run(["gcc", "-O2", "-std=gnu11", "-fno-math-errno", "-ffp-contract=off",
-                            "-fopenmp", "-Wall", "-Wextra", "-I" + os.path.join(ROOT, "src_c"),
-                            os.path.join(ROOT, "tests", "c", "test_model_api.c"), *sources,
-                            "-o", str(exe), "-lm"], capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
+    build_c_program(os.path.join(ROOT, "tests", "c", "test_model_api.c"), exe)
     run = subprocess.run([str(exe), str(tmp_path / "m.fgru"), str(tmp_path / "x.f32"),
                           str(tmp_path / "y.f32"), str(B), str(T), str(F), str(U)],
                          capture_output=True, text=True, timeout=120)
