@@ -38,6 +38,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "fastgru: %s\n", fg_last_error());
         return 2;
     }
+    /* zero copy: the weights the model runs from lie inside the array itself */
+    const void *weight = NULL;
+    size_t weight_bytes = 0;
+    int32_t layout = 0;
+    if (fg_model_weight(model, 0, &weight, &weight_bytes, &layout) == FG_OK &&
+        ((const unsigned char *)weight < image || (const unsigned char *)weight >= image + nbytes)) {
+        fprintf(stderr, "fastgru: the loader copied the weights out of the array\n");
+        fg_model_free(model);
+        return 1;
+    }
     run_options opts = {0, 0};
     int rc = run_npy(model, argc - 2, argv + 1, argv[argc - 1], &opts);
     fg_model_free(model);
