@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +191,9 @@ def test_c_header_symbol_names():
     assert c_export.symbol_name("3d.h") == "_3d"
     with pytest.raises(fastgru.FastGRUError, match="not a C identifier"):
         c_export.header_text(b"\0" * 64, "bad name")
+    entry = ENTRIES["keras3/simple/keras3_keras"]
+    with pytest.raises(fastgru.FastGRUError, match="format='c'"):
+        fastgru.convert(paths(entry)[0], "/nonexistent/x.fgru", name="x")
 
 
 @needs_make
@@ -197,7 +201,7 @@ def test_exported_header_runs_from_the_array_bitwise(c_build, tmp_path):
     entry = ENTRIES["keras3/two_in_two_out/keras3_keras"]
     src, _ = paths(entry)
     header = tmp_path / "two-in-two-out.h"
-    r = run(["python", "-m", "fastgru", "convert", src, "--format", "c", "-o", header],
+    r = run([sys.executable, "-m", "fastgru", "convert", src, "--format", "c", "-o", header],
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 0, r.stderr
     text = header.read_text()
