@@ -50,7 +50,8 @@ static int accept(cursor *c, char ch)
     return 0;
 }
 
-/* A quoted string without escapes into buf; 0 when malformed or longer than buf. */
+/* A quoted string of printable ASCII without escapes into buf; 0 when malformed or longer
+ * than buf (so that messages quoting it stay readable). */
 static int parse_string(cursor *c, char *buf, size_t len)
 {
     skip_spaces(c);
@@ -58,7 +59,7 @@ static int parse_string(cursor *c, char *buf, size_t len)
     char quote = *c->p++;
     size_t n = 0;
     while (c->p < c->end && *c->p != quote) {
-        if (*c->p == '\\' || n + 1 >= len) return 0;
+        if (*c->p == '\\' || *c->p < ' ' || *c->p > '~' || n + 1 >= len) return 0;
         buf[n++] = *c->p++;
     }
     if (c->p >= c->end) return 0;

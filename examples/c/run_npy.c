@@ -178,6 +178,11 @@ int run_npy(const fg_model *model, int n_in, char *const *in_paths, const char *
     for (int a = 0; a < n_axes && !rc; a++)
         if (timesteps[a] < 0) rc = say("no input gives the length of a time axis");
 
+    /* the embedded pattern: ask for the workspace size once (this also checks every shape
+     * with the time lengths resolved, before any output is allocated), run with no allocation */
+    size_t ws_bytes = 0;
+    if (!rc && fg_model_workspace_bytes(model, batch, timesteps, opts->nthreads, &ws_bytes))
+        rc = say("%s", fg_last_error());
     for (int k = 0; k < n_out && !rc; k++) {
         fg_model_output_info(model, k, &out_info[k]);
         if (out_info[k].dtype != FG_DTYPE_FLOAT32) {
@@ -192,12 +197,8 @@ int run_npy(const fg_model *model, int n_in, char *const *in_paths, const char *
         rc = run_stream(model, n_in, n_out, in_info, out_info, batch, timesteps, in_data,
                         out_data, opts->nthreads);
     } else if (!rc) {
-        /* the embedded pattern: ask for the workspace size once, run with no allocation */
-        size_t ws_bytes = 0;
-        void *ws = NULL;
-        if (fg_model_workspace_bytes(model, batch, timesteps, opts->nthreads, &ws_bytes) != FG_OK)
-            rc = say("%s", fg_last_error());
-        else if (!(ws = aligned_alloc(64, (ws_bytes + 63) / 64 * 64 + 64)))
+        void *ws = aligned_alloc(64, (ws_bytes + 63) / 64 * 64 + 64);
+        if (!ws)
             rc = say("out of memory");
         else if (fg_model_run(model, NULL, batch, timesteps, (const void *const *)in_data,
                               out_data, ws, ws_bytes, opts->nthreads) != FG_OK)
