@@ -122,7 +122,8 @@ def _cmd_run(args) -> int:
 def _cmd_convert(args) -> int:
     from .loader import convert
 
-    convert(args.model, args.output, config=args.config, dtype=args.dtype)
+    convert(args.model, args.output, config=args.config, dtype=args.dtype, format=args.format,
+            name=args.name)
     print(f"wrote {args.output} ({os.path.getsize(args.output)} bytes)")
     return 0
 
@@ -172,13 +173,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=None)
     run.set_defaults(func=_cmd_run)
 
-    convert = sub.add_parser("convert", help="write the converted .fgru format")
+    convert = sub.add_parser("convert", help="write the converted .fgru format, or a C header")
     convert.add_argument("model")
     convert.add_argument("-o", "--output", required=True)
     convert.add_argument("--config")
     convert.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
                          help="stored weight dtype (compute is float32); a reduced one records "
                               "its measured error, shown by inspect")
+    convert.add_argument("--format", choices=("fgru", "c"), default="fgru",
+                         help="fgru: the model image; c: the image as a C header (const array)")
+    convert.add_argument("--name", help="C symbol prefix for --format c (default: from -o)")
     convert.set_defaults(func=_cmd_convert)
 
     bench = with_model(sub.add_parser("bench", help="time inference at a few batch sizes"))

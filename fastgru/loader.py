@@ -87,13 +87,28 @@ def load(path: PathLike, *, config: Any = None, device: str = "cpu",
 
 
 def convert(src_path: PathLike, dst_path: PathLike, *, config: Any = None,
-            dtype: str = "float32", custom_objects: Optional[dict] = None) -> None:
-    """Write the converted ``.fgru`` form of a model file (see docs/FORMAT.md), its weights
+            dtype: str = "float32", custom_objects: Optional[dict] = None,
+            format: str = "fgru", name: Optional[str] = None) -> None:
+    """Write the converted form of a model file: ``format="fgru"`` the ``.fgru`` image
+    (see docs/FORMAT.md), ``format="c"`` that image as a C header (``fastgru/c_export.py``)
+    whose symbols start with ``name`` (default: from the output file's name). Weights are
     stored as ``dtype`` ("float32", "float16" or "bfloat16"; compute is float32 in every
-    case). A reduced dtype's file records its measured max abs error against float32."""
+    case); a reduced dtype's file records its measured max abs error against float32."""
     _check_dtype(dtype)
+    if format not in ("fgru", "c"):
+        raise FastGRUError(f"format={format!r} is not supported; expected 'fgru' or 'c'")
+    if name is not None and format != "c":
+        raise FastGRUError("name= only applies to format='c'")
     image = _image_for(src_path, config, custom_objects, dtype)
+    if format == "c":
+        from . import c_export
+
+        text = c_export.header_text(image, name or c_export.symbol_name(os.fspath(dst_path)),
+                                    source=os.fspath(src_path))
+        data = text.encode("ascii")
+    else:
+        data = image
     tmp = os.fspath(dst_path) + ".tmp"
     with open(tmp, "wb") as f:
-        f.write(image)
+        f.write(data)
     os.replace(tmp, dst_path)
