@@ -1,7 +1,7 @@
 """Hostile or degenerate input arrays, checked against Keras itself: NaN / Inf stay within
 their sample, an empty batch gives empty outputs, a zero-length sequence gives what Keras
 gives for a fully masked one, and Embedding ids outside the vocabulary raise a FastGRUError
-(Keras on CPU clips them or returns zeros depending on the backend; fastgru refuses them)."""
+(Keras 3 on jax reads row -1 or gives NaN; TensorFlow raises; fastgru refuses them)."""
 import os
 
 import numpy as np
