@@ -12,7 +12,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 C_SECONDS = 30
-PY_SECONDS = 20
+PY_RUNS = 800
 
 
 def libfuzzer_works(tmp_path):
@@ -52,6 +52,20 @@ def test_python_readers_random_mutations():
 @pytest.mark.skipif(importlib.util.find_spec("atheris") is None,
                     reason="needs atheris (pip install atheris)")
 def test_python_readers_atheris_bounded_run(tmp_path):
-    run = readers_fuzz(f"-max_total_time={PY_SECONDS}", f"-artifact_prefix={tmp_path}/")
+    # a fixed seed and run count: the same cases every time (the long runs explore further)
+    run = readers_fuzz("-seed=1", f"-runs={PY_RUNS}", f"-artifact_prefix={tmp_path}/")
     assert run.returncode == 0, run.stderr[-4000:]
     assert not glob.glob(str(tmp_path / "crash-*")), run.stderr[-4000:]
+
+
+@pytest.mark.xfail(reason="HDF5 2.0.0 (h5py 3.16) segfaults reading a variable-length string "
+                          "attribute whose global-heap reference is corrupt (found by "
+                          "fuzz/fuzz_readers.py); fastgru cannot validate HDF5's heap itself",
+                   strict=False)
+def test_corrupt_hdf5_string_attribute_does_not_kill_the_process():
+    path = os.path.join(ROOT, "fuzz", "known", "hdf5_vlen_attr_segfault.h5")
+    code = ("import fastgru\ntry:\n    fastgru.load(%r)\nexcept fastgru.FastGRUError as e:\n"
+            "    print('FastGRUError', e)\n" % path)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120, env=dict(os.environ, KERAS_BACKEND="jax"))
+    assert run.returncode == 0 and "FastGRUError" in run.stdout, run.returncode
