@@ -4,8 +4,9 @@
  * header's total-size and CRC fields to match the mutated bytes: otherwise nearly every
  * mutation would stop at the checksum and the parser behind it would go unexplored (the
  * checksum path itself is covered by tests/test_format.py). A model that loads is then run
- * on a tiny batch (2 sequences of 3 steps, every time axis), streamed for two steps when it
- * is causal, and run once with a stateful model's state, all through the public C API.
+ * on a tiny batch (2 sequences of 3 steps, every time axis), with zero-length sequences and an
+ * empty batch, streamed for two steps when it is causal, and run once with a stateful model's
+ * state, all through the public C API.
  *
  * Build and run: tools/fuzz.sh (clang -fsanitize=fuzzer,address,undefined).
  */
@@ -115,6 +116,14 @@ static void exercise(const fg_model *m) {
             fg_model_run(m, s, batch, steps, (const void *const *)b.in, b.out, NULL, 0, 1);
         fg_state_free(s);
     }
+    io_free(&b);
+    /* the degenerate shapes: zero-length sequences, an empty batch */
+    static const int64_t zero_steps[8] = {0};
+    if (io_make(m, 1, 0, &b))
+        fg_model_run(m, NULL, 1, zero_steps, (const void *const *)b.in, b.out, NULL, 0, 1);
+    io_free(&b);
+    if (io_make(m, 0, 3, &b))
+        fg_model_run(m, NULL, 0, steps, (const void *const *)b.in, b.out, NULL, 0, 1);
     io_free(&b);
     if (fg_model_check_streamable(m) == FG_OK && io_make(m, 2, 1, &b)) {
         fg_state *s = NULL;
