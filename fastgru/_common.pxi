@@ -94,7 +94,7 @@ cdef void _on_sigint(int sig) noexcept nogil:
     global _sigint_seen
     _sigint_seen = 1
     fg_request_cancel(1)
-    if <size_t>_python_sigint > 1:   # neither SIG_DFL (0) nor SIG_IGN (1)
+    if _python_sigint != NULL:   # NULL only while being installed
         _python_sigint(sig)
 
 
@@ -105,6 +105,12 @@ cdef int _sigint_cancels_begin():
         return 0
     _sigint_seen = 0
     _python_sigint = PyOS_setsig(SIGINT, _on_sigint)
+    if <size_t>_python_sigint <= 1:   # SIG_DFL / SIG_IGN: Ctrl-C is not Python's to handle
+        PyOS_setsig(SIGINT, _python_sigint)
+        _python_sigint = NULL
+        if _sigint_seen:
+            fg_request_cancel(0)
+        return 0
     return 1
 
 
