@@ -90,7 +90,10 @@ int main(int argc, char **argv) {
     s.want_stream = want_stream;
     pthread_t th[THREADS];
     for (int i = 0; i < THREADS; i++)
-        if (pthread_create(&th[i], NULL, worker, &s)) { fprintf(stderr, "pthread_create\n"); return 2; }
+        if (pthread_create(&th[i], NULL, worker, &s)) {
+            fprintf(stderr, "pthread_create failed\n");
+            return 2;
+        }
     intptr_t bad = 0;
     for (int i = 0; i < THREADS; i++) {
         void *r;
