@@ -2,6 +2,8 @@
 # status -> Python exception mapping, and ISA / thread control.
 from libc.stdint cimport int32_t, int64_t, uint8_t
 cimport numpy as cnp
+import threading
+
 import numpy as np
 
 from fastgru.errors import FastGRUError
@@ -74,6 +76,54 @@ cdef extern from "fg_gru.h" nogil:
                        void *workspace)
 
 
+cdef extern from "Python.h":
+    ctypedef void (*PyOS_sighandler_t)(int) noexcept nogil
+    PyOS_sighandler_t PyOS_setsig(int sig, PyOS_sighandler_t handler)
+    int PyErr_CheckSignals() except -1
+
+cdef extern from "<signal.h>":
+    int SIGINT
+
+# Ctrl-C during a long run: Python only handles a signal once the main thread runs bytecode
+# again, i.e. after the C call. While the main thread is in C, this handler also sets the
+# cancel flag, so the run stops at its next time chunk; Python's own handler still runs.
+cdef PyOS_sighandler_t _python_sigint = NULL
+cdef volatile int _sigint_seen = 0
+
+cdef void _on_sigint(int sig) noexcept nogil:
+    global _sigint_seen
+    _sigint_seen = 1
+    fg_request_cancel(1)
+    if _python_sigint != NULL:   # NULL only while being installed
+        _python_sigint(sig)
+
+
+cdef int _sigint_cancels_begin():
+    """Called before a long nogil run: 1 when the handler was installed (main thread only)."""
+    global _python_sigint, _sigint_seen
+    if _python_sigint != NULL or threading.current_thread() is not threading.main_thread():
+        return 0
+    _sigint_seen = 0
+    _python_sigint = PyOS_setsig(SIGINT, _on_sigint)
+    if <size_t>_python_sigint <= 1:   # SIG_DFL / SIG_IGN: Ctrl-C is not Python's to handle
+        PyOS_setsig(SIGINT, _python_sigint)
+        _python_sigint = NULL
+        if _sigint_seen:
+            fg_request_cancel(0)
+        return 0
+    return 1
+
+
+cdef void _sigint_cancels_end(int installed, int status):
+    global _python_sigint
+    if not installed:
+        return
+    PyOS_setsig(SIGINT, _python_sigint)
+    _python_sigint = NULL
+    if _sigint_seen and status != FG_ERR_INTERRUPTED:
+        fg_request_cancel(0)   # the signal came after the run's last check: nothing to cancel
+
+
 cdef int _check(int status) except -1:
     """Raise the Python error for a failed C call (message from fg_last_error); 0 when FG_OK."""
     if status == FG_OK:
@@ -81,6 +131,7 @@ cdef int _check(int status) except -1:
     message = fg_last_error().decode("utf-8", "replace")
     if status == FG_ERR_INTERRUPTED:
         fg_request_cancel(0)
+        PyErr_CheckSignals()   # a Ctrl-C: Python's handler raises (or handles) it now
         raise KeyboardInterrupt(message or "fastgru: run cancelled")
     if not message:
         message = f"fastgru C library failed with status {status}"

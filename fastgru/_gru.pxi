@@ -169,6 +169,8 @@ def gru_forward(config, packed, x, mask, h0, y, h_final, *, bint go_backwards=Fa
     run.nthreads = nthreads
     cdef const void *packed_ptr = cnp.PyArray_DATA(packed)
     cdef int status
+    cdef int sigint = _sigint_cancels_begin()
     with nogil:
         status = fg_gru_forward(&cfg, packed_ptr, &run, NULL)
+    _sigint_cancels_end(sigint, status)
     _check(status)

@@ -164,9 +164,11 @@ cdef class ModelCore:
             out_ptr[k] = cnp.PyArray_DATA(outputs[k])
         cdef fg_state *st = NULL if state is None else state.state
         cdef int status
+        cdef int sigint = _sigint_cancels_begin()
         with nogil:
             status = fg_model_run(self.model, st, batch, t, in_ptr, out_ptr, NULL, 0,
                                   nthreads)
+        _sigint_cancels_end(sigint, status)
         free(in_ptr)
         free(out_ptr)
         _check(status)

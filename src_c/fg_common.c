@@ -133,3 +133,49 @@ static atomic_int cancel_requested;
 void fg_request_cancel(int on) { cancel_requested = on != 0; }
 
 int fg_cancel_requested(void) { return cancel_requested; }
+
+/* ---- memory cap -------------------------------------------------------------------------- */
+
+/* SIZE_MAX until first use; then the cap (0 = none). */
+static _Atomic size_t max_bytes = SIZE_MAX;
+
+/* "123", "64K", "512M", "2G" -> bytes; 0 (no cap) for a missing or malformed value. */
+static size_t parse_bytes(const char *s)
+{
+    if (s == NULL) return 0;
+    char *end;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (end == s) return 0;
+    int shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end != '\0' || n > (SIZE_MAX - 1) >> shift) return 0;
+    return (size_t)n << shift;
+}
+
+void fg_set_max_bytes(size_t bytes) { max_bytes = bytes == SIZE_MAX ? 0 : bytes; }
+
+size_t fg_max_bytes(void)
+{
+    size_t cap = max_bytes;
+    if (cap == SIZE_MAX) {
+        size_t expected = SIZE_MAX;
+        cap = parse_bytes(getenv("FASTGRU_MAX_BYTES"));
+        if (!atomic_compare_exchange_strong(&max_bytes, &expected, cap))
+            cap = expected; /* fg_set_max_bytes won the race */
+    }
+    return cap;
+}
+
+int fg_check_cap(size_t bytes, const char *what)
+{
+    size_t cap = fg_max_bytes();
+    if (cap && bytes > cap)
+        return fg_fail(FG_ERR_NOMEM, "%s needs %zu bytes, over the memory cap of %zu bytes "
+                       "(FASTGRU_MAX_BYTES / fg_set_max_bytes)", what, bytes, cap);
+    return FG_OK;
+}

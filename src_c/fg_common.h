@@ -63,6 +63,15 @@ int fg_have_openmp(void);                 /* 1 when compiled with OpenMP */
  * FG_ERR_INTERRUPTED (outputs are then unspecified). The flag is process-wide. */
 void fg_request_cancel(int on);
 
+/* ---- memory cap -------------------------------------------------------------------------- */
+/* The most bytes one block sized from a model file or a run's shape may take: a loaded image
+ * (its weights), a run's workspace, a state object. Over the cap, the call fails with
+ * FG_ERR_NOMEM naming the cap and the size asked for, before allocating. The cap comes from
+ * the environment variable FASTGRU_MAX_BYTES (bytes, with an optional K, M or G suffix; read
+ * once, at first use), replaced by fg_set_max_bytes(); 0 means no cap (the default). */
+void fg_set_max_bytes(size_t bytes);
+size_t fg_max_bytes(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -415,6 +415,7 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     void *owned = NULL;
     if (workspace == NULL) {
         size_t bytes = ((size_t)jb.p.total * sizeof(float) + 63) / 64 * 64;
+        if ((st = fg_check_cap(bytes, "GRU workspace")) != FG_OK) return st;
         owned = workspace = aligned_alloc(64, bytes);
         if (owned == NULL)
             return fg_fail(FG_ERR_NOMEM, "GRU workspace: cannot allocate %zu bytes", bytes);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "kernels/fg_kernels.h"
 
 static size_t align_up(size_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN; }
 
@@ -116,7 +117,7 @@ static int make_plan(const fg_model *m, int64_t batch, const int64_t *T, int32_t
     if (gru > SIZE_MAX / 4 - p->gru_at)
         return fg_fail(FG_ERR_NOMEM, "workspace for batch %lld is too large", (long long)batch);
     p->total = p->gru_at + align_up(gru);
-    return FG_OK;
+    return fg_check_cap(p->total, "the run's workspace");
 }
 
 /* make_plan with a table of its own (for callers that have no workspace yet). */
@@ -155,6 +156,10 @@ int fg_state_create(const fg_model *m, int64_t batch, fg_state **out) {
         s->slot_offset[o->state_slot] = total;
         if (batch > (INT64_MAX / 8 - total) / o->gru.units) { total = -1; break; }
         total += batch * o->gru.units;
+    }
+    if (s && total >= 0 && fg_check_cap(2 * (size_t)total * sizeof(float), "the state object")) {
+        fg_state_free(s);
+        return FG_ERR_NOMEM;
     }
     if (s && s->slot_offset && total >= 0) {
         s->h = calloc((size_t)total + 1, sizeof(float));

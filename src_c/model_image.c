@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "kernels/fg_kernels.h"
 
 #define FORMAT_MAJOR 1
 static const char MAGIC[8] = {'F', 'G', 'R', 'U', 'I', 'M', 'G', '\0'};
@@ -401,6 +402,8 @@ void fg_model_free(fg_model *m) {
 }
 
 static int load(const void *image, size_t nbytes, void *owned, fg_model **out) {
+    int st = fg_check_cap(nbytes, "the model image");
+    if (st) { free(owned); return st; }
     fg_model *m = calloc(1, sizeof *m);
     if (!m) { free(owned); return fg_fail(FG_ERR_NOMEM, "out of memory for the model"); }
     m->owned_image = owned;
@@ -415,7 +418,7 @@ static int load(const void *image, size_t nbytes, void *owned, fg_model **out) {
     }
     m->image = image;
     m->image_bytes = nbytes;
-    int st = parse(m, image, nbytes);
+    st = parse(m, image, nbytes);
     if (st) { fg_model_free(m); return st; }
     *out = m;
     return FG_OK;
@@ -441,6 +444,8 @@ int fg_model_load_file(const char *path, fg_model **out) {
         fclose(f);
         return fg_fail(FG_ERR_IO, "cannot read the size of model file '%s'", path);
     }
+    int st = fg_check_cap((size_t)size, "model file");
+    if (st) { fclose(f); return st; }
     void *buf = aligned_alloc(MODEL_ALIGN, ((size_t)size / MODEL_ALIGN + 1) * MODEL_ALIGN);
     if (!buf) { fclose(f); return fg_fail(FG_ERR_NOMEM, "out of memory reading '%s'", path); }
     size_t got = fread(buf, 1, (size_t)size, f);

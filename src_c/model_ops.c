@@ -73,7 +73,9 @@ static void run_compute_mask(const model_tensor *x, const void *xd, float value,
                              int64_t n_mask) {
     if (x->dtype == FG_DTYPE_INT32) {
         const int32_t *ids = xd;
-        for (int64_t i = 0; i < n_mask; i++) mask[i] = ids[i] != (int32_t)value;
+        /* compared as doubles: exact for every id, and a mask value beyond int32's range
+         * (from a hostile file) masks nothing instead of overflowing a cast */
+        for (int64_t i = 0; i < n_mask; i++) mask[i] = (double)ids[i] != (double)value;
         return;
     }
     int64_t f = last_dim(x);

@@ -63,9 +63,10 @@ def open_source(path, config=None):
 
 def _h5_file(obj, where):
     import h5py
+    # OverflowError: h5py's file-object driver, on offsets past 2**63 in a damaged superblock
     try:
         return h5py.File(obj, "r")
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, OverflowError) as e:
         raise FastGRUError(f"{where}: damaged or truncated HDF5 file ({e})") from None
 
 

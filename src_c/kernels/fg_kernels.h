@@ -17,6 +17,7 @@
 #ifndef FG_KERNELS_H
 #define FG_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define FG_BLOCK 16            /* units per packed block */
@@ -59,6 +60,8 @@ void fg_activation_row(const fg_kernels *k, int act, float *x, int64_t n, float 
 
 /* 1 when fg_request_cancel(1) is in force. */
 int fg_cancel_requested(void);
+/* FG_OK when `bytes` for `what` fit under fg_max_bytes(), else FG_ERR_NOMEM saying so. */
+int fg_check_cap(size_t bytes, const char *what);
 
 extern const fg_kernels fg_kernels_scalar;
 #if defined(__x86_64__) || defined(__i386__)
