@@ -127,6 +127,8 @@ static uint64_t align_up(uint64_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIG
  * so a hostile header cannot ask for more than the buffer it came in justifies. */
 static int widen_weights(fg_model *m, uint64_t bytes) {
     if (!bytes) return FG_OK;
+    int st = bytes > SIZE_MAX ? FG_OK : fg_check_cap((size_t)bytes, "the widened 16-bit weights");
+    if (st) return st;
     if (bytes > SIZE_MAX || !(m->widened = aligned_alloc(MODEL_ALIGN, (size_t)bytes)))
         return fg_fail(FG_ERR_NOMEM, "model image: out of memory widening 16-bit weights to "
                        "%llu bytes of float32", (unsigned long long)bytes);
