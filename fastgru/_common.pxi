@@ -47,6 +47,7 @@ cdef extern from "fg_gru.h" nogil:
         int32_t use_bias
         int32_t activation
         int32_t recurrent_activation
+        int32_t precision
     int fg_gru_check_config(const fg_gru_config *cfg)
     size_t fg_gru_packed_bytes(const fg_gru_config *cfg)
     int fg_gru_pack(const fg_gru_config *cfg, const float *kernel, const float *recurrent_kernel,

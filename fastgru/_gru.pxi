@@ -1,14 +1,15 @@
 # One GRU layer: pack Keras weights, unpack them, run the forward pass (fg_gru.h).
 # A config is the tuple (input_dim, units, reset_after, use_bias, activation_id,
-# recurrent_activation_id), in fg_gru_config's field order.
+# recurrent_activation_id[, precision_id]), in fg_gru_config's field order (precision 0 = fp32
+# when left out).
 # The checks here guard memory: every array's shape and strides are verified against the
 # config before a pointer reaches C.
 
 cdef int _gru_config(object config, fg_gru_config *cfg) except -1:
-    if len(config) != 6:
-        raise FastGRUError(f"GRU config must have 6 fields, got {len(config)}")
+    if len(config) not in (6, 7):
+        raise FastGRUError(f"GRU config must have 6 or 7 fields, got {len(config)}")
     cfg.input_dim, cfg.units, cfg.reset_after, cfg.use_bias, cfg.activation, \
-        cfg.recurrent_activation = [int(v) for v in config]
+        cfg.recurrent_activation, cfg.precision = [int(v) for v in config] + [0] * (7 - len(config))
     _check(fg_gru_check_config(cfg))
     return 0
 

@@ -22,6 +22,7 @@ cdef extern from "fg_model.h" nogil:
         int64_t dims[4]
         int32_t time_axis
     int fg_model_load(const void *image, size_t nbytes, fg_model **out)
+    int fg_model_set_precision(fg_model *model, int precision)
     void fg_model_free(fg_model *model)
     int fg_model_num_inputs(const fg_model *model)
     int fg_model_num_outputs(const fg_model *model)
@@ -80,7 +81,7 @@ cdef class ModelCore:
     cdef readonly tuple inputs
     cdef readonly tuple outputs
 
-    def __cinit__(self, image):
+    def __cinit__(self, image, int precision=0):
         self.model = NULL
         cdef const unsigned char[::1] view = memoryview(image).cast("B")
         self.image = image
@@ -91,6 +92,7 @@ cdef class ModelCore:
             status = fg_model_load(data, n, &m)
         _check(status)
         self.model = m
+        _check(fg_model_set_precision(m, precision))   # 0 fp32, 1 bf16 (fg_gru.h)
         cdef fg_tensor_info info
         ins, outs = [], []
         for i in range(fg_model_num_inputs(m)):

@@ -89,8 +89,9 @@ def _parse_metadata(blob: bytes) -> Dict[str, Any]:
     return meta
 
 
-def _restore(image: bytes, threads: Optional[int], source: Optional[str]) -> "Model":
-    return Model(image, threads=threads, source=source)
+def _restore(image: bytes, threads: Optional[int], source: Optional[str],
+             precision: str = "float32") -> "Model":
+    return Model(image, threads=threads, source=source, precision=precision)
 
 
 class Model:
@@ -98,15 +99,19 @@ class Model:
     Model can serve many streams (``stream()``) on many threads."""
 
     def __init__(self, image: bytes, *, threads: Optional[int] = None,
-                 source: Optional[str] = None):
+                 source: Optional[str] = None, precision: str = "float32"):
         from . import _core
+        from .precision import COMPUTE_PRECISIONS, compute_precision_id
+        precision_id = compute_precision_id(precision)
         if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
             raise FastGRUError(f"threads must be None or an int >= 1, got {threads!r}")
         # One 64-byte aligned copy, which the C model then runs in place (no second copy).
         view = memoryview(image).cast("B")
         self._buffer = _core._aligned_bytes(len(view))
         self._buffer[:] = np.frombuffer(view, dtype=np.uint8)
-        self._core = _core.ModelCore(self._buffer)
+        self._core = _core.ModelCore(self._buffer, precision_id)
+        #: compute precision of the GRU products: "float32" (exact) or "bfloat16"
+        self.precision: str = COMPUTE_PRECISIONS[precision_id]
         self._meta = _parse_metadata(self._core.metadata())
         self._threads = 0 if threads is None else int(threads)
         self._source = source
@@ -126,7 +131,7 @@ class Model:
 
     # ---- pickling: by value, the image bytes ---------------------------------------------
     def __reduce__(self):
-        return _restore, (self.image, self._threads or None, self._source)
+        return _restore, (self.image, self._threads or None, self._source, self.precision)
 
     @property
     def image(self) -> bytes:

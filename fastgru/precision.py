@@ -1,6 +1,10 @@
-"""Reduced-precision model images: weights stored as float16 / bfloat16 (fastgru/format.py
-rounds them, src_c/model_image.c widens them back to float32 for compute), with the error
-that costs measured once, at conversion, and recorded in the image's metadata:
+"""Reduced precision, two independent knobs:
+
+- compute (``load(..., precision="bfloat16")``): every GRU's two matrix products run in bf16
+  (src_c/fg_gru.h, FG_PRECISION_BF16); the weights are repacked at load, the file is unchanged.
+- storage (``convert(..., dtype=...)``): weights stored as float16 / bfloat16 (fastgru/format.py
+  rounds them, src_c/model_image.c widens them back to float32 for compute), with the error
+  that costs measured once, at conversion, and recorded in the image's metadata:
 
     "precision": {"dtype": "float16", "max_abs_error_vs_float32": 3.1e-4, "probe": "..."}
 
@@ -13,8 +17,23 @@ from typing import List
 
 import numpy as np
 
+from .errors import FastGRUError
 from .format import pack_model
 from .spec import ModelSpec
+
+# Compute precisions by id (fg_gru.h FG_PRECISION_*); "fp32" / "bf16" are accepted spellings.
+COMPUTE_PRECISIONS = ("float32", "bfloat16")
+_PRECISION_ALIASES = {"fp32": "float32", "bf16": "bfloat16"}
+
+
+def compute_precision_id(precision: str) -> int:
+    """The C id of a compute precision name; FastGRUError for anything else."""
+    name = _PRECISION_ALIASES.get(precision, precision) if isinstance(precision, str) else None
+    if name not in COMPUTE_PRECISIONS:
+        raise FastGRUError(f"precision={precision!r} is not supported; expected one of "
+                           f"{COMPUTE_PRECISIONS} (or 'fp32' / 'bf16')")
+    return COMPUTE_PRECISIONS.index(name)
+
 
 # Batch 32 rather than a handful of rows: on the fixtures the probe then bounds the error on
 # Keras' own stored inputs within 1.25x, where 4 rows of a trained classifier's saturated

@@ -37,6 +37,7 @@ static const int isa_order[] = {FG_ISA_AVX512, FG_ISA_AVX2, FG_ISA_NEON, FG_ISA_
 static unsigned isa_allowed_under(int cap)
 {
     switch (cap) {
+    case FG_ISA_AVX512BF16: return FG_ISA_AVX512BF16 | isa_allowed_under(FG_ISA_AVX512);
     case FG_ISA_AVX512: return FG_ISA_AVX512 | FG_ISA_AVX2 | FG_ISA_NEON | FG_ISA_SCALAR;
     case FG_ISA_AVX2: return FG_ISA_AVX2 | FG_ISA_NEON | FG_ISA_SCALAR;
     case FG_ISA_NEON: return FG_ISA_NEON | FG_ISA_SCALAR;
@@ -46,7 +47,8 @@ static unsigned isa_allowed_under(int cap)
 
 static int isa_from_name(const char *name)
 {
-    if (name == NULL || name[0] == '\0') return FG_ISA_AVX512; /* no cap: the top of the order */
+    if (name == NULL || name[0] == '\0') return FG_ISA_AVX512BF16; /* no cap: the top */
+    if (strcmp(name, fg_isa_name(FG_ISA_AVX512BF16)) == 0) return FG_ISA_AVX512BF16;
     for (int i = 0; i < 4; i++)
         if (strcmp(name, fg_isa_name(isa_order[i])) == 0) return isa_order[i];
     return 0;
@@ -60,7 +62,7 @@ static int current_cap(void)
     int cap = isa_cap;
     if (cap == 0) {
         cap = isa_from_name(getenv("FASTGRU_ISA"));
-        if (cap == 0) cap = FG_ISA_AVX512; /* an unknown value in the environment is ignored */
+        if (cap == 0) cap = FG_ISA_AVX512BF16; /* an unknown value in the environment is ignored */
         int expected = 0;
         if (!atomic_compare_exchange_strong(&isa_cap, &expected, cap))
             cap = expected; /* fg_set_isa_cap won the race */
@@ -78,6 +80,11 @@ int fg_isa_active(void)
     return FG_ISA_SCALAR;
 }
 
+int fg_isa_bf16_native(void)
+{
+    return (fg_isa_available() & isa_allowed_under(current_cap()) & FG_ISA_AVX512BF16) != 0;
+}
+
 const char *fg_isa_name(int isa_flag)
 {
     switch (isa_flag) {
@@ -85,6 +92,7 @@ const char *fg_isa_name(int isa_flag)
     case FG_ISA_AVX2: return "avx2";
     case FG_ISA_AVX512: return "avx512";
     case FG_ISA_NEON: return "neon";
+    case FG_ISA_AVX512BF16: return "avx512bf16";
     default: return "unknown";
     }
 }
@@ -93,8 +101,8 @@ int fg_set_isa_cap(const char *name)
 {
     int cap = isa_from_name(name);
     if (cap == 0)
-        return fg_fail(FG_ERR_ARG, "unknown ISA name '%s' (expected scalar, neon, avx2, avx512 "
-                       "or empty)", name);
+        return fg_fail(FG_ERR_ARG, "unknown ISA name '%s' (expected scalar, neon, avx2, avx512, "
+                       "avx512bf16 or empty)", name);
     isa_cap = cap;
     return FG_OK;
 }

@@ -42,15 +42,21 @@ enum {
     FG_ISA_SCALAR = 1 << 0,
     FG_ISA_AVX2 = 1 << 1,    /* AVX2 + FMA */
     FG_ISA_AVX512 = 1 << 2,  /* AVX-512 F (+ BW, DQ, VL) */
-    FG_ISA_NEON = 1 << 3     /* aarch64 Advanced SIMD */
+    FG_ISA_NEON = 1 << 3,    /* aarch64 Advanced SIMD */
+    /* AVX512_BF16 (vdpbf16ps) on top of FG_ISA_AVX512: not an ISA of its own for fp32 runs
+     * (fg_isa_active never returns it); bf16 GRUs use it when the cap allows. Its cap name
+     * "avx512bf16" is the top of the order, so FASTGRU_ISA=avx512 turns native bf16 off. */
+    FG_ISA_AVX512BF16 = 1 << 4
 };
 
 unsigned fg_isa_available(void);          /* bitmask of what this CPU supports (SCALAR always) */
 int fg_isa_active(void);                  /* the single FG_ISA_* flag now in use */
-const char *fg_isa_name(int isa_flag);    /* "scalar", "avx2", "avx512", "neon" */
-/* Cap by name ("scalar", "avx2", "avx512", "neon", or "" / NULL for no cap). FG_ERR_ARG on an
+const char *fg_isa_name(int isa_flag);    /* "scalar", "avx2", "avx512", "neon", "avx512bf16" */
+/* Cap by name ("scalar", "avx2", "avx512", "avx512bf16", "neon", or "" / NULL for no cap). FG_ERR_ARG on an
  * unknown name. Affects calls that start after it returns. */
 int fg_set_isa_cap(const char *name);
+/* 1 when bf16 GRUs may run native AVX512_BF16 kernels (CPU has it, cap allows it). */
+int fg_isa_bf16_native(void);
 
 /* ---- threads ----------------------------------------------------------------------------- */
 /* Threads used when a call passes nthreads <= 0: FASTGRU_NUM_THREADS if set to a positive

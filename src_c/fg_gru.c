@@ -18,6 +18,7 @@
 #endif
 
 #include "kernels/fg_kernels.h"
+#include "kernels/gru_bf16.h"
 
 #define FG_MAX_DIM (1 << 24)                /* input_dim, units */
 /* Time steps per input GEMM, at most: batch 1, 64 -> 256 ran 4.5-4.7 ms with 16 or 32 and
@@ -48,6 +49,9 @@ int fg_gru_check_config(const fg_gru_config *cfg)
     if (cfg->recurrent_activation < 0 || cfg->recurrent_activation >= FG_ACT_COUNT)
         return fg_fail(FG_ERR_ARG, "GRU recurrent_activation id must be in 0 .. %d, got %d",
                        FG_ACT_COUNT - 1, cfg->recurrent_activation);
+    if (cfg->precision != FG_PRECISION_FP32 && cfg->precision != FG_PRECISION_BF16)
+        return fg_fail(FG_ERR_ARG, "GRU precision must be %d (fp32) or %d (bf16), got %d",
+                       FG_PRECISION_FP32, FG_PRECISION_BF16, cfg->precision);
     return FG_OK;
 }
 
@@ -63,8 +67,8 @@ static packed_layout layout_of(const fg_gru_config *cfg)
     int64_t nb = blocks_of(cfg);
     packed_layout l;
     l.w = 0;
-    l.u = l.w + nb * cfg->input_dim * FG_BLOCK3;
-    l.b_in = l.u + nb * cfg->units * FG_BLOCK3;
+    l.u = l.w + nb * fg_panel_rows(cfg, cfg->input_dim) * FG_BLOCK3;
+    l.b_in = l.u + nb * fg_panel_rows(cfg, cfg->units) * FG_BLOCK3;
     l.b_rec = l.b_in + nb * FG_BLOCK3;
     l.total = l.b_rec + nb * FG_BLOCK3;
     return l;
@@ -110,6 +114,8 @@ int fg_gru_pack(const fg_gru_config *cfg, const float *kernel, const float *recu
         return fg_fail(FG_ERR_ARG, "GRU pack: use_bias=1 but bias is NULL");
     if ((uintptr_t)packed % 64 != 0)
         return fg_fail(FG_ERR_ARG, "GRU pack: packed buffer must be 64-byte aligned");
+    if (cfg->precision == FG_PRECISION_BF16)
+        return fg_gru_bf16_pack(cfg, kernel, recurrent_kernel, bias, packed);
     packed_layout l = layout_of(cfg);
     float *p = packed;
     panel_copy(cfg, cfg->input_dim, (float *)kernel, p + l.w, 1);
@@ -131,6 +137,8 @@ int fg_gru_unpack(const fg_gru_config *cfg, const void *packed, float *kernel,
     if (st != FG_OK) return st;
     if (kernel == NULL || recurrent_kernel == NULL || packed == NULL)
         return fg_fail(FG_ERR_ARG, "GRU unpack: kernel, recurrent_kernel and packed must not be NULL");
+    if (cfg->precision == FG_PRECISION_BF16)
+        return fg_gru_bf16_unpack(cfg, packed, kernel, recurrent_kernel, bias);
     packed_layout l = layout_of(cfg);
     float *p = (float *)packed;
     panel_copy(cfg, cfg->input_dim, kernel, p + l.w, 0);
@@ -424,7 +432,8 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     const float *pk = packed;
     jb.cfg = cfg;
     jb.run = run;
-    jb.k = fg_kernels_for(fg_isa_active());
+    jb.k = cfg->precision == FG_PRECISION_BF16 ? fg_kernels_bf16()
+                                                : fg_kernels_for(fg_isa_active());
     jb.W = pk + l.w;
     jb.U = pk + l.u;
     jb.b_in = pk + l.b_in;

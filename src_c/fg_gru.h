@@ -21,6 +21,16 @@
 extern "C" {
 #endif
 
+/* Compute precision of a GRU's two matrix products (fg_gru_config.precision). */
+enum {
+    FG_PRECISION_FP32 = 0, /* exact float32 */
+    /* bf16 products: weights held as bfloat16, x and h rounded to bfloat16 (nearest even)
+     * where they enter a product, float32 accumulation, gate maths and state. Native
+     * AVX512_BF16 kernels where the CPU has them; elsewhere a portable kernel with the same
+     * products (per 32-bit lane: acc += a_odd*w_odd, then acc += a_even*w_even). */
+    FG_PRECISION_BF16 = 1
+};
+
 typedef struct fg_gru_config {
     int32_t input_dim;            /* > 0 */
     int32_t units;                /* > 0 */
@@ -28,13 +38,15 @@ typedef struct fg_gru_config {
     int32_t use_bias;             /* 0 or 1 */
     int32_t activation;           /* fg_activation id (candidate) */
     int32_t recurrent_activation; /* fg_activation id (gates z, r) */
+    int32_t precision;            /* FG_PRECISION_*; the packed layout depends on it */
 } fg_gru_config;
 
 /* Checks a config; FG_ERR_ARG with a message naming the field otherwise. */
 int fg_gru_check_config(const fg_gru_config *cfg);
 
 /* Size in bytes of the packed weights for `cfg` (a multiple of 64). 0 for an invalid config.
- * The packed layout does not depend on the ISA, so one packed image runs on every CPU. */
+ * The packed layout does not depend on the ISA, so one packed image runs on every CPU; it
+ * depends on cfg->precision (bf16: about half the bytes, kernels/gru_bf16.h). */
 size_t fg_gru_packed_bytes(const fg_gru_config *cfg);
 
 /* Pack Keras-layout weights into `packed` (64-byte aligned, fg_gru_packed_bytes(cfg) bytes):

@@ -42,6 +42,14 @@ int fg_model_load(const void *image, size_t nbytes, fg_model **out);
 int fg_model_load_file(const char *path, fg_model **out);
 void fg_model_free(fg_model *model);
 
+/* Compute precision of every GRU's matrix products (FG_PRECISION_FP32, the default after
+ * load, or FG_PRECISION_BF16; fg_gru.h). Independent of the stored weight dtype. bf16 repacks
+ * the GRU weights once into memory the model owns (counted against FASTGRU_MAX_BYTES);
+ * fp32 drops that copy again. Call it before the model is used: it must not overlap a run,
+ * a step or fg_state_create on this model. FG_ERR_ARG on another value. */
+int fg_model_set_precision(fg_model *model, int precision);
+int fg_model_precision(const fg_model *model);
+
 int fg_model_num_inputs(const fg_model *model);
 int fg_model_num_outputs(const fg_model *model);
 int fg_model_num_time_axes(const fg_model *model);

@@ -262,7 +262,8 @@ static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_i
         if (o->kind == OP_GRU) {
             o->gru = (fg_gru_config){o->iattr[GRU_INPUT_DIM], o->iattr[GRU_UNITS],
                                      o->iattr[GRU_RESET_AFTER], o->iattr[GRU_USE_BIAS],
-                                     o->iattr[GRU_ACT], o->iattr[GRU_RACT]};
+                                     o->iattr[GRU_ACT], o->iattr[GRU_RACT],
+                                     FG_PRECISION_FP32};
             o->state_slot = m->n_gru++;
         }
     }
@@ -400,6 +401,7 @@ void fg_model_free(fg_model *m) {
     free(m->index);
     free(m->owned_image);
     free(m->widened);
+    free(m->repacked);
     free(m);
 }
 
@@ -496,8 +498,9 @@ int fg_model_weight(const fg_model *m, int index, const void **data, size_t *nby
     if (index < 0 || index >= m->n_weights)
         return fg_fail(FG_ERR_ARG, "weight index %d out of range (image has %d)", index,
                        m->n_weights);
-    *data = m->weights[index].data;
-    *nbytes = (size_t)m->weights[index].nbytes;
+    const model_weight *w = &m->weights[index];
+    *data = w->fp32 ? w->fp32 : w->data;   /* the image's float32 form, whatever the precision */
+    *nbytes = (size_t)(w->fp32 ? w->fp32_nbytes : w->nbytes);
     *layout = m->weights[index].layout;
     return FG_OK;
 }

@@ -62,6 +62,10 @@ typedef struct model_weight {
     uint64_t nbytes;        /* of the float32 data (the stored size for float32 records) */
     int32_t dtype, layout, rank;   /* dtype: as stored */
     int64_t dims[FG_MAX_RANK];
+    /* a GRU weight run in bf16 (model_precision.c): its float32 packing, while `data` /
+     * `nbytes` are the bf16 one; NULL otherwise */
+    const void *fp32;
+    uint64_t fp32_nbytes;
 } model_weight;
 
 typedef struct model_op {
@@ -78,6 +82,8 @@ typedef struct model_op {
 struct fg_model {
     void *owned_image;       /* the file's bytes (fg_model_load_file) or the aligned copy */
     float *widened;          /* the float32 copies of 16-bit weights, 64-byte aligned each */
+    void *repacked;          /* bf16 packings of the GRU weights (fg_model_set_precision) */
+    int32_t precision;       /* FG_PRECISION_* of every GRU op */
     const uint8_t *image;
     size_t image_bytes;
     int32_t n_tensors, n_ops, n_weights, n_inputs, n_outputs, n_gru, n_time;

@@ -1,7 +1,11 @@
 /* cpu.c - what this CPU supports, and the kernel table for an ISA. */
 #include "fg_kernels.h"
+#include "gru_bf16.h"
 
 #include <stdatomic.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "../fg_common.h"
 
@@ -18,6 +22,10 @@ unsigned fg_cpu_isa_flags(void)
             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
             __builtin_cpu_supports("avx512vl"))
             f |= FG_ISA_AVX512;
+        /* AVX512_BF16: CPUID.(EAX=7, ECX=1):EAX bit 5 (its zmm state is AVX-512's, checked) */
+        unsigned a, b, c, d;
+        if ((f & FG_ISA_AVX512) && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5)))
+            f |= FG_ISA_AVX512BF16;
 #elif defined(__aarch64__)
         f |= FG_ISA_NEON; /* Advanced SIMD is mandatory on aarch64 */
 #endif
@@ -38,4 +46,12 @@ const fg_kernels *fg_kernels_for(int isa)
 #endif
     default: return &fg_kernels_scalar;
     }
+}
+
+const fg_kernels *fg_kernels_bf16(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (fg_isa_bf16_native()) return &fg_kernels_bf16_avx512;
+#endif
+    return &fg_kernels_bf16_portable;
 }

@@ -15,6 +15,11 @@
 #define VPG (FG_BLOCK / VL) /* vectors per gate per block */
 #define VPB (3 * VPG)       /* vectors per block (z, r, h) */
 #define FG_INLINE static inline __attribute__((always_inline))
+/* 48-float rows per block of a K-row panel: K, or K/2 rounded up for the bf16 kernels
+ * (gru_bf16_*.c), which also bring their own FGK(tile) and define FG_OWN_TILE. */
+#ifndef FG_PANEL_ROWS
+#define FG_PANEL_ROWS(K) (K)
+#endif
 
 /* Walk rows m = 0 .. M in tiles of MR rows, then 4, 2, 1: CALL(mr) with mr a constant. */
 #define FG_ROW_TILES(M, m, CALL)                                                              \
@@ -58,6 +63,7 @@ FG_INLINE V FGK(act_v)(int act, V x)
     }
 }
 
+#ifndef FG_OWN_TILE
 /* acc[r][g0 .. g0+ng) = A[r, :K] . P[:, vectors g0 .. g0+ng) for r < mr (mr, g0, ng constant
  * after inlining, so the accumulators live in registers). */
 FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, int64_t K, const float *A,
@@ -75,6 +81,7 @@ FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, int64_t K, co
         }
     }
 }
+#endif
 
 FG_INLINE void FGK(gemm_rows)(const int mr, int64_t K, const float *A, int64_t lda,
                               const float *P, const float *bias, float *C, int64_t ldc)
@@ -90,7 +97,7 @@ static void FGK(gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const f
                       int64_t nblk, const float *bias, float *C, int64_t ldc)
 {
     for (int64_t jb = 0; jb < nblk; jb++) {
-        const float *Pj = P + jb * K * FG_BLOCK3, *bj = bias + jb * FG_BLOCK3;
+        const float *Pj = P + jb * FG_PANEL_ROWS(K) * FG_BLOCK3, *bj = bias + jb * FG_BLOCK3;
         float *Cj = C + jb * FG_BLOCK3;
 #define GEMM_ROWS(mr) FGK(gemm_rows)(mr, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc)
         FG_ROW_TILES(M, m, GEMM_ROWS)
@@ -134,7 +141,7 @@ static void FGK(step_after)(int64_t M, int64_t units, const float *H, int64_t ld
                             int64_t nblk, int act, int ract, float *Hout, int64_t ldo)
 {
     for (int64_t jb = 0; jb < nblk; jb++) {
-        const float *Pj = U + jb * units * FG_BLOCK3, *bj = brec + jb * FG_BLOCK3;
+        const float *Pj = U + jb * FG_PANEL_ROWS(units) * FG_BLOCK3, *bj = brec + jb * FG_BLOCK3;
         const float *XWj = XW + jb * FG_BLOCK3;
         float *Oj = Hout + jb * FG_BLOCK;
         int64_t j0 = jb * FG_BLOCK;
@@ -170,7 +177,7 @@ static void FGK(step_before_zr)(int64_t M, int64_t units, const float *H, int64_
                                 int ract, float *Z, float *RH, int64_t ldz)
 {
     for (int64_t jb = 0; jb < nblk; jb++) {
-        const float *Pj = U + jb * units * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
+        const float *Pj = U + jb * FG_PANEL_ROWS(units) * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
         int64_t j0 = jb * FG_BLOCK;
 #define ZR_ROWS(mr)                                                                            \
     FGK(zr_rows)(mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, ract, Z + m * ldz, \
@@ -205,7 +212,7 @@ static void FGK(step_before_h)(int64_t M, int64_t units, const float *H, int64_t
                                float *Hout, int64_t ldo)
 {
     for (int64_t jb = 0; jb < nblk; jb++) {
-        const float *Pj = U + jb * units * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
+        const float *Pj = U + jb * FG_PANEL_ROWS(units) * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
         int64_t j0 = jb * FG_BLOCK;
 #define H_ROWS(mr)                                                                             \
     FGK(h_rows)(mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, act, Z + m * ldz,   \

@@ -1,0 +1,55 @@
+/* gru_bf16_portable.c - the bf16 GRU kernels for every CPU: the scalar kernels
+ * (gru_scalar.c's vocabulary) with a tile that widens the bf16 pairs on the fly. Its
+ * products equal vdpbf16ps lane for lane: the product of two bf16 is exact in float32, so
+ * acc += a*w rounds once, as the instruction does (DAZ / FTZ aside: normal numbers only). */
+#include <math.h>
+
+#include "../fg_activations.h"
+#include "gru_bf16.h"
+
+#define FGK(name) name##_bf16_portable
+#define V float
+#define VL 1
+#define MR 1
+#define V_LOAD(p) (*(p))
+#define V_STORE(p, v) (*(p) = (v))
+#define V_SET1(x) (x)
+#define V_ZERO() 0.0f
+#define V_ADD(a, b) ((a) + (b))
+#define V_SUB(a, b) ((a) - (b))
+#define V_MUL(a, b) ((a) * (b))
+#define V_DIV(a, b) ((a) / (b))
+#define V_FMA(a, b, c) ((a) * (b) + (c))
+#define V_MAX(a, b) ((b) != (b) || (b) > (a) ? (b) : (a)) /* b when NaN, as x86 maxps */
+#define V_MIN(a, b) ((b) != (b) || (b) < (a) ? (b) : (a))
+#define V_TANH(x) tanhf(x)
+#define V_SIGMOID(x) (1.0f / (1.0f + expf(-(x))))
+
+#define FG_PANEL_ROWS(K) (((K) + 1) / 2)
+#define FG_OWN_TILE
+
+/* acc[0][g0 .. g0+ng) = bf16(A[0, :K]) . P (pair panel, see gru_bf16.h); per lane and pair
+ * the odd k first, then the even one, as vdpbf16ps. */
+static inline __attribute__((always_inline)) void FGK(tile)(const int mr, const int g0,
+                                                            const int ng, int64_t K,
+                                                            const float *A, int64_t lda,
+                                                            const float *P,
+                                                            float acc[MR][FG_BLOCK3])
+{
+    (void)mr, (void)lda; /* MR is 1 */
+    const uint32_t *pp = (const uint32_t *)P;
+    for (int g = 0; g < ng; g++) acc[0][g0 + g] = 0.0f;
+    for (int64_t k = 0; k < K; k += 2) {
+        float a0 = fg_bf16_float(fg_bf16_bits(A[k]));
+        float a1 = k + 1 < K ? fg_bf16_float(fg_bf16_bits(A[k + 1])) : 0.0f;
+        const uint32_t *w = pp + (k / 2) * FG_BLOCK3 + g0;
+        for (int g = 0; g < ng; g++) {
+            float s = acc[0][g0 + g] + a1 * fg_bf16_float((uint16_t)(w[g] >> 16));
+            acc[0][g0 + g] = s + a0 * fg_bf16_float((uint16_t)(w[g] & 0xFFFFu));
+        }
+    }
+}
+
+#include "gru_template.h"
+
+const fg_kernels fg_kernels_bf16_portable = FG_KERNEL_TABLE;
