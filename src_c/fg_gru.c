@@ -233,13 +233,13 @@ static void input_projection(const job *jb, int64_t b0, int64_t b1, int64_t s0, 
     if (b1 - b0 >= n) {
         for (int64_t c = 0; c < n; c++)
             jb->k->gemm(b1 - b0, in, run->x + b0 * run->x_sb + time_of(run, s0 + c) * run->x_st,
-                        run->x_sb, jb->W, p->nblk, jb->b_in, XW + (b0 * p->chunk + c) * p->up3,
+                        run->x_sb, jb->W, 0, p->nblk, jb->b_in, XW + (b0 * p->chunk + c) * p->up3,
                         ldc_rows);
     } else {
         int64_t lda = run->go_backwards ? -run->x_st : run->x_st;
         for (int64_t b = b0; b < b1; b++)
             jb->k->gemm(n, in, run->x + b * run->x_sb + time_of(run, s0) * run->x_st, lda, jb->W,
-                        p->nblk, jb->b_in, XW + b * p->chunk * p->up3, p->up3);
+                        0, p->nblk, jb->b_in, XW + b * p->chunk * p->up3, p->up3);
     }
 }
 
@@ -252,7 +252,7 @@ static void unfused_step(const job *jb, int64_t b0, int64_t b1, const float *XW,
     const fg_gru_config *cfg = jb->cfg;
     int64_t nr = b1 - b0, u = p->units, up = p->up;
     float *G = jb->ws + p->g + b0 * p->up3, *RH = jb->ws + p->rh + b0 * up;
-    jb->k->gemm(nr, u, H, up, jb->U, p->nblk, jb->b_rec, G, p->up3);
+    jb->k->gemm(nr, u, H, up, jb->U, 0, p->nblk, jb->b_rec, G, p->up3);
     for (int64_t r = 0; r < nr; r++) {
         const float *xw = XW + r * ldxw, *g = G + r * p->up3, *h = H + r * up;
         float *T = jb->ws + p->t + (b0 + r) * 4 * up, *zc = T, *rc = T + up, *hc = T + 2 * up;
@@ -270,7 +270,7 @@ static void unfused_step(const job *jb, int64_t b0, int64_t b1, const float *XW,
         }
     }
     if (!cfg->reset_after) /* (r*h).Uh: the h columns of a second product */
-        jb->k->gemm(nr, u, RH, up, jb->U, p->nblk, jb->b_rec, G, p->up3);
+        jb->k->gemm(nr, u, RH, up, jb->U, 0, p->nblk, jb->b_rec, G, p->up3);
     for (int64_t r = 0; r < nr; r++) {
         const float *xw = XW + r * ldxw, *g = G + r * p->up3, *h = H + r * up;
         float *T = jb->ws + p->t + (b0 + r) * 4 * up, *zc = T, *hc = T + 2 * up;
@@ -294,13 +294,13 @@ static void step(const job *jb, int64_t b0, int64_t b1, const float *XW, int64_t
     if (!p->fused) {
         unfused_step(jb, b0, b1, XW, ldxw, H, Hn);
     } else if (cfg->reset_after) {
-        jb->k->step_after(nr, p->units, H, p->up, XW, ldxw, jb->U, jb->b_rec, p->nblk,
+        jb->k->step_after(nr, p->units, H, p->up, XW, ldxw, jb->U, jb->b_rec, 0, p->nblk,
                           cfg->activation, cfg->recurrent_activation, Hn, p->up);
     } else {
         float *Z = jb->ws + p->z + b0 * p->up, *RH = jb->ws + p->rh + b0 * p->up;
-        jb->k->step_before_zr(nr, p->units, H, p->up, XW, ldxw, jb->U, p->nblk,
+        jb->k->step_before_zr(nr, p->units, H, p->up, XW, ldxw, jb->U, 0, p->nblk,
                               cfg->recurrent_activation, Z, RH, p->up);
-        jb->k->step_before_h(nr, p->units, H, p->up, XW, ldxw, jb->U, p->nblk, cfg->activation,
+        jb->k->step_before_h(nr, p->units, H, p->up, XW, ldxw, jb->U, 0, p->nblk, cfg->activation,
                              Z, RH, p->up, Hn, p->up);
     }
 }

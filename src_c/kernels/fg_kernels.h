@@ -23,25 +23,29 @@
 #define FG_BLOCK 16            /* units per packed block */
 #define FG_BLOCK3 (3 * FG_BLOCK)
 
+/* Every kernel works on the 16-unit blocks jb0 .. jb1-1 only (a thread's share when units are
+ * split between threads); P / U, bias / brec, XW, C, Z, RH and Hout are the base pointers of
+ * the whole layer (block 0), the kernel offsets them by block. H and RH are read in full
+ * (k < units). */
 typedef struct fg_kernels {
     /* C[m, :] = A[m, :K] . P + bias for M rows; P a W or U panel (nblk blocks of K x 48),
      * C rows in block order (3*up floats). bias: nblk x 48. */
     void (*gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const float *P,
-                 int64_t nblk, const float *bias, float *C, int64_t ldc);
+                 int64_t jb0, int64_t jb1, const float *bias, float *C, int64_t ldc);
     /* reset_after=1 step: Hout = GRU(H, XW) with the gate math fused into the h.U tile.
      * XW rows: input projection incl. b_in (block order); brec: b_rec. */
     void (*step_after)(int64_t M, int64_t units, const float *H, int64_t ldh, const float *XW,
-                       int64_t ldxw, const float *U, const float *brec, int64_t nblk, int act,
-                       int ract, float *Hout, int64_t ldo);
+                       int64_t ldxw, const float *U, const float *brec, int64_t jb0,
+                       int64_t jb1, int act, int ract, float *Hout, int64_t ldo);
     /* reset_after=0, first half: Z = ract(xz + h.Uz), RH = ract(xr + h.Ur) * h. */
     void (*step_before_zr)(int64_t M, int64_t units, const float *H, int64_t ldh,
-                           const float *XW, int64_t ldxw, const float *U, int64_t nblk,
-                           int ract, float *Z, float *RH, int64_t ldz);
+                           const float *XW, int64_t ldxw, const float *U, int64_t jb0,
+                           int64_t jb1, int ract, float *Z, float *RH, int64_t ldz);
     /* reset_after=0, second half: Hout = Z*H + (1-Z)*act(xh + RH.Uh). */
     void (*step_before_h)(int64_t M, int64_t units, const float *H, int64_t ldh,
-                          const float *XW, int64_t ldxw, const float *U, int64_t nblk, int act,
-                          const float *Z, const float *RH, int64_t ldz, float *Hout,
-                          int64_t ldo);
+                          const float *XW, int64_t ldxw, const float *U, int64_t jb0,
+                          int64_t jb1, int act, const float *Z, const float *RH, int64_t ldz,
+                          float *Hout, int64_t ldo);
     /* In-place elementwise activation of n contiguous floats (any elementwise id). */
     void (*act_inplace)(int act, float *x, int64_t n);
 } fg_kernels;

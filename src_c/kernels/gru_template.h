@@ -94,9 +94,9 @@ FG_INLINE void FGK(gemm_rows)(const int mr, int64_t K, const float *A, int64_t l
 }
 
 static void FGK(gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const float *P,
-                      int64_t nblk, const float *bias, float *C, int64_t ldc)
+                      int64_t jb0, int64_t jb1, const float *bias, float *C, int64_t ldc)
 {
-    for (int64_t jb = 0; jb < nblk; jb++) {
+    for (int64_t jb = jb0; jb < jb1; jb++) {
         const float *Pj = P + jb * FG_PANEL_ROWS(K) * FG_BLOCK3, *bj = bias + jb * FG_BLOCK3;
         float *Cj = C + jb * FG_BLOCK3;
 #define GEMM_ROWS(mr) FGK(gemm_rows)(mr, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc)
@@ -138,9 +138,9 @@ FG_INLINE void FGK(after_rows)(const int mr, int64_t units, const float *H, int6
 
 static void FGK(step_after)(int64_t M, int64_t units, const float *H, int64_t ldh,
                             const float *XW, int64_t ldxw, const float *U, const float *brec,
-                            int64_t nblk, int act, int ract, float *Hout, int64_t ldo)
+                            int64_t jb0, int64_t jb1, int act, int ract, float *Hout, int64_t ldo)
 {
-    for (int64_t jb = 0; jb < nblk; jb++) {
+    for (int64_t jb = jb0; jb < jb1; jb++) {
         const float *Pj = U + jb * FG_PANEL_ROWS(units) * FG_BLOCK3, *bj = brec + jb * FG_BLOCK3;
         const float *XWj = XW + jb * FG_BLOCK3;
         float *Oj = Hout + jb * FG_BLOCK;
@@ -173,10 +173,10 @@ FG_INLINE void FGK(zr_rows)(const int mr, int64_t units, const float *H, int64_t
 }
 
 static void FGK(step_before_zr)(int64_t M, int64_t units, const float *H, int64_t ldh,
-                                const float *XW, int64_t ldxw, const float *U, int64_t nblk,
-                                int ract, float *Z, float *RH, int64_t ldz)
+                                const float *XW, int64_t ldxw, const float *U, int64_t jb0,
+                                int64_t jb1, int ract, float *Z, float *RH, int64_t ldz)
 {
-    for (int64_t jb = 0; jb < nblk; jb++) {
+    for (int64_t jb = jb0; jb < jb1; jb++) {
         const float *Pj = U + jb * FG_PANEL_ROWS(units) * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
         int64_t j0 = jb * FG_BLOCK;
 #define ZR_ROWS(mr)                                                                            \
@@ -207,11 +207,11 @@ FG_INLINE void FGK(h_rows)(const int mr, int64_t units, const float *H, int64_t 
 }
 
 static void FGK(step_before_h)(int64_t M, int64_t units, const float *H, int64_t ldh,
-                               const float *XW, int64_t ldxw, const float *U, int64_t nblk,
-                               int act, const float *Z, const float *RH, int64_t ldz,
-                               float *Hout, int64_t ldo)
+                               const float *XW, int64_t ldxw, const float *U, int64_t jb0,
+                               int64_t jb1, int act, const float *Z, const float *RH,
+                               int64_t ldz, float *Hout, int64_t ldo)
 {
-    for (int64_t jb = 0; jb < nblk; jb++) {
+    for (int64_t jb = jb0; jb < jb1; jb++) {
         const float *Pj = U + jb * FG_PANEL_ROWS(units) * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
         int64_t j0 = jb * FG_BLOCK;
 #define H_ROWS(mr)                                                                             \
