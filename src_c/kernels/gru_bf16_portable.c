@@ -2,28 +2,11 @@
  * (gru_scalar.c's vocabulary) with a tile that widens the bf16 pairs on the fly. Its
  * products equal vdpbf16ps lane for lane: the product of two bf16 is exact in float32, so
  * acc += a*w rounds once, as the instruction does (DAZ / FTZ aside: normal numbers only). */
-#include <math.h>
-
 #include "../fg_activations.h"
 #include "gru_bf16.h"
 
 #define FGK(name) name##_bf16_portable
-#define V float
-#define VL 1
-#define MR 1
-#define V_LOAD(p) (*(p))
-#define V_STORE(p, v) (*(p) = (v))
-#define V_SET1(x) (x)
-#define V_ZERO() 0.0f
-#define V_ADD(a, b) ((a) + (b))
-#define V_SUB(a, b) ((a) - (b))
-#define V_MUL(a, b) ((a) * (b))
-#define V_DIV(a, b) ((a) / (b))
-#define V_FMA(a, b, c) ((a) * (b) + (c))
-#define V_MAX(a, b) ((b) != (b) || (b) > (a) ? (b) : (a)) /* b when NaN, as x86 maxps */
-#define V_MIN(a, b) ((b) != (b) || (b) < (a) ? (b) : (a))
-#define V_TANH(x) tanhf(x)
-#define V_SIGMOID(x) (1.0f / (1.0f + expf(-(x))))
+#include "scalar_vocab.h"
 
 #define FG_PANEL_ROWS(K) (((K) + 1) / 2)
 #define FG_OWN_TILE
