@@ -51,7 +51,7 @@ typedef struct problem {
 static void make_problem(problem *p, int F, int u, int reset_after, int use_bias, int act,
                          int ract, int64_t B, int64_t T)
 {
-    fg_gru_config cfg = {F, u, reset_after, use_bias, act, ract};
+    fg_gru_config cfg = {F, u, reset_after, use_bias, act, ract, FG_PRECISION_FP32};
     p->cfg = cfg;
     p->B = B, p->T = T;
     p->W = malloc(sizeof(float) * F * 3 * u), fill(p->W, (size_t)F * 3 * u, 1.0f / sqrtf((float)F));
@@ -227,7 +227,7 @@ static void test_layouts_and_in_place_state(void)
 
 static void test_errors_and_cancel(void)
 {
-    fg_gru_config bad = {0, 8, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID};
+    fg_gru_config bad = {0, 8, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID, FG_PRECISION_FP32};
     CHECK(fg_gru_check_config(&bad) == FG_ERR_ARG && strstr(fg_last_error(), "input_dim"),
           "input_dim 0 accepted: %s", fg_last_error());
     CHECK(fg_gru_packed_bytes(&bad) == 0, "packed bytes for a bad config");
