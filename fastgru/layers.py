@@ -42,6 +42,8 @@ class GRU:
     Activations are Keras names; ``"hard_sigmoid"`` is Keras 3's, ``"hard_sigmoid_keras2"``
     Keras 2's. ``time_major`` takes and returns (timesteps, batch, ...) arrays (and masks).
     ``threads=None`` uses all cores (or FASTGRU_NUM_THREADS).
+    ``precision="bfloat16"`` runs the two matrix products in bf16 (README "Precision"); the
+    weights are then held, and returned by ``get_weights()``, rounded to bf16.
     """
 
     def __init__(self, units: int, kernel: ArrayLike, recurrent_kernel: ArrayLike,
@@ -50,7 +52,9 @@ class GRU:
                  go_backwards: bool = False, return_sequences: bool = False,
                  return_state: bool = False, stateful: bool = False, time_major: bool = False,
                  zero_output_for_mask: bool = False, threads: Optional[int] = None,
-                 name: str = "gru") -> None:
+                 precision: str = "float32", name: str = "gru") -> None:
+        from .precision import COMPUTE_PRECISIONS, compute_precision_id
+
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise FastGRUError(f"GRU {name}: units must be a positive int, got {units!r}")
         if threads is not None and (isinstance(threads, bool)
@@ -80,8 +84,11 @@ class GRU:
         self.time_major = bool(time_major)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.threads = threads
+        precision_id = compute_precision_id(precision)
+        self.precision = COMPUTE_PRECISIONS[precision_id]
         self._config = (self.input_dim, units, int(self.reset_after), int(self.use_bias),
-                        activation_id(self.activation), activation_id(self.recurrent_activation))
+                        activation_id(self.activation), activation_id(self.recurrent_activation),
+                        precision_id)
         self._packed = _core.gru_pack(self._config, kernel, recurrent_kernel, bias)
         self._state: Optional[np.ndarray] = None     # carried state of a stateful layer
 

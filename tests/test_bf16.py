@@ -7,6 +7,7 @@ FG_PRECISION_BF16): the GRU products in bf16, everything else float32.
   where they enter a product) for single layers, odd sizes included;
 - the native AVX512_BF16 kernel against the portable one: products bitwise (tests/c/test_bf16.c),
   whole models within float32 noise (their gate maths differ, as the fp32 ISA paths' do);
+- fastgru.GRU(..., precision="bf16") runs the same kernel;
 - precision="float32" (the default) unchanged bitwise; bad values refused; the precision
   survives pickling; streaming runs it; a bfloat16-stored file runs in either precision.
 """
@@ -135,6 +136,8 @@ def test_bf16_layer_equals_numpy_rederivation(reset_after, F, U):
     _core.gru_forward(config[:6], _core.gru_pack(config[:6], W, Ur, bias), x, None, None, y32,
                       None)
     assert np.max(np.abs(y32 - want)) > 100 * err   # the reference tells bf16 from float32
+    layer = fastgru.GRU(U, W, Ur, bias, reset_after=bool(reset_after), precision="bf16")
+    assert layer.precision == "bfloat16" and np.array_equal(layer(x), y)
     k, rk, b = _core.gru_unpack(config, packed)     # the weights as rounded
     assert np.array_equal(k, bf16(W).astype(np.float32)) and np.array_equal(b, bias)
     assert np.array_equal(rk, bf16(Ur).astype(np.float32))
