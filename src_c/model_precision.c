@@ -52,7 +52,12 @@ static int to_bf16(fg_model *m)
         if (o->kind != OP_GRU) continue;
         o->gru.precision = FG_PRECISION_BF16;
         model_weight *w = &m->weights[o->w[0]];
-        if (w->fp32 != NULL) continue;
+        if (w->fp32 != NULL) { /* shared with an earlier GRU: its bf16 layout must fit this one */
+            if (w->nbytes != fg_gru_packed_bytes(&o->gru))
+                return fg_fail(FG_ERR_FORMAT, "model image: gru '%s' shares weight %d with a GRU "
+                               "of another shape; cannot run it in bf16", o->layer, o->w[0]);
+            continue;
+        }
         fg_gru_bf16_from_fp32(&o->gru, w->data, at);
         w->fp32 = w->data;
         w->fp32_nbytes = w->nbytes;

@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BF16_TOL = 2e-2
 HAS_NATIVE = "avx512_bf16" in (Path("/proc/cpuinfo").read_text()
                                if Path("/proc/cpuinfo").exists() else "")
-needs_fixtures = pytest.mark.skipif(not MANIFEST, reason="no fixtures (tests/fixtures/manifest.json)")
+needs_fixtures = pytest.mark.skipif(not MANIFEST,
+                                    reason="no fixtures (tests/fixtures/manifest.json)")
 
 
 @needs_fixtures
