@@ -56,7 +56,8 @@ size_t fg_gru_packed_bytes(const fg_gru_config *cfg);
 int fg_gru_pack(const fg_gru_config *cfg, const float *kernel, const float *recurrent_kernel,
                 const float *bias, void *packed);
 
-/* Inverse of fg_gru_pack (for get_weights()); bias may be NULL when use_bias == 0. */
+/* Inverse of fg_gru_pack (for get_weights()); bias may be NULL when use_bias == 0. A bf16
+ * packing gives the weights back as rounded to bf16 (the biases stay exact float32). */
 int fg_gru_unpack(const fg_gru_config *cfg, const void *packed, float *kernel,
                   float *recurrent_kernel, float *bias);
 
