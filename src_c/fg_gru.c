@@ -10,6 +10,7 @@
  */
 #include "fg_gru.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,9 @@
  * 400 runs: B=2 T=10 16->32 (1.8e5 flops) 4.3 us on 1 thread, 3.1 us on 2; the pool is warm
  * after the first call, so only runs near a microsecond stay on one thread. */
 #define FG_MIN_FLOPS_PER_THREAD 5.0e4
+/* Flops of one step (all rows) before a small batch splits its units between threads: each
+ * step then pays a barrier. Measured: see the comment at threads_for. */
+#define FG_MIN_STEP_FLOPS_UNITS_SPLIT 1.0e5
 
 int fg_gru_check_config(const fg_gru_config *cfg)
 {
@@ -205,7 +209,7 @@ size_t fg_gru_workspace_bytes(const fg_gru_config *cfg, int64_t batch, int64_t t
     return (size_t)p.total * sizeof(float);
 }
 
-/* Everything a thread needs to run its rows. */
+/* Everything the threads of one run share. */
 typedef struct job {
     const fg_gru_config *cfg;
     const fg_gru_run *run;
@@ -213,7 +217,30 @@ typedef struct job {
     plan p;
     const float *W, *U, *b_in, *b_rec;
     float *ws;
+    atomic_int stop[2];           /* units split: thread 0's cancel check, by chunk parity */
 } job;
+
+/* One thread's share: batch rows b0 .. b1 and unit blocks jb0 .. jb1 (units u0 .. u1). The
+ * batch split gives each thread its own rows and every block; the units split gives every
+ * thread all rows and its own blocks, and the threads meet at a barrier after each write of
+ * a vector the others read (h; for reset_after=0 also r*h). */
+typedef struct part {
+    int64_t b0, b1, jb0, jb1, u0, u1;
+    int split;                    /* units split: call sync() */
+    int tid;
+} part;
+
+/* Barrier of the units split's team (every thread of the parallel region). */
+static void sync_units(const part *pt)
+{
+#ifdef _OPENMP
+    if (pt->split) {
+#pragma omp barrier
+    }
+#else
+    (void)pt;
+#endif
+}
 
 /* Input row of processing step s (go_backwards walks time from the end). */
 static int64_t time_of(const fg_gru_run *run, int64_t s)
@@ -221,40 +248,41 @@ static int64_t time_of(const fg_gru_run *run, int64_t s)
     return run->go_backwards ? run->timesteps - 1 - s : s;
 }
 
-/* XW for steps s0 .. s0+n of rows b0 .. b1, row b step c at XW[(b*chunk + c) * up3]. A GEMM
- * over rows per step when there are enough rows, else over steps per row: each output row is
- * computed by the same code either way. */
-static void input_projection(const job *jb, int64_t b0, int64_t b1, int64_t s0, int64_t n)
+/* XW for steps s0 .. s0+n of the part's rows and blocks, row b step c at
+ * XW[(b*chunk + c) * up3]. A GEMM over rows per step when there are enough rows, else over
+ * steps per row: each output row is computed by the same code either way. */
+static void input_projection(const job *jb, const part *pt, int64_t s0, int64_t n)
 {
     const fg_gru_run *run = jb->run;
     const plan *p = &jb->p;
-    int64_t in = jb->cfg->input_dim, ldc_rows = p->chunk * p->up3;
+    int64_t in = jb->cfg->input_dim, ldc_rows = p->chunk * p->up3, b0 = pt->b0, b1 = pt->b1;
     float *XW = jb->ws + p->xw;
     if (b1 - b0 >= n) {
         for (int64_t c = 0; c < n; c++)
             jb->k->gemm(b1 - b0, in, run->x + b0 * run->x_sb + time_of(run, s0 + c) * run->x_st,
-                        run->x_sb, jb->W, 0, p->nblk, jb->b_in, XW + (b0 * p->chunk + c) * p->up3,
-                        ldc_rows);
+                        run->x_sb, jb->W, pt->jb0, pt->jb1, jb->b_in,
+                        XW + (b0 * p->chunk + c) * p->up3, ldc_rows);
     } else {
         int64_t lda = run->go_backwards ? -run->x_st : run->x_st;
         for (int64_t b = b0; b < b1; b++)
             jb->k->gemm(n, in, run->x + b * run->x_sb + time_of(run, s0) * run->x_st, lda, jb->W,
-                        0, p->nblk, jb->b_in, XW + b * p->chunk * p->up3, p->up3);
+                        pt->jb0, pt->jb1, jb->b_in, XW + b * p->chunk * p->up3, p->up3);
     }
 }
 
 /* One step without fusion (a row-wise activation): gather each row's gates into contiguous
- * unit vectors, activate, blend. Same arithmetic order as the fused kernels. */
+ * unit vectors, activate, blend. Same arithmetic order as the fused kernels. Batch split only
+ * (a row-wise activation needs the whole row). */
 static void unfused_step(const job *jb, int64_t b0, int64_t b1, const float *XW, int64_t ldxw,
-                         const float *H, float *Hn)
+                         const float *H, int64_t ldh, float *Hn)
 {
     const plan *p = &jb->p;
     const fg_gru_config *cfg = jb->cfg;
     int64_t nr = b1 - b0, u = p->units, up = p->up;
     float *G = jb->ws + p->g + b0 * p->up3, *RH = jb->ws + p->rh + b0 * up;
-    jb->k->gemm(nr, u, H, up, jb->U, 0, p->nblk, jb->b_rec, G, p->up3);
+    jb->k->gemm(nr, u, H, ldh, jb->U, 0, p->nblk, jb->b_rec, G, p->up3);
     for (int64_t r = 0; r < nr; r++) {
-        const float *xw = XW + r * ldxw, *g = G + r * p->up3, *h = H + r * up;
+        const float *xw = XW + r * ldxw, *g = G + r * p->up3, *h = H + r * ldh;
         float *T = jb->ws + p->t + (b0 + r) * 4 * up, *zc = T, *rc = T + up, *hc = T + 2 * up;
         for (int64_t j = 0; j < u; j++) {
             int64_t at = (j / FG_BLOCK) * FG_BLOCK3 + j % FG_BLOCK;
@@ -272,7 +300,7 @@ static void unfused_step(const job *jb, int64_t b0, int64_t b1, const float *XW,
     if (!cfg->reset_after) /* (r*h).Uh: the h columns of a second product */
         jb->k->gemm(nr, u, RH, up, jb->U, 0, p->nblk, jb->b_rec, G, p->up3);
     for (int64_t r = 0; r < nr; r++) {
-        const float *xw = XW + r * ldxw, *g = G + r * p->up3, *h = H + r * up;
+        const float *xw = XW + r * ldxw, *g = G + r * p->up3, *h = H + r * ldh;
         float *T = jb->ws + p->t + (b0 + r) * 4 * up, *zc = T, *hc = T + 2 * up;
         if (!cfg->reset_after)
             for (int64_t j = 0; j < u; j++) {
@@ -285,86 +313,148 @@ static void unfused_step(const job *jb, int64_t b0, int64_t b1, const float *XW,
     }
 }
 
-static void step(const job *jb, int64_t b0, int64_t b1, const float *XW, int64_t ldxw,
-                 const float *H, float *Hn)
+/* The kernels for one step of the part: H (row stride ldh) -> Hn (stride up), rows and
+ * pointers from pt->b0. */
+static void step(const job *jb, const part *pt, const float *XW, int64_t ldxw, const float *H,
+                 int64_t ldh, float *Hn)
 {
     const plan *p = &jb->p;
     const fg_gru_config *cfg = jb->cfg;
-    int64_t nr = b1 - b0;
+    int64_t nr = pt->b1 - pt->b0;
     if (!p->fused) {
-        unfused_step(jb, b0, b1, XW, ldxw, H, Hn);
+        unfused_step(jb, pt->b0, pt->b1, XW, ldxw, H, ldh, Hn);
     } else if (cfg->reset_after) {
-        jb->k->step_after(nr, p->units, H, p->up, XW, ldxw, jb->U, jb->b_rec, 0, p->nblk,
+        jb->k->step_after(nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, pt->jb0, pt->jb1,
                           cfg->activation, cfg->recurrent_activation, Hn, p->up);
     } else {
-        float *Z = jb->ws + p->z + b0 * p->up, *RH = jb->ws + p->rh + b0 * p->up;
-        jb->k->step_before_zr(nr, p->units, H, p->up, XW, ldxw, jb->U, 0, p->nblk,
+        float *Z = jb->ws + p->z + pt->b0 * p->up, *RH = jb->ws + p->rh + pt->b0 * p->up;
+        jb->k->step_before_zr(nr, p->units, H, ldh, XW, ldxw, jb->U, pt->jb0, pt->jb1,
                               cfg->recurrent_activation, Z, RH, p->up);
-        jb->k->step_before_h(nr, p->units, H, p->up, XW, ldxw, jb->U, 0, p->nblk, cfg->activation,
-                             Z, RH, p->up, Hn, p->up);
+        sync_units(pt); /* the candidate reads all of r*h */
+        jb->k->step_before_h(nr, p->units, H, ldh, XW, ldxw, jb->U, pt->jb0, pt->jb1,
+                             cfg->activation, Z, RH, p->up, Hn, p->up);
     }
 }
 
-/* Masking and outputs of step s (time t) for rows b0 .. b1 after the kernel wrote Hn. */
-static void finish_step(const job *jb, int64_t b0, int64_t b1, int64_t s, int64_t t,
-                        const float *H, float *Hn)
+/* Masking and outputs of step s (time t) for the part's rows and units after the kernel
+ * wrote Hn. */
+static void finish_step(const job *jb, const part *pt, int64_t s, int64_t t, const float *H,
+                        int64_t ldh, float *Hn)
 {
     const fg_gru_run *run = jb->run;
     const plan *p = &jb->p;
-    size_t row_bytes = (size_t)p->units * sizeof(float);
-    for (int64_t b = b0; b < b1; b++) {
-        const float *h = H + (b - b0) * p->up;
-        float *hn = Hn + (b - b0) * p->up, *prev = jb->ws + p->prev + b * p->up;
+    size_t bytes = (size_t)(pt->u1 - pt->u0) * sizeof(float);
+    for (int64_t b = pt->b0; b < pt->b1; b++) {
+        const float *h = H + (b - pt->b0) * ldh + pt->u0;
+        float *hn = Hn + (b - pt->b0) * p->up + pt->u0;
+        float *prev = jb->ws + p->prev + b * p->up + pt->u0;
         const float *out = hn;
         if (run->mask != NULL) {
             if (run->mask[b * run->m_sb + t * run->m_st] != 0) {
-                memcpy(prev, hn, row_bytes);
+                memcpy(prev, hn, bytes);
             } else {
-                memcpy(hn, h, row_bytes); /* state carried unchanged */
-                if (run->zero_output_for_mask) memset(prev, 0, row_bytes);
+                memcpy(hn, h, bytes); /* state carried unchanged */
+                if (run->zero_output_for_mask) memset(prev, 0, bytes);
             }
             out = prev;
         }
-        if (run->return_sequences) memcpy(run->y + b * run->y_sb + s * run->y_st, out, row_bytes);
+        if (run->return_sequences)
+            memcpy(run->y + b * run->y_sb + s * run->y_st + pt->u0, out, bytes);
     }
 }
 
-/* Rows b0 .. b1 through every step. Returns FG_OK or FG_ERR_INTERRUPTED. */
-static int run_rows(const job *jb, int64_t b0, int64_t b1)
+/* 1 when the first step may read h0 in place: its rows cover whole blocks (the kernels read
+ * 16 units per block) and the outputs the steps write (y with return_sequences) do not
+ * overlap it (h_final may: it is written after the last step). */
+static int h0_in_place(const job *jb)
+{
+    const fg_gru_run *run = jb->run;
+    int64_t B = run->batch, T = run->timesteps, u = jb->p.units;
+    if (run->h0 == NULL || jb->p.up != u || T == 0) return 0;
+    if (!run->return_sequences) return 1;
+    uintptr_t h_lo = (uintptr_t)run->h0, y_lo = (uintptr_t)run->y;
+    uintptr_t h_hi = (uintptr_t)(run->h0 + (B - 1) * run->h0_sb + u);
+    uintptr_t y_hi = (uintptr_t)(run->y + (B - 1) * run->y_sb + (T - 1) * run->y_st + u);
+    return h_hi <= y_lo || y_hi <= h_lo;
+}
+
+/* The first step's state: h0 read in place when its rows cover whole blocks (the kernels
+ * read 16 units per block), else copied into H (zeros without h0); *ldh gets the stride. */
+static const float *first_state(const job *jb, const part *pt, float *H, int64_t *ldh)
 {
     const fg_gru_run *run = jb->run;
     const plan *p = &jb->p;
-    int64_t nr = b1 - b0, up = p->up;
-    size_t row_bytes = (size_t)p->units * sizeof(float);
-    float *H = jb->ws + p->h_a + b0 * up, *Hn = jb->ws + p->h_b + b0 * up;
-    memset(H, 0, (size_t)(nr * up) * sizeof(float));
-    memset(Hn, 0, (size_t)(nr * up) * sizeof(float));
-    memset(jb->ws + p->prev + b0 * up, 0, (size_t)(nr * up) * sizeof(float));
-    if (run->h0 != NULL)
-        for (int64_t b = b0; b < b1; b++) memcpy(H + (b - b0) * up, run->h0 + b * run->h0_sb, row_bytes);
-    for (int64_t s0 = 0; s0 < run->timesteps; s0 += p->chunk) {
-        if (fg_cancel_requested()) return FG_ERR_INTERRUPTED;
+    if (h0_in_place(jb)) {
+        *ldh = run->h0_sb;
+        return run->h0 + pt->b0 * run->h0_sb;
+    }
+    *ldh = p->up;
+    int64_t w0 = pt->jb0 * FG_BLOCK, w1 = pt->jb1 * FG_BLOCK; /* this part's padded units */
+    for (int64_t b = pt->b0; b < pt->b1; b++) {
+        float *h = H + (b - pt->b0) * p->up;
+        int64_t copied = run->h0 == NULL ? w0 : pt->u1;
+        if (run->h0 != NULL)
+            memcpy(h + pt->u0, run->h0 + b * run->h0_sb + pt->u0,
+                   (size_t)(pt->u1 - pt->u0) * sizeof(float));
+        memset(h + copied, 0, (size_t)(w1 - copied) * sizeof(float));
+    }
+    sync_units(pt);
+    return H;
+}
+
+/* 1 when the run is to stop before chunk `chunk_no`. In the units split every thread must
+ * agree: thread 0 reads the flag and publishes it (one slot per chunk parity, so it never
+ * overwrites a value another thread has yet to read); the others read it after the
+ * chunk's first barrier, so each chunk runs one step before a cancel takes effect. */
+static int cancel_before(job *jb, const part *pt, int64_t chunk_no)
+{
+    if (!pt->split) return fg_cancel_requested();
+    if (pt->tid == 0)
+        atomic_store_explicit(&jb->stop[chunk_no & 1], fg_cancel_requested(),
+                              memory_order_relaxed);
+    return 0;
+}
+
+/* The part through every step. Returns FG_OK or FG_ERR_INTERRUPTED. */
+static int run_part(job *jb, const part *pt)
+{
+    const fg_gru_run *run = jb->run;
+    const plan *p = &jb->p;
+    int64_t up = p->up, ldh;
+    size_t bytes = (size_t)(pt->u1 - pt->u0) * sizeof(float);
+    float *H = jb->ws + p->h_a + pt->b0 * up, *Hb = jb->ws + p->h_b + pt->b0 * up, *Hn = Hb;
+    if (run->mask != NULL || run->timesteps == 0) /* the output before any unmasked step */
+        for (int64_t b = pt->b0; b < pt->b1; b++)
+            memset(jb->ws + p->prev + b * up + pt->u0, 0, bytes);
+    const float *Hs = first_state(jb, pt, H, &ldh); /* the state the next step reads */
+    for (int64_t s0 = 0, chunk_no = 0; s0 < run->timesteps; s0 += p->chunk, chunk_no++) {
+        if (cancel_before(jb, pt, chunk_no)) return FG_ERR_INTERRUPTED;
         int64_t n = run->timesteps - s0 < p->chunk ? run->timesteps - s0 : p->chunk;
-        input_projection(jb, b0, b1, s0, n);
+        input_projection(jb, pt, s0, n);
         for (int64_t c = 0; c < n; c++) {
-            const float *XW = jb->ws + p->xw + (b0 * p->chunk + c) * p->up3;
-            step(jb, b0, b1, XW, p->chunk * p->up3, H, Hn);
-            finish_step(jb, b0, b1, s0 + c, time_of(run, s0 + c), H, Hn);
-            float *swap = H;
-            H = Hn;
-            Hn = swap;
+            const float *XW = jb->ws + p->xw + (pt->b0 * p->chunk + c) * p->up3;
+            step(jb, pt, XW, p->chunk * p->up3, Hs, ldh, Hn);
+            finish_step(jb, pt, s0 + c, time_of(run, s0 + c), Hs, ldh, Hn);
+            sync_units(pt); /* every thread's slice of Hn is written */
+            if (pt->split && c == 0 &&
+                atomic_load_explicit(&jb->stop[chunk_no & 1], memory_order_relaxed))
+                return FG_ERR_INTERRUPTED;
+            Hs = Hn; /* the next step writes the other buffer (H is free even if Hs was h0) */
+            ldh = up;
+            Hn = Hn == H ? Hb : H;
         }
     }
-    for (int64_t b = b0; b < b1; b++) {
-        const float *h = H + (b - b0) * up;
+    for (int64_t b = pt->b0; b < pt->b1; b++) {
+        const float *h = Hs + (b - pt->b0) * ldh + pt->u0;
         /* the last output: the state; under a mask (or with no step at all) the last out_t */
-        const float *last = run->mask != NULL || run->timesteps == 0 ? jb->ws + p->prev + b * up : h;
-        if (!run->return_sequences) memcpy(run->y + b * run->y_sb, last, row_bytes);
-        if (run->h_final != NULL) memcpy(run->h_final + b * run->hf_sb, h, row_bytes);
+        const float *last = run->mask != NULL || run->timesteps == 0
+                                ? jb->ws + p->prev + b * up + pt->u0
+                                : h;
+        if (!run->return_sequences) memcpy(run->y + b * run->y_sb + pt->u0, last, bytes);
+        if (run->h_final != NULL) memcpy(run->h_final + b * run->hf_sb + pt->u0, h, bytes);
     }
     return FG_OK;
 }
-
 /* Largest element offset n1*s1 + n2*s2 + width reachable, checked for overflow. */
 static int span_ok(int64_t n1, int64_t s1, int64_t n2, int64_t s2, int64_t width)
 {
@@ -394,16 +484,38 @@ static int check_run(const fg_gru_config *cfg, const fg_gru_run *run)
     return FG_OK;
 }
 
+/* Thread tid's share of n: with units_split, all rows and a run of blocks; else its rows. */
+static part part_of(const plan *p, int64_t batch, int units_split, int64_t tid, int64_t n)
+{
+    part pt = {0, batch, 0, p->nblk, 0, p->units, units_split && n > 1, (int)tid};
+    if (units_split) {
+        pt.jb0 = p->nblk * tid / n;
+        pt.jb1 = p->nblk * (tid + 1) / n;
+        pt.u0 = pt.jb0 * FG_BLOCK;
+        pt.u1 = pt.jb1 * FG_BLOCK < p->units ? pt.jb1 * FG_BLOCK : p->units;
+    } else {
+        pt.b0 = batch * tid / n;
+        pt.b1 = batch * (tid + 1) / n;
+    }
+    return pt;
+}
+
 #ifdef _OPENMP
-static int threads_for(const fg_gru_config *cfg, const fg_gru_run *run)
+/* Threads for a run, and whether they split the units (batch smaller than the team) or the
+ * batch rows. */
+static int threads_for(const fg_gru_config *cfg, const plan *p, const fg_gru_run *run,
+                       int *units_split)
 {
     int nt = run->nthreads > 0 ? run->nthreads : fg_default_threads();
-    double flops = 6.0 * (double)run->timesteps * (double)(cfg->input_dim + cfg->units) *
-                   (double)cfg->units;
-    double per_row = flops > 1.0 ? flops : 1.0;
-    int64_t by_work = (int64_t)(per_row * (double)run->batch / FG_MIN_FLOPS_PER_THREAD);
+    double step_flops = 6.0 * (double)(cfg->input_dim + cfg->units) * (double)cfg->units *
+                        (double)run->batch;
+    double flops = step_flops * (double)run->timesteps;
+    int64_t by_work = (int64_t)(flops / FG_MIN_FLOPS_PER_THREAD);
     if (by_work < nt) nt = by_work < 1 ? 1 : (int)by_work;
-    if (nt > run->batch) nt = run->batch < 1 ? 1 : (int)run->batch;
+    *units_split = nt > run->batch && p->fused && step_flops >= FG_MIN_STEP_FLOPS_UNITS_SPLIT;
+    int64_t most = *units_split ? p->nblk : run->batch; /* at least one block or row each */
+    if (nt > most) nt = (int)most;
+    if (nt < 2) *units_split = 0;
     return nt;
 }
 #endif
@@ -439,18 +551,24 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     jb.b_in = pk + l.b_in;
     jb.b_rec = pk + l.b_rec;
     jb.ws = workspace;
-    int interrupted = 0;
+    int interrupted = 0, nt = 1, units_split = 0;
 #ifdef _OPENMP
-    int nt = threads_for(cfg, run);
-#pragma omp parallel num_threads(nt) if (nt > 1) reduction(| : interrupted)
-    {
-        int64_t tid = omp_get_thread_num(), n = omp_get_num_threads();
-        int64_t b0 = run->batch * tid / n, b1 = run->batch * (tid + 1) / n;
-        if (b1 > b0) interrupted |= run_rows(&jb, b0, b1) != FG_OK;
+    nt = threads_for(cfg, &jb.p, run, &units_split);
+    /* one thread runs outside any parallel region: libgomp allocates a team on every
+     * GOMP_parallel, even under if(0) (~1.2k instructions, a third of a small step) */
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt) reduction(| : interrupted)
+        {
+            part pt = part_of(&jb.p, run->batch, units_split, omp_get_thread_num(),
+                              omp_get_num_threads());
+            if (pt.b1 > pt.b0) interrupted |= run_part(&jb, &pt) != FG_OK;
+        }
     }
-#else
-    interrupted = run_rows(&jb, 0, run->batch) != FG_OK;
 #endif
+    if (nt <= 1) {
+        part pt = part_of(&jb.p, run->batch, 0, 0, 1);
+        interrupted = run_part(&jb, &pt) != FG_OK;
+    }
     free(owned);
     if (interrupted) return fg_fail(FG_ERR_INTERRUPTED, "GRU run interrupted by fg_request_cancel");
     return FG_OK;

@@ -32,7 +32,7 @@ def isa_cap():
 
 
 def _run(units, input_dim, reset_after, activation, recurrent_activation, batch, *,
-         seed=0, threads=None, timesteps=9):
+         seed=0, threads=None, timesteps=9, go_backwards=False):
     rng = np.random.default_rng(seed)
     weights = make_weights(units, input_dim, reset_after, True, rng)
     x = rng.normal(size=(batch, timesteps, input_dim)).astype(np.float32)
@@ -40,7 +40,8 @@ def _run(units, input_dim, reset_after, activation, recurrent_activation, batch,
     h0 = rng.uniform(-1, 1, (batch, units)).astype(np.float32)
     layer = fastgru.GRU(units, *weights, activation=activation,
                         recurrent_activation=recurrent_activation, reset_after=reset_after,
-                        return_sequences=True, return_state=True, threads=threads)
+                        go_backwards=go_backwards, return_sequences=True, return_state=True,
+                        threads=threads)
     return layer(x, initial_state=h0, mask=mask)
 
 
@@ -82,6 +83,22 @@ def test_one_and_two_threads_are_bitwise_equal(batch, reset_after):
     two = _run(65, 16, reset_after, "tanh", "sigmoid", batch, threads=2, timesteps=20)
     for a, b in zip(one, two):
         assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.skipif(not _core.have_openmp(), reason="built without OpenMP")
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_units_split_is_bitwise_equal_to_one_thread(batch, reset_after, go_backwards):
+    """Batch below the thread count splits the units (200: the last block padded) between
+    threads, with a mask and h0; every thread count gives the 1-thread bytes."""
+    one = _run(200, 24, reset_after, "tanh", "sigmoid", batch, threads=1, timesteps=12,
+               go_backwards=go_backwards)
+    for threads in (2, 3, 4):
+        many = _run(200, 24, reset_after, "tanh", "sigmoid", batch, threads=threads,
+                    timesteps=12, go_backwards=go_backwards)
+        for a, b in zip(one, many):
+            assert a.tobytes() == b.tobytes(), f"{threads} threads"
 
 
 def _layer(time_major=False, return_sequences=True, units=6, input_dim=5):

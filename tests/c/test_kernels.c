@@ -3,7 +3,7 @@
  *  1. every SIMD path the CPU has vs the scalar path, random weights, every option
  *     combination (reset_after, use_bias, mask, go_backwards, return_sequences,
  *     zero_output_for_mask, h0, units not a multiple of 16, row-wise activations);
- *  2. 1 thread vs 2 threads, bitwise;
+ *  2. 1 thread vs 2 threads, bitwise; batch 1 and 3 on 2 .. 4 threads (the units split);
  *  3. vector tanh / logistic vs double precision over [-20, 20] step 1e-4, extremes, NaN;
  *  4. argument checks and cancellation return the documented statuses;
  *  5. time-major strides and h_final == h0 (streaming state updated in place).
@@ -155,6 +155,43 @@ static void test_isa_paths_and_threads(size_t nshapes)
                    fg_isa_name(isas[i]), worst[i], runs);
 }
 
+/* Batch 1 and 3 on 2 .. 4 threads split the units (fg_gru.c): bitwise the 1-thread result
+ * on every ISA, for every option; units 192 read h0 in place, 200 end in a padded block. */
+static void test_units_split(void)
+{
+    static const int shapes[][2] = {{8, 192}, {24, 200}};
+    const int isas[] = {FG_ISA_SCALAR, FG_ISA_AVX2, FG_ISA_AVX512, FG_ISA_NEON};
+    int runs = 0;
+    for (int opt = 0; opt < 128; opt++) {
+        int ra = opt & 1, ub = opt >> 1 & 1, masked = opt >> 2 & 1, h0 = opt >> 3 & 1;
+        int gb = opt >> 4 & 1, rs = opt >> 5 & 1, zo = opt >> 6 & 1;
+        int s = (opt ^ opt >> 3) & 1; /* both shapes and batches meet every option */
+        int64_t B = 1 + 2 * ((opt ^ opt >> 2 ^ opt >> 5) & 1), T = 6, u = shapes[s][1];
+        problem p;
+        make_problem(&p, shapes[s][0], (int)u, ra, ub, FG_ACT_TANH, FG_ACT_SIGMOID, B, T);
+        size_t ny = (size_t)(rs ? B * T * u : B * u), nh = (size_t)(B * u);
+        float *y1 = malloc(ny * 4), *h1 = malloc(nh * 4), *y2 = malloc(ny * 4),
+              *h2 = malloc(nh * 4);
+        for (int i = 0; i < 4; i++) {
+            if (!(fg_isa_available() & (unsigned)isas[i])) continue;
+            const char *name = fg_isa_name(isas[i]);
+            CHECK(run(&p, name, 1, masked, h0, gb, rs, zo, y1, h1) == FG_OK, "%s",
+                  fg_last_error());
+            for (int nt = 2; nt <= 4; nt++) {
+                CHECK(run(&p, name, nt, masked, h0, gb, rs, zo, y2, h2) == FG_OK, "%s",
+                      fg_last_error());
+                CHECK(memcmp(y1, y2, ny * 4) == 0 && memcmp(h1, h2, nh * 4) == 0,
+                      "%s: units split on %d threads differs (B=%d u=%d opt %d)", name, nt,
+                      (int)B, (int)u, opt);
+                runs++;
+            }
+        }
+        free(y1), free(h1), free(y2), free(h2);
+        free_problem(&p);
+    }
+    printf("units split: %d runs bitwise equal to 1 thread\n", runs);
+}
+
 /* Max abs error of the active ISA's tanh / logistic against double over [-20, 20]. */
 static void test_activation_accuracy(void)
 {
@@ -246,6 +283,16 @@ static void test_errors_and_cancel(void)
     CHECK(run(&p, "", 1, 0, 0, 0, 0, 0, y, hf) == FG_OK, "run after cancel cleared: %s",
           fg_last_error());
     free_problem(&p);
+    /* the units split (batch 1, several threads) stops too, all threads together */
+    make_problem(&p, 4, 256, 0, 1, FG_ACT_TANH, FG_ACT_SIGMOID, 1, 200);
+    float y1[256], hf1[256];
+    fg_request_cancel(1);
+    CHECK(run(&p, "", 3, 0, 0, 0, 0, 0, y1, hf1) == FG_ERR_INTERRUPTED,
+          "units split: cancel ignored");
+    fg_request_cancel(0);
+    CHECK(run(&p, "", 3, 0, 0, 0, 0, 0, y1, hf1) == FG_OK, "units split after cancel: %s",
+          fg_last_error());
+    free_problem(&p);
 }
 
 int main(int argc, char **argv)
@@ -257,6 +304,7 @@ int main(int argc, char **argv)
     test_errors_and_cancel();
     test_layouts_and_in_place_state();
     test_isa_paths_and_threads(quick ? 1 : 4);
+    if (!quick) test_units_split();
     printf(failures ? "%d FAILURES\n" : "all passed\n", failures);
     return failures != 0;
 }
