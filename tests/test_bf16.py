@@ -174,15 +174,15 @@ def test_bad_precision_id_is_refused_in_c():
         _core.gru_packed_bytes((4, 8, 1, 1, 1, 2, 2))
 
 
-def _small_model(precision):
+def _small_model(precision, threads=None, features=12, units=40):
     from model_cases import SpecBuilder
     from fastgru.format import pack_model
     from fastgru.model import Model
 
     s = SpecBuilder("small")
-    x = s.input("x", (None, 12))
-    return Model(pack_model(s.spec([s.gru("gru", x, 40, return_sequences=True)])),
-                 precision=precision)
+    x = s.input("x", (None, features))
+    return Model(pack_model(s.spec([s.gru("gru", x, units, return_sequences=True)])),
+                 precision=precision, threads=threads)
 
 
 def test_bf16_survives_pickling_and_streams_like_predict():
@@ -195,6 +195,15 @@ def test_bf16_survives_pickling_and_streams_like_predict():
     stream = model.stream(batch_size=3)
     for t in range(x.shape[1]):
         np.testing.assert_allclose(stream.step(x[:, t]), full[:, t], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_bf16_units_split_between_threads_is_bitwise(batch):
+    """Batches smaller than the team split their units between threads (fg_gru.c): each
+    thread runs the bf16 kernels on its block range, with the 1-thread result's bits."""
+    x = np.random.default_rng(batch).standard_normal((batch, 7, 64)).astype(np.float32)
+    one, two = (_small_model("bfloat16", threads=n, features=64, units=130) for n in (1, 2))
+    assert np.array_equal(one.predict(x), two.predict(x))
 
 
 @needs_fixtures
