@@ -18,7 +18,6 @@ from typing import List
 import numpy as np
 
 from .errors import FastGRUError
-from .format import pack_model
 from .spec import ModelSpec
 
 # Compute precisions by id (fg_gru.h FG_PRECISION_*); "fp32" / "bf16" are accepted spellings.
@@ -80,6 +79,7 @@ def probe_description(spec: ModelSpec) -> str:
 def reduced_image(spec: ModelSpec, dtype: str) -> bytes:
     """The image of `spec` with weights stored as `dtype`; a reduced dtype's image carries its
     measured max abs error against the float32 model in its metadata."""
+    from .format import pack_model   # not at import: fastgru.GRU reads this module too
     from .model import Model
 
     if dtype == "float32":
