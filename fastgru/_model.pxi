@@ -164,7 +164,8 @@ cdef class ModelCore:
             out_ptr[k] = cnp.PyArray_DATA(outputs[k])
         cdef fg_state *st = NULL if state is None else state.state
         cdef int status
-        cdef int sigint = _sigint_cancels_begin()
+        # every weight is read about once per row and step: ~2 flops per 4-byte weight
+        cdef int sigint = _sigint_cancels_begin(0.5 * len(self.image) * batch * max(times + (1,)))
         with nogil:
             status = fg_model_run(self.model, st, batch, t, in_ptr, out_ptr, NULL, 0,
                                   nthreads)
@@ -209,12 +210,6 @@ cdef class ModelState:
         cdef cnp.ndarray arr = np.ascontiguousarray(h, dtype=np.float32)
         _check(fg_state_set(self.state, slot, <const float *>cnp.PyArray_DATA(arr), arr.size))
 
-
-# A stream step holds the GIL while its C step runs unless the step touches at least this many
-# weight bytes (x batch rows): releasing and re-taking it costs ~0.1 us, a fifth of S1's step
-# (16 -> 64, 64 KiB of weights), while S2 (64 -> 256, 1 MiB) runs ~10 us, long enough for other
-# Python threads to use the GIL meanwhile.
-_STREAM_NOGIL_BYTES = 256 * 1024
 
 cdef enum:
     _IN_FLAGS = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
@@ -296,7 +291,8 @@ cdef class ModelStream:
         self.workspace_n = core.workspace_bytes(batch, (1,) * core.num_time_axes, self.nthreads)
         self.workspace = _aligned_bytes(max(self.workspace_n, 64))
         self.ws = cnp.PyArray_DATA(self.workspace)
-        self.nogil_step = len(core.image) * batch >= _STREAM_NOGIL_BYTES
+        # every weight is read once per row and step: ~2 flops per 4-byte weight
+        self.nogil_step = 0.5 * len(core.image) * batch >= _NOGIL_MIN_FLOPS
         self.in_ptr = <const void **>malloc((self.n_in + 1) * sizeof(void *))
         self.out_ptr = <void **>malloc((self.n_out + 1) * sizeof(void *))
         self.in_arrays = <_step_array *>malloc((self.n_in + 1) * sizeof(_step_array))
