@@ -239,7 +239,8 @@ def stream_main(args):
 
     print(f"fastgru {fastgru.__version__}: stream step, batch 1, median of {args.reps} x "
           f"{args.calls} calls, us per step")
-    header = f"{'F -> U':>10s} {'thr':>3s} {'python':>8s} {'C':>8s} {'call':>8s} {'max |diff|':>10s}"
+    header = (f"{'F -> U':>10s} {'thr':>3s} {'python':>8s} {'C':>8s} {'call':>8s} "
+              f"{'max |diff|':>10s}")
     print(header)
     print("-" * len(header))
     for threads in args.threads:
