@@ -1,7 +1,8 @@
 /* model_internal.h - the loaded model as the executor sees it (private to src_c/model_*.c).
  *
- * model_image.c fills these structs from a checked image; model_plan.c resolves shapes for a
- * (batch, timesteps) run; model_exec.c runs ops in order; model_ops.c holds the non-GRU ops.
+ * model_image.c fills these structs from a checked image; model_check.c checks an op's shapes
+ * for a (batch, timesteps) run; model_exec.c plans the run's workspace and runs the ops in
+ * order (a stream keeps its plan in its fg_state); model_ops.c holds the non-GRU ops.
  */
 #ifndef FG_MODEL_INTERNAL_H
 #define FG_MODEL_INTERNAL_H
