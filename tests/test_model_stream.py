@@ -128,7 +128,7 @@ def test_step_uses_arrays_in_place_only_when_they_fit():
             stream.step([x[:, 0], h0], out=[bad, h_buf])
 
 
-def test_a_large_step_runs_without_the_gil_and_equals_predict():
+def test_a_step_large_enough_to_release_the_gil_equals_predict():
     """64 -> 256 (1 MiB of weights): past the size at which step() releases the GIL."""
     s = SpecBuilder("wide")
     s_x = s.input("x", (None, 64))
