@@ -88,6 +88,14 @@ cdef extern from "<signal.h>":
 # Ctrl-C during a long run: Python only handles a signal once the main thread runs bytecode
 # again, i.e. after the C call. While the main thread is in C, this handler also sets the
 # cancel flag, so the run stops at its next time chunk; Python's own handler still runs.
+# Installing it costs ~1 us (a thread check, two sigaction calls), as much as a small call's
+# maths, so runs under _SIGINT_MIN_FLOPS (~5 ms of maths) go without: Ctrl-C then raises
+# KeyboardInterrupt as soon as the run returns.
+cdef double _SIGINT_MIN_FLOPS = 1e8
+# Calls under _NOGIL_MIN_FLOPS (~1-2 us of maths; S1's 16 -> 64 step is 3e4, S2's 64 -> 256 is
+# 5e5) keep the GIL: dropping and re-taking it costs ~0.1 us, and so short a window is of no
+# use to other Python threads.
+cdef double _NOGIL_MIN_FLOPS = 1e5
 cdef PyOS_sighandler_t _python_sigint = NULL
 cdef volatile int _sigint_seen = 0
 
@@ -99,10 +107,12 @@ cdef void _on_sigint(int sig) noexcept nogil:
         _python_sigint(sig)
 
 
-cdef int _sigint_cancels_begin():
-    """Called before a long nogil run: 1 when the handler was installed (main thread only)."""
+cdef int _sigint_cancels_begin(double flops):
+    """Called before a nogil run of about `flops`: 1 when the handler was installed (long runs
+    on the main thread only)."""
     global _python_sigint, _sigint_seen
-    if _python_sigint != NULL or threading.current_thread() is not threading.main_thread():
+    if (flops < _SIGINT_MIN_FLOPS or _python_sigint != NULL
+            or threading.current_thread() is not threading.main_thread()):
         return 0
     _sigint_seen = 0
     _python_sigint = PyOS_setsig(SIGINT, _on_sigint)

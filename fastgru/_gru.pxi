@@ -170,7 +170,12 @@ def gru_forward(config, packed, x, mask, h0, y, h_final, *, bint go_backwards=Fa
     run.nthreads = nthreads
     cdef const void *packed_ptr = cnp.PyArray_DATA(packed)
     cdef int status
-    cdef int sigint = _sigint_cancels_begin()
+    cdef double flops = 6.0 * batch * timesteps * (cfg.input_dim + cfg.units) * cfg.units
+    if flops < _NOGIL_MIN_FLOPS:
+        status = fg_gru_forward(&cfg, packed_ptr, &run, NULL)
+        _check(status)
+        return
+    cdef int sigint = _sigint_cancels_begin(flops)
     with nogil:
         status = fg_gru_forward(&cfg, packed_ptr, &run, NULL)
     _sigint_cancels_end(sigint, status)

@@ -166,7 +166,8 @@ cdef class ModelCore:
             out_ptr[k] = cnp.PyArray_DATA(outputs[k])
         cdef fg_state *st = NULL if state is None else state.state
         cdef int status
-        cdef int sigint = _sigint_cancels_begin()
+        # every weight is read about once per row and step: ~2 flops per 4-byte weight
+        cdef int sigint = _sigint_cancels_begin(0.5 * len(self.image) * batch * max(times + (1,)))
         with nogil:
             status = fg_model_run(self.model, st, batch, t, in_ptr, out_ptr, NULL, 0,
                                   nthreads)
@@ -212,17 +213,63 @@ cdef class ModelState:
         _check(fg_state_set(self.state, slot, <const float *>cnp.PyArray_DATA(arr), arr.size))
 
 
+cdef enum:
+    _IN_FLAGS = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
+    _OUT_FLAGS = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED | cnp.NPY_ARRAY_WRITEABLE
+
+
+cdef struct _step_array:
+    # what one step's input / output array must be to be used in place: an exact ndarray of
+    # this numpy type number, native byte order, these flags and this shape
+    int typenum
+    int flags
+    int ndim
+    cnp.npy_intp dims[FG_MAX_RANK + 1]
+
+
+cdef int _step_array_spec(_step_array *spec, object dtype, tuple shape, int flags) except -1:
+    if len(shape) > FG_MAX_RANK + 1:
+        raise FastGRUError(f"stream: a step shape {shape} has more than {FG_MAX_RANK + 1} axes")
+    spec.typenum = np.dtype(dtype).num
+    spec.flags = flags
+    spec.ndim = len(shape)
+    for k in range(spec.ndim):
+        spec.dims[k] = shape[k]
+    return 0
+
+
+cdef inline bint _fits(object a, const _step_array *spec):
+    """True when `a` can be used in place (C-API checks only: this runs on every step)."""
+    if not cnp.PyArray_CheckExact(a):
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if (cnp.PyArray_TYPE(arr) != spec.typenum or cnp.PyArray_NDIM(arr) != spec.ndim
+            or (cnp.PyArray_FLAGS(arr) & spec.flags) != spec.flags
+            or not cnp.PyArray_ISNOTSWAPPED(arr)):
+        return False
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(arr)
+    cdef int k
+    for k in range(spec.ndim):
+        if dims[k] != spec.dims[k]:
+            return False
+    return True
+
+
 cdef class ModelStream:
-    """One timestep at a time through the whole model. Pointers, output shapes and the
-    workspace are resolved once here, so step() only checks and converts its inputs."""
+    """One timestep at a time through the whole model. Shapes, dtypes, the workspace and the
+    thread count are resolved once here, so step() only checks its arrays (in C) and steps."""
     cdef ModelCore core
     cdef ModelState state
     cdef object workspace
+    cdef void *ws
     cdef size_t workspace_n
     cdef int n_in, n_out
     cdef int32_t nthreads
+    cdef bint nogil_step
     cdef const void **in_ptr
     cdef void **out_ptr
+    cdef _step_array *in_arrays
+    cdef _step_array *out_arrays
     cdef list in_specs      # [(name, dtype, shape of one step)]
     cdef list out_specs
     cdef object convert     # model.py's converter, for inputs that need a dtype / layout change
@@ -230,10 +277,12 @@ cdef class ModelStream:
     def __cinit__(self, ModelCore core, int64_t batch, int32_t nthreads, convert):
         self.in_ptr = NULL
         self.out_ptr = NULL
+        self.in_arrays = NULL
+        self.out_arrays = NULL
         core.check_streamable()
         self.core = core
         self.state = ModelState(core, batch)
-        self.nthreads = nthreads
+        self.nthreads = nthreads if nthreads > 0 else fg_default_threads()
         self.convert = convert
         self.n_in, self.n_out = len(core.inputs), len(core.outputs)
         # A time axis of length 1 takes no room in memory: one step's arrays drop it.
@@ -241,16 +290,28 @@ cdef class ModelStream:
                          for name, dtype, shape, axis in core.inputs]
         self.out_specs = [(name, dtype, (batch,) + tuple(d for d in shape if d is not None))
                           for name, dtype, shape, axis in core.outputs]
-        self.workspace_n = core.workspace_bytes(batch, (1,) * core.num_time_axes, nthreads)
+        self.workspace_n = core.workspace_bytes(batch, (1,) * core.num_time_axes, self.nthreads)
         self.workspace = _aligned_bytes(max(self.workspace_n, 64))
+        self.ws = cnp.PyArray_DATA(self.workspace)
+        # every weight is read once per row and step: ~2 flops per 4-byte weight
+        self.nogil_step = 0.5 * len(core.image) * batch >= _NOGIL_MIN_FLOPS
         self.in_ptr = <const void **>malloc((self.n_in + 1) * sizeof(void *))
         self.out_ptr = <void **>malloc((self.n_out + 1) * sizeof(void *))
-        if self.in_ptr == NULL or self.out_ptr == NULL:
+        self.in_arrays = <_step_array *>malloc((self.n_in + 1) * sizeof(_step_array))
+        self.out_arrays = <_step_array *>malloc((self.n_out + 1) * sizeof(_step_array))
+        if (self.in_ptr == NULL or self.out_ptr == NULL or self.in_arrays == NULL
+                or self.out_arrays == NULL):
             raise MemoryError()
+        for k, (name, dtype, shape) in enumerate(self.in_specs):
+            _step_array_spec(&self.in_arrays[k], dtype, shape, _IN_FLAGS)
+        for k, (name, dtype, shape) in enumerate(self.out_specs):
+            _step_array_spec(&self.out_arrays[k], dtype, shape, _OUT_FLAGS)
 
     def __dealloc__(self):
         free(self.in_ptr)
         free(self.out_ptr)
+        free(self.in_arrays)
+        free(self.out_arrays)
 
     @property
     def batch_size(self):
@@ -261,20 +322,18 @@ cdef class ModelStream:
         self.state.reset()
 
     cdef object _input(self, int k, object x):
-        name, dtype, shape = self.in_specs[k]
-        if (type(x) is not np.ndarray or (<cnp.ndarray>x).dtype != dtype
-                or not cnp.PyArray_IS_C_CONTIGUOUS(x) or x.shape != shape):
+        if not _fits(x, &self.in_arrays[k]):
+            name, dtype, shape = self.in_specs[k]
             x = self.convert(x, name, dtype, shape)
         self.in_ptr[k] = cnp.PyArray_DATA(x)
         return x
 
     cdef object _output(self, int k, object out):
-        name, dtype, shape = self.out_specs[k]
         if out is None:
+            name, dtype, shape = self.out_specs[k]
             out = np.empty(shape, dtype=dtype)
-        elif (type(out) is not np.ndarray or (<cnp.ndarray>out).dtype != dtype
-                or not cnp.PyArray_IS_C_CONTIGUOUS(out) or out.shape != shape
-                or not out.flags.writeable):
+        elif not _fits(out, &self.out_arrays[k]):
+            name, dtype, shape = self.out_specs[k]
             raise FastGRUError(f"stream output '{name}': out= must be a writeable C-contiguous "
                                f"{dtype} array of shape {shape}")
         self.out_ptr[k] = cnp.PyArray_DATA(out)
@@ -298,10 +357,14 @@ cdef class ModelStream:
                 raise FastGRUError(f"stream step: the model has {self.n_out} outputs, out= has "
                                    f"{len(outs)}")
             result = [self._output(k, outs[k]) for k in range(self.n_out)]
-        cdef void *ws = cnp.PyArray_DATA(self.workspace)
         cdef int status
-        with nogil:
+        if self.nogil_step:
+            with nogil:
+                status = fg_model_step(self.core.model, self.state.state, self.in_ptr,
+                                       self.out_ptr, self.ws, self.workspace_n, self.nthreads)
+        else:
             status = fg_model_step(self.core.model, self.state.state, self.in_ptr, self.out_ptr,
-                                   ws, self.workspace_n, self.nthreads)
-        _check(status)
+                                   self.ws, self.workspace_n, self.nthreads)
+        if status != FG_OK:
+            _check(status)
         return result

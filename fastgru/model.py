@@ -237,7 +237,10 @@ class Model:
 
     def stream(self, batch_size: int = 1):
         """A streaming state: ``step(x_t, out=None)`` feeds one timestep (batch_size, features)
-        through the whole model; ``reset()`` zeroes it. Causal models only."""
+        through the whole model; ``reset()`` zeroes it. Causal models only. The thread count
+        (``threads``, else FASTGRU_NUM_THREADS or all cores) is fixed when the stream is made;
+        ``out=`` arrays of the output's dtype and shape are written in place, allocating
+        nothing."""
         from . import _core
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise FastGRUError(f"batch_size must be an int >= 1, got {batch_size!r}")

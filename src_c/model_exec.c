@@ -7,8 +7,9 @@
  *   [GRU scratch: the largest fg_gru_workspace_bytes over the gru ops]
  * Model inputs are read in place from the caller's arrays, and ops write model outputs
  * straight into the caller's arrays (an output that is a model input, or that appears twice
- * among the outputs, is copied at the end). The plan is recomputed per call (cheap next to
- * the maths), so the model stays immutable and nothing is cached between calls.
+ * among the outputs, is copied at the end). fg_model_run plans per call (cheap next to a
+ * sequence's maths), so the model stays immutable; a stream plans on its first step and keeps
+ * the plan in its fg_state, because a single step's maths can be well under a microsecond.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -54,10 +55,6 @@ static int read_times(const fg_model *m, const int64_t *timesteps, int64_t *time
     return FG_OK;
 }
 
-typedef struct plan {
-    size_t table, tensors_at, gru_at, total;
-} plan;
-
 static int lifetimes_overlap(const model_tensor *a, const model_tensor *b) {
     return a->producer <= b->last_use && b->producer <= a->last_use;
 }
@@ -87,7 +84,7 @@ static size_t place_tensors(const fg_model *m, const size_t *size, size_t *off) 
  * and lays the workspace out; `table` holds 3 x n_tensors words: addresses (filled in by the
  * caller), offsets in the tensor area, sizes. */
 static int make_plan(const fg_model *m, int64_t batch, const int64_t *T, int32_t nthreads,
-                     plan *p, size_t *table, int checked) {
+                     model_plan *p, size_t *table, int checked) {
     if (batch < 0) return fg_fail(FG_ERR_ARG, "batch (%lld) must be >= 0", (long long)batch);
     for (int32_t i = 0; i < m->n_ops && !checked; i++) {
         int st = model_check_op(m, &m->ops[i], T);
@@ -122,7 +119,7 @@ static int make_plan(const fg_model *m, int64_t batch, const int64_t *T, int32_t
 
 /* make_plan with a table of its own (for callers that have no workspace yet). */
 static int make_plan_alone(const fg_model *m, int64_t batch, const int64_t *T,
-                           int32_t nthreads, plan *p) {
+                           int32_t nthreads, model_plan *p) {
     size_t *table = malloc((3 * (size_t)m->n_tensors + 1) * sizeof(size_t));
     if (!table) return fg_fail(FG_ERR_NOMEM, "out of memory planning the workspace");
     int st = make_plan(m, batch, T, nthreads, p, table, 0);
@@ -133,7 +130,7 @@ static int make_plan_alone(const fg_model *m, int64_t batch, const int64_t *T,
 int fg_model_workspace_bytes(const fg_model *m, int64_t batch, const int64_t *timesteps,
                              int32_t nthreads, size_t *bytes) {
     if (!m || !bytes) return fg_fail(FG_ERR_ARG, "fg_model_workspace_bytes: NULL argument");
-    plan p;
+    model_plan p;
     int64_t T[MODEL_MAX_TIME_AXES];
     int st = read_times(m, timesteps, T);
     if (!st) st = make_plan_alone(m, batch, T, nthreads > 0 ? nthreads : fg_default_threads(), &p);
@@ -150,6 +147,7 @@ int fg_state_create(const fg_model *m, int64_t batch, fg_state **out) {
     fg_state *s = calloc(1, sizeof *s);
     int64_t total = 0;
     if (s) s->slot_offset = calloc((size_t)m->n_gru + 1, sizeof *s->slot_offset);
+    if (s) s->step_off = calloc((size_t)m->n_tensors + 1, sizeof *s->step_off);
     for (int32_t i = 0; s && s->slot_offset && i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
         if (o->kind != OP_GRU) continue;
@@ -165,7 +163,7 @@ int fg_state_create(const fg_model *m, int64_t batch, fg_state **out) {
         s->h = calloc((size_t)total + 1, sizeof(float));
         s->prev_out = calloc((size_t)total + 1, sizeof(float));
     }
-    if (!s || !s->slot_offset || !s->h || !s->prev_out) {
+    if (!s || !s->slot_offset || !s->step_off || !s->h || !s->prev_out) {
         fg_state_free(s);
         return fg_fail(FG_ERR_NOMEM, "out of memory for a state of batch %lld", (long long)batch);
     }
@@ -181,6 +179,7 @@ void fg_state_free(fg_state *s) {
     free(s->h);
     free(s->prev_out);
     free(s->slot_offset);
+    free(s->step_off);
     free(s);
 }
 
@@ -277,9 +276,10 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
         if (!outputs[k] && tensor_bytes(&m->tensors[m->outputs[k]], batch, T))
             return fg_fail(FG_ERR_ARG, "model output %d ('%s') is NULL", k,
                            m->tensors[m->outputs[k]].name);
-    plan p;
+    model_plan p;
     int st;
     void *owned = NULL;
+    int planned = streaming && state->step_threads == nthreads;
     if (!workspace) {
         if ((st = make_plan_alone(m, batch, T, nthreads, &p))) return st;
         workspace = owned = aligned_alloc(MODEL_ALIGN, p.total);
@@ -293,11 +293,21 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
     uint8_t *base = workspace;
     void **ptr = workspace;
     const size_t *off = (const size_t *)workspace + m->n_tensors;
-    /* A stream's shape never changes: its ops were checked on its first step. */
-    int checked = streaming && state->shape_checked;
-    if ((st = make_plan(m, batch, T, nthreads, &p, workspace, checked))) {
-        free(owned);
-        return st;
+    if (planned) {
+        p = state->step_plan;
+        off = state->step_off;
+    } else {
+        /* a stream that has stepped before was checked for its shape then */
+        if ((st = make_plan(m, batch, T, nthreads, &p, workspace,
+                            streaming && state->step_threads))) {
+            free(owned);
+            return st;
+        }
+        if (streaming) {
+            memcpy(state->step_off, off, (size_t)m->n_tensors * sizeof *off);
+            state->step_plan = p;
+            state->step_threads = nthreads;
+        }
     }
     if (workspace_bytes < p.total && !owned)
         return fg_fail(FG_ERR_ARG, "workspace of %zu bytes: this run needs %zu",
@@ -323,10 +333,11 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
     }
     for (int32_t k = 0; k < m->n_outputs && !st; k++) {
         const model_tensor *t = &m->tensors[m->outputs[k]];
-        size_t b = tensor_bytes(t, batch, T);
-        if (b && t->output_index != k) memcpy(outputs[k], ptr[m->outputs[k]], b);
+        if (t->output_index == k) continue;   /* its op wrote it in place */
+        size_t b = tensor_bytes(t, batch, T);   /* planned, so never SIZE_MAX here */
+        if (b && b != SIZE_MAX) memcpy(outputs[k], ptr[m->outputs[k]], b);
     }
-    if (!st && state && streaming) state->fresh = 0, state->shape_checked = 1;
+    if (!st && state && streaming) state->fresh = 0;
     free(owned);
     return st;
 }
@@ -360,7 +371,9 @@ int fg_model_check_streamable(const fg_model *m) {
 int fg_model_step(const fg_model *m, fg_state *state, const void *const *inputs,
                   void *const *outputs, void *workspace, size_t workspace_bytes,
                   int32_t nthreads) {
-    int st = fg_model_check_streamable(m);
+    /* a state that has stepped through this model was checked streamable then */
+    int st = state && state->model == m && state->step_threads ? FG_OK
+                                                                : fg_model_check_streamable(m);
     if (st) return st;
     if (!state) return fg_fail(FG_ERR_ARG, "fg_model_step: NULL state");
     static const int64_t one_step[MODEL_MAX_TIME_AXES] = {1, 1, 1, 1, 1, 1, 1, 1};

@@ -1,7 +1,8 @@
 /* model_internal.h - the loaded model as the executor sees it (private to src_c/model_*.c).
  *
- * model_image.c fills these structs from a checked image; model_plan.c resolves shapes for a
- * (batch, timesteps) run; model_exec.c runs ops in order; model_ops.c holds the non-GRU ops.
+ * model_image.c fills these structs from a checked image; model_check.c checks an op's shapes
+ * for a (batch, timesteps) run; model_exec.c plans the run's workspace and runs the ops in
+ * order (a stream keeps its plan in its fg_state); model_ops.c holds the non-GRU ops.
  */
 #ifndef FG_MODEL_INTERNAL_H
 #define FG_MODEL_INTERNAL_H
@@ -98,11 +99,22 @@ struct fg_model {
     size_t meta_bytes;
 };
 
+/* A run's workspace layout (model_exec.c), in bytes from the workspace's start: the table of
+ * tensor addresses, the tensor area, the GRU scratch, and the whole. */
+typedef struct model_plan {
+    size_t table, tensors_at, gru_at, total;
+} model_plan;
+
 struct fg_state {
     const fg_model *model;
     int64_t batch;
     int fresh;               /* no step since create / reset: optional h0 inputs still apply */
-    int shape_checked;       /* a step has run: the ops passed model_check_op for (batch, 1) */
+    /* Streaming: a stream's shape never changes, so its first step checks the ops for
+     * (batch, 1) and plans the workspace once; later steps with the same thread count reuse
+     * the plan. step_threads is that thread count, 0 before the first step. */
+    int32_t step_threads;
+    model_plan step_plan;
+    size_t *step_off;        /* per tensor: its offset in the tensor area (step_plan) */
     float *h;                /* n_gru * batch * max(units) : carried states, slot-major */
     float *prev_out;         /* same shape: last output per GRU (masked streaming) */
     int64_t *slot_offset;    /* per slot: float offset of its (batch, units) block */

@@ -104,3 +104,37 @@ def test_non_causal_model_cannot_stream():
     model = Model(pack_model(bidirectional("concat")))
     with pytest.raises(FastGRUError, match="backwards"):
         model.stream()
+
+
+def test_step_uses_arrays_in_place_only_when_they_fit():
+    """step() checks its arrays in C: inputs of another dtype, byte order or layout are
+    converted (same outputs), and out= arrays that cannot be written in place are refused."""
+    model = Model(pack_model(causal_model()))
+    x, h0 = data(np.random.default_rng(4))
+    want = model.stream(batch_size=B).step([x[:, 0], h0])
+    variants = [x[:, 0].astype(np.float64), x[:, 0].astype(">f4"), x[:, 0].tolist(),
+                np.asfortranarray(x[:, 0]), np.repeat(x[:, 0], 2, axis=1)[:, ::2]]
+    for x_t in variants:
+        got = model.stream(batch_size=B).step([x_t, h0])
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    read_only = np.empty((B, 2), np.float32)
+    read_only.flags.writeable = False
+    h_buf = np.empty((B, 3), np.float32)
+    stream = model.stream(batch_size=B)
+    for bad in (np.empty((B, 2), np.float64), np.empty((B, 2), ">f4"), read_only,
+                np.empty((2, B), np.float32).T, np.empty((B, 2, 1), np.float32), [[0.0] * 2] * B):
+        with pytest.raises(FastGRUError, match="out="):
+            stream.step([x[:, 0], h0], out=[bad, h_buf])
+
+
+def test_a_step_large_enough_to_release_the_gil_equals_predict():
+    """64 -> 256 (1 MiB of weights): past the size at which step() releases the GIL."""
+    s = SpecBuilder("wide")
+    s_x = s.input("x", (None, 64))
+    model = Model(pack_model(s.spec([s.gru("gru", s_x, 256, return_sequences=True)])))
+    x = np.random.default_rng(5).normal(size=(2, 4, 64)).astype(np.float32)
+    stream = model.stream(batch_size=2)
+    out = np.empty((2, 256), np.float32)
+    steps = [stream.step(x[:, t], out=out).copy() for t in range(4)]
+    np.testing.assert_allclose(np.stack(steps, 1), model.predict(x), atol=1e-5, rtol=0)

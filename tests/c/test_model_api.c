@@ -88,8 +88,13 @@ int main(int argc, char **argv) {
             for (int64_t b = 0; b < B; b++) memcpy(x_t + b * F, x + (b * T + t) * F, F * 4);
             const void *in_t[1] = {x_t};
             void *out_t[1] = {y_t};
-            CHECK(fg_model_step(in_place, state, in_t, out_t, step_ws, step_ws_n, 1) == FG_OK,
-                  "step");
+            /* a stream keeps its plan: it must still refuse a short workspace, re-plan when
+             * the thread count changes and allocate when given no workspace */
+            int32_t threads = 1 + (int32_t)(t % 2);
+            CHECK(fg_model_step(in_place, state, in_t, out_t, step_ws, step_ws_n - 64,
+                                threads) == FG_ERR_ARG, "a short step workspace is refused");
+            CHECK(fg_model_step(in_place, state, in_t, out_t, t == 2 ? NULL : step_ws,
+                                step_ws_n, threads) == FG_OK, "step");
             for (int64_t b = 0; b < B; b++)
                 worst = fmax(worst, max_diff(y_t + b * U, want + (b * T + t) * U, (size_t)U));
         }
