@@ -1,6 +1,7 @@
 """Keras file readers: any Keras 2 / Keras 3 GRU model file -> ``fastgru.spec.ModelSpec``.
 
-h5py is imported lazily (inside the readers), so ``import fastgru`` stays light.
+HDF5 data is read by h5py in a child process (``h5tree.py``, ``isolate.py``); the parent
+never imports h5py, so ``import fastgru`` stays light and a crash in HDF5 cannot kill it.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ..errors import FastGRUError
 from ..spec import ModelSpec
 from .classes import ClassResolver
 from .config import normalise
-from .detect import open_source
+from .detect import read_source
 from .graph import GraphBuilder
 from .layers import MERGE_KINDS, TRANSLATORS
 from .nested import flatten
@@ -38,22 +39,22 @@ def read_model(path, *, config=None, custom_objects=None) -> ModelSpec:
 
 
 def _read(path, config, custom_objects) -> ModelSpec:
-    with open_source(path, config) as source:
-        where = os.fspath(path)
-        graph = flatten(normalise(source.config, where), where)
-        resolver = ClassResolver(TRANSLATORS, custom_objects, where)
+    source = read_source(path, config)
+    where = os.fspath(path)
+    graph = flatten(normalise(source.config, where), where)
+    resolver = ClassResolver(TRANSLATORS, custom_objects, where)
 
-        def translate(builder, layer, call, inputs, states, mask):
-            kind = resolver(layer, layer.class_name, layer.registered_name)
-            if kind not in TRANSLATORS:
-                builder.fail(layer.name, f"a {kind} cannot be used as a top-level layer")
-            wanted = "at least 2" if kind in MERGE_KINDS else "1"
-            if (len(inputs) < 2) if kind in MERGE_KINDS else (len(inputs) != 1):
-                builder.fail(layer.name, f"called with {len(inputs)} input tensors, expected {wanted}")
-            return TRANSLATORS[kind](builder, layer, call, inputs, states, mask)
+    def translate(builder, layer, call, inputs, states, mask):
+        kind = resolver(layer, layer.class_name, layer.registered_name)
+        if kind not in TRANSLATORS:
+            builder.fail(layer.name, f"a {kind} cannot be used as a top-level layer")
+        wanted = "at least 2" if kind in MERGE_KINDS else "1"
+        if (len(inputs) < 2) if kind in MERGE_KINDS else (len(inputs) != 1):
+            builder.fail(layer.name, f"called with {len(inputs)} input tensors, expected {wanted}")
+        return TRANSLATORS[kind](builder, layer, call, inputs, states, mask)
 
-        builder = GraphBuilder(graph, source.weights_for(graph.saveables, where), source.keras_version,
-                               where, translate, resolver)
-        spec = builder.build()
-        spec.extra.update(source.extra, format=source.format)
-        return spec
+    builder = GraphBuilder(graph, source.weights_for(graph.saveables, where), source.keras_version,
+                           where, translate, resolver)
+    spec = builder.build()
+    spec.extra.update(source.extra, format=source.format)
+    return spec

@@ -14,33 +14,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from ..errors import FastGRUError
-
-MAX_WEIGHT_ELEMENTS = 1 << 30
+from .h5tree import MAX_WEIGHT_ELEMENTS, Dataset, Group
 
 
 @dataclass
 class WeightRef:
     path: str                   # where it sits in the file, for messages
     shape: tuple
-    dataset: Any
+    dataset: Dataset            # h5tree's: read in full, or not (too large, not numbers, damaged)
 
     def read(self, where: str) -> np.ndarray:
         count = int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
         if count > MAX_WEIGHT_ELEMENTS:
             raise FastGRUError(f"{where}: weight {self.path!r} has shape {self.shape}, more than "
                                f"{MAX_WEIGHT_ELEMENTS} elements")
+        if self.dataset.dtype.kind not in "fiu":
+            raise FastGRUError(f"{where}: weight {self.path!r} has dtype {self.dataset.dtype}, "
+                               f"expected numbers")
         try:
-            array = np.asarray(self.dataset[()])
-        except Exception as e:  # h5py raises a zoo of errors on damaged data
+            return np.asarray(self.dataset[()])
+        except OSError as e:  # a part of the file HDF5 could not read
             raise FastGRUError(f"{where}: cannot read weight {self.path!r} ({e})") from None
-        if array.dtype.kind not in "fiu":
-            raise FastGRUError(f"{where}: weight {self.path!r} has dtype {array.dtype}, expected numbers")
-        return array
 
 
 def snake_case(class_name: str) -> str:
@@ -50,13 +47,11 @@ def snake_case(class_name: str) -> str:
 
 
 def _is_dataset(obj):
-    import h5py
-    return isinstance(obj, h5py.Dataset)
+    return isinstance(obj, Dataset)
 
 
 def _is_group(obj):
-    import h5py
-    return isinstance(obj, h5py.Group)
+    return isinstance(obj, Group)
 
 
 # Child groups of a layer in the order Keras walks them (``layer.weights`` order); the rest
