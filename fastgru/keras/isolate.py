@@ -13,6 +13,7 @@ import json
 import os
 import select
 import signal
+import sys
 import time
 import warnings
 
@@ -94,6 +95,8 @@ def _read_all(fd, deadline):
 
 def _child(produce, fd):
     try:
+        if "faulthandler" in sys.modules:   # the parent reports a crash; no traceback dump here
+            sys.modules["faulthandler"].disable()
         out = io.BytesIO()
         try:
             produce(out)
