@@ -72,18 +72,18 @@ def test_a_child_killed_by_a_signal_is_an_error_naming_the_file():
 
     with pytest.raises(fastgru.FastGRUError, match=r"model\.h5: the HDF5 library crashed .*"
                                                    r"signal 11.*damaged"):
-        isolate.run(crash, "model.h5")
+        isolate.Child(crash).result("model.h5")
 
 
 def test_a_child_that_runs_too_long_is_stopped(monkeypatch):
     monkeypatch.setenv("FASTGRU_HDF5_TIMEOUT", "0.5")
     start = time.monotonic()
     with pytest.raises(fastgru.FastGRUError, match=r"slow\.h5: .*over 0\.5 s.*FASTGRU_HDF5_TIMEOUT"):
-        isolate.run(lambda out: time.sleep(60), "slow.h5")
+        isolate.Child(lambda out: time.sleep(60)).result("slow.h5")
     assert time.monotonic() - start < 30
     monkeypatch.setenv("FASTGRU_HDF5_TIMEOUT", "soon")
     with pytest.raises(fastgru.FastGRUError, match="FASTGRU_HDF5_TIMEOUT='soon'"):
-        isolate.run(lambda out: None, "x.h5")
+        isolate.Child(lambda out: None).result("x.h5")
 
 
 def test_other_exceptions_in_the_child_come_back_as_oserror():
@@ -91,7 +91,7 @@ def test_other_exceptions_in_the_child_come_back_as_oserror():
         raise KeyError("boom")
 
     with pytest.raises(OSError, match="KeyError: 'boom'"):
-        isolate.run(fail, "x.h5")
+        isolate.Child(fail).result("x.h5")
 
 
 def test_the_wire_format_refuses_pickled_arrays():

@@ -6,15 +6,13 @@ never imports h5py, so ``import fastgru`` stays light and a crash in HDF5 cannot
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ..errors import FastGRUError
-from ..spec import ModelSpec
-from .classes import ClassResolver
-from .config import normalise
-from .detect import read_source
-from .graph import GraphBuilder
-from .layers import MERGE_KINDS, TRANSLATORS
-from .nested import flatten
+from .h5tree import PendingTree
+
+if TYPE_CHECKING:
+    from ..spec import ModelSpec
 
 __all__ = ["read_model"]
 
@@ -28,7 +26,9 @@ def read_model(path, *, config=None, custom_objects=None) -> ModelSpec:
     a Keras class name string like ``"GRU"``.
     """
     try:
-        return _read(path, config, custom_objects)
+        # The HDF5 reader starts first: it imports h5py while this process imports the readers.
+        with PendingTree(os.fspath(path)) as hdf5_data:
+            return _read(path, config, custom_objects, hdf5_data)
     except FastGRUError:
         raise
     except (OSError, RuntimeError, LookupError, ValueError, TypeError, NotImplementedError,
@@ -38,8 +38,15 @@ def read_model(path, *, config=None, custom_objects=None) -> ModelSpec:
                            f"({type(e).__name__}: {e})") from e
 
 
-def _read(path, config, custom_objects) -> ModelSpec:
-    source = read_source(path, config)
+def _read(path, config, custom_objects, hdf5_data) -> ModelSpec:
+    from .classes import ClassResolver
+    from .config import normalise
+    from .detect import read_source
+    from .graph import GraphBuilder
+    from .layers import MERGE_KINDS, TRANSLATORS
+    from .nested import flatten
+
+    source = read_source(path, config, hdf5_data)
     where = os.fspath(path)
     graph = flatten(normalise(source.config, where), where)
     resolver = ClassResolver(TRANSLATORS, custom_objects, where)

@@ -7,18 +7,16 @@ crash us; weights are only handed out after the readers check their shapes.
 """
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import FastGRUError, FastGRUFileNotFoundError
 from . import hdf5
-from .archive import read_archive
+from .archive import ZIP_MAGIC, read_archive
 from .config import config_keras_version, load_config_argument, parse_json
-from .h5tree import load_tree
+from .h5tree import PendingTree
 
-ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
@@ -39,7 +37,8 @@ def _major(version, where) -> int:
     raise FastGRUError(f"{where}: keras_version {text!r} is not supported (Keras 2.x or 3.x)")
 
 
-def read_source(path, config=None) -> Source:
+def read_source(path, config, hdf5_data: PendingTree) -> Source:
+    """``hdf5_data``: the file's HDF5 data, already being read in a child process."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FastGRUFileNotFoundError(f"model file {path!r} does not exist")
@@ -49,26 +48,26 @@ def read_source(path, config=None) -> Source:
     with open(path, "rb") as f:
         head = f.read(8)
     if head.startswith(ZIP_MAGIC):
-        return _archive_source(path)
+        return _archive_source(path, hdf5_data)
     if head == HDF5_MAGIC:
-        return _hdf5_source(path, config)
+        return _hdf5_source(path, config, hdf5_data)
     if not head:
         raise FastGRUError(f"{path}: the file is empty")
     raise FastGRUError(f"{path}: not a Keras model file (neither a .keras zip archive nor HDF5; "
                            f"starts with {head!r})")
 
 
-def _archive_source(path):
-    metadata, config, weights_bytes = read_archive(path)
+def _archive_source(path, hdf5_data):
+    metadata, config = read_archive(path)
     version = _major(metadata.get("keras_version", ""), f"{path}: metadata.json")
-    h5 = load_tree(io.BytesIO(weights_bytes), f"{path}: model.weights.h5")
+    h5 = hdf5_data.tree()
     return Source(path, "keras3-archive" if version == 3 else "tf-keras-archive", version, config,
                  lambda saveables, where: hdf5.tree_weights(h5, saveables, where),
                  {"keras_version_string": metadata.get("keras_version")})
 
 
-def _hdf5_source(path, config):
-    h5 = load_tree(path, path)
+def _hdf5_source(path, config, hdf5_data):
+    h5 = hdf5_data.tree()
     attrs = h5.attrs
     if "model_config" in attrs:
         version = _major(attrs.get("keras_version", ""), path)

@@ -299,9 +299,45 @@ def _dec_value(enc, array):
     return value[()] if enc["scalar"] else value
 
 
-def load_tree(source, where: str) -> Group:
-    """The plain tree of ``source`` (a path or a file object), read in a child process unless
-    isolation is off (``isolate.enabled``): then h5py is imported here."""
-    if not isolate.enabled():
-        return read_tree(source, where)
-    return decode(isolate.run(lambda out: encode(read_tree(source, where), out), where))
+class PendingTree:
+    """The plain tree of a Keras file's HDF5 data (the file itself, or a .keras archive's
+    model.weights.h5), read in a child process from ``start`` on, so the caller's own work
+    (config, imports) overlaps it. With isolation off (``isolate.enabled``), ``tree`` reads it
+    here and h5py is imported in this process."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._child = isolate.Child(self._write) if isolate.enabled() else None
+        self._tree = None
+
+    def _write(self, out):
+        encode(self._read(), out)
+
+    def _read(self) -> Group:
+        from .archive import is_archive, read_weights
+
+        if is_archive(self.path):
+            return read_tree(io.BytesIO(read_weights(self.path)), self.where)
+        return read_tree(self.path, self.where)
+
+    @property
+    def where(self) -> str:
+        from .archive import is_archive
+
+        return f"{self.path}: model.weights.h5" if is_archive(self.path) else self.path
+
+    def tree(self) -> Group:
+        if self._tree is None:
+            self._tree = (self._read() if self._child is None
+                          else decode(self._child.result(self.where)))
+        return self._tree
+
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

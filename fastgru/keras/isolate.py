@@ -30,54 +30,62 @@ def enabled() -> bool:
     return hasattr(os, "fork") and os.environ.get("FASTGRU_HDF5_ISOLATION", "1") != "0"
 
 
-def _timeout(where) -> float:
+def _timeout() -> float:
     text = os.environ.get("FASTGRU_HDF5_TIMEOUT", "")
     try:
         return float(text) if text else DEFAULT_TIMEOUT
     except ValueError:
-        raise FastGRUError(f"FASTGRU_HDF5_TIMEOUT={text!r} is not a number of seconds "
-                           f"(reading {where})") from None
+        raise FastGRUError(f"FASTGRU_HDF5_TIMEOUT={text!r} is not a number of seconds") from None
 
 
-def run(produce, where: str) -> bytes:
-    """``produce(out)`` writes its result to the binary file ``out`` in a child process; the
-    bytes written are returned. ``where`` names the file in error messages."""
-    timeout = _timeout(where)
-    read_end, write_end = os.pipe()
-    # With other threads alive, the child only runs this thread's code: it needs no lock they
-    # may hold but the HDF5 library's, and this process never loads HDF5 in this mode.
-    pid = os.fork()
-    if pid == 0:   # the child: never returns
-        os.close(read_end)
-        _child(produce, write_end)
-    os.close(write_end)
-    reaped = False
-    try:
-        payload = _read_all(read_end, time.monotonic() + timeout)
-        if payload is None:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            reaped = True
-            raise FastGRUError(f"{where}: reading the HDF5 data took over {timeout:g} s; the "
-                               f"reader was stopped (FASTGRU_HDF5_TIMEOUT sets the limit)")
-        _, status = os.waitpid(pid, 0)
-        reaped = True
-    finally:
-        os.close(read_end)
-        if not reaped:              # interrupted (Ctrl-C): leave no child behind
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        raise FastGRUError(f"{where}: the HDF5 library crashed reading the file (signal {sig}, "
-                           f"{signal.Signals(sig).name}): the file is damaged")
-    if payload[:1] == _ERROR:
-        error = json.loads(payload[1:])
-        raise (FastGRUError if error["type"] == "FastGRUError" else OSError)(error["message"])
-    if payload[:1] != _OK or os.WEXITSTATUS(status) != 0:
-        raise FastGRUError(f"{where}: the HDF5 reader process failed (exit status "
-                           f"{os.WEXITSTATUS(status)})")
-    return payload[1:]
+class Child:
+    """``produce(out)`` running in a forked child, writing its result to the binary file
+    ``out``; ``result`` waits for those bytes, ``close`` stops the child if still running.
+    Started early, the child works while the caller does other things."""
+
+    def __init__(self, produce):
+        self._deadline = time.monotonic() + _timeout()
+        self._fd, write_end = os.pipe()
+        # With other threads alive, the child only runs this thread's code: it needs no lock
+        # they may hold but the HDF5 library's, and this process never loads HDF5 in this mode.
+        self._pid = os.fork()
+        if self._pid == 0:   # the child: never returns
+            os.close(self._fd)
+            _child(produce, write_end)
+        os.close(write_end)
+
+    def result(self, where: str) -> bytes:
+        """The bytes ``produce`` wrote; ``where`` names the file in error messages."""
+        try:
+            payload = _read_all(self._fd, self._deadline)
+            if payload is None:
+                self.close()
+                raise FastGRUError(f"{where}: reading the HDF5 data took over {_timeout():g} s; "
+                                   f"the reader was stopped (FASTGRU_HDF5_TIMEOUT sets the limit)")
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = None
+        finally:
+            self.close()            # interrupted (Ctrl-C): leave no child behind
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            raise FastGRUError(f"{where}: the HDF5 library crashed reading the file (signal {sig}, "
+                               f"{signal.Signals(sig).name}): the file is damaged")
+        if payload[:1] == _ERROR:
+            error = json.loads(payload[1:])
+            raise (FastGRUError if error["type"] == "FastGRUError" else OSError)(error["message"])
+        if payload[:1] != _OK or os.WEXITSTATUS(status) != 0:
+            raise FastGRUError(f"{where}: the HDF5 reader process failed (exit status "
+                               f"{os.WEXITSTATUS(status)})")
+        return payload[1:]
+
+    def close(self) -> None:
+        if self._pid is not None:
+            os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            self._pid = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _read_all(fd, deadline):
