@@ -113,3 +113,22 @@ def test_eight_threads_load_at_once():
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(lambda _: fastgru.load(path).predict(x).tobytes(), range(24)))
     assert got == [serial] * 24
+
+
+def test_datasets_are_read_only_after_their_size_is_checked(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "sizes.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("huge", shape=(2 ** 31, 2 ** 31), dtype="f4", chunks=(1, 1))
+        f["small"] = np.arange(6, dtype=np.float32).reshape(2, 3)
+        f["text"] = np.array([b"a", b"b"])
+        f.create_group("optimizer_weights")["big"] = np.zeros(3)
+    tree = h5tree.decode(isolate.Child(
+        lambda out: h5tree.encode(h5tree.read_tree(str(path), "sizes.h5"), out)).result("sizes.h5"))
+    assert tree["huge"].shape == (2 ** 31, 2 ** 31)
+    with pytest.raises(OSError, match="was not read"):
+        tree["huge"][()]
+    with pytest.raises(OSError, match="was not read"):
+        tree["text"][()]
+    assert tree["small"][()].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert "optimizer_weights" not in tree

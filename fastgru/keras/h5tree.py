@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import struct
 
 import numpy as np
@@ -175,7 +176,7 @@ class _Walker:
             shape, dtype = tuple(int(d) for d in ds.shape), ds.dtype
         except Exception as e:
             return Failed(f"cannot read dataset {ds.name}'s header ({e})")
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        count = math.prod(shape)   # Python ints: no overflow on hostile shapes
         data = None
         # sizes checked BEFORE reading: only numbers, only what a weight may hold
         if dtype.kind in "biuf" and count <= MAX_WEIGHT_ELEMENTS:

@@ -12,6 +12,7 @@ check it against the config before any data is loaded. Optimizer state is never 
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 import numpy as np
@@ -27,7 +28,7 @@ class WeightRef:
     dataset: Dataset            # h5tree's: read in full, or not (too large, not numbers, damaged)
 
     def read(self, where: str) -> np.ndarray:
-        count = int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        count = math.prod(self.shape)
         if count > MAX_WEIGHT_ELEMENTS:
             raise FastGRUError(f"{where}: weight {self.path!r} has shape {self.shape}, more than "
                                f"{MAX_WEIGHT_ELEMENTS} elements")
