@@ -33,9 +33,13 @@ def enabled() -> bool:
 def _timeout() -> float:
     text = os.environ.get("FASTGRU_HDF5_TIMEOUT", "")
     try:
-        return float(text) if text else DEFAULT_TIMEOUT
+        seconds = float(text) if text else DEFAULT_TIMEOUT
     except ValueError:
-        raise FastGRUError(f"FASTGRU_HDF5_TIMEOUT={text!r} is not a number of seconds") from None
+        seconds = float("nan")
+    if not 0 < seconds <= 1e6:
+        raise FastGRUError(f"FASTGRU_HDF5_TIMEOUT={text!r} is not a number of seconds "
+                           f"in (0, 1e6]")
+    return seconds
 
 
 class Child:
@@ -91,9 +95,11 @@ class Child:
 def _read_all(fd, deadline):
     """Everything until EOF, or None past the deadline."""
     chunks = []
+    poller = select.poll()   # not select(): it fails on descriptors past 1023
+    poller.register(fd, select.POLLIN)
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        if left <= 0 or not poller.poll(left * 1000):
             return None
         chunk = os.read(fd, 1 << 20)
         if not chunk:
