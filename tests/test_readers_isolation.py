@@ -41,11 +41,11 @@ def test_fresh_process_loads_and_predicts_without_importing_h5py():
     code = ("import sys, numpy as np, fastgru\n"
             "m = fastgru.load('fastgru/data/demo.keras')\n"
             "m.predict(np.zeros((1, 5, 3), np.float32))\n"
-            "print(sorted(m for m in ('h5py', 'zipfile') if m in sys.modules))")
+            "print('h5py' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr
-    assert "h5py" not in run.stdout, run.stdout
+    assert run.stdout.strip() == "False", run.stdout
 
 
 def _error(path, **kwargs):
