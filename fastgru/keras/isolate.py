@@ -8,6 +8,7 @@ platform without ``fork``); ``FASTGRU_HDF5_TIMEOUT`` (seconds, default 120) boun
 """
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -109,6 +110,9 @@ def _read_all(fd, deadline):
 
 def _child(produce, fd):
     try:
+        # A short life: the cycle collector would only touch (and copy-on-write) the parent's
+        # objects, ~5 ms of a cold load.
+        gc.disable()
         if "faulthandler" in sys.modules:   # the parent reports a crash; no traceback dump here
             sys.modules["faulthandler"].disable()
         out = io.BytesIO()
