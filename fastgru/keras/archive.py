@@ -13,8 +13,6 @@ MAX_WEIGHTS_BYTES = 16 << 30
 MAX_EXPANSION = 100
 EXPANSION_SLACK = 1 << 20
 REQUIRED = ("metadata.json", "config.json", "model.weights.h5")
-
-
 ZIP_MAGIC = b"PK\x03\x04"
 LIMITS = {"metadata.json": MAX_JSON_BYTES, "config.json": MAX_JSON_BYTES,
           "model.weights.h5": MAX_WEIGHTS_BYTES}

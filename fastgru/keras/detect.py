@@ -2,8 +2,8 @@
 
 ``read_source`` returns a ``Source``: the model config, the Keras major version whose rules
 apply, and a function giving each layer's weights. The HDF5 data comes as a plain tree
-(``h5tree.py``), read in a child process so that a file crashing the HDF5 library cannot
-crash us; weights are only handed out after the readers check their shapes.
+(``h5tree.py``), read in a child process (unless FASTGRU_HDF5_ISOLATION=0) so that a file
+crashing the HDF5 library cannot crash us; weights are only handed out after the readers check their shapes.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def read_source(path, config, hdf5_data: PendingTree) -> Source:
     if not head:
         raise FastGRUError(f"{path}: the file is empty")
     raise FastGRUError(f"{path}: not a Keras model file (neither a .keras zip archive nor HDF5; "
-                           f"starts with {head!r})")
+                       f"starts with {head!r})")
 
 
 def _archive_source(path, hdf5_data):

@@ -7,14 +7,16 @@
   by layer name whose ``weight_names`` attribute gives the order (sections 4-6). h5py lists
   datasets alphabetically, so groups are never iterated for order.
 
-Arrays are returned as ``WeightRef`` handles: their shape is known without reading, so callers
-check it against the config before any data is loaded. Optimizer state is never touched.
+Arrays are returned as ``WeightRef`` handles over ``h5tree`` datasets: callers check the shape
+against the config before taking the data (read by the child process only where its size and
+dtype allow). Optimizer state is never read.
 """
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import FastGRUError
