@@ -51,9 +51,6 @@ class Attributes:
     def __contains__(self, key):
         return key in self._all()
 
-    def keys(self):
-        return list(self._all())
-
     def __getitem__(self, key):
         value = self._all()[key]
         if isinstance(value, Failed):
