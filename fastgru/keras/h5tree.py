@@ -62,8 +62,10 @@ class Attributes:
 
 
 class Dataset:
-    def __init__(self, name, shape, dtype, attrs, data):
-        self.name, self.shape, self.dtype, self.attrs = name, shape, dtype, attrs
+    """Shape, dtype and the data; no attributes (no reader needs a dataset's)."""
+
+    def __init__(self, name, shape, dtype, data):
+        self.name, self.shape, self.dtype = name, shape, dtype
         self._data = data          # ndarray, Failed, or None (not read: too large / not numeric)
 
     def __getitem__(self, key):
@@ -181,7 +183,7 @@ class _Walker:
                 data = np.asarray(ds[()])
             except Exception as e:
                 data = Failed(f"cannot read dataset {ds.name} ({e})")
-        return Dataset(ds.name, shape, dtype, self.attrs(ds), data)
+        return Dataset(ds.name, shape, dtype, data)
 
     def attrs(self, obj):
         try:
@@ -241,12 +243,12 @@ def decode(payload: bytes) -> Group:
 def _enc_node(node, arrays):
     if isinstance(node, Failed):
         return {"f": node.message}
+    if isinstance(node, Dataset):
+        return {"d": node.name, "shape": list(node.shape), "dtype": node.dtype.str,
+                "v": None if node._data is None else _enc_value(node._data, arrays)}
     attrs = node.attrs._values
     enc_attrs = ({"f": attrs.message} if isinstance(attrs, Failed)
                  else {"v": {k: _enc_value(v, arrays) for k, v in attrs.items()}})
-    if isinstance(node, Dataset):
-        return {"d": node.name, "shape": list(node.shape), "dtype": node.dtype.str, "a": enc_attrs,
-                "v": None if node._data is None else _enc_value(node._data, arrays)}
     kids = node._children
     return {"g": node.name, "a": enc_attrs,
             "c": _enc_value(kids, arrays) if isinstance(kids, Failed)
@@ -270,13 +272,13 @@ def _enc_value(value, arrays):
 def _dec_node(enc, array):
     if "f" in enc:
         return Failed(enc["f"])
+    if "d" in enc:
+        value = enc["v"]
+        return Dataset(enc["d"], tuple(enc["shape"]), np.dtype(enc["dtype"]),
+                       None if value is None else _dec_value(value, array))
     attrs = enc["a"]
     attrs = Attributes(Failed(attrs["f"]) if "f" in attrs
                        else {k: _dec_value(v, array) for k, v in attrs["v"].items()})
-    if "d" in enc:
-        value = enc["v"]
-        return Dataset(enc["d"], tuple(enc["shape"]), np.dtype(enc["dtype"]), attrs,
-                       None if value is None else _dec_value(value, array))
     kids = enc["c"]
     return Group(enc["g"], attrs, Failed(kids["f"]) if "f" in kids
                  else {k: _dec_node(v, array) for k, v in kids.items()})
