@@ -1,19 +1,18 @@
 """Keras file readers: any Keras 2 / Keras 3 GRU model file -> ``fastgru.spec.ModelSpec``.
 
-h5py is imported lazily (inside the readers), so ``import fastgru`` stays light.
+HDF5 data is read by h5py in a child process (``h5tree.py``, ``isolate.py``); the parent
+never imports h5py, so ``import fastgru`` stays light and a crash in HDF5 cannot kill it.
 """
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ..errors import FastGRUError
-from ..spec import ModelSpec
-from .classes import ClassResolver
-from .config import normalise
-from .detect import open_source
-from .graph import GraphBuilder
-from .layers import MERGE_KINDS, TRANSLATORS
-from .nested import flatten
+from .h5tree import PendingTree
+
+if TYPE_CHECKING:
+    from ..spec import ModelSpec
 
 __all__ = ["read_model"]
 
@@ -27,7 +26,9 @@ def read_model(path, *, config=None, custom_objects=None) -> ModelSpec:
     a Keras class name string like ``"GRU"``.
     """
     try:
-        return _read(path, config, custom_objects)
+        # The HDF5 reader starts first: it imports h5py while this process imports the readers.
+        with PendingTree(os.fspath(path)) as hdf5_data:
+            return _read(path, config, custom_objects, hdf5_data)
     except FastGRUError:
         raise
     except (OSError, RuntimeError, LookupError, ValueError, TypeError, NotImplementedError,
@@ -37,23 +38,30 @@ def read_model(path, *, config=None, custom_objects=None) -> ModelSpec:
                            f"({type(e).__name__}: {e})") from e
 
 
-def _read(path, config, custom_objects) -> ModelSpec:
-    with open_source(path, config) as source:
-        where = os.fspath(path)
-        graph = flatten(normalise(source.config, where), where)
-        resolver = ClassResolver(TRANSLATORS, custom_objects, where)
+def _read(path, config, custom_objects, hdf5_data) -> ModelSpec:
+    from .classes import ClassResolver
+    from .config import normalise
+    from .detect import read_source
+    from .graph import GraphBuilder
+    from .layers import MERGE_KINDS, TRANSLATORS
+    from .nested import flatten
 
-        def translate(builder, layer, call, inputs, states, mask):
-            kind = resolver(layer, layer.class_name, layer.registered_name)
-            if kind not in TRANSLATORS:
-                builder.fail(layer.name, f"a {kind} cannot be used as a top-level layer")
-            wanted = "at least 2" if kind in MERGE_KINDS else "1"
-            if (len(inputs) < 2) if kind in MERGE_KINDS else (len(inputs) != 1):
-                builder.fail(layer.name, f"called with {len(inputs)} input tensors, expected {wanted}")
-            return TRANSLATORS[kind](builder, layer, call, inputs, states, mask)
+    source = read_source(path, config, hdf5_data)
+    where = os.fspath(path)
+    graph = flatten(normalise(source.config, where), where)
+    resolver = ClassResolver(TRANSLATORS, custom_objects, where)
 
-        builder = GraphBuilder(graph, source.weights_for(graph.saveables, where), source.keras_version,
-                               where, translate, resolver)
-        spec = builder.build()
-        spec.extra.update(source.extra, format=source.format)
-        return spec
+    def translate(builder, layer, call, inputs, states, mask):
+        kind = resolver(layer, layer.class_name, layer.registered_name)
+        if kind not in TRANSLATORS:
+            builder.fail(layer.name, f"a {kind} cannot be used as a top-level layer")
+        wanted = "at least 2" if kind in MERGE_KINDS else "1"
+        if (len(inputs) < 2) if kind in MERGE_KINDS else (len(inputs) != 1):
+            builder.fail(layer.name, f"called with {len(inputs)} input tensors, expected {wanted}")
+        return TRANSLATORS[kind](builder, layer, call, inputs, states, mask)
+
+    builder = GraphBuilder(graph, source.weights_for(graph.saveables, where), source.keras_version,
+                           where, translate, resolver)
+    spec = builder.build()
+    spec.extra.update(source.extra, format=source.format)
+    return spec

@@ -5,8 +5,6 @@ archive cannot make us allocate more than the limits below.
 """
 from __future__ import annotations
 
-import zipfile
-
 from ..errors import FastGRUError
 from .config import MAX_JSON_BYTES, parse_json
 
@@ -15,10 +13,34 @@ MAX_WEIGHTS_BYTES = 16 << 30
 MAX_EXPANSION = 100
 EXPANSION_SLACK = 1 << 20
 REQUIRED = ("metadata.json", "config.json", "model.weights.h5")
+ZIP_MAGIC = b"PK\x03\x04"
+LIMITS = {"metadata.json": MAX_JSON_BYTES, "config.json": MAX_JSON_BYTES,
+          "model.weights.h5": MAX_WEIGHTS_BYTES}
+
+
+def is_archive(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(ZIP_MAGIC)) == ZIP_MAGIC
 
 
 def read_archive(path: str):
-    """-> (metadata dict, config dict, weights bytes)."""
+    """-> (metadata dict, config dict); the weights are ``read_weights``' job."""
+    data = _read_members(path, ("metadata.json", "config.json"))
+    metadata = parse_json(data["metadata.json"], f"{path}: metadata.json")
+    config = parse_json(data["config.json"], f"{path}: config.json")
+    if not isinstance(metadata, dict) or not isinstance(config, dict):
+        raise FastGRUError(f"{path}: metadata.json and config.json must hold JSON objects")
+    return metadata, config
+
+
+def read_weights(path: str) -> bytes:
+    """The bytes of the inner HDF5 file, model.weights.h5."""
+    return _read_members(path, ("model.weights.h5",))["model.weights.h5"]
+
+
+def _read_members(path, names):
+    import zipfile   # here, not at import: it costs a fresh process' cold start
+
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as e:
@@ -29,11 +51,9 @@ def read_archive(path: str):
         if missing:
             raise FastGRUError(f"{path}: .keras archive lacks {', '.join(missing)} "
                                f"(found {', '.join(sorted(members)[:6]) or 'nothing'})")
-        limits = {"metadata.json": MAX_JSON_BYTES, "config.json": MAX_JSON_BYTES,
-                  "model.weights.h5": MAX_WEIGHTS_BYTES}
         data = {}
-        for name, limit in limits.items():
-            size, packed = members[name].file_size, members[name].compress_size
+        for name in names:
+            size, packed, limit = members[name].file_size, members[name].compress_size, LIMITS[name]
             if size > limit:
                 raise FastGRUError(f"{path}: archive member {name} declares {size} bytes, more than "
                                    f"the limit {limit}")
@@ -44,8 +64,4 @@ def read_archive(path: str):
                 data[name] = zf.read(name)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
                 raise FastGRUError(f"{path}: cannot read archive member {name} ({e})") from None
-    metadata = parse_json(data["metadata.json"], f"{path}: metadata.json")
-    config = parse_json(data["config.json"], f"{path}: config.json")
-    if not isinstance(metadata, dict) or not isinstance(config, dict):
-        raise FastGRUError(f"{path}: metadata.json and config.json must hold JSON objects")
-    return metadata, config, data["model.weights.h5"]
+    return data

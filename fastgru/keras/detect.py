@@ -1,23 +1,22 @@
 """Recognise a Keras file by its content (KERAS_FORMATS.md section 1) and open it.
 
-``open_source`` yields a ``Source``: the model config, the Keras major version whose rules
-apply, and a function giving each layer's weights. The HDF5 handle stays open for the
-duration of the ``with`` block so weights are read lazily, after their shapes are checked.
+``read_source`` returns a ``Source``: the model config, the Keras major version whose rules
+apply, and a function giving each layer's weights. The HDF5 data comes as a plain tree
+(``h5tree.py``), read in a child process (unless FASTGRU_HDF5_ISOLATION=0) so that a file
+crashing the HDF5 library cannot crash us; weights are only handed out after the readers check their shapes.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import FastGRUError, FastGRUFileNotFoundError
 from . import hdf5
-from .archive import read_archive
+from .archive import ZIP_MAGIC, read_archive
 from .config import config_keras_version, load_config_argument, parse_json
+from .h5tree import PendingTree
 
-ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
@@ -38,8 +37,8 @@ def _major(version, where) -> int:
     raise FastGRUError(f"{where}: keras_version {text!r} is not supported (Keras 2.x or 3.x)")
 
 
-@contextlib.contextmanager
-def open_source(path, config=None):
+def read_source(path, config, hdf5_data: PendingTree) -> Source:
+    """``hdf5_data``: the file's HDF5 data, already being read in a child process."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FastGRUFileNotFoundError(f"model file {path!r} does not exist")
@@ -49,67 +48,52 @@ def open_source(path, config=None):
     with open(path, "rb") as f:
         head = f.read(8)
     if head.startswith(ZIP_MAGIC):
-        with _open_archive(path) as source:
-            yield source
-    elif head == HDF5_MAGIC:
-        with _open_hdf5(path, config) as source:
-            yield source
-    elif not head:
+        return _archive_source(path, hdf5_data)
+    if head == HDF5_MAGIC:
+        return _hdf5_source(path, config, hdf5_data)
+    if not head:
         raise FastGRUError(f"{path}: the file is empty")
-    else:
-        raise FastGRUError(f"{path}: not a Keras model file (neither a .keras zip archive nor HDF5; "
-                           f"starts with {head!r})")
+    raise FastGRUError(f"{path}: not a Keras model file (neither a .keras zip archive nor HDF5; "
+                       f"starts with {head!r})")
 
 
-def _h5_file(obj, where):
-    import h5py
-    # OverflowError: h5py's file-object driver, on offsets past 2**63 in a damaged superblock
-    try:
-        return h5py.File(obj, "r")
-    except (OSError, ValueError, OverflowError) as e:
-        raise FastGRUError(f"{where}: damaged or truncated HDF5 file ({e})") from None
-
-
-@contextlib.contextmanager
-def _open_archive(path):
-    metadata, config, weights_bytes = read_archive(path)
+def _archive_source(path, hdf5_data):
+    metadata, config = read_archive(path)
     version = _major(metadata.get("keras_version", ""), f"{path}: metadata.json")
-    with _h5_file(io.BytesIO(weights_bytes), f"{path}: model.weights.h5") as h5:
-        yield Source(path, "keras3-archive" if version == 3 else "tf-keras-archive", version, config,
-                     lambda saveables, where: hdf5.tree_weights(h5, saveables, where),
-                     {"keras_version_string": metadata.get("keras_version")})
+    h5 = hdf5_data.tree()
+    return Source(path, "keras3-archive" if version == 3 else "tf-keras-archive", version, config,
+                 lambda saveables, where: hdf5.tree_weights(h5, saveables, where),
+                 {"keras_version_string": metadata.get("keras_version")})
 
 
-@contextlib.contextmanager
-def _open_hdf5(path, config):
-    with _h5_file(path, path) as h5:
-        attrs = h5.attrs
-        if "model_config" in attrs:
-            version = _major(attrs.get("keras_version", ""), path)
-            raw = attrs["model_config"]
-            model_config = parse_json(raw if isinstance(raw, (bytes, str)) else bytes(raw),
-                                      f"{path}: model_config")
-            if "model_weights" not in h5:
-                raise FastGRUError(f"{path}: full-model HDF5 without a 'model_weights' group")
-            root = h5["model_weights"]
-            fmt = "keras3-legacy-h5" if version == 3 else "tf-keras-h5"
-            yield Source(path, fmt, version, model_config,
-                         lambda saveables, where: hdf5.named_weights(root, saveables, where),
-                         {"keras_version_string": _text(attrs.get("keras_version"))})
-        elif "layer_names" in attrs:
-            version = _major(attrs.get("keras_version", "2."), path)
-            model_config = _required_config(path, config)
-            yield Source(path, "tf-keras-weights-h5" if version == 2 else "keras3-legacy-weights-h5",
-                         version, model_config,
-                         lambda saveables, where: hdf5.named_weights(h5, saveables, where),
-                         {"keras_version_string": _text(attrs.get("keras_version"))})
-        elif "layers" in h5 and "vars" in h5:
-            model_config = _required_config(path, config)
-            yield Source(path, "keras3-weights-h5", config_keras_version(model_config), model_config,
-                         lambda saveables, where: hdf5.tree_weights(h5, saveables, where))
-        else:
-            raise FastGRUError(f"{path}: an HDF5 file but not a Keras model (no model_config, "
-                               f"layer_names or layers/vars groups)")
+def _hdf5_source(path, config, hdf5_data):
+    h5 = hdf5_data.tree()
+    attrs = h5.attrs
+    if "model_config" in attrs:
+        version = _major(attrs.get("keras_version", ""), path)
+        raw = attrs["model_config"]
+        model_config = parse_json(raw if isinstance(raw, (bytes, str)) else bytes(raw),
+                                  f"{path}: model_config")
+        if "model_weights" not in h5:
+            raise FastGRUError(f"{path}: full-model HDF5 without a 'model_weights' group")
+        root = h5["model_weights"]
+        fmt = "keras3-legacy-h5" if version == 3 else "tf-keras-h5"
+        return Source(path, fmt, version, model_config,
+                      lambda saveables, where: hdf5.named_weights(root, saveables, where),
+                      {"keras_version_string": _text(attrs.get("keras_version"))})
+    if "layer_names" in attrs:
+        version = _major(attrs.get("keras_version", "2."), path)
+        model_config = _required_config(path, config)
+        return Source(path, "tf-keras-weights-h5" if version == 2 else "keras3-legacy-weights-h5",
+                      version, model_config,
+                      lambda saveables, where: hdf5.named_weights(h5, saveables, where),
+                      {"keras_version_string": _text(attrs.get("keras_version"))})
+    if "layers" in h5 and "vars" in h5:
+        model_config = _required_config(path, config)
+        return Source(path, "keras3-weights-h5", config_keras_version(model_config), model_config,
+                      lambda saveables, where: hdf5.tree_weights(h5, saveables, where))
+    raise FastGRUError(f"{path}: an HDF5 file but not a Keras model (no model_config, "
+                       f"layer_names or layers/vars groups)")
 
 
 def _text(value):

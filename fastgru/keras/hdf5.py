@@ -7,40 +7,40 @@
   by layer name whose ``weight_names`` attribute gives the order (sections 4-6). h5py lists
   datasets alphabetically, so groups are never iterated for order.
 
-Arrays are returned as ``WeightRef`` handles: their shape is known without reading, so callers
-check it against the config before any data is loaded. Optimizer state is never touched.
+Arrays are returned as ``WeightRef`` handles over ``h5tree`` datasets: callers check the shape
+against the config before taking the data (read by the child process only where its size and
+dtype allow). Optimizer state is never read.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from ..errors import FastGRUError
-
-MAX_WEIGHT_ELEMENTS = 1 << 30
+from .h5tree import MAX_WEIGHT_ELEMENTS, Dataset, Group
 
 
 @dataclass
 class WeightRef:
     path: str                   # where it sits in the file, for messages
     shape: tuple
-    dataset: Any
+    dataset: Dataset            # h5tree's: read in full, or not (too large, not numbers, damaged)
 
     def read(self, where: str) -> np.ndarray:
-        count = int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        count = math.prod(self.shape)
         if count > MAX_WEIGHT_ELEMENTS:
             raise FastGRUError(f"{where}: weight {self.path!r} has shape {self.shape}, more than "
                                f"{MAX_WEIGHT_ELEMENTS} elements")
+        if self.dataset.dtype.kind not in "fiu":
+            raise FastGRUError(f"{where}: weight {self.path!r} has dtype {self.dataset.dtype}, "
+                               f"expected numbers")
         try:
-            array = np.asarray(self.dataset[()])
-        except Exception as e:  # h5py raises a zoo of errors on damaged data
+            return np.asarray(self.dataset[()])
+        except OSError as e:  # a part of the file HDF5 could not read
             raise FastGRUError(f"{where}: cannot read weight {self.path!r} ({e})") from None
-        if array.dtype.kind not in "fiu":
-            raise FastGRUError(f"{where}: weight {self.path!r} has dtype {array.dtype}, expected numbers")
-        return array
 
 
 def snake_case(class_name: str) -> str:
@@ -50,13 +50,11 @@ def snake_case(class_name: str) -> str:
 
 
 def _is_dataset(obj):
-    import h5py
-    return isinstance(obj, h5py.Dataset)
+    return isinstance(obj, Dataset)
 
 
 def _is_group(obj):
-    import h5py
-    return isinstance(obj, h5py.Group)
+    return isinstance(obj, Group)
 
 
 # Child groups of a layer in the order Keras walks them (``layer.weights`` order); the rest

@@ -1,0 +1,343 @@
+"""An HDF5 file as a plain tree: what the readers see instead of h5py objects.
+
+``read_tree`` opens a file with h5py, walks it (optimizer state excepted) and returns plain
+``Group`` / ``Dataset`` objects: group keys, attributes, dataset shapes and dtypes, and the
+data of every numeric dataset that passes the size checks. ``encode`` / ``decode`` carry such a
+tree between processes as JSON plus ``.npy`` arrays (never pickle), so the HDF5 library can run
+in a child process (``isolate.py``) and a file that crashes it cannot take fastgru down.
+
+Anything h5py fails to read is kept as an error and raised as ``OSError`` when the reader
+touches it, so a damaged part the model does not use is as harmless as before.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import struct
+
+import numpy as np
+
+from ..errors import FastGRUError
+from . import isolate
+
+# The readers' bound on one weight (graph.py checks config shapes against it too).
+MAX_WEIGHT_ELEMENTS = 1 << 30
+MAX_DEPTH = 64
+MAX_OBJECTS = 1 << 20
+# Optimizer state: never needed, possibly larger than the model (KERAS_FORMATS.md).
+SKIPPED_TOP = ("optimizer_weights", "optimizer")
+
+
+class Failed:
+    """A part h5py could not read: raises when used."""
+
+    def __init__(self, message):
+        self.message = message
+
+    def raise_(self):
+        raise OSError(self.message)
+
+
+class Attributes:
+    def __init__(self, values):
+        self._values = values      # {key: value | Failed}, or a Failed listing
+
+    def _all(self):
+        if isinstance(self._values, Failed):
+            self._values.raise_()
+        return self._values
+
+    def __contains__(self, key):
+        return key in self._all()
+
+    def __getitem__(self, key):
+        value = self._all()[key]
+        if isinstance(value, Failed):
+            value.raise_()
+        return value
+
+    def get(self, key, default=None):
+        return self[key] if key in self._all() else default
+
+
+class Dataset:
+    """Shape, dtype and the data; no attributes (no reader needs a dataset's)."""
+
+    def __init__(self, name, shape, dtype, data):
+        self.name, self.shape, self.dtype = name, shape, dtype
+        self._data = data          # ndarray, Failed, or None (not read: too large / not numeric)
+
+    def __getitem__(self, key):
+        if key != ():
+            raise TypeError("a plain dataset is read whole, with [()]")
+        if isinstance(self._data, Failed):
+            self._data.raise_()
+        if self._data is None:
+            raise OSError(f"dataset {self.name} was not read (dtype {self.dtype}, shape {self.shape})")
+        return self._data
+
+
+class Group:
+    def __init__(self, name, attrs, children):
+        self.name, self.attrs = name, attrs
+        self._children = children  # {key: Group | Dataset | Failed} or a Failed listing
+
+    def _items(self):
+        if isinstance(self._children, Failed):
+            self._children.raise_()
+        return self._children
+
+    def keys(self):
+        return list(self._items())
+
+    def _find(self, key):
+        """The object at ``key``, a name or a relative path ("a/b/c", as h5py takes); None
+        where nothing is."""
+        node = self
+        for part in (p for p in key.split("/") if p):
+            items = node._items() if isinstance(node, Group) else {}
+            if part not in items:
+                return None
+            node = items[part]
+            if isinstance(node, Failed):
+                node.raise_()
+        return node
+
+    def __contains__(self, key):
+        return self._find(key) is not None
+
+    def __getitem__(self, key):
+        node = self._find(key)
+        if node is None:
+            raise KeyError(f"{key!r} is not in group {self.name}")
+        return node
+
+    def get(self, key, default=None):
+        node = self._find(key)
+        return default if node is None else node
+
+
+# ---- h5py -> plain tree (runs where h5py is imported: the child process) --------------------
+def read_tree(source, where: str) -> Group:
+    """Open ``source`` (a path or a file object) with h5py and return its plain tree."""
+    import h5py
+
+    # OverflowError: h5py's file-object driver, on offsets past 2**63 in a damaged superblock
+    try:
+        h5 = h5py.File(source, "r")
+    except (OSError, ValueError, OverflowError) as e:
+        raise FastGRUError(f"{where}: damaged or truncated HDF5 file ({e})") from None
+    with h5:
+        return _Walker(h5py, where).group(h5, 0)
+
+
+class _Walker:
+    def __init__(self, h5py, where):
+        self.h5py, self.where, self.objects = h5py, where, 0
+
+    def _count(self, name, depth):
+        self.objects += 1
+        if depth > MAX_DEPTH or self.objects > MAX_OBJECTS:
+            raise FastGRUError(f"{self.where}: HDF5 object {name} is nested deeper than {MAX_DEPTH} "
+                               f"groups or past {MAX_OBJECTS} objects (a link cycle?)")
+
+    def group(self, g, depth):
+        self._count(g.name, depth)
+        try:
+            keys = list(g.keys())
+        except Exception as e:  # h5py raises a zoo of errors on damaged data
+            return Group(g.name, self.attrs(g), Failed(f"cannot list group {g.name} ({e})"))
+        children = {}
+        for key in keys:
+            if depth == 0 and key in SKIPPED_TOP:
+                continue
+            children[key] = self.child(g, key, depth + 1)
+        return Group(g.name, self.attrs(g), children)
+
+    def child(self, g, key, depth):
+        h5py = self.h5py
+        try:
+            if isinstance(g.get(key, getlink=True), h5py.ExternalLink):
+                return Failed(f"{g.name}/{key} is a link to another file; not followed")
+            obj = g[key]
+        except Exception as e:
+            return Failed(f"cannot open {g.name}/{key} ({e})")
+        if isinstance(obj, h5py.Group):
+            return self.group(obj, depth)
+        if isinstance(obj, h5py.Dataset):
+            self._count(obj.name, depth)
+            return self.dataset(obj)
+        return Failed(f"{g.name}/{key} is neither a group nor a dataset")
+
+    def dataset(self, ds):
+        try:
+            shape, dtype = tuple(int(d) for d in ds.shape), ds.dtype
+        except Exception as e:
+            return Failed(f"cannot read dataset {ds.name}'s header ({e})")
+        count = math.prod(shape)   # Python ints: no overflow on hostile shapes
+        data = None
+        # sizes checked BEFORE reading: only numbers, only what a weight may hold
+        if dtype.kind in "biuf" and count <= MAX_WEIGHT_ELEMENTS:
+            try:
+                data = np.asarray(ds[()])
+            except Exception as e:
+                data = Failed(f"cannot read dataset {ds.name} ({e})")
+        return Dataset(ds.name, shape, dtype, data)
+
+    def attrs(self, obj):
+        try:
+            keys = list(obj.attrs.keys())
+        except Exception as e:
+            return Attributes(Failed(f"cannot list the attributes of {obj.name} ({e})"))
+        values = {}
+        for key in keys:
+            try:
+                values[key] = _plain_value(obj.attrs[key])
+            except Exception as e:
+                values[key] = Failed(f"cannot read attribute {key!r} of {obj.name} ({e})")
+        return Attributes(values)
+
+
+def _plain_value(value):
+    """An attribute as h5py gives it, kept only if it is text or numbers."""
+    if isinstance(value, (str, bytes)):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind in "biuf":
+        return value
+    if array.dtype.kind in "OSU" and all(isinstance(v, (str, bytes)) for v in array.flat):
+        return array
+    raise TypeError(f"unsupported attribute type {array.dtype}")
+
+
+# ---- plain tree <-> bytes: JSON for the structure, .npy for numbers -------------------------
+MAGIC = b"FGH5TREE"
+
+
+def encode(root: Group, out) -> None:
+    """Write ``root`` to the binary file ``out``."""
+    arrays: list = []
+    text = json.dumps(_enc_node(root, arrays)).encode()
+    out.write(MAGIC + struct.pack("<Q", len(text)) + text)
+    for array in arrays:
+        np.lib.format.write_array(out, array, allow_pickle=False)
+
+
+def decode(payload: bytes) -> Group:
+    buf = io.BytesIO(payload)
+    if buf.read(len(MAGIC)) != MAGIC:
+        raise OSError("the HDF5 reader process sent no tree")
+    (size,) = struct.unpack("<Q", buf.read(8))
+    structure = json.loads(buf.read(size))
+    arrays: list = []
+
+    def array(index):
+        while len(arrays) <= index:
+            arrays.append(np.lib.format.read_array(buf, allow_pickle=False))
+        return arrays[index]
+
+    return _dec_node(structure, array)
+
+
+def _enc_node(node, arrays):
+    if isinstance(node, Failed):
+        return {"f": node.message}
+    if isinstance(node, Dataset):
+        return {"d": node.name, "shape": list(node.shape), "dtype": node.dtype.str,
+                "v": None if node._data is None else _enc_value(node._data, arrays)}
+    attrs = node.attrs._values
+    enc_attrs = ({"f": attrs.message} if isinstance(attrs, Failed)
+                 else {"v": {k: _enc_value(v, arrays) for k, v in attrs.items()}})
+    kids = node._children
+    return {"g": node.name, "a": enc_attrs,
+            "c": _enc_value(kids, arrays) if isinstance(kids, Failed)
+            else {k: _enc_node(v, arrays) for k, v in kids.items()}}
+
+
+def _enc_value(value, arrays):
+    if isinstance(value, Failed):
+        return {"f": value.message}
+    if isinstance(value, str):
+        return {"s": value}
+    if isinstance(value, bytes):
+        return {"b": value.decode("latin-1")}
+    array = np.asarray(value)
+    if array.dtype.kind in "OSU":   # text arrays travel as JSON lists, never as object arrays
+        return {"o": [_enc_value(v, arrays) for v in array.flat], "shape": list(array.shape)}
+    arrays.append(array)
+    return {"n": len(arrays) - 1, "scalar": not isinstance(value, np.ndarray)}
+
+
+def _dec_node(enc, array):
+    if "f" in enc:
+        return Failed(enc["f"])
+    if "d" in enc:
+        value = enc["v"]
+        return Dataset(enc["d"], tuple(enc["shape"]), np.dtype(enc["dtype"]),
+                       None if value is None else _dec_value(value, array))
+    attrs = enc["a"]
+    attrs = Attributes(Failed(attrs["f"]) if "f" in attrs
+                       else {k: _dec_value(v, array) for k, v in attrs["v"].items()})
+    kids = enc["c"]
+    return Group(enc["g"], attrs, Failed(kids["f"]) if "f" in kids
+                 else {k: _dec_node(v, array) for k, v in kids.items()})
+
+
+def _dec_value(enc, array):
+    if "f" in enc:
+        return Failed(enc["f"])
+    if "s" in enc:
+        return enc["s"]
+    if "b" in enc:
+        return enc["b"].encode("latin-1")
+    if "o" in enc:
+        items = np.empty(len(enc["o"]), dtype=object)
+        items[:] = [_dec_value(v, array) for v in enc["o"]]
+        return items.reshape(enc["shape"])
+    value = array(enc["n"])
+    return value[()] if enc["scalar"] else value
+
+
+class PendingTree:
+    """The plain tree of a Keras file's HDF5 data (the file itself, or a .keras archive's
+    model.weights.h5), read in a child process from ``start`` on, so the caller's own work
+    (config, imports) overlaps it. With isolation off (``isolate.enabled``), ``tree`` reads it
+    here and h5py is imported in this process."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._child = isolate.Child(self._write) if isolate.enabled() else None
+        self._tree = None
+
+    def _write(self, out):
+        encode(self._read(), out)
+
+    def _read(self) -> Group:
+        from .archive import is_archive, read_weights
+
+        if is_archive(self.path):
+            return read_tree(io.BytesIO(read_weights(self.path)), self.where)
+        return read_tree(self.path, self.where)
+
+    @property
+    def where(self) -> str:
+        from .archive import is_archive
+
+        return f"{self.path}: model.weights.h5" if is_archive(self.path) else self.path
+
+    def tree(self) -> Group:
+        if self._tree is None:
+            self._tree = (self._read() if self._child is None
+                          else decode(self._child.result(self.where)))
+        return self._tree
+
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

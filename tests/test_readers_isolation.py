@@ -1,0 +1,134 @@
+"""HDF5 is read in a forked child (fastgru/keras/isolate.py, h5tree.py): the same models and
+the same errors as reading in-process, a crashing or hanging child becomes a FastGRUError,
+the parent never imports h5py, and loads from many threads at once still work."""
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import fastgru
+from fastgru.format import pack_model
+from fastgru.keras import h5tree, isolate, read_model
+from fixture_manifest import MANIFEST, paths
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# every file format, models with nested / stacked / bidirectional weight groups
+MODELS = ("bidi_state", "stacked_cells", "norms")
+ENTRIES = [e for e in MANIFEST if os.path.basename(e["file"]).split(".")[0].split("_weights")[0]
+           in MODELS]
+
+
+def image(entry):
+    model, config = paths(entry)
+    return pack_model(read_model(model, config=config))
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["file"] for e in ENTRIES])
+def test_child_reads_the_same_model_as_in_process(entry, monkeypatch):
+    isolated = image(entry)
+    monkeypatch.setenv("FASTGRU_HDF5_ISOLATION", "0")
+    assert not isolate.enabled()
+    assert image(entry) == isolated
+
+
+def test_fresh_process_loads_and_predicts_without_importing_h5py():
+    code = ("import sys, numpy as np, fastgru\n"
+            "m = fastgru.load('fastgru/data/demo.keras')\n"
+            "m.predict(np.zeros((1, 5, 3), np.float32))\n"
+            "print('h5py' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False", run.stdout
+
+
+def _error(path, **kwargs):
+    with pytest.raises(fastgru.FastGRUError) as info:
+        read_model(path, **kwargs)
+    return str(info.value)
+
+
+def test_errors_raised_in_the_child_keep_their_message(tmp_path, monkeypatch):
+    truncated = tmp_path / "truncated.h5"
+    with open(os.path.join(ROOT, "tests/fixtures/keras2/simple.h5"), "rb") as f:
+        truncated.write_bytes(f.read()[:3000])
+    weights_only = os.path.join(ROOT, "tests/fixtures/keras2/simple_weights.h5")
+    cases = [(truncated, {}), (weights_only, {})]
+    isolated = [_error(path, **kw) for path, kw in cases]
+    monkeypatch.setenv("FASTGRU_HDF5_ISOLATION", "0")
+    assert [_error(path, **kw) for path, kw in cases] == isolated
+    assert "no architecture" in isolated[1]
+
+
+def test_a_child_killed_by_a_signal_is_an_error_naming_the_file():
+    def crash(out):
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    with pytest.raises(fastgru.FastGRUError, match=r"model\.h5: the HDF5 library crashed .*"
+                                                   r"signal 11.*damaged"):
+        isolate.Child(crash).result("model.h5")
+
+
+def test_a_child_that_runs_too_long_is_stopped(monkeypatch):
+    monkeypatch.setenv("FASTGRU_HDF5_TIMEOUT", "0.5")
+    start = time.monotonic()
+    with pytest.raises(fastgru.FastGRUError, match=r"slow\.h5: .*over 0\.5 s.*FASTGRU_HDF5_TIMEOUT"):
+        isolate.Child(lambda out: time.sleep(60)).result("slow.h5")
+    assert time.monotonic() - start < 30
+    monkeypatch.setenv("FASTGRU_HDF5_TIMEOUT", "soon")
+    with pytest.raises(fastgru.FastGRUError, match="FASTGRU_HDF5_TIMEOUT=.soon. is not a number"):
+        isolate.Child(lambda out: None).result("x.h5")
+
+
+def test_other_exceptions_in_the_child_come_back_as_oserror():
+    def fail(out):
+        raise KeyError("boom")
+
+    with pytest.raises(OSError, match="KeyError: 'boom'"):
+        isolate.Child(fail).result("x.h5")
+
+
+def test_the_wire_format_refuses_pickled_arrays():
+    buf = io.BytesIO()
+    h5tree.encode(h5tree.Group("/", h5tree.Attributes({"n": np.arange(3)}), {}), buf)
+    assert h5tree.decode(buf.getvalue()).attrs["n"].tolist() == [0, 1, 2]
+    pickled = io.BytesIO()
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    payload = buf.getvalue()
+    payload = payload[:payload.index(b"\x93NUMPY")] + pickled.getvalue()
+    with pytest.raises(ValueError, match="allow_pickle"):
+        h5tree.decode(payload)
+
+
+def test_eight_threads_load_at_once():
+    path = os.path.join(ROOT, "fastgru", "data", "demo.keras")
+    x = np.random.default_rng(0).normal(size=(2, 7, 3)).astype(np.float32)
+    serial = fastgru.load(path).predict(x).tobytes()
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: fastgru.load(path).predict(x).tobytes(), range(24)))
+    assert got == [serial] * 24
+
+
+def test_datasets_are_read_only_after_their_size_is_checked(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "sizes.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("huge", shape=(2 ** 31, 2 ** 31), dtype="f4", chunks=(1, 1))
+        f["small"] = np.arange(6, dtype=np.float32).reshape(2, 3)
+        f["text"] = np.array([b"a", b"b"])
+        f.create_group("optimizer_weights")["big"] = np.zeros(3)
+    tree = h5tree.decode(isolate.Child(
+        lambda out: h5tree.encode(h5tree.read_tree(str(path), "sizes.h5"), out)).result("sizes.h5"))
+    assert tree["huge"].shape == (2 ** 31, 2 ** 31)
+    with pytest.raises(OSError, match="was not read"):
+        tree["huge"][()]
+    with pytest.raises(OSError, match="was not read"):
+        tree["text"][()]
+    assert tree["small"][()].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert "optimizer_weights" not in tree
