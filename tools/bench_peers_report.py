@@ -124,7 +124,10 @@ def _all_variants(results, workloads):
     return lines
 
 
-def render(results, workloads, threads, command, driver_notes, quick, tolerance, repo_root):
+def render(results, workloads, threads, command, driver_notes, quick, tolerance, repo_root,
+           targets=(), extra_sections=()):
+    """The whole page; `targets` (issue 7's table) and `extra_sections` are markdown lines
+    from tools/bench_extras_report.py."""
     peak = sgemm_by_threads(results)
     versions = {}
     for result in results:
@@ -175,10 +178,13 @@ def render(results, workloads, threads, command, driver_notes, quick, tolerance,
               "timestep. % of sgemm peak compares that with numpy's float32 matmul at the "
               "same thread count in the same run.", "",
               "## Summary", "", render_summary(results, workloads, threads), "",
-              "Speed ratio > 1: fastgru is faster than the best peer.", "",
-              "## Per workload", ""]
+              "Speed ratio > 1: fastgru is faster than the best peer.", ""]
+    if targets:
+        lines += ["## Issue 7 targets", ""] + list(targets) + [""]
+    lines += ["## Per workload", ""]
     for workload in workloads:
         lines += _workload_section(results, workload, threads, peak) + [""]
+    lines += list(extra_sections)
     lines += ["## Every way each engine ran", ""] + _all_variants(results, workloads) + [""]
     notes = driver_notes + [f"{r['peer']}, {r['threads']} thread(s): {note}"
                             for r in results for note in r["notes"]]
