@@ -270,7 +270,6 @@ def measure_cold_start(ctx):
                 raise RuntimeError(f"python -c {code!r} failed: {done.stderr.strip()}")
     for label, values in times.items():
         ctx.row(what=label, seconds=statistics.median(values), runs=len(values))
-    ctx.result["model"] = os.path.relpath(DEMO_MODEL, REPO_ROOT)
     if os.path.exists(COLD_START_TOOL):
         done = subprocess.run([sys.executable, COLD_START_TOOL], cwd=REPO_ROOT,
                               capture_output=True, text=True, timeout=900)

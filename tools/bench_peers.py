@@ -2,6 +2,7 @@
 
     /opt/benchenv/bin/python tools/bench_peers.py                 # full run -> BENCHMARKS.md
     /opt/benchenv/bin/python tools/bench_peers.py --quick --only torch,numpy --workloads S1,L1
+    /opt/benchenv/bin/python tools/bench_peers.py --quick --only fastgru --extras c_stream,memory
 
 The peers come from tools/requirements-bench.txt (each optional: a missing one is skipped with a
 note); fastgru is imported from this repository, built in place
@@ -14,6 +15,12 @@ checked against the float64 numpy reference (max abs error <= 1e-4, else the fig
 used), then timed: the median of >= 7 repetitions after warm-up; streams are timed over
 >= 1000 calls per repetition. A peer that offers several ways to run (Keras predict / eager /
 tf.function, ...) is timed in each, and its best verified one counts.
+
+After the peers, the rest of issue 7's targets are measured by tools/bench_extras.py, again one
+fresh process per measurement (C streaming, the Python call overhead, cold start, memory,
+the small-problem threshold, bf16; `--extras` picks some or none), and BENCHMARKS.md gets,
+after its summary, a table of every issue-7 target: wanted, measured, met or not
+(tools/bench_extras_report.py).
 """
 import argparse
 import json
@@ -232,8 +239,9 @@ def run_driver(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="3 repetitions, 200 stream calls, a quarter of the timesteps "
-                             "(debugging only; writes into the work folder unless --out)")
+                        help="3 repetitions, 200 stream calls, a quarter of the timesteps, "
+                             "short extras (debugging only; writes into the work folder "
+                             "unless --out)")
     parser.add_argument("--only", help=f"comma-separated peers ({','.join(PEER_NAMES)})")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
                         help="comma-separated workloads (default: all)")
