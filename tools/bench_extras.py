@@ -193,21 +193,30 @@ def c_step_seconds(model, threads, steps, runs, precision=None):
     return statistics.median(medians), isa
 
 
+def stream_models(ctx, bf16, why_not):
+    """(workload, precision, .fgru path) of each stream model to time: S1 and S2 in fp32, S2
+    in bf16 too when `bf16`. Whatever is left out gets a note."""
+    cases = [("S1", "float32"), ("S2", "float32")] + ([("S2", BF16)] if bf16 else [])
+    if not bf16:
+        ctx.note(f"S2 bf16: {why_not}")
+    models = []
+    for name, precision in cases:
+        path = model_path(ctx.workdir, name, ".fgru")
+        if os.path.exists(path):
+            models.append((name, precision, path))
+        else:
+            ctx.note(f"{name} {precision}: no {path} (the models were not saved)")
+    return models
+
+
 def measure_c_stream(ctx):
     if not os.path.exists(STREAM_BENCH):
         ctx.note(f"skipped: no {os.path.relpath(STREAM_BENCH, REPO_ROOT)} (make -C src_c)")
         return
     steps, runs = (2000, 3) if ctx.quick else (20000, 7)
-    cases = [("S1", "float32"), ("S2", "float32")]
-    if bench_takes_precision():
-        cases.append(("S2", BF16))
-    else:
-        ctx.note("S2 bf16: fastgru_stream_bench takes no precision argument yet")
-    for name, precision in cases:
-        path = model_path(ctx.workdir, name, ".fgru")
-        if not os.path.exists(path):
-            ctx.note(f"{name}: no {path} (the models were not saved)")
-            continue
+    models = stream_models(ctx, bench_takes_precision(),
+                           "fastgru_stream_bench takes no precision argument yet")
+    for name, precision, path in models:
         seconds, isa = c_step_seconds(path, ctx.threads, steps, runs,
                                       precision if precision != "float32" else None)
         ctx.row(workload=name, precision=precision, seconds=seconds, isa=isa, steps=steps,
@@ -236,16 +245,9 @@ def stream_error_and_seconds(model, case, reference, plan):
 
 def measure_py_stream(ctx):
     fastgru = import_fastgru()
-    cases = [("S1", "float32"), ("S2", "float32")]
-    if has_precision(fastgru):
-        cases.append(("S2", BF16))
-    else:
-        ctx.note("S2 bf16: fastgru.load has no precision= argument yet")
-    for name, precision in cases:
-        path = model_path(ctx.workdir, name, ".fgru")
-        if not os.path.exists(path):
-            ctx.note(f"{name}: no {path} (the models were not saved)")
-            continue
+    models = stream_models(ctx, has_precision(fastgru),
+                           "fastgru.load has no precision= argument yet")
+    for name, precision, path in models:
         options = {"precision": precision} if precision != "float32" else {}
         model = fastgru.load(path, threads=ctx.threads, **options)
         case, reference = load_case(ctx.workdir, ctx.workload(name))
@@ -338,7 +340,7 @@ def per_call_seconds(fns, repeats, target_seconds):
 def measure_threshold(ctx):
     fastgru = import_fastgru()
     rng = np.random.default_rng(0)
-    repeats, target = (3, 1e-3) if ctx.quick else (9, 4e-3)
+    repeats, target = (3, 1e-3) if ctx.quick else (15, 4e-3)
     for sweep, shapes in THRESHOLD_SWEEPS.items():
         for batch, steps, n_in, units in shapes:
             weights = [rng.uniform(-0.3, 0.3, shape).astype(np.float32)
