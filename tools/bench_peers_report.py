@@ -176,7 +176,11 @@ def render(results, workloads, threads, command, driver_notes, quick, tolerance,
               "predict() and eager calls (~0.1 s and ~20 ms a step, 100× tf.function).",
               "- GFLOP/s counts the two matrix products only: 2·B·3·units·(in + units) per "
               "timestep. % of sgemm peak compares that with numpy's float32 matmul at the "
-              "same thread count in the same run.", "",
+              "same thread count in the same run.",
+              "- The issue 7 targets table and the sections after the per-workload tables (C "
+              "streaming, Python call overhead, cold start, memory, small problems, bf16) come "
+              "from tools/bench_extras.py: one fresh process per measurement, started after "
+              "every peer worker has finished.", "",
               "## Summary", "", render_summary(results, workloads, threads), "",
               "Speed ratio > 1: fastgru is faster than the best peer.", ""]
     if targets:
