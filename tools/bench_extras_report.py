@@ -167,7 +167,15 @@ def _threshold_target(extras):
         return label, target, "not measured", None
     worst = max(rows, key=lambda row: row["seconds_n"] / row["seconds_1"])
     ratio = worst["seconds_n"] / worst["seconds_1"]
-    return label, target, f"worst {ratio:.2f}× ({_shape(worst)})", ratio <= NOT_SLOWER
+    sweeps = {}
+    for row in rows:
+        sweeps.setdefault(row["sweep"], []).append(row)
+    pays = []
+    for name, sweep in sweeps.items():
+        start = threshold_summary(sweep)[0]
+        pays.append(f"{name}: " + (_shape(sweep[start]) if start is not None else "never"))
+    return (label, target, f"worst {ratio:.2f}× ({_shape(worst)}); {n} threads pay from "
+            + "; ".join(pays), ratio <= NOT_SLOWER)
 
 
 def _bf16_t1_target(extras, threads):
@@ -332,24 +340,24 @@ def _bf16_section(extras):
              "the .fgru file and precision that the Python stream row checks.", "",
              "| run | engine / way | precision | threads | time | max abs err |",
              "| --- | --- | --- | ---: | ---: | ---: |"]
-    found = False
+    table = []
     for result in extras:
         for row in result["rows"]:
             if result["measure"] in ("bf16_fastgru", "bf16_openvino"):
-                what = (row["engine"], row["precision"], _ms(row["seconds"]))
+                way, time = row["engine"], _ms(row["seconds"])
             elif row.get("precision") == "bfloat16":
                 way = "C fastgru_stream_bench" if result["measure"] == "c_stream" \
                     else "Python stream.step(out=)"
-                what = (way, "bfloat16", _us(row["seconds"]))
+                time = _us(row["seconds"])
             else:
                 continue
-            found = True
             error = f"{row['max_abs_err']:.1e}" if "max_abs_err" in row else "—"
-            lines.append(f"| {row['workload']} | {what[0]} | {what[1]} | {result['threads']} | "
-                         f"{what[2]} | {error} |")
-    if not found:
-        lines += ["", "No bf16 figures in this run (see the notes)."]
-    return lines
+            table.append((row["workload"], result["threads"], way,
+                          f"| {row['workload']} | {way} | {row['precision']} | "
+                          f"{result['threads']} | {time} | {error} |"))
+    if not table:
+        return lines + ["", "No bf16 figures in this run (see the notes)."]
+    return lines + [line for *_, line in sorted(table)]
 
 
 def render_sections(results, extras, workloads):
