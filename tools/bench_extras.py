@@ -262,7 +262,8 @@ def measure_cold_start(ctx):
     snippets = {"python -c pass": "pass", "+ import numpy": "import numpy",
                 "+ import fastgru": "import fastgru", "import, load .keras, predict once": load}
     times = {label: [] for label in snippets}
-    for _ in range(5 if ctx.quick else 15):
+    runs = 5 if ctx.quick else 15
+    for _ in range(runs):
         for label, code in snippets.items():
             start = time.perf_counter()
             done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT,
@@ -273,7 +274,7 @@ def measure_cold_start(ctx):
     for label, values in times.items():
         ctx.row(what=label, seconds=statistics.median(values), runs=len(values))
     if os.path.exists(COLD_START_TOOL):
-        done = subprocess.run([sys.executable, COLD_START_TOOL], cwd=REPO_ROOT,
+        done = subprocess.run([sys.executable, COLD_START_TOOL, "-n", str(runs)], cwd=REPO_ROOT,
                               capture_output=True, text=True, timeout=900)
         ctx.result["cold_start_tool"] = {"returncode": done.returncode,
                                          "output": (done.stdout + done.stderr)[-4000:]}
