@@ -146,21 +146,24 @@ def save_models(args):
         import keras
     except ImportError as exc:
         sys.exit(f"cannot save the models for fastgru.load: {exc}")
+    paths = []
     for workload in selected_workloads(args.save_models.split(","), args.quick):
         with np.load(case_path(args.workdir, workload)) as data:
             model = keras.Sequential([
                 keras.Input((None, workload.input_dim)),
                 keras.layers.GRU(workload.units, return_sequences=True, reset_after=True)])
             model.set_weights([data["kernel"], data["recurrent_kernel"], data["bias"]])
-        keras_path = os.path.join(args.workdir, f"{workload.name}.keras")
-        model.save(keras_path)
-        sys.path.insert(0, REPO_ROOT)
-        import fastgru
-        fastgru.convert(keras_path, os.path.join(args.workdir, f"{workload.name}.fgru"))
+        paths.append(os.path.join(args.workdir, workload.name))
+        model.save(paths[-1] + ".keras")
+    sys.path.insert(0, REPO_ROOT)
+    import fastgru  # after every .keras is saved: a fastgru that fails to import spoils no more
+    for path in paths:
+        fastgru.convert(path + ".keras", path + ".fgru")
 
 
 # ---------------------------------------------------------------------------------------------
-# Driver: prepare the cases, start one worker per (thread count, peer), write the report.
+# Driver: prepare the cases, start one worker per (thread count, peer), then the extras' own
+# processes, write the report.
 
 def run_subprocess(argv, threads, timeout):
     try:

@@ -1,4 +1,5 @@
-"""Workloads of the peer benchmark: shapes, shared weights, the numpy reference and timing helpers.
+"""Workloads of the peer benchmark: shapes, shared weights, the numpy reference, and the timing
+and checking helpers that the peer workers (bench_peers.py) and the extras (bench_extras.py) share.
 
 Every peer gets the same Keras-layout GRU weights (reset_after=True, gate order z, r, h) and the
 same input; the float64 numpy reference below, written from the GRU equations
