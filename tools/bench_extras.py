@@ -6,7 +6,8 @@ and writes <workdir>/extra_<NAME>_<N>[_<ARG>].json:
 
   c_stream      examples/c/fastgru_stream_bench (built by `make -C src_c`) on .fgru models of
                 S1 and S2 written from the peers' weights; S2 in bf16 too once the bench takes a
-                precision argument
+                precision argument (its usage line names "precision"; this script passes
+                `bfloat16` as the 4th argument, after MODEL, STEPS and THREADS)
   py_stream     model.stream(1).step(x, out=buf) in a bare loop on the same .fgru files (the
                 Python call overhead is this minus the C step); S2 in bf16 too
   cold_start    median wall time of fresh `python -c` processes: python alone, + numpy,
