@@ -220,8 +220,9 @@ def render_targets(results, extras, workloads):
     lines += [f"| {label} | {target} | {measured} | "
               f"{'yes' if ok else 'not measured' if ok is None else '**no**'} |"
               for label, target, measured, ok in rows]
-    lines += ["", f"{met} met, {missed} missed, {len(rows) - met - missed} not measured "
-              "(see the notes for why)."]
+    unmeasured = len(rows) - met - missed
+    lines += ["", f"{met} met, {missed} missed, {unmeasured} not measured"
+              + (" (the notes say why)." if unmeasured else ".")]
     return lines
 
 
