@@ -248,9 +248,9 @@ def _c_stream_section(extras):
 
 def _overhead_section(results, extras, workloads):
     lines = ["## Python call overhead", "",
-             "`step = model.stream(1).step; step(x, out=buf)` in a bare loop on the same .fgru "
-             "file as the C bench (its first steps checked against the reference), less the C "
-             "step: what the Python call itself costs. \"Peer table\" is the stream figure of "
+             "`step = model.stream(1).step; step(x, out=buf)` in a bare loop (the median of "
+             "many 100-call runs) on the same .fgru file as the C bench (its first steps checked "
+             "against the reference), less the C step: what the Python call itself costs. \"Peer table\" is the stream figure of "
              "the tables above, whose loop calls a small closure per step like every peer's.", "",
              "| model | threads | Python step | peer table | C step | Python − C |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
