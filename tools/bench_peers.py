@@ -2,6 +2,7 @@
 
     /opt/benchenv/bin/python tools/bench_peers.py                 # full run -> BENCHMARKS.md
     /opt/benchenv/bin/python tools/bench_peers.py --quick --only torch,numpy --workloads S1,L1
+    /opt/benchenv/bin/python tools/bench_peers.py --quick --only fastgru --extras c_stream,memory
 
 The peers come from tools/requirements-bench.txt (each optional: a missing one is skipped with a
 note); fastgru is imported from this repository, built in place
@@ -14,6 +15,12 @@ checked against the float64 numpy reference (max abs error <= 1e-4, else the fig
 used), then timed: the median of >= 7 repetitions after warm-up; streams are timed over
 >= 1000 calls per repetition. A peer that offers several ways to run (Keras predict / eager /
 tf.function, ...) is timed in each, and its best verified one counts.
+
+After the peers, the rest of issue 7's targets are measured by tools/bench_extras.py, again one
+fresh process per measurement (C streaming, the Python call overhead, cold start, memory,
+the small-problem threshold, bf16; `--extras` picks some or none), and BENCHMARKS.md gets,
+after its summary, a table of every issue-7 target: wanted, measured, met or not
+(tools/bench_extras_report.py).
 """
 import argparse
 import json
@@ -22,7 +29,6 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import traceback
 
 import numpy as np
 
@@ -31,18 +37,15 @@ REPO_ROOT = os.path.dirname(TOOLS_DIR)
 sys.path.insert(0, TOOLS_DIR)
 
 from bench_peers_runners import PEER_NAMES, PeerUnavailable, make_peer  # noqa: E402
-from bench_peers_workloads import (WORKLOADS, make_case, median_seconds,  # noqa: E402
-                                   quick_variant, reference_sequence, sgemm_peak_gflops)
+from bench_peers_workloads import (WORKLOADS, as_float64, case_path, describe,  # noqa: E402
+                                   load_case, make_case, max_error, median_seconds,
+                                   quick_variant, reference_sequence, sgemm_peak_gflops,
+                                   thread_env, time_sequence, timing_plan)
+import bench_extras  # noqa: E402
+import bench_extras_report  # noqa: E402
 import bench_peers_report  # noqa: E402
 
 TOLERANCE = 1e-4
-
-
-def timing_plan(quick):
-    """Repetitions and calls: the issue's minimum for real runs, a few for --quick debugging."""
-    if quick:
-        return {"repeats": 3, "warmup": 1, "stream_calls": 200, "sgemm_repeats": 3}
-    return {"repeats": 7, "warmup": 2, "stream_calls": 1000, "sgemm_repeats": 7}
 
 
 def selected_workloads(names, quick):
@@ -54,30 +57,8 @@ def selected_workloads(names, quick):
     return workloads
 
 
-def case_path(workdir, workload):
-    return os.path.join(workdir, f"{workload.name}.npz")
-
-
 # ---------------------------------------------------------------------------------------------
 # Worker: one peer, one thread count, every workload.
-
-def as_float64(output):
-    """A peer's output (numpy array, torch / TensorFlow tensor, OpenVINO view) as float64 numpy."""
-    if hasattr(output, "numpy"):
-        output = output.numpy()
-    return np.array(output, dtype=np.float64)
-
-
-def max_error(output, reference):
-    return float(np.max(np.abs(as_float64(output).reshape(reference.shape) - reference)))
-
-
-def time_sequence(fn, reference, plan):
-    """Check, time, and check again: a peer whose later calls go wrong must not count."""
-    first_error = max_error(fn(), reference)
-    seconds = median_seconds(fn, plan["repeats"], plan["warmup"])
-    return max(first_error, max_error(fn(), reference)), seconds
-
 
 def check_stream(open_stream, case, reference):
     """Open a fresh stream, feed the case's steps; returns (max error, native inputs, step)."""
@@ -123,9 +104,7 @@ def run_worker(args):
 
 
 def run_workload(peer, workload, plan, args, result):
-    with np.load(case_path(args.workdir, workload)) as data:
-        case = {k: data[k] for k in data.files}
-    reference = case.pop("reference")
+    case, reference = load_case(args.workdir, workload)
     try:
         variants = (peer.stream_variants if workload.stream
                     else peer.sequence_variants)(workload, case)
@@ -159,37 +138,32 @@ def save_result(args, result):
         json.dump(result, f, indent=1)
 
 
-def describe(exc):
-    where = traceback.extract_tb(exc.__traceback__)[-1]
-    return f"{type(exc).__name__}: {exc} ({os.path.basename(where.filename)}:{where.lineno})"
-
-
-def save_keras_stream_models(args):
-    """Save each stream workload as a .keras model for fastgru.load (its streams need a model)."""
+def save_models(args):
+    """Save the named workloads as .keras models (fastgru streams run on loaded models) and
+    convert each to .fgru (what the C streaming bench and the extras load)."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     try:
         import keras
     except ImportError as exc:
-        sys.exit(f"cannot save the stream models for fastgru.load: {exc}")
-    streams = [w for w in selected_workloads(args.workloads.split(","), args.quick) if w.stream]
-    for workload in streams:
+        sys.exit(f"cannot save the models for fastgru.load: {exc}")
+    paths = []
+    for workload in selected_workloads(args.save_models.split(","), args.quick):
         with np.load(case_path(args.workdir, workload)) as data:
             model = keras.Sequential([
                 keras.Input((None, workload.input_dim)),
                 keras.layers.GRU(workload.units, return_sequences=True, reset_after=True)])
             model.set_weights([data["kernel"], data["recurrent_kernel"], data["bias"]])
-        model.save(os.path.join(args.workdir, f"{workload.name}.keras"))
+        paths.append(os.path.join(args.workdir, workload.name))
+        model.save(paths[-1] + ".keras")
+    sys.path.insert(0, REPO_ROOT)
+    import fastgru  # after every .keras is saved: a fastgru that fails to import spoils no more
+    for path in paths:
+        fastgru.convert(path + ".keras", path + ".fgru")
 
 
 # ---------------------------------------------------------------------------------------------
-# Driver: prepare the cases, start one worker per (thread count, peer), write the report.
-
-def thread_env(threads):
-    n = str(threads)
-    return dict(os.environ, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n,
-                TF_NUM_INTRAOP_THREADS=n, TF_NUM_INTEROP_THREADS=n, FASTGRU_NUM_THREADS=n,
-                KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
-
+# Driver: prepare the cases, start one worker per (thread count, peer), then the extras' own
+# processes, write the report.
 
 def run_subprocess(argv, threads, timeout):
     try:
@@ -206,20 +180,25 @@ def run_driver(args):
         if peer not in PEER_NAMES:
             sys.exit(f"unknown peer {peer!r}; expected some of {', '.join(PEER_NAMES)}")
     threads = [int(n) for n in args.threads.split(",")]
+    extras = bench_extras.selected(args.extras)
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_peers_")
     os.makedirs(workdir, exist_ok=True)
     print(f"work files in {workdir}", flush=True)
-    for workload in workloads:
+    names = {w.name for w in workloads} | bench_extras.needed_workloads(extras)
+    for workload in selected_workloads([n for n in WORKLOADS if n in names], args.quick):
         case = make_case(workload, seed=list(WORKLOADS).index(workload.name) + 1)  # stable per name
         np.savez(case_path(workdir, workload), reference=reference_sequence(case), **case)
 
     common = ["--workdir", workdir, "--workloads", args.workloads] + (["--quick"] if args.quick
                                                                       else [])
     driver_notes = []
-    if "fastgru" in peers and any(w.stream for w in workloads):
-        status = run_subprocess(["--save-keras-models"] + common, 1, 600)
+    models = bench_extras.needed_models(extras) | (
+        {w.name for w in workloads if w.stream} if "fastgru" in peers else set())
+    if models:
+        status = run_subprocess(["--save-models", ",".join(n for n in WORKLOADS if n in models)]
+                                + common, 1, 600)
         if status != 0:
-            driver_notes.append(f"fastgru streams: saving the .keras models failed ({status})")
+            driver_notes.append(f"saving the .keras / .fgru models failed ({status})")
 
     results = []
     for n in threads:
@@ -240,24 +219,32 @@ def run_driver(args):
             for note in results[-1]["notes"]:
                 print(f"  note: {note}", flush=True)
 
+    extra_results = bench_extras.run_all(extras, threads, workdir, args.quick, args.timeout,
+                                         driver_notes)
+
     out = args.out or (os.path.join(workdir, "BENCHMARKS.quick.md") if args.quick
                        else os.path.join(REPO_ROOT, "BENCHMARKS.md"))
     command = "/opt/benchenv/bin/python tools/bench_peers.py " + " ".join(
         shlex.quote(a) for a in sys.argv[1:])
-    text = bench_peers_report.render(results, workloads, threads, command.strip(),
-                                     driver_notes, quick=args.quick, tolerance=TOLERANCE,
-                                     repo_root=REPO_ROOT)
+    targets = bench_extras_report.render_targets(results, extra_results, workloads)
+    text = bench_peers_report.render(
+        results, workloads, threads, command.strip(),
+        driver_notes + bench_extras_report.extra_notes(extra_results), quick=args.quick,
+        tolerance=TOLERANCE, repo_root=REPO_ROOT, targets=targets,
+        extra_sections=bench_extras_report.render_sections(results, extra_results, workloads))
     with open(out, "w") as f:
         f.write(text)
     print(bench_peers_report.render_summary(results, workloads, threads))
+    print("\n".join(targets))
     print(f"wrote {out}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="3 repetitions, 200 stream calls, a quarter of the timesteps "
-                             "(debugging only; writes into the work folder unless --out)")
+                        help="3 repetitions, 200 stream calls, a quarter of the timesteps, "
+                             "short extras (debugging only; writes into the work folder "
+                             "unless --out)")
     parser.add_argument("--only", help=f"comma-separated peers ({','.join(PEER_NAMES)})")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
                         help="comma-separated workloads (default: all)")
@@ -266,14 +253,18 @@ def main():
     parser.add_argument("--workdir", help="folder for cases and results (default: a new temp)")
     parser.add_argument("--timeout", type=int, default=3600,
                         help="seconds allowed to one worker process")
+    parser.add_argument("--extras", default="all",
+                        help="issue 7's other measurements, after the peers, each in its own "
+                             f"process: all (default), none, or some of "
+                             f"{','.join(bench_extras.EXTRAS)}")
     parser.add_argument("--worker", choices=PEER_NAMES, help=argparse.SUPPRESS)
-    parser.add_argument("--save-keras-models", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--save-models", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         args.threads = int(args.threads)
         run_worker(args)
-    elif args.save_keras_models:
-        save_keras_stream_models(args)
+    elif args.save_models:
+        save_models(args)
     else:
         run_driver(args)
 

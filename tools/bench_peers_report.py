@@ -124,7 +124,10 @@ def _all_variants(results, workloads):
     return lines
 
 
-def render(results, workloads, threads, command, driver_notes, quick, tolerance, repo_root):
+def render(results, workloads, threads, command, driver_notes, quick, tolerance, repo_root,
+           targets=(), extra_sections=()):
+    """The whole page; `targets` (issue 7's table) and `extra_sections` are markdown lines
+    from tools/bench_extras_report.py."""
     peak = sgemm_by_threads(results)
     versions = {}
     for result in results:
@@ -173,12 +176,19 @@ def render(results, workloads, threads, command, driver_notes, quick, tolerance,
               "predict() and eager calls (~0.1 s and ~20 ms a step, 100× tf.function).",
               "- GFLOP/s counts the two matrix products only: 2·B·3·units·(in + units) per "
               "timestep. % of sgemm peak compares that with numpy's float32 matmul at the "
-              "same thread count in the same run.", "",
+              "same thread count in the same run.",
+              "- The issue 7 targets table and the sections after the per-workload tables (C "
+              "streaming, Python call overhead, cold start, memory, small problems, bf16) come "
+              "from tools/bench_extras.py: one fresh process per measurement, started after "
+              "every peer worker has finished.", "",
               "## Summary", "", render_summary(results, workloads, threads), "",
-              "Speed ratio > 1: fastgru is faster than the best peer.", "",
-              "## Per workload", ""]
+              "Speed ratio > 1: fastgru is faster than the best peer.", ""]
+    if targets:
+        lines += ["## Issue 7 targets", ""] + list(targets) + [""]
+    lines += ["## Per workload", ""]
     for workload in workloads:
         lines += _workload_section(results, workload, threads, peak) + [""]
+    lines += list(extra_sections)
     lines += ["## Every way each engine ran", ""] + _all_variants(results, workloads) + [""]
     notes = driver_notes + [f"{r['peer']}, {r['threads']} thread(s): {note}"
                             for r in results for note in r["notes"]]

@@ -303,9 +303,14 @@ class OnnxRuntimePeer:
 
 
 class OpenVinoPeer:
-    """OpenVINO CPU plugin reading the ONNX GRU model, with f32 inference precision forced."""
+    """OpenVINO CPU plugin reading the ONNX GRU model, with f32 inference precision forced
+    (precision=None leaves OpenVINO its own default: the bf16 peer of tools/bench_extras.py)."""
     name = "openvino"
     notes = []  # replaced by the worker's list: variants left out, for the report
+
+    def __init__(self, precision="f32"):
+        self.precision = precision
+        self.compiled_precision = None  # what the last compile_model chose, e.g. "bf16"
 
     def version(self):
         try:
@@ -321,12 +326,16 @@ class OpenVinoPeer:
 
     def _compile(self, model):
         # This CPU runs bf16 by default; the benchmark is fp32, so force f32 and check it held.
-        config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": self.threads,
-                  "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+        config = {"INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY",
+                  "NUM_STREAMS": 1}
+        if self.precision:
+            config["INFERENCE_PRECISION_HINT"] = self.precision
         compiled = self.core.compile_model(model, "CPU", config)
         precision = compiled.get_property("INFERENCE_PRECISION_HINT")
-        if precision != self.ov.Type.f32:
-            raise RuntimeError(f"OpenVINO compiled with precision {precision}, not f32")
+        self.compiled_precision = precision.get_type_name()  # "f32", "bf16", ...
+        if self.precision and self.compiled_precision != self.precision:
+            raise RuntimeError(f"OpenVINO compiled with precision {precision}, not "
+                               f"{self.precision}")
         return compiled
 
     def _read(self, model_bytes):

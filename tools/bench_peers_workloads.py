@@ -1,12 +1,15 @@
-"""Workloads of the peer benchmark: shapes, shared weights, the numpy reference and timing helpers.
+"""Workloads of the peer benchmark: shapes, shared weights, the numpy reference, and the timing
+and checking helpers that the peer workers (bench_peers.py) and the extras (bench_extras.py) share.
 
 Every peer gets the same Keras-layout GRU weights (reset_after=True, gate order z, r, h) and the
 same input; the float64 numpy reference below, written from the GRU equations
 (shared/KERAS_FORMATS.md section 10), is what each peer's output is checked against.
 """
 import dataclasses
+import os
 import statistics
 import time
+import traceback
 
 import numpy as np
 
@@ -128,3 +131,53 @@ def sgemm_peak_gflops(repeats, size=2048):
     out = np.empty_like(a)
     seconds = median_seconds(lambda: np.matmul(a, b, out=out), repeats, warmup=2)
     return 2.0 * size ** 3 / seconds / 1e9
+
+
+def timing_plan(quick):
+    """Repetitions and calls: the issue's minimum for real runs, a few for --quick debugging."""
+    if quick:
+        return {"repeats": 3, "warmup": 1, "stream_calls": 200, "sgemm_repeats": 3}
+    return {"repeats": 7, "warmup": 2, "stream_calls": 1000, "sgemm_repeats": 7}
+
+
+def case_path(workdir, workload):
+    return os.path.join(workdir, f"{workload.name}.npz")
+
+
+def load_case(workdir, workload):
+    """(case arrays, float64 reference) as the driver saved them for this workload."""
+    with np.load(case_path(workdir, workload)) as data:
+        case = {k: data[k] for k in data.files}
+    return case, case.pop("reference")
+
+
+def as_float64(output):
+    """A peer's output (numpy array, torch / TensorFlow tensor, OpenVINO view) as float64 numpy."""
+    if hasattr(output, "numpy"):
+        output = output.numpy()
+    return np.array(output, dtype=np.float64)
+
+
+def max_error(output, reference):
+    return float(np.max(np.abs(as_float64(output).reshape(reference.shape) - reference)))
+
+
+def time_sequence(fn, reference, plan):
+    """Check, time, and check again: a peer whose later calls go wrong must not count."""
+    first_error = max_error(fn(), reference)
+    seconds = median_seconds(fn, plan["repeats"], plan["warmup"])
+    return max(first_error, max_error(fn(), reference)), seconds
+
+
+def thread_env(threads):
+    """The environment of a worker process: every threading knob set to `threads`."""
+    n = str(threads)
+    return dict(os.environ, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n,
+                TF_NUM_INTRAOP_THREADS=n, TF_NUM_INTEROP_THREADS=n, FASTGRU_NUM_THREADS=n,
+                KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def describe(exc):
+    """An exception in one line, with the file and line where it was raised."""
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} ({os.path.basename(where.filename)}:{where.lineno})"

@@ -1,0 +1,420 @@
+"""Issue 7's measurements beyond the peer tables, for tools/bench_peers.py.
+
+Each runs in a fresh process of its own (`bench_extras.py --measure NAME --threads N`, started
+by run_all() after every peer worker has finished, so none of them disturbs a peer's timing)
+and writes <workdir>/extra_<NAME>_<N>[_<ARG>].json:
+
+  c_stream      examples/c/fastgru_stream_bench (built by `make -C src_c`) on .fgru models of
+                S1 and S2 written from the peers' weights; S2 in bf16 too once the bench takes a
+                precision argument (its usage line names "precision"; this script passes
+                `bfloat16` as the 4th argument, after MODEL, STEPS and THREADS)
+  py_stream     model.stream(1).step(x, out=buf) in a bare loop on the same .fgru files (the
+                Python call overhead is this minus the C step); S2 in bf16 too
+  cold_start    median wall time of fresh `python -c` processes: python alone, + numpy,
+                + fastgru, and import + load a small .keras model + predict once; plus the
+                breakdown printed by tools/cold_start.py when it exists
+  memory        T2's shape at T=200 and T=800: peak RSS against weights + input + output
+  threshold     1 vs N threads over tiny shapes, timed alternately in one process
+  bf16_fastgru  T1 with fastgru.load(..., precision="bfloat16") (skipped while load lacks it)
+  bf16_openvino T1 on OpenVINO with its default precision (bf16 on AVX512_BF16 CPUs)
+"""
+import argparse
+import inspect
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+TOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(TOOLS_DIR)
+sys.path.insert(0, TOOLS_DIR)
+
+from bench_peers_workloads import (WORKLOADS, describe, load_case, max_error,  # noqa: E402
+                                   median_seconds, quick_variant, thread_env, time_sequence,
+                                   timing_plan)
+
+STREAM_BENCH = os.path.join(REPO_ROOT, "src_c", "build", "fastgru_stream_bench")
+COLD_START_TOOL = os.path.join(TOOLS_DIR, "cold_start.py")
+DEMO_MODEL = os.path.join(REPO_ROOT, "fastgru", "data", "demo.keras")
+BF16 = "bfloat16"
+
+# What each group of --extras needs the driver to prepare: cases and fastgru models (.keras
+# saved by Keras, then converted to .fgru) of these workloads.
+EXTRAS = {"c_stream": ("S1", "S2"), "py_stream": ("S1", "S2"), "cold_start": (),
+          "memory": ("T2",), "threshold": (), "bf16": ("S2", "T1")}
+MODEL_WORKLOADS = {"c_stream": ("S1", "S2"), "py_stream": ("S1", "S2"), "bf16": ("S2", "T1")}
+MEMORY_STEPS = (200, 800)
+# Tiny shapes (batch, T, input_dim, units): one stream-like step at batch 1 over units, then
+# batches of S1's layer over T=16.
+THRESHOLD_SWEEPS = {
+    "B=1, T=1, in = units/4": [(1, 1, max(4, u // 4), u) for u in (8, 16, 32, 64, 128, 256, 512)],
+    "in 16 -> 64, T=16": [(b, 16, 16, 64) for b in (1, 2, 4, 8, 16, 32, 64, 128)],
+}
+
+
+def selected(spec):
+    """--extras: "all", "none" or a comma-separated subset of EXTRAS."""
+    if spec in ("all", ""):
+        return list(EXTRAS)
+    if spec == "none":
+        return []
+    names = spec.split(",")
+    for name in names:
+        if name not in EXTRAS:
+            sys.exit(f"unknown extra {name!r}; expected all, none or some of {', '.join(EXTRAS)}")
+    return names
+
+
+def needed_workloads(extras):
+    return {name for extra in extras for name in EXTRAS[extra]}
+
+
+def needed_models(extras):
+    return {name for extra in extras for name in MODEL_WORKLOADS.get(extra, ())}
+
+
+def model_path(workdir, name, suffix):
+    return os.path.join(workdir, f"{name}{suffix}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver side: one process per measurement, after the peers.
+
+def jobs(extras, threads):
+    """(measure, thread count, argument) of every process to start, in order."""
+    most = max(threads)
+    out = [(m, n, None) for m in ("c_stream", "py_stream") if m in extras for n in threads]
+    if "memory" in extras:
+        out += [("memory", n, steps) for n in threads for steps in MEMORY_STEPS]
+    if "threshold" in extras and most > 1:
+        out.append(("threshold", most, None))
+    if "bf16" in extras:
+        out += [(m, n, None) for n in threads for m in ("bf16_fastgru", "bf16_openvino")]
+    if "cold_start" in extras:
+        out.append(("cold_start", most, None))
+    return out
+
+
+def result_path(workdir, measure, threads, arg):
+    return os.path.join(workdir, f"extra_{measure}_{threads}" + (f"_{arg}" if arg else "")
+                        + ".json")
+
+
+def build_stream_bench(notes):
+    done = subprocess.run(["make", "-C", os.path.join(REPO_ROOT, "src_c"), "examples"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        notes.append("c_stream: `make -C src_c examples` failed: "
+                     + (done.stderr.strip().splitlines() or ["no message"])[-1])
+
+
+def run_all(extras, threads, workdir, quick, timeout, notes):
+    """Start every measurement's process in turn; returns their results (a list of dicts)."""
+    if "c_stream" in extras:
+        build_stream_bench(notes)
+    results = []
+    for measure, n, arg in jobs(extras, threads):
+        print(f"== extra: {measure}, {n} thread(s)" + (f", {arg}" if arg else ""), flush=True)
+        path = result_path(workdir, measure, n, arg)
+        if os.path.exists(path):
+            os.remove(path)  # left by an earlier run in the same work folder
+        argv = [sys.executable, os.path.abspath(__file__), "--measure", measure, "--threads",
+                str(n), "--workdir", workdir] + (["--arg", str(arg)] if arg else []) + \
+            (["--quick"] if quick else [])
+        try:
+            status = subprocess.run(argv, env=thread_env(n), timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            status = f"timed out after {timeout} s"
+        if status != 0:
+            notes.append(f"extra {measure}, {n} thread(s): process failed ({status})")
+        if os.path.exists(path):
+            with open(path) as f:
+                results.append(json.load(f))
+            for note in results[-1]["notes"]:
+                print(f"  note: {note}", flush=True)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker side: each measure fills ctx.result["rows"] (and "notes").
+
+class Context:
+    def __init__(self, args):
+        self.workdir, self.threads, self.quick = args.workdir, args.threads, args.quick
+        self.arg = int(args.arg) if args.arg else None
+        self.plan = timing_plan(args.quick)
+        self.result = {"measure": args.measure, "threads": args.threads, "arg": self.arg,
+                       "rows": [], "notes": []}
+
+    def workload(self, name):
+        return quick_variant(WORKLOADS[name]) if self.quick else WORKLOADS[name]
+
+    def row(self, **fields):
+        self.result["rows"].append(fields)
+        print("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in fields.items()), flush=True)
+
+    def note(self, text):
+        self.result["notes"].append(text)
+
+
+def import_fastgru():
+    sys.path.insert(0, REPO_ROOT)
+    import fastgru
+    return fastgru
+
+
+def has_precision(fastgru):
+    return "precision" in inspect.signature(fastgru.load).parameters
+
+
+def bench_takes_precision():
+    """fastgru_stream_bench's usage line names a precision argument once it takes one."""
+    usage = subprocess.run([STREAM_BENCH], capture_output=True, text=True)
+    return "precision" in usage.stderr + usage.stdout
+
+
+def c_step_seconds(model, threads, steps, runs, precision=None):
+    """Median over `runs` processes of fastgru_stream_bench's median step time."""
+    medians, isa = [], None
+    argv = [STREAM_BENCH, model, str(steps), str(threads)] + ([precision] if precision else [])
+    for _ in range(runs):
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        found = re.search(r"isa (\S+),.* median ([0-9.]+) ns/step", done.stdout)
+        if done.returncode != 0 or not found:
+            raise RuntimeError(f"{' '.join(argv)}: {(done.stderr or done.stdout).strip()}")
+        isa = found.group(1)
+        medians.append(float(found.group(2)) * 1e-9)
+    return statistics.median(medians), isa
+
+
+def stream_models(ctx, bf16, why_not):
+    """(workload, precision, .fgru path) of each stream model to time: S1 and S2 in fp32, S2
+    in bf16 too when `bf16`. Whatever is left out gets a note."""
+    cases = [("S1", "float32"), ("S2", "float32")] + ([("S2", BF16)] if bf16 else [])
+    if not bf16:
+        ctx.note(f"S2 bf16: {why_not}")
+    models = []
+    for name, precision in cases:
+        path = model_path(ctx.workdir, name, ".fgru")
+        if os.path.exists(path):
+            models.append((name, precision, path))
+        else:
+            ctx.note(f"{name} {precision}: no {path} (the models were not saved)")
+    return models
+
+
+def measure_c_stream(ctx):
+    if not os.path.exists(STREAM_BENCH):
+        ctx.note(f"skipped: no {os.path.relpath(STREAM_BENCH, REPO_ROOT)} (make -C src_c)")
+        return
+    steps, runs = (2000, 3) if ctx.quick else (20000, 7)
+    models = stream_models(ctx, bench_takes_precision(),
+                           "fastgru_stream_bench takes no precision argument yet")
+    for name, precision, path in models:
+        seconds, isa = c_step_seconds(path, ctx.threads, steps, runs,
+                                      precision if precision != "float32" else None)
+        ctx.row(workload=name, precision=precision, seconds=seconds, isa=isa, steps=steps,
+                runs=runs)
+
+
+def stream_error_and_seconds(model, case, reference, plan):
+    """Check a fresh stream's first steps against the reference, then time a bare loop of
+    stream.step(x, out=buf) calls carrying the state on (seconds per call)."""
+    stream = model.stream(batch_size=1)
+    out = np.empty((1, reference.shape[-1]), np.float32)
+    xs = [np.ascontiguousarray(case["x"][:, t]) for t in range(case["x"].shape[1])]
+    got = []
+    for x_t in xs:
+        stream.step(x_t, out=out)
+        got.append(out[0].copy())
+    error = max_error(np.stack(got), reference[0])
+    # Many short repetitions (100 calls), median: like the C bench's median step, a figure a
+    # preemption on a shared machine does not move (it is compared with that C step).
+    calls = [xs[i % len(xs)] for i in range(100)]
+    step = stream.step
+
+    def run_calls():
+        for x_t in calls:
+            step(x_t, out=out)
+    return error, median_seconds(run_calls, 10 * plan["repeats"], plan["warmup"]) / len(calls)
+
+
+def measure_py_stream(ctx):
+    fastgru = import_fastgru()
+    models = stream_models(ctx, has_precision(fastgru),
+                           "fastgru.load has no precision= argument yet")
+    for name, precision, path in models:
+        options = {"precision": precision} if precision != "float32" else {}
+        model = fastgru.load(path, threads=ctx.threads, **options)
+        case, reference = load_case(ctx.workdir, ctx.workload(name))
+        error, seconds = stream_error_and_seconds(model, case, reference, ctx.plan)
+        ctx.row(workload=name, precision=precision, seconds=seconds, max_abs_err=error)
+
+
+def measure_cold_start(ctx):
+    """Fresh processes, interleaved so that a noisy moment hits every kind alike."""
+    load = (f"import fastgru, numpy as np; m = fastgru.load({DEMO_MODEL!r}); "
+            "m.predict(np.zeros((1, 8) + tuple(m.inputs[0].shape[2:]), np.float32))")
+    snippets = {"python -c pass": "pass", "+ import numpy": "import numpy",
+                "+ import fastgru": "import fastgru", "import, load .keras, predict once": load}
+    times = {label: [] for label in snippets}
+    runs = 5 if ctx.quick else 15
+    for _ in range(runs):
+        for label, code in snippets.items():
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT,
+                                  capture_output=True, text=True)
+            times[label].append(time.perf_counter() - start)
+            if done.returncode != 0:
+                raise RuntimeError(f"python -c {code!r} failed: {done.stderr.strip()}")
+    for label, values in times.items():
+        ctx.row(what=label, seconds=statistics.median(values), runs=len(values))
+    if os.path.exists(COLD_START_TOOL):
+        done = subprocess.run([sys.executable, COLD_START_TOOL, "-n", str(runs)], cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=900)
+        ctx.result["cold_start_tool"] = {"returncode": done.returncode,
+                                         "output": (done.stdout + done.stderr)[-4000:]}
+    else:
+        ctx.note("tools/cold_start.py not present: only this script's own figures")
+
+
+def status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def measure_memory(ctx):
+    """Peak RSS while fastgru runs T2's layer on T = ctx.arg steps."""
+    fastgru = import_fastgru()
+    workload = ctx.workload("T2")
+    case, _ = load_case(ctx.workdir, workload)
+    weights = [case[k] for k in ("kernel", "recurrent_kernel", "bias")]
+    del case
+    x = np.random.default_rng(ctx.arg).random((workload.batch, ctx.arg, workload.input_dim),
+                                               dtype=np.float32)
+    x *= 2
+    x -= 1  # in place: no temporary as big as x inflates the peak
+    baseline = status_kib("VmRSS") * 1024
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # peak RSS (VmHWM) := current RSS, so it measures from here on
+    except OSError as exc:
+        ctx.note(f"cannot reset the peak RSS ({exc}): the peak counts from process start")
+    start = time.perf_counter()
+    layer = fastgru.GRU(workload.units, *weights, reset_after=True, return_sequences=True,
+                        threads=ctx.threads)
+    y = layer(x)
+    seconds = time.perf_counter() - start
+    ctx.row(steps=ctx.arg, peak_rss=status_kib("VmHWM") * 1024, baseline_rss=baseline,
+            weights=sum(w.nbytes for w in weights), input=x.nbytes, output=y.nbytes,
+            seconds=seconds)
+
+
+def per_call_seconds(fns, repeats, target_seconds):
+    """Seconds per call of each fn: the fastest of `repeats` rounds, timed alternately (the
+    order flips each round) in batches of calls long enough to time. The fastest, not the
+    median: a 2-thread call whose second thread another process holds waits at the barrier
+    for a whole time slice, which says nothing about fastgru's own cost."""
+    for fn in fns:
+        fn()
+    start = time.perf_counter()
+    fns[0]()
+    calls = max(3, math.ceil(target_seconds / max(time.perf_counter() - start, 1e-7)))
+    times = [[] for _ in fns]
+    for rnd in range(repeats):
+        order = range(len(fns)) if rnd % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            start = time.perf_counter()
+            for _ in range(calls):
+                fns[i]()
+            times[i].append((time.perf_counter() - start) / calls)
+    return [min(t) for t in times]
+
+
+def measure_threshold(ctx):
+    fastgru = import_fastgru()
+    rng = np.random.default_rng(0)
+    repeats, target = (3, 1e-3) if ctx.quick else (15, 4e-3)
+    for sweep, shapes in THRESHOLD_SWEEPS.items():
+        for batch, steps, n_in, units in shapes:
+            weights = [rng.uniform(-0.3, 0.3, shape).astype(np.float32)
+                       for shape in ((n_in, 3 * units), (units, 3 * units), (2, 3 * units))]
+            x = rng.uniform(-1, 1, (batch, steps, n_in)).astype(np.float32)
+            layers = [fastgru.GRU(units, *weights, return_sequences=True, threads=n)
+                      for n in (1, ctx.threads)]
+            one, many = per_call_seconds([lambda l=layer: l(x) for layer in layers], repeats,
+                                         target)
+            ctx.row(sweep=sweep, batch=batch, steps=steps, input_dim=n_in, units=units,
+                    seconds_1=one, seconds_n=many,
+                    same_output=bool(np.array_equal(layers[0](x), layers[1](x))))
+
+
+def measure_bf16_fastgru(ctx):
+    fastgru = import_fastgru()
+    if not has_precision(fastgru):
+        ctx.note("skipped: fastgru.load has no precision= argument yet")
+        return
+    workload = ctx.workload("T1")
+    case, reference = load_case(ctx.workdir, workload)
+    model = fastgru.load(model_path(ctx.workdir, "T1", ".fgru"), threads=ctx.threads,
+                         precision=BF16)
+    x = case["x"]
+    error, seconds = time_sequence(lambda: model.predict(x), reference, ctx.plan)
+    ctx.row(workload="T1", engine="fastgru", precision=getattr(model, "precision", BF16),
+            seconds=seconds, max_abs_err=error)
+
+
+def measure_bf16_openvino(ctx):
+    from bench_peers_runners import OpenVinoPeer, PeerUnavailable
+
+    peer = OpenVinoPeer(precision=None)
+    peer.notes = ctx.result["notes"]
+    try:
+        version = peer.version()
+    except PeerUnavailable as exc:
+        ctx.note(f"skipped: {exc}")
+        return
+    peer.set_threads(ctx.threads)
+    workload = ctx.workload("T1")
+    case, reference = load_case(ctx.workdir, workload)
+    run = peer.sequence_variants(workload, case)["infer_request"]
+    error, seconds = time_sequence(run, reference, ctx.plan)
+    ctx.row(workload="T1", engine=f"openvino {version['openvino'].split('-')[0]}",
+            precision=peer.compiled_precision, seconds=seconds, max_abs_err=error)
+
+
+MEASURES = {"c_stream": measure_c_stream, "py_stream": measure_py_stream,
+            "cold_start": measure_cold_start, "memory": measure_memory,
+            "threshold": measure_threshold, "bf16_fastgru": measure_bf16_fastgru,
+            "bf16_openvino": measure_bf16_openvino}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--measure", choices=MEASURES, required=True)
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--arg")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    ctx = Context(args)
+    try:
+        MEASURES[args.measure](ctx)
+    except Exception as exc:  # keep what was measured, say what broke
+        ctx.note(f"failed: {describe(exc)}")
+    with open(result_path(args.workdir, args.measure, args.threads, ctx.arg), "w") as f:
+        json.dump(ctx.result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
