@@ -1,11 +1,12 @@
 /* fastgru_stream_bench - time the streaming step of a converted model, with no Python.
  *
- *   fastgru_stream_bench MODEL.fgru [steps] [threads]
+ *   fastgru_stream_bench MODEL.fgru [steps] [threads] [precision]
  *
  * Batch 1 (or a stateful model's fixed batch), random float inputs (ids 0 for int inputs).
  * Runs `steps` / 10 warm-up steps, then times every one of `steps` steps (default 20000) and
- * prints the median and the mean in nanoseconds per step. The workspace and state are made
- * once, so the timed loop allocates nothing, as in an embedded program.
+ * prints the median and the mean in nanoseconds per step. precision: float32 (default) or
+ * bfloat16 (every GRU's matrix products in bf16: fg_model_set_precision). The workspace and
+ * state are made once, so the timed loop allocates nothing, as in an embedded program.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,9 +46,18 @@ static size_t step_bytes(const fg_tensor_info *info, int64_t batch)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 4) {
-        fprintf(stderr, "usage: %s MODEL.fgru [steps] [threads]\n", argv[0]);
+    if (argc < 2 || argc > 5) {
+        fprintf(stderr, "usage: %s MODEL.fgru [steps] [threads] [precision: float32|bfloat16]\n",
+                argv[0]);
         return 2;
+    }
+    int precision = FG_PRECISION_FP32;
+    if (argc > 4 && strcmp(argv[4], "float32") != 0) {
+        if (strcmp(argv[4], "bfloat16") != 0 && strcmp(argv[4], "bf16") != 0) {
+            fprintf(stderr, "fastgru: precision must be float32 or bfloat16, got %s\n", argv[4]);
+            return 2;
+        }
+        precision = FG_PRECISION_BF16;
     }
     long steps = argc > 2 ? atol(argv[2]) : 20000;
     int32_t nthreads = argc > 3 ? atoi(argv[3]) : 0;
@@ -56,7 +66,8 @@ int main(int argc, char **argv)
         return 2;
     }
     fg_model *model = NULL;
-    if (fg_model_load_file(argv[1], &model) != FG_OK || fg_model_check_streamable(model) != FG_OK)
+    if (fg_model_load_file(argv[1], &model) != FG_OK || fg_model_check_streamable(model) != FG_OK ||
+        fg_model_set_precision(model, precision) != FG_OK)
         return fail();
     int n_in = fg_model_num_inputs(model), n_out = fg_model_num_outputs(model);
     if (n_in > MAX_IO || n_out > MAX_IO) {
@@ -105,9 +116,11 @@ int main(int argc, char **argv)
         total += ns[s];
     }
     qsort(ns, (size_t)steps, sizeof *ns, by_value);
-    printf("%s: batch %lld, %d thread(s), isa %s, %ld steps: median %.0f ns/step, "
+    printf("%s: batch %lld, %d thread(s), %s, isa %s, %ld steps: median %.0f ns/step, "
            "mean %.0f ns/step\n", argv[1], (long long)batch,
-           nthreads > 0 ? nthreads : fg_default_threads(), fg_isa_name(fg_isa_active()), steps,
+           nthreads > 0 ? nthreads : fg_default_threads(),
+           precision == FG_PRECISION_BF16 ? "bfloat16" : "float32", fg_isa_name(fg_isa_active()),
+           steps,
            ns[steps / 2], total / (double)steps);
 
     for (int i = 0; i < n_in; i++) free((void *)inputs[i]);
