@@ -18,6 +18,7 @@
 #include <omp.h>
 #endif
 
+#include "fg_team.h"
 #include "kernels/fg_kernels.h"
 
 #define FG_MAX_DIM (1 << 24)                /* input_dim, units */
@@ -210,6 +211,7 @@ typedef struct job {
     const float *W, *U, *b_in, *b_rec;
     float *ws;
     atomic_int stop[2];           /* units split: thread 0's cancel check, by chunk parity */
+    atomic_int interrupted;       /* units split: a member stopped on cancel */
 } job;
 
 /* One thread's share: batch rows b0 .. b1 and unit blocks jb0 .. jb1 (units u0 .. u1). The
@@ -218,20 +220,15 @@ typedef struct job {
  * a vector the others read (h; for reset_after=0 also r*h). */
 typedef struct part {
     int64_t b0, b1, jb0, jb1, u0, u1;
-    int split;                    /* units split: call sync() */
+    int split;                    /* units split: call sync_units() */
     int tid;
+    fg_team_member *me;           /* units split: this thread in the team */
 } part;
 
-/* Barrier of the units split's team (every thread of the parallel region). */
+/* Barrier of the units split's team. */
 static void sync_units(const part *pt)
 {
-#ifdef _OPENMP
-    if (pt->split) {
-#pragma omp barrier
-    }
-#else
-    (void)pt;
-#endif
+    if (pt->split) fg_team_barrier(pt->me);
 }
 
 /* Input row of processing step s (go_backwards walks time from the end). */
@@ -479,7 +476,7 @@ static int check_run(const fg_gru_config *cfg, const fg_gru_run *run)
 /* Thread tid's share of n: with units_split, all rows and a run of blocks; else its rows. */
 static part part_of(const plan *p, int64_t batch, int units_split, int64_t tid, int64_t n)
 {
-    part pt = {0, batch, 0, p->nblk, 0, p->units, units_split && n > 1, (int)tid};
+    part pt = {0, batch, 0, p->nblk, 0, p->units, units_split && n > 1, (int)tid, NULL};
     if (units_split) {
         pt.jb0 = p->nblk * tid / n;
         pt.jb1 = p->nblk * (tid + 1) / n;
@@ -492,9 +489,8 @@ static part part_of(const plan *p, int64_t batch, int units_split, int64_t tid, 
     return pt;
 }
 
-#ifdef _OPENMP
-/* Threads for a run, and whether they split the units (batch smaller than the team) or the
- * batch rows. */
+/* Threads for a run, and whether they split the units (batch smaller than the team, in the
+ * persistent team of fg_team.h) or the batch rows (an OpenMP region). */
 static int threads_for(const fg_gru_config *cfg, const plan *p, const fg_gru_run *run,
                        int *units_split)
 {
@@ -506,11 +502,22 @@ static int threads_for(const fg_gru_config *cfg, const plan *p, const fg_gru_run
     if (by_work < nt) nt = by_work < 1 ? 1 : (int)by_work;
     *units_split = nt > run->batch && p->fused && step_flops >= FG_MIN_STEP_FLOPS_UNITS_SPLIT;
     int64_t most = *units_split ? p->nblk : run->batch; /* at least one block or row each */
+#ifndef _OPENMP
+    if (!*units_split) most = 1; /* the batch split runs in an OpenMP region */
+#endif
     if (nt > most) nt = (int)most;
     if (nt < 2) *units_split = 0;
     return nt;
 }
-#endif
+
+/* One member of the units split's team. */
+static void units_member(void *arg, fg_team_member *me)
+{
+    job *jb = arg;
+    part pt = part_of(&jb->p, jb->run->batch, 1, me->tid, me->n);
+    pt.me = me;
+    if (run_part(jb, &pt) != FG_OK) atomic_store(&jb->interrupted, 1);
+}
 
 int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_run *run,
                    void *workspace)
@@ -542,21 +549,24 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     jb.b_in = pk + l.b_in;
     jb.b_rec = pk + l.b_rec;
     jb.ws = workspace;
-    int interrupted = 0, nt = 1, units_split = 0;
+    int interrupted = 0, units_split;
+    int nt = threads_for(cfg, &jb.p, run, &units_split);
+    if (units_split) {
+        fg_team_run(nt, units_member, &jb);
+        interrupted = atomic_load(&jb.interrupted);
+    }
 #ifdef _OPENMP
-    nt = threads_for(cfg, &jb.p, run, &units_split);
     /* one thread runs outside any parallel region: libgomp allocates a team on every
      * GOMP_parallel, even under if(0) (~1.2k instructions, a third of a small step) */
-    if (nt > 1) {
+    else if (nt > 1) {
 #pragma omp parallel num_threads(nt) reduction(| : interrupted)
         {
-            part pt = part_of(&jb.p, run->batch, units_split, omp_get_thread_num(),
-                              omp_get_num_threads());
+            part pt = part_of(&jb.p, run->batch, 0, omp_get_thread_num(), omp_get_num_threads());
             if (pt.b1 > pt.b0) interrupted |= run_part(&jb, &pt) != FG_OK;
         }
     }
 #endif
-    if (nt <= 1) {
+    else {
         part pt = part_of(&jb.p, run->batch, 0, 0, 1);
         interrupted = run_part(&jb, &pt) != FG_OK;
     }
