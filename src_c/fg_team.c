@@ -26,6 +26,7 @@ void fg_team_barrier(fg_team_member *me) { (void)me; }
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_RELAX() __builtin_ia32_pause()
@@ -35,10 +36,14 @@ void fg_team_barrier(fg_team_member *me) { (void)me; }
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* Spins before yielding, and yields before sleeping: a step of the 64 -> 256 GRU takes
- * ~5 us, so a worker spins through the gap between two streaming calls. */
-#define SPINS 20000
+/* Pauses before yielding, and yields before sleeping. Measured with fastgru_stream_bench S2
+ * (64 -> 256, ~5 us a step on 2 threads) on a shared 2-core VM, median ns per step: 1000 pauses
+ * then 1000 yields 67000 (the yields hand the core to other processes), 20000 then 200
+ * 1100000, 200000 then 200 5900 (~3 ms of pause before yielding: libgomp spins as long). */
+#define SPINS 200000
 #define YIELDS 200
+/* With more members than CPUs a waiting member's peer is likely descheduled: yield soon. */
+#define SPINS_OVERSUBSCRIBED 100
 
 static struct {
     pthread_mutex_t lock;
@@ -54,15 +59,16 @@ static struct {
     fg_team_fn fn;
     void *arg;
     int n;
+    atomic_uint spins;        /* pauses before yielding for this job's team size */
 } team = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 /* One wait iteration; *spins counts the calls so far. */
 static void back_off(unsigned *spins)
 {
-    unsigned s = (*spins)++;
-    if (s < SPINS) {
+    unsigned s = (*spins)++, pauses = atomic_load_explicit(&team.spins, memory_order_relaxed);
+    if (s < pauses) {
         CPU_RELAX();
-    } else if (s < SPINS + YIELDS) {
+    } else if (s < pauses + YIELDS) {
         sched_yield();
     } else {
         struct timespec ts = {0, 50000};
@@ -77,7 +83,7 @@ static void *worker(void *arg)
     for (;;) {
         unsigned spins = 0;
         while (atomic_load_explicit(&team.gen, memory_order_acquire) == seen) {
-            if (spins < SPINS + YIELDS) {
+            if (spins < atomic_load_explicit(&team.spins, memory_order_relaxed) + YIELDS) {
                 back_off(&spins);
                 continue;
             }
@@ -129,6 +135,10 @@ void fg_team_run(int n, fg_team_fn fn, void *arg)
         fn(arg, &me);
         return;
     }
+    static long cpus;
+    if (cpus == 0) cpus = sysconf(_SC_NPROCESSORS_ONLN); /* a race stores the same value */
+    atomic_store_explicit(&team.spins, n > cpus ? SPINS_OVERSUBSCRIBED : SPINS,
+                          memory_order_relaxed);
     team.fn = fn;
     team.arg = arg;
     team.n = n;
