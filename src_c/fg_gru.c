@@ -30,9 +30,15 @@
  * 400 runs: B=2 T=10 16->32 (1.8e5 flops) 4.3 us on 1 thread, 3.1 us on 2; the pool is warm
  * after the first call, so only runs near a microsecond stay on one thread. */
 #define FG_MIN_FLOPS_PER_THREAD 5.0e4
-/* Flops of one step (all rows) before a small batch splits its units between threads: each
- * step then pays a barrier. Measured: see the comment at threads_for. */
-#define FG_MIN_STEP_FLOPS_UNITS_SPLIT 1.0e5
+/* When a batch smaller than the thread count splits its units (fg_team.c): each step pays a
+ * barrier (~130 ns) and each call a team start (~400 ns). Batch 1, tanh/sigmoid, F = u/4,
+ * 2 Zen 4 cores (shared VM), median ns per step, 1 thread -> units split on 2:
+ *   T=64: u=32 (9.2e3 flops a step) 165 -> 255, u=48 (1.8e4) 310 -> 355, u=64 (3.1e4)
+ *         566 -> 429, u=96 (6.9e4) 1191 -> 831, u=256 (4.9e5) 9313 -> 4727;
+ *   T=1:  u=64 (3.1e4) 691 -> 841, u=96 (6.9e4) 1402 -> 1242, u=128 (1.2e5) 2384 -> 1843.
+ * So: at least this many flops a step (all rows), and this many in the whole call. */
+#define FG_MIN_STEP_FLOPS_UNITS_SPLIT 2.5e4
+#define FG_MIN_FLOPS_UNITS_SPLIT 6.0e4
 
 int fg_gru_check_config(const fg_gru_config *cfg)
 {
@@ -498,16 +504,18 @@ static int threads_for(const fg_gru_config *cfg, const plan *p, const fg_gru_run
     double step_flops = 6.0 * (double)(cfg->input_dim + cfg->units) * (double)cfg->units *
                         (double)run->batch;
     double flops = step_flops * (double)run->timesteps;
+    *units_split = nt > run->batch && p->nblk > 1 && p->fused &&
+                   step_flops >= FG_MIN_STEP_FLOPS_UNITS_SPLIT &&
+                   flops >= FG_MIN_FLOPS_UNITS_SPLIT;
+    if (*units_split) /* at least one block each */
+        return nt < p->nblk ? nt : (int)p->nblk;
+#ifdef _OPENMP
     int64_t by_work = (int64_t)(flops / FG_MIN_FLOPS_PER_THREAD);
     if (by_work < nt) nt = by_work < 1 ? 1 : (int)by_work;
-    *units_split = nt > run->batch && p->fused && step_flops >= FG_MIN_STEP_FLOPS_UNITS_SPLIT;
-    int64_t most = *units_split ? p->nblk : run->batch; /* at least one block or row each */
-#ifndef _OPENMP
-    if (!*units_split) most = 1; /* the batch split runs in an OpenMP region */
+    return nt < run->batch ? nt : (int)run->batch; /* at least one row each */
+#else
+    return 1; /* the batch split runs in an OpenMP region */
 #endif
-    if (nt > most) nt = (int)most;
-    if (nt < 2) *units_split = 0;
-    return nt;
 }
 
 /* One member of the units split's team. */
