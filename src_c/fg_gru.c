@@ -1,7 +1,14 @@
 /* fg_gru.c - GRU layer: config checks, weight packing, and the forward driver.
  *
- * Driver: batch rows are split into one contiguous block per thread; each thread runs its
- * rows through every time step on its own (no barrier per step). Time is walked in chunks:
+ * Driver, two ways to use several threads (threads_for picks):
+ *  - batch split (an OpenMP region): one contiguous block of rows per thread, each thread
+ *    runs its rows through every time step on its own (no barrier per step);
+ *  - units split (batch smaller than the thread count, e.g. batch-1 latency; fg_team.c):
+ *    every thread takes a run of 16-unit blocks of all rows - their input projection, their
+ *    recurrent tile over the whole h, gate math, masks and outputs - then one barrier per
+ *    step (two for reset_after=0); each thread's slice of U stays in its own L2.
+ * Each unit's arithmetic is the same either way, so results do not depend on the split.
+ * Time is walked in chunks:
  * the input projection of a chunk is one GEMM into XW (scratch O(rows * chunk * 3 units)),
  * then each step runs the recurrent tile with the gate math fused (kernels/gru_template.h).
  * Row-wise activations (softmax, log_softmax, sparsemax) need the whole unit row, so they
