@@ -103,9 +103,23 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A forked child has none of the parent's workers: it starts its own. */
+static void forget_workers(void)
+{
+    pthread_mutex_init(&team.lock, NULL);
+    pthread_cond_init(&team.wake, NULL);
+    team.started = 0;
+    atomic_store(&team.sleepers, 0);
+    atomic_store(&team.busy, 0);
+}
+
+static void register_fork_handler(void) { pthread_atfork(NULL, NULL, forget_workers); }
+
 /* Starts workers up to member n-1; returns the team size available (1 + workers). */
 static int grow(int n)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handler);
     pthread_mutex_lock(&team.lock);
     team.born_gen = atomic_load(&team.gen); /* the owner's job bumps it only after this */
     while (team.started < n - 1) {
