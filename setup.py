@@ -53,8 +53,8 @@ extension = Extension(
     include_dirs=["src_c", numpy.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=["-O3", "-std=gnu11", "-fno-math-errno", "-ffp-contract=off",
-                        "-fvisibility=hidden"],
-    extra_link_args=[],
+                        "-fvisibility=hidden", "-pthread"],
+    extra_link_args=["-pthread"],  # src_c/fg_team.c
 )
 
 setup(

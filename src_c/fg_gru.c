@@ -1,7 +1,14 @@
 /* fg_gru.c - GRU layer: config checks, weight packing, and the forward driver.
  *
- * Driver: batch rows are split into one contiguous block per thread; each thread runs its
- * rows through every time step on its own (no barrier per step). Time is walked in chunks:
+ * Driver, two ways to use several threads (threads_for picks):
+ *  - batch split (an OpenMP region): one contiguous block of rows per thread, each thread
+ *    runs its rows through every time step on its own (no barrier per step);
+ *  - units split (batch smaller than the thread count, e.g. batch-1 latency; fg_team.c):
+ *    every thread takes a run of 16-unit blocks of all rows - their input projection, their
+ *    recurrent tile over the whole h, gate math, masks and outputs - then one barrier per
+ *    step (two for reset_after=0); each thread's slice of U stays in its own L2.
+ * Each unit's arithmetic is the same either way, so results do not depend on the split.
+ * Time is walked in chunks:
  * the input projection of a chunk is one GEMM into XW (scratch O(rows * chunk * 3 units)),
  * then each step runs the recurrent tile with the gate math fused (kernels/gru_template.h).
  * Row-wise activations (softmax, log_softmax, sparsemax) need the whole unit row, so they
@@ -18,6 +25,7 @@
 #include <omp.h>
 #endif
 
+#include "fg_team.h"
 #include "kernels/fg_kernels.h"
 #include "kernels/gru_bf16.h"
 
@@ -30,9 +38,15 @@
  * 400 runs: B=2 T=10 16->32 (1.8e5 flops) 4.3 us on 1 thread, 3.1 us on 2; the pool is warm
  * after the first call, so only runs near a microsecond stay on one thread. */
 #define FG_MIN_FLOPS_PER_THREAD 5.0e4
-/* Flops of one step (all rows) before a small batch splits its units between threads: each
- * step then pays a barrier. Measured: see the comment at threads_for. */
-#define FG_MIN_STEP_FLOPS_UNITS_SPLIT 1.0e5
+/* When a batch smaller than the thread count splits its units (fg_team.c): each step pays a
+ * barrier (~130 ns) and each call a team start (~400 ns). Batch 1, tanh/sigmoid, F = u/4,
+ * 2 Zen 4 cores (shared VM), median ns per step, 1 thread -> units split on 2:
+ *   T=64: u=32 (9.2e3 flops a step) 165 -> 255, u=48 (1.8e4) 310 -> 355, u=64 (3.1e4)
+ *         566 -> 429, u=96 (6.9e4) 1191 -> 831, u=256 (4.9e5) 9313 -> 4727;
+ *   T=1:  u=64 (3.1e4) 691 -> 841, u=96 (6.9e4) 1402 -> 1242, u=128 (1.2e5) 2384 -> 1843.
+ * So: at least this many flops a step (all rows), and this many in the whole call. */
+#define FG_MIN_STEP_FLOPS_UNITS_SPLIT 2.5e4
+#define FG_MIN_FLOPS_UNITS_SPLIT 6.0e4
 
 int fg_gru_check_config(const fg_gru_config *cfg)
 {
@@ -218,6 +232,7 @@ typedef struct job {
     const float *W, *U, *b_in, *b_rec;
     float *ws;
     atomic_int stop[2];           /* units split: thread 0's cancel check, by chunk parity */
+    atomic_int interrupted;       /* units split: a member stopped on cancel */
 } job;
 
 /* One thread's share: batch rows b0 .. b1 and unit blocks jb0 .. jb1 (units u0 .. u1). The
@@ -226,20 +241,15 @@ typedef struct job {
  * a vector the others read (h; for reset_after=0 also r*h). */
 typedef struct part {
     int64_t b0, b1, jb0, jb1, u0, u1;
-    int split;                    /* units split: call sync() */
+    int split;                    /* units split: call sync_units() */
     int tid;
+    fg_team_member *me;           /* units split: this thread in the team */
 } part;
 
-/* Barrier of the units split's team (every thread of the parallel region). */
+/* Barrier of the units split's team. */
 static void sync_units(const part *pt)
 {
-#ifdef _OPENMP
-    if (pt->split) {
-#pragma omp barrier
-    }
-#else
-    (void)pt;
-#endif
+    if (pt->split) fg_team_barrier(pt->me);
 }
 
 /* Input row of processing step s (go_backwards walks time from the end). */
@@ -487,7 +497,7 @@ static int check_run(const fg_gru_config *cfg, const fg_gru_run *run)
 /* Thread tid's share of n: with units_split, all rows and a run of blocks; else its rows. */
 static part part_of(const plan *p, int64_t batch, int units_split, int64_t tid, int64_t n)
 {
-    part pt = {0, batch, 0, p->nblk, 0, p->units, units_split && n > 1, (int)tid};
+    part pt = {0, batch, 0, p->nblk, 0, p->units, units_split && n > 1, (int)tid, NULL};
     if (units_split) {
         pt.jb0 = p->nblk * tid / n;
         pt.jb1 = p->nblk * (tid + 1) / n;
@@ -500,9 +510,8 @@ static part part_of(const plan *p, int64_t batch, int units_split, int64_t tid, 
     return pt;
 }
 
-#ifdef _OPENMP
-/* Threads for a run, and whether they split the units (batch smaller than the team) or the
- * batch rows. */
+/* Threads for a run, and whether they split the units (batch smaller than the team, in the
+ * persistent team of fg_team.h) or the batch rows (an OpenMP region). */
 static int threads_for(const fg_gru_config *cfg, const plan *p, const fg_gru_run *run,
                        int *units_split)
 {
@@ -510,15 +519,28 @@ static int threads_for(const fg_gru_config *cfg, const plan *p, const fg_gru_run
     double step_flops = 6.0 * (double)(cfg->input_dim + cfg->units) * (double)cfg->units *
                         (double)run->batch;
     double flops = step_flops * (double)run->timesteps;
+    *units_split = nt > run->batch && p->nblk > 1 && p->fused &&
+                   step_flops >= FG_MIN_STEP_FLOPS_UNITS_SPLIT &&
+                   flops >= FG_MIN_FLOPS_UNITS_SPLIT;
+    if (*units_split) /* at least one block each */
+        return nt < p->nblk ? nt : (int)p->nblk;
+#ifdef _OPENMP
     int64_t by_work = (int64_t)(flops / FG_MIN_FLOPS_PER_THREAD);
     if (by_work < nt) nt = by_work < 1 ? 1 : (int)by_work;
-    *units_split = nt > run->batch && p->fused && step_flops >= FG_MIN_STEP_FLOPS_UNITS_SPLIT;
-    int64_t most = *units_split ? p->nblk : run->batch; /* at least one block or row each */
-    if (nt > most) nt = (int)most;
-    if (nt < 2) *units_split = 0;
-    return nt;
-}
+    return nt < run->batch ? nt : (int)run->batch; /* at least one row each */
+#else
+    return 1; /* the batch split runs in an OpenMP region */
 #endif
+}
+
+/* One member of the units split's team. */
+static void units_member(void *arg, fg_team_member *me)
+{
+    job *jb = arg;
+    part pt = part_of(&jb->p, jb->run->batch, 1, me->tid, me->n);
+    pt.me = me;
+    if (run_part(jb, &pt) != FG_OK) atomic_store(&jb->interrupted, 1);
+}
 
 int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_run *run,
                    void *workspace)
@@ -551,21 +573,24 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     jb.b_in = pk + l.b_in;
     jb.b_rec = pk + l.b_rec;
     jb.ws = workspace;
-    int interrupted = 0, nt = 1, units_split = 0;
+    int interrupted = 0, units_split;
+    int nt = threads_for(cfg, &jb.p, run, &units_split);
+    if (units_split) {
+        fg_team_run(nt, units_member, &jb);
+        interrupted = atomic_load(&jb.interrupted);
+    }
 #ifdef _OPENMP
-    nt = threads_for(cfg, &jb.p, run, &units_split);
     /* one thread runs outside any parallel region: libgomp allocates a team on every
      * GOMP_parallel, even under if(0) (~1.2k instructions, a third of a small step) */
-    if (nt > 1) {
+    else if (nt > 1) {
 #pragma omp parallel num_threads(nt) reduction(| : interrupted)
         {
-            part pt = part_of(&jb.p, run->batch, units_split, omp_get_thread_num(),
-                              omp_get_num_threads());
+            part pt = part_of(&jb.p, run->batch, 0, omp_get_thread_num(), omp_get_num_threads());
             if (pt.b1 > pt.b0) interrupted |= run_part(&jb, &pt) != FG_OK;
         }
     }
 #endif
-    if (nt <= 1) {
+    else {
         part pt = part_of(&jb.p, run->batch, 0, 0, 1);
         interrupted = run_part(&jb, &pt) != FG_OK;
     }

@@ -3,6 +3,7 @@ containment and shape errors: the properties the C kernel promises (fg_gru.h, fg
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -85,8 +86,7 @@ def test_one_and_two_threads_are_bitwise_equal(batch, reset_after):
         assert a.tobytes() == b.tobytes()
 
 
-@pytest.mark.skipif(not _core.have_openmp(), reason="built without OpenMP")
-@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("go_backwards", [False, True])  # the split's team needs no OpenMP
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_units_split_is_bitwise_equal_to_one_thread(batch, reset_after, go_backwards):
@@ -99,6 +99,30 @@ def test_units_split_is_bitwise_equal_to_one_thread(batch, reset_after, go_backw
                     timesteps=12, go_backwards=go_backwards)
         for a, b in zip(one, many):
             assert a.tobytes() == b.tobytes(), f"{threads} threads"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_units_split_runs_in_a_forked_child():
+    """The child has none of the parent's team workers; it must start its own, not wait on
+    them forever (fg_team.c's fork handler)."""
+    one = _run(200, 24, True, "tanh", "sigmoid", 1, threads=2)[0]
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            again = _run(200, 24, True, "tanh", "sigmoid", 1, threads=2)[0]
+            os._exit(0 if again.tobytes() == one.tobytes() else 3)
+        finally:
+            os._exit(4)
+    for _ in range(600):  # 60 s at most, then fail instead of hanging the suite
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung in the units split")
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def _layer(time_major=False, return_sequences=True, units=6, input_dim=5):

@@ -1,4 +1,6 @@
-/* test_threads.c - one loaded model run from 8 threads at once gives bitwise the serial results.
+/* test_threads.c - one loaded model run from 8 threads at once gives bitwise the serial results;
+ * so does a batch-1 GRU layer whose units are split on a 3-thread team (fg_team.c) while the
+ * other callers find the team busy and run alone.
  *
  * usage: test_threads IMAGE X.f32 B T F U
  *   IMAGE: a causal model with one float input (B, T, F) and one output (B, T, U).
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fg_gru.h"
 #include "fg_model.h"
 
 #define THREADS 8
@@ -22,7 +25,37 @@ typedef struct shared {
     const float *x;
     int64_t B, T, F, U;
     const float *want_run, *want_stream;   /* the serial results */
+    const void *gru;                       /* packed GRU layer for the units split */
+    const float *want_gru;
 } shared;
+
+/* The units split's layer: batch 1, 128 units (8 blocks), h0 carried in place. */
+enum { GRU_F = 16, GRU_U = 128, GRU_T = 8 };
+static const fg_gru_config gru_cfg = {GRU_F, GRU_U, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID};
+static float gru_x[GRU_T * GRU_F];
+
+static int run_gru(const shared *s, int nthreads, float *y) {
+    float h[GRU_U] = {0};
+    fg_gru_run r = {0};
+    r.batch = 1, r.timesteps = GRU_T, r.x = gru_x, r.x_sb = GRU_T * GRU_F, r.x_st = GRU_F;
+    r.h0 = h, r.h_final = h, r.y = y, r.y_sb = GRU_T * GRU_U, r.y_st = GRU_U;
+    r.return_sequences = 1, r.nthreads = nthreads;
+    return fg_gru_forward(&gru_cfg, s->gru, &r, NULL) != FG_OK;
+}
+
+static void *pack_gru(void) {
+    size_t nw = GRU_F * 3 * GRU_U, nu = GRU_U * 3 * GRU_U;
+    float *w = malloc((nw + nu + 6 * GRU_U) * sizeof(float));
+    void *packed = aligned_alloc(64, fg_gru_packed_bytes(&gru_cfg));
+    if (!w || !packed) return NULL;
+    for (size_t i = 0; i < nw + nu + 6 * GRU_U; i++)
+        w[i] = (float)((i * 7919) % 200) / 1600 - 0.06f;
+    for (size_t i = 0; i < GRU_T * GRU_F; i++) gru_x[i] = (float)(i % 13) / 13 - 0.5f;
+    int bad = fg_gru_pack(&gru_cfg, w, w + nw, w + nw + nu, packed) != FG_OK;
+    free(w);
+    if (bad) { free(packed); return NULL; }
+    return packed;
+}
 
 /* Streams x step by step into y (B, T, U) through a fresh state. */
 static int stream_all(const shared *s, float *y) {
@@ -60,6 +93,8 @@ static void *worker(void *arg) {
     for (int r = 0; r < ROUNDS && y; r++) {
         mismatches += run_all(s, y) || memcmp(y, s->want_run, n * sizeof(float)) != 0;
         mismatches += stream_all(s, y) || memcmp(y, s->want_stream, n * sizeof(float)) != 0;
+        float yg[GRU_T * GRU_U];
+        mismatches += run_gru(s, 3, yg) || memcmp(yg, s->want_gru, sizeof yg) != 0;
     }
     free(y);
     return (void *)mismatches;
@@ -88,6 +123,12 @@ int main(int argc, char **argv) {
     }
     s.want_run = want_run;
     s.want_stream = want_stream;
+    static float want_gru[GRU_T * GRU_U];
+    if (!(s.gru = pack_gru()) || run_gru(&s, 1, want_gru)) {
+        fprintf(stderr, "GRU layer: %s\n", fg_last_error());
+        return 1;
+    }
+    s.want_gru = want_gru;
     pthread_t th[THREADS];
     for (int i = 0; i < THREADS; i++)
         if (pthread_create(&th[i], NULL, worker, &s)) {
@@ -104,8 +145,9 @@ int main(int argc, char **argv) {
     free(x);
     free(want_run);
     free(want_stream);
+    free((void *)s.gru);
     if (bad) { printf("%ld of %d calls differ from the serial result\n", (long)bad,
-                      THREADS * ROUNDS * 2); return 1; }
+                      THREADS * ROUNDS * 3); return 1; }
     printf("ok\n");
     return 0;
 }
