@@ -82,3 +82,19 @@ def test_bad_input_exits_2_with_one_line(args, words):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fastgru: error:")
     assert words in lines[0]
+
+
+def test_run_precision_bfloat16_equals_the_bf16_model(tmp_path):
+    data = load_data({"data": "keras3/two_in_two_out.npz"})
+    xs = arrays(data, "x")
+    np.savez(tmp_path / "inputs.npz", *xs)
+    fastgru_cli("run", TWO_IN_TWO_OUT, tmp_path / "inputs.npz", "-o", tmp_path / "y.npz",
+                "--precision", "bfloat16")
+    got = np.load(tmp_path / "y.npz")
+    expected = fastgru.load(TWO_IN_TWO_OUT, precision="bfloat16").predict(xs)
+    exact = fastgru.load(TWO_IN_TWO_OUT).predict(xs)
+    for i, y in enumerate(expected):
+        np.testing.assert_array_equal(got[f"y{i}"], y)
+    # the option really changed the arithmetic: bf16 differs from float32, within its error
+    assert any(not np.array_equal(y, e) for y, e in zip(expected, exact))
+    assert max(float(np.max(np.abs(y - e))) for y, e in zip(expected, exact)) < 2e-2
