@@ -21,7 +21,7 @@ mkdir -p "$work" "$corpus"
 
 cc="${CC:-clang}"
 srcs=("$root"/fuzz/fuzz_image.c "$root"/src_c/*.c "$root"/src_c/kernels/*.c)
-flags=(-g -O1 -std=gnu11 -fno-omit-frame-pointer -fno-sanitize-recover=all -I"$root/src_c")
+flags=(-g -O1 -std=gnu11 -pthread -fno-omit-frame-pointer -fno-sanitize-recover=all -I"$root/src_c")
 if [ "${FUZZ_ENGINE:-libfuzzer}" = afl ]; then
     # afl-clang-fast links AFL's driver, which calls LLVMFuzzerTestOneInput.
     "$cc" "${flags[@]}" -fsanitize=address,undefined -fsanitize=fuzzer "${srcs[@]}" -lm \
