@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fg_model.h"
+#include "fastgru.h"
 
 #define HEADER_BYTES 128
 #define CRC_FROM 32
