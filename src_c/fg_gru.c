@@ -425,7 +425,26 @@ static int cancel_before(job *jb, const part *pt, int64_t chunk_no)
     return 0;
 }
 
-/* The part through every step. Returns FG_OK or FG_ERR_INTERRUPTED. */
+/* The outputs written once after the last step, from the final state Hs (row stride ldh,
+ * rows from pt->b0), for the part's rows and units. */
+static void write_last(const job *jb, const part *pt, const float *Hs, int64_t ldh)
+{
+    const fg_gru_run *run = jb->run;
+    const plan *p = &jb->p;
+    size_t bytes = (size_t)(pt->u1 - pt->u0) * sizeof(float);
+    for (int64_t b = pt->b0; b < pt->b1; b++) {
+        const float *h = Hs + (b - pt->b0) * ldh + pt->u0;
+        /* the last output: the state; under a mask (or with no step at all) the last out_t */
+        const float *last = run->mask != NULL || run->timesteps == 0
+                                ? jb->ws + p->prev + b * p->up + pt->u0
+                                : h;
+        if (!run->return_sequences) memcpy(run->y + b * run->y_sb + pt->u0, last, bytes);
+        if (run->h_final != NULL) memcpy(run->h_final + b * run->hf_sb + pt->u0, h, bytes);
+    }
+}
+
+/* The part through every step. Returns FG_OK or FG_ERR_INTERRUPTED.
+ * A units split part leaves write_last to the caller, after the team has joined. */
 static int run_part(job *jb, const part *pt)
 {
     const fg_gru_run *run = jb->run;
@@ -445,7 +464,9 @@ static int run_part(job *jb, const part *pt)
             const float *XW = jb->ws + p->xw + (pt->b0 * p->chunk + c) * p->up3;
             step(jb, pt, XW, p->chunk * p->up3, Hs, ldh, Hn);
             finish_step(jb, pt, s0 + c, time_of(run, s0 + c), Hs, ldh, Hn);
-            sync_units(pt); /* every thread's slice of Hn is written */
+            /* every thread's slice of Hn is written; after the last step the team's join
+             * serves (write_last may overwrite h0, which the others read until then) */
+            if (s0 + c < run->timesteps - 1) sync_units(pt);
             if (pt->split && c == 0 &&
                 atomic_load_explicit(&jb->stop[chunk_no & 1], memory_order_relaxed))
                 return FG_ERR_INTERRUPTED;
@@ -454,15 +475,7 @@ static int run_part(job *jb, const part *pt)
             Hn = Hn == H ? Hb : H;
         }
     }
-    for (int64_t b = pt->b0; b < pt->b1; b++) {
-        const float *h = Hs + (b - pt->b0) * ldh + pt->u0;
-        /* the last output: the state; under a mask (or with no step at all) the last out_t */
-        const float *last = run->mask != NULL || run->timesteps == 0
-                                ? jb->ws + p->prev + b * up + pt->u0
-                                : h;
-        if (!run->return_sequences) memcpy(run->y + b * run->y_sb + pt->u0, last, bytes);
-        if (run->h_final != NULL) memcpy(run->h_final + b * run->hf_sb + pt->u0, h, bytes);
-    }
+    if (!pt->split) write_last(jb, pt, Hs, ldh);
     return FG_OK;
 }
 /* Largest element offset n1*s1 + n2*s2 + width reachable, checked for overflow. */
@@ -578,6 +591,11 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     if (units_split) {
         fg_team_run(nt, units_member, &jb);
         interrupted = atomic_load(&jb.interrupted);
+        if (!interrupted) { /* the split needs a step; step k wrote h_b for even k, else h_a */
+            part whole = part_of(&jb.p, run->batch, 0, 0, 1);
+            int64_t last_state = run->timesteps % 2 ? jb.p.h_b : jb.p.h_a;
+            write_last(&jb, &whole, jb.ws + last_state, jb.p.up);
+        }
     }
 #ifdef _OPENMP
     /* one thread runs outside any parallel region: libgomp allocates a team on every

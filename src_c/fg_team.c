@@ -48,18 +48,19 @@ void fg_team_barrier(fg_team_member *me) { (void)me; }
 #define SPINS_OVERSUBSCRIBED 100
 
 static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    atomic_uint gen;          /* bumped for each job */
+    /* what a job hands over, in one cache line: the caller writes it, each worker reads it */
+    _Alignas(64) atomic_uint gen; /* bumped for each job */
     atomic_int sleepers;      /* workers in (or entering) pthread_cond_wait */
     atomic_int busy;          /* a caller owns the team */
     atomic_int pending;       /* working members yet to finish the job */
-    int started;              /* workers running (under lock) */
-    unsigned born_gen;        /* gen before the job a new worker is started for */
+    atomic_uint spins;        /* pauses before yielding for this job's team size */
+    int n;
     fg_team_fn fn;
     void *arg;
-    int n;
-    atomic_uint spins;        /* pauses before yielding for this job's team size */
+    _Alignas(64) pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int started;              /* workers running (under lock) */
+    unsigned born_gen;        /* gen before the job a new worker is started for */
 } team = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 /* Barriers each member has reached in the running job, one cache line each (zeroed by the
