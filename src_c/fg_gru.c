@@ -445,8 +445,7 @@ static void write_last(const job *jb, const part *pt, const float *Hs, int64_t l
     }
 }
 
-/* The part through every step. Returns FG_OK or FG_ERR_INTERRUPTED.
- * A units split part leaves write_last to the caller, after the team has joined. */
+/* The part through every step. Returns FG_OK or FG_ERR_INTERRUPTED. */
 static int run_part(job *jb, const part *pt)
 {
     const fg_gru_run *run = jb->run;
@@ -468,9 +467,7 @@ static int run_part(job *jb, const part *pt)
             int64_t ldo = jb->state_in_y ? run->y_sb : up;
             step(jb, pt, XW, p->chunk * p->up3, Hs, ldh, out, ldo);
             if (!jb->state_in_y) finish_step(jb, pt, s0 + c, time_of(run, s0 + c), Hs, ldh, Hn);
-            /* every thread's slice of Hn is written; after the last step the team's join
-             * serves (write_last may overwrite h0, which the others read until then) */
-            if (s0 + c < run->timesteps - 1) sync_units(pt);
+            sync_units(pt); /* every thread's slice of the new state is written */
             if (pt->split && c == 0 &&
                 atomic_load_explicit(&jb->stop[chunk_no & 1], memory_order_relaxed))
                 return FG_ERR_INTERRUPTED;
@@ -479,7 +476,7 @@ static int run_part(job *jb, const part *pt)
             Hn = Hn == H ? Hb : H;
         }
     }
-    if (!pt->split) write_last(jb, pt, Hs, ldh);
+    write_last(jb, pt, Hs, ldh);
     return FG_OK;
 }
 /* Largest element offset n1*s1 + n2*s2 + width reachable, checked for overflow. */
@@ -612,12 +609,6 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     if (units_split) {
         fg_team_run(nt, units_member, &jb);
         interrupted = atomic_load(&jb.interrupted);
-        if (!interrupted) { /* the split needs a step; step k wrote h_b for even k, else h_a */
-            part whole = part_of(&jb.p, run->batch, 0, 0, 1);
-            int64_t T = run->timesteps, last_state = T % 2 ? jb.p.h_b : jb.p.h_a;
-            if (jb.state_in_y) write_last(&jb, &whole, run->y + (T - 1) * run->y_st, run->y_sb);
-            else write_last(&jb, &whole, jb.ws + last_state, jb.p.up);
-        }
     }
 #ifdef _OPENMP
     /* one thread runs outside any parallel region: libgomp allocates a team on every
