@@ -509,7 +509,8 @@ static int check_run(const fg_gru_config *cfg, const fg_gru_run *run)
 }
 
 /* 1 when each step may write its new state straight into its row of y and the next step read
- * it there, saving a copy a step: every output is the state (return_sequences, no mask), the
+ * it there, saving a copy a step (batch 1, 64 -> 256, 512 steps, 2 Zen 4 cores: 2.24 -> 2.22
+ * ms): every output is the state (return_sequences, no mask), the
  * kernels are fused (they take an output stride), rows cover whole blocks (they write 16 units
  * a block), and the rows of y are disjoint (batch- or time-major). y may overlap h0 only when
  * first_state copies h0 first (h0_in_place). */

@@ -4,9 +4,11 @@
  * `gen`; workers waiting on it spin, yield, and at last sleep on `wake` (counted in
  * `sleepers`, so a caller only takes the mutex when someone sleeps). At a barrier each member
  * publishes how many barriers it has reached in its own cache line and waits until every other
- * member's count is as large: one line moves each way per pair of members, where a shared
- * counter bounces between all of them (measured below). Every wait backs off (pause, then sched_yield, then a short sleep)
- * so that more members than free cores do not stall the machine.
+ * member's count is as large: one line moves each way between two members, where a shared
+ * sense-reversing counter moved its line to and fro for each arrival (2 Zen 4 cores, batch 1,
+ * 64 -> 256, 512 steps, medians of interleaved runs: 2.26 -> 2.24 ms). Every wait backs off
+ * (pause, then sched_yield, then a short sleep) so that more members than free cores do not
+ * stall the machine.
  */
 #include "fg_team.h"
 
@@ -48,7 +50,8 @@ void fg_team_barrier(fg_team_member *me) { (void)me; }
 #define SPINS_OVERSUBSCRIBED 100
 
 static struct {
-    /* what a job hands over, in one cache line: the caller writes it, each worker reads it */
+    /* what a job hands over, in one cache line: the caller writes it, each worker reads it
+     * (a one-step units split on 2 cores, 16 -> 64: ~0.93 -> ~0.88 us a call) */
     _Alignas(64) atomic_uint gen; /* bumped for each job */
     atomic_int sleepers;      /* workers in (or entering) pthread_cond_wait */
     atomic_int busy;          /* a caller owns the team */
