@@ -510,10 +510,11 @@ static int check_run(const fg_gru_config *cfg, const fg_gru_run *run)
 
 /* 1 when each step may write its new state straight into its row of y and the next step read
  * it there, saving a copy a step (batch 1, 64 -> 256, 512 steps, 2 Zen 4 cores: 2.24 -> 2.22
- * ms): every output is the state (return_sequences, no mask), the
- * kernels are fused (they take an output stride), rows cover whole blocks (they write 16 units
- * a block), and the rows of y are disjoint (batch- or time-major). y may overlap h0 only when
- * first_state copies h0 first (h0_in_place). */
+ * ms): more than one step (a single step copies its state to y and h_final either way), every
+ * output is the state (return_sequences, no mask), the kernels are fused (they take an output
+ * stride), rows cover whole blocks (they write 16 units a block), and the rows of y are
+ * disjoint (batch- or time-major). y may overlap h0 only when first_state copies h0 first
+ * (h0_in_place). */
 static int state_in_y(const fg_gru_config *cfg, const plan *p, const fg_gru_run *run)
 {
     int64_t u = cfg->units, steps_span, rows_span;
@@ -521,8 +522,9 @@ static int state_in_y(const fg_gru_config *cfg, const plan *p, const fg_gru_run 
         (run->y_st >= u && !__builtin_mul_overflow(run->timesteps, run->y_st, &steps_span) &&
          (run->batch == 1 || run->y_sb >= steps_span)) ||
         (run->y_sb >= u && !__builtin_mul_overflow(run->batch, run->y_sb, &rows_span) &&
-         (run->timesteps == 1 || run->y_st >= rows_span));
-    return run->return_sequences && run->mask == NULL && p->fused && p->up == u && disjoint;
+         run->y_st >= rows_span);
+    return run->timesteps > 1 && run->return_sequences && run->mask == NULL && p->fused &&
+           p->up == u && disjoint;
 }
 
 /* Thread tid's share of n: with units_split, all rows and a run of blocks; else its rows. */
