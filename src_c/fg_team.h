@@ -14,7 +14,7 @@
 
 typedef struct fg_team_member {
     int tid, n;        /* this member's index and the team size */
-    unsigned sense;    /* barrier phase seen by this member */
+    unsigned passed;   /* barriers this member has reached in this job */
 } fg_team_member;
 
 typedef void (*fg_team_fn)(void *arg, fg_team_member *me);

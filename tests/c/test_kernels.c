@@ -6,7 +6,8 @@
  *  2. 1 thread vs 2 threads, bitwise; batch 1 and 3 on 2 .. 4 threads (the units split);
  *  3. vector tanh / logistic vs double precision over [-20, 20] step 1e-4, extremes, NaN;
  *  4. argument checks and cancellation return the documented statuses;
- *  5. time-major strides and h_final == h0 (streaming state updated in place).
+ *  5. time-major strides and h_final == h0 (streaming state updated in place); states written
+ *     straight into y, with y rows, h0 and h_final that alias.
  * Build and run: make -C tests/c   (see Makefile). Exit status 0 when everything passes.
  * `test_kernels --quick` checks one shape only (for slow emulators such as qemu-aarch64).
  */
@@ -262,6 +263,45 @@ static void test_layouts_and_in_place_state(void)
     free_problem(&p);
 }
 
+/* A step writes its state straight into y when every output is the state (fg_gru.c
+ * state_in_y): compare with the copying path (an all-ones mask), on 1 thread and on the units
+ * split, for y rows that alias (one row for every step), h_final on y's last row and h0 on y's
+ * first row. */
+static void test_state_written_into_y(void)
+{
+    const int64_t T = 7, F = 16, u = 64;
+    for (int ra = 0; ra < 2; ra++)
+        for (int64_t B = 1; B <= 2; B++)
+            for (int nt = 1; nt <= 2; nt++) {
+                problem p;
+                make_problem(&p, (int)F, (int)u, ra, 1, FG_ACT_TANH, FG_ACT_SIGMOID, B, T);
+                memset(p.mask, 1, (size_t)(B * T));
+                size_t ny = (size_t)(B * T * u), nh = (size_t)(B * u);
+                float *y_ref = malloc(ny * 4), *h_ref = malloc(nh * 4), *y = malloc(ny * 4),
+                      *hf = malloc(nh * 4);
+                CHECK(run(&p, "", nt, 1, 1, 0, 1, 0, y_ref, h_ref) == FG_OK, "%s", fg_last_error());
+                CHECK(run(&p, "", nt, 0, 1, 0, 1, 0, y, hf) == FG_OK, "%s", fg_last_error());
+                CHECK(!memcmp(y, y_ref, ny * 4) && !memcmp(hf, h_ref, nh * 4),
+                      "state into y differs (reset_after %d, B %d, %d threads)", ra, (int)B, nt);
+                fg_gru_run r = {0};
+                r.batch = B, r.timesteps = T, r.x = p.x, r.x_sb = T * F, r.x_st = F;
+                r.h0 = p.h0, r.h0_sb = u, r.y = y, r.y_sb = u, r.y_st = 0, r.h_final = hf;
+                r.hf_sb = u, r.return_sequences = 1, r.nthreads = nt;
+                CHECK(fg_gru_forward(&p.cfg, p.packed, &r, NULL) == FG_OK, "%s", fg_last_error());
+                CHECK(!memcmp(y, h_ref, nh * 4) && !memcmp(hf, h_ref, nh * 4),
+                      "every step into one y row differs (B %d, %d threads)", (int)B, nt);
+                for (int64_t b = 0; b < B; b++) /* h0 in y's first step, h_final in its last */
+                    memcpy(y + b * T * u, p.h0 + b * u, (size_t)u * 4);
+                r.h0 = y, r.h0_sb = T * u, r.y_sb = T * u, r.y_st = u;
+                r.h_final = y + (T - 1) * u, r.hf_sb = T * u;
+                CHECK(fg_gru_forward(&p.cfg, p.packed, &r, NULL) == FG_OK, "%s", fg_last_error());
+                CHECK(!memcmp(y, y_ref, ny * 4), "h0 / h_final inside y differ (B %d, %d threads)",
+                      (int)B, nt);
+                free(y_ref), free(h_ref), free(y), free(hf);
+                free_problem(&p);
+            }
+}
+
 static void test_errors_and_cancel(void)
 {
     fg_gru_config bad = {0, 8, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID, FG_PRECISION_FP32};
@@ -303,6 +343,7 @@ int main(int argc, char **argv)
     test_activation_accuracy();
     test_errors_and_cancel();
     test_layouts_and_in_place_state();
+    test_state_written_into_y();
     test_isa_paths_and_threads(quick ? 1 : 4);
     if (!quick) test_units_split();
     printf(failures ? "%d FAILURES\n" : "all passed\n", failures);
