@@ -13,7 +13,6 @@ FG_PRECISION_BF16): the GRU products in bf16, everything else float32.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import shutil
 import subprocess

@@ -19,7 +19,7 @@ import pytest
 
 import fastgru
 from fastgru import c_export
-from fixture_manifest import FIXTURES, MANIFEST, arrays, load_data, paths
+from fixture_manifest import MANIFEST, arrays, load_data, paths
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "src_c" / "build"

@@ -129,7 +129,7 @@ def two_in_two_out():
     h0 = s.input("h0", (5,))
     y, h = s.gru("gru", x, 5, h0=h0, state_out=True, return_sequences=True)
     d = s.dense("proj", x, 5, activation="tanh")
-    joined = s.op("concatenate", "join", [y, d], [("join/y", (None, 5))], {"axis": 1})
+    s.op("concatenate", "join", [y, d], [("join/y", (None, 5))], {"axis": 1})
     return s
 
 
