@@ -11,9 +11,11 @@ touches it, so a damaged part the model does not use is as harmless as before.
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
+import os
 import struct
 
 import numpy as np
@@ -132,18 +134,25 @@ def read_tree(source, where: str) -> Group:
         return _Walker(h5py, where).group(h5, 0)
 
 
-class _Walker:
-    def __init__(self, h5py, where):
-        self.h5py, self.where, self.objects = h5py, where, 0
+class ObjectCounter:
+    """Bounds a walk (both readers'): link cycles and fan-outs end in a ``FastGRUError``."""
 
-    def _count(self, name, depth):
+    def __init__(self, where):
+        self.where, self.objects = where, 0
+
+    def count(self, name, depth):
         self.objects += 1
         if depth > MAX_DEPTH or self.objects > MAX_OBJECTS:
             raise FastGRUError(f"{self.where}: HDF5 object {name} is nested deeper than {MAX_DEPTH} "
                                f"groups or past {MAX_OBJECTS} objects (a link cycle?)")
 
+
+class _Walker:
+    def __init__(self, h5py, where):
+        self.h5py, self.counter = h5py, ObjectCounter(where)
+
     def group(self, g, depth):
-        self._count(g.name, depth)
+        self.counter.count(g.name, depth)
         try:
             keys = list(g.keys())
         except Exception as e:  # h5py raises a zoo of errors on damaged data
@@ -166,7 +175,7 @@ class _Walker:
         if isinstance(obj, h5py.Group):
             return self.group(obj, depth)
         if isinstance(obj, h5py.Dataset):
-            self._count(obj.name, depth)
+            self.counter.count(obj.name, depth)
             return self.dataset(obj)
         return Failed(f"{g.name}/{key} is neither a group nor a dataset")
 
@@ -299,36 +308,83 @@ def _dec_value(enc, array):
     return value[()] if enc["scalar"] else value
 
 
+READERS = ("auto", "lite", "h5py")
+
+
+def reader_mode() -> str:
+    """``FASTGRU_HDF5_READER``: auto (the built-in reader, h5py for files outside its subset),
+    lite (never h5py) or h5py (never the built-in reader)."""
+    mode = os.environ.get("FASTGRU_HDF5_READER", "") or "auto"
+    if mode not in READERS:
+        raise FastGRUError(f"FASTGRU_HDF5_READER={mode!r} is not one of {', '.join(READERS)}")
+    return mode
+
+
 class PendingTree:
     """The plain tree of a Keras file's HDF5 data (the file itself, or a .keras archive's
-    model.weights.h5), read in a child process from ``start`` on, so the caller's own work
-    (config, imports) overlaps it. With isolation off (``isolate.enabled``), ``tree`` reads it
-    here and h5py is imported in this process."""
+    model.weights.h5). The built-in reader (``h5lite``) reads it in this process; files
+    outside its subset go to h5py, in a child process (``isolate``) unless isolation is off.
+    With ``FASTGRU_HDF5_READER=h5py`` the child starts at once, so that its ``import h5py``
+    overlaps the caller's own work (config, imports)."""
 
     def __init__(self, path: str):
         self.path = path
-        self._child = isolate.Child(self._write) if isolate.enabled() else None
+        self._mode = reader_mode()
+        self._bytes = None
         self._tree = None
+        self._child = None
+        if self._mode == "h5py":
+            self._start_h5py()
 
-    def _write(self, out):
-        encode(self._read(), out)
+    def _start_h5py(self):
+        if isolate.enabled():
+            self._child = isolate.Child(lambda out: encode(self._read_h5py(), out))
 
-    def _read(self) -> Group:
-        from .archive import is_archive, read_weights
+    @functools.cached_property
+    def _archive(self) -> bool:
+        from .archive import is_archive
 
-        if is_archive(self.path):
-            return read_tree(io.BytesIO(read_weights(self.path)), self.where)
-        return read_tree(self.path, self.where)
+        return is_archive(self.path)
+
+    def _data(self) -> bytes:
+        if self._bytes is None:
+            from .archive import read_weights
+
+            if self._archive:
+                self._bytes = read_weights(self.path)
+            else:
+                with open(self.path, "rb") as f:
+                    self._bytes = f.read()
+        return self._bytes
+
+    def _read_h5py(self) -> Group:
+        if self._bytes is None and not self._archive:   # h5py reads only what it needs
+            return read_tree(self.path, self.where)
+        return read_tree(io.BytesIO(self._data()), self.where)
+
+    def _read_lite(self):
+        """The tree, or None where the file is outside the built-in reader's subset."""
+        from . import h5lite
+
+        try:
+            return h5lite.read_tree(self._data(), self.where)
+        except h5lite.Unsupported as e:
+            if self._mode == "lite":
+                raise FastGRUError(f"{self.where}: outside the HDF5 subset of fastgru's own reader "
+                                   f"({e}); FASTGRU_HDF5_READER=auto reads it with h5py") from None
+            return None
 
     @property
     def where(self) -> str:
-        from .archive import is_archive
-
-        return f"{self.path}: model.weights.h5" if is_archive(self.path) else self.path
+        return f"{self.path}: model.weights.h5" if self._archive else self.path
 
     def tree(self) -> Group:
+        if self._tree is None and self._mode != "h5py":
+            self._tree = self._read_lite()
         if self._tree is None:
-            self._tree = (self._read() if self._child is None
+            if self._child is None:
+                self._start_h5py()
+            self._tree = (self._read_h5py() if self._child is None
                           else decode(self._child.result(self.where)))
         return self._tree
 
