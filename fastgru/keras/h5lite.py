@@ -168,22 +168,25 @@ class _Reader:
             c.skip(1 + 2 + 2 + 4 + (4 if version == 1 else 0))   # group K values, flags
             c.sizes = sizes = _Sizes(offset_size, length_size)
             base = c.address()
-            c.skip(3 * offset_size)   # free-space info, end of file, driver info addresses
+            c.skip(offset_size)       # free-space info address
+            eof, driver = c.address(), c.address()
             c.skip(offset_size)       # the root entry's link name offset
             root = c.address()
+            if driver is not None:
+                raise Unsupported("a driver information block")
         elif version in (2, 3):
             offset_size, length_size = c.read(_s("<BB"))
             c.skip(1)                 # consistency flags
             c.sizes = sizes = _Sizes(offset_size, length_size)
-            base, extension = c.address(), c.address()
-            c.skip(offset_size)       # end of file address
-            root = c.address()
+            base, extension, eof, root = c.address(), c.address(), c.address(), c.address()
             if extension is not None:
                 raise Unsupported("a superblock extension (shared messages, file space info)")
         else:
             raise Unsupported(f"superblock version {version}")
         if base != 0:
             raise Unsupported(f"base address {base}")
+        if eof is None or eof > len(self.data):   # as HDF5: a truncated file
+            raise Unsupported(f"end of file address {eof}, but the file has {len(self.data)} bytes")
         return sizes, root
 
     # ---- object headers ---------------------------------------------------------------------
