@@ -1,6 +1,7 @@
-"""HDF5 is read in a forked child (fastgru/keras/isolate.py, h5tree.py): the same models and
-the same errors as reading in-process, a crashing or hanging child becomes a FastGRUError,
-the parent never imports h5py, and loads from many threads at once still work."""
+"""HDF5 read by h5py (FASTGRU_HDF5_READER=h5py, or a file outside h5lite's subset) runs in a
+forked child (fastgru/keras/isolate.py, h5tree.py): the same models and the same errors as
+reading in-process, a crashing or hanging child becomes a FastGRUError, the parent never
+imports h5py, and loads from many threads at once still work."""
 import io
 import os
 import signal
@@ -22,6 +23,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("bidi_state", "stacked_cells", "norms")
 ENTRIES = [e for e in MANIFEST if os.path.basename(e["file"]).split(".")[0].split("_weights")[0]
            in MODELS]
+
+
+@pytest.fixture(autouse=True)
+def _h5py_reader(monkeypatch):
+    """These tests are about the h5py child: keep fastgru's own reader (h5lite) out of them."""
+    monkeypatch.setenv("FASTGRU_HDF5_READER", "h5py")
 
 
 def image(entry):
