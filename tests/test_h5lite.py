@@ -280,3 +280,14 @@ def test_damaged_files_load_or_fail_with_fastgru_error(tmp_path):
 def test_files_that_crash_libhdf5_still_give_fastgru_error(name):
     with pytest.raises(fastgru.FastGRUError):
         fastgru.load(str(ROOT / "fuzz" / "known" / name))
+
+
+def test_datasets_are_read_only_after_their_size_is_checked(tmp_path):
+    path = tmp_path / "sizes.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("huge", shape=(2 ** 31, 2 ** 31), dtype="f4", chunks=(1, 1))
+        f["small"] = np.arange(6, dtype=np.float32).reshape(2, 3)
+    tree = h5lite.read_tree(path.read_bytes(), "sizes.h5")   # chunked, but never read
+    assert_same_tree(tree, h5tree.read_tree(str(path), "sizes.h5"))
+    with pytest.raises(OSError, match="was not read"):
+        tree["huge"][()]
