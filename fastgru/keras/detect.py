@@ -2,8 +2,9 @@
 
 ``read_source`` returns a ``Source``: the model config, the Keras major version whose rules
 apply, and a function giving each layer's weights. The HDF5 data comes as a plain tree
-(``h5tree.py``), read in a child process (unless FASTGRU_HDF5_ISOLATION=0) so that a file
-crashing the HDF5 library cannot crash us; weights are only handed out after the readers check their shapes.
+(``h5tree.py``), read by fastgru's own reader or, outside its subset, by h5py in a child process
+(unless FASTGRU_HDF5_ISOLATION=0) so that a file crashing the HDF5 library cannot crash us;
+weights are only handed out after the readers check their shapes.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _major(version, where) -> int:
 
 
 def read_source(path, config, hdf5_data: PendingTree) -> Source:
-    """``hdf5_data``: the file's HDF5 data, already being read in a child process."""
+    """``hdf5_data``: the file's HDF5 data, read when first asked for."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FastGRUFileNotFoundError(f"model file {path!r} does not exist")
