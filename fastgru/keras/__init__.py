@@ -1,7 +1,8 @@
 """Keras file readers: any Keras 2 / Keras 3 GRU model file -> ``fastgru.spec.ModelSpec``.
 
-HDF5 data is read by h5py in a child process (``h5tree.py``, ``isolate.py``); the parent
-never imports h5py, so ``import fastgru`` stays light and a crash in HDF5 cannot kill it.
+HDF5 data is read by fastgru's own reader (``h5lite.py``), or, for files outside its subset, by
+h5py in a child process (``h5tree.py``, ``isolate.py``); the parent never imports h5py, so
+``import fastgru`` stays light and a crash in HDF5 cannot kill it.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def read_model(path, *, config=None, custom_objects=None) -> ModelSpec:
     a Keras class name string like ``"GRU"``.
     """
     try:
-        # The HDF5 reader starts first: it imports h5py while this process imports the readers.
+        # With FASTGRU_HDF5_READER=h5py the reader starts first: it imports h5py while this
+        # process imports the readers.
         with PendingTree(os.fspath(path)) as hdf5_data:
             return _read(path, config, custom_objects, hdf5_data)
     except FastGRUError:

@@ -2,7 +2,8 @@
 
 ``read_tree`` opens a file with h5py, walks it (optimizer state excepted) and returns plain
 ``Group`` / ``Dataset`` objects: group keys, attributes, dataset shapes and dtypes, and the
-data of every numeric dataset that passes the size checks. ``encode`` / ``decode`` carry such a
+data of every numeric dataset that passes the size checks; ``h5lite.read_tree`` builds the
+same tree without h5py, and ``PendingTree`` chooses between them. ``encode`` / ``decode`` carry such a
 tree between processes as JSON plus ``.npy`` arrays (never pickle), so the HDF5 library can run
 in a child process (``isolate.py``) and a file that crashes it cannot take fastgru down.
 
