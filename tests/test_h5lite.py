@@ -149,6 +149,16 @@ def test_many_members_need_a_multi_level_btree(tmp_path):
     assert data[btree + 5] >= 1, "the B-tree of 300 members should have internal nodes"
 
 
+def test_datasets_are_read_only_after_their_size_is_checked(tmp_path):
+    path = tmp_path / "sizes.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("huge", shape=(2 ** 31, 2 ** 31), dtype="f4", chunks=(1, 1))
+        f["small"] = np.arange(6, dtype=np.float32).reshape(2, 3)
+    tree = h5lite.read_tree(path.read_bytes(), "sizes.h5")   # chunked, but never read
+    assert_same_tree(tree, h5tree.read_tree(str(path), "sizes.h5"))
+    with pytest.raises(OSError, match="was not read"):
+        tree["huge"][()]
+
 # ---- outside the subset -------------------------------------------------------------------
 def _gzip(f):
     f.create_dataset("w", data=np.arange(100, dtype=np.float32), chunks=(10,), compression="gzip")
@@ -189,7 +199,7 @@ def test_outside_the_subset_falls_back_or_fails_clearly(tmp_path, monkeypatch, m
         _pending_tree(path, monkeypatch, "lite")
 
 
-def test_h5py_mode_and_bad_mode(tmp_path, monkeypatch):
+def test_h5py_mode_and_bad_mode(monkeypatch):
     path = KERAS_FILES[0]
     assert_same_tree(_pending_tree(path, monkeypatch, "h5py"), _h5py_tree(_hdf5_bytes(path)))
     with pytest.raises(fastgru.FastGRUError, match="FASTGRU_HDF5_READER='fast'"):
@@ -205,7 +215,6 @@ def test_cycles_end_in_the_object_limit(tmp_path):
         h5lite.read_tree(path.read_bytes(), "cycle.h5")
 
 
-# ---- damaged and hostile files -------------------------------------------------------------
 @contextlib.contextmanager
 def _time_limit(seconds):
     def stop(*_):
@@ -219,6 +228,17 @@ def _time_limit(seconds):
         signal.signal(signal.SIGALRM, old)
 
 
+def test_hard_links_fanning_out_exhaust_the_budget_not_the_machine(tmp_path):
+    path = tmp_path / "fan.h5"
+    with h5py.File(path, "w") as f:   # 2**40 paths to the last group
+        groups = [f.create_group(f"g{i}") for i in range(40)]
+        for upper, lower in zip(groups, groups[1:]):
+            upper["left"], upper["right"] = lower, lower
+    with _time_limit(20), pytest.raises(h5lite.Unsupported, match="more data than the file"):
+        h5lite.read_tree(path.read_bytes(), "fan.h5")
+
+
+# ---- damaged and hostile files -------------------------------------------------------------
 def _lite_outcome(data):
     try:
         h5lite.read_tree(data, "damaged.h5")
@@ -281,13 +301,3 @@ def test_files_that_crash_libhdf5_still_give_fastgru_error(name):
     with pytest.raises(fastgru.FastGRUError):
         fastgru.load(str(ROOT / "fuzz" / "known" / name))
 
-
-def test_datasets_are_read_only_after_their_size_is_checked(tmp_path):
-    path = tmp_path / "sizes.h5"
-    with h5py.File(path, "w") as f:
-        f.create_dataset("huge", shape=(2 ** 31, 2 ** 31), dtype="f4", chunks=(1, 1))
-        f["small"] = np.arange(6, dtype=np.float32).reshape(2, 3)
-    tree = h5lite.read_tree(path.read_bytes(), "sizes.h5")   # chunked, but never read
-    assert_same_tree(tree, h5tree.read_tree(str(path), "sizes.h5"))
-    with pytest.raises(OSError, match="was not read"):
-        tree["huge"][()]

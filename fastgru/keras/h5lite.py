@@ -13,8 +13,8 @@ the file with h5py. Checksums of v2 structures are not verified.
 
 A hostile file cannot make it read outside the bytes (every offset and length is checked
 first), loop (B-tree nodes, continuation blocks and heaps are visited once; object counts are
-bounded) or allocate more than about the file's size (data and strings copied out are counted
-against it).
+bounded) or allocate more than about the file's size (data, attributes and strings copied
+out, and a few bytes per object walked, are counted against it).
 """
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ from .h5tree import (MAX_WEIGHT_ELEMENTS, SKIPPED_TOP, Attributes, Dataset, Grou
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 MAX_RANK = 32                    # HDF5's own limit
+# Charged to the copy budget per object walked: no file holds an object in fewer bytes, so
+# only hard links fanning out (the same objects reached many times) can exhaust it
+OBJECT_COST = 16
 
 # Object header message types (spec section IV.A.2)
 NIL, DATASPACE, LINK_INFO, DATATYPE, LAYOUT, LINK = 0x00, 0x01, 0x02, 0x03, 0x08, 0x06
@@ -85,7 +88,7 @@ class _Cursor:
         return values
 
     def u8(self) -> int:
-        return self.read(_U8)[0]
+        return self.read(_s("<B"))[0]
 
     def address(self):
         """An address (int), or None for HDF5's "undefined" (all bits set)."""
@@ -108,14 +111,13 @@ class _Cursor:
         self.take(n)
 
     def expect(self, signature: bytes, what: str) -> None:
-        if bytes(self.take(len(signature)).raw()) != signature:
+        if self.take(len(signature)).raw() != signature:
             raise Unsupported(f"no {what} signature {signature!r} at {self.pos - len(signature)}")
 
     def raw(self) -> bytes:
         return self.data[self.pos:self.end]
 
 
-_U8 = struct.Struct("<B")
 _STRUCTS = {fmt: struct.Struct(fmt) for fmt in
             ("<B", "<BB", "<BBB", "<BBH", "<BHHH", "<H", "<I", "<Q", "<BBHII", "<BHB", "<HHB",
              "<BBBBI", "<HH", "<HHBBBBI", "<HH4x")}
@@ -149,7 +151,7 @@ class _Reader:
     def __init__(self, data: bytes, where: str):
         self.data, self.where = data, where
         self.counter = ObjectCounter(where)
-        self.budget = len(data)   # bytes of data and strings still allowed to be copied out
+        self.budget = len(data)   # bytes still allowed to be copied out: data, attributes, strings
         self.headers: dict = {}   # object header address -> its messages
         self.heaps: dict = {}     # global heap collection address -> {index: (start, size)}
         self.sizes, self.root_address = self._superblock()
@@ -279,6 +281,7 @@ class _Reader:
             if depth == 0 and key in SKIPPED_TOP:
                 continue
             path = f"/{key}" if name == "/" else f"{name}/{key}"
+            self.spend(OBJECT_COST, path)
             children[key] = self.node(address, path, depth + 1)
         return Group(name, Attributes(attrs), children)
 
@@ -367,14 +370,18 @@ class _Reader:
             links.append((_text(names[name_offset:end], f"node {address}"), header))
         return links
 
-    def local_heap(self, address) -> bytes:
+    def heap_prefix(self, address, signature, what):
+        """(cursor after it, version, size) of a local or global heap's common prefix."""
         if address is None:
-            raise Unsupported("an undefined local heap")
+            raise Unsupported(f"an undefined {what}")
         c = self.cursor(address)
-        c.expect(b"HEAP", "local heap")
+        c.expect(signature, what)
         version = c.u8()
         c.skip(3)
-        size = c.length()
+        return c, version, c.length()
+
+    def local_heap(self, address) -> bytes:
+        c, version, size = self.heap_prefix(address, b"HEAP", "local heap")
         c.length()                                      # free list
         start = c.address()
         if version != 0 or start is None:
@@ -418,6 +425,7 @@ class _Reader:
         count = math.prod(shape)
         if datatype.vlen:
             refs = c.take(count * (8 + self.sizes.offset_size))
+            self.spend(count * 8, what)                 # the object array's pointers
             array = np.empty(count, dtype=object)
             for i in range(count):
                 length = refs.read(_s("<I"))[0]
@@ -427,6 +435,7 @@ class _Reader:
             array = array.reshape(shape)
         else:
             size = count * datatype.dtype.itemsize
+            self.spend(size, what)
             array = np.frombuffer(c.take(size).raw(), datatype.dtype, count).reshape(shape)
             if datatype.null_terminated:
                 array = np.array([item.split(b"\0", 1)[0] for item in array.flat],
@@ -449,13 +458,7 @@ class _Reader:
 
     def global_heap(self, address) -> dict:
         if address not in self.heaps:
-            if address is None:
-                raise Unsupported("a string in an undefined global heap")
-            c = self.cursor(address)
-            c.expect(b"GCOL", "global heap")
-            version = c.u8()
-            c.skip(3)
-            size = c.length()
+            c, version, size = self.heap_prefix(address, b"GCOL", "global heap")
             if version != 1 or size < c.pos - address:
                 raise Unsupported(f"global heap at {address}: version {version}, size {size}")
             c = self.cursor(c.pos, address + size)
