@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fastgru
-from fastgru.keras import archive, h5lite, h5tree
+from fastgru.keras import archive, h5lite, h5tree, isolate
 
 h5py = pytest.importorskip("h5py")
 
@@ -197,6 +197,15 @@ def test_outside_the_subset_falls_back_or_fails_clearly(tmp_path, monkeypatch, m
     assert_same_tree(_pending_tree(path, monkeypatch, "auto"), ref)
     with pytest.raises(fastgru.FastGRUError, match=f"outside the HDF5 subset.*{feature}"):
         _pending_tree(path, monkeypatch, "lite")
+
+
+def test_files_in_the_subset_start_no_h5py_child(monkeypatch):
+    def no_child(*_):
+        raise AssertionError("an h5py child was started")
+    monkeypatch.setattr(isolate, "Child", no_child)
+    monkeypatch.setenv("FASTGRU_HDF5_READER", "auto")
+    model = fastgru.load(str(ROOT / "fastgru" / "data" / "demo.keras"))
+    assert model.predict(np.zeros((1, 4, 3), np.float32)).shape[0] == 1
 
 
 def test_h5py_mode_and_bad_mode(monkeypatch):
