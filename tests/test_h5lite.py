@@ -8,6 +8,7 @@ import pathlib
 import random
 import signal
 import struct
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -206,6 +207,16 @@ def test_files_in_the_subset_start_no_h5py_child(monkeypatch):
     monkeypatch.setenv("FASTGRU_HDF5_READER", "auto")
     model = fastgru.load(str(ROOT / "fastgru" / "data" / "demo.keras"))
     assert model.predict(np.zeros((1, 4, 3), np.float32)).shape[0] == 1
+
+
+def test_threads_read_at_once(monkeypatch):
+    monkeypatch.setenv("FASTGRU_HDF5_READER", "lite")
+    path = str(ROOT / "fastgru" / "data" / "demo.keras")
+    x = np.random.default_rng(0).normal(size=(2, 7, 3)).astype(np.float32)
+    serial = fastgru.load(path).predict(x).tobytes()
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: fastgru.load(path).predict(x).tobytes(), range(24)))
+    assert got == [serial] * 24
 
 
 def test_h5py_mode_and_bad_mode(monkeypatch):

@@ -12,7 +12,6 @@ touches it, so a damaged part the model does not use is as harmless as before.
 """
 from __future__ import annotations
 
-import functools
 import io
 import json
 import math
@@ -331,8 +330,7 @@ class PendingTree:
     def __init__(self, path: str):
         self.path = path
         self._mode = reader_mode()
-        self._bytes = None
-        self._tree = None
+        self._bytes = self._archive = self._tree = None
         self._child = None
         if self._mode == "h5py":
             self._start_h5py()
@@ -341,17 +339,20 @@ class PendingTree:
         if isolate.enabled():
             self._child = isolate.Child(lambda out: encode(self._read_h5py(), out))
 
-    @functools.cached_property
-    def _archive(self) -> bool:
-        from .archive import is_archive
+    def _is_archive(self) -> bool:
+        # not functools.cached_property: in Python 3.11 it holds a lock shared by all
+        # instances, which a child forked while another thread holds it would wait on forever
+        if self._archive is None:
+            from .archive import is_archive
 
-        return is_archive(self.path)
+            self._archive = is_archive(self.path)
+        return self._archive
 
     def _data(self) -> bytes:
         if self._bytes is None:
             from .archive import read_weights
 
-            if self._archive:
+            if self._is_archive():
                 self._bytes = read_weights(self.path)
             else:
                 with open(self.path, "rb") as f:
@@ -359,7 +360,7 @@ class PendingTree:
         return self._bytes
 
     def _read_h5py(self) -> Group:
-        if self._bytes is None and not self._archive:   # h5py reads only what it needs
+        if self._bytes is None and not self._is_archive():   # h5py reads only what it needs
             return read_tree(self.path, self.where)
         return read_tree(io.BytesIO(self._data()), self.where)
 
@@ -377,7 +378,7 @@ class PendingTree:
 
     @property
     def where(self) -> str:
-        return f"{self.path}: model.weights.h5" if self._archive else self.path
+        return f"{self.path}: model.weights.h5" if self._is_archive() else self.path
 
     def tree(self) -> Group:
         if self._tree is None and self._mode != "h5py":
