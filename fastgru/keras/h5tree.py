@@ -369,12 +369,14 @@ class PendingTree:
         from . import h5lite
 
         try:
-            return h5lite.read_tree(self._data(), self.where)
+            tree = h5lite.read_tree(self._data(), self.where)
         except h5lite.Unsupported as e:
             if self._mode == "lite":
                 raise FastGRUError(f"{self.where}: outside the HDF5 subset of fastgru's own reader "
                                    f"({e}); FASTGRU_HDF5_READER=auto reads it with h5py") from None
             return None
+        self._bytes = None   # the tree holds copies: a large file's bytes go now, not after the load
+        return tree
 
     @property
     def where(self) -> str:
