@@ -533,13 +533,13 @@ class _Reader:
         data = None
         # sizes checked BEFORE reading, as h5tree does: only numbers, only what a weight may hold
         if dtype.kind in "biuf" and count <= MAX_WEIGHT_ELEMENTS:
-            raw = self.layout(found[LAYOUT], count * dtype.itemsize, name)
-            data = np.frombuffer(raw, dtype, count).reshape(shape)
+            start = self.layout(found[LAYOUT], count * dtype.itemsize, name)
+            data = np.frombuffer(self.data, dtype, count, start).reshape(shape)
             data = np.asarray(data[()]) if data.ndim == 0 else data.copy()  # h5py: scalar -> native
         return Dataset(name, shape, dtype, data)
 
-    def layout(self, c, size, name) -> bytes:
-        """The ``size`` bytes of a contiguous or compact dataset."""
+    def layout(self, c, size, name) -> int:
+        """Where the ``size`` bytes of a contiguous or compact dataset start."""
         version, layout_class = c.read(_s("<BB"))
         if version not in (3, 4) or layout_class not in (0, 1):
             raise Unsupported(f"dataset {name}: layout version {version}, class {layout_class} "
@@ -552,12 +552,12 @@ class _Reader:
             if start is None:
                 if size:
                     raise Unsupported(f"dataset {name} was never written (fill value)")
-                return b""
+                return 0
             block = self.cursor(start, start + stored)
         if stored < size:
             raise Unsupported(f"dataset {name}: {stored} bytes stored, {size} needed")
         self.spend(size, f"dataset {name}")
-        return self.data[block.pos:block.pos + size]
+        return block.pos
 
 
 def _pad8(n):
