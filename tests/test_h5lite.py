@@ -106,6 +106,7 @@ def _corners(f):
     crowded = f.create_group("crowded")
     for i in range(40):                                         # the header overflows
         crowded.attrs[f"attr_{i:02d}"] = np.full(30, i, np.float64)
+    assert h5py.h5o.get_info(crowded.id).hdr.nchunks > 1, "expected a continuation block"
     nested = f.create_group("a/b/c/d")
     nested["w"] = np.ones((3, 3), np.float32)
     f.create_group("optimizer").create_dataset("skipped", data=np.zeros(3))
@@ -131,7 +132,11 @@ def test_subset_corners(tmp_path, monkeypatch, libver):
             f.attrs["numbers"] = np.arange(4, dtype=">i4")
             f.create_group("g")["w"] = np.arange(6, dtype="<f4").reshape(2, 3)
             f.create_group("empty")
+            for i in range(6):      # compact attributes past the first header chunk
+                f["g"].attrs[f"a{i}"] = np.arange(40 * i, dtype="<f8")
         _compact_dataset(f)
+    if libver == "latest":
+        assert b"OCHK" in path.read_bytes(), "expected a v2 continuation block"
     tree = _pending_tree(path, monkeypatch, "lite")
     assert_same_tree(tree, _h5py_tree(path.read_bytes()))
     assert tree["compact"][()].tolist() == np.arange(12).reshape(3, 4).tolist()
