@@ -324,3 +324,10 @@ def test_files_that_crash_libhdf5_still_give_fastgru_error(name):
     with pytest.raises(fastgru.FastGRUError):
         fastgru.load(str(ROOT / "fuzz" / "known" / name))
 
+
+def test_a_file_that_hangs_libhdf5_is_refused_at_once():
+    # fuzz_readers.py --random 300 --seed 21, case 299: a vlen string attribute pointing at a
+    # global heap object that does not exist; h5py (HDF5 2.0.0) had not returned after 100 s
+    data = (ROOT / "fuzz" / "hangs" / "hdf5_vlen_heap_hang.h5").read_bytes()
+    with _time_limit(5), pytest.raises(h5lite.Unsupported, match="heap object"):
+        h5lite.read_tree(data, "hang.h5")
