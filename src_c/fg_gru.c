@@ -324,6 +324,11 @@ static void unfused_step(const job *jb, int64_t b0, int64_t b1, const float *XW,
     }
 }
 
+/* The direction the step kernels walk the blocks in (fg_kernels.h), flipped at every step.
+ * It is kept per thread across calls, so a stream of one-step calls alternates too (batch 1,
+ * 16 -> 64, one step a call, 1 Zen 4 core: 711 -> 681 ns a step). */
+static _Thread_local int blocks_desc;
+
 /* The kernels for one step of the part: H (row stride ldh) -> Hn (stride ldn), rows and
  * pointers from pt->b0. */
 static void step(const job *jb, const part *pt, const float *XW, int64_t ldxw, const float *H,
@@ -332,17 +337,19 @@ static void step(const job *jb, const part *pt, const float *XW, int64_t ldxw, c
     const plan *p = &jb->p;
     const fg_gru_config *cfg = jb->cfg;
     int64_t nr = pt->b1 - pt->b0;
+    int desc = blocks_desc;
+    blocks_desc = !desc;
     if (!p->fused) {
         unfused_step(jb, pt->b0, pt->b1, XW, ldxw, H, ldh, Hn);
     } else if (cfg->reset_after) {
         jb->k->step_after(nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, pt->jb0, pt->jb1,
-                          cfg->activation, cfg->recurrent_activation, Hn, ldn);
+                          desc, cfg->activation, cfg->recurrent_activation, Hn, ldn);
     } else {
         float *Z = jb->ws + p->z + pt->b0 * p->up, *RH = jb->ws + p->rh + pt->b0 * p->up;
-        jb->k->step_before_zr(nr, p->units, H, ldh, XW, ldxw, jb->U, pt->jb0, pt->jb1,
+        jb->k->step_before_zr(nr, p->units, H, ldh, XW, ldxw, jb->U, pt->jb0, pt->jb1, desc,
                               cfg->recurrent_activation, Z, RH, p->up);
         sync_units(pt); /* the candidate reads all of r*h */
-        jb->k->step_before_h(nr, p->units, H, ldh, XW, ldxw, jb->U, pt->jb0, pt->jb1,
+        jb->k->step_before_h(nr, p->units, H, ldh, XW, ldxw, jb->U, pt->jb0, pt->jb1, desc,
                              cfg->activation, Z, RH, p->up, Hn, ldn);
     }
 }
