@@ -223,10 +223,11 @@ size_t fg_gru_workspace_bytes(const fg_gru_config *cfg, int64_t batch, int64_t t
     return (size_t)p.total * sizeof(float);
 }
 
-/* Everything the threads of one run share. */
+/* Everything the threads of one run share. The run is copied in: a team worker then reaches
+ * it, the plan and the pointers in the lines it fetches first, one hop from the hand-over. */
 typedef struct job {
     const fg_gru_config *cfg;
-    const fg_gru_run *run;
+    fg_gru_run run;
     const fg_kernels *k;
     plan p;
     const float *W, *U, *b_in, *b_rec;
@@ -264,7 +265,7 @@ static int64_t time_of(const fg_gru_run *run, int64_t s)
  * steps per row: each output row is computed by the same code either way. */
 static void input_projection(const job *jb, const part *pt, int64_t s0, int64_t n)
 {
-    const fg_gru_run *run = jb->run;
+    const fg_gru_run *run = &jb->run;
     const plan *p = &jb->p;
     int64_t in = jb->cfg->input_dim, ldc_rows = p->chunk * p->up3, b0 = pt->b0, b1 = pt->b1;
     float *XW = jb->ws + p->xw;
@@ -359,7 +360,7 @@ static void step(const job *jb, const part *pt, const float *XW, int64_t ldxw, c
 static void finish_step(const job *jb, const part *pt, int64_t s, int64_t t, const float *H,
                         int64_t ldh, float *Hn)
 {
-    const fg_gru_run *run = jb->run;
+    const fg_gru_run *run = &jb->run;
     const plan *p = &jb->p;
     size_t bytes = (size_t)(pt->u1 - pt->u0) * sizeof(float);
     for (int64_t b = pt->b0; b < pt->b1; b++) {
@@ -386,7 +387,7 @@ static void finish_step(const job *jb, const part *pt, int64_t s, int64_t t, con
  * overlap it (h_final may: it is written after the last step). */
 static int h0_in_place(const job *jb)
 {
-    const fg_gru_run *run = jb->run;
+    const fg_gru_run *run = &jb->run;
     int64_t B = run->batch, T = run->timesteps, u = jb->p.units;
     if (run->h0 == NULL || jb->p.up != u || T == 0) return 0;
     if (!run->return_sequences) return 1;
@@ -400,7 +401,7 @@ static int h0_in_place(const job *jb)
  * read 16 units per block), else copied into H (zeros without h0); *ldh gets the stride. */
 static const float *first_state(const job *jb, const part *pt, float *H, int64_t *ldh)
 {
-    const fg_gru_run *run = jb->run;
+    const fg_gru_run *run = &jb->run;
     const plan *p = &jb->p;
     if (h0_in_place(jb)) {
         *ldh = run->h0_sb;
@@ -437,7 +438,7 @@ static int cancel_before(job *jb, const part *pt, int64_t chunk_no)
  * rows from pt->b0), for the part's rows and units. */
 static void write_last(const job *jb, const part *pt, const float *Hs, int64_t ldh)
 {
-    const fg_gru_run *run = jb->run;
+    const fg_gru_run *run = &jb->run;
     const plan *p = &jb->p;
     size_t bytes = (size_t)(pt->u1 - pt->u0) * sizeof(float);
     for (int64_t b = pt->b0; b < pt->b1; b++) {
@@ -455,7 +456,7 @@ static void write_last(const job *jb, const part *pt, const float *Hs, int64_t l
 /* The part through every step. Returns FG_OK or FG_ERR_INTERRUPTED. */
 static int run_part(job *jb, const part *pt)
 {
-    const fg_gru_run *run = jb->run;
+    const fg_gru_run *run = &jb->run;
     const plan *p = &jb->p;
     int64_t up = p->up, ldh;
     size_t bytes = (size_t)(pt->u1 - pt->u0) * sizeof(float);
@@ -581,7 +582,7 @@ static int threads_for(const fg_gru_config *cfg, const plan *p, const fg_gru_run
 static void units_member(void *arg, fg_team_member *me)
 {
     job *jb = arg;
-    part pt = part_of(&jb->p, jb->run->batch, 1, me->tid, me->n);
+    part pt = part_of(&jb->p, jb->run.batch, 1, me->tid, me->n);
     pt.me = me;
     if (run_part(jb, &pt) != FG_OK) atomic_store(&jb->interrupted, 1);
 }
@@ -609,7 +610,7 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     packed_layout l = layout_of(cfg);
     const float *pk = packed;
     jb.cfg = cfg;
-    jb.run = run;
+    jb.run = *run;
     jb.k = cfg->precision == FG_PRECISION_BF16 ? fg_kernels_bf16()
                                                 : fg_kernels_for(fg_isa_active());
     jb.W = pk + l.w;
