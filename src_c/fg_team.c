@@ -62,7 +62,7 @@ static struct {
     void *arg;
     _Alignas(64) pthread_mutex_t lock;
     pthread_cond_t wake;
-    int started;              /* workers running (under lock) */
+    atomic_int started;       /* workers running (grown under lock) */
     unsigned born_gen;        /* gen before the job a new worker is started for */
 } team = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
@@ -118,7 +118,7 @@ static void forget_workers(void)
 {
     pthread_mutex_init(&team.lock, NULL);
     pthread_cond_init(&team.wake, NULL);
-    team.started = 0;
+    atomic_store(&team.started, 0);
     atomic_store(&team.sleepers, 0);
     atomic_store(&team.busy, 0);
 }
@@ -128,6 +128,7 @@ static void register_fork_handler(void) { pthread_atfork(NULL, NULL, forget_work
 /* Starts workers up to member n-1; returns the team size available (1 + workers). */
 static int grow(int n)
 {
+    if (atomic_load_explicit(&team.started, memory_order_acquire) >= n - 1) return n;
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, register_fork_handler);
     pthread_mutex_lock(&team.lock);
@@ -140,9 +141,9 @@ static int grow(int n)
         int failed = pthread_create(&th, &attr, worker, (void *)(intptr_t)(team.started + 1));
         pthread_attr_destroy(&attr);
         if (failed) break;
-        team.started++;
+        atomic_fetch_add(&team.started, 1);
     }
-    int size = team.started + 1;
+    int size = atomic_load(&team.started) + 1;
     pthread_mutex_unlock(&team.lock);
     return size < n ? size : n;
 }

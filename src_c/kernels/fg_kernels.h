@@ -26,7 +26,9 @@
 /* Every kernel works on the 16-unit blocks jb0 .. jb1-1 only (a thread's share when units are
  * split between threads); P / U, bias / brec, XW, C, Z, RH and Hout are the base pointers of
  * the whole layer (block 0), the kernel offsets them by block. H and RH are read in full
- * (k < units). */
+ * (k < units). The step kernels walk the blocks downward when `desc` is set: blocks are
+ * independent, so the order changes no result, and the driver alternates it from step to step
+ * so that each step starts on the blocks whose weights the last step left in L1. */
 typedef struct fg_kernels {
     /* C[m, :] = A[m, :K] . P + bias for M rows; P a W or U panel (nblk blocks of K x 48),
      * C rows in block order (3*up floats). bias: nblk x 48. */
@@ -36,16 +38,16 @@ typedef struct fg_kernels {
      * XW rows: input projection incl. b_in (block order); brec: b_rec. */
     void (*step_after)(int64_t M, int64_t units, const float *H, int64_t ldh, const float *XW,
                        int64_t ldxw, const float *U, const float *brec, int64_t jb0,
-                       int64_t jb1, int act, int ract, float *Hout, int64_t ldo);
+                       int64_t jb1, int desc, int act, int ract, float *Hout, int64_t ldo);
     /* reset_after=0, first half: Z = ract(xz + h.Uz), RH = ract(xr + h.Ur) * h. */
     void (*step_before_zr)(int64_t M, int64_t units, const float *H, int64_t ldh,
                            const float *XW, int64_t ldxw, const float *U, int64_t jb0,
-                           int64_t jb1, int ract, float *Z, float *RH, int64_t ldz);
+                           int64_t jb1, int desc, int ract, float *Z, float *RH, int64_t ldz);
     /* reset_after=0, second half: Hout = Z*H + (1-Z)*act(xh + RH.Uh). */
     void (*step_before_h)(int64_t M, int64_t units, const float *H, int64_t ldh,
                           const float *XW, int64_t ldxw, const float *U, int64_t jb0,
-                          int64_t jb1, int act, const float *Z, const float *RH, int64_t ldz,
-                          float *Hout, int64_t ldo);
+                          int64_t jb1, int desc, int act, const float *Z, const float *RH,
+                          int64_t ldz, float *Hout, int64_t ldo);
     /* In-place elementwise activation of n contiguous floats (any elementwise id). */
     void (*act_inplace)(int act, float *x, int64_t n);
 } fg_kernels;

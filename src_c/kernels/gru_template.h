@@ -31,6 +31,9 @@
         else { CALL(1); m += 1; }                                                             \
     }
 
+/* Block jb of jb0 .. jb1-1 for the n-th iteration, upward or downward (fg_kernels.h). */
+#define FG_BLOCK_AT(n, jb0, jb1, desc) ((desc) ? (jb0) + (jb1) - 1 - (n) : (n))
+
 /* clip to [lo, hi] keeping NaN */
 FG_INLINE V FGK(clip)(V x, float lo, float hi)
 {
@@ -138,9 +141,11 @@ FG_INLINE void FGK(after_rows)(const int mr, int64_t units, const float *H, int6
 
 static void FGK(step_after)(int64_t M, int64_t units, const float *H, int64_t ldh,
                             const float *XW, int64_t ldxw, const float *U, const float *brec,
-                            int64_t jb0, int64_t jb1, int act, int ract, float *Hout, int64_t ldo)
+                            int64_t jb0, int64_t jb1, int desc, int act, int ract, float *Hout,
+                            int64_t ldo)
 {
-    for (int64_t jb = jb0; jb < jb1; jb++) {
+    for (int64_t n = jb0; n < jb1; n++) {
+        int64_t jb = FG_BLOCK_AT(n, jb0, jb1, desc);
         const float *Pj = U + jb * FG_PANEL_ROWS(units) * FG_BLOCK3, *bj = brec + jb * FG_BLOCK3;
         const float *XWj = XW + jb * FG_BLOCK3;
         float *Oj = Hout + jb * FG_BLOCK;
@@ -174,9 +179,11 @@ FG_INLINE void FGK(zr_rows)(const int mr, int64_t units, const float *H, int64_t
 
 static void FGK(step_before_zr)(int64_t M, int64_t units, const float *H, int64_t ldh,
                                 const float *XW, int64_t ldxw, const float *U, int64_t jb0,
-                                int64_t jb1, int ract, float *Z, float *RH, int64_t ldz)
+                                int64_t jb1, int desc, int ract, float *Z, float *RH,
+                                int64_t ldz)
 {
-    for (int64_t jb = jb0; jb < jb1; jb++) {
+    for (int64_t n = jb0; n < jb1; n++) {
+        int64_t jb = FG_BLOCK_AT(n, jb0, jb1, desc);
         const float *Pj = U + jb * FG_PANEL_ROWS(units) * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
         int64_t j0 = jb * FG_BLOCK;
 #define ZR_ROWS(mr)                                                                            \
@@ -208,10 +215,11 @@ FG_INLINE void FGK(h_rows)(const int mr, int64_t units, const float *H, int64_t 
 
 static void FGK(step_before_h)(int64_t M, int64_t units, const float *H, int64_t ldh,
                                const float *XW, int64_t ldxw, const float *U, int64_t jb0,
-                               int64_t jb1, int act, const float *Z, const float *RH,
+                               int64_t jb1, int desc, int act, const float *Z, const float *RH,
                                int64_t ldz, float *Hout, int64_t ldo)
 {
-    for (int64_t jb = jb0; jb < jb1; jb++) {
+    for (int64_t n = jb0; n < jb1; n++) {
+        int64_t jb = FG_BLOCK_AT(n, jb0, jb1, desc);
         const float *Pj = U + jb * FG_PANEL_ROWS(units) * FG_BLOCK3, *XWj = XW + jb * FG_BLOCK3;
         int64_t j0 = jb * FG_BLOCK;
 #define H_ROWS(mr)                                                                             \

@@ -7,7 +7,8 @@
  *  3. vector tanh / logistic vs double precision over [-20, 20] step 1e-4, extremes, NaN;
  *  4. argument checks and cancellation return the documented statuses;
  *  5. time-major strides and h_final == h0 (streaming state updated in place); states written
- *     straight into y, with y rows, h0 and h_final that alias.
+ *     straight into y, with y rows, h0 and h_final that alias;
+ *  6. the step kernels walking their blocks upward and downward, bitwise.
  * Build and run: make -C tests/c   (see Makefile). Exit status 0 when everything passes.
  * `test_kernels --quick` checks one shape only (for slow emulators such as qemu-aarch64).
  */
@@ -193,6 +194,50 @@ static void test_units_split(void)
     printf("units split: %d runs bitwise equal to 1 thread\n", runs);
 }
 
+/* The step kernels walk their blocks upward or downward (the driver alternates from step to
+ * step): both orders give the same bytes on every ISA, for a range of blocks that starts
+ * inside the layer and ends on a partial block (a thread's share of the units split). */
+static void test_block_order(void)
+{
+    const int isas[] = {FG_ISA_SCALAR, FG_ISA_AVX2, FG_ISA_AVX512, FG_ISA_NEON};
+    const int F = 8, u = 72;
+    const int64_t M = 3, nb = (u + FG_BLOCK - 1) / FG_BLOCK, up = nb * FG_BLOCK;
+    float *H = malloc(sizeof(float) * M * up), *XW = malloc(sizeof(float) * M * 3 * up);
+    fill(H, (size_t)(M * up), 0.8f), fill(XW, (size_t)(M * 3 * up), 1.0f);
+    size_t bytes = sizeof(float) * M * up;
+    float *out[2], *Z[2], *RH[2];
+    for (int d = 0; d < 2; d++)
+        out[d] = calloc(1, bytes), Z[d] = calloc(1, bytes), RH[d] = calloc(1, bytes);
+    for (int ra = 0; ra < 2; ra++) {
+        problem p;
+        make_problem(&p, F, u, ra, 1, FG_ACT_TANH, FG_ACT_SIGMOID, M, 1);
+        const float *U = (const float *)p.packed + nb * F * FG_BLOCK3;
+        const float *brec = U + nb * u * FG_BLOCK3 + nb * FG_BLOCK3;
+        for (int i = 0; i < 4; i++) {
+            if (!(fg_isa_available() & (unsigned)isas[i])) continue;
+            const fg_kernels *k = fg_kernels_for(isas[i]);
+            for (int d = 0; d < 2; d++) {
+                if (ra) {
+                    k->step_after(M, u, H, up, XW, 3 * up, U, brec, 1, nb, d, FG_ACT_TANH,
+                                  FG_ACT_SIGMOID, out[d], up);
+                } else {
+                    k->step_before_zr(M, u, H, up, XW, 3 * up, U, 1, nb, d, FG_ACT_SIGMOID,
+                                      Z[d], RH[d], up);
+                    k->step_before_h(M, u, H, up, XW, 3 * up, U, 1, nb, d, FG_ACT_TANH, Z[d],
+                                     RH[d], up, out[d], up);
+                }
+            }
+            CHECK(memcmp(out[0], out[1], bytes) == 0 && memcmp(out[0] + FG_BLOCK, H, 4) != 0,
+                  "%s: blocks walked downward give other bytes (reset_after=%d)",
+                  fg_isa_name(isas[i]), ra);
+        }
+        free_problem(&p);
+    }
+    for (int d = 0; d < 2; d++) free(out[d]), free(Z[d]), free(RH[d]);
+    free(H), free(XW);
+    printf("block order: upward and downward equal\n");
+}
+
 /* Max abs error of the active ISA's tanh / logistic against double over [-20, 20]. */
 static void test_activation_accuracy(void)
 {
@@ -345,6 +390,7 @@ int main(int argc, char **argv)
     test_layouts_and_in_place_state();
     test_state_written_into_y();
     test_isa_paths_and_threads(quick ? 1 : 4);
+    test_block_order();
     if (!quick) test_units_split();
     printf(failures ? "%d FAILURES\n" : "all passed\n", failures);
     return failures != 0;
