@@ -478,14 +478,10 @@ static int run_part(job *jb, const part *pt)
             int64_t ldo = jb->state_in_y ? run->y_sb : up;
             step(jb, pt, XW, p->chunk * p->up3, Hs, ldh, out, ldo);
             if (!jb->state_in_y) finish_step(jb, pt, s0 + c, time_of(run, s0 + c), Hs, ldh, Hn);
-            /* every thread's slice of the new state is written; after the last step each
-             * thread reads only its own slice (write_last) and the team's join orders the rest */
-            if (s0 + c + 1 < run->timesteps) {
-                sync_units(pt);
-                if (pt->split && c == 0 &&
-                    atomic_load_explicit(&jb->stop[chunk_no & 1], memory_order_relaxed))
-                    return FG_ERR_INTERRUPTED;
-            }
+            sync_units(pt); /* every thread's slice of the new state is written */
+            if (pt->split && c == 0 &&
+                atomic_load_explicit(&jb->stop[chunk_no & 1], memory_order_relaxed))
+                return FG_ERR_INTERRUPTED;
             Hs = out; /* the next step writes the other buffer (H is free even if Hs was h0) */
             ldh = ldo;
             Hn = Hn == H ? Hb : H;
