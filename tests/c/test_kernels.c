@@ -8,7 +8,8 @@
  *  4. argument checks and cancellation return the documented statuses;
  *  5. time-major strides and h_final == h0 (streaming state updated in place); states written
  *     straight into y, with y rows, h0 and h_final that alias;
- *  6. the step kernels walking their blocks upward and downward, bitwise.
+ *  6. the step kernels walking their blocks upward and downward, bitwise; one-step calls
+ *     with the state updated in place under the units split, bitwise.
  * Build and run: make -C tests/c   (see Makefile). Exit status 0 when everything passes.
  * `test_kernels --quick` checks one shape only (for slow emulators such as qemu-aarch64).
  */
@@ -192,6 +193,35 @@ static void test_units_split(void)
         free_problem(&p);
     }
     printf("units split: %d runs bitwise equal to 1 thread\n", runs);
+}
+
+/* A stream of one-step calls whose state is updated in place (h0 == h_final), as a model's
+ * stream runs, under the units split: no thread may write its slice of the new state while
+ * another still reads the old one. 2 .. 4 threads, bitwise equal to 1. */
+static void test_streaming_split(void)
+{
+    const int64_t F = 24, u = 192, steps = 40; /* whole blocks: h0 is read in place */
+    problem p;
+    make_problem(&p, (int)F, (int)u, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID, 1, steps);
+    float *ref = malloc(sizeof(float) * steps * u), *state = malloc(sizeof(float) * u);
+    float *y = malloc(sizeof(float) * u);
+    for (int nt = 1; nt <= 4; nt++) {
+        memcpy(state, p.h0, sizeof(float) * u);
+        int differs = 0;
+        for (int64_t s = 0; s < steps; s++) {
+            fg_gru_run r = {0};
+            r.batch = 1, r.timesteps = 1, r.x = p.x + s * F, r.x_sb = F, r.x_st = F;
+            r.h0 = state, r.h0_sb = u, r.h_final = state, r.hf_sb = u;
+            r.y = y, r.y_sb = u, r.nthreads = nt;
+            CHECK(fg_gru_forward(&p.cfg, p.packed, &r, NULL) == FG_OK, "%s", fg_last_error());
+            if (nt == 1) memcpy(ref + s * u, state, sizeof(float) * u);
+            else differs |= memcmp(ref + s * u, state, sizeof(float) * u) != 0;
+        }
+        CHECK(!differs, "one-step calls with the state in place differ on %d threads", nt);
+    }
+    free(ref), free(state), free(y);
+    free_problem(&p);
+    printf("streaming split: one-step calls on 2 .. 4 threads bitwise equal to 1\n");
 }
 
 /* The step kernels walk their blocks upward or downward (the driver alternates from step to
@@ -391,7 +421,7 @@ int main(int argc, char **argv)
     test_state_written_into_y();
     test_isa_paths_and_threads(quick ? 1 : 4);
     test_block_order();
-    if (!quick) test_units_split();
+    if (!quick) test_units_split(), test_streaming_split();
     printf(failures ? "%d FAILURES\n" : "all passed\n", failures);
     return failures != 0;
 }
