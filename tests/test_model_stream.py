@@ -138,3 +138,22 @@ def test_a_step_large_enough_to_release_the_gil_equals_predict():
     out = np.empty((2, 256), np.float32)
     steps = [stream.step(x[:, t], out=out).copy() for t in range(4)]
     np.testing.assert_allclose(np.stack(steps, 1), model.predict(x), atol=1e-5, rtol=0)
+
+
+def test_stream_of_a_wide_layer_is_the_same_on_several_threads():
+    """Batch 1 and units in whole blocks: each one-step call splits the units between threads
+    and reads the state in place while writing the new one; every thread count must give the
+    bytes one thread gives (a thread that finished first once overwrote state another read)."""
+    s = SpecBuilder("wide")
+    x = s.input("x", (None, 32))
+    s_out = s.gru("gru", x, 128)
+    image = pack_model(s.spec([s_out]))
+    xs = np.random.default_rng(3).normal(size=(40, 1, 32)).astype(np.float32)
+    runs = []
+    for threads in (1, 2, 3):
+        stream = Model(image, threads=threads).stream(batch_size=1)
+        runs.append(np.stack([stream.step(x_t)[0].copy() for x_t in xs]))
+    np.testing.assert_array_equal(runs[1], runs[0])
+    np.testing.assert_array_equal(runs[2], runs[0])
+    y_ref = Model(image, threads=1).predict(xs.transpose(1, 0, 2))
+    np.testing.assert_array_equal(runs[0][-1], y_ref[0])
