@@ -10,9 +10,9 @@ and writes <workdir>/extra_<NAME>_<N>[_<ARG>].json:
                 `bfloat16` as the 4th argument, after MODEL, STEPS and THREADS)
   py_stream     model.stream(1).step(x, out=buf) in a bare loop on the same .fgru files (the
                 Python call overhead is this minus the C step); S2 in bf16 too
-  cold_start    median wall time of fresh `python -c` processes: python alone, + numpy,
-                + fastgru, and import + load a small .keras model + predict once; plus the
-                breakdown printed by tools/cold_start.py when it exists
+  cold_start    median wall time of fresh `python -c` processes (compiled bytecode kept, as
+                installed): python alone, + numpy, + fastgru, and import + load a small .keras
+                model + predict once; plus the breakdown printed by tools/cold_start.py
   memory        T2's shape at T=200 and T=800: peak RSS against weights + input + output
   threshold     1 vs N threads over tiny shapes, timed alternately in one process
   bf16_fastgru  T1 with fastgru.load(..., precision="bfloat16") (skipped while load lacks it)
@@ -38,6 +38,7 @@ sys.path.insert(0, TOOLS_DIR)
 from bench_peers_workloads import (WORKLOADS, describe, load_case, max_error,  # noqa: E402
                                    median_seconds, quick_variant, thread_env, time_sequence,
                                    timing_plan)
+from cold_start import bytecode_env  # noqa: E402
 
 STREAM_BENCH = os.path.join(REPO_ROOT, "src_c", "build", "fastgru_stream_bench")
 COLD_START_TOOL = os.path.join(TOOLS_DIR, "cold_start.py")
@@ -266,12 +267,14 @@ def measure_cold_start(ctx):
                 "+ import fastgru": "import fastgru", "import, load .keras, predict once": load}
     times = {label: [] for label in snippets}
     runs = 5 if ctx.quick else 15
-    for _ in range(runs):
+    env = bytecode_env()
+    for run in range(runs + 1):   # run 0 fills the bytecode cache and is not counted
         for label, code in snippets.items():
             start = time.perf_counter()
             done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT,
-                                  capture_output=True, text=True)
-            times[label].append(time.perf_counter() - start)
+                                  capture_output=True, text=True, env=env)
+            if run:
+                times[label].append(time.perf_counter() - start)
             if done.returncode != 0:
                 raise RuntimeError(f"python -c {code!r} failed: {done.stderr.strip()}")
     for label, values in times.items():

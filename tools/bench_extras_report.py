@@ -271,7 +271,8 @@ def _cold_start_section(extras):
     result = next((r for r in extras if r["measure"] == "cold_start"), None)
     lines = ["## Cold start", "",
              "Wall time of fresh `python -c` processes (this interpreter), interleaved, median "
-             "of each; the model is fastgru's demo (`fastgru/data/demo.keras`), predicted on "
+             "of each, with compiled bytecode kept as an installed package has it (a temporary "
+             "PYTHONPYCACHEPREFIX filled by one uncounted run); the model is fastgru's demo (`fastgru/data/demo.keras`), predicted on "
              "(1, 8, features) zeros.", ""]
     if not result:
         return lines + ["Not measured."]

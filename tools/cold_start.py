@@ -41,6 +41,15 @@ sys.stdout.write(json.dumps([t1 - t0, t2 - t1, t3 - t2, t4 - t3]))
 PHASES = ("import numpy", "import fastgru", "load", "predict")
 
 
+def bytecode_env():
+    """os.environ for fresh processes that keep compiled bytecode, in a fresh temporary
+    PYTHONPYCACHEPREFIX (even where PYTHONDONTWRITEBYTECODE is set), as an installed package
+    has it; the first run fills the cache."""
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=tempfile.mkdtemp(prefix="fastgru-cold-start-"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def one_run(model, root, env):
     code = "MODEL = %r\n" % model + CHILD
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -61,8 +70,7 @@ def main(argv=None):
     ap.add_argument("--model", default=os.path.join("fastgru", "data", "demo.keras"))
     ap.add_argument("--root", default=ROOT, help="the fastgru checkout to time (default: this one)")
     args = ap.parse_args(argv)
-    env = dict(os.environ, PYTHONPYCACHEPREFIX=tempfile.mkdtemp(prefix="fastgru-cold-start-"))
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = bytecode_env()
     one_run(args.model, args.root, env)
     runs = [one_run(args.model, args.root, env) for _ in range(args.n)]
     print(f"cold start of {args.model}, median of {args.n} fresh processes:")
