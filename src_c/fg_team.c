@@ -1,8 +1,10 @@
 /* fg_team.c - the persistent thread team (fg_team.h).
  *
- * Work is handed over through a generation counter: the caller stores fn / arg / n, then bumps
- * `gen`; workers waiting on it spin, yield, and at last sleep on `wake` (counted in
- * `sleepers`, so a caller only takes the mutex when someone sleeps). At a barrier each member
+ * Work is handed over through one word, `job`: a serial number and the team size n. The
+ * caller stores fn / arg, then publishes the next serial with n; workers waiting on it spin,
+ * yield, and at last sleep on `wake` (counted in `sleepers`, so a caller only takes the mutex
+ * when someone sleeps). A worker reads fn / arg only for a job it is a member of (tid < n of
+ * the word it read), which cannot end, nor be replaced, before that worker is done. At a barrier each member
  * publishes how many barriers it has reached in its own cache line and waits until every other
  * member's count is as large: one line moves each way between two members, where a shared
  * sense-reversing counter moved its line to and fro for each arrival (2 Zen 4 cores, batch 1,
@@ -52,19 +54,22 @@ void fg_team_barrier(fg_team_member *me) { (void)me; }
 static struct {
     /* what a job hands over, in one cache line: the caller writes it, each worker reads it
      * (a one-step units split on 2 cores, 16 -> 64: ~0.93 -> ~0.88 us a call) */
-    _Alignas(64) atomic_uint gen; /* bumped for each job */
+    _Alignas(64) _Atomic uint64_t job; /* serial << 8 | team size: one store publishes both */
     atomic_int sleepers;      /* workers in (or entering) pthread_cond_wait */
     atomic_int busy;          /* a caller owns the team */
     atomic_int pending;       /* working members yet to finish the job */
     atomic_uint spins;        /* pauses before yielding for this job's team size */
-    int n;
     fg_team_fn fn;
     void *arg;
     _Alignas(64) pthread_mutex_t lock;
     pthread_cond_t wake;
-    atomic_int started;       /* workers running (grown under lock) */
-    unsigned born_gen;        /* gen before the job a new worker is started for */
+    atomic_int started;       /* workers created (grown under lock) */
+    atomic_int ready;         /* workers 1 .. ready have all begun running */
+    uint64_t born_job;        /* job word before the call a new worker is started in */
 } team = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+/* 1 once worker tid has begun running (it has read born_job). */
+static atomic_uchar alive[FG_TEAM_MAX];
 
 /* Barriers each member has reached in the running job, one cache line each (zeroed by the
  * caller before the job is published). */
@@ -89,23 +94,25 @@ static void back_off(unsigned *spins)
 static void *worker(void *arg)
 {
     int tid = (int)(intptr_t)arg;
-    unsigned seen = team.born_gen; /* written before pthread_create, so visible here */
+    uint64_t seen = team.born_job, now; /* written before pthread_create, so visible here */
+    atomic_store_explicit(&alive[tid], 1, memory_order_release);
     for (;;) {
         unsigned spins = 0;
-        while (atomic_load_explicit(&team.gen, memory_order_acquire) == seen) {
+        while ((now = atomic_load_explicit(&team.job, memory_order_acquire)) == seen) {
             if (spins < atomic_load_explicit(&team.spins, memory_order_relaxed) + YIELDS) {
                 back_off(&spins);
                 continue;
             }
             pthread_mutex_lock(&team.lock);
             atomic_fetch_add(&team.sleepers, 1); /* seq_cst: pairs with the caller's bump */
-            while (atomic_load(&team.gen) == seen) pthread_cond_wait(&team.wake, &team.lock);
+            while (atomic_load(&team.job) == seen) pthread_cond_wait(&team.wake, &team.lock);
             atomic_fetch_sub(&team.sleepers, 1);
             pthread_mutex_unlock(&team.lock);
         }
-        seen = atomic_load_explicit(&team.gen, memory_order_acquire);
-        if (tid < team.n) {
-            fg_team_member me = {tid, team.n, 0};
+        seen = now;
+        int n = (int)(now & 0xff);
+        if (tid < n) {
+            fg_team_member me = {tid, n, 0};
             team.fn(team.arg, &me);
             atomic_fetch_sub_explicit(&team.pending, 1, memory_order_release);
         }
@@ -119,20 +126,36 @@ static void forget_workers(void)
     pthread_mutex_init(&team.lock, NULL);
     pthread_cond_init(&team.wake, NULL);
     atomic_store(&team.started, 0);
+    atomic_store(&team.ready, 0);
+    for (int t = 0; t < FG_TEAM_MAX; t++) atomic_store(&alive[t], 0);
     atomic_store(&team.sleepers, 0);
     atomic_store(&team.busy, 0);
 }
 
 static void register_fork_handler(void) { pthread_atfork(NULL, NULL, forget_workers); }
 
-/* Starts workers up to member n-1; returns the team size available (1 + workers). */
+/* Workers 1 .. r all running: r (the busy owner alone calls it). */
+static int ready_workers(void)
+{
+    int r = atomic_load_explicit(&team.ready, memory_order_relaxed);
+    while (r + 1 < FG_TEAM_MAX && atomic_load_explicit(&alive[r + 1], memory_order_acquire)) r++;
+    atomic_store_explicit(&team.ready, r, memory_order_relaxed);
+    return r;
+}
+
+/* Starts workers up to member n-1; returns the team size this call may use: 1 + the workers
+ * already running. A call never waits for a worker to be scheduled for the first time, which
+ * can take a time slice: right after numpy's import its BLAS threads spin on the other core,
+ * and 2-4 of 15 fresh processes took 14-30 ms instead of ~0.3 for their first predict of the
+ * demo model (none with OPENBLAS_NUM_THREADS=1, nor now). */
 static int grow(int n)
 {
-    if (atomic_load_explicit(&team.started, memory_order_acquire) >= n - 1) return n;
+    int ready = ready_workers();
+    if (ready >= n - 1) return n;
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, register_fork_handler);
     pthread_mutex_lock(&team.lock);
-    team.born_gen = atomic_load(&team.gen); /* the owner's job bumps it only after this */
+    team.born_job = atomic_load(&team.job); /* the owner publishes a job only after this */
     while (team.started < n - 1) {
         pthread_t th;
         pthread_attr_t attr;
@@ -143,9 +166,8 @@ static int grow(int n)
         if (failed) break;
         atomic_fetch_add(&team.started, 1);
     }
-    int size = atomic_load(&team.started) + 1;
     pthread_mutex_unlock(&team.lock);
-    return size < n ? size : n;
+    return ready + 1;
 }
 
 void fg_team_run(int n, fg_team_fn fn, void *arg)
@@ -166,10 +188,11 @@ void fg_team_run(int n, fg_team_fn fn, void *arg)
                           memory_order_relaxed);
     team.fn = fn;
     team.arg = arg;
-    team.n = n;
     for (int m = 0; m < n; m++) atomic_store_explicit(&reached[m].passed, 0, memory_order_relaxed);
     atomic_store(&team.pending, n - 1);
-    atomic_fetch_add(&team.gen, 1); /* seq_cst: a worker about to sleep sees it, or is seen */
+    uint64_t serial = (atomic_load_explicit(&team.job, memory_order_relaxed) >> 8) + 1;
+    /* seq_cst: a worker about to sleep sees it, or is seen */
+    atomic_store(&team.job, serial << 8 | (uint64_t)n);
     if (atomic_load(&team.sleepers) > 0) {
         pthread_mutex_lock(&team.lock);
         pthread_cond_broadcast(&team.wake);

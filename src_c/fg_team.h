@@ -2,8 +2,9 @@
  * units split at batch 1), where an OpenMP region's ~1 us entry and its barrier would cost as
  * much as a whole streaming step.
  *
- * The calling thread is member 0; workers are started on first use and then wait for work
- * spinning briefly (pause, then yield), then sleeping on a condition variable. One caller uses
+ * The calling thread is member 0; workers are started on first use (a call runs with the
+ * workers already running, never waiting for a new one to be scheduled) and then wait for
+ * work spinning briefly (pause, then yield), then sleeping on a condition variable. One caller uses
  * the team at a time: a second caller gets a team of one (itself), so results must not depend
  * on the team size. Built with FG_NO_PTHREADS, every team has one member.
  */
