@@ -4,11 +4,12 @@
  * caller stores fn / arg, then publishes the next serial with n; workers waiting on it spin,
  * yield, and at last sleep on `wake` (counted in `sleepers`, so a caller only takes the mutex
  * when someone sleeps). A worker reads fn / arg only for a job it is a member of (tid < n of
- * the word it read), which cannot end, nor be replaced, before that worker is done. At a barrier each member
- * publishes how many barriers it has reached in its own cache line and waits until every other
- * member's count is as large: one line moves each way between two members, where a shared
- * sense-reversing counter moved its line to and fro for each arrival (2 Zen 4 cores, batch 1,
- * 64 -> 256, 512 steps, medians of interleaved runs: 2.26 -> 2.24 ms). Every wait backs off
+ * the word it read), which cannot end, nor be replaced, before that worker is done. At a
+ * barrier each member publishes how many barriers it has reached in its own cache line and
+ * waits until every other member's count is as large: one line moves each way between two
+ * members, where a shared sense-reversing counter moved its line to and fro for each arrival
+ * (2 Zen 4 cores, batch 1, 64 -> 256, 512 steps, medians of interleaved runs: 2.26 -> 2.24
+ * ms). Every wait backs off
  * (pause, then sched_yield, then a short sleep) so that more members than free cores do not
  * stall the machine.
  */
@@ -104,7 +105,7 @@ static void *worker(void *arg)
                 continue;
             }
             pthread_mutex_lock(&team.lock);
-            atomic_fetch_add(&team.sleepers, 1); /* seq_cst: pairs with the caller's bump */
+            atomic_fetch_add(&team.sleepers, 1); /* seq_cst: pairs with the job's publication */
             while (atomic_load(&team.job) == seen) pthread_cond_wait(&team.wake, &team.lock);
             atomic_fetch_sub(&team.sleepers, 1);
             pthread_mutex_unlock(&team.lock);

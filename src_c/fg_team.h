@@ -4,9 +4,9 @@
  *
  * The calling thread is member 0; workers are started on first use (a call runs with the
  * workers already running, never waiting for a new one to be scheduled) and then wait for
- * work spinning briefly (pause, then yield), then sleeping on a condition variable. One caller uses
- * the team at a time: a second caller gets a team of one (itself), so results must not depend
- * on the team size. Built with FG_NO_PTHREADS, every team has one member.
+ * work spinning briefly (pause, then yield), then sleeping on a condition variable. One caller
+ * uses the team at a time: a second caller gets a team of one (itself), so results must not
+ * depend on the team size. Built with FG_NO_PTHREADS, every team has one member.
  */
 #ifndef FG_TEAM_H
 #define FG_TEAM_H
