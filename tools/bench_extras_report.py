@@ -272,7 +272,8 @@ def _cold_start_section(extras):
     lines = ["## Cold start", "",
              "Wall time of fresh `python -c` processes (this interpreter), interleaved, median "
              "of each, with compiled bytecode kept as an installed package has it (a temporary "
-             "PYTHONPYCACHEPREFIX filled by one uncounted run); the model is fastgru's demo (`fastgru/data/demo.keras`), predicted on "
+             "PYTHONPYCACHEPREFIX filled by one uncounted run); the model is fastgru's demo "
+             "(`fastgru/data/demo.keras`), predicted on "
              "(1, 8, features) zeros.", ""]
     if not result:
         return lines + ["Not measured."]

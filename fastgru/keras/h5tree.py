@@ -3,9 +3,10 @@
 ``read_tree`` opens a file with h5py, walks it (optimizer state excepted) and returns plain
 ``Group`` / ``Dataset`` objects: group keys, attributes, dataset shapes and dtypes, and the
 data of every numeric dataset that passes the size checks; ``h5lite.read_tree`` builds the
-same tree without h5py, and ``PendingTree`` chooses between them. ``encode`` / ``decode`` carry such a
-tree between processes as JSON plus ``.npy`` arrays (never pickle), so the HDF5 library can run
-in a child process (``isolate.py``) and a file that crashes it cannot take fastgru down.
+same tree without h5py, and ``PendingTree`` chooses between them. ``encode`` / ``decode`` carry
+such a tree between processes as JSON plus ``.npy`` arrays (never pickle), so the HDF5 library
+can run in a child process (``isolate.py``) and a file that crashes it cannot take fastgru
+down.
 
 Anything h5py fails to read is kept as an error and raised as ``OSError`` when the reader
 touches it, so a damaged part the model does not use is as harmless as before.
@@ -320,6 +321,16 @@ def reader_mode() -> str:
     return mode
 
 
+def hdf5_bytes(path: str, in_archive: bool) -> bytes:
+    """The HDF5 data of a Keras file: the file itself, or a .keras archive's model.weights.h5."""
+    if in_archive:
+        from .archive import read_weights
+
+        return read_weights(path)
+    with open(path, "rb") as f:
+        return f.read()
+
+
 class PendingTree:
     """The plain tree of a Keras file's HDF5 data (the file itself, or a .keras archive's
     model.weights.h5). The built-in reader (``h5lite``) reads it in this process; files
@@ -350,13 +361,7 @@ class PendingTree:
 
     def _data(self) -> bytes:
         if self._bytes is None:
-            from .archive import read_weights
-
-            if self._is_archive():
-                self._bytes = read_weights(self.path)
-            else:
-                with open(self.path, "rb") as f:
-                    self._bytes = f.read()
+            self._bytes = hdf5_bytes(self.path, self._is_archive())
         return self._bytes
 
     def _read_h5py(self) -> Group:
@@ -375,7 +380,7 @@ class PendingTree:
                 raise FastGRUError(f"{self.where}: outside the HDF5 subset of fastgru's own reader "
                                    f"({e}); FASTGRU_HDF5_READER=auto reads it with h5py") from None
             return None
-        self._bytes = None   # the tree holds copies: a large file's bytes go now, not after the load
+        self._bytes = None   # the tree holds copies: a large file's bytes go now, not after load
         return tree
 
     @property
