@@ -1,6 +1,9 @@
 """BENCHMARKS.md's issue-7 targets table and the sections of tools/bench_extras.py's
 measurements (C streaming, Python call overhead, cold start, memory, small problems, bf16)."""
+from collections import namedtuple
+
 from bench_peers_report import best_rows, sgemm_by_threads
+from bench_target_gaps import GAPS
 
 MIB = 1024 * 1024
 # "The Python call itself must cost well under a microsecond": read as at most half of one.
@@ -11,6 +14,10 @@ SCRATCH_SLACK_FRACTION, SCRATCH_SLACK_BYTES = 0.10, 1 * MIB
 # this speed-up on.
 NOT_SLOWER, PAYS = 1.05, 1.10
 BF16_ERROR_LIMIT = 2e-2  # a sanity bound on bf16 results; the error itself is reported
+
+# One row of the targets table. met: True / False / None (not measured); key: the target's
+# entry in bench_target_gaps.GAPS; gap: how far a missed target is, in words.
+Target = namedtuple("Target", "label wanted measured met key gap", defaults=(None, None))
 
 
 def _us(seconds):
@@ -61,11 +68,15 @@ def _speed_target(results, workloads, name, threads, factor):
     workload = _workload(workloads, name)
     ours, peer, theirs = _fastgru_and_best_peer(results, workload, threads) if workload else \
         (None, None, None)
+    key = ("speed", name, threads)
     if not ours:
-        return label, target, "not measured", None
+        return Target(label, target, "not measured", None, key)
     ratio = theirs["seconds"] / ours["seconds"]
-    return (label, target, f"{ratio:.2f}× (fastgru {_time(workload, ours['seconds'])}, {peer} "
-            f"{_time(workload, theirs['seconds'])})", ratio >= factor)
+    wanted = theirs["seconds"] / factor
+    gap = (f"fastgru would need {_time(workload, wanted)}, "
+           f"{1 - wanted / ours['seconds']:.1%} less time")
+    return Target(label, target, f"{ratio:.2f}× (fastgru {_time(workload, ours['seconds'])}, "
+                  f"{peer} {_time(workload, theirs['seconds'])})", ratio >= factor, key, gap)
 
 
 def _sgemm_target(results, workloads, name, threads, share):
@@ -93,9 +104,12 @@ def _c_stream_target(extras, name, threads, limit, precision="float32"):
     tag = " bf16" if precision != "float32" else ""
     label = f"C stream{tag} {name} (fastgru_stream_bench), {threads} thread(s)"
     row = _one(extras, "c_stream", threads, workload=name, precision=precision)
+    key = ("c_stream", name, threads, precision)
     if not row:
-        return label, f"≤ {_us(limit)}", "not measured", None
-    return label, f"≤ {_us(limit)}", _us(row["seconds"]), row["seconds"] <= limit
+        return Target(label, f"≤ {_us(limit)}", "not measured", None, key)
+    gap = f"{_us(row['seconds'] - limit)} over, {row['seconds'] / limit - 1:.1%} more time"
+    return Target(label, f"≤ {_us(limit)}", _us(row["seconds"]), row["seconds"] <= limit, key,
+                  gap)
 
 
 def call_overhead(extras, name, threads):
@@ -209,20 +223,38 @@ def target_rows(results, extras, workloads):
     rows += [_c_stream_target(extras, "S2", n, limit, precision="bfloat16")
              for n, limit in ((1, 5.0e-6), (2, 2.7e-6))]
     rows += [_bf16_t1_target(extras, n) for n in (1, 2)]
-    return rows
+    return [row if isinstance(row, Target) else Target(*row) for row in rows]
 
 
 def render_targets(results, extras, workloads):
     rows = target_rows(results, extras, workloads)
-    met = sum(1 for *_, ok in rows if ok)
-    missed = sum(1 for *_, ok in rows if ok is False)
+    met = sum(1 for row in rows if row.met)
+    missed = sum(1 for row in rows if row.met is False)
     lines = ["| target | wanted | measured | met |", "| --- | --- | --- | --- |"]
-    lines += [f"| {label} | {target} | {measured} | "
-              f"{'yes' if ok else 'not measured' if ok is None else '**no**'} |"
-              for label, target, measured, ok in rows]
+    lines += [f"| {row.label} | {row.wanted} | {row.measured} | "
+              f"{'yes' if row.met else 'not measured' if row.met is None else '**no**'} |"
+              for row in rows]
     unmeasured = len(rows) - met - missed
     lines += ["", f"{met} met, {missed} missed, {unmeasured} not measured"
               + (" (the notes say why)." if unmeasured else ".")]
+    if missed:
+        lines += [""] + _missed_section(row for row in rows if row.met is False)
+    return lines
+
+
+def _missed_section(rows):
+    """Per missed target: its gap in this run, then what limits it and what was tried
+    (tools/bench_target_gaps.py, the record of the measurements behind them)."""
+    lines = ["### Targets missed in this run: the gap, what limits it, what was tried", ""]
+    for row in rows:
+        entry = GAPS.get(row.key)
+        lines += [f"**{row.label}** — wanted {row.wanted}, measured {row.measured}"
+                  + (f"; {row.gap}" if row.gap else "") + ".", ""]
+        if entry is None:
+            lines += ["- No analysis recorded for this target (tools/bench_target_gaps.py): it "
+                      "was met in the committed runs before this one.", ""]
+            continue
+        lines += [f"- Limit: {entry['limit']}", f"- Tried: {entry['tried']}", ""]
     return lines
 
 

@@ -14,7 +14,10 @@ numpy's float32 2048^3 matmul rate (the "sgemm peak"), then every workload: firs
 checked against the float64 numpy reference (max abs error <= 1e-4, else the figure is not
 used), then timed: the median of >= 7 repetitions after warm-up; streams are timed over
 >= 1000 calls per repetition. A peer that offers several ways to run (Keras predict / eager /
-tf.function, ...) is timed in each, and its best verified one counts.
+tf.function, ...) is timed in each, and its best verified one counts. Every worker runs
+--rounds times (2 by default), the rounds in alternating order, and each figure is the fastest
+round's: the machines are shared, and a round that caught a busy neighbour measures it, not the
+engine.
 
 After the peers, the rest of issue 7's targets are measured by tools/bench_extras.py, again one
 fresh process per measurement (C streaming, the Python call overhead, cold start, memory,
@@ -26,6 +29,7 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -173,6 +177,40 @@ def run_subprocess(argv, threads, timeout):
         return f"timed out after {timeout} s"
 
 
+def merge_rounds(rounds):
+    """One result per (peer, thread count) from every round's worker results. Each (workload,
+    way it ran) row keeps its fastest verified round (the machine is shared, so a slow round
+    measures a neighbour's load, not the engine), or its last round when none verified, and
+    lists every round's time; the sgemm peak is the median of the rounds'."""
+    merged = {}
+    for results in rounds:
+        for result in results:
+            key = (result["peer"], result["threads"])
+            into = merged.setdefault(key, {**result, "rows": [], "notes": [], "sgemm_all": []})
+            into["versions"].update(result["versions"])
+            into["notes"] += [n for n in result["notes"] if n not in into["notes"]]
+            if "sgemm_gflops" in result:
+                into["sgemm_all"].append(result["sgemm_gflops"])
+            into["rows"].append(result["rows"])
+    for result in merged.values():
+        if result["sgemm_all"]:
+            result["sgemm_gflops"] = statistics.median(result.pop("sgemm_all"))
+        else:
+            result.pop("sgemm_all")
+        by_way = {}
+        for rows in result["rows"]:
+            for row in rows:
+                by_way.setdefault((row["workload"], row["variant"]), []).append(row)
+        result["rows"] = [_fastest_round(rows) for rows in by_way.values()]
+    return list(merged.values())
+
+
+def _fastest_round(rows):
+    verified = [row for row in rows if row["verified"]]
+    best = min(verified, key=lambda row: row["seconds"]) if verified else rows[-1]
+    return {**best, "round_seconds": [row["seconds"] for row in rows]}
+
+
 def run_driver(args):
     workloads = selected_workloads(args.workloads.split(","), args.quick)
     peers = args.only.split(",") if args.only else PEER_NAMES
@@ -200,24 +238,31 @@ def run_driver(args):
         if status != 0:
             driver_notes.append(f"saving the .keras / .fgru models failed ({status})")
 
-    results = []
-    for n in threads:
-        for peer in peers:
-            print(f"== {peer}, {n} thread(s)", flush=True)
+    rounds = []
+    order = [(n, peer) for n in threads for peer in peers]
+    for round_no in range(args.rounds):
+        rounds.append([])
+        # every other round walks the workers backwards, so a drift of the shared machine's
+        # speed over the run does not always fall on the same engines
+        for n, peer in (order if round_no % 2 == 0 else order[::-1]):
+            print(f"== round {round_no + 1}/{args.rounds}: {peer}, {n} thread(s)", flush=True)
             path = result_path(workdir, peer, n)
             if os.path.exists(path):
-                os.remove(path)  # left by an earlier run in the same work folder
+                os.remove(path)  # left by an earlier worker in the same work folder
             status = run_subprocess(["--worker", peer, "--threads", str(n)] + common, n,
                                     args.timeout)
             if status != 0:
-                driver_notes.append(f"{peer}, {n} thread(s): worker failed ({status}); "
-                                    f"the workloads it finished before are kept")
+                driver_notes.append(f"round {round_no + 1}: {peer}, {n} thread(s): worker "
+                                    f"failed ({status}); the workloads it finished before are "
+                                    f"kept")
             if not os.path.exists(path):
                 continue
             with open(path) as f:
-                results.append(json.load(f))
-            for note in results[-1]["notes"]:
+                rounds[-1].append(json.load(f))
+            os.replace(path, path.replace(".json", f"_round{round_no + 1}.json"))
+            for note in rounds[-1][-1]["notes"]:
                 print(f"  note: {note}", flush=True)
+    results = merge_rounds(rounds)
 
     extra_results = bench_extras.run_all(extras, threads, workdir, args.quick, args.timeout,
                                          driver_notes)
@@ -230,7 +275,7 @@ def run_driver(args):
     text = bench_peers_report.render(
         results, workloads, threads, command.strip(),
         driver_notes + bench_extras_report.extra_notes(extra_results), quick=args.quick,
-        tolerance=TOLERANCE, repo_root=REPO_ROOT, targets=targets,
+        tolerance=TOLERANCE, repo_root=REPO_ROOT, rounds=args.rounds, targets=targets,
         extra_sections=bench_extras_report.render_sections(results, extra_results, workloads))
     with open(out, "w") as f:
         f.write(text)
@@ -249,6 +294,10 @@ def main():
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
                         help="comma-separated workloads (default: all)")
     parser.add_argument("--threads", default="1,2", help="thread counts (default: 1,2)")
+    parser.add_argument("--rounds", type=int,
+                        help="times every (peer, thread count) worker runs, in alternating "
+                             "order; each figure is its fastest round (default: 2, 1 with "
+                             "--quick)")
     parser.add_argument("--out", help="report path (default: BENCHMARKS.md at the repo root)")
     parser.add_argument("--workdir", help="folder for cases and results (default: a new temp)")
     parser.add_argument("--timeout", type=int, default=3600,
@@ -260,6 +309,10 @@ def main():
     parser.add_argument("--worker", choices=PEER_NAMES, help=argparse.SUPPRESS)
     parser.add_argument("--save-models", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 2
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.worker:
         args.threads = int(args.threads)
         run_worker(args)

@@ -108,8 +108,9 @@ def _workload_section(results, workload, threads, peak):
 
 
 def _all_variants(results, workloads):
-    lines = ["| workload | peer | threads | way it ran | time per call | max abs err | verified |",
-             "| --- | --- | ---: | --- | ---: | ---: | --- |"]
+    lines = ["| workload | peer | threads | way it ran | time per call | each round | max abs err "
+             "| verified |",
+             "| --- | --- | ---: | --- | ---: | ---: | ---: | --- |"]
     order = {w.name: i for i, w in enumerate(workloads)}
     rows = [(result, row) for result in results for row in result["rows"]]
     rows.sort(key=lambda item: (order[item[1]["workload"]], item[0]["peer"], item[0]["threads"],
@@ -120,12 +121,13 @@ def _all_variants(results, workloads):
         verified = "yes" if row["verified"] else "NO: wrong output, not used"
         lines.append(f"| {workload.name} | {result['peer']} | {result['threads']} | "
                      f"{row['variant']} | {_time(workload, row['seconds'])} | "
-                     f"{row['max_abs_err']:.1e} | {verified} |")
+                     + " / ".join(_time(workload, s) for s in row.get("round_seconds", ()))
+                     + f" | {row['max_abs_err']:.1e} | {verified} |")
     return lines
 
 
 def render(results, workloads, threads, command, driver_notes, quick, tolerance, repo_root,
-           targets=(), extra_sections=()):
+           rounds, targets=(), extra_sections=()):
     """The whole page; `targets` (issue 7's table) and `extra_sections` are markdown lines
     from tools/bench_extras_report.py."""
     peak = sgemm_by_threads(results)
@@ -165,6 +167,9 @@ def render(results, workloads, threads, command, driver_notes, quick, tolerance,
               f"- An output counts only if it is within {tolerance:.0e} (max abs) of a float64 "
               "numpy re-derivation of Keras' GRU equations; Keras' own output is held to the "
               "same check, which ties the reference to Keras.",
+              f"- Every (engine, thread count) process ran {rounds} time(s), the rounds in "
+              "alternating order (the second walks the engines backwards); each figure is the "
+              "fastest round's, and the last table lists every round's.",
               "- Times are medians of the timed repetitions after warm-up. Streams (S1, S2) "
               "make one Python call per timestep with the state carried between calls, and are "
               "timed over whole runs of calls, divided by the count; each engine's input "

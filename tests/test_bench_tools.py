@@ -1,0 +1,88 @@
+"""The benchmark report's own logic (tools/bench_peers.py, tools/bench_extras_report.py): how
+rounds of worker results merge into one figure, and that every missed target gets its gap and
+its recorded analysis. The timings themselves are never asserted here."""
+import os
+import sys
+
+import pytest
+
+TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
+sys.path.insert(0, TOOLS)
+
+bench_peers = pytest.importorskip("bench_peers")
+bench_extras_report = pytest.importorskip("bench_extras_report")
+from bench_peers_workloads import WORKLOADS  # noqa: E402
+from bench_target_gaps import GAPS  # noqa: E402
+
+
+def worker_result(peer, threads, sgemm, rows, notes=()):
+    return {"peer": peer, "threads": threads, "versions": {peer: "1"}, "notes": list(notes),
+            "sgemm_gflops": sgemm,
+            "rows": [{"workload": w, "variant": v, "seconds": s, "max_abs_err": 1e-7,
+                      "verified": ok} for w, v, s, ok in rows]}
+
+
+def test_a_row_keeps_its_fastest_verified_round_and_lists_every_round():
+    first = [worker_result("torch", 2, 180.0, [("S1", "nn.GRU", 2e-5, True),
+                                                ("S1", "nn.GRUCell", 3e-5, True),
+                                                ("L1", "nn.GRU", 4e-3, False)],
+                           notes=["L2: skipped"])]
+    second = [worker_result("torch", 2, 200.0, [("S1", "nn.GRU", 1e-5, True),
+                                                 ("S1", "nn.GRUCell", 1e-6, False),
+                                                 ("L1", "nn.GRU", 5e-3, False)],
+                            notes=["L2: skipped", "T2: failed"])]
+    (merged,) = bench_peers.merge_rounds([first, second])
+    rows = {(r["workload"], r["variant"]): r for r in merged["rows"]}
+    assert rows["S1", "nn.GRU"]["seconds"] == 1e-5
+    assert rows["S1", "nn.GRU"]["round_seconds"] == [2e-5, 1e-5]
+    # a faster round with a wrong output never counts
+    assert rows["S1", "nn.GRUCell"]["seconds"] == 3e-5
+    assert rows["S1", "nn.GRUCell"]["verified"]
+    # no round verified: the last round's row stays, still marked wrong
+    assert rows["L1", "nn.GRU"]["seconds"] == 5e-3 and not rows["L1", "nn.GRU"]["verified"]
+    assert merged["notes"] == ["L2: skipped", "T2: failed"]
+    assert merged["sgemm_gflops"] == 190.0
+
+
+def test_workers_of_different_peers_and_thread_counts_stay_apart():
+    rounds = [[worker_result("numpy", 1, 100.0, [("S1", "step", 2e-5, True)]),
+               worker_result("numpy", 2, 200.0, [("S1", "step", 3e-5, True)])],
+              [worker_result("numpy", 2, 200.0, [("S1", "step", 2.5e-5, True)]),
+               worker_result("numpy", 1, 100.0, [("S1", "step", 2.2e-5, True)])]]
+    merged = {(r["peer"], r["threads"]): r for r in bench_peers.merge_rounds(rounds)}
+    assert merged["numpy", 1]["rows"][0]["seconds"] == 2e-5
+    assert merged["numpy", 2]["rows"][0]["seconds"] == 2.5e-5
+
+
+def test_every_recorded_gap_belongs_to_a_target_of_the_table():
+    targets = bench_extras_report.target_rows([], [], list(WORKLOADS.values()))
+    keys = {t.key for t in targets if t.key is not None}
+    assert set(GAPS) <= keys, set(GAPS) - keys
+    for entry in GAPS.values():
+        assert entry["limit"] and entry["tried"]
+
+
+def c_stream_extras(seconds):
+    return [{"measure": "c_stream", "threads": 1, "rows": [
+        {"workload": "S1", "precision": "float32", "seconds": seconds, "isa": "avx512",
+         "runs": 7, "steps": 20000}]}]
+
+
+def test_a_missed_target_gets_its_gap_and_its_analysis():
+    lines = bench_extras_report.render_targets([], c_stream_extras(0.69e-6),
+                                               list(WORKLOADS.values()))
+    text = "\n".join(lines)
+    assert "| C stream S1 (fastgru_stream_bench), 1 thread(s) | ≤ 0.60 µs | 0.69 µs | **no** |" \
+        in text
+    section = text.split("### Targets missed in this run")[1]
+    assert "0.09 µs over, 15.0% more time" in section
+    assert GAPS["c_stream", "S1", 1, "float32"]["limit"] in section
+    assert GAPS["c_stream", "S1", 1, "float32"]["tried"] in section
+
+
+def test_met_targets_get_no_gap_section():
+    lines = bench_extras_report.render_targets([], c_stream_extras(0.55e-6),
+                                               list(WORKLOADS.values()))
+    assert "| C stream S1 (fastgru_stream_bench), 1 thread(s) | ≤ 0.60 µs | 0.55 µs | yes |" \
+        in lines
+    assert not any("Targets missed" in line for line in lines)
