@@ -72,12 +72,22 @@ static int current_cap(void)
 
 unsigned fg_isa_available(void) { return fg_cpu_isa_flags(); }
 
+/* The active ISA for the cap it was worked out under, as (cap << 8) | isa in one word, so a
+ * reader never pairs one cap with another's ISA; 0 until first use. Every GRU call asks
+ * (a one-step stream call: 42 -> ~10 instructions). */
+static atomic_uint isa_for_cap;
+
 int fg_isa_active(void)
 {
-    unsigned usable = fg_isa_available() & isa_allowed_under(current_cap());
-    for (int i = 0; i < 4; i++)
-        if (usable & (unsigned)isa_order[i]) return isa_order[i];
-    return FG_ISA_SCALAR;
+    int cap = current_cap();
+    unsigned known = isa_for_cap;
+    if (known >> 8 == (unsigned)cap) return (int)(known & 0xFF);
+    unsigned usable = fg_isa_available() & isa_allowed_under(cap);
+    int isa = FG_ISA_SCALAR;
+    for (int i = 0; i < 4 && isa == FG_ISA_SCALAR; i++)
+        if (usable & (unsigned)isa_order[i]) isa = isa_order[i];
+    isa_for_cap = (unsigned)cap << 8 | (unsigned)isa;
+    return isa;
 }
 
 int fg_isa_bf16_native(void)

@@ -236,6 +236,7 @@ typedef struct job {
     const float *W, *U, *b_in, *b_rec;
     float *ws;
     int state_in_y;               /* steps write h straight into y (state_in_y()) */
+    int last_in_y;                /* the last step writes h straight into y (last_in_y()) */
     _Alignas(64) atomic_int stop[2]; /* units split: thread 0's cancel check, by chunk parity */
     atomic_int interrupted;       /* units split: a member stopped on cancel */
 } job;
@@ -385,19 +386,36 @@ static void finish_step(const job *jb, const part *pt, int64_t s, int64_t t, con
     }
 }
 
+/* One past the last float of `rows` rows (stride sb) of `steps` steps (stride st) of w floats
+ * from a; check_run has checked that the span does not overflow. */
+static uintptr_t end_of(const float *a, int64_t rows, int64_t sb, int64_t steps, int64_t st,
+                        int64_t w)
+{
+    return (uintptr_t)(a + (rows - 1) * sb + (steps - 1) * st + w);
+}
+
+static int apart(const float *a, uintptr_t a_end, const float *b, uintptr_t b_end)
+{
+    return a_end <= (uintptr_t)b || b_end <= (uintptr_t)a;
+}
+
+/* 1 when the outputs y (every step's or the last) are clear of h0 (or there is no h0). */
+static int y_clear_of_h0(const fg_gru_run *run, int64_t u)
+{
+    int64_t B = run->batch, y_steps = run->return_sequences ? run->timesteps : 1;
+    return run->h0 == NULL || apart(run->y, end_of(run->y, B, run->y_sb, y_steps, run->y_st, u),
+                                    run->h0, end_of(run->h0, B, run->h0_sb, 1, 0, u));
+}
+
 /* 1 when the first step may read h0 in place: its rows cover whole blocks (the kernels read
  * 16 units per block) and the outputs the steps write (y with return_sequences) do not
  * overlap it (h_final may: it is written after the last step). */
 static int h0_in_place(const job *jb)
 {
     const fg_gru_run *run = &jb->run;
-    int64_t B = run->batch, T = run->timesteps, u = jb->p.units;
-    if (run->h0 == NULL || jb->p.up != u || T == 0) return 0;
-    if (!run->return_sequences) return 1;
-    uintptr_t h_lo = (uintptr_t)run->h0, y_lo = (uintptr_t)run->y;
-    uintptr_t h_hi = (uintptr_t)(run->h0 + (B - 1) * run->h0_sb + u);
-    uintptr_t y_hi = (uintptr_t)(run->y + (B - 1) * run->y_sb + (T - 1) * run->y_st + u);
-    return h_hi <= y_lo || y_hi <= h_lo;
+    int64_t u = jb->p.units;
+    if (run->h0 == NULL || jb->p.up != u || run->timesteps == 0) return 0;
+    return !run->return_sequences || y_clear_of_h0(run, u);
 }
 
 /* The first step's state: h0 read in place when its rows cover whole blocks (the kernels
@@ -450,7 +468,8 @@ static void write_last(const job *jb, const part *pt, const float *Hs, int64_t l
         const float *last = run->mask != NULL || run->timesteps == 0
                                 ? jb->ws + p->prev + b * p->up + pt->u0
                                 : h;
-        if (!run->return_sequences) memcpy(run->y + b * run->y_sb + pt->u0, last, bytes);
+        if (!run->return_sequences && !jb->last_in_y)
+            memcpy(run->y + b * run->y_sb + pt->u0, last, bytes);
         if (run->h_final != NULL) /* Hs may be y's last row, which h_final may overlap */
             memmove(run->h_final + b * run->hf_sb + pt->u0, h, bytes);
     }
@@ -474,10 +493,13 @@ static int run_part(job *jb, const part *pt)
         input_projection(jb, pt, s0, n);
         for (int64_t c = 0; c < n; c++) {
             const float *XW = jb->ws + p->xw + (pt->b0 * p->chunk + c) * p->up3;
-            float *out = jb->state_in_y ? run->y + pt->b0 * run->y_sb + (s0 + c) * run->y_st : Hn;
-            int64_t ldo = jb->state_in_y ? run->y_sb : up;
+            int in_y = jb->state_in_y || (jb->last_in_y && s0 + c == run->timesteps - 1);
+            float *out = !in_y             ? Hn
+                         : jb->state_in_y ? run->y + pt->b0 * run->y_sb + (s0 + c) * run->y_st
+                                          : run->y + pt->b0 * run->y_sb;
+            int64_t ldo = in_y ? run->y_sb : up;
             step(jb, pt, XW, p->chunk * p->up3, Hs, ldh, out, ldo);
-            if (!jb->state_in_y) finish_step(jb, pt, s0 + c, time_of(run, s0 + c), Hs, ldh, Hn);
+            if (!in_y) finish_step(jb, pt, s0 + c, time_of(run, s0 + c), Hs, ldh, Hn);
             sync_units(pt); /* every thread's slice of the new state is written */
             if (pt->split && c == 0 &&
                 atomic_load_explicit(&jb->stop[chunk_no & 1], memory_order_relaxed))
@@ -521,8 +543,8 @@ static int check_run(const fg_gru_config *cfg, const fg_gru_run *run)
 
 /* 1 when each step may write its new state straight into its row of y and the next step read
  * it there, saving a copy a step (batch 1, 64 -> 256, 512 steps, 2 Zen 4 cores: 2.24 -> 2.22
- * ms): more than one step (a single step copies its state to y and h_final either way), every
- * output is the state (return_sequences, no mask), the kernels are fused (they take an output
+ * ms; and a copy a call for a stream of one-step calls, whose h_final is then copied from y),
+ * every output is the state (return_sequences, no mask), the kernels are fused (they take an output
  * stride), rows cover whole blocks (they write 16 units a block), and the rows of y are
  * disjoint (batch- or time-major). y may overlap h0 only when first_state copies h0 first
  * (h0_in_place). */
@@ -534,8 +556,22 @@ static int state_in_y(const fg_gru_config *cfg, const plan *p, const fg_gru_run 
          (run->batch == 1 || run->y_sb >= steps_span)) ||
         (run->y_sb >= u && !__builtin_mul_overflow(run->batch, run->y_sb, &rows_span) &&
          run->y_st >= rows_span);
-    return run->timesteps > 1 && run->return_sequences && run->mask == NULL && p->fused &&
+    return run->timesteps > 0 && run->return_sequences && run->mask == NULL && p->fused &&
            p->up == u && disjoint;
+}
+
+/* 1 when the last step may write its state straight into y, saving a copy a call (batch 1,
+ * 16 -> 64, one step a call): y holds only the last output (no return_sequences), which is
+ * the state (no mask), the kernels are fused (they take an output stride), rows cover whole
+ * blocks (they write 16 units a block), the rows of y are disjoint, and y is clear of what
+ * steps still read as another thread writes it: h0 (read in place) and x (projected). */
+static int last_in_y(const fg_gru_config *cfg, const plan *p, const fg_gru_run *run)
+{
+    int64_t u = cfg->units, B = run->batch;
+    return run->timesteps > 0 && !run->return_sequences && run->mask == NULL && p->fused &&
+           p->up == u && (B == 1 || run->y_sb >= u) && y_clear_of_h0(run, u) &&
+           apart(run->y, end_of(run->y, B, run->y_sb, 1, 0, u), run->x,
+                 end_of(run->x, B, run->x_sb, run->timesteps, run->x_st, cfg->input_dim));
 }
 
 /* Thread tid's share of n: with units_split, all rows and a run of blocks; else its rows. */
@@ -593,7 +629,7 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     if (st != FG_OK) return st;
     if (packed == NULL) return fg_fail(FG_ERR_ARG, "GRU packed weights are NULL");
     if ((st = check_run(cfg, run)) != FG_OK) return st;
-    job jb = {0};
+    job jb; /* every member is set below: zeroing the whole job cost ~50 instructions a call */
     if ((st = make_plan(cfg, run->batch, run->timesteps, &jb.p)) != FG_OK) return st;
     if (run->batch == 0) return FG_OK;
     if (workspace != NULL && (uintptr_t)workspace % 64 != 0)
@@ -618,6 +654,10 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     jb.b_rec = pk + l.b_rec;
     jb.ws = workspace;
     jb.state_in_y = state_in_y(cfg, &jb.p, run);
+    jb.last_in_y = last_in_y(cfg, &jb.p, run);
+    atomic_init(&jb.stop[0], 0);
+    atomic_init(&jb.stop[1], 0);
+    atomic_init(&jb.interrupted, 0);
     int interrupted = 0, units_split;
     int nt = threads_for(cfg, &jb.p, run, &units_split);
     if (units_split) {
