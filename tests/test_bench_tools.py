@@ -86,3 +86,42 @@ def test_met_targets_get_no_gap_section():
     assert "| C stream S1 (fastgru_stream_bench), 1 thread(s) | ≤ 0.60 µs | 0.55 µs | yes |" \
         in lines
     assert not any("Targets missed" in line for line in lines)
+
+
+bench_extras = pytest.importorskip("bench_extras")
+
+
+def extra_result(measure, threads, rows, arg=None, notes=()):
+    return {"measure": measure, "threads": threads, "arg": arg, "rows": rows,
+            "notes": list(notes)}
+
+
+def test_extras_keep_each_time_at_its_fastest_round_and_the_largest_error():
+    rounds = [extra_result("py_stream", 2, [
+                  {"workload": "S1", "precision": "float32", "seconds": 9e-7, "max_abs_err": 1e-7},
+                  {"workload": "S2", "precision": "float32", "seconds": 6e-6, "max_abs_err": 2e-7}]),
+              extra_result("threshold", 2, [
+                  {"sweep": "a", "batch": 1, "seconds_1": 2e-6, "seconds_n": 3e-6}]),
+              extra_result("py_stream", 2, [
+                  {"workload": "S2", "precision": "float32", "seconds": 5e-6, "max_abs_err": 1e-7},
+                  {"workload": "S1", "precision": "float32", "seconds": 1e-6, "max_abs_err": 3e-7}],
+                  notes=["S2 bf16: skipped"]),
+              extra_result("threshold", 2, [
+                  {"sweep": "a", "batch": 1, "seconds_1": 2.5e-6, "seconds_n": 2e-6}])]
+    merged = {r["measure"]: r for r in bench_extras.merge_rounds(rounds)}
+    rows = {row["workload"]: row for row in merged["py_stream"]["rows"]}
+    assert (rows["S1"]["seconds"], rows["S1"]["max_abs_err"]) == (9e-7, 3e-7)
+    assert (rows["S2"]["seconds"], rows["S2"]["max_abs_err"]) == (5e-6, 2e-7)
+    assert merged["py_stream"]["notes"] == ["S2 bf16: skipped"]
+    # each configuration's own fastest time, 1 thread and N threads alike
+    assert merged["threshold"]["rows"] == [{"sweep": "a", "batch": 1, "seconds_1": 2e-6,
+                                            "seconds_n": 2e-6}]
+
+
+def test_extras_of_other_thread_counts_or_arguments_stay_apart():
+    rounds = [extra_result("memory", 1, [{"steps": 200, "peak_rss": 5}], arg=200),
+              extra_result("memory", 1, [{"steps": 800, "peak_rss": 6}], arg=800),
+              extra_result("c_stream", 1, [{"workload": "S1", "seconds": 7e-7}]),
+              extra_result("c_stream", 2, [{"workload": "S1", "seconds": 6e-7}])]
+    assert len(bench_extras.merge_rounds(rounds)) == 4
+

@@ -268,7 +268,8 @@ def _c_stream_section(extras):
              "`src_c/build/fastgru_stream_bench MODEL.fgru STEPS THREADS` (built by "
              "`make -C src_c`) on .fgru files converted from the S1 / S2 weights above: batch 1, "
              "one model step per call, no Python. Each run prints the median step of STEPS "
-             "timed steps; the figure is the median over the runs.", "",
+             "timed steps; the figure is the median over the runs (of the faster round, "
+             "with --rounds 2).", "",
              "| model | precision | threads | ISA | time per step | runs × steps |",
              "| --- | --- | ---: | --- | ---: | ---: |"]
     lines += [f"| {row['workload']} | {row['precision']} | {n} | {row['isa']} | "

@@ -265,7 +265,7 @@ def run_driver(args):
     results = merge_rounds(rounds)
 
     extra_results = bench_extras.run_all(extras, threads, workdir, args.quick, args.timeout,
-                                         driver_notes)
+                                         driver_notes, args.rounds)
 
     out = args.out or (os.path.join(workdir, "BENCHMARKS.quick.md") if args.quick
                        else os.path.join(REPO_ROOT, "BENCHMARKS.md"))

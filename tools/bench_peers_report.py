@@ -169,7 +169,8 @@ def render(results, workloads, threads, command, driver_notes, quick, tolerance,
               "same check, which ties the reference to Keras.",
               f"- Every (engine, thread count) process ran {rounds} time(s), the rounds in "
               "alternating order (the second walks the engines backwards); each figure is the "
-              "fastest round's, and the last table lists every round's.",
+              "fastest round's, and the last table lists every round's. The timed "
+              "measurements of tools/bench_extras.py run once a round too.",
               "- Times are medians of the timed repetitions after warm-up. Streams (S1, S2) "
               "make one Python call per timestep with the state carried between calls, and are "
               "timed over whole runs of calls, divided by the count; each engine's input "
