@@ -87,7 +87,11 @@ GAPS = {
         "limit": f"64 → 256 on 2 cores: {_TEAM}; between them each core streams its half of "
                  "the weights (491 KB, in its own L2) in 4.75–5.08 µs, ~97–103 GB/s, against "
                  "the ~4.3 µs a hand-written loop reaches in isolation. Quiet A/B runs measure "
-                 "5.1 µs a step, 2 % over.",
+                 "5.1 µs a step, 2 % over. The C bench runs after every peer; when the host "
+                 "takes the second core, a call runs on the caller alone (the team uses only "
+                 "workers that are running) or waits for the worker at the barrier, and the "
+                 "figure climbs toward the 1-thread step (9.8–10.0 µs): the Python stream of "
+                 "the same step, timed among the peers, is then the better figure.",
         "tried": "the team hand-over and job layout above (5.3 → 5.1 µs); alternating block "
                  "order; software prefetch of the weights 128–768 bytes ahead (minimum "
                  "5.67 µs without, 5.65–5.71 µs with, same noisy hour); two blocks per FMA "
