@@ -72,8 +72,8 @@ def test_a_missed_target_gets_its_gap_and_its_analysis():
     lines = bench_extras_report.render_targets([], c_stream_extras(0.69e-6),
                                                list(WORKLOADS.values()))
     text = "\n".join(lines)
-    assert "| C stream S1 (fastgru_stream_bench), 1 thread(s) | ≤ 0.60 µs | 0.69 µs | **no** |" \
-        in text
+    row = "| C stream S1 (fastgru_stream_bench), 1 thread(s) | ≤ 0.60 µs | 0.69 µs | **no** |"
+    assert row in text
     section = text.split("### Targets missed in this run")[1]
     assert "0.09 µs over, 15.0% more time" in section
     assert GAPS["c_stream", "S1", 1, "float32"]["limit"] in section
@@ -99,11 +99,13 @@ def extra_result(measure, threads, rows, arg=None, notes=()):
 def test_extras_keep_each_time_at_its_fastest_round_and_the_largest_error():
     rounds = [extra_result("py_stream", 2, [
                   {"workload": "S1", "precision": "float32", "seconds": 9e-7, "max_abs_err": 1e-7},
-                  {"workload": "S2", "precision": "float32", "seconds": 6e-6, "max_abs_err": 2e-7}]),
+                  {"workload": "S2", "precision": "float32", "seconds": 6e-6,
+                   "max_abs_err": 2e-7}]),
               extra_result("threshold", 2, [
                   {"sweep": "a", "batch": 1, "seconds_1": 2e-6, "seconds_n": 3e-6}]),
               extra_result("py_stream", 2, [
-                  {"workload": "S2", "precision": "float32", "seconds": 5e-6, "max_abs_err": 1e-7},
+                  {"workload": "S2", "precision": "float32", "seconds": 5e-6,
+                   "max_abs_err": 1e-7},
                   {"workload": "S1", "precision": "float32", "seconds": 1e-6, "max_abs_err": 3e-7}],
                   notes=["S2 bf16: skipped"]),
               extra_result("threshold", 2, [

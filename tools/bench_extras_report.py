@@ -84,10 +84,10 @@ def _sgemm_target(results, workloads, name, threads, share):
     workload, peak = _workload(workloads, name), sgemm_by_threads(results).get(threads)
     ours = best_rows(results, workload, threads).get("fastgru") if workload else None
     if not ours or not peak:
-        return label, target, "not measured", None
+        return Target(label, target, "not measured", None)
     gflops = workload.flops_per_call() / ours["seconds"] / 1e9
-    return (label, target, f"{gflops / peak:.1%} ({gflops:.1f} of {peak:.1f} GFLOP/s)",
-            gflops / peak >= share)
+    return Target(label, target, f"{gflops / peak:.1%} ({gflops:.1f} of {peak:.1f} GFLOP/s)",
+                  gflops / peak >= share)
 
 
 def _fp32_error_target(results):
@@ -95,9 +95,9 @@ def _fp32_error_target(results):
     rows = [(row["max_abs_err"], row["workload"]) for result in results
             if result["peer"] == "fastgru" for row in result["rows"]]
     if not rows:
-        return label, target, "not measured", None
+        return Target(label, target, "not measured", None)
     error, workload = max(rows)
-    return label, target, f"{error:.1e} (largest: {workload})", error <= 1e-5
+    return Target(label, target, f"{error:.1e} (largest: {workload})", error <= 1e-5)
 
 
 def _c_stream_target(extras, name, threads, limit, precision="float32"):
@@ -124,19 +124,19 @@ def _overhead_target(extras, threads):
     target = f"well under 1 µs (≤ {_us(CALL_OVERHEAD_LIMIT)})"
     pair = call_overhead(extras, "S1", threads)
     if not pair:
-        return label, target, "not measured", None
+        return Target(label, target, "not measured", None)
     py, c = pair
-    return (label, target, f"{_us(py - c)} ({_us(py)} − {_us(c)})",
-            py - c <= CALL_OVERHEAD_LIMIT)
+    return Target(label, target, f"{_us(py - c)} ({_us(py)} − {_us(c)})",
+                  py - c <= CALL_OVERHEAD_LIMIT)
 
 
 def _cold_start_target(extras):
     label, target = "cold start: fresh python -c, import + load .keras + predict once", "≤ 0.15 s"
     row = _one(extras, "cold_start", what="import, load .keras, predict once")
     if not row:
-        return label, target, "not measured", None
-    return label, target, f"{row['seconds']:.3f} s (median of {row['runs']})", \
-        row["seconds"] <= 0.15
+        return Target(label, target, "not measured", None)
+    return Target(label, target, f"{row['seconds']:.3f} s (median of {row['runs']})",
+                  row["seconds"] <= 0.15)
 
 
 def scratch_bytes(row):
@@ -150,10 +150,10 @@ def _memory_target(extras, threads):
     target = f"T=800 ≤ T=200 + {SCRATCH_SLACK_FRACTION:.0%} + {_mib(SCRATCH_SLACK_BYTES)}"
     by_steps = {row["steps"]: row for row in _rows(extras, "memory", threads)}
     if not all(steps in by_steps for steps in (200, 800)):
-        return label, target, "not measured", None
+        return Target(label, target, "not measured", None)
     short, long = (scratch_bytes(by_steps[s]) for s in (200, 800))
-    return (label, target, f"{_mib(short)} → {_mib(long)}",
-            long <= short * (1 + SCRATCH_SLACK_FRACTION) + SCRATCH_SLACK_BYTES)
+    return Target(label, target, f"{_mib(short)} → {_mib(long)}",
+                  long <= short * (1 + SCRATCH_SLACK_FRACTION) + SCRATCH_SLACK_BYTES)
 
 
 def threshold_summary(rows):
@@ -178,7 +178,7 @@ def _threshold_target(extras):
     target = f"≤ {NOT_SLOWER:.2f}× the 1-thread time"
     rows = result["rows"] if result else []
     if not rows:
-        return label, target, "not measured", None
+        return Target(label, target, "not measured", None)
     worst = max(rows, key=lambda row: row["seconds_n"] / row["seconds_1"])
     ratio = worst["seconds_n"] / worst["seconds_1"]
     sweeps = {}
@@ -188,8 +188,8 @@ def _threshold_target(extras):
     for name, sweep in sweeps.items():
         start = threshold_summary(sweep)[0]
         pays.append(f"{name}: " + (_shape(sweep[start]) if start is not None else "never"))
-    return (label, target, f"worst {ratio:.2f}× ({_shape(worst)}); {n} threads pay from "
-            + "; ".join(pays), ratio <= NOT_SLOWER)
+    return Target(label, target, f"worst {ratio:.2f}× ({_shape(worst)}); {n} threads pay "
+                  "from " + "; ".join(pays), ratio <= NOT_SLOWER)
 
 
 def _bf16_t1_target(extras, threads):
@@ -198,16 +198,17 @@ def _bf16_t1_target(extras, threads):
     theirs = _one(extras, "bf16_openvino", threads, workload="T1")
     target = f"faster; error ≤ {BF16_ERROR_LIMIT:.0e}"
     if not ours or not theirs:
-        return label, target, "not measured", None
-    return (label, target,
-            f"{theirs['seconds'] / ours['seconds']:.2f}× (fastgru {_ms(ours['seconds'])}, err "
-            f"{ours['max_abs_err']:.1e}; OpenVINO {theirs['precision']} "
-            f"{_ms(theirs['seconds'])}, err {theirs['max_abs_err']:.1e})",
-            ours["seconds"] < theirs["seconds"] and ours["max_abs_err"] <= BF16_ERROR_LIMIT)
+        return Target(label, target, "not measured", None)
+    return Target(label, target,
+                  f"{theirs['seconds'] / ours['seconds']:.2f}× (fastgru {_ms(ours['seconds'])}, "
+                  f"err {ours['max_abs_err']:.1e}; OpenVINO {theirs['precision']} "
+                  f"{_ms(theirs['seconds'])}, err {theirs['max_abs_err']:.1e})",
+                  ours["seconds"] < theirs["seconds"]
+                  and ours["max_abs_err"] <= BF16_ERROR_LIMIT)
 
 
 def target_rows(results, extras, workloads):
-    """(target, value, measured, met: True / False / None = not measured) for issue 7."""
+    """Issue 7's targets table, one Target each."""
     rows = [_speed_target(results, workloads, name, n, factor) for name, n, factor in (
         ("T1", 1, 1.10), ("T1", 2, 1.10), ("T2", 1, 1.0), ("T2", 2, 1.0), ("L1", 1, 1.15),
         ("L1", 2, 1.6), ("S1", 1, 5.0), ("S1", 2, 5.0), ("S2", 1, 2.2), ("S2", 2, 3.5))]
@@ -223,7 +224,7 @@ def target_rows(results, extras, workloads):
     rows += [_c_stream_target(extras, "S2", n, limit, precision="bfloat16")
              for n, limit in ((1, 5.0e-6), (2, 2.7e-6))]
     rows += [_bf16_t1_target(extras, n) for n in (1, 2)]
-    return [row if isinstance(row, Target) else Target(*row) for row in rows]
+    return rows
 
 
 def render_targets(results, extras, workloads):
@@ -251,8 +252,8 @@ def _missed_section(rows):
         lines += [f"**{row.label}** — wanted {row.wanted}, measured {row.measured}"
                   + (f"; {row.gap}" if row.gap else "") + ".", ""]
         if entry is None:
-            lines += ["- No analysis recorded for this target (tools/bench_target_gaps.py): it "
-                      "was met in the committed runs before this one.", ""]
+            lines += ["- No analysis is recorded for this target in tools/bench_target_gaps.py.",
+                      ""]
             continue
         lines += [f"- Limit: {entry['limit']}", f"- Tried: {entry['tried']}", ""]
     return lines
@@ -268,8 +269,8 @@ def _c_stream_section(extras):
              "`src_c/build/fastgru_stream_bench MODEL.fgru STEPS THREADS` (built by "
              "`make -C src_c`) on .fgru files converted from the S1 / S2 weights above: batch 1, "
              "one model step per call, no Python. Each run prints the median step of STEPS "
-             "timed steps; the figure is the median over the runs (of the faster round, "
-             "with --rounds 2).", "",
+             "timed steps; the figure is the median over the runs (of the fastest round, "
+             "with several rounds).", "",
              "| model | precision | threads | ISA | time per step | runs × steps |",
              "| --- | --- | ---: | --- | ---: | ---: |"]
     lines += [f"| {row['workload']} | {row['precision']} | {n} | {row['isa']} | "

@@ -65,8 +65,8 @@ GAPS = {
                  "set-up). The issue's hand-written fused step, which has no call around it, "
                  "measured 0.55 µs.",
         "tried": "a plan made once per stream, no allocation, the state read in place (kept: "
-                 "1.12 → 0.71 µs); alternating block order (kept: 711 → 691 ns); one state copy "
-                 "a call instead of two, no zeroing of the job, the active ISA remembered "
+                 "1.12 → 0.71 µs); alternating block order (kept: 711 → 691 ns); one state "
+                 "copy a call instead of two, no zeroing of the job, the active ISA remembered "
                  "(kept: 6,632 → 6,505 instructions, ~10 ns); a T=1 path with the input "
                  "product fused into each block's recurrent tile (711 → 721 ns, dropped); two "
                  "blocks per FMA tile to shorten the FMA dependency chains (slower, dropped). "
