@@ -1,18 +1,15 @@
-"""The benchmark report's own logic (tools/bench_peers.py, tools/bench_extras_report.py): how
-rounds of worker results merge into one figure, and that every missed target gets its gap and
-its recorded analysis. The timings themselves are never asserted here."""
+"""The benchmark package's own logic (tools/bench): how rounds of worker results merge into one
+figure, how missed targets are reported, that a run rewrites only the generated part of
+BENCHMARKS.md, and that every target BENCHMARKS.md reports missed has its analysis there. The
+timings themselves are never asserted here."""
 import os
 import sys
 
-import pytest
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
-sys.path.insert(0, TOOLS)
-
-bench_peers = pytest.importorskip("bench_peers")
-bench_extras_report = pytest.importorskip("bench_extras_report")
-from bench_peers_workloads import WORKLOADS  # noqa: E402
-from bench_target_gaps import GAPS  # noqa: E402
+from tools.bench import extras, peer_worker, report, targets  # noqa: E402
+from tools.bench.workloads import WORKLOADS  # noqa: E402
 
 
 def worker_result(peer, threads, sgemm, rows, notes=()):
@@ -31,7 +28,7 @@ def test_a_row_keeps_its_fastest_verified_round_and_lists_every_round():
                                                  ("S1", "nn.GRUCell", 1e-6, False),
                                                  ("L1", "nn.GRU", 5e-3, False)],
                             notes=["L2: skipped", "T2: failed"])]
-    (merged,) = bench_peers.merge_rounds([first, second])
+    (merged,) = peer_worker.merge_rounds([first, second])
     rows = {(r["workload"], r["variant"]): r for r in merged["rows"]}
     assert rows["S1", "nn.GRU"]["seconds"] == 1e-5
     assert rows["S1", "nn.GRU"]["round_seconds"] == [2e-5, 1e-5]
@@ -49,46 +46,65 @@ def test_workers_of_different_peers_and_thread_counts_stay_apart():
                worker_result("numpy", 2, 200.0, [("S1", "step", 3e-5, True)])],
               [worker_result("numpy", 2, 200.0, [("S1", "step", 2.5e-5, True)]),
                worker_result("numpy", 1, 100.0, [("S1", "step", 2.2e-5, True)])]]
-    merged = {(r["peer"], r["threads"]): r for r in bench_peers.merge_rounds(rounds)}
+    merged = {(r["peer"], r["threads"]): r for r in peer_worker.merge_rounds(rounds)}
     assert merged["numpy", 1]["rows"][0]["seconds"] == 2e-5
     assert merged["numpy", 2]["rows"][0]["seconds"] == 2.5e-5
 
 
-def test_every_recorded_gap_belongs_to_a_target_of_the_table():
-    targets = bench_extras_report.target_rows([], [], list(WORKLOADS.values()))
-    keys = {t.key for t in targets if t.key is not None}
-    assert set(GAPS) <= keys, set(GAPS) - keys
-    for entry in GAPS.values():
-        assert entry["limit"] and entry["tried"]
-
-
 def c_stream_extras(seconds):
-    return [{"measure": "c_stream", "threads": 1, "rows": [
+    return [{"measure": "c_stream", "threads": 1, "arg": None, "notes": [], "rows": [
         {"workload": "S1", "precision": "float32", "seconds": seconds, "isa": "avx512",
          "runs": 7, "steps": 20000}]}]
 
 
-def test_a_missed_target_gets_its_gap_and_its_analysis():
-    lines = bench_extras_report.render_targets([], c_stream_extras(0.69e-6),
-                                               list(WORKLOADS.values()))
-    text = "\n".join(lines)
+def test_a_missed_target_gets_its_gap():
+    lines = targets.render_targets([], c_stream_extras(0.69e-6), list(WORKLOADS.values()))
     row = "| C stream S1 (fastgru_stream_bench), 1 thread(s) | ≤ 0.60 µs | 0.69 µs | **no** |"
-    assert row in text
-    section = text.split("### Targets missed in this run")[1]
-    assert "0.09 µs over, 15.0% more time" in section
-    assert GAPS["c_stream", "S1", 1, "float32"]["limit"] in section
-    assert GAPS["c_stream", "S1", 1, "float32"]["tried"] in section
+    assert row in lines
+    section = "\n".join(lines).split("### Targets missed in this run")[1]
+    assert ("**C stream S1 (fastgru_stream_bench), 1 thread(s)**: wanted ≤ 0.60 µs, measured "
+            "0.69 µs; 0.09 µs over, 15.0% more time.") in section
 
 
 def test_met_targets_get_no_gap_section():
-    lines = bench_extras_report.render_targets([], c_stream_extras(0.55e-6),
-                                               list(WORKLOADS.values()))
+    lines = targets.render_targets([], c_stream_extras(0.55e-6), list(WORKLOADS.values()))
     assert "| C stream S1 (fastgru_stream_bench), 1 thread(s) | ≤ 0.60 µs | 0.55 µs | yes |" \
         in lines
     assert not any("Targets missed" in line for line in lines)
 
 
-bench_extras = pytest.importorskip("bench_extras")
+def test_the_page_compares_fastgru_with_its_fastest_peer():
+    results = [worker_result("fastgru", 1, 100.0, [("S1", "stream", 1e-6, True)]),
+               worker_result("numpy", 1, 100.0, [("S1", "step", 4e-6, True)]),
+               worker_result("torch", 1, 100.0, [("S1", "nn.GRU", 2e-6, False)])]
+    page = report.render(results, c_stream_extras(0.5e-6), [WORKLOADS["S1"]], [1],
+                         "python -m tools.bench --quick", [], quick=True, repo_root=ROOT,
+                         rounds=1)
+    assert "| S1 | 1 | 1.0 µs | numpy (step): 4.0 µs | 4.00× |" in page  # torch was wrong
+    assert "| S1 | float32 | 1 | avx512 | 0.50 µs | 7 × 20000 |" in page
+    assert "| S1 | torch | 1 | nn.GRU | 2.0 µs | " in page and "NO: wrong output" in page
+    assert page.startswith(report.BEGIN) and page.rstrip().endswith(report.END)
+
+
+def test_a_run_rewrites_only_the_generated_part(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(f"# Title\n\nkept before\n\n{report.BEGIN}\nold figures\n{report.END}\n\n"
+                    "## Analyses\n\nkept after\n")
+    report.write(str(path), f"{report.BEGIN}\nnew figures\n{report.END}\n")
+    assert path.read_text() == (f"# Title\n\nkept before\n\n{report.BEGIN}\nnew figures\n"
+                                f"{report.END}\n\n## Analyses\n\nkept after\n")
+    fresh = tmp_path / "new.md"
+    report.write(str(fresh), f"{report.BEGIN}\nfigures\n{report.END}\n")
+    assert fresh.read_text().startswith("# ") and "figures" in fresh.read_text()
+
+
+def test_every_target_benchmarks_md_misses_has_its_analysis():
+    with open(os.path.join(ROOT, "BENCHMARKS.md"), encoding="utf-8") as f:
+        generated, by_hand = f.read().split(report.END)
+    missed = [line.split(" | ")[0].lstrip("| ") for line in generated.splitlines()
+              if line.startswith("| ") and line.endswith("| **no** |")]
+    headings = {line[4:].strip() for line in by_hand.splitlines() if line.startswith("### ")}
+    assert set(missed) <= headings, set(missed) - headings
 
 
 def extra_result(measure, threads, rows, arg=None, notes=()):
@@ -110,7 +126,7 @@ def test_extras_keep_each_time_at_its_fastest_round_and_the_largest_error():
                   notes=["S2 bf16: skipped"]),
               extra_result("threshold", 2, [
                   {"sweep": "a", "batch": 1, "seconds_1": 2.5e-6, "seconds_n": 2e-6}])]
-    merged = {r["measure"]: r for r in bench_extras.merge_rounds(rounds)}
+    merged = {r["measure"]: r for r in extras.merge_rounds(rounds)}
     rows = {row["workload"]: row for row in merged["py_stream"]["rows"]}
     assert (rows["S1"]["seconds"], rows["S1"]["max_abs_err"]) == (9e-7, 3e-7)
     assert (rows["S2"]["seconds"], rows["S2"]["max_abs_err"]) == (5e-6, 2e-7)
@@ -125,5 +141,4 @@ def test_extras_of_other_thread_counts_or_arguments_stay_apart():
               extra_result("memory", 1, [{"steps": 800, "peak_rss": 6}], arg=800),
               extra_result("c_stream", 1, [{"workload": "S1", "seconds": 7e-7}]),
               extra_result("c_stream", 2, [{"workload": "S1", "seconds": 6e-7}])]
-    assert len(bench_extras.merge_rounds(rounds)) == 4
-
+    assert len(extras.merge_rounds(rounds)) == 4

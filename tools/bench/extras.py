@@ -1,26 +1,19 @@
-"""Issue 7's measurements beyond the peer tables, for tools/bench_peers.py.
+"""The measurements beyond the peer tables, each in a fresh process of its own started after
+every peer worker has finished (`python -m tools.bench --measure NAME --threads N`), writing
+<workdir>/extra_<NAME>_<N>[_<ARG>].json. The timed ones run once a round, the rounds in
+alternating order, and each time counts at its fastest round:
 
-Each runs in a fresh process of its own (`bench_extras.py --measure NAME --threads N`, started
-by run_all() after every peer worker has finished, so none of them disturbs a peer's timing)
-and writes <workdir>/extra_<NAME>_<N>[_<ARG>].json (kept as ..._round<R>.json). The timed ones
-run once a round, the rounds in alternating order, and each time counts at its fastest round:
-
-  c_stream      examples/c/fastgru_stream_bench (built by `make -C src_c`) on .fgru models of
-                S1 and S2 written from the peers' weights; S2 in bf16 too once the bench takes a
-                precision argument (its usage line names "precision"; this script passes
-                `bfloat16` as the 4th argument, after MODEL, STEPS and THREADS)
+  c_stream      src_c/build/fastgru_stream_bench (`make -C src_c examples`) on .fgru models of
+                S1 and S2 converted from the peers' weights; S2 in bf16 too
   py_stream     model.stream(1).step(x, out=buf) in a bare loop on the same .fgru files (the
                 Python call overhead is this minus the C step); S2 in bf16 too
-  cold_start    median wall time of fresh `python -c` processes (compiled bytecode kept, as
-                installed): python alone, + numpy, + fastgru, and import + load a small .keras
-                model + predict once; plus the breakdown printed by tools/cold_start.py
+  cold_start    fresh `python -c` processes: python alone, + numpy, + fastgru, and import + load
+                a small .keras model + predict once; plus cold_start.py's breakdown
   memory        T2's shape at T=200 and T=800: peak RSS against weights + input + output
   threshold     1 vs N threads over tiny shapes, timed alternately in one process
-  bf16_fastgru  T1 with fastgru.load(..., precision="bfloat16") (skipped while load lacks it)
+  bf16_fastgru  T1 with fastgru.load(..., precision="bfloat16")
   bf16_openvino T1 on OpenVINO with its default precision (bf16 on AVX512_BF16 CPUs)
 """
-import argparse
-import inspect
 import json
 import math
 import os
@@ -32,22 +25,18 @@ import time
 
 import numpy as np
 
-TOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(TOOLS_DIR)
-sys.path.insert(0, TOOLS_DIR)
+from .cold_start import bytecode_env
+from .peers import OpenVinoPeer, PeerUnavailable
+from .workloads import (describe, load_case, max_error, median_seconds, selected as workloads,
+                        thread_env, time_sequence, timing_plan)
 
-from bench_peers_workloads import (WORKLOADS, describe, load_case, max_error,  # noqa: E402
-                                   median_seconds, quick_variant, thread_env, time_sequence,
-                                   timing_plan)
-from cold_start import bytecode_env  # noqa: E402
-
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STREAM_BENCH = os.path.join(REPO_ROOT, "src_c", "build", "fastgru_stream_bench")
-COLD_START_TOOL = os.path.join(TOOLS_DIR, "cold_start.py")
 DEMO_MODEL = os.path.join(REPO_ROOT, "fastgru", "data", "demo.keras")
 BF16 = "bfloat16"
 
-# What each group of --extras needs the driver to prepare: cases and fastgru models (.keras
-# saved by Keras, then converted to .fgru) of these workloads.
+# What each group of --extras needs the driver to prepare: cases, and for some fastgru models
+# (.keras saved by Keras, then converted to .fgru), of these workloads.
 EXTRAS = {"c_stream": ("S1", "S2"), "py_stream": ("S1", "S2"), "cold_start": (),
           "memory": ("T2",), "threshold": (), "bf16": ("S2", "T1")}
 MODEL_WORKLOADS = {"c_stream": ("S1", "S2"), "py_stream": ("S1", "S2"), "bf16": ("S2", "T1")}
@@ -62,15 +51,13 @@ THRESHOLD_SWEEPS = {
     "B=1, T=1, in = units/4": [(1, 1, max(4, u // 4), u) for u in (8, 16, 32, 64, 128, 256, 512)],
     "in 16 -> 64, T=16": [(b, 16, 16, 64) for b in (1, 2, 4, 8, 16, 32, 64, 128)],
 }
+# The stream models timed in C and from Python: (workload, precision).
+STREAM_MODELS = (("S1", "float32"), ("S2", "float32"), ("S2", BF16))
 
 
 def selected(spec):
     """--extras: "all", "none" or a comma-separated subset of EXTRAS."""
-    if spec in ("all", ""):
-        return list(EXTRAS)
-    if spec == "none":
-        return []
-    names = spec.split(",")
+    names = {"all": list(EXTRAS), "": list(EXTRAS), "none": []}.get(spec, spec.split(","))
     for name in names:
         if name not in EXTRAS:
             sys.exit(f"unknown extra {name!r}; expected all, none or some of {', '.join(EXTRAS)}")
@@ -83,10 +70,6 @@ def needed_workloads(extras):
 
 def needed_models(extras):
     return {name for extra in extras for name in MODEL_WORKLOADS.get(extra, ())}
-
-
-def model_path(workdir, name, suffix):
-    return os.path.join(workdir, f"{name}{suffix}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,25 +95,20 @@ def result_path(workdir, measure, threads, arg):
                         + ".json")
 
 
-def build_stream_bench(notes):
-    done = subprocess.run(["make", "-C", os.path.join(REPO_ROOT, "src_c"), "examples"],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        notes.append("c_stream: `make -C src_c examples` failed: "
-                     + (done.stderr.strip().splitlines() or ["no message"])[-1])
-
-
 def run_all(extras, threads, workdir, quick, timeout, notes, rounds=1):
     """Start every measurement's process in turn, the timed ones once a round (rounds in
-    alternating order, like the peers'); returns their results (a list of dicts), each timed
-    row at its fastest round (merge_rounds)."""
+    alternating order, like the peers'); returns their results, merged (merge_rounds)."""
     if "c_stream" in extras:
-        build_stream_bench(notes)
+        done = subprocess.run(["make", "-C", os.path.join(REPO_ROOT, "src_c"), "examples"],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            notes.append("c_stream: `make -C src_c examples` failed: "
+                         + (done.stderr.strip().splitlines() or ["no message"])[-1])
     results, order = [], jobs(extras, threads)
     for round_no in range(rounds):
         todo = [job for job in order if round_no == 0 or job[0] in TIMED_EVERY_ROUND]
         for job in (todo if round_no % 2 == 0 else todo[::-1]):
-            results += run_one(job, workdir, quick, timeout, notes, f"round {round_no + 1}")
+            results += run_one(job, workdir, quick, timeout, notes, f"round{round_no + 1}")
     return merge_rounds(results)
 
 
@@ -142,21 +120,20 @@ def run_one(job, workdir, quick, timeout, notes, round_name):
     path = result_path(workdir, measure, n, arg)
     if os.path.exists(path):
         os.remove(path)  # left by an earlier run in the same work folder
-    argv = [sys.executable, os.path.abspath(__file__), "--measure", measure, "--threads",
-            str(n), "--workdir", workdir] + (["--arg", str(arg)] if arg else []) + \
+    argv = [sys.executable, "-m", "tools.bench", "--measure", measure, "--threads", str(n),
+            "--workdir", workdir] + (["--arg", str(arg)] if arg else []) + \
         (["--quick"] if quick else [])
     try:
-        status = subprocess.run(argv, env=thread_env(n), timeout=timeout).returncode
+        status = subprocess.run(argv, cwd=REPO_ROOT, env=thread_env(n), timeout=timeout).returncode
     except subprocess.TimeoutExpired:
         status = f"timed out after {timeout} s"
     if status != 0:
-        notes.append(f"extra {measure}, {n} thread(s) ({round_name}): process failed "
-                     f"({status})")
+        notes.append(f"extra {measure}, {n} thread(s) ({round_name}): process failed ({status})")
     if not os.path.exists(path):
         return []
     with open(path) as f:
         result = json.load(f)
-    os.replace(path, path.replace(".json", f"_{round_name.replace(' ', '')}.json"))
+    os.replace(path, path.replace(".json", f"_{round_name}.json"))
     for note in result["notes"]:
         print(f"  note: {note}", flush=True)
     return [result]
@@ -191,15 +168,15 @@ def _identity(row):
 # Worker side: each measure fills ctx.result["rows"] (and "notes").
 
 class Context:
-    def __init__(self, args):
-        self.workdir, self.threads, self.quick = args.workdir, args.threads, args.quick
-        self.arg = int(args.arg) if args.arg else None
-        self.plan = timing_plan(args.quick)
-        self.result = {"measure": args.measure, "threads": args.threads, "arg": self.arg,
-                       "rows": [], "notes": []}
+    def __init__(self, measure, threads, workdir, arg, quick):
+        self.workdir, self.threads, self.quick = workdir, threads, quick
+        self.arg = int(arg) if arg else None
+        self.plan = timing_plan(quick)
+        self.result = {"measure": measure, "threads": threads, "arg": self.arg, "rows": [],
+                       "notes": []}
 
     def workload(self, name):
-        return quick_variant(WORKLOADS[name]) if self.quick else WORKLOADS[name]
+        return workloads([name], self.quick)[0]
 
     def row(self, **fields):
         self.result["rows"].append(fields)
@@ -209,27 +186,23 @@ class Context:
     def note(self, text):
         self.result["notes"].append(text)
 
-
-def import_fastgru():
-    sys.path.insert(0, REPO_ROOT)
-    import fastgru
-    return fastgru
-
-
-def has_precision(fastgru):
-    return "precision" in inspect.signature(fastgru.load).parameters
-
-
-def bench_takes_precision():
-    """fastgru_stream_bench's usage line names a precision argument once it takes one."""
-    usage = subprocess.run([STREAM_BENCH], capture_output=True, text=True)
-    return "precision" in usage.stderr + usage.stdout
+    def stream_models(self):
+        """(workload, precision, .fgru path) of each stream model the driver saved."""
+        models = []
+        for name, precision in STREAM_MODELS:
+            path = os.path.join(self.workdir, f"{name}.fgru")
+            if os.path.exists(path):
+                models.append((name, precision, path))
+            else:
+                self.note(f"{name} {precision}: no {path} (the models were not saved)")
+        return models
 
 
-def c_step_seconds(model, threads, steps, runs, precision=None):
-    """Median over `runs` processes of fastgru_stream_bench's median step time."""
+def c_step_seconds(model, threads, steps, runs, precision):
+    """Median over `runs` processes of fastgru_stream_bench's median step time, and its ISA."""
     medians, isa = [], None
-    argv = [STREAM_BENCH, model, str(steps), str(threads)] + ([precision] if precision else [])
+    argv = [STREAM_BENCH, model, str(steps), str(threads)] + (
+        [precision] if precision != "float32" else [])
     for _ in range(runs):
         done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
         found = re.search(r"isa (\S+),.* median ([0-9.]+) ns/step", done.stdout)
@@ -240,32 +213,13 @@ def c_step_seconds(model, threads, steps, runs, precision=None):
     return statistics.median(medians), isa
 
 
-def stream_models(ctx, bf16, why_not):
-    """(workload, precision, .fgru path) of each stream model to time: S1 and S2 in fp32, S2
-    in bf16 too when `bf16`. Whatever is left out gets a note."""
-    cases = [("S1", "float32"), ("S2", "float32")] + ([("S2", BF16)] if bf16 else [])
-    if not bf16:
-        ctx.note(f"S2 bf16: {why_not}")
-    models = []
-    for name, precision in cases:
-        path = model_path(ctx.workdir, name, ".fgru")
-        if os.path.exists(path):
-            models.append((name, precision, path))
-        else:
-            ctx.note(f"{name} {precision}: no {path} (the models were not saved)")
-    return models
-
-
 def measure_c_stream(ctx):
     if not os.path.exists(STREAM_BENCH):
         ctx.note(f"skipped: no {os.path.relpath(STREAM_BENCH, REPO_ROOT)} (make -C src_c)")
         return
     steps, runs = (2000, 3) if ctx.quick else (20000, 7)
-    models = stream_models(ctx, bench_takes_precision(),
-                           "fastgru_stream_bench takes no precision argument yet")
-    for name, precision, path in models:
-        seconds, isa = c_step_seconds(path, ctx.threads, steps, runs,
-                                      precision if precision != "float32" else None)
+    for name, precision, path in ctx.stream_models():
+        seconds, isa = c_step_seconds(path, ctx.threads, steps, runs, precision)
         ctx.row(workload=name, precision=precision, seconds=seconds, isa=isa, steps=steps,
                 runs=runs)
 
@@ -293,12 +247,9 @@ def stream_error_and_seconds(model, case, reference, plan):
 
 
 def measure_py_stream(ctx):
-    fastgru = import_fastgru()
-    models = stream_models(ctx, has_precision(fastgru),
-                           "fastgru.load has no precision= argument yet")
-    for name, precision, path in models:
-        options = {"precision": precision} if precision != "float32" else {}
-        model = fastgru.load(path, threads=ctx.threads, **options)
+    import fastgru
+    for name, precision, path in ctx.stream_models():
+        model = fastgru.load(path, threads=ctx.threads, precision=precision)
         case, reference = load_case(ctx.workdir, ctx.workload(name))
         error, seconds = stream_error_and_seconds(model, case, reference, ctx.plan)
         ctx.row(workload=name, precision=precision, seconds=seconds, max_abs_err=error)
@@ -324,13 +275,10 @@ def measure_cold_start(ctx):
                 raise RuntimeError(f"python -c {code!r} failed: {done.stderr.strip()}")
     for label, values in times.items():
         ctx.row(what=label, seconds=statistics.median(values), runs=len(values))
-    if os.path.exists(COLD_START_TOOL):
-        done = subprocess.run([sys.executable, COLD_START_TOOL, "-n", str(runs)], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=900)
-        ctx.result["cold_start_tool"] = {"returncode": done.returncode,
-                                         "output": (done.stdout + done.stderr)[-4000:]}
-    else:
-        ctx.note("tools/cold_start.py not present: only this script's own figures")
+    done = subprocess.run([sys.executable, "-m", "tools.bench.cold_start", "-n", str(runs)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    ctx.result["cold_start_tool"] = {"returncode": done.returncode,
+                                     "output": (done.stdout + done.stderr)[-4000:]}
 
 
 def status_kib(field):
@@ -343,7 +291,7 @@ def status_kib(field):
 
 def measure_memory(ctx):
     """Peak RSS while fastgru runs T2's layer on T = ctx.arg steps."""
-    fastgru = import_fastgru()
+    import fastgru
     workload = ctx.workload("T2")
     case, _ = load_case(ctx.workdir, workload)
     weights = [case[k] for k in ("kernel", "recurrent_kernel", "bias")]
@@ -390,7 +338,7 @@ def per_call_seconds(fns, repeats, target_seconds):
 
 
 def measure_threshold(ctx):
-    fastgru = import_fastgru()
+    import fastgru
     rng = np.random.default_rng(0)
     repeats, target = (3, 1e-3) if ctx.quick else (15, 4e-3)
     for sweep, shapes in THRESHOLD_SWEEPS.items():
@@ -400,7 +348,7 @@ def measure_threshold(ctx):
             x = rng.uniform(-1, 1, (batch, steps, n_in)).astype(np.float32)
             layers = [fastgru.GRU(units, *weights, return_sequences=True, threads=n)
                       for n in (1, ctx.threads)]
-            one, many = per_call_seconds([lambda l=layer: l(x) for layer in layers], repeats,
+            one, many = per_call_seconds([lambda g=layer: g(x) for layer in layers], repeats,
                                          target)
             ctx.row(sweep=sweep, batch=batch, steps=steps, input_dim=n_in, units=units,
                     seconds_1=one, seconds_n=many,
@@ -408,13 +356,10 @@ def measure_threshold(ctx):
 
 
 def measure_bf16_fastgru(ctx):
-    fastgru = import_fastgru()
-    if not has_precision(fastgru):
-        ctx.note("skipped: fastgru.load has no precision= argument yet")
-        return
+    import fastgru
     workload = ctx.workload("T1")
     case, reference = load_case(ctx.workdir, workload)
-    model = fastgru.load(model_path(ctx.workdir, "T1", ".fgru"), threads=ctx.threads,
+    model = fastgru.load(os.path.join(ctx.workdir, "T1.fgru"), threads=ctx.threads,
                          precision=BF16)
     x = case["x"]
     error, seconds = time_sequence(lambda: model.predict(x), reference, ctx.plan)
@@ -423,8 +368,6 @@ def measure_bf16_fastgru(ctx):
 
 
 def measure_bf16_openvino(ctx):
-    from bench_peers_runners import OpenVinoPeer, PeerUnavailable
-
     peer = OpenVinoPeer(precision=None)
     peer.notes = ctx.result["notes"]
     try:
@@ -447,22 +390,12 @@ MEASURES = {"c_stream": measure_c_stream, "py_stream": measure_py_stream,
             "bf16_openvino": measure_bf16_openvino}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--measure", choices=MEASURES, required=True)
-    parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--workdir", required=True)
-    parser.add_argument("--arg")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    ctx = Context(args)
+def run_measure(measure, threads, workdir, arg, quick):
+    """One measurement's process: its result file, with what it measured and what broke."""
+    ctx = Context(measure, threads, workdir, arg, quick)
     try:
-        MEASURES[args.measure](ctx)
+        MEASURES[measure](ctx)
     except Exception as exc:  # keep what was measured, say what broke
         ctx.note(f"failed: {describe(exc)}")
-    with open(result_path(args.workdir, args.measure, args.threads, ctx.arg), "w") as f:
+    with open(result_path(workdir, measure, threads, ctx.arg), "w") as f:
         json.dump(ctx.result, f, indent=1)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,10 +1,6 @@
-"""Workloads of the peer benchmark: shapes, shared weights, the numpy reference, and the timing
-and checking helpers that the peer workers (bench_peers.py) and the extras (bench_extras.py) share.
-
-Every peer gets the same Keras-layout GRU weights (reset_after=True, gate order z, r, h) and the
-same input; the float64 numpy reference below, written from the GRU equations
-(shared/KERAS_FORMATS.md section 10), is what each peer's output is checked against.
-"""
+"""The workloads: shapes, shared weights, the float64 numpy reference every output is checked
+against (Keras' GRU equations, reset_after=True, gates z, r, h: docs/KERAS_FORMATS.md), and the
+timing and checking helpers that the peer workers and the extras share."""
 import dataclasses
 import os
 import statistics
@@ -30,15 +26,10 @@ class Workload:
         return (f"{self.kind}, B={self.batch}, {steps}, in {self.input_dim} -> units "
                 f"{self.units}")
 
-    def flops_per_step(self):
-        """Multiply-adds of x.W and h.U for one timestep of the whole batch, counted as 2 FLOPs.
-
-        The gate arithmetic (a few dozen FLOPs per unit) is left out, as GEMM-based figures do.
-        """
-        return 2 * self.batch * 3 * self.units * (self.input_dim + self.units)
-
     def flops_per_call(self):
-        return self.flops_per_step() * (1 if self.stream else self.steps)
+        """x.W and h.U multiply-adds, 2 FLOPs each (the gate maths left out, as GEMM figures do)."""
+        per_step = 2 * self.batch * 3 * self.units * (self.input_dim + self.units)
+        return per_step * (1 if self.stream else self.steps)
 
 
 # Streams are checked over their first `steps` calls, then timed over many more.
@@ -51,11 +42,14 @@ WORKLOADS = {
 }
 
 
-def quick_variant(workload):
-    """The --quick shape: a quarter of the timesteps (at least 8), for debugging the peers."""
-    if workload.stream:
-        return workload
-    return dataclasses.replace(workload, steps=max(8, workload.steps // 4))
+def selected(names, quick):
+    """The named workloads; with --quick, a quarter of the timesteps (at least 8)."""
+    unknown = [name for name in names if name not in WORKLOADS]
+    if unknown:
+        raise SystemExit(f"unknown workload {unknown[0]!r}; expected some of "
+                         f"{', '.join(WORKLOADS)}")
+    return [dataclasses.replace(WORKLOADS[n], steps=max(8, WORKLOADS[n].steps // 4))
+            if quick and not WORKLOADS[n].stream else WORKLOADS[n] for n in names]
 
 
 def make_case(workload, seed):
@@ -77,19 +71,14 @@ def make_case(workload, seed):
             "bias": as32(bias), "x": as32(x)}
 
 
-def _sigmoid(v):
-    return 1.0 / (1.0 + np.exp(-v))
-
-
 def gru_from_projection(x_proj, h, recurrent_kernel, recurrent_bias):
-    """One reset_after=True GRU step (Keras maths) given x_proj = x_t @ kernel + bias[0].
-
-    Works in the dtype of its arguments: float64 for the reference, float32 for the numpy peer.
-    """
+    """One reset_after=True GRU step (Keras maths) given x_proj = x_t @ kernel + bias[0], in the
+    dtype of its arguments: float64 for the reference, float32 for the numpy peer."""
     units = h.shape[-1]
     h_proj = h @ recurrent_kernel + recurrent_bias
-    z = _sigmoid(x_proj[:, :units] + h_proj[:, :units])
-    r = _sigmoid(x_proj[:, units:2 * units] + h_proj[:, units:2 * units])
+    sigmoid = lambda v: 1.0 / (1.0 + np.exp(-v))
+    z = sigmoid(x_proj[:, :units] + h_proj[:, :units])
+    r = sigmoid(x_proj[:, units:2 * units] + h_proj[:, units:2 * units])
     candidate = np.tanh(x_proj[:, 2 * units:] + r * h_proj[:, 2 * units:])
     return z * h + (1.0 - z) * candidate
 
@@ -134,7 +123,7 @@ def sgemm_peak_gflops(repeats, size=2048):
 
 
 def timing_plan(quick):
-    """Repetitions and calls: the issue's minimum for real runs, a few for --quick debugging."""
+    """Repetitions and calls: 7 and 1000 for real runs, a few for --quick debugging."""
     if quick:
         return {"repeats": 3, "warmup": 1, "stream_calls": 200, "sgemm_repeats": 3}
     return {"repeats": 7, "warmup": 2, "stream_calls": 1000, "sgemm_repeats": 7}

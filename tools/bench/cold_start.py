@@ -3,9 +3,9 @@ predicts once. Prints the median over N fresh processes of each phase (python st
 import numpy, import fastgru, load, first predict), of the whole process' wall time and of
 its CPU time (user + system, its own children included: steadier on a busy machine).
 
-    python tools/cold_start.py [-n 10] [--model fastgru/data/demo.keras]
+    python -m tools.bench.cold_start [-n 10] [--model fastgru/data/demo.keras]
 
-Issue 7's target: the whole process in <= 0.15 s wall.
+The target: the whole process in <= 0.15 s wall.
 
 Compiled bytecode is kept (in a temporary PYTHONPYCACHEPREFIX, filled by one uncounted
 warm-up run) as an installed fastgru has it, even where PYTHONDONTWRITEBYTECODE is set.
@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Runs in the fresh process; the phases are timed from inside it with perf_counter_ns.
 CHILD = r"""
@@ -33,7 +33,8 @@ t2 = time.perf_counter()
 m = fastgru.load(MODEL)
 t3 = time.perf_counter()
 shape = [(1,) + tuple(4 if d is None else d for d in t.shape[1:]) for t in m.inputs]
-m.predict([np.zeros(s, np.float32) for s in shape] if len(shape) > 1 else np.zeros(shape[0], np.float32))
+xs = [np.zeros(s, np.float32) for s in shape]
+m.predict(xs if len(xs) > 1 else xs[0])
 t4 = time.perf_counter()
 import json, sys
 sys.stdout.write(json.dumps([t1 - t0, t2 - t1, t3 - t2, t4 - t3]))

@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from bench_peers_workloads import gru_from_projection, gru_step
+from .workloads import gru_from_projection, gru_step
 
 
 class PeerUnavailable(Exception):
@@ -304,7 +304,7 @@ class OnnxRuntimePeer:
 
 class OpenVinoPeer:
     """OpenVINO CPU plugin reading the ONNX GRU model, with f32 inference precision forced
-    (precision=None leaves OpenVINO its own default: the bf16 peer of tools/bench_extras.py)."""
+    (precision=None leaves OpenVINO its own default: the bf16 peer of the extras)."""
     name = "openvino"
     notes = []  # replaced by the worker's list: variants left out, for the report
 
@@ -406,7 +406,7 @@ class OpenVinoPeer:
 
 
 class FastGruPeer:
-    """fastgru from this repository (built in place), per shared/API.md."""
+    """fastgru from this repository, built in place (its public API: README.md)."""
     name = "fastgru"
 
     def __init__(self, repo_root, workdir):
