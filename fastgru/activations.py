@@ -1,6 +1,6 @@
 """Activation names as Keras spells them -> fastgru's canonical names (``fastgru.spec.ACTIVATIONS``).
 
-Keras 2 and Keras 3 disagree on ``hard_sigmoid`` (KERAS_FORMATS.md section 11), so the Keras
+Keras 2 and Keras 3 disagree on ``hard_sigmoid`` (docs/KERAS_FORMATS.md §11), so the Keras
 version whose definition applies is part of the question.
 """
 from __future__ import annotations

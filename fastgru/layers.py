@@ -1,5 +1,5 @@
 """fastgru.GRU and fastgru.Bidirectional: Keras' GRU layers built from numpy weights, run by the
-C kernel. Semantics follow Keras (KERAS_FORMATS.md sections 10-13)."""
+C kernel. Semantics follow Keras (docs/KERAS_FORMATS.md §§10-13)."""
 from __future__ import annotations
 
 from typing import List, Optional, Sequence, Union

@@ -91,7 +91,7 @@ static void log_softmax_row(float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) x[i] = x[i] - m - lse;
 }
 
-/* Keras' sparsemax (KERAS_FORMATS.md 14.2): sort descending, cumulative sums c_k; support
+/* Keras' sparsemax (docs/KERAS_FORMATS.md §14.2): sort descending, cumulative sums c_k; support
  * k where s_k - (c_k - 1)/k > 0; tau = (sum of c_k over the support - 1) / |support|.
  * `sorted` is n floats of scratch. */
 static int cmp_desc(const void *a, const void *b)

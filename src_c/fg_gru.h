@@ -3,7 +3,7 @@
  * Used by the Python binding (fastgru.GRU) and by the model executor alike, so that a layer
  * and a whole model run the very same kernel.
  *
- * Maths (KERAS_FORMATS.md section 10), gate order z, r, h:
+ * Maths (docs/KERAS_FORMATS.md §10), gate order z, r, h:
  *   reset_after=1: z = ract(xz + hUz + bz'), r = ract(xr + hUr + br'), hh = act(xh + r*(hUh + bh'))
  *   reset_after=0: z = ract(xz + hUz),       r = ract(xr + hUr),       hh = act(xh + (r*h)Uh)
  *   h_new = z*h + (1-z)*hh          (x* include the input bias b, b' is the recurrent bias)

@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 import pytest
 
-# Every activation name Keras 3 accepts for a GRU (KERAS_FORMATS.md section 11), aliases included.
+# Every activation name Keras 3 accepts for a GRU (docs/KERAS_FORMATS.md §11), aliases included.
 KERAS3_ACTIVATIONS = [
     "linear", "tanh", "sigmoid", "hard_sigmoid", "relu", "relu6", "elu", "selu", "softplus",
     "softsign", "exponential", "swish", "silu", "gelu", "leaky_relu", "mish", "softmax",

@@ -1,5 +1,5 @@
 """A float64 numpy re-derivation of a Keras GRU layer, written from the equations in
-KERAS_FORMATS.md (section 10 maths, 11 activations, 12 masking, 14.2 sparsemax).
+docs/KERAS_FORMATS.md (§10 maths, 11 activations, 12 masking, 14.2 sparsemax).
 
 It never calls fastgru, so tests can hold the C kernel against an independent reference.
 Activation names are fastgru's canonical names (``fastgru.spec.ACTIVATIONS``).
@@ -42,7 +42,7 @@ def _log_softmax(x):
 
 
 def _keras_sparsemax(x):
-    # Keras' formula (KERAS_FORMATS.md 14.2): tau sums ALL cumulative sums inside the support,
+    # Keras' formula (docs/KERAS_FORMATS.md §14.2): tau sums ALL cumulative sums in the support,
     # not just the k-th one, so rows need not sum to 1. Reproduced on purpose.
     srt = -np.sort(-x, axis=-1)
     cumsum = np.cumsum(srt, axis=-1)

@@ -1,5 +1,5 @@
 """A small float64 numpy interpreter of ``fastgru.spec.ModelSpec``, written from the op table in
-``fastgru/spec.py`` and the Keras maths in KERAS_FORMATS.md. It checks what the Keras readers
+``fastgru/spec.py`` and the Keras maths in docs/KERAS_FORMATS.md. It checks what the Keras readers
 produce against Keras' own stored outputs, independently of the C executor."""
 from __future__ import annotations
 

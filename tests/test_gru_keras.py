@@ -43,7 +43,7 @@ def _leading_masked(mask, go_backwards):
 def _tf_backend_outputs(y, mask, h0, go_backwards, return_sequences):
     """Keras 3's jax/numpy backends output the carried state at masked steps that come before
     the first unmasked one, i.e. the initial state; its TensorFlow backend and tf-keras output
-    zeros there (KERAS_FORMATS.md section 12), which is what fastgru follows. Check that Keras
+    zeros there (docs/KERAS_FORMATS.md §12), which is what fastgru follows. Check that Keras
     did what we think, then turn its output into the TensorFlow-backend one."""
     if h0 is None or mask is None or not _BACKEND_OUTPUTS_STATE_WHEN_MASKED:
         return y

@@ -46,7 +46,7 @@ def test_zero_output_for_mask_keyword(zero_output, error_record):
 
 
 def test_keras2_hard_sigmoid_is_the_keras2_formula(error_record):
-    # tf-keras: clip(0.2 x + 0.5, 0, 1) (KERAS_FORMATS.md section 11), 0.7 at x = 1.
+    # tf-keras: clip(0.2 x + 0.5, 0, 1) (docs/KERAS_FORMATS.md §11), 0.7 at x = 1.
     assert reference_activation("hard_sigmoid_keras2", np.array([1.0]))[0] == pytest.approx(0.7)
     assert resolve_activation("hard_sigmoid", keras_version=2) == "hard_sigmoid_keras2"
     assert resolve_activation("hard_sigmoid") == "hard_sigmoid"

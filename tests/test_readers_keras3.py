@@ -1,6 +1,6 @@
 """Readers against models built here with real Keras 3 (jax backend), for the features the
 committed fixtures do not cover: masks through merge layers (Keras 3 ORs them), the Keras 3
-quirk that drops the mask of a GRU given initial_state (KERAS_FORMATS.md 14.1), custom GRU
+quirk that drops the mask of a GRU given initial_state (docs/KERAS_FORMATS.md §14.1), custom GRU
 subclasses mapped with custom_objects, masked Sequential models, Keras 3's masked Multiply,
 nested models, trained models with optimizer state. Each model is saved in all
 three Keras 3 formats; Keras' own outputs (``model(x)``) are the reference."""

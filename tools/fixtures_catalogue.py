@@ -274,7 +274,7 @@ def masking_initial_state(env: Env) -> Fixture:
     y = L.GRU(5, return_sequences=True, name="gru_init")(m, initial_state=h0)
     model = env.keras.Model([x, meta], y, name="masking_initial_state")
     quirk = ("Keras 3 DROPS the mask here (a GRU called with initial_state gets no mask, "
-             "KERAS_FORMATS 14.1): every padded step is computed" if env.keras3 else
+             "docs/KERAS_FORMATS.md §14.1): every padded step is computed" if env.keras3 else
              "tf-keras applies the mask: pre-padded steps output zeros while the state "
              "stays h0")
     return Fixture(model, [pad_rows(env.normal(5, 7, 4)), env.normal(5, 3)],

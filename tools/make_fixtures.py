@@ -164,7 +164,8 @@ def reload(keras, model, fmt: str, path: Path, config_json: str, fixture):
     restored = keras.models.clone_model(model)
     restored.load_weights(str(path))
     return restored, ("Keras 3.15 cannot load_model() this legacy .h5 (Unknown layer "
-                      "'NotEqual', KERAS_FORMATS 4); outputs are from the in-memory model")
+                      "'NotEqual', docs/KERAS_FORMATS.md §4); outputs are from the "
+                      "in-memory model")
 
 
 def make_version(keras2: bool, names: list | None) -> list:

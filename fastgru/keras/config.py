@@ -2,7 +2,7 @@
 
 Keras 3 writes inbound nodes as ``{"args": [...], "kwargs": {...}}`` with ``__keras_tensor__``
 references and explicit mask op nodes; tf-keras writes lists of ``[layer, node, tensor, kwargs]``
-and lets masks travel implicitly (KERAS_FORMATS.md section 8). Everything downstream only sees
+and lets masks travel implicitly (docs/KERAS_FORMATS.md §8). Everything downstream only sees
 ``ModelGraph``. JSON is parsed with bounds on size and nesting, and nothing in it is executed.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Recognise a Keras file by its content (KERAS_FORMATS.md section 1) and open it.
+"""Recognise a Keras file by its content (docs/KERAS_FORMATS.md §1) and open it.
 
 ``read_source`` returns a ``Source``: the model config, the Keras major version whose rules
 apply, and a function giving each layer's weights. The HDF5 data comes as a plain tree

@@ -2,7 +2,7 @@
 
 Calls (inbound nodes) run in dependency order, so shared layers called twice and configs whose
 layer list is not topologically sorted both work. Masks follow the Keras version's rules
-(KERAS_FORMATS.md sections 8 and 12): a Keras 3 functional config names each consumer's mask
+(docs/KERAS_FORMATS.md §§8 and 12): a Keras 3 functional config names each consumer's mask
 (``mask`` kwarg) and records the ops that compute it (NotEqual, Any, logical ops, ...), which
 are translated here; everywhere else (tf-keras, Sequential models) masks travel implicitly with
 the tensors, as ``Value.mask``, by the per-layer rules in ``layers.py``.

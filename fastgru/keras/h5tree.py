@@ -28,7 +28,7 @@ from . import isolate
 MAX_WEIGHT_ELEMENTS = 1 << 30
 MAX_DEPTH = 64
 MAX_OBJECTS = 1 << 20
-# Optimizer state: never needed, possibly larger than the model (KERAS_FORMATS.md).
+# Optimizer state: never needed, possibly larger than the model (docs/KERAS_FORMATS.md).
 SKIPPED_TOP = ("optimizer_weights", "optimizer")
 
 

@@ -2,7 +2,7 @@
 
 * the Keras 3 "vars tree" (``.keras`` archives, ``.weights.h5``, tf-keras ``.keras``): groups
   keyed by snake_case class name + ``_n`` in ``model.layers`` order, arrays at ``vars/<i>``,
-  child layers as sub-groups (KERAS_FORMATS.md sections 2, 3, 7);
+  child layers as sub-groups (docs/KERAS_FORMATS.md §§2, 3, 7);
 * the "weight_names" layout (legacy / tf-keras ``.h5``, tf-keras ``save_weights``): groups keyed
   by layer name whose ``weight_names`` attribute gives the order (sections 4-6). h5py lists
   datasets alphabetically, so groups are never iterated for order.

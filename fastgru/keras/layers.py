@@ -3,7 +3,7 @@
 Each translator gets the call's input Values (each with the mask Keras attaches to it), its
 initial states and the mask the call consumes (Keras 3 functional: the ``mask`` kwarg of the
 node; otherwise the first input's mask), and returns the output Values with the masks Keras
-would attach to them (KERAS_FORMATS.md section 12). Weights are fetched with their expected shapes, so a file
+would attach to them (docs/KERAS_FORMATS.md §12). Weights are fetched with their expected shapes, so a file
 that disagrees with its config fails with the layer and weight named.
 """
 from __future__ import annotations
