@@ -166,7 +166,7 @@ def main():
         parser.error("--rounds must be at least 1")
     if args.worker:
         run_worker(args.worker, int(args.threads), selected(args.workloads.split(","), args.quick),
-                   args.workdir, args.quick, REPO_ROOT)
+                   args.workdir, args.quick)
     elif args.measure:
         extras.run_measure(args.measure, int(args.threads), args.workdir, args.arg, args.quick)
     elif args.save_models:

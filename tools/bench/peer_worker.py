@@ -39,9 +39,9 @@ def result_path(workdir, peer, threads):
     return os.path.join(workdir, f"result_{peer}_{threads}.json")
 
 
-def run_worker(peer_name, threads, workloads, workdir, quick, repo_root):
+def run_worker(peer_name, threads, workloads, workdir, quick):
     plan = timing_plan(quick)
-    peer = make_peer(peer_name, repo_root, workdir)
+    peer = make_peer(peer_name, workdir)
     result = {"peer": peer_name, "threads": threads, "versions": {}, "notes": [], "rows": []}
     peer.notes = result["notes"]  # where a peer says which of its variants it left out
     try:
