@@ -15,10 +15,8 @@ measurement (extras.py) runs in its own processes; report.py writes the page.
 """
 import argparse
 import importlib.util
-import json
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 
@@ -27,18 +25,8 @@ import numpy as np
 from . import extras, report
 from .peer_worker import merge_rounds, result_path, run_worker
 from .peers import PEER_NAMES
-from .workloads import WORKLOADS, case_path, make_case, reference_sequence, selected, thread_env
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def run_subprocess(argv, threads, timeout):
-    """`python -m tools.bench ARGV` with every threading knob at `threads`; its exit status."""
-    try:
-        return subprocess.run([sys.executable, "-m", "tools.bench"] + argv, cwd=REPO_ROOT,
-                              env=thread_env(threads), timeout=timeout).returncode
-    except subprocess.TimeoutExpired:
-        return f"timed out after {timeout} s"
+from .processes import REPO_ROOT, run_job, run_subprocess
+from .workloads import WORKLOADS, case_path, make_case, reference_sequence, selected
 
 
 def save_models(workloads, workdir):
@@ -67,29 +55,15 @@ def save_models(workloads, workdir):
 
 def run_peers(peers, threads, args, common, notes):
     """Every (thread count, peer) worker, once a round; the merged results."""
-    rounds = []
-    order = [(n, peer) for n in threads for peer in peers]
-    for round_no in range(args.rounds):
-        rounds.append([])
+    rounds, order = [], [(n, peer) for n in threads for peer in peers]
+    for round_no in range(1, args.rounds + 1):
         # every other round walks the workers backwards, so a drift of the shared machine's
         # speed over the run does not always fall on the same engines
-        for n, peer in (order if round_no % 2 == 0 else order[::-1]):
-            print(f"== round {round_no + 1}/{args.rounds}: {peer}, {n} thread(s)", flush=True)
-            path = result_path(args.workdir, peer, n)
-            if os.path.exists(path):
-                os.remove(path)  # left by an earlier worker in the same work folder
-            status = run_subprocess(["--worker", peer, "--threads", str(n)] + common, n,
-                                    args.timeout)
-            if status != 0:
-                notes.append(f"round {round_no + 1}: {peer}, {n} thread(s): worker failed "
-                             f"({status}); the workloads it finished before are kept")
-            if not os.path.exists(path):
-                continue
-            with open(path) as f:
-                rounds[-1].append(json.load(f))
-            os.replace(path, path.replace(".json", f"_round{round_no + 1}.json"))
-            for note in rounds[-1][-1]["notes"]:
-                print(f"  note: {note}", flush=True)
+        results = [run_job(["--worker", peer, "--threads", str(n)] + common, n,
+                           result_path(args.workdir, peer, n), args.timeout, notes,
+                           f"{peer}, {n} thread(s)", round_no)
+                   for n, peer in (order if round_no % 2 else order[::-1])]
+        rounds.append([result for result in results if result])
     return merge_rounds(rounds)
 
 

@@ -27,10 +27,10 @@ import numpy as np
 
 from .cold_start import bytecode_env
 from .peers import OpenVinoPeer, PeerUnavailable
+from .processes import REPO_ROOT, run_job
 from .workloads import (describe, load_case, max_error, median_seconds, selected as workloads,
-                        thread_env, time_sequence, timing_plan)
+                        time_sequence, timing_plan)
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STREAM_BENCH = os.path.join(REPO_ROOT, "src_c", "build", "fastgru_stream_bench")
 DEMO_MODEL = os.path.join(REPO_ROOT, "fastgru", "data", "demo.keras")
 BF16 = "bfloat16"
@@ -105,38 +105,15 @@ def run_all(extras, threads, workdir, quick, timeout, notes, rounds=1):
             notes.append("c_stream: `make -C src_c examples` failed: "
                          + (done.stderr.strip().splitlines() or ["no message"])[-1])
     results, order = [], jobs(extras, threads)
-    for round_no in range(rounds):
-        todo = [job for job in order if round_no == 0 or job[0] in TIMED_EVERY_ROUND]
-        for job in (todo if round_no % 2 == 0 else todo[::-1]):
-            results += run_one(job, workdir, quick, timeout, notes, f"round{round_no + 1}")
-    return merge_rounds(results)
-
-
-def run_one(job, workdir, quick, timeout, notes, round_name):
-    """One measurement's process; returns [its result] or [] when it left none."""
-    measure, n, arg = job
-    print(f"== extra ({round_name}): {measure}, {n} thread(s)" + (f", {arg}" if arg else ""),
-          flush=True)
-    path = result_path(workdir, measure, n, arg)
-    if os.path.exists(path):
-        os.remove(path)  # left by an earlier run in the same work folder
-    argv = [sys.executable, "-m", "tools.bench", "--measure", measure, "--threads", str(n),
-            "--workdir", workdir] + (["--arg", str(arg)] if arg else []) + \
-        (["--quick"] if quick else [])
-    try:
-        status = subprocess.run(argv, cwd=REPO_ROOT, env=thread_env(n), timeout=timeout).returncode
-    except subprocess.TimeoutExpired:
-        status = f"timed out after {timeout} s"
-    if status != 0:
-        notes.append(f"extra {measure}, {n} thread(s) ({round_name}): process failed ({status})")
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        result = json.load(f)
-    os.replace(path, path.replace(".json", f"_{round_name}.json"))
-    for note in result["notes"]:
-        print(f"  note: {note}", flush=True)
-    return [result]
+    for round_no in range(1, rounds + 1):
+        todo = [job for job in order if round_no == 1 or job[0] in TIMED_EVERY_ROUND]
+        for measure, n, arg in (todo if round_no % 2 else todo[::-1]):
+            argv = (["--measure", measure, "--threads", str(n), "--workdir", workdir]
+                    + (["--arg", str(arg)] if arg else []) + (["--quick"] if quick else []))
+            results.append(run_job(argv, n, result_path(workdir, measure, n, arg), timeout,
+                                   notes, f"extra {measure}, {n} thread(s)"
+                                   + (f", {arg}" if arg else ""), round_no))
+    return merge_rounds([result for result in results if result])
 
 
 def merge_rounds(results):

@@ -158,14 +158,6 @@ def time_sequence(fn, reference, plan):
     return max(first_error, max_error(fn(), reference)), seconds
 
 
-def thread_env(threads):
-    """The environment of a worker process: every threading knob set to `threads`."""
-    n = str(threads)
-    return dict(os.environ, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n,
-                TF_NUM_INTRAOP_THREADS=n, TF_NUM_INTEROP_THREADS=n, FASTGRU_NUM_THREADS=n,
-                KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
-
-
 def describe(exc):
     """An exception in one line, with the file and line where it was raised."""
     where = traceback.extract_tb(exc.__traceback__)[-1]
