@@ -48,6 +48,27 @@ cdef extern from "fg_model.h" nogil:
                       int32_t nthreads)
     int fg_model_weight(const fg_model *model, int index, const void **data, size_t *nbytes,
                         int32_t *layout)
+    int fg_model_op_kind(int kind, const char **name, int32_t *min_inputs, int32_t *max_inputs,
+                         int32_t *n_outputs, int32_t *n_weights)
+    const char *fg_activation_name(int act)
+
+
+def registry():
+    """The op kinds and activations the C library was built with: ([(id, name, min_inputs,
+    max_inputs, n_outputs, n_weights)], {activation name: id})."""
+    cdef const char *name = NULL
+    cdef int32_t min_in = 0, max_in = 0, n_out = 0, n_w = 0
+    kinds, activations = [], {}
+    cdef int k = 0
+    while fg_model_op_kind(k, &name, &min_in, &max_in, &n_out, &n_w) == 0:
+        kinds.append((k, name.decode(), min_in, max_in, n_out, n_w))
+        k += 1
+    k = 0
+    while fg_activation_name(k) != NULL:
+        activations[fg_activation_name(k).decode()] = k
+        k += 1
+    return kinds, activations
+
 
 _MODEL_DTYPES = {FG_DTYPE_FLOAT32: np.dtype(np.float32), FG_DTYPE_INT32: np.dtype(np.int32),
                  FG_DTYPE_BOOL: np.dtype(np.bool_)}
