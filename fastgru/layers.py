@@ -295,7 +295,8 @@ class _LayerImages:
         self.name = name
         self.grus = grus
         self.merge_mode = merge_mode
-        self.cores: Dict[Tuple[bool, bool], "_core.ModelCore"] = {}
+        # (has mask, has initial states) -> (loaded image, its number of time axes)
+        self.cores: Dict[Tuple[bool, bool], Tuple["_core.ModelCore", int]] = {}
 
     def spec(self, has_mask: bool, has_h0: bool) -> ModelSpec:
         tensors: Dict[str, TensorSpec] = {}
@@ -335,28 +336,31 @@ class _LayerImages:
             ys = [merged]
         return ModelSpec(name, 3, "fastgru.layers", inputs, ys + hs, tensors, ops, [])
 
-    def core(self, has_mask: bool, has_h0: bool) -> "_core.ModelCore":
+    def core(self, has_mask: bool, has_h0: bool) -> Tuple["_core.ModelCore", int]:
         key = (has_mask, has_h0)
         if key not in self.cores:
             from .format import pack_model   # format imports this package's C core too
 
             image = pack_model(self.spec(has_mask, has_h0))
-            self.cores[key] = _core.ModelCore(image, self.grus[0]._config.precision)
+            core = _core.ModelCore(image, self.grus[0]._config.precision)
+            self.cores[key] = (core, core.num_time_axes)
         return self.cores[key]
 
     def run(self, xb: np.ndarray, mask: Optional[np.ndarray], h0s: list,
             threads: Optional[int]) -> List[np.ndarray]:
         """The image's outputs for batch-major x (a view is fine), the int32 mask or None,
         and one initial state or None per GRU (zeros stand in for a missing one)."""
-        has_h0 = any(h is not None for h in h0s)
-        core = self.core(mask is not None, has_h0)
+        has_h0 = h0s[0] is not None or h0s[-1] is not None
+        core, n_axes = self.core(mask is not None, has_h0)
         batch, timesteps = xb.shape[0], xb.shape[1]
-        inputs = [np.ascontiguousarray(xb)] + ([mask] if mask is not None else [])
+        inputs = [np.ascontiguousarray(xb)]
+        if mask is not None:
+            inputs.append(mask)
         if has_h0:
             inputs += [np.zeros((batch, g.units), np.float32) if h is None
                        else np.ascontiguousarray(h) for g, h in zip(self.grus, h0s)]
-        outputs = core.run(inputs, batch, (timesteps,) * core.num_time_axes, None, threads or 0)
+        outputs = core.run(inputs, batch, (timesteps,) * n_axes, None, threads or 0)
         if self.grus[0].time_major and self.grus[0].return_sequences:
-            outputs[:-len(self.grus)] = [np.ascontiguousarray(y.transpose(1, 0, 2))
-                                         for y in outputs[:-len(self.grus)]]
+            n_y = len(outputs) - len(self.grus)
+            outputs[:n_y] = [np.ascontiguousarray(y.transpose(1, 0, 2)) for y in outputs[:n_y]]
         return outputs
