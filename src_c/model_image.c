@@ -366,7 +366,8 @@ static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
         (st = index_list(m, n_index, n_inputs, n_outputs, (int32_t)n_tensors, &m->outputs,
                          "model output", "(model)")) ||
         (st = parse_tensors(m, &c, tensors_off)) || (st = parse_weights(m, &c, weights_off)) ||
-        (st = parse_ops(m, &c, ops_off, n_index)) || (st = check_graph(m)))
+        (st = parse_ops(m, &c, ops_off, n_index)) || (st = check_graph(m)) ||
+        (st = model_pack_dense(m)))
         return st;
     return FG_OK;
 }
@@ -380,6 +381,7 @@ void fg_model_free(fg_model *m) {
     free(m->owned_image);
     free(m->widened);
     free(m->repacked);
+    free(m->dense_packed);
     free(m);
 }
 

@@ -63,6 +63,8 @@ typedef struct model_op {
     int32_t iattr[MODEL_NIATTR];
     float fattr[MODEL_NFATTR];
     fg_gru_config gru;             /* gru ops only */
+    const float *dense_panels;     /* dense ops: the kernel in gemm panels, and the padded */
+    const float *dense_bias;       /* bias (model_dense.c) */
     int32_t state_slot;            /* gru ops: index of its carried state; else -1 */
 } model_op;
 
@@ -70,6 +72,7 @@ struct fg_model {
     void *owned_image;       /* the file's bytes (fg_model_load_file) or the aligned copy */
     float *widened;          /* the float32 copies of 16-bit weights, 64-byte aligned each */
     void *repacked;          /* bf16 packings of the GRU weights (fg_model_set_precision) */
+    float *dense_packed;     /* the dense kernels in gemm panels (model_dense.c) */
     int32_t precision;       /* FG_PRECISION_* of every GRU op */
     const uint8_t *image;
     size_t image_bytes;
@@ -111,6 +114,9 @@ static inline int64_t model_dtype_size(int32_t dtype) { return dtype == FG_DTYPE
 
 /* "gru", "dense", ... for messages. */
 const char *model_kind_name(int32_t kind);
+
+/* Packs every dense op's kernel for the gemm (model_dense.c); after the ops are checked. */
+int model_pack_dense(fg_model *m);
 
 /* Checks op `o`'s inputs, outputs, attributes and weights against each other, with the time
  * axes resolved to the lengths times[axis] (or left open when times is NULL, at load). */

@@ -1,5 +1,5 @@
-/* model_ops.c - every op kind but gru: dense, embedding, masks, norms, activation,
- * reverse_time, concatenate and the elementwise merges.
+/* model_ops.c - the simple op kinds: embedding, masks, norms, activation, reverse_time,
+ * concatenate and the elementwise merges (gru: model_exec.c; dense: model_dense.c).
  *
  * Data are C-contiguous (batch, per-sample dims); model_check_op has already matched every
  * shape for this (batch, timesteps), so the loops below only need the element counts.
@@ -28,38 +28,6 @@ static int64_t out_count(const model_run_ctx *r) {
 static int64_t last_dim(const model_tensor *t) { return t->dims[t->rank - 1]; }
 static const float *wdata(const fg_model *m, const model_op *o, int k) {
     return o->w[k] < 0 ? NULL : (const float *)m->weights[o->w[k]].data;
-}
-
-/* Rows split across threads when the product is big enough to pay for them; each row is
- * computed the same way on any thread, so results do not depend on the thread count. */
-#define DENSE_MIN_FLOPS_PER_THREAD 2000000.0
-
-int model_run_dense(const model_run_ctx *r) {
-    const fg_model *m = r->m;
-    const model_op *o = r->o;
-    const float *x = r->in[0];
-    float *y = r->out[0];
-    const model_weight *kw = &m->weights[o->w[0]];
-    int64_t in = kw->dims[0], units = kw->dims[1], rows = out_count(r) / units;
-    int32_t nthreads = r->nthreads;
-    const float *k = kw->data, *b = wdata(m, o, 1);
-    int64_t by_work = (int64_t)(2.0 * (double)rows * (double)in * (double)units /
-                                DENSE_MIN_FLOPS_PER_THREAD);
-    int nt = by_work < nthreads ? (int)by_work : nthreads;
-    (void)nt;   /* unused when built without OpenMP */
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t row = 0; row < rows; row++) {
-        float *yr = y + row * units;
-        const float *xr = x + row * in;
-        for (int64_t j = 0; j < units; j++) yr[j] = b ? b[j] : 0.0f;
-        for (int64_t i = 0; i < in; i++) {
-            const float xi = xr[i], *kr = k + i * units;
-            for (int64_t j = 0; j < units; j++) yr[j] += xi * kr[j];
-        }
-    }
-    if (fg_activation_apply(o->iattr[DENSE_ACTIVATION], y, rows, units, units) != FG_OK)
-        return fg_fail(FG_ERR_ARG, "layer '%s' (dense): %s", o->layer, fg_last_error());
-    return FG_OK;
 }
 
 int model_run_embedding(const model_run_ctx *r) {
