@@ -1,7 +1,6 @@
 # One GRU layer: pack Keras weights, unpack them, run the forward pass (fg_gru.h).
-# A config is the tuple (input_dim, units, reset_after, use_bias, activation_id,
-# recurrent_activation_id[, precision_id]), in fg_gru_config's field order (precision 0 = fp32
-# when left out).
+# A config is a fastgru.spec.GruConfig (or a plain tuple of its 6 or 7 fields), in
+# fg_gru_config's field order (precision 0 = fp32 when left out).
 # The checks here guard memory: every array's shape and strides are verified against the
 # config before a pointer reaches C.
 

@@ -48,6 +48,27 @@ cdef extern from "fg_model.h" nogil:
                       int32_t nthreads)
     int fg_model_weight(const fg_model *model, int index, const void **data, size_t *nbytes,
                         int32_t *layout)
+    int fg_model_op_kind(int kind, const char **name, int32_t *min_inputs, int32_t *max_inputs,
+                         int32_t *n_outputs, int32_t *n_weights)
+    const char *fg_activation_name(int act)
+
+
+def registry():
+    """The op kinds and activations the C library was built with: ([(id, name, min_inputs,
+    max_inputs, n_outputs, n_weights)], {activation name: id})."""
+    cdef const char *name = NULL
+    cdef int32_t min_in = 0, max_in = 0, n_out = 0, n_w = 0
+    kinds, activations = [], {}
+    cdef int k = 0
+    while fg_model_op_kind(k, &name, &min_in, &max_in, &n_out, &n_w) == 0:
+        kinds.append((k, name.decode(), min_in, max_in, n_out, n_w))
+        k += 1
+    k = 0
+    while fg_activation_name(k) != NULL:
+        activations[fg_activation_name(k).decode()] = k
+        k += 1
+    return kinds, activations
+
 
 _MODEL_DTYPES = {FG_DTYPE_FLOAT32: np.dtype(np.float32), FG_DTYPE_INT32: np.dtype(np.int32),
                  FG_DTYPE_BOOL: np.dtype(np.bool_)}
@@ -60,9 +81,13 @@ cdef _tensor_info(fg_tensor_info *info):
             info.time_axis if timed else -1)
 
 
-def _resolved(tuple shape, int axis, tuple times):
-    """A per-sample shape with its time axis (None) set to its run-time length."""
-    return tuple(times[axis] if d is None else d for d in shape)
+cdef tuple _batch_shape(int64_t batch, tuple shape, int axis, tuple times):
+    """(batch,) + a per-sample shape with its time axis (None) set to its run-time length
+    (a plain loop: this runs for every input and output of every call)."""
+    cdef list dims = [batch]
+    for d in shape:
+        dims.append(times[axis] if d is None else d)
+    return tuple(dims)
 
 
 cdef int _model_times(object times, int n, int64_t *out) except -1:
@@ -151,10 +176,10 @@ cdef class ModelCore:
         self.workspace_bytes(batch, times, nthreads)   # checks every shape before allocating
         cdef int64_t t[8]
         _model_times(times, fg_model_num_time_axes(self.model), t)
-        outputs = [np.empty((batch,) + _resolved(shape, axis, times), dtype=dtype)
+        outputs = [np.empty(_batch_shape(batch, shape, axis, times), dtype=dtype)
                    for name, dtype, shape, axis in self.outputs]
         for k, (name, dtype, shape, axis) in enumerate(self.inputs):
-            _model_check_input(inputs[k], name, dtype, (batch,) + _resolved(shape, axis, times))
+            _model_check_input(inputs[k], name, dtype, _batch_shape(batch, shape, axis, times))
         cdef const void **in_ptr = <const void **>malloc((n_in + 1) * sizeof(void *))
         cdef void **out_ptr = <void **>malloc((n_out + 1) * sizeof(void *))
         if in_ptr == NULL or out_ptr == NULL:
@@ -178,8 +203,10 @@ cdef class ModelCore:
         return outputs
 
 
-cdef int _model_check_input(object arr, str name, object dtype, tuple shape) except -1:
-    if (not isinstance(arr, np.ndarray) or arr.dtype != dtype or not arr.flags.c_contiguous):
+cdef int _model_check_input(object arr, str name, cnp.dtype dtype, tuple shape) except -1:
+    if (not cnp.PyArray_Check(arr) or cnp.PyArray_TYPE(<cnp.ndarray>arr) != dtype.type_num
+            or not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>arr)
+            or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>arr)):
         raise FastGRUError(f"model input '{name}': expected a C-contiguous {dtype} array")
     if arr.shape != shape:
         raise FastGRUError(f"model input '{name}': expected shape {shape}, got {arr.shape}")

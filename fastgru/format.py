@@ -16,7 +16,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .errors import FastGRUError
-from .spec import ACTIVATIONS, ModelSpec, OpSpec
+from .registry import MAX_OP_INPUTS, OP_BY_NAME, OPS
+from .spec import ACTIVATIONS, GruConfig, ModelSpec, OpSpec
 
 MAGIC = b"FGRUIMG\0"
 # Minor 1 added the float16 / bfloat16 weight dtypes; a float32 image is still written as 1.0,
@@ -29,7 +30,9 @@ CRC_FROM = 32            # the CRC covers every byte after the first 32 (magic .
 
 HEADER = struct.Struct("<8sHHIQII6IQ8Q")
 TENSOR = struct.Struct("<4I4i")           # name, dtype, rank, time axis, dims[4]
-OP = struct.Struct("<8I12i4f")            # kind, layer, n_in, in_at, n_out, out_at, n_w, w_at, iattr, fattr
+N_IATTR, N_FATTR = 12, 4                 # per op record; slot names: fastgru/registry.py
+# kind, layer, n_in, in_at, n_out, out_at, n_w, w_at, iattr, fattr
+OP = struct.Struct(f"<8I{N_IATTR}i{N_FATTR}f")
 WEIGHT = struct.Struct("<QQ3I4iI")        # offset, nbytes, dtype, layout, rank, dims[4], reserved
 assert (HEADER.size, TENSOR.size, OP.size, WEIGHT.size) == (HEADER_BYTES, 32, 96, 48)
 
@@ -38,16 +41,11 @@ DTYPES = {"float32": 0, "int32": 1, "bool": 2}
 WEIGHT_DTYPES = {"float32": 0, "float16": 1, "bfloat16": 2}
 LAYOUT_PLAIN, LAYOUT_GRU_PACKED = 0, 1
 MAX_RANK = 4
-MAX_OP_INPUTS = 64
 MAX_TIME_AXES = 8
 
-# Op kind ids (src_c/model_internal.h) and the weight slots of each kind, in slot order.
-OP_IDS = {"gru": 0, "dense": 1, "embedding": 2, "compute_mask": 3, "apply_mask": 4,
-          "mask_and": 5, "layer_norm": 6, "batch_norm": 7, "activation": 8, "reverse_time": 9,
-          "concatenate": 10, "add": 11, "subtract": 12, "multiply": 13, "average": 14, "mask_or": 15}
-WEIGHT_SLOTS = {"dense": ("kernel", "bias"), "embedding": ("embeddings",),
-                "layer_norm": ("gamma", "beta"),
-                "batch_norm": ("gamma", "beta", "moving_mean", "moving_variance")}
+# Op kind ids and the weight slots of each kind, in slot order (fastgru/registry.py).
+OP_IDS = {op.name: op.id for op in OPS}
+WEIGHT_SLOTS = {op.name: op.weights for op in OPS if op.name != "gru"}
 GRU_PARTS = ("kernel", "recurrent_kernel", "bias")
 
 
@@ -109,16 +107,22 @@ def _activation_id(op: OpSpec, key: str, default: str) -> int:
     return ACTIVATIONS[name]
 
 
-def gru_config(op: OpSpec) -> Tuple[int, ...]:
-    """fg_gru_config fields (input_dim, units, reset_after, use_bias, act, ract) of a gru op."""
+def gru_config(op: OpSpec) -> GruConfig:
+    """The GruConfig of a gru op."""
     kernel = op.weights.get("kernel")
     if kernel is None or np.ndim(kernel) != 2:
         raise FastGRUError(f"layer '{op.layer}': gru op needs a 2-D 'kernel' weight")
     units = int(op.attrs.get("units", np.shape(kernel)[1] // 3))
-    return (int(np.shape(kernel)[0]), units, int(bool(op.attrs.get("reset_after", True))),
-            int(bool(op.attrs.get("use_bias", True))),
-            _activation_id(op, "activation", "tanh"),
-            _activation_id(op, "recurrent_activation", "sigmoid"))
+    return GruConfig(input_dim=int(np.shape(kernel)[0]), units=units,
+                     reset_after=int(bool(op.attrs.get("reset_after", True))),
+                     use_bias=int(bool(op.attrs.get("use_bias", True))),
+                     activation=_activation_id(op, "activation", "tanh"),
+                     recurrent_activation=_activation_id(op, "recurrent_activation", "sigmoid"))
+
+
+def _slots(values: dict, names: tuple, size: int, zero) -> list:
+    """An op record's iattr / fattr array: each value at its name's slot in the registry."""
+    return [values[names[k]] if k < len(names) else zero for k in range(size)]
 
 
 class _Packer:
@@ -175,42 +179,44 @@ class _Packer:
     def op_record(self, op: OpSpec) -> bytes:
         if op.kind not in OP_IDS:
             raise FastGRUError(f"layer '{op.layer}': unknown op kind '{op.kind}'")
-        iattr, fattr = [0] * 12, [0.0] * 4
         inputs, outputs = list(op.inputs), list(op.outputs)
         weight_ids: Dict[str, int] = {}
+        ivals, fvals = {}, {}
         if op.kind == "gru":
             inputs += [None] * (3 - len(inputs))
             outputs += [None] * (2 - len(outputs))
             config = gru_config(op)
             a = op.attrs
-            iattr[:10] = [config[1], config[4], config[5], config[2], config[3],
-                          int(bool(a.get("go_backwards"))), int(bool(a.get("return_sequences"))),
-                          int(bool(a.get("zero_output_for_mask"))), int(bool(a.get("stateful"))),
-                          config[0]]
+            ivals = {**config._asdict(), "go_backwards": int(bool(a.get("go_backwards"))),
+                     "return_sequences": int(bool(a.get("return_sequences"))),
+                     "zero_output_for_mask": int(bool(a.get("zero_output_for_mask"))),
+                     "stateful": int(bool(a.get("stateful")))}
             wid = self.gru_weight(op, config)
             slots = [wid]
             weight_ids = {part: wid for part in GRU_PARTS}
         else:
             slots = []
-            for name in WEIGHT_SLOTS.get(op.kind, ()):
+            for name in WEIGHT_SLOTS[op.kind]:
                 arr = op.weights.get(name)
                 slots.append(ABSENT if arr is None else
                              self.plain_weight(arr, f"layer '{op.layer}' weight '{name}'"))
                 if arr is not None:
                     weight_ids[name] = slots[-1]
+            if op.kind in ("dense", "activation"):
+                ivals["activation"] = _activation_id(op, "activation", "linear")
             if op.kind == "dense":
-                iattr[:2] = [_activation_id(op, "activation", "linear"),
-                             int(op.weights.get("bias") is not None)]
-            elif op.kind == "activation":
-                iattr[0] = _activation_id(op, "activation", "linear")
+                ivals["use_bias"] = int(op.weights.get("bias") is not None)
             elif op.kind in ("layer_norm", "batch_norm"):
-                iattr[:2] = [int(bool(op.attrs.get("center", True))),
-                             int(bool(op.attrs.get("scale", True)))]
-                fattr[0] = float(op.attrs.get("epsilon", 1e-3))
+                ivals = {"center": int(bool(op.attrs.get("center", True))),
+                         "scale": int(bool(op.attrs.get("scale", True)))}
+                fvals["epsilon"] = float(op.attrs.get("epsilon", 1e-3))
             elif op.kind == "compute_mask":
-                fattr[0] = float(op.attrs.get("value", 0.0))
+                fvals["value"] = float(op.attrs.get("value", 0.0))
             elif op.kind == "concatenate":
-                iattr[0] = self.concat_axis(op)
+                ivals["axis"] = self.concat_axis(op)
+        kind = OP_BY_NAME[op.kind]
+        iattr = _slots(ivals, kind.iattrs, N_IATTR, 0)
+        fattr = _slots(fvals, kind.fattrs, N_FATTR, 0.0)
         if len(inputs) > MAX_OP_INPUTS:
             raise FastGRUError(f"layer '{op.layer}': {len(inputs)} inputs (at most "
                                f"{MAX_OP_INPUTS})")
@@ -228,10 +234,10 @@ class _Packer:
             axis -= rank
         return axis
 
-    def gru_weight(self, op: OpSpec, config: tuple) -> int:
+    def gru_weight(self, op: OpSpec, config: GruConfig) -> int:
         from . import _core   # packing runs the C library's fg_gru_pack
         arrays = {part: op.weights.get(part) for part in GRU_PARTS}
-        if not config[3]:
+        if not config.use_bias:
             arrays["bias"] = None
         # Packing only moves values, so rounding before it equals rounding the packed weight.
         cast = {k: None if v is None else
@@ -245,32 +251,32 @@ class _Packer:
         data = np.frombuffer(packed, dtype=np.float32)
         return self.add_weight(data, LAYOUT_GRU_PACKED, (data.size,))
 
-    def layer_weight_refs(self, layer) -> List[dict]:
-        """For each Keras weight of `layer`, where the image holds it: a plain weight record,
-        or one part of a packed GRU weight. Weights no op uses are stored on their own."""
+    def layer_weight_refs(self, layer, sourced: dict) -> List[dict]:
+        """For each Keras weight of `layer`, where the image holds it: the op weight the reader
+        made of it (`sourced`, source_refs), or a plain weight record of its own."""
         refs = []
-        ops = [(i, op) for i, op in enumerate(self.spec.ops) if op.layer == layer.name]
-        ops += [(i, op) for i, op in enumerate(self.spec.ops) if op.layer != layer.name]
-        for name, arr in layer.weights:
+        for k, (name, arr) in enumerate(layer.weights):
             arr = np.asarray(arr, dtype=np.float32)
-            ref = self.find_weight(ops, arr)
+            ref = sourced.get((layer.name, k))
             if ref is None:
                 ref = {"weight": self.plain_weight(arr, f"layer '{layer.name}' weight "
                                                         f"'{name}'")}
             refs.append(dict(ref, name=name, shape=list(arr.shape)))
         return refs
 
-    def find_weight(self, ops, arr) -> Optional[dict]:
-        for i, op in ops:
-            for part, wid in self.op_weight_ids[i].items():
-                source = op.weights.get(part)
-                if source is None or np.shape(source) != arr.shape:
+    def source_refs(self) -> Dict[Tuple[str, int], dict]:
+        """(layer name, index of its Keras weight) -> the image record an op made of it (the
+        first op, for a layer called more than once)."""
+        sourced: Dict[Tuple[str, int], dict] = {}
+        for i, op in enumerate(self.spec.ops):
+            for part, k in op.sources.items():
+                wid = self.op_weight_ids[i].get(part)
+                if wid is None:
                     continue
-                if np.array_equal(np.asarray(source, dtype=np.float32), arr):
-                    if op.kind == "gru":
-                        return {"gru": wid, "part": part, "config": list(gru_config(op))}
-                    return {"weight": wid}
-        return None
+                ref = ({"gru": wid, "part": part, "config": list(gru_config(op)[:6])}
+                       if op.kind == "gru" else {"weight": wid})
+                sourced.setdefault((op.layer, k), ref)
+        return sourced
 
 
 def _has_time_axis(t) -> bool:
@@ -383,8 +389,9 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
     p.list_at([p.tensor(n) for n in spec.outputs])
     ops = b"".join(p.op_record(op) for op in spec.ops)
     layers = []
+    sourced = p.source_refs()
     for layer in spec.layers:
-        refs = p.layer_weight_refs(layer)
+        refs = p.layer_weight_refs(layer, sourced)
         layers.append({
             "name": layer.name, "class_name": layer.class_name,
             "output_shapes": _jsonable(layer.output_shapes),
@@ -392,7 +399,7 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
             "weights": refs, "highlights": _highlights(layer.config or {}),
         })
     grus = [op for op in spec.ops if op.kind == "gru"]
-    states = [{"layer": op.layer, "slot": slot, "units": gru_config(op)[1]}
+    states = [{"layer": op.layer, "slot": slot, "units": gru_config(op).units}
               for slot, op in enumerate(grus) if op.attrs.get("stateful")]
     meta = json.dumps({
         "format": "fastgru-image", "name": spec.name, "source": spec.source,

@@ -1,14 +1,16 @@
-"""fastgru.GRU and fastgru.Bidirectional: Keras' GRU layers built from numpy weights, run by the
-C kernel. Semantics follow Keras (docs/KERAS_FORMATS.md §§10-13)."""
+"""fastgru.GRU and fastgru.Bidirectional: Keras' GRU layers built from numpy weights, run as a
+one-layer model image by the model executor (src_c/model_exec.c), which does the merge modes
+and the time reversal. Semantics follow Keras (docs/KERAS_FORMATS.md §§10-13)."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _core
 from .activations import activation_id, resolve_activation
 from .errors import FastGRUError
+from .spec import GruConfig, ModelSpec, OpSpec, TensorSpec
 
 ArrayLike = Union[np.ndarray, Sequence]
 
@@ -86,11 +88,12 @@ class GRU:
         self.threads = threads
         precision_id = compute_precision_id(precision)
         self.precision = COMPUTE_PRECISIONS[precision_id]
-        self._config = (self.input_dim, units, int(self.reset_after), int(self.use_bias),
-                        activation_id(self.activation), activation_id(self.recurrent_activation),
-                        precision_id)
+        self._config = GruConfig(self.input_dim, units, int(self.reset_after), int(self.use_bias),
+                                 activation_id(self.activation),
+                                 activation_id(self.recurrent_activation), precision_id)
         self._packed = _core.gru_pack(self._config, kernel, recurrent_kernel, bias)
         self._state: Optional[np.ndarray] = None     # carried state of a stateful layer
+        self._images = _LayerImages(self.name, [self], None)
 
     # ---- weights and state ----------------------------------------------------------------
     def get_weights(self) -> List[np.ndarray]:
@@ -126,6 +129,7 @@ class GRU:
 
     def _batch_major_mask(self, mask: Optional[ArrayLike], batch: int,
                           timesteps: int) -> Optional[np.ndarray]:
+        """The mask as the image's int32 (batch, timesteps) input: nonzero = keep."""
         if mask is None:
             return None
         m = np.asarray(mask)
@@ -135,8 +139,8 @@ class GRU:
         if not (m.dtype == np.bool_ or np.issubdtype(m.dtype, np.integer)
                 or np.issubdtype(m.dtype, np.floating)):
             raise FastGRUError(f"GRU {self.name} mask: expected bool or int values, got {m.dtype}")
-        m = np.ascontiguousarray(m != 0, dtype=np.uint8)
-        return m.T if self.time_major else m
+        m = m != 0
+        return np.ascontiguousarray(m.T if self.time_major else m, dtype=np.int32)
 
     def _initial_state(self, initial_state, batch: int) -> Optional[np.ndarray]:
         if initial_state is None:
@@ -153,23 +157,20 @@ class GRU:
                                f"{(batch, self.units)}, got {h0.shape}")
         return h0
 
-    def _new_output(self, batch: int, timesteps: int) -> np.ndarray:
-        if not self.return_sequences:
-            return np.empty((batch, self.units), dtype=np.float32)
-        if self.time_major:
-            return np.empty((timesteps, batch, self.units), dtype=np.float32)
-        return np.empty((batch, timesteps, self.units), dtype=np.float32)
-
-    def _forward(self, xb: np.ndarray, mask: Optional[np.ndarray], h0: Optional[np.ndarray],
-                 y: np.ndarray, h_final: np.ndarray, zero_output_for_mask: bool) -> None:
-        """Run on batch-major views, writing y (batch-major view) and h_final."""
-        _core.gru_forward(self._config, self._packed, xb, mask, h0, y, h_final,
-                          go_backwards=self.go_backwards, return_sequences=self.return_sequences,
-                          zero_output_for_mask=zero_output_for_mask,
-                          nthreads=self.threads or 0)
-
-    def _batch_major(self, y: np.ndarray) -> np.ndarray:
-        return y.transpose(1, 0, 2) if (self.time_major and self.return_sequences) else y
+    def _op(self, name: str, x: str, mask: Optional[str], h0: Optional[str], y: str, h: str,
+            zero_output_for_mask: bool) -> OpSpec:
+        """This layer as the gru op of a one-layer image (a stateful layer's state is fed in
+        as h0 and read back from h, so the image itself carries nothing)."""
+        kernel, recurrent_kernel, bias = _core.gru_unpack(self._config, self._packed)
+        weights = {"kernel": kernel, "recurrent_kernel": recurrent_kernel}
+        if bias is not None:
+            weights["bias"] = bias
+        attrs = {"units": self.units, "activation": self.activation,
+                 "recurrent_activation": self.recurrent_activation,
+                 "reset_after": self.reset_after, "use_bias": self.use_bias,
+                 "go_backwards": self.go_backwards, "return_sequences": self.return_sequences,
+                 "zero_output_for_mask": zero_output_for_mask}
+        return OpSpec("gru", name, [x, mask, h0], [y, h], attrs, weights)
 
     def __call__(self, x: ArrayLike, initial_state: Optional[ArrayLike] = None,
                  mask: Optional[ArrayLike] = None) -> Union[np.ndarray, List[np.ndarray]]:
@@ -177,12 +178,10 @@ class GRU:
         initial_state: (batch, units); mask: (batch, timesteps) bool/int, nonzero = keep.
         Returns the output, or [output, final_state] with return_state."""
         xb = self._batch_major_input(x)
-        batch, timesteps = xb.shape[0], xb.shape[1]
-        m = self._batch_major_mask(mask, batch, timesteps)
+        batch = xb.shape[0]
+        m = self._batch_major_mask(mask, batch, xb.shape[1])
         h0 = self._initial_state(initial_state, batch)
-        y = self._new_output(batch, timesteps)
-        h_final = np.empty((batch, self.units), dtype=np.float32)
-        self._forward(xb, m, h0, self._batch_major(y), h_final, self.zero_output_for_mask)
+        y, h_final = self._images.run(xb, m, [h0], self.threads)
         if self.stateful:
             self._state = h_final.copy() if self.return_state else h_final
         return [y, h_final] if self.return_state else y
@@ -219,7 +218,8 @@ class Bidirectional:
         if fw.go_backwards == bw.go_backwards:
             raise FastGRUError("Bidirectional: forward and backward layers must have different "
                                f"go_backwards, got {fw.go_backwards} for both")
-        for attr in ("return_sequences", "return_state", "stateful", "time_major", "input_dim"):
+        for attr in ("return_sequences", "return_state", "stateful", "time_major", "input_dim",
+                     "precision"):
             if getattr(fw, attr) != getattr(bw, attr):
                 raise FastGRUError(f"Bidirectional: forward and backward layers must have the "
                                    f"same {attr}, got {getattr(fw, attr)} and {getattr(bw, attr)}")
@@ -232,6 +232,7 @@ class Bidirectional:
         self.return_sequences = fw.return_sequences
         self.return_state = fw.return_state
         self.time_major = fw.time_major
+        self._images = _LayerImages(f"{fw.name}+{bw.name}", [fw, bw], merge_mode)
 
     def get_weights(self) -> List[np.ndarray]:
         """Forward layer's weights then backward layer's, as Keras lists them."""
@@ -253,14 +254,6 @@ class Bidirectional:
                                f"{len(states) if isinstance(states, (list, tuple)) else 1}")
         return states[0], states[1]
 
-    def _run_half(self, layer: GRU, xb, mask, h0_arg, y_view, batch: int) -> np.ndarray:
-        h0 = layer._initial_state(h0_arg, batch)
-        h_final = np.empty((batch, layer.units), dtype=np.float32)
-        layer._forward(xb, mask, h0, y_view, h_final, layer.return_sequences)
-        if layer.stateful:
-            layer._state = h_final.copy()
-        return h_final
-
     def __call__(self, x: ArrayLike, initial_state: Optional[Sequence[ArrayLike]] = None,
                  mask: Optional[ArrayLike] = None) -> Union[np.ndarray, List[np.ndarray]]:
         """Run both layers and merge. initial_state: [h_fw, h_bw]; mask as for GRU.
@@ -268,38 +261,14 @@ class Bidirectional:
         h_fw, h_bw with return_state."""
         fw, bw = self.forward_layer, self.backward_layer
         xb = fw._batch_major_input(x)
-        batch, timesteps = xb.shape[0], xb.shape[1]
-        m = fw._batch_major_mask(mask, batch, timesteps)
+        batch = xb.shape[0]
+        m = fw._batch_major_mask(mask, batch, xb.shape[1])
         h0_fw, h0_bw = self._split_states(initial_state, "initial_state")
-        seq = self.return_sequences
-
-        if self.merge_mode == "concat":
-            lead = ((timesteps, batch) if self.time_major else (batch, timesteps)) if seq else (batch,)
-            merged = np.empty(lead + (fw.units + bw.units,), dtype=np.float32)
-            y_fw = merged[..., :fw.units]          # the forward half is written in place
-        else:
-            y_fw = fw._new_output(batch, timesteps)
-        y_bw = bw._new_output(batch, timesteps)
-        h_fw = self._run_half(fw, xb, m, h0_fw, fw._batch_major(y_fw), batch)
-        h_bw = self._run_half(bw, xb, m, h0_bw, bw._batch_major(y_bw), batch)
-        if seq:   # Keras flips the backward layer's sequence back to forward time order
-            y_bw = np.flip(y_bw, axis=0 if self.time_major else 1)
-
-        if self.merge_mode == "concat":
-            merged[..., fw.units:] = y_bw
-            outputs = [merged]
-        elif self.merge_mode is None:
-            outputs = [y_fw, np.ascontiguousarray(y_bw)]
-        else:
-            merged = y_fw
-            if self.merge_mode == "sum":
-                merged += y_bw
-            elif self.merge_mode == "mul":
-                merged *= y_bw
-            else:
-                merged += y_bw
-                merged *= np.float32(0.5)
-            outputs = [merged]
+        h0s = [fw._initial_state(h0_fw, batch), bw._initial_state(h0_bw, batch)]
+        *outputs, h_fw, h_bw = self._images.run(xb, m, h0s, fw.threads)
+        for layer, h in ((fw, h_fw), (bw, h_bw)):
+            if layer.stateful:
+                layer._state = h.copy()
         if self.return_state:
             return outputs + [h_fw, h_bw]
         return outputs[0] if len(outputs) == 1 else outputs
@@ -307,3 +276,91 @@ class Bidirectional:
     def __repr__(self) -> str:
         return (f"fastgru.Bidirectional({self.forward_layer!r}, {self.backward_layer!r}, "
                 f"merge_mode={self.merge_mode!r})")
+
+
+_MERGE_OPS = {"concat": "concatenate", "sum": "add", "mul": "multiply", "ave": "average"}
+
+
+class _LayerImages:
+    """GRU / Bidirectional layers as one-layer model images, one per combination of the
+    optional inputs (mask, initial states) a call brings, each loaded on its first use.
+
+    Image inputs: x (T, F), then the mask as int32 ids (T,) (nonzero = keep), then each
+    GRU's h0. Outputs: the (merged) output(s), then each GRU's final state. A Bidirectional
+    pair (forward, backward) gets Keras' semantics: both see the mask, masked steps output
+    zeros when returning sequences, and the backward sequence is flipped back before the merge
+    (`merge_mode`; None: both sequences are outputs)."""
+
+    def __init__(self, name: str, grus: List[GRU], merge_mode: Optional[str]) -> None:
+        self.name = name
+        self.grus = grus
+        self.merge_mode = merge_mode
+        # (has mask, has initial states) -> (loaded image, its number of time axes)
+        self.cores: Dict[Tuple[bool, bool], Tuple["_core.ModelCore", int]] = {}
+
+    def spec(self, has_mask: bool, has_h0: bool) -> ModelSpec:
+        tensors: Dict[str, TensorSpec] = {}
+
+        def tensor(name: str, dtype: str, shape: tuple) -> str:
+            tensors[name] = TensorSpec(name, dtype, shape)
+            return name
+
+        grus, name, pair = self.grus, self.name, len(self.grus) == 2
+        seq = grus[0].return_sequences
+        x = tensor("x", "float32", (None, grus[0].input_dim))
+        inputs, ops, mask = [x], [], None
+        if has_mask:
+            inputs.append(tensor("mask_ids", "int32", (None,)))
+            mask = tensor("mask", "bool", (None,))
+            ops.append(OpSpec("compute_mask", name, [inputs[-1]], [mask], {"value": 0.0}))
+        ys, hs = [], []
+        for i, g in enumerate(grus):
+            h0 = tensor(f"h0_{i}", "float32", (g.units,)) if has_h0 else None
+            inputs += [h0] if h0 else []
+            y = tensor(f"y_{i}", "float32", (None, g.units) if seq else (g.units,))
+            hs.append(tensor(f"h_{i}", "float32", (g.units,)))
+            # Keras forces zero_output_for_mask on a Bidirectional's sequences
+            ops.append(g._op(name, x, mask, h0, y, hs[-1],
+                             seq if pair else g.zero_output_for_mask))
+            ys.append(y)
+        if pair and seq:   # Keras flips the backward sequence back to forward time order
+            ops.append(OpSpec("reverse_time", name, [ys[1]],
+                              [tensor("y_1/reversed", "float32", tensors[ys[1]].shape)]))
+            ys[1] = ops[-1].outputs[0]
+        if pair and self.merge_mode is not None:
+            shape = tensors[ys[0]].shape
+            if self.merge_mode == "concat":
+                shape = shape[:-1] + (grus[0].units + grus[1].units,)
+            merged = tensor("merged", "float32", shape)
+            ops.append(OpSpec(_MERGE_OPS[self.merge_mode], name, ys, [merged], {"axis": -1}))
+            ys = [merged]
+        return ModelSpec(name, 3, "fastgru.layers", inputs, ys + hs, tensors, ops, [])
+
+    def core(self, has_mask: bool, has_h0: bool) -> Tuple["_core.ModelCore", int]:
+        key = (has_mask, has_h0)
+        if key not in self.cores:
+            from .format import pack_model   # format imports this package's C core too
+
+            image = pack_model(self.spec(has_mask, has_h0))
+            core = _core.ModelCore(image, self.grus[0]._config.precision)
+            self.cores[key] = (core, core.num_time_axes)
+        return self.cores[key]
+
+    def run(self, xb: np.ndarray, mask: Optional[np.ndarray], h0s: list,
+            threads: Optional[int]) -> List[np.ndarray]:
+        """The image's outputs for batch-major x (a view is fine), the int32 mask or None,
+        and one initial state or None per GRU (zeros stand in for a missing one)."""
+        has_h0 = h0s[0] is not None or h0s[-1] is not None
+        core, n_axes = self.core(mask is not None, has_h0)
+        batch, timesteps = xb.shape[0], xb.shape[1]
+        inputs = [np.ascontiguousarray(xb)]
+        if mask is not None:
+            inputs.append(mask)
+        if has_h0:
+            inputs += [np.zeros((batch, g.units), np.float32) if h is None
+                       else np.ascontiguousarray(h) for g, h in zip(self.grus, h0s)]
+        outputs = core.run(inputs, batch, (timesteps,) * n_axes, None, threads or 0)
+        if self.grus[0].time_major and self.grus[0].return_sequences:
+            n_y = len(outputs) - len(self.grus)
+            outputs[:n_y] = [np.ascontiguousarray(y.transpose(1, 0, 2)) for y in outputs[:n_y]]
+        return outputs

@@ -37,31 +37,33 @@ subtract        [x1, x2]                     [y]          -
 =============== ============================ ============ =========================================
 
 Activation names in attrs are the canonical names of ``ACTIVATIONS`` (Keras 2's hard sigmoid is
-``"hard_sigmoid_keras2"``); their ids are those of ``src_c/fg_activations.h``.
+``"hard_sigmoid_keras2"``). Ids, arities and slots of both: ``fastgru/registry.py``.
 Norm / dense / gru layers act on the last axis only.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-# Canonical activation name -> id in src_c/fg_activations.h (part of the image format).
-ACTIVATIONS = {
-    "linear": 0, "tanh": 1, "sigmoid": 2, "hard_sigmoid": 3, "hard_sigmoid_keras2": 4,
-    "relu": 5, "relu6": 6, "elu": 7, "selu": 8, "softplus": 9, "softsign": 10,
-    "exponential": 11, "swish": 12, "gelu": 13, "leaky_relu": 14, "mish": 15,
-    "softmax": 16, "log_softmax": 17, "sparsemax": 18, "celu": 19, "hard_shrink": 20,
-    "hard_tanh": 21, "soft_shrink": 22, "sparse_plus": 23, "sparse_sigmoid": 24,
-    "squareplus": 25, "tanh_shrink": 26, "log_sigmoid": 27, "hard_silu": 28,
-}
+from .registry import ACTIVATIONS, OP_BY_NAME  # noqa: F401  (ACTIVATIONS: re-exported)
 
-OP_KINDS = frozenset({
-    "gru", "dense", "embedding", "compute_mask", "apply_mask", "mask_and", "mask_or", "layer_norm",
-    "batch_norm", "activation", "reverse_time", "concatenate", "add", "multiply", "average",
-    "subtract",
-})
+# The op kinds the executor runs (ids, arities and slots: fastgru/registry.py).
+OP_KINDS = frozenset(OP_BY_NAME)
+
+
+class GruConfig(NamedTuple):
+    """One GRU's shape and cell, in fg_gru_config's field order (src_c/fg_gru.h), so it
+    passes to the C binding as it is. Activations are ids (``ACTIVATIONS``); precision 0 is
+    float32, 1 bfloat16."""
+    input_dim: int
+    units: int
+    reset_after: int
+    use_bias: int
+    activation: int
+    recurrent_activation: int
+    precision: int = 0
 
 
 @dataclass
@@ -81,6 +83,9 @@ class OpSpec:
     outputs: list
     attrs: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)   # name -> float32 ndarray, Keras layout
+    # weight name -> which of its layer's Keras weights (index into LayerInfo.weights) it is,
+    # recorded by the reader; the image's metadata maps each Keras weight to its record by it
+    sources: dict = field(default_factory=dict)
 
 
 @dataclass

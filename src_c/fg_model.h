@@ -105,6 +105,14 @@ int fg_model_step(const fg_model *model, fg_state *state, const void *const *inp
 int fg_model_weight(const fg_model *model, int index, const void **data, size_t *nbytes,
                     int32_t *layout);
 
+/* The executor's vocabulary (its source: fastgru/registry.py, docs/FORMAT.md), for tools:
+ * op kind `kind`'s name and arity (max_inputs 64: any number up to 64); FG_ERR_ARG past
+ * the last kind. Any output pointer may be NULL. */
+int fg_model_op_kind(int kind, const char **name, int32_t *min_inputs, int32_t *max_inputs,
+                     int32_t *n_outputs, int32_t *n_weights);
+/* The canonical name of activation id `act` ("tanh"), NULL past the last one. */
+const char *fg_activation_name(int act);
+
 #ifdef __cplusplus
 }
 #endif

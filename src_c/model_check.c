@@ -10,22 +10,15 @@
 #include "fg_activations.h"
 #include "model_internal.h"
 
-typedef struct check_ctx {
-    const fg_model *m;
-    const model_op *o;
-    const int64_t *T;   /* length of each time axis; -1 = open */
-    int code;
-} check_ctx;
-
 #define FAIL(c, ...) fg_fail((c)->code, __VA_ARGS__)
 
-static int64_t dim(const check_ctx *c, const model_tensor *t, int k) {
+static int64_t dim(const model_check_ctx *c, const model_tensor *t, int k) {
     return t->dims[k] == -1 ? c->T[t->time_axis] : t->dims[k];
 }
 static int dim_eq(int64_t a, int64_t b) { return a == b || a < 0 || b < 0; }
 
 /* The tensor at in[k] (or out[k]); fails when required and absent, or of the wrong dtype. */
-static int tensor_at(const check_ctx *c, int is_out, int k, int32_t dtype, int required,
+static int tensor_at(const model_check_ctx *c, int is_out, int k, int32_t dtype, int required,
                      const model_tensor **t) {
     int32_t id = is_out ? c->o->out[k] : c->o->in[k];
     *t = NULL;
@@ -43,7 +36,7 @@ static int tensor_at(const check_ctx *c, int is_out, int k, int32_t dtype, int r
 
 /* `t` has the shape of `ref` with its last axis dropped (drop_last) or replaced by `last`
  * (last > 0), or equal (last == 0). */
-static int shape_like(const check_ctx *c, const model_tensor *t, const model_tensor *ref,
+static int shape_like(const model_check_ctx *c, const model_tensor *t, const model_tensor *ref,
                       int drop_last, int64_t last) {
     int32_t rank = ref->rank - (drop_last ? 1 : 0);
     int ok = t->rank == rank;
@@ -58,7 +51,7 @@ static int shape_like(const check_ctx *c, const model_tensor *t, const model_ten
 }
 
 /* Weight slot k: absent allowed unless required; plain float32 of rank 1 or 2 with the dims. */
-static int weight_at(const check_ctx *c, int k, int required, int32_t rank, int64_t d0,
+static int weight_at(const model_check_ctx *c, int k, int required, int32_t rank, int64_t d0,
                      int64_t d1, const model_weight **w) {
     int32_t id = c->o->w[k];
     *w = NULL;
@@ -77,18 +70,18 @@ static int weight_at(const check_ctx *c, int k, int required, int32_t rank, int6
                 (long long)d0, (long long)d1);
 }
 
-static int flag_ok(const check_ctx *c, int slot, const char *name) {
+static int flag_ok(const model_check_ctx *c, int slot, const char *name) {
     int32_t v = c->o->iattr[slot];
     if (v == 0 || v == 1) return FG_OK;
     return FAIL(c, "layer '%s': attribute %s = %d (expected 0 or 1)", c->o->layer, name, v);
 }
 
-static int act_ok(const check_ctx *c, int32_t act) {
+static int act_ok(const model_check_ctx *c, int32_t act) {
     if (act >= 0 && act < FG_ACT_COUNT) return FG_OK;
     return FAIL(c, "layer '%s': unknown activation id %d", c->o->layer, act);
 }
 
-static int check_gru(const check_ctx *c) {
+int model_check_gru(const model_check_ctx *c) {
     const model_op *o = c->o;
     const model_tensor *x, *mask, *h0, *y, *h;
     int st;
@@ -127,13 +120,13 @@ static int check_gru(const check_ctx *c) {
     return FG_OK;
 }
 
-static int check_dense(const check_ctx *c) {
+int model_check_dense(const model_check_ctx *c) {
     const model_tensor *x, *y;
     const model_weight *k, *b;
     int st;
     if ((st = tensor_at(c, 0, 0, FG_DTYPE_FLOAT32, 1, &x)) ||
         (st = tensor_at(c, 1, 0, FG_DTYPE_FLOAT32, 1, &y)) ||
-        (st = flag_ok(c, DENSE_USE_BIAS, "use_bias")) || (st = act_ok(c, c->o->iattr[DENSE_ACT])))
+        (st = flag_ok(c, DENSE_USE_BIAS, "use_bias")) || (st = act_ok(c, c->o->iattr[DENSE_ACTIVATION])))
         return st;
     if (x->rank < 1 || x->dims[x->rank - 1] < 1)
         return FAIL(c, "layer '%s' (dense): input '%s' needs a feature axis", c->o->layer, x->name);
@@ -145,7 +138,7 @@ static int check_dense(const check_ctx *c) {
     return shape_like(c, y, x, 0, units);
 }
 
-static int check_embedding(const check_ctx *c) {
+int model_check_embedding(const model_check_ctx *c) {
     const model_tensor *ids, *y;
     const model_weight *e;
     int st;
@@ -163,7 +156,7 @@ static int check_embedding(const check_ctx *c) {
     return FG_OK;
 }
 
-static int check_compute_mask(const check_ctx *c) {
+int model_check_compute_mask(const model_check_ctx *c) {
     const model_tensor *x, *mask;
     int st;
     if ((st = tensor_at(c, 0, 0, -1, 1, &x)) ||
@@ -175,7 +168,7 @@ static int check_compute_mask(const check_ctx *c) {
     return shape_like(c, mask, x, x->dtype == FG_DTYPE_FLOAT32, 0);
 }
 
-static int check_apply_mask(const check_ctx *c) {
+int model_check_apply_mask(const model_check_ctx *c) {
     const model_tensor *x, *mask, *y;
     int st;
     if ((st = tensor_at(c, 0, 0, FG_DTYPE_FLOAT32, 1, &x)) ||
@@ -188,7 +181,7 @@ static int check_apply_mask(const check_ctx *c) {
 }
 
 /* Every input has the output's shape and dtype (mask_and, add, subtract, ...). */
-static int check_same(const check_ctx *c, int32_t dtype) {
+static int check_same(const model_check_ctx *c, int32_t dtype) {
     const model_tensor *y, *x;
     int st = tensor_at(c, 1, 0, dtype, 1, &y);
     for (int k = 0; !st && k < c->o->n_in; k++)
@@ -196,13 +189,15 @@ static int check_same(const check_ctx *c, int32_t dtype) {
     return st;
 }
 
-static int check_norm(const check_ctx *c) {
+_Static_assert((int)LAYER_NORM_F_EPSILON == (int)BATCH_NORM_F_EPSILON, "the norms share an epsilon slot");
+
+static int check_norm(const model_check_ctx *c) {
     const model_tensor *x;
     int st = check_same(c, FG_DTYPE_FLOAT32);
     if (st || (st = tensor_at(c, 0, 0, FG_DTYPE_FLOAT32, 1, &x))) return st;
     if (x->rank < 1 || x->dims[x->rank - 1] < 1)
         return FAIL(c, "layer '%s': input '%s' needs a feature axis", c->o->layer, x->name);
-    float eps = c->o->fattr[0];
+    float eps = c->o->fattr[LAYER_NORM_F_EPSILON];   /* batch_norm's is the same slot */
     if (!(eps >= 0.0f) || isinf(eps))
         return FAIL(c, "layer '%s': epsilon %g is not a finite value >= 0", c->o->layer, eps);
     const model_weight *w;
@@ -213,11 +208,11 @@ static int check_norm(const check_ctx *c) {
     return FG_OK;
 }
 
-static int check_concatenate(const check_ctx *c) {
+int model_check_concatenate(const model_check_ctx *c) {
     const model_tensor *y, *x;
     int st = tensor_at(c, 1, 0, FG_DTYPE_FLOAT32, 1, &y);
     if (st) return st;
-    int32_t axis = c->o->iattr[CONCAT_AXIS];
+    int32_t axis = c->o->iattr[CONCATENATE_AXIS];
     if (axis >= 0 || axis < -y->rank)
         return FAIL(c, "layer '%s' (concatenate): axis %d must be in [-%d, -1] (the batch axis "
                     "cannot be joined)", c->o->layer, axis, y->rank);
@@ -240,34 +235,39 @@ static int check_concatenate(const check_ctx *c) {
     return FG_OK;
 }
 
+int model_check_layer_norm(const model_check_ctx *c) { return check_norm(c); }
+int model_check_batch_norm(const model_check_ctx *c) { return check_norm(c); }
+int model_check_mask_and(const model_check_ctx *c) { return check_same(c, FG_DTYPE_BOOL); }
+int model_check_mask_or(const model_check_ctx *c) { return check_same(c, FG_DTYPE_BOOL); }
+int model_check_add(const model_check_ctx *c) { return check_same(c, FG_DTYPE_FLOAT32); }
+int model_check_subtract(const model_check_ctx *c) { return check_same(c, FG_DTYPE_FLOAT32); }
+int model_check_multiply(const model_check_ctx *c) { return check_same(c, FG_DTYPE_FLOAT32); }
+int model_check_average(const model_check_ctx *c) { return check_same(c, FG_DTYPE_FLOAT32); }
+
+int model_check_activation(const model_check_ctx *c) {
+    const model_tensor *x;
+    int st;
+    if ((st = act_ok(c, c->o->iattr[ACTIVATION_ACTIVATION])) ||
+        (st = check_same(c, FG_DTYPE_FLOAT32)) ||
+        (st = tensor_at(c, 0, 0, FG_DTYPE_FLOAT32, 1, &x)))
+        return st;
+    if (x->rank < 1) return FAIL(c, "layer '%s': input '%s' has no axis", c->o->layer, x->name);
+    return FG_OK;
+}
+
+int model_check_reverse_time(const model_check_ctx *c) {
+    const model_tensor *y;
+    int st;
+    if ((st = tensor_at(c, 1, 0, -1, 1, &y)) || (st = check_same(c, y->dtype))) return st;
+    if (y->rank < 1)
+        return FAIL(c, "layer '%s': tensor '%s' has no time axis", c->o->layer, y->name);
+    return FG_OK;
+}
+
 int model_check_op(const fg_model *m, const model_op *o, const int64_t *times) {
     static const int64_t open[MODEL_MAX_TIME_AXES] = {-1, -1, -1, -1, -1, -1, -1, -1};
-    check_ctx c = {m, o, times ? times : open, times ? FG_ERR_ARG : FG_ERR_FORMAT};
-    const model_tensor *x, *y;
-    int st;
-    switch (o->kind) {
-    case OP_GRU: return check_gru(&c);
-    case OP_DENSE: return check_dense(&c);
-    case OP_EMBEDDING: return check_embedding(&c);
-    case OP_COMPUTE_MASK: return check_compute_mask(&c);
-    case OP_APPLY_MASK: return check_apply_mask(&c);
-    case OP_MASK_AND: case OP_MASK_OR: return check_same(&c, FG_DTYPE_BOOL);
-    case OP_LAYER_NORM: case OP_BATCH_NORM: return check_norm(&c);
-    case OP_ACTIVATION:
-        if ((st = act_ok(&c, o->iattr[ACTIVATION_ACT]))) return st;
-        if ((st = check_same(&c, FG_DTYPE_FLOAT32))) return st;
-        if ((st = tensor_at(&c, 0, 0, FG_DTYPE_FLOAT32, 1, &x))) return st;
-        if (x->rank < 1) return FAIL(&c, "layer '%s': input '%s' has no axis", o->layer, x->name);
-        return FG_OK;
-    case OP_REVERSE_TIME:
-        if ((st = tensor_at(&c, 1, 0, -1, 1, &y)) || (st = check_same(&c, y->dtype))) return st;
-        if (y->rank < 1) return FAIL(&c, "layer '%s': tensor '%s' has no time axis", o->layer,
-                                     y->name);
-        return FG_OK;
-    case OP_CONCATENATE: return check_concatenate(&c);
-    case OP_ADD: case OP_SUBTRACT: case OP_MULTIPLY: case OP_AVERAGE:
-        return check_same(&c, FG_DTYPE_FLOAT32);
-    default:
+    model_check_ctx c = {m, o, times ? times : open, times ? FG_ERR_ARG : FG_ERR_FORMAT};
+    if (o->kind < 0 || o->kind >= OP_KIND_COUNT)   /* the loader refuses these already */
         return FAIL(&c, "layer '%s': unknown op kind %d", o->layer, o->kind);
-    }
+    return MODEL_OP_KINDS[o->kind].check(&c);
 }

@@ -127,6 +127,21 @@ static int make_plan_alone(const fg_model *m, int64_t batch, const int64_t *T,
     return st;
 }
 
+/* A workspace of its own for one run, planned once: the table is built aside, then copied
+ * to the workspace's start where the run expects it. */
+static int own_workspace(const fg_model *m, int64_t batch, const int64_t *T, int32_t nthreads,
+                         int checked, model_plan *p, void **out) {
+    size_t words = 3 * (size_t)m->n_tensors;
+    size_t *table = malloc((words + 1) * sizeof(size_t));
+    if (!table) return fg_fail(FG_ERR_NOMEM, "out of memory planning the workspace");
+    int st = make_plan(m, batch, T, nthreads, p, table, checked);
+    if (!st && !(*out = aligned_alloc(MODEL_ALIGN, p->total)))
+        st = fg_fail(FG_ERR_NOMEM, "out of memory for a %zu-byte workspace", p->total);
+    if (!st) memcpy(*out, table, words * sizeof(size_t));
+    free(table);
+    return st;
+}
+
 int fg_model_workspace_bytes(const fg_model *m, int64_t batch, const int64_t *timesteps,
                              int32_t nthreads, size_t *bytes) {
     if (!m || !bytes) return fg_fail(FG_ERR_ARG, "fg_model_workspace_bytes: NULL argument");
@@ -215,22 +230,25 @@ int fg_state_set(fg_state *s, int slot, const float *h, size_t n) {
 }
 
 /* ---- running ----------------------------------------------------------------------------- */
-static int run_gru(const fg_model *m, const model_op *o, void **ptr, fg_state *state,
-                   int streaming, int64_t batch, const int64_t *T, void *scratch,
-                   int32_t nthreads) {
-    int64_t steps = gru_steps(m, o, T), F = o->gru.input_dim, U = o->gru.units;
-    const uint8_t *mask = o->in[1] >= 0 ? ptr[o->in[1]] : NULL;
-    const float *h0 = o->in[2] >= 0 ? ptr[o->in[2]] : NULL;
-    float *h_out = o->out[1] >= 0 ? ptr[o->out[1]] : NULL;
-    float *y = ptr[o->out[0]];
+int model_run_gru(const model_run_ctx *r) {
+    const fg_model *m = r->m;
+    const model_op *o = r->o;
+    fg_state *state = r->state;
+    int streaming = r->streaming;
+    int64_t batch = r->batch, steps = gru_steps(m, o, r->T), F = o->gru.input_dim,
+            U = o->gru.units;
+    const uint8_t *mask = r->in[1];
+    const float *h0 = r->in[2];
+    float *h_out = r->out[1];
+    float *y = r->out[0];
     int seq = o->iattr[GRU_RETURN_SEQUENCES];
     fg_gru_run run = {
-        .batch = batch, .timesteps = steps, .x = ptr[o->in[0]], .x_sb = steps * F, .x_st = F,
+        .batch = batch, .timesteps = steps, .x = r->in[0], .x_sb = steps * F, .x_st = F,
         .mask = mask, .m_sb = steps, .m_st = 1, .h0 = h0, .h0_sb = U,
         .y = y, .y_sb = seq ? steps * U : U, .y_st = seq ? U : 0,
         .h_final = h_out, .hf_sb = U, .go_backwards = o->iattr[GRU_GO_BACKWARDS],
         .return_sequences = seq, .zero_output_for_mask = o->iattr[GRU_ZERO_OUTPUT_FOR_MASK],
-        .nthreads = nthreads,
+        .nthreads = r->nthreads,
     };
     float *carried = NULL;
     if (state && (streaming || o->iattr[GRU_STATEFUL])) {
@@ -239,7 +257,7 @@ static int run_gru(const fg_model *m, const model_op *o, void **ptr, fg_state *s
         if (streaming || !h0) run.h0 = carried;   /* an explicit initial state wins otherwise */
         run.h_final = carried;
     }
-    int st = fg_gru_forward(&o->gru, m->weights[o->w[0]].data, &run, scratch);
+    int st = fg_gru_forward(&o->gru, m->weights[o->w[0]].data, &run, r->scratch);
     if (st) return st;
     if (carried && h_out) memcpy(h_out, carried, (size_t)(batch * U) * 4);
     if (streaming && mask) {
@@ -277,37 +295,32 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
             return fg_fail(FG_ERR_ARG, "model output %d ('%s') is NULL", k,
                            m->tensors[m->outputs[k]].name);
     model_plan p;
-    int st;
+    int st = FG_OK;
     void *owned = NULL;
     int planned = streaming && state->step_threads == nthreads;
+    /* a stream that has stepped before was checked for its shape then */
+    int checked = streaming && state->step_threads;
+    if (planned) p = state->step_plan;
     if (!workspace) {
-        if ((st = make_plan_alone(m, batch, T, nthreads, &p))) return st;
-        workspace = owned = aligned_alloc(MODEL_ALIGN, p.total);
-        if (!owned) return fg_fail(FG_ERR_NOMEM, "out of memory for a %zu-byte workspace",
-                                   p.total);
+        if (planned && !(owned = aligned_alloc(MODEL_ALIGN, p.total)))
+            return fg_fail(FG_ERR_NOMEM, "out of memory for a %zu-byte workspace", p.total);
+        if (!planned && (st = own_workspace(m, batch, T, nthreads, checked, &p, &owned)))
+            return st;
+        workspace = owned;
     } else if ((uintptr_t)workspace % MODEL_ALIGN ||
                workspace_bytes < 3 * (size_t)m->n_tensors * sizeof(size_t)) {
         return fg_fail(FG_ERR_ARG, "workspace of %zu bytes at %p is too small or not 64-byte "
                        "aligned", workspace_bytes, workspace);
+    } else if (!planned && (st = make_plan(m, batch, T, nthreads, &p, workspace, checked))) {
+        return st;
     }
     uint8_t *base = workspace;
     void **ptr = workspace;
-    const size_t *off = (const size_t *)workspace + m->n_tensors;
-    if (planned) {
-        p = state->step_plan;
-        off = state->step_off;
-    } else {
-        /* a stream that has stepped before was checked for its shape then */
-        if ((st = make_plan(m, batch, T, nthreads, &p, workspace,
-                            streaming && state->step_threads))) {
-            free(owned);
-            return st;
-        }
-        if (streaming) {
-            memcpy(state->step_off, off, (size_t)m->n_tensors * sizeof *off);
-            state->step_plan = p;
-            state->step_threads = nthreads;
-        }
+    const size_t *off = planned ? state->step_off : (const size_t *)workspace + m->n_tensors;
+    if (streaming && !planned) {
+        memcpy(state->step_off, off, (size_t)m->n_tensors * sizeof *off);
+        state->step_plan = p;
+        state->step_threads = nthreads;
     }
     if (workspace_bytes < p.total && !owned)
         return fg_fail(FG_ERR_ARG, "workspace of %zu bytes: this run needs %zu",
@@ -319,17 +332,15 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
                : t->output_index >= 0 ? outputs[t->output_index]
                : t->producer >= 0 ? (void *)at : NULL;
     }
+    const void *in[MODEL_MAX_OP_INPUTS];
+    void *out[MODEL_MAX_OP_OUTPUTS];
+    model_run_ctx run = {m, NULL, in, out, batch, T, nthreads, state, streaming,
+                         base + p.gru_at};
     for (int32_t i = 0; i < m->n_ops && !st; i++) {
-        const model_op *o = &m->ops[i];
-        if (o->kind == OP_GRU) {
-            st = run_gru(m, o, ptr, state, streaming, batch, T, base + p.gru_at, nthreads);
-            continue;
-        }
-        const void *in[MODEL_MAX_OP_INPUTS];
-        void *out[2];
+        const model_op *o = run.o = &m->ops[i];
         for (int k = 0; k < o->n_in; k++) in[k] = o->in[k] >= 0 ? ptr[o->in[k]] : NULL;
         for (int k = 0; k < o->n_out; k++) out[k] = o->out[k] >= 0 ? ptr[o->out[k]] : NULL;
-        st = model_run_simple_op(m, o, in, out, batch, T, nthreads);
+        st = MODEL_OP_KINDS[o->kind].run(&run);
     }
     for (int32_t k = 0; k < m->n_outputs && !st; k++) {
         const model_tensor *t = &m->tensors[m->outputs[k]];

@@ -191,30 +191,6 @@ static int parse_weights(fg_model *m, const parse_ctx *c, uint64_t off) {
     return widen_weights(m, widened_bytes);
 }
 
-/* Expected (min, max) input and output counts and weight slots per kind. */
-static const struct { const char *name; int min_in, max_in, n_out, n_w; } KIND[OP_KIND_COUNT] = {
-    [OP_GRU] = {"gru", 3, 3, 2, 1},
-    [OP_DENSE] = {"dense", 1, 1, 1, 2},
-    [OP_EMBEDDING] = {"embedding", 1, 1, 1, 1},
-    [OP_COMPUTE_MASK] = {"compute_mask", 1, 1, 1, 0},
-    [OP_APPLY_MASK] = {"apply_mask", 2, 2, 1, 0},
-    [OP_MASK_AND] = {"mask_and", 1, MODEL_MAX_OP_INPUTS, 1, 0},
-    [OP_LAYER_NORM] = {"layer_norm", 1, 1, 1, 2},
-    [OP_BATCH_NORM] = {"batch_norm", 1, 1, 1, 4},
-    [OP_ACTIVATION] = {"activation", 1, 1, 1, 0},
-    [OP_REVERSE_TIME] = {"reverse_time", 1, 1, 1, 0},
-    [OP_CONCATENATE] = {"concatenate", 1, MODEL_MAX_OP_INPUTS, 1, 0},
-    [OP_ADD] = {"add", 1, MODEL_MAX_OP_INPUTS, 1, 0},
-    [OP_SUBTRACT] = {"subtract", 2, 2, 1, 0},
-    [OP_MULTIPLY] = {"multiply", 1, MODEL_MAX_OP_INPUTS, 1, 0},
-    [OP_AVERAGE] = {"average", 1, MODEL_MAX_OP_INPUTS, 1, 0},
-    [OP_MASK_OR] = {"mask_or", 1, MODEL_MAX_OP_INPUTS, 1, 0},
-};
-
-const char *model_kind_name(int32_t kind) {
-    return kind >= 0 && kind < OP_KIND_COUNT ? KIND[kind].name : "?";
-}
-
 /* An index-pool list [at, at+n) of ids below `limit` (absent allowed when `optional`). */
 static int index_list(fg_model *m, uint32_t n_index, uint32_t at, uint32_t n, int32_t limit,
                       const int32_t **out, const char *what, const char *layer) {
@@ -242,12 +218,13 @@ static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_i
             return fg_fail(FG_ERR_FORMAT, "model image: layer '%s': unknown op kind %d",
                            o->layer, o->kind);
         uint32_t n_in = rd_u32(r + 8), n_out = rd_u32(r + 16), n_w = rd_u32(r + 24);
-        if (n_in < (uint32_t)KIND[o->kind].min_in || n_in > (uint32_t)KIND[o->kind].max_in ||
-            n_out != (uint32_t)KIND[o->kind].n_out || n_w != (uint32_t)KIND[o->kind].n_w)
+        const model_op_kind *kind = &MODEL_OP_KINDS[o->kind];
+        if (n_in < (uint32_t)kind->min_in || n_in > (uint32_t)kind->max_in ||
+            n_out != (uint32_t)kind->n_out || n_w != (uint32_t)kind->n_w)
             return fg_fail(FG_ERR_FORMAT, "model image: layer '%s': op %s has %u inputs, %u "
                            "outputs, %u weights (expected %d..%d, %d, %d)", o->layer,
-                           KIND[o->kind].name, n_in, n_out, n_w, KIND[o->kind].min_in,
-                           KIND[o->kind].max_in, KIND[o->kind].n_out, KIND[o->kind].n_w);
+                           kind->name, n_in, n_out, n_w, kind->min_in, kind->max_in,
+                           kind->n_out, kind->n_w);
         o->n_in = (int32_t)n_in; o->n_out = (int32_t)n_out; o->n_w = (int32_t)n_w;
         if ((st = index_list(m, n_index, rd_u32(r + 12), n_in, m->n_tensors, &o->in, "input",
                              o->layer)) ||
@@ -262,7 +239,8 @@ static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_i
         if (o->kind == OP_GRU) {
             o->gru = (fg_gru_config){o->iattr[GRU_INPUT_DIM], o->iattr[GRU_UNITS],
                                      o->iattr[GRU_RESET_AFTER], o->iattr[GRU_USE_BIAS],
-                                     o->iattr[GRU_ACT], o->iattr[GRU_RACT],
+                                     o->iattr[GRU_ACTIVATION],
+                                     o->iattr[GRU_RECURRENT_ACTIVATION],
                                      FG_PRECISION_FP32};
             o->state_slot = m->n_gru++;
         }
@@ -388,7 +366,8 @@ static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
         (st = index_list(m, n_index, n_inputs, n_outputs, (int32_t)n_tensors, &m->outputs,
                          "model output", "(model)")) ||
         (st = parse_tensors(m, &c, tensors_off)) || (st = parse_weights(m, &c, weights_off)) ||
-        (st = parse_ops(m, &c, ops_off, n_index)) || (st = check_graph(m)))
+        (st = parse_ops(m, &c, ops_off, n_index)) || (st = check_graph(m)) ||
+        (st = model_pack_dense(m)))
         return st;
     return FG_OK;
 }
@@ -402,6 +381,7 @@ void fg_model_free(fg_model *m) {
     free(m->owned_image);
     free(m->widened);
     free(m->repacked);
+    free(m->dense_packed);
     free(m);
 }
 

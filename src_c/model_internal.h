@@ -10,25 +10,11 @@
 #include "fg_model.h"
 #include "fg_gru.h"
 
-/* Op kinds: numbering is part of the image format (docs/FORMAT.md); only append. */
-enum {
-    OP_GRU = 0, OP_DENSE = 1, OP_EMBEDDING = 2, OP_COMPUTE_MASK = 3, OP_APPLY_MASK = 4,
-    OP_MASK_AND = 5, OP_LAYER_NORM = 6, OP_BATCH_NORM = 7, OP_ACTIVATION = 8,
-    OP_REVERSE_TIME = 9, OP_CONCATENATE = 10, OP_ADD = 11, OP_SUBTRACT = 12, OP_MULTIPLY = 13,
-    OP_AVERAGE = 14, OP_MASK_OR = 15, OP_KIND_COUNT = 16
-};
-
-/* Integer attribute slots (op record iattr[]), per kind. */
-enum {  /* gru */
-    GRU_UNITS = 0, GRU_ACT = 1, GRU_RACT = 2, GRU_RESET_AFTER = 3, GRU_USE_BIAS = 4,
-    GRU_GO_BACKWARDS = 5, GRU_RETURN_SEQUENCES = 6, GRU_ZERO_OUTPUT_FOR_MASK = 7,
-    GRU_STATEFUL = 8, GRU_INPUT_DIM = 9
-};
-enum { DENSE_ACT = 0, DENSE_USE_BIAS = 1 };     /* dense */
-enum { NORM_CENTER = 0, NORM_SCALE = 1 };       /* layer_norm, batch_norm; fattr[0] = epsilon */
-enum { ACTIVATION_ACT = 0 };                    /* activation */
-enum { CONCAT_AXIS = 0 };                       /* concatenate: negative, from the end */
-/* compute_mask: fattr[0] = mask value */
+/* Op kind ids (OP_*), iattr / fattr slot names and the MODEL_OPS / MODEL_ACTIVATIONS rows,
+ * generated from fastgru/registry.py. */
+#define MODEL_MAX_OP_INPUTS 64
+#define MODEL_MAX_OP_OUTPUTS 2
+#include "model_registry.h"
 
 #define MODEL_NIATTR 12
 #define MODEL_NFATTR 4
@@ -77,6 +63,8 @@ typedef struct model_op {
     int32_t iattr[MODEL_NIATTR];
     float fattr[MODEL_NFATTR];
     fg_gru_config gru;             /* gru ops only */
+    const float *dense_panels;     /* dense ops: the kernel in gemm panels, and the padded */
+    const float *dense_bias;       /* bias (model_dense.c) */
     int32_t state_slot;            /* gru ops: index of its carried state; else -1 */
 } model_op;
 
@@ -84,6 +72,7 @@ struct fg_model {
     void *owned_image;       /* the file's bytes (fg_model_load_file) or the aligned copy */
     float *widened;          /* the float32 copies of 16-bit weights, 64-byte aligned each */
     void *repacked;          /* bf16 packings of the GRU weights (fg_model_set_precision) */
+    float *dense_packed;     /* the dense kernels in gemm panels (model_dense.c) */
     int32_t precision;       /* FG_PRECISION_* of every GRU op */
     const uint8_t *image;
     size_t image_bytes;
@@ -126,19 +115,54 @@ static inline int64_t model_dtype_size(int32_t dtype) { return dtype == FG_DTYPE
 /* "gru", "dense", ... for messages. */
 const char *model_kind_name(int32_t kind);
 
+/* Packs every dense op's kernel for the gemm (model_dense.c); after the ops are checked. */
+int model_pack_dense(fg_model *m);
+
 /* Checks op `o`'s inputs, outputs, attributes and weights against each other, with the time
  * axes resolved to the lengths times[axis] (or left open when times is NULL, at load). */
 int model_check_op(const fg_model *m, const model_op *o, const int64_t *times);
 
+/* What an op kind's check (model_check.c) sees. */
+typedef struct model_check_ctx {
+    const fg_model *m;
+    const model_op *o;
+    const int64_t *T;   /* length of each time axis; -1 = open */
+    int code;           /* what a failure returns: FG_ERR_FORMAT at load, FG_ERR_ARG per run */
+} model_check_ctx;
+
+/* What an op kind's run (model_ops.c; gru: model_exec.c) sees. in[i] / out[i] point at the
+ * op's tensors' data (NULL for an absent optional one), laid out C-contiguous (batch,
+ * per-sample dims with time = its length), already checked for this shape. */
+typedef struct model_run_ctx {
+    const fg_model *m;
+    const model_op *o;
+    const void *const *in;
+    void *const *out;
+    int64_t batch;
+    const int64_t *T;
+    int32_t nthreads;      /* the most threads the op may use */
+    fg_state *state;       /* gru: the carried states, or NULL */
+    int streaming;         /* gru: one step of a stream */
+    void *scratch;         /* gru: its workspace */
+} model_run_ctx;
+
+/* The registry: one row per op kind (model_registry.c), indexed by kind id. Every kind
+ * `name` has a model_check_<name> and a model_run_<name>. */
+typedef struct model_op_kind {
+    const char *name;
+    int32_t min_in, max_in, n_out, n_w;
+    int (*check)(const model_check_ctx *c);
+    int (*run)(const model_run_ctx *r);
+} model_op_kind;
+extern const model_op_kind MODEL_OP_KINDS[OP_KIND_COUNT];
+
+#define MODEL_DECLARE_OP(KIND, name, min_in, max_in, n_out, n_w) \
+    int model_check_##name(const model_check_ctx *c); \
+    int model_run_##name(const model_run_ctx *r);
+MODEL_OPS(MODEL_DECLARE_OP)
+#undef MODEL_DECLARE_OP
+
 /* Per-sample element count of tensor t with its time axis resolved; -1 on overflow. */
 int64_t model_sample_elems(const model_tensor *t, const int64_t *times);
-
-/* The non-GRU ops (model_ops.c): in[i] / out[i] point at the op's tensors' data (NULL for an
- * absent optional one), laid out C-contiguous (batch, per-sample dims with time = timesteps).
- * nthreads > 0: the most threads an op may use. */
-#define MODEL_MAX_OP_INPUTS 64
-int model_run_simple_op(const fg_model *m, const model_op *o, const void *const *in,
-                        void *const *out, int64_t batch, const int64_t *times,
-                        int32_t nthreads);
 
 #endif

@@ -43,7 +43,10 @@ class SpecBuilder:
         info = self.layers.setdefault(layer, LayerInfo(layer, class_name or kind, {}, [], []))
         order = ("kernel", "recurrent_kernel", "bias", "embeddings", "gamma", "beta",
                  "moving_mean", "moving_variance")
-        info.weights += [(k, op.weights[k]) for k in order if op.weights.get(k) is not None]
+        for k in order:
+            if op.weights.get(k) is not None:
+                op.sources[k] = len(info.weights)
+                info.weights.append((k, op.weights[k]))
         info.output_shapes += [self.tensors[n].shape for n in names if n is not None]
         return names[0] if len(names) == 1 else names
 

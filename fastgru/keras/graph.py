@@ -110,8 +110,13 @@ class GraphBuilder:
         return Value(self.new_tensor(hint, dtype, shape), tuple(shape), dtype, mask)
 
     def add_op(self, kind, layer, inputs, outputs, attrs=None, weights=None):
+        weights = weights or {}
+        read = [array for _, array in self._read.get(layer, [])]
+        # which Keras weight of the layer each op weight is (the arrays layer_weights handed out)
+        sources = {k: next(i for i, array in enumerate(read) if array is v)
+                   for k, v in weights.items() if any(array is v for array in read)}
         self.ops.append(OpSpec(kind, layer, list(inputs), list(outputs), dict(attrs or {}),
-                               {k: weight(v) for k, v in (weights or {}).items()}))
+                               {k: weight(v) for k, v in weights.items()}, sources))
 
     def compute_mask(self, layer, x: Value, value) -> str:
         """The (B, T) mask ``any(x != value, -1)`` (float) or ``x != value`` (ids), made once."""

@@ -1,0 +1,52 @@
+/* model_registry.c - the registry rows: per op kind its name, arity, check and run, built from
+ * the generated MODEL_OPS rows (fastgru/registry.py); and the lists a tool or test reads back.
+ */
+#include "fg_activations.h"
+#include "model_internal.h"
+
+const model_op_kind MODEL_OP_KINDS[OP_KIND_COUNT] = {
+#define MODEL_OP_ROW(KIND, name, min_in, max_in, n_out, n_w) \
+    [OP_##KIND] = {#name, min_in, max_in, n_out, n_w, model_check_##name, model_run_##name},
+    MODEL_OPS(MODEL_OP_ROW)
+#undef MODEL_OP_ROW
+};
+
+/* The executor passes an op at most these many tensors (model_exec.c). */
+#define MODEL_OP_FITS(KIND, name, min_in, max_in, n_out, n_w) \
+    _Static_assert(max_in <= MODEL_MAX_OP_INPUTS && n_out <= MODEL_MAX_OP_OUTPUTS, \
+                   #name " has more tensors than the executor passes an op");
+MODEL_OPS(MODEL_OP_FITS)
+#undef MODEL_OP_FITS
+
+/* The activation ids of the public header and of the registry are generated from one table;
+ * this catches a header regenerated on one side only. */
+#define MODEL_ACT_SAME(C_NAME, name, id) _Static_assert(C_NAME == id, #name " id differs");
+MODEL_ACTIVATIONS(MODEL_ACT_SAME)
+#undef MODEL_ACT_SAME
+
+static const char *const ACTIVATION_NAMES[FG_ACT_COUNT] = {
+#define MODEL_ACT_NAME(C_NAME, name, id) [id] = #name,
+    MODEL_ACTIVATIONS(MODEL_ACT_NAME)
+#undef MODEL_ACT_NAME
+};
+
+const char *model_kind_name(int32_t kind) {
+    return kind >= 0 && kind < OP_KIND_COUNT ? MODEL_OP_KINDS[kind].name : "?";
+}
+
+int fg_model_op_kind(int kind, const char **name, int32_t *min_inputs, int32_t *max_inputs,
+                     int32_t *n_outputs, int32_t *n_weights) {
+    if (kind < 0 || kind >= OP_KIND_COUNT)
+        return fg_fail(FG_ERR_ARG, "op kind %d out of range (%d kinds)", kind, OP_KIND_COUNT);
+    const model_op_kind *k = &MODEL_OP_KINDS[kind];
+    if (name) *name = k->name;
+    if (min_inputs) *min_inputs = k->min_in;
+    if (max_inputs) *max_inputs = k->max_in;
+    if (n_outputs) *n_outputs = k->n_out;
+    if (n_weights) *n_weights = k->n_w;
+    return FG_OK;
+}
+
+const char *fg_activation_name(int act) {
+    return act >= 0 && act < FG_ACT_COUNT ? ACTIVATION_NAMES[act] : NULL;
+}
