@@ -77,7 +77,7 @@ _ACTIVATION_ROWS = (
     ("mish", 15, "x * tanh(softplus(x))"),
     ("softmax", 16, "over the last (units) axis"),
     ("log_softmax", 17, "over the last axis"),
-    ("sparsemax", 18, "over the last axis, Keras' own formula (docs/KERAS_FORMATS.md §14.2)"),
+    ("sparsemax", 18, "last axis, Keras' formula (docs/KERAS_FORMATS.md §14.2)"),
     ("celu", 19, "alpha 1"),
     ("hard_shrink", 20, "threshold 0.5"),
     ("hard_tanh", 21, "clip(x, -1, 1)"),

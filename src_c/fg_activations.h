@@ -32,7 +32,7 @@ typedef enum fg_activation {
     FG_ACT_MISH = 15,           /* x * tanh(softplus(x)) */
     FG_ACT_SOFTMAX = 16,        /* over the last (units) axis */
     FG_ACT_LOG_SOFTMAX = 17,    /* over the last axis */
-    FG_ACT_SPARSEMAX = 18,      /* over the last axis, Keras' own formula (docs/KERAS_FORMATS.md §14.2) */
+    FG_ACT_SPARSEMAX = 18,      /* last axis, Keras' formula (docs/KERAS_FORMATS.md §14.2) */
     FG_ACT_CELU = 19,           /* alpha 1 */
     FG_ACT_HARD_SHRINK = 20,    /* threshold 0.5 */
     FG_ACT_HARD_TANH = 21,      /* clip(x, -1, 1) */
