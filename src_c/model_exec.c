@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fg_alloc.h"
 #include "model_internal.h"
 #include "kernels/fg_kernels.h"
 
@@ -282,7 +283,7 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
     int planned = streaming && state->step_threads == nthreads;
     if (!workspace) {
         if ((st = make_plan_alone(m, batch, T, nthreads, &p))) return st;
-        workspace = owned = aligned_alloc(MODEL_ALIGN, p.total);
+        workspace = owned = fg_aligned_alloc(MODEL_ALIGN, p.total);
         if (!owned) return fg_fail(FG_ERR_NOMEM, "out of memory for a %zu-byte workspace",
                                    p.total);
     } else if ((uintptr_t)workspace % MODEL_ALIGN ||
@@ -300,7 +301,7 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
         /* a stream that has stepped before was checked for its shape then */
         if ((st = make_plan(m, batch, T, nthreads, &p, workspace,
                             streaming && state->step_threads))) {
-            free(owned);
+            fg_aligned_free(owned);
             return st;
         }
         if (streaming) {
@@ -338,7 +339,7 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
         if (b && b != SIZE_MAX) memcpy(outputs[k], ptr[m->outputs[k]], b);
     }
     if (!st && state && streaming) state->fresh = 0;
-    free(owned);
+    fg_aligned_free(owned);
     return st;
 }
 
