@@ -273,3 +273,15 @@ def c_program(tmp_path_factory):
             assert r.returncode == 0, r.stdout + r.stderr
         return exe
     return build
+
+
+# Modules that build and run the C library in other configurations (sanitizers, libFuzzer,
+# valgrind, aarch64 under qemu): `pytest -m "not slow"` leaves them out, with the tests marked
+# slow where they stand.
+SLOW_MODULES = {"test_c_library.py", "test_hardening_sanitize.py", "test_hardening_fuzz.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
