@@ -18,8 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def sdist_names(tmp_path_factory):
+    """The files of the sdist that `python -m build` makes, as a release does (in isolation,
+    with pyproject.toml's build requirements)."""
     out = tmp_path_factory.mktemp("sdist")
-    r = subprocess.run([sys.executable, "setup.py", "-q", "sdist", "-d", str(out)], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "build", "--sdist", "-o", str(out), str(ROOT)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     (tarball,) = out.glob("fastgru-*.tar.gz")
@@ -34,6 +36,7 @@ def tracked(*patterns):
     return set(r.stdout.split())
 
 
+@pytest.mark.slow
 def test_sdist_carries_what_the_build_and_users_need(sdist_names):
     needed = tracked("fastgru/*.py", "fastgru/*.pyx", "fastgru/*.pxi", "fastgru/py.typed",
                      "fastgru/data/*", "src_c/*", "tests/c/*", "examples/*", "docs/*.md")
@@ -42,6 +45,7 @@ def test_sdist_carries_what_the_build_and_users_need(sdist_names):
     assert not needed - sdist_names, sorted(needed - sdist_names)
 
 
+@pytest.mark.slow
 def test_sdist_leaves_out_generated_and_built_files(sdist_names):
     assert "fastgru/_core.c" not in sdist_names
     assert not [n for n in sdist_names if n.endswith((".so", ".o", ".a", ".pyc"))]
