@@ -4,6 +4,11 @@ Importing fastgru loads only numpy and the compiled core; h5py and file readers 
 """
 __version__ = "0.1.0"   # the one place: pyproject.toml reads it from here
 
+import logging
+
+# The library's messages go to the "fastgru" logger; the application decides where they show.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
 from .errors import FastGRUError, FastGRUFileNotFoundError
 from .layers import GRU, Bidirectional
 from .loader import convert, load

@@ -4,11 +4,15 @@ output, a list for several."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+import logging
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
 from .errors import FastGRUError
+from .progress import Progress, check_verbose
+
+log = logging.getLogger(__name__)
 
 
 class TensorInfo(NamedTuple):
@@ -22,6 +26,21 @@ class TensorInfo(NamedTuple):
 def _shape_text(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
         ("," if len(shape) == 1 else "") + ")"
+
+
+def _missing_axis_hint(got: tuple, shape: tuple, has_time: bool) -> str:
+    """For a sequence input given one axis short, what to write: x[None] for one sequence,
+    x[:, None] for a batch of one-step sequences (both when the time axis is free)."""
+    if not has_time or len(got) != len(shape) - 1 or len(got) < 2 or \
+            any(d is not None and d != g for d, g in zip(shape[2:], got[1:])):
+        return ""
+    steps = shape[1]
+    fits = []
+    if steps is None or steps == got[0]:
+        fits.append(f"x[None] if it is one sequence of {got[0]} steps")
+    if steps is None or steps == 1:
+        fits.append(f"x[:, None] if it is {got[0]} sequences of one step")
+    return ": pass " + ", or ".join(fits) if fits else ""
 
 
 def convert_input(x: Any, name: str, dtype: np.dtype, shape: Optional[tuple] = None) -> np.ndarray:
@@ -152,7 +171,7 @@ class Model:
                 raise FastGRUError(f"model inputs by name: missing {missing}, unknown {unknown} "
                                    f"(the model's inputs are {names})")
             return [x[n] for n in names]
-        if isinstance(x, (list, tuple)) and len(names) > 1:
+        if isinstance(x, (list, tuple)) and (len(names) > 1 or self._wraps_one_input(x)):
             if len(x) != len(names):
                 raise FastGRUError(f"the model has {len(names)} inputs {names}, got {len(x)}")
             return list(x)
@@ -160,6 +179,11 @@ class Model:
             raise FastGRUError(f"the model has {len(names)} inputs {names}: pass a list or a "
                                f"dict")
         return [x]
+
+    def _wraps_one_input(self, x) -> bool:
+        """[x] for a one-input model, as Keras takes it (not a nested list holding one
+        sequence's numbers, which has one axis more than the input)."""
+        return len(x) == 1 and getattr(x[0], "ndim", None) == len(self.inputs[0].shape)
 
     def _converted(self, x) -> tuple:
         """(arrays, batch, times) with every shape checked; times holds the length of each
@@ -170,7 +194,8 @@ class Model:
         for arr, t, axis in zip(arrays, self.inputs, self._input_axes):
             if arr.ndim != len(t.shape):
                 raise FastGRUError(f"model input '{t.name}': expected shape "
-                                   f"{_shape_text(t.shape)}, got {arr.shape}")
+                                   f"{_shape_text(t.shape)}, got {arr.shape}"
+                                   f"{_missing_axis_hint(arr.shape, t.shape, axis >= 0)}")
             batch = arr.shape[0] if batch is None else batch
             if axis >= 0 and times[axis] is None:
                 times[axis] = arr.shape[1]
@@ -191,9 +216,13 @@ class Model:
             self._state = _core.ModelState(self._core, batch)
         return self._state
 
-    def predict(self, x, batch_size: Optional[int] = None):
-        """Run the model on a batch. x: one array for one input, a list (Keras order) or a dict
-        by input name for several. Returns one array for one output, else a list."""
+    def predict(self, x, batch_size: Optional[int] = None, verbose: Union[int, str] = "auto"):
+        """Run the model on a batch. x: one array for one input (or a one-item list, as
+        Keras takes), a list (Keras order) or a dict by input name for several. Returns one
+        array for one output, else a list. batch_size: run that many sequences at a time
+        (None: all at once). verbose: 0 silent, 1 a progress bar on stderr, "auto" a bar on a
+        terminal for runs over a few seconds (fastgru/progress.py)."""
+        check_verbose(verbose)
         arrays, batch, times = self._converted(x)
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or batch_size < 1):
@@ -204,15 +233,23 @@ class Model:
             if batch % step:
                 raise FastGRUError(f"stateful model: batch {batch} is not a multiple of the "
                                    f"fixed batch size {step}")
+        starts = range(0, max(batch, 1), max(step, 1))
+        log.debug("predict: %d sequences in %d call(s) of %d", batch, len(starts), step)
+        progress = Progress(len(starts), verbose)
         chunks = []
-        for start in range(0, max(batch, 1), max(step, 1)):
+        for start in starts:
             part = [a[start:start + step] for a in arrays] if step < batch else arrays
             state = self._state if self.stateful else None
             chunks.append(self._core.run(part, part[0].shape[0] if part else batch, times,
                                          state, self._threads))
+            progress.advance()
         outputs = chunks[0] if len(chunks) == 1 else [np.concatenate(parts)
                                                       for parts in zip(*chunks)]
         return outputs[0] if len(outputs) == 1 else outputs
+
+    def predict_on_batch(self, x):
+        """Keras' predict_on_batch: the whole of x as one batch, no progress bar."""
+        return self.predict(x, verbose=0)
 
     __call__ = predict
 

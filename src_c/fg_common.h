@@ -29,7 +29,9 @@ const char *fg_last_error(void);
 /* Record a failure (printf-style) and return `code`, so callers can write
  * `return fg_fail(FG_ERR_ARG, "units must be > 0, got %d", u);` */
 int fg_fail(int code, const char *fmt, ...)
-#if defined(__GNUC__)
+#if defined(__MINGW32__) /* built with mingw-w64's own C99 printf (src_c/Makefile) */
+    __attribute__((format(gnu_printf, 2, 3)))
+#elif defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;

@@ -25,6 +25,7 @@
 #include <omp.h>
 #endif
 
+#include "fg_alloc.h"
 #include "fg_team.h"
 #include "kernels/fg_kernels.h"
 #include "kernels/gru_bf16.h"
@@ -638,7 +639,7 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     if (workspace == NULL) {
         size_t bytes = ((size_t)jb.p.total * sizeof(float) + 63) / 64 * 64;
         if ((st = fg_check_cap(bytes, "GRU workspace")) != FG_OK) return st;
-        owned = workspace = aligned_alloc(64, bytes);
+        owned = workspace = fg_aligned_alloc(64, bytes);
         if (owned == NULL)
             return fg_fail(FG_ERR_NOMEM, "GRU workspace: cannot allocate %zu bytes", bytes);
     }
@@ -679,7 +680,7 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
         part pt = part_of(&jb.p, run->batch, 0, 0, 1);
         interrupted = run_part(&jb, &pt) != FG_OK;
     }
-    free(owned);
+    fg_aligned_free(owned);
     if (interrupted) return fg_fail(FG_ERR_INTERRUPTED, "GRU run interrupted by fg_request_cancel");
     return FG_OK;
 }

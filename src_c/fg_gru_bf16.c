@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 
+#include "fg_alloc.h"
 #include "kernels/gru_bf16.h"
 
 /* Narrow (to_pairs) or widen one panel of nblk blocks of K rows. */
@@ -54,7 +55,7 @@ static int fp32_image(const fg_gru_config *cfg, fg_gru_config *cfg32, float **ou
     size_t bytes = fg_gru_packed_bytes(cfg32);
     int st = fg_check_cap(bytes, "the GRU's float32 weights while packing bf16");
     if (st != FG_OK) return st;
-    if ((*out = aligned_alloc(64, bytes)) == NULL)
+    if ((*out = fg_aligned_alloc(64, bytes)) == NULL)
         return fg_fail(FG_ERR_NOMEM, "GRU bf16 pack: cannot allocate %zu bytes", bytes);
     return FG_OK;
 }
@@ -68,7 +69,7 @@ int fg_gru_bf16_pack(const fg_gru_config *cfg, const float *kernel,
     if (st != FG_OK) return st;
     st = fg_gru_pack(&cfg32, kernel, recurrent_kernel, bias, tmp);
     if (st == FG_OK) convert(cfg, tmp, packed, 1);
-    free(tmp);
+    fg_aligned_free(tmp);
     return st;
 }
 
@@ -81,6 +82,6 @@ int fg_gru_bf16_unpack(const fg_gru_config *cfg, const void *packed, float *kern
     if (st != FG_OK) return st;
     convert(cfg, tmp, (uint32_t *)packed, 0);
     st = fg_gru_unpack(&cfg32, tmp, kernel, recurrent_kernel, bias);
-    free(tmp);
+    fg_aligned_free(tmp);
     return st;
 }

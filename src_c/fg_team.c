@@ -35,6 +35,12 @@ void fg_team_barrier(fg_team_member *me) { (void)me; }
 #include <time.h>
 #include <unistd.h>
 
+#ifdef _WIN32 /* mingw-w64: winpthreads has no sysconf, but counts the processors */
+#define ONLINE_CPUS() pthread_num_processors_np()
+#else
+#define ONLINE_CPUS() sysconf(_SC_NPROCESSORS_ONLN)
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_RELAX() __builtin_ia32_pause()
 #elif defined(__aarch64__)
@@ -184,7 +190,7 @@ void fg_team_run(int n, fg_team_fn fn, void *arg)
         return;
     }
     static long cpus;
-    if (cpus == 0) cpus = sysconf(_SC_NPROCESSORS_ONLN); /* a race stores the same value */
+    if (cpus == 0) cpus = ONLINE_CPUS(); /* a race stores the same value */
     atomic_store_explicit(&team.spins, n > cpus ? SPINS_OVERSUBSCRIBED : SPINS,
                           memory_order_relaxed);
     team.fn = fn;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fg_activations.h"
+#include "fg_alloc.h"
 #include "model_internal.h"
 #include "kernels/fg_kernels.h"
 
@@ -55,7 +56,7 @@ int model_pack_dense(fg_model *m) {
     uint64_t bytes = (floats * 4 + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
     int st = bytes > SIZE_MAX ? FG_ERR_NOMEM : fg_check_cap((size_t)bytes, "the packed dense kernels");
     if (st) return st;
-    if (!(m->dense_packed = aligned_alloc(MODEL_ALIGN, (size_t)bytes)))
+    if (!(m->dense_packed = fg_aligned_alloc(MODEL_ALIGN, (size_t)bytes)))
         return fg_fail(FG_ERR_NOMEM, "out of memory packing the dense kernels (%llu bytes)",
                        (unsigned long long)bytes);
     float *at = m->dense_packed;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fg_alloc.h"
 #include "model_internal.h"
 #include "kernels/fg_kernels.h"
 
@@ -135,7 +136,7 @@ static int own_workspace(const fg_model *m, int64_t batch, const int64_t *T, int
     size_t *table = malloc((words + 1) * sizeof(size_t));
     if (!table) return fg_fail(FG_ERR_NOMEM, "out of memory planning the workspace");
     int st = make_plan(m, batch, T, nthreads, p, table, checked);
-    if (!st && !(*out = aligned_alloc(MODEL_ALIGN, p->total)))
+    if (!st && !(*out = fg_aligned_alloc(MODEL_ALIGN, p->total)))
         st = fg_fail(FG_ERR_NOMEM, "out of memory for a %zu-byte workspace", p->total);
     if (!st) memcpy(*out, table, words * sizeof(size_t));
     free(table);
@@ -302,7 +303,7 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
     int checked = streaming && state->step_threads;
     if (planned) p = state->step_plan;
     if (!workspace) {
-        if (planned && !(owned = aligned_alloc(MODEL_ALIGN, p.total)))
+        if (planned && !(owned = fg_aligned_alloc(MODEL_ALIGN, p.total)))
             return fg_fail(FG_ERR_NOMEM, "out of memory for a %zu-byte workspace", p.total);
         if (!planned && (st = own_workspace(m, batch, T, nthreads, checked, &p, &owned)))
             return st;
@@ -349,7 +350,7 @@ static int execute(const fg_model *m, fg_state *state, int streaming, int64_t ba
         if (b && b != SIZE_MAX) memcpy(outputs[k], ptr[m->outputs[k]], b);
     }
     if (!st && state && streaming) state->fresh = 0;
-    free(owned);
+    fg_aligned_free(owned);
     return st;
 }
 

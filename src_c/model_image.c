@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fg_alloc.h"
 #include "model_internal.h"
 #include "kernels/fg_kernels.h"
 
@@ -129,7 +130,7 @@ static int widen_weights(fg_model *m, uint64_t bytes) {
     if (!bytes) return FG_OK;
     int st = bytes > SIZE_MAX ? FG_OK : fg_check_cap((size_t)bytes, "the widened 16-bit weights");
     if (st) return st;
-    if (bytes > SIZE_MAX || !(m->widened = aligned_alloc(MODEL_ALIGN, (size_t)bytes)))
+    if (bytes > SIZE_MAX || !(m->widened = fg_aligned_alloc(MODEL_ALIGN, (size_t)bytes)))
         return fg_fail(FG_ERR_NOMEM, "model image: out of memory widening 16-bit weights to "
                        "%llu bytes of float32", (unsigned long long)bytes);
     uint8_t *at = (uint8_t *)m->widened;
@@ -378,22 +379,25 @@ void fg_model_free(fg_model *m) {
     free(m->ops);
     free(m->weights);
     free(m->index);
-    free(m->owned_image);
-    free(m->widened);
-    free(m->repacked);
-    free(m->dense_packed);
+    fg_aligned_free(m->owned_image);
+    fg_aligned_free(m->widened);
+    fg_aligned_free(m->repacked);
+    fg_aligned_free(m->dense_packed);
     free(m);
 }
 
 static int load(const void *image, size_t nbytes, void *owned, fg_model **out) {
     int st = fg_check_cap(nbytes, "the model image");
-    if (st) { free(owned); return st; }
+    if (st) { fg_aligned_free(owned); return st; }
     fg_model *m = calloc(1, sizeof *m);
-    if (!m) { free(owned); return fg_fail(FG_ERR_NOMEM, "out of memory for the model"); }
+    if (!m) {
+        fg_aligned_free(owned);
+        return fg_fail(FG_ERR_NOMEM, "out of memory for the model");
+    }
     m->owned_image = owned;
     if (!owned && ((uintptr_t)image % MODEL_ALIGN) != 0) {
         /* Weights must sit 64-byte aligned for the kernels: copy once. */
-        m->owned_image = aligned_alloc(MODEL_ALIGN, (nbytes + MODEL_ALIGN - 1) / MODEL_ALIGN *
+        m->owned_image = fg_aligned_alloc(MODEL_ALIGN, (nbytes + MODEL_ALIGN - 1) / MODEL_ALIGN *
                                                     MODEL_ALIGN);
         if (!m->owned_image) { free(m); return fg_fail(FG_ERR_NOMEM, "out of memory copying the "
                                                        "unaligned model image"); }
@@ -430,12 +434,12 @@ int fg_model_load_file(const char *path, fg_model **out) {
     }
     int st = fg_check_cap((size_t)size, "model file");
     if (st) { fclose(f); return st; }
-    void *buf = aligned_alloc(MODEL_ALIGN, ((size_t)size / MODEL_ALIGN + 1) * MODEL_ALIGN);
+    void *buf = fg_aligned_alloc(MODEL_ALIGN, ((size_t)size / MODEL_ALIGN + 1) * MODEL_ALIGN);
     if (!buf) { fclose(f); return fg_fail(FG_ERR_NOMEM, "out of memory reading '%s'", path); }
     size_t got = fread(buf, 1, (size_t)size, f);
     fclose(f);
     if (got != (size_t)size) {
-        free(buf);
+        fg_aligned_free(buf);
         return fg_fail(FG_ERR_IO, "model file '%s': read %zu of %ld bytes", path, got, size);
     }
     return load(buf, (size_t)size, buf, out);

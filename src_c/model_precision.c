@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "kernels/gru_bf16.h"
+#include "fg_alloc.h"
 #include "model_internal.h"
 
 static uint64_t align_up(uint64_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN; }
@@ -24,7 +25,7 @@ static void restore_fp32(fg_model *m)
         w->nbytes = w->fp32_nbytes;
         w->fp32 = NULL;
     }
-    free(m->repacked);
+    fg_aligned_free(m->repacked);
     m->repacked = NULL;
 }
 
@@ -43,7 +44,7 @@ static int to_bf16(fg_model *m)
         if (m->ops[i].kind == OP_GRU) total += bf16_bytes(&m->ops[i]);
     int st = total > SIZE_MAX ? FG_OK : fg_check_cap((size_t)total, "the bf16 GRU weights");
     if (st) return st;
-    if (total > SIZE_MAX || !(m->repacked = aligned_alloc(MODEL_ALIGN, (size_t)total)))
+    if (total > SIZE_MAX || !(m->repacked = fg_aligned_alloc(MODEL_ALIGN, (size_t)total)))
         return fg_fail(FG_ERR_NOMEM, "model: out of memory repacking the GRU weights to bf16 "
                        "(%llu bytes)", (unsigned long long)total);
     uint8_t *at = m->repacked;

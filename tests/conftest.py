@@ -3,6 +3,9 @@ max-error record printed at the end of the run (so the numbers are visible witho
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import subprocess
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -251,3 +254,34 @@ def bidirectional_options(case) -> dict:
     """The GRU options both directions of a Bidirectional case share."""
     return dict(reset_after=case.reset_after, return_sequences=case.return_sequences,
                 return_state=case.return_state)
+
+
+@pytest.fixture(scope="session")
+def c_program(tmp_path_factory):
+    """name -> the path of tests/c/<name>.c built against the C library by tests/c/Makefile
+    (with the flags of src_c/flags.mk); the library is built once a session."""
+    if shutil.which("make") is None or shutil.which("cc") is None:
+        pytest.skip("needs make and a C compiler (cc) to build the C test programs")
+    out = tmp_path_factory.mktemp("c_programs")
+    tests_c = os.path.join(os.path.dirname(os.path.abspath(__file__)), "c")
+
+    def build(name):
+        exe = out / name
+        if not exe.exists():
+            r = subprocess.run(["make", "-C", tests_c, f"OUT={out}", str(exe)],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, r.stdout + r.stderr
+        return exe
+    return build
+
+
+# Modules that build and run the C library in other configurations (sanitizers, libFuzzer,
+# valgrind, aarch64 under qemu): `pytest -m "not slow"` leaves them out, with the tests marked
+# slow where they stand.
+SLOW_MODULES = {"test_c_library.py", "test_hardening_sanitize.py", "test_hardening_fuzz.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

@@ -14,7 +14,6 @@ FG_PRECISION_BF16): the GRU products in bf16, everything else float32.
 from __future__ import annotations
 
 import pickle
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -64,15 +63,8 @@ def test_portable_kernel_matches_native(entry):
     assert max_error(native, portable) <= 1e-6   # measured 1.2e-7: the gate maths' libm
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
-def test_c_products_native_equal_portable_bitwise(tmp_path):
-    sources = sorted(str(p) for p in [*(ROOT / "src_c").glob("*.c"),
-                                      *(ROOT / "src_c" / "kernels").glob("*.c")])
-    exe = tmp_path / "test_bf16"
-    build = subprocess.run(["gcc", "-O2", "-std=gnu11", "-fopenmp", "-ffp-contract=off",
-                            "-I", str(ROOT / "src_c"), str(ROOT / "tests/c/test_bf16.c"),
-                            *sources, "-o", str(exe), "-lm"], capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
+def test_c_products_native_equal_portable_bitwise(c_program):
+    exe = c_program("test_bf16")
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     if run.stdout.startswith("skip:"):

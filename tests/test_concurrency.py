@@ -1,8 +1,6 @@
 """One loaded model used from many threads at once: bitwise the serial results, per-object
 state, the GIL released during compute, Ctrl-C honoured during a long predict."""
-import glob
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -61,19 +59,11 @@ def test_stateful_models_keep_state_per_object():
     assert np.array_equal(b.predict(x), first)     # b starts from zero: a's state is a's
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
-def test_eight_c_threads_give_the_serial_bytes(tmp_path, image):
+def test_eight_c_threads_give_the_serial_bytes(tmp_path, image, c_program):
     x = np.random.default_rng(0).normal(size=(B, T, F)).astype(np.float32)
     (tmp_path / "m.fgru").write_bytes(image)
     x.tofile(tmp_path / "x.f32")
-    exe = tmp_path / "test_threads"
-    sources = sorted(glob.glob(os.path.join(ROOT, "src_c", "*.c")) +
-                     glob.glob(os.path.join(ROOT, "src_c", "kernels", "*.c")))
-    build = subprocess.run(["gcc", "-O2", "-std=gnu11", "-fopenmp", "-ffp-contract=off",
-                            "-I" + os.path.join(ROOT, "src_c"),
-                            os.path.join(ROOT, "tests", "c", "test_threads.c"), *sources,
-                            "-o", str(exe), "-lm", "-lpthread"], capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
+    exe = c_program("test_threads")
     run = subprocess.run([str(exe), str(tmp_path / "m.fgru"), str(tmp_path / "x.f32"),
                           str(B), str(T), str(F), str(U)], capture_output=True, text=True,
                          timeout=120)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import struct
 import subprocess
 import zlib
@@ -21,7 +20,7 @@ from fastgru.keras import read_model
 from fastgru.model import Model
 from fixture_manifest import MANIFEST, arrays, load_data, paths
 from model_cases import SpecBuilder
-from test_model_capi import ROOT, build_c_program, causal_sequence_model
+from test_model_capi import causal_sequence_model
 
 # Fixtures covering every op family: GRU both reset_after ways, Bidirectional merges, masks,
 # Embedding ids, norms, stacked cells, several inputs and outputs, both Keras generations.
@@ -233,21 +232,6 @@ def test_python_reader_refuses_bad_16bit_records(name, image, message, tmp_path)
     path.write_bytes(image)
     with pytest.raises(fastgru.FastGRUError, match=message):
         fastgru.load(path)
-
-
-@pytest.fixture(scope="module")
-def c_program(tmp_path_factory):
-    """name -> a tests/c/<name>.c program built with the library alone (once per module)."""
-    if shutil.which("gcc") is None:
-        pytest.skip("needs gcc to build the C-only test programs")
-    built = {}
-
-    def get(name):
-        if name not in built:
-            built[name] = tmp_path_factory.mktemp("c") / name
-            build_c_program(os.path.join(ROOT, "tests", "c", f"{name}.c"), built[name])
-        return built[name]
-    return get
 
 
 def test_c_reader_refuses_bad_16bit_records(c_program, tmp_path):

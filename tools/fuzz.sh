@@ -21,7 +21,10 @@ mkdir -p "$work" "$corpus"
 
 cc="${CC:-clang}"
 srcs=("$root"/fuzz/fuzz_image.c "$root"/src_c/*.c "$root"/src_c/kernels/*.c)
-flags=(-g -O1 -std=gnu11 -pthread -fno-omit-frame-pointer -fno-sanitize-recover=all -I"$root/src_c")
+# the shared compile flags (src_c/flags.mk), with the sanitizers' own optimisation level
+flag() { sed -n "s/^$1 *= *//p" "$root/src_c/flags.mk"; }
+read -ra shared <<< "$(flag FG_CFLAGS) $(flag FG_THREADS)"
+flags=(-g -O1 "${shared[@]}" -fno-omit-frame-pointer -fno-sanitize-recover=all -I"$root/src_c")
 if [ "${FUZZ_ENGINE:-libfuzzer}" = afl ]; then
     # afl-clang-fast links AFL's driver, which calls LLVMFuzzerTestOneInput.
     "$cc" "${flags[@]}" -fsanitize=address,undefined -fsanitize=fuzzer "${srcs[@]}" -lm \

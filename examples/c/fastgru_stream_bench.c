@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "fastgru.h"
+#include "fg_alloc.h" /* aligned blocks on Windows too */
 
 #define MAX_IO 64
 
@@ -100,7 +101,7 @@ int main(int argc, char **argv)
     if (fg_state_create(model, batch, &state) != FG_OK ||
         fg_model_workspace_bytes(model, batch, ones, nthreads, &ws_bytes) != FG_OK)
         return fail();
-    void *ws = aligned_alloc(64, (ws_bytes + 63) / 64 * 64 + 64);
+    void *ws = fg_aligned_alloc(64, (ws_bytes + 63) / 64 * 64 + 64);
     double *ns = malloc(sizeof(double) * (size_t)steps);
     if (!ws || !ns) return 2;
 
@@ -125,7 +126,7 @@ int main(int argc, char **argv)
 
     for (int i = 0; i < n_in; i++) free((void *)inputs[i]);
     for (int k = 0; k < n_out; k++) free(outputs[k]);
-    free(ws);
+    fg_aligned_free(ws);
     free(ns);
     fg_state_free(state);
     fg_model_free(model);

@@ -1,6 +1,8 @@
 /* npy.c - strict .npy reader / writer (see npy.h). */
 #include "npy.h"
 
+#include "fg_alloc.h" /* aligned blocks on Windows too */
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -222,7 +224,7 @@ int npy_read(const char *path, npy_array *out, char *err, size_t err_len)
     }
     fseek(f, (long)(pre_len + hlen), SEEK_SET);
     out->count = count;
-    out->data = aligned_alloc(64, (nbytes + 63) / 64 * 64 + 64);
+    out->data = fg_aligned_alloc(64, (nbytes + 63) / 64 * 64 + 64);
     if (!out->data) {
         fail(err, err_len, "%s: out of memory for %zu bytes", path, nbytes);
         goto done;
@@ -273,6 +275,6 @@ int npy_write(const char *path, npy_dtype dtype, int ndim, const int64_t *shape,
 
 void npy_free(npy_array *array)
 {
-    free(array->data);
+    fg_aligned_free(array->data);
     array->data = NULL;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fg_alloc.h" /* aligned blocks on Windows too */
 #include "npy.h"
 
 #define MAX_IO 64
@@ -117,7 +118,7 @@ static int run_stream(const fg_model *model, int n_in, int n_out, fg_tensor_info
     const void *step_in[MAX_IO];
     void *step_out[MAX_IO], *owned[2 * MAX_IO] = {0};
     size_t in_step[MAX_IO], out_step[MAX_IO];
-    void *ws = aligned_alloc(64, (ws_bytes + 63) / 64 * 64 + 64);
+    void *ws = fg_aligned_alloc(64, (ws_bytes + 63) / 64 * 64 + 64);
     int rc = ws ? 0 : say("out of memory");
     for (int i = 0; i < n_in && !rc; i++) {
         in_step[i] = (size_t)row_elems(&in_info[i], ones) * 4;
@@ -146,7 +147,7 @@ static int run_stream(const fg_model *model, int n_in, int n_out, fg_tensor_info
                 copy_step(out_data[k], owned[MAX_IO + k], batch, T, t, out_step[k], 0);
     }
     for (int i = 0; i < 2 * MAX_IO; i++) free(owned[i]);
-    free(ws);
+    fg_aligned_free(ws);
     fg_state_free(state);
     return rc;
 }
@@ -197,13 +198,13 @@ int run_npy(const fg_model *model, int n_in, char *const *in_paths, const char *
         rc = run_stream(model, n_in, n_out, in_info, out_info, batch, timesteps, in_data,
                         out_data, opts->nthreads);
     } else if (!rc) {
-        void *ws = aligned_alloc(64, (ws_bytes + 63) / 64 * 64 + 64);
+        void *ws = fg_aligned_alloc(64, (ws_bytes + 63) / 64 * 64 + 64);
         if (!ws)
             rc = say("out of memory");
         else if (fg_model_run(model, NULL, batch, timesteps, (const void *const *)in_data,
                               out_data, ws, ws_bytes, opts->nthreads) != FG_OK)
             rc = say("%s", fg_last_error());
-        free(ws);
+        fg_aligned_free(ws);
     }
 
     for (int k = 0; k < n_out && !rc; k++) {

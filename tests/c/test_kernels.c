@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fg_alloc.h"
 #include "fg_gru.h"
 #include "kernels/fg_kernels.h"
 
@@ -66,14 +67,15 @@ static void make_problem(problem *p, int F, int u, int reset_after, int use_bias
     for (int64_t i = 0; i < B * T; i++) p->mask[i] = frand() > -0.4f;
     if (B > 1) memset(p->mask + T, 0, (size_t)T); /* one row fully masked */
     size_t bytes = fg_gru_packed_bytes(&p->cfg);
-    p->packed = aligned_alloc(64, bytes);
+    p->packed = fg_aligned_alloc(64, bytes);
     int st = fg_gru_pack(&p->cfg, p->W, p->U, use_bias ? p->b : NULL, p->packed);
     CHECK(st == FG_OK, "pack: %s", fg_last_error());
 }
 
 static void free_problem(problem *p)
 {
-    free(p->W), free(p->U), free(p->b), free(p->x), free(p->h0), free(p->mask), free(p->packed);
+    free(p->W), free(p->U), free(p->b), free(p->x), free(p->h0), free(p->mask);
+    fg_aligned_free(p->packed);
 }
 
 /* Run with options; y (B*T*u or B*u) and hf (B*u) are allocated by the caller. */
