@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "fg_activations.h"
+#include "fg_config_select.h"
 #include "model_internal.h"
 
 typedef struct check_ctx {
@@ -84,8 +85,12 @@ static int flag_ok(const check_ctx *c, int slot, const char *name) {
 }
 
 static int act_ok(const check_ctx *c, int32_t act) {
-    if (act >= 0 && act < FG_ACT_COUNT) return FG_OK;
-    return FAIL(c, "layer '%s': unknown activation id %d", c->o->layer, act);
+    if (act < 0 || act >= FG_ACT_COUNT)
+        return FAIL(c, "layer '%s': unknown activation id %d", c->o->layer, act);
+    if (!FG_ACT_BUILT(act))
+        return FAIL(c, "layer '%s': activation id %d is not built into this library "
+                    "(fg_config.h)", c->o->layer, act);
+    return FG_OK;
 }
 
 static int check_gru(const check_ctx *c) {
@@ -245,6 +250,9 @@ int model_check_op(const fg_model *m, const model_op *o, const int64_t *times) {
     check_ctx c = {m, o, times ? times : open, times ? FG_ERR_ARG : FG_ERR_FORMAT};
     const model_tensor *x, *y;
     int st;
+    if (o->kind >= 0 && o->kind < OP_KIND_COUNT && !FG_OP_BUILT(o->kind))
+        return FAIL(&c, "layer '%s': op kind %s is not built into this library (fg_config.h)",
+                    o->layer, model_kind_name(o->kind));
     switch (o->kind) {
     case OP_GRU: return check_gru(&c);
     case OP_DENSE: return check_dense(&c);
