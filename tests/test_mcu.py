@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
 import mcu_report as mcu  # noqa: E402
 
 MISSING = mcu.missing_tools()
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"MCU tools: {MISSING}")
+needs_tools = pytest.mark.skipif(MISSING is not None, reason=f"MCU tools: {MISSING}")
 
 # Library text budget for a GRU + Dense model on Cortex-M4 (issue 21), fg_config.h build.
 LIBRARY_TEXT_BUDGET = 24 * 1024
@@ -45,6 +45,7 @@ def undefined_symbols(archive):
     return needed - defined
 
 
+@needs_tools
 @pytest.mark.parametrize("core,cpu_name", [("cortex-m4", "7E-M"), ("cortex-m7", "7E-M"),
                                            ("cortex-m55", "8.1-M.mainline")])
 def test_library_builds_bare_metal_for_each_core(tmp_path, core, cpu_name):
@@ -73,6 +74,7 @@ def sensor(tmp_path_factory):
     return run
 
 
+@needs_tools
 def test_sensor_firmware_matches_keras_predict(sensor):
     got = sensor["printed"]["run"]
     worst = float(np.max(np.abs(got - sensor["keras_run"])))
@@ -81,6 +83,7 @@ def test_sensor_firmware_matches_keras_predict(sensor):
     assert worst <= TOLERANCE
 
 
+@needs_tools
 def test_sensor_firmware_streams_one_sample_a_call(sensor):
     steps = sensor["printed"]["steps"]
     assert len(steps) == mcu.STEPS
@@ -89,6 +92,7 @@ def test_sensor_firmware_streams_one_sample_a_call(sensor):
     assert worst <= TOLERANCE
 
 
+@needs_tools
 def test_sensor_firmware_uses_no_heap_and_fits_the_budget(sensor):
     printed, sizes = sensor["printed"], sensor["map"]
     symbols = subprocess.run([mcu.CROSS + "nm", str(sensor["elf"])], capture_output=True,
@@ -103,6 +107,7 @@ def test_sensor_firmware_uses_no_heap_and_fits_the_budget(sensor):
     assert sizes[("model", "text")] == sensor["image_bytes"]    # the image stays in flash
 
 
+@needs_tools
 def test_model_needing_an_op_left_out_is_refused(sensor, tmp_path):
     """A library built for a GRU-only model (no dense) must refuse the sensor model at load,
     never run it wrong."""
@@ -119,6 +124,7 @@ def fuzz_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("mcu_fuzz")
 
 
+@needs_tools
 @pytest.mark.parametrize("model", ["causal", "stack"])
 def test_loader_mutations_never_fault_on_the_mcu(fuzz_dir, model):
     """tests/test_format.py's mutation test on the bare-metal build: every hostile variant
@@ -137,3 +143,27 @@ def test_loader_mutations_never_fault_on_the_mcu(fuzz_dir, model):
     found = re.search(r"loaded (\d+) refused (\d+) ran (\d+)", text)
     loaded, refused, ran = map(int, found.groups())
     assert refused > 1000 and loaded > 0 and ran > 0
+
+
+def test_generated_config_names_exactly_what_the_model_uses():
+    """`--format c`'s fg_config.h against the spec itself: every op kind and activation the
+    ops name, no other (read back from the image's op records by fastgru/c_export.py)."""
+    from fastgru import c_export
+    from fastgru import format as fmt
+    from fastgru.spec import ACTIVATIONS
+    from test_model_exec import masked_stack
+
+    spec = masked_stack()
+    text = c_export.config_text(fmt.pack_model(spec), "stack")
+    ops = int(re.search(r"FG_CONFIG_OPS 0x([0-9a-f]+)u", text).group(1), 16)
+    acts = int(re.search(r"FG_CONFIG_ACTIVATIONS 0x([0-9a-f]+)u", text).group(1), 16)
+    want_ops = want_acts = 0
+    for op in spec.ops:
+        want_ops |= 1 << fmt.OP_IDS[op.kind]
+        names = {"gru": [("activation", "tanh"), ("recurrent_activation", "sigmoid")],
+                 "dense": [("activation", "linear")],
+                 "activation": [("activation", None)]}.get(op.kind, [])
+        for key, default in names:
+            want_acts |= 1 << ACTIVATIONS[op.attrs.get(key, default)]
+    assert (ops, acts) == (want_ops, want_acts)
+    assert "#define FG_CONFIG_BF16 0" in text

@@ -57,11 +57,12 @@ def build_library(mcu: str, out_dir: Path, fg_config: Optional[Path] = None) -> 
 
 
 def build_firmware(target: str, out_dir: Path, model_h: Path, input_h: Optional[Path] = None,
-                   fg_config: Optional[Path] = None, pool_bytes: int = 4096) -> Path:
+                   fg_config: Optional[Path] = None, pool_bytes: int = 4096,
+                   messages: bool = False) -> Path:
     """examples/mcu's `sensor` or `loader_fuzz` firmware; the path of its ELF (and, for the
-    sensor, OUT/sensor.map beside it)."""
+    sensor, OUT/sensor.map beside it). `messages`: the library keeps its error messages."""
     args = ["-C", str(MCU_DIR), target, f"OUT={out_dir}", f"MODEL_H={model_h}",
-            f"POOL_BYTES={pool_bytes}"]
+            f"POOL_BYTES={pool_bytes}", f"MCU_MESSAGES={int(messages)}"]
     if input_h:
         args.append(f"INPUT_H={input_h}")
     if fg_config:
@@ -190,15 +191,15 @@ def elf_size(elf: Path) -> Tuple[int, int, int]:
 
 
 def measure(work: Path, keras_model, name: str, fg_config: bool = True,
-            dtype: str = "float32", pool_bytes: int = 4096) -> dict:
+            dtype: str = "float32", pool_bytes: int = 4096, messages: bool = False) -> dict:
     """Build and run one firmware: its sizes, the figures it prints, its outputs."""
     header, config = convert_to_header(keras_model, work, name, dtype)
     x = np.random.default_rng(0).normal(size=(STEPS, FEATURES)).astype(np.float32)
     input_h = work / f"{name}_input.h"
     write_input_header(input_h, x)
-    out = work / f"fw_{name}_{dtype}_{'config' if fg_config else 'all'}"
+    out = work / f"fw_{name}_{dtype}_{'config' if fg_config else 'all'}_{int(messages)}"
     elf = build_firmware("sensor", out, header, input_h, config if fg_config else None,
-                         pool_bytes=pool_bytes)
+                         pool_bytes=pool_bytes, messages=messages)
     status, text = run_qemu(elf)
     if status != 0:
         raise RuntimeError(f"{elf} exited {status}:\n{text[-2000:]}")
@@ -214,6 +215,7 @@ def report(work: Path) -> str:
     gru = measure(work, gru_only_model(), "gru_only")
     sensor = measure(work, sensor_model(), "sensor")
     sensor_all = measure(work, sensor_model(), "sensor", fg_config=False)
+    sensor_messages = measure(work, sensor_model(), "sensor", messages=True)
     sensor16 = measure(work, sensor_model(), "sensor", dtype="float16", pool_bytes=1 << 20)
 
     def kb(n: int) -> str:
@@ -228,6 +230,8 @@ def report(work: Path) -> str:
         "|---|---|---|",
         f"| fastgru library text, fg_config.h build | {kb(lib(gru, 'text'))} | "
         f"{kb(lib(sensor, 'text'))} |",
+        f"| the same with error messages (MCU_MESSAGES=1) | | "
+        f"{kb(lib(sensor_messages, 'text'))} |",
         f"| fastgru library data + bss | {lib(gru, 'data') + lib(gru, 'bss')} B | "
         f"{lib(sensor, 'data') + lib(sensor, 'bss')} B |",
         f"| + libm, libc (nano), libgcc text it pulls in | {kb(lib(gru, 'text', libs))} | "

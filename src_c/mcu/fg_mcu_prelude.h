@@ -22,6 +22,9 @@
 
 #include "fg_mcu.h"
 
+/* the few places where a bare-metal build needs code of its own test this (model_image.c) */
+#define FG_MCU 1
+
 void *fg_mcu_alloc(size_t align, size_t bytes);
 void *fg_mcu_calloc(size_t count, size_t size);
 void fg_mcu_free(void *p);
