@@ -234,10 +234,11 @@ def report(work: Path) -> str:
         f"{kb(lib(sensor_messages, 'text'))} |",
         f"| fastgru library data + bss | {lib(gru, 'data') + lib(gru, 'bss')} B | "
         f"{lib(sensor, 'data') + lib(sensor, 'bss')} B |",
-        f"| + libm, libc (nano), libgcc text it pulls in | {kb(lib(gru, 'text', libs))} | "
+        f"| the same with the libm, libc (nano), libgcc code it pulls in | "
+        f"{kb(lib(gru, 'text', libs))} | "
         f"{kb(lib(sensor, 'text', libs))} |",
         f"| fastgru library text, every op and activation built | | "
-        f"{kb(lib(sensor_all, 'text'))} (+ libs {kb(lib(sensor_all, 'text', libs))}) |",
+        f"{kb(lib(sensor_all, 'text'))} (with libs {kb(lib(sensor_all, 'text', libs))}) |",
         f"| model image in flash, fp32 weights | {kb(gru['image_bytes'])} | "
         f"{kb(sensor['image_bytes'])} |",
         f"| model image in flash, fp16 weights | | {kb(sensor16['image_bytes'])} |",
