@@ -10,8 +10,9 @@ runs it in place with no copy, and a ``static inline`` accessor returning pointe
 
 ``NAME`` is ``--name`` or the output file's name, sanitised to a C identifier.
 
-Beside it goes ``NAME_fg_config.h`` (``config_text``): the op kinds and activations the model
-uses, for a library built with only those (``make -C src_c mcu FG_CONFIG=...``).
+Beside it goes ``STEM_fg_config.h`` (the header's file name without extension;
+``config_text``): the op kinds and activations the model uses, for a library built with only
+those (``make -C src_c mcu FG_CONFIG=...``, examples/mcu/README.md).
 """
 from __future__ import annotations
 
