@@ -29,7 +29,8 @@
 /* Constant for a constant argument, so `if (FG_OP_BUILT(OP_DENSE)) ...` drops the code. */
 #define FG_OP_BUILT(kind) ((int)(((FG_CONFIG_OPS) >> (kind)) & 1u))
 #define FG_ACT_BUILT(act) ((int)(((FG_CONFIG_ACTIVATIONS) >> (act)) & 1u))
-/* A switch case whose code compiles out when activation `id` is not built. */
+/* Switch cases whose code compiles out when op kind `kind` / activation `id` is not built. */
+#define FG_OP_CASE(kind) case kind: if (!FG_OP_BUILT(kind)) break;
 #define FG_ACT_CASE(id) case id: if (!FG_ACT_BUILT(id)) break;
 /* Any activation that needs a whole row (the GRU's unfused step) */
 #define FG_ROWWISE_ACTS_BUILT                                                                  \

@@ -156,21 +156,20 @@ static void run_merge(const model_op *o, const void *const *in, float *y, int64_
 }
 
 /* A kind not built (fg_config_select.h) compiles out; the loader refuses models using it. */
-#define OP_CASE(kind) case kind: if (!FG_OP_BUILT(kind)) break;
 
 int model_run_simple_op(const fg_model *m, const model_op *o, const void *const *in,
                         void *const *out, int64_t batch, const int64_t *T, int32_t nthreads) {
     const model_tensor *x = tin(m, o, 0), *y = tout(m, o, 0);
     int64_t n_out = count(y, batch, T);
     switch (o->kind) {
-    OP_CASE(OP_DENSE)
+    FG_OP_CASE(OP_DENSE)
         return run_dense(m, o, in[0], out[0], n_out / last_dim(y), nthreads);
-    OP_CASE(OP_EMBEDDING)
+    FG_OP_CASE(OP_EMBEDDING)
         return run_embedding(m, o, in[0], out[0], count(x, batch, T));
-    OP_CASE(OP_COMPUTE_MASK)
+    FG_OP_CASE(OP_COMPUTE_MASK)
         run_compute_mask(x, in[0], o->fattr[0], out[0], n_out);
         return FG_OK;
-    OP_CASE(OP_APPLY_MASK) {
+    FG_OP_CASE(OP_APPLY_MASK) {
         const float *xf = in[0];
         const uint8_t *mask = in[1];
         float *yf = out[0];
@@ -197,16 +196,16 @@ int model_run_simple_op(const fg_model *m, const model_op *o, const void *const 
         if (!FG_OP_BUILT(OP_LAYER_NORM) && !FG_OP_BUILT(OP_BATCH_NORM)) break;
         run_norm(m, o, in[0], out[0], n_out / last_dim(y), last_dim(y));
         return FG_OK;
-    OP_CASE(OP_ACTIVATION)
+    FG_OP_CASE(OP_ACTIVATION)
         memcpy(out[0], in[0], (size_t)n_out * 4);
         if (fg_activation_apply(o->iattr[ACTIVATION_ACT], out[0], n_out / last_dim(y),
                                 last_dim(y), last_dim(y)) != FG_OK)
             return fg_fail(FG_ERR_ARG, "layer '%s' (activation): %s", o->layer, fg_last_error());
         return FG_OK;
-    OP_CASE(OP_REVERSE_TIME)
+    FG_OP_CASE(OP_REVERSE_TIME)
         run_reverse_time(x, in[0], out[0], batch, T);
         return FG_OK;
-    OP_CASE(OP_CONCATENATE)
+    FG_OP_CASE(OP_CONCATENATE)
         run_concatenate(m, o, in, out[0], batch, T);
         return FG_OK;
     case OP_ADD: case OP_SUBTRACT: case OP_MULTIPLY: case OP_AVERAGE:
