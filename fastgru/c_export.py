@@ -9,12 +9,18 @@ runs it in place with no copy, and a ``static inline`` accessor returning pointe
     fg_model_load(image, n, &model);
 
 ``NAME`` is ``--name`` or the output file's name, sanitised to a C identifier.
+
+Beside it goes ``STEM_fg_config.h`` (the header's file name without extension;
+``config_text``): the op kinds and activations the model uses, for a library built with only
+those (``make -C src_c mcu FG_CONFIG=...``, examples/mcu/README.md).
 """
 from __future__ import annotations
 
 import os
 import re
+import struct
 
+from . import format as fmt
 from .errors import FastGRUError
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -27,6 +33,42 @@ def symbol_name(output_path: str) -> str:
     stem = os.path.basename(os.fspath(output_path)).split(".")[0]
     name = re.sub(r"[^A-Za-z0-9_]", "_", stem) or "model"
     return "_" + name if name[0].isdigit() else name
+
+
+def config_path(header_path: str) -> str:
+    """Where the config for the header at `header_path` goes: ``dir/STEM_fg_config.h``."""
+    header_path = os.fspath(header_path)
+    stem = os.path.basename(header_path).split(".")[0] or "model"
+    return os.path.join(os.path.dirname(header_path), stem + "_fg_config.h")
+
+
+# iattr slots (src_c/model_internal.h) holding activation ids, per op kind
+_ACT_SLOTS = {fmt.OP_IDS["gru"]: (1, 2), fmt.OP_IDS["dense"]: (0,),
+              fmt.OP_IDS["activation"]: (0,)}
+
+
+def config_text(image: bytes, name: str) -> str:
+    """fg_config.h for `image` (src_c/fg_config_select.h): bit masks of the op kinds and the
+    activation ids its ops use, read from the image's op records."""
+    fields = fmt.HEADER.unpack_from(image)
+    n_ops, ops_at = fields[8], fields[15]
+    ops = acts = 0
+    for k in range(n_ops):
+        record = fmt.OP.unpack_from(image, ops_at + k * fmt.OP.size)
+        kind, iattr = record[0], record[8:20]
+        ops |= 1 << kind
+        for slot in _ACT_SLOTS.get(kind, ()):
+            acts |= 1 << iattr[slot]
+    kinds = [k for k, v in sorted(fmt.OP_IDS.items(), key=lambda kv: kv[1]) if ops >> v & 1]
+    return "\n".join([
+        f"/* What model {name} uses (ops: {', '.join(kinds)}), written by",
+        " * `fastgru convert --format c`: build the library with only these,",
+        " * `make -C src_c mcu FG_CONFIG=this file` (src_c/fg_config_select.h). */",
+        f"#define FG_CONFIG_OPS 0x{ops:08x}u",
+        f"#define FG_CONFIG_ACTIVATIONS 0x{acts:08x}u",
+        "#define FG_CONFIG_BF16 0   /* bf16 compute is a run-time choice this model never needs */",
+        "",
+    ])
 
 
 def header_text(image: bytes, name: str, source: str = "") -> str:

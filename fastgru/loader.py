@@ -112,9 +112,11 @@ def convert(src_path: PathLike, dst_path: PathLike, *, config: Any = None,
     if format == "c":
         from . import c_export
 
-        text = c_export.header_text(image, name or c_export.symbol_name(os.fspath(dst_path)),
-                                    source=os.fspath(src_path))
+        name = name or c_export.symbol_name(os.fspath(dst_path))
+        text = c_export.header_text(image, name, source=os.fspath(src_path))
         data = text.encode("ascii")
+        with open(c_export.config_path(dst_path), "w", encoding="ascii") as f:
+            f.write(c_export.config_text(image, name))
     else:
         data = image
     tmp = os.fspath(dst_path) + ".tmp"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "fg_common.h"
+#include "fg_config_select.h"
 #include "kernels/fg_kernels.h"
 
 /* clip keeping NaN (jnp.clip / minimum / maximum propagate NaN) */
@@ -23,43 +24,45 @@ static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 static float hard_sigmoidf(float x) { return clipf(x + 3.0f, 0.0f, 6.0f) / 6.0f; }
 
+/* A case not built (fg_config_select.h) compiles out; the loader refuses models needing it. */
 float fg_act_scalar(int act, float x)
 {
     switch (act) {
-    case FG_ACT_LINEAR: return x;
-    case FG_ACT_TANH: return tanhf(x);
-    case FG_ACT_SIGMOID: return sigmoidf(x);
-    case FG_ACT_HARD_SIGMOID: return hard_sigmoidf(x);
-    case FG_ACT_HARD_SIGMOID_K2: return clipf(x * 0.2f + 0.5f, 0.0f, 1.0f);
-    case FG_ACT_RELU: return x < 0.0f ? 0.0f : x;
-    case FG_ACT_RELU6: return clipf(x, 0.0f, 6.0f);
-    case FG_ACT_ELU: return x > 0.0f ? x : expm1f(x);
-    case FG_ACT_SELU: {
+    FG_ACT_CASE(FG_ACT_LINEAR) return x;
+    FG_ACT_CASE(FG_ACT_TANH) return tanhf(x);
+    FG_ACT_CASE(FG_ACT_SIGMOID) return sigmoidf(x);
+    FG_ACT_CASE(FG_ACT_HARD_SIGMOID) return hard_sigmoidf(x);
+    FG_ACT_CASE(FG_ACT_HARD_SIGMOID_K2) return clipf(x * 0.2f + 0.5f, 0.0f, 1.0f);
+    FG_ACT_CASE(FG_ACT_RELU) return x < 0.0f ? 0.0f : x;
+    FG_ACT_CASE(FG_ACT_RELU6) return clipf(x, 0.0f, 6.0f);
+    FG_ACT_CASE(FG_ACT_ELU) return x > 0.0f ? x : expm1f(x);
+    FG_ACT_CASE(FG_ACT_SELU) {
         const float alpha = 1.6732632423543772848170429916717f;
         const float scale = 1.0507009873554804934193349852946f;
         return scale * (x > 0.0f ? x : alpha * expm1f(x));
     }
-    case FG_ACT_SOFTPLUS: return softplusf(x);
-    case FG_ACT_SOFTSIGN: return x / (fabsf(x) + 1.0f);
-    case FG_ACT_EXPONENTIAL: return expf(x);
-    case FG_ACT_SWISH: return x * sigmoidf(x);
-    case FG_ACT_GELU: return 0.5f * x * erfcf(-x * 0.70710678118654752440f);
-    case FG_ACT_LEAKY_RELU: return x < 0.0f ? 0.2f * x : x;
-    case FG_ACT_MISH: return x * tanhf(softplusf(x));
-    case FG_ACT_CELU: return (x > 0.0f ? x : 0.0f) + expm1f(x < 0.0f ? x : 0.0f);
-    case FG_ACT_HARD_SHRINK: return fabsf(x) > 0.5f ? x : (x != x ? x : 0.0f);
-    case FG_ACT_HARD_TANH: return clipf(x, -1.0f, 1.0f);
-    case FG_ACT_SOFT_SHRINK:
+    FG_ACT_CASE(FG_ACT_SOFTPLUS) return softplusf(x);
+    FG_ACT_CASE(FG_ACT_SOFTSIGN) return x / (fabsf(x) + 1.0f);
+    FG_ACT_CASE(FG_ACT_EXPONENTIAL) return expf(x);
+    FG_ACT_CASE(FG_ACT_SWISH) return x * sigmoidf(x);
+    FG_ACT_CASE(FG_ACT_GELU) return 0.5f * x * erfcf(-x * 0.70710678118654752440f);
+    FG_ACT_CASE(FG_ACT_LEAKY_RELU) return x < 0.0f ? 0.2f * x : x;
+    FG_ACT_CASE(FG_ACT_MISH) return x * tanhf(softplusf(x));
+    FG_ACT_CASE(FG_ACT_CELU) return (x > 0.0f ? x : 0.0f) + expm1f(x < 0.0f ? x : 0.0f);
+    FG_ACT_CASE(FG_ACT_HARD_SHRINK) return fabsf(x) > 0.5f ? x : (x != x ? x : 0.0f);
+    FG_ACT_CASE(FG_ACT_HARD_TANH) return clipf(x, -1.0f, 1.0f);
+    FG_ACT_CASE(FG_ACT_SOFT_SHRINK)
         return x > 0.5f ? x - 0.5f : (x < -0.5f ? x + 0.5f : (x != x ? x : 0.0f));
-    case FG_ACT_SPARSE_PLUS:
+    FG_ACT_CASE(FG_ACT_SPARSE_PLUS)
         return x <= -1.0f ? 0.0f : (x >= 1.0f ? x : (x + 1.0f) * (x + 1.0f) / 4.0f);
-    case FG_ACT_SPARSE_SIGMOID: return 0.5f * clipf(x + 1.0f, 0.0f, 2.0f);
-    case FG_ACT_SQUAREPLUS: return (x + sqrtf(x * x + 4.0f)) / 2.0f;
-    case FG_ACT_TANH_SHRINK: return x - tanhf(x);
-    case FG_ACT_LOG_SIGMOID: return -softplusf(-x);
-    case FG_ACT_HARD_SILU: return x * hard_sigmoidf(x);
-    default: return x; /* row-wise ids never reach here (fg_activation_apply routes them) */
+    FG_ACT_CASE(FG_ACT_SPARSE_SIGMOID) return 0.5f * clipf(x + 1.0f, 0.0f, 2.0f);
+    FG_ACT_CASE(FG_ACT_SQUAREPLUS) return (x + sqrtf(x * x + 4.0f)) / 2.0f;
+    FG_ACT_CASE(FG_ACT_TANH_SHRINK) return x - tanhf(x);
+    FG_ACT_CASE(FG_ACT_LOG_SIGMOID) return -softplusf(-x);
+    FG_ACT_CASE(FG_ACT_HARD_SILU) return x * hard_sigmoidf(x);
+    default: break; /* row-wise ids never reach here (fg_activation_apply routes them) */
     }
+    return x;
 }
 
 int fg_activation_is_elementwise(int act)
@@ -123,9 +126,9 @@ static void sparsemax_row(float *x, int64_t n, float *sorted)
 void fg_activation_row(const fg_kernels *k, int act, float *x, int64_t n, float *scratch)
 {
     switch (act) {
-    case FG_ACT_SOFTMAX: softmax_row(x, n); break;
-    case FG_ACT_LOG_SOFTMAX: log_softmax_row(x, n); break;
-    case FG_ACT_SPARSEMAX: sparsemax_row(x, n, scratch); break;
+    FG_ACT_CASE(FG_ACT_SOFTMAX) softmax_row(x, n); break;
+    FG_ACT_CASE(FG_ACT_LOG_SOFTMAX) log_softmax_row(x, n); break;
+    FG_ACT_CASE(FG_ACT_SPARSEMAX) sparsemax_row(x, n, scratch); break;
     default: k->act_inplace(act, x, n);
     }
 }

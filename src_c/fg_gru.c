@@ -26,6 +26,7 @@
 #endif
 
 #include "fg_alloc.h"
+#include "fg_config_select.h"
 #include "fg_team.h"
 #include "kernels/fg_kernels.h"
 #include "kernels/gru_bf16.h"
@@ -68,6 +69,12 @@ int fg_gru_check_config(const fg_gru_config *cfg)
     if (cfg->recurrent_activation < 0 || cfg->recurrent_activation >= FG_ACT_COUNT)
         return fg_fail(FG_ERR_ARG, "GRU recurrent_activation id must be in 0 .. %d, got %d",
                        FG_ACT_COUNT - 1, cfg->recurrent_activation);
+    if (!FG_ACT_BUILT(cfg->activation) || !FG_ACT_BUILT(cfg->recurrent_activation))
+        return fg_fail(FG_ERR_ARG, "GRU activation %d / recurrent_activation %d: not built into "
+                       "this library (fg_config.h)", cfg->activation, cfg->recurrent_activation);
+    if (cfg->precision == FG_PRECISION_BF16 && !FG_CONFIG_BF16)
+        return fg_fail(FG_ERR_ARG, "GRU precision bf16 is not built into this library "
+                       "(fg_config.h)");
     if (cfg->precision != FG_PRECISION_FP32 && cfg->precision != FG_PRECISION_BF16)
         return fg_fail(FG_ERR_ARG, "GRU precision must be %d (fp32) or %d (bf16), got %d",
                        FG_PRECISION_FP32, FG_PRECISION_BF16, cfg->precision);
@@ -133,7 +140,7 @@ int fg_gru_pack(const fg_gru_config *cfg, const float *kernel, const float *recu
         return fg_fail(FG_ERR_ARG, "GRU pack: use_bias=1 but bias is NULL");
     if ((uintptr_t)packed % 64 != 0)
         return fg_fail(FG_ERR_ARG, "GRU pack: packed buffer must be 64-byte aligned");
-    if (cfg->precision == FG_PRECISION_BF16)
+    if (FG_CONFIG_BF16 && cfg->precision == FG_PRECISION_BF16)
         return fg_gru_bf16_pack(cfg, kernel, recurrent_kernel, bias, packed);
     packed_layout l = layout_of(cfg);
     float *p = packed;
@@ -156,7 +163,7 @@ int fg_gru_unpack(const fg_gru_config *cfg, const void *packed, float *kernel,
     if (st != FG_OK) return st;
     if (kernel == NULL || recurrent_kernel == NULL || packed == NULL)
         return fg_fail(FG_ERR_ARG, "GRU unpack: kernel, recurrent_kernel and packed must not be NULL");
-    if (cfg->precision == FG_PRECISION_BF16)
+    if (FG_CONFIG_BF16 && cfg->precision == FG_PRECISION_BF16)
         return fg_gru_bf16_unpack(cfg, packed, kernel, recurrent_kernel, bias);
     packed_layout l = layout_of(cfg);
     float *p = (float *)packed;
@@ -345,7 +352,7 @@ static void step(const job *jb, const part *pt, const float *XW, int64_t ldxw, c
     int64_t nr = pt->b1 - pt->b0;
     int desc = blocks_desc;
     blocks_desc = !desc;
-    if (!p->fused) {
+    if (FG_ROWWISE_ACTS_BUILT && !p->fused) {
         unfused_step(jb, pt->b0, pt->b1, XW, ldxw, H, ldh, Hn);
     } else if (cfg->reset_after) {
         jb->k->step_after(nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, pt->jb0, pt->jb1,
@@ -647,7 +654,7 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     const float *pk = packed;
     jb.cfg = cfg;
     jb.run = *run;
-    jb.k = cfg->precision == FG_PRECISION_BF16 ? fg_kernels_bf16()
+    jb.k = FG_CONFIG_BF16 && cfg->precision == FG_PRECISION_BF16 ? fg_kernels_bf16()
                                                 : fg_kernels_for(fg_isa_active());
     jb.W = pk + l.w;
     jb.U = pk + l.u;

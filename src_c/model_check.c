@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "fg_activations.h"
+#include "fg_config_select.h"
 #include "model_internal.h"
 
 #define FAIL(c, ...) fg_fail((c)->code, __VA_ARGS__)
@@ -77,8 +78,12 @@ static int flag_ok(const model_check_ctx *c, int slot, const char *name) {
 }
 
 static int act_ok(const model_check_ctx *c, int32_t act) {
-    if (act >= 0 && act < FG_ACT_COUNT) return FG_OK;
-    return FAIL(c, "layer '%s': unknown activation id %d", c->o->layer, act);
+    if (act < 0 || act >= FG_ACT_COUNT)
+        return FAIL(c, "layer '%s': unknown activation id %d", c->o->layer, act);
+    if (!FG_ACT_BUILT(act))
+        return FAIL(c, "layer '%s': activation id %d is not built into this library "
+                    "(fg_config.h)", c->o->layer, act);
+    return FG_OK;
 }
 
 int model_check_gru(const model_check_ctx *c) {
@@ -269,5 +274,8 @@ int model_check_op(const fg_model *m, const model_op *o, const int64_t *times) {
     model_check_ctx c = {m, o, times ? times : open, times ? FG_ERR_ARG : FG_ERR_FORMAT};
     if (o->kind < 0 || o->kind >= OP_KIND_COUNT)   /* the loader refuses these already */
         return FAIL(&c, "layer '%s': unknown op kind %d", o->layer, o->kind);
+    if (!FG_OP_BUILT(o->kind))
+        return FAIL(&c, "layer '%s': op kind %s is not built into this library (fg_config.h)",
+                    o->layer, model_kind_name(o->kind));
     return MODEL_OP_KINDS[o->kind].check(&c);
 }

@@ -8,6 +8,9 @@
  * so results do not depend on the thread count; they follow the active ISA's gemm (fused
  * multiply-adds on SIMD, bias added last), so they may differ from a plain loop's in the
  * last bits.
+ *
+ * The bare-metal build (FG_MCU) runs the kernel in place from flash instead: packing would
+ * copy every dense kernel into RAM, which a microcontroller does not have to spare.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,26 @@
 #define DENSE_MIN_FLOPS_PER_THREAD 2000000.0
 #define DENSE_ROW_CHUNK 64   /* rows per gemm call: a thread's unit of work */
 
+#ifdef FG_MCU
+int model_pack_dense(fg_model *m) {
+    (void)m;
+    return FG_OK;
+}
+
+/* y rows = x rows . kernel + bias, reading the kernel where the image holds it. */
+static void dense_in_place(const fg_model *m, const model_op *o, int64_t in, int64_t units,
+                           const float *x, float *y, int64_t rows) {
+    const float *k = m->weights[o->w[0]].data;
+    const float *b = o->w[1] < 0 ? NULL : m->weights[o->w[1]].data;
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * units;
+        const float *xr = x + r * in;
+        for (int64_t j = 0; j < units; j++) yr[j] = b ? b[j] : 0.0f;
+        for (int64_t i = 0; i < in; i++)
+            for (int64_t j = 0; j < units; j++) yr[j] += xr[i] * k[i * units + j];
+    }
+}
+#else
 static int64_t column_blocks(int64_t units) { return (units + FG_BLOCK3 - 1) / FG_BLOCK3; }
 
 /* Floats of a kernel's packing: its panels, then its padded bias. */
@@ -83,6 +106,8 @@ static void dense_rows(const fg_kernels *k, const model_op *o, int64_t in, int64
         memcpy(y + r * units + whole * FG_BLOCK3, buf + r * FG_BLOCK3, (size_t)tail * 4);
 }
 
+#endif
+
 int model_run_dense(const model_run_ctx *r) {
     const model_op *o = r->o;
     const model_weight *kernel = &r->m->weights[o->w[0]];
@@ -90,6 +115,9 @@ int model_run_dense(const model_run_ctx *r) {
     int64_t rows = r->batch * model_sample_elems(&r->m->tensors[o->out[0]], r->T) / units;
     const float *x = r->in[0];
     float *y = r->out[0];
+#ifdef FG_MCU
+    dense_in_place(r->m, o, in, units, x, y, rows);
+#else
     const fg_kernels *k = fg_kernels_for(fg_isa_active());
     int64_t by_work = (int64_t)(2.0 * (double)rows * (double)in * (double)units /
                                 DENSE_MIN_FLOPS_PER_THREAD);
@@ -100,6 +128,7 @@ int model_run_dense(const model_run_ctx *r) {
         int64_t n = rows - r0 < DENSE_ROW_CHUNK ? rows - r0 : DENSE_ROW_CHUNK;
         dense_rows(k, o, in, units, x + r0 * in, y + r0 * units, n);
     }
+#endif
     if (fg_activation_apply(o->iattr[DENSE_ACTIVATION], y, rows, units, units) != FG_OK)
         return fg_fail(FG_ERR_ARG, "layer '%s' (dense): %s", o->layer, fg_last_error());
     return FG_OK;

@@ -25,6 +25,24 @@ static uint64_t rd_u64(const uint8_t *p) { return rd_u32(p) | (uint64_t)rd_u32(p
 static int32_t rd_i32(const uint8_t *p) { uint32_t u = rd_u32(p); int32_t v; memcpy(&v, &u, 4); return v; }
 static float rd_f32(const uint8_t *p) { uint32_t u = rd_u32(p); float v; memcpy(&v, &u, 4); return v; }
 
+#ifdef FG_MCU
+/* The bare-metal build (mcu/fg_mcu_prelude.h): the 8 KB of tables below would be most of a
+ * microcontroller's stack, so four bits per step from a 16-entry table (64 bytes). */
+static uint32_t crc32_bytes(const uint8_t *p, size_t n) {
+    uint32_t t[16], c = 0xFFFFFFFFu;
+    for (uint32_t i = 0; i < 16; i++) {
+        uint32_t e = i;
+        for (int k = 0; k < 4; k++) e = e & 1 ? 0xEDB88320u ^ (e >> 1) : e >> 1;
+        t[i] = e;
+    }
+    for (; n; p++, n--) {
+        c ^= *p;
+        c = t[c & 0xF] ^ (c >> 4);
+        c = t[c & 0xF] ^ (c >> 4);
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+#else
 /* CRC-32 (IEEE 802.3, the zlib / PNG one), eight bytes per step ("slicing by 8"). The tables
  * are rebuilt per call (a few thousand operations, nothing next to an image) so that loading
  * shares no mutable state between threads. */
@@ -46,6 +64,7 @@ static uint32_t crc32_bytes(const uint8_t *p, size_t n) {
     for (; n; p++, n--) c = t[0][(c ^ *p) & 0xFF] ^ (c >> 8);
     return c ^ 0xFFFFFFFFu;
 }
+#endif
 
 /* [off, off + count*rec) inside [header, total)? */
 static int section_ok(uint64_t off, uint64_t count, uint64_t rec, uint64_t total) {

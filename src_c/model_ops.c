@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "fg_activations.h"
+#include "fg_config_select.h"
 #include "model_internal.h"
 
 static const model_tensor *tin(const fg_model *m, const model_op *o, int k) {

@@ -2,11 +2,16 @@
  * the generated MODEL_OPS rows (fastgru/registry.py); and the lists a tool or test reads back.
  */
 #include "fg_activations.h"
+#include "fg_config_select.h"
 #include "model_internal.h"
 
+/* A kind this build leaves out (fg_config_select.h) has no check or run, so its code is never
+ * linked; model_check_op refuses it before either would be called. */
 const model_op_kind MODEL_OP_KINDS[OP_KIND_COUNT] = {
-#define MODEL_OP_ROW(KIND, name, min_in, max_in, n_out, n_w) \
-    [OP_##KIND] = {#name, min_in, max_in, n_out, n_w, model_check_##name, model_run_##name},
+#define MODEL_OP_ROW(KIND, name, min_in, max_in, n_out, n_w)                                   \
+    [OP_##KIND] = {#name, min_in, max_in, n_out, n_w,                                          \
+                   FG_OP_BUILT(OP_##KIND) ? model_check_##name : 0,                            \
+                   FG_OP_BUILT(OP_##KIND) ? model_run_##name : 0},
     MODEL_OPS(MODEL_OP_ROW)
 #undef MODEL_OP_ROW
 };

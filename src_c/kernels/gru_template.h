@@ -12,6 +12,8 @@
  * rows run the same code with 4, 2 or 1 rows, so each row sees the same operation order
  * whatever tile it lands in (results do not depend on the batch split between threads).
  */
+#include "../fg_config_select.h"
+
 #define VPG (FG_BLOCK / VL) /* vectors per gate per block */
 #define VPB (3 * VPG)       /* vectors per block (z, r, h) */
 #define FG_INLINE static inline __attribute__((always_inline))
@@ -44,26 +46,25 @@ FG_INLINE V FGK(clip)(V x, float lo, float hi)
 #include "vmath_template.h"
 #endif
 
-/* Elementwise activation on one vector: the recurrence's common cases inline, the rest lane
- * by lane through the scalar definitions. */
+/* Elementwise activation on one vector: the recurrence's common cases inline (those built:
+ * fg_config_select.h), the rest lane by lane through the scalar definitions. */
 FG_INLINE V FGK(act_v)(int act, V x)
 {
     switch (act) {
-    case FG_ACT_LINEAR: return x;
-    case FG_ACT_TANH: return V_TANH(x);
-    case FG_ACT_SIGMOID: return V_SIGMOID(x);
-    case FG_ACT_HARD_SIGMOID: /* Keras 3 (jax.nn): relu6(x + 3) / 6 */
+    FG_ACT_CASE(FG_ACT_LINEAR) return x;
+    FG_ACT_CASE(FG_ACT_TANH) return V_TANH(x);
+    FG_ACT_CASE(FG_ACT_SIGMOID) return V_SIGMOID(x);
+    FG_ACT_CASE(FG_ACT_HARD_SIGMOID) /* Keras 3 (jax.nn): relu6(x + 3) / 6 */
         return V_DIV(FGK(clip)(V_ADD(x, V_SET1(3.0f)), 0.0f, 6.0f), V_SET1(6.0f));
-    case FG_ACT_HARD_SIGMOID_K2: /* tf-keras: clip(0.2 x + 0.5, 0, 1), multiply then add */
+    FG_ACT_CASE(FG_ACT_HARD_SIGMOID_K2) /* tf-keras: clip(0.2 x + 0.5, 0, 1), multiply then add */
         return FGK(clip)(V_ADD(V_MUL(x, V_SET1(0.2f)), V_SET1(0.5f)), 0.0f, 1.0f);
-    case FG_ACT_RELU: return V_MAX(V_ZERO(), x);
-    default: {
-        float lane[VL];
-        V_STORE(lane, x);
-        for (int i = 0; i < VL; i++) lane[i] = fg_act_scalar(act, lane[i]);
-        return V_LOAD(lane);
+    FG_ACT_CASE(FG_ACT_RELU) return V_MAX(V_ZERO(), x);
+    default: break;
     }
-    }
+    float lane[VL];
+    V_STORE(lane, x);
+    for (int i = 0; i < VL; i++) lane[i] = fg_act_scalar(act, lane[i]);
+    return V_LOAD(lane);
 }
 
 #ifndef FG_OWN_TILE

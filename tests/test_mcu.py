@@ -1,0 +1,169 @@
+"""fastgru on a bare-metal Cortex-M (`make -C src_c mcu`, examples/mcu/): the library builds
+for Cortex-M4, M7 and M55 with the hard-float ABI and without anything an OS would give (heap,
+stdio, files, environment, threads, thread-local storage); the example firmware runs the
+sensor model GRU(64) -> GRU(32) -> Dense under qemu-system-arm (MPS2 AN386, Cortex-M4) and
+matches Keras' predict, whole and streamed one sample a call; a model needing an op the
+fg_config.h build left out is refused at load; and the C loader's mutation test runs on the
+MCU build. Tools: tools/mcu_report.py (which also writes BENCHMARKS.md's MCU table)."""
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
+
+import mcu_report as mcu  # noqa: E402
+
+MISSING = mcu.missing_tools()
+needs_tools = pytest.mark.skipif(MISSING is not None, reason=f"MCU tools: {MISSING}")
+
+# Library text budget for a GRU + Dense model on Cortex-M4 (issue 21), fg_config.h build.
+LIBRARY_TEXT_BUDGET = 24 * 1024
+TOLERANCE = 1e-5   # libm and operation-order differences against Keras on the jax backend
+
+# What a bare-metal library must not ask the linker for.
+FORBIDDEN = re.compile(r"^(malloc|calloc|realloc|free|aligned_alloc|posix_memalign|_sbrk|"
+                       r"_malloc_r|\w*printf|puts|fopen|fread|fwrite|getenv|pthread_\w+|omp_\w+|"
+                       r"GOMP_\w+|__aeabi_read_tp|__emutls_\w+)$")
+
+
+def undefined_symbols(archive):
+    """Symbols the archive's members need and none of them defines."""
+    nm = subprocess.run([mcu.CROSS + "nm", "-A", str(archive)], capture_output=True, text=True,
+                        check=True).stdout
+    defined, needed = set(), set()
+    for line in nm.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[-2] == "U":
+            needed.add(parts[-1])
+        elif len(parts) >= 3:
+            defined.add(parts[-1])
+    return needed - defined
+
+
+@needs_tools
+@pytest.mark.parametrize("core,cpu_name", [("cortex-m4", "7E-M"), ("cortex-m7", "7E-M"),
+                                           ("cortex-m55", "8.1-M.mainline")])
+def test_library_builds_bare_metal_for_each_core(tmp_path, core, cpu_name):
+    lib = mcu.build_library(core, tmp_path / core)
+    undefined = undefined_symbols(lib)
+    assert not {s for s in undefined if FORBIDDEN.match(s)}, undefined
+    assert {"expf", "tanhf", "memcpy"} <= undefined   # libm / libc stay ordinary references
+    attributes = subprocess.run([mcu.CROSS + "readelf", "-A", str(lib)], capture_output=True,
+                                text=True, check=True).stdout
+    assert f"Tag_CPU_arch: v{cpu_name}" in attributes
+    assert "Tag_ABI_VFP_args: VFP registers" in attributes     # -mfloat-abi=hard
+    assert "Tag_ABI_HardFP_use: SP only" in attributes          # single precision
+
+
+@pytest.fixture(scope="module")
+def sensor(tmp_path_factory):
+    """The sensor model converted to a header, its firmware built with the generated
+    fg_config.h and run under qemu, and Keras' own predictions for the same input."""
+    work = tmp_path_factory.mktemp("mcu_sensor")
+    model = mcu.sensor_model()
+    run = mcu.measure(work, model, "sensor")
+    x = run["x"][None]
+    run["keras_run"] = model.predict(x, verbose=0)[0]
+    run["keras_steps"] = [model.predict(x[:, :t], verbose=0)[0] for t in range(1, x.shape[1] + 1)]
+    run["work"] = work
+    return run
+
+
+@needs_tools
+def test_sensor_firmware_matches_keras_predict(sensor):
+    got = sensor["printed"]["run"]
+    worst = float(np.max(np.abs(got - sensor["keras_run"])))
+    print(f"worst |firmware - keras| over the {mcu.STEPS}-step run: {worst:.3g}")
+    assert got.shape == sensor["keras_run"].shape
+    assert worst <= TOLERANCE
+
+
+@needs_tools
+def test_sensor_firmware_streams_one_sample_a_call(sensor):
+    steps = sensor["printed"]["steps"]
+    assert len(steps) == mcu.STEPS
+    worst = max(float(np.max(np.abs(g - k))) for g, k in zip(steps, sensor["keras_steps"]))
+    print(f"worst |streamed step t - keras predict on the first t samples|: {worst:.3g}")
+    assert worst <= TOLERANCE
+
+
+@needs_tools
+def test_sensor_firmware_uses_no_heap_and_fits_the_budget(sensor):
+    printed, sizes = sensor["printed"], sensor["map"]
+    symbols = subprocess.run([mcu.CROSS + "nm", str(sensor["elf"])], capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert not [s for s in symbols if FORBIDDEN.match(s)]
+    # after running and streaming the pool holds the model's tables and the stream state
+    # only (planning scratch is given back), and it never outgrew its static 4 KB
+    assert printed["pool_end"] == printed["pool_model"] + printed["pool_state"]
+    assert printed["pool_peak"] <= 4096
+    assert 0 < printed["workspace_step"] < printed["workspace_run"]
+    assert sizes[("fastgru", "text")] <= LIBRARY_TEXT_BUDGET
+    assert sizes[("model", "text")] == sensor["image_bytes"]    # the image stays in flash
+
+
+@needs_tools
+def test_model_needing_an_op_left_out_is_refused(sensor, tmp_path):
+    """A library built for a GRU-only model (no dense) must refuse the sensor model at load,
+    never run it wrong."""
+    _, gru_config = mcu.convert_to_header(mcu.gru_only_model(), tmp_path, "gru_only")
+    elf = mcu.build_firmware("sensor", tmp_path / "fw", sensor["work"] / "sensor.h",
+                             sensor["work"] / "sensor_input.h", gru_config)
+    status, text = mcu.run_qemu(elf)
+    assert status == 3, text          # FG_ERR_FORMAT
+    assert text.startswith("error load:"), text
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("mcu_fuzz")
+
+
+@needs_tools
+@pytest.mark.parametrize("model", ["causal", "stack"])
+def test_loader_mutations_never_fault_on_the_mcu(fuzz_dir, model):
+    """tests/test_format.py's mutation test on the bare-metal build: every hostile variant
+    loads and runs, or is refused; a fault would end qemu with status 99 (startup.c)."""
+    from fastgru import c_export
+    from fastgru import format as fmt
+    from test_model_exec import masked_stack
+    from test_model_stream import causal_model
+
+    spec = {"causal": causal_model, "stack": masked_stack}[model]()
+    header = fuzz_dir / f"{model}.h"
+    header.write_text(c_export.header_text(fmt.pack_model(spec), model))
+    elf = mcu.build_firmware("loader_fuzz", fuzz_dir, header)
+    status, text = mcu.run_qemu(elf)
+    assert status == 0, text
+    found = re.search(r"loaded (\d+) refused (\d+) ran (\d+)", text)
+    loaded, refused, ran = map(int, found.groups())
+    assert refused > 1000 and loaded > 0 and ran > 0
+
+
+def test_generated_config_names_exactly_what_the_model_uses():
+    """`--format c`'s fg_config.h against the spec itself: every op kind and activation the
+    ops name, no other (read back from the image's op records by fastgru/c_export.py)."""
+    from fastgru import c_export
+    from fastgru import format as fmt
+    from fastgru.spec import ACTIVATIONS
+    from test_model_exec import masked_stack
+
+    spec = masked_stack()
+    text = c_export.config_text(fmt.pack_model(spec), "stack")
+    ops = int(re.search(r"FG_CONFIG_OPS 0x([0-9a-f]+)u", text).group(1), 16)
+    acts = int(re.search(r"FG_CONFIG_ACTIVATIONS 0x([0-9a-f]+)u", text).group(1), 16)
+    want_ops = want_acts = 0
+    for op in spec.ops:
+        want_ops |= 1 << fmt.OP_IDS[op.kind]
+        names = {"gru": [("activation", "tanh"), ("recurrent_activation", "sigmoid")],
+                 "dense": [("activation", "linear")],
+                 "activation": [("activation", None)]}.get(op.kind, [])
+        for key, default in names:
+            want_acts |= 1 << ACTIVATIONS[op.attrs.get(key, default)]
+    assert (ops, acts) == (want_ops, want_acts)
+    assert "#define FG_CONFIG_BF16 0" in text

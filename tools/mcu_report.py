@@ -1,0 +1,276 @@
+"""fastgru on a Cortex-M under qemu (examples/mcu/): build the bare-metal library and the
+example firmware, run it, read what it prints, and measure what it links.
+
+    python tools/mcu_report.py [--out DIR]    the size and RAM table for BENCHMARKS.md
+
+Needs arm-none-eabi-gcc with newlib and qemu-system-arm (Debian: gcc-arm-none-eabi
+libnewlib-arm-none-eabi qemu-system-arm), and Keras 3 for the models. tests/test_mcu.py
+uses the same helpers.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+MCU_DIR = ROOT / "examples" / "mcu"
+CROSS = "arm-none-eabi-"
+QEMU = "qemu-system-arm"
+STEPS, FEATURES = 24, 6     # the sensor input: 24 samples of a 6-axis IMU
+
+
+def missing_tools() -> Optional[str]:
+    """Why the MCU build or run cannot happen here, or None when it can."""
+    for tool in (CROSS + "gcc", CROSS + "size", "make", QEMU):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt: gcc-arm-none-eabi qemu-system-arm)"
+    libc = subprocess.run([CROSS + "gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
+                           "-mfpu=fpv4-sp-d16", "-print-file-name=libc_nano.a"],
+                          capture_output=True, text=True).stdout.strip()
+    if not os.path.isabs(libc):
+        return "newlib for arm-none-eabi is not installed (apt: libnewlib-arm-none-eabi)"
+    return None
+
+
+def _make(args: List[str], timeout: int = 600) -> None:
+    run = subprocess.run(["make", "-j2", *args], capture_output=True, text=True,
+                         timeout=timeout)
+    if run.returncode != 0:
+        raise RuntimeError(f"make {' '.join(args)} failed:\n{run.stdout[-3000:]}"
+                           f"{run.stderr[-3000:]}")
+
+
+def build_library(mcu: str, out_dir: Path, fg_config: Optional[Path] = None) -> Path:
+    """`make -C src_c mcu` for one core; the path of libfastgru_mcu.a."""
+    args = ["-C", str(ROOT / "src_c"), "mcu", f"CROSS={CROSS}", f"MCU={mcu}",
+            f"MCU_BUILD={out_dir}"]
+    _make(args + ([f"FG_CONFIG={fg_config}"] if fg_config else []))
+    return out_dir / "libfastgru_mcu.a"
+
+
+def build_firmware(target: str, out_dir: Path, model_h: Path, input_h: Optional[Path] = None,
+                   fg_config: Optional[Path] = None, pool_bytes: int = 4096,
+                   messages: bool = False) -> Path:
+    """examples/mcu's `sensor` or `loader_fuzz` firmware; the path of its ELF (and, for the
+    sensor, OUT/sensor.map beside it). `messages`: the library keeps its error messages."""
+    args = ["-C", str(MCU_DIR), target, f"OUT={out_dir}", f"MODEL_H={model_h}",
+            f"POOL_BYTES={pool_bytes}", f"MCU_MESSAGES={int(messages)}"]
+    if input_h:
+        args.append(f"INPUT_H={input_h}")
+    if fg_config:
+        args.append(f"FG_CONFIG={fg_config}")
+    _make(args)
+    return out_dir / f"{target}.elf"
+
+
+def run_qemu(elf: Path, timeout: int = 300) -> Tuple[int, str]:
+    """Run a firmware on qemu's MPS2 AN386 (Cortex-M4); its exit status and what it printed."""
+    run = subprocess.run([QEMU, "-M", "mps2-an386", "-nographic", "-monitor", "none",
+                          "-semihosting-config", "enable=on,target=native",
+                          "-kernel", str(elf)], capture_output=True, text=True,
+                         timeout=timeout)
+    return run.returncode, run.stdout + run.stderr
+
+
+def parse_sensor_output(text: str) -> dict:
+    """sensor.c's lines: 'NAME VALUE' figures, 'run T bits...' and 'step t bits...'."""
+    out: dict = {"steps": []}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            out[parts[0]] = int(parts[1])
+        elif parts and parts[0] in ("run", "step"):
+            values = np.array([int(b, 16) for b in parts[2:]], np.uint32).view(np.float32)
+            if parts[0] == "run":
+                out["run"] = values
+            else:
+                out["steps"].append(values)
+    return out
+
+
+def write_input_header(path: Path, x: np.ndarray) -> None:
+    """The firmware's input sequence (steps, features), as exact float32 bit patterns."""
+    steps, features = x.shape
+    bits = np.ascontiguousarray(x, np.float32).reshape(-1).view(np.uint32)
+    rows = [", ".join(f"0x{b:08x}u" for b in bits[i:i + 8]) for i in range(0, len(bits), 8)]
+    path.write_text("/* the input sequence, float32 bits, written by tools/mcu_report.py */\n"
+                    f"#define SAMPLE_STEPS {steps}\n#define SAMPLE_FEATURES {features}\n"
+                    "static const unsigned int sample_bits[] = {\n    "
+                    + ",\n    ".join(rows) + "\n};\n")
+
+
+def sensor_model(seed: int = 7):
+    """GRU(64) -> GRU(32) -> Dense(4) over a 6-feature sensor stream, seeded weights."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((None, FEATURES)),
+                             keras.layers.GRU(64, return_sequences=True),
+                             keras.layers.GRU(32), keras.layers.Dense(4)], name="sensor")
+
+
+def gru_only_model(seed: int = 7):
+    """A lone GRU(64) (tanh / sigmoid): the smallest model the library can run."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((None, FEATURES)), keras.layers.GRU(64)],
+                            name="gru_only")
+
+
+def convert_to_header(keras_model, out_dir: Path, name: str,
+                      dtype: str = "float32") -> Tuple[Path, Path]:
+    """Save a Keras model and `fastgru convert --format c` it: (header, its fg_config.h)."""
+    import fastgru
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    src = out_dir / f"{name}.keras"
+    keras_model.save(src)
+    header = out_dir / f"{name}.h"
+    fastgru.convert(src, header, format="c", dtype=dtype)
+    return header, out_dir / f"{name}_fg_config.h"
+
+
+# map file lines: " .text.name  0xADDR  0xSIZE  origin" (the name may stand on its own line)
+_MAP_ROW = re.compile(r"^ (\.\S+)?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$")
+
+
+def _origin(path: str) -> str:
+    if "libfastgru_mcu.a" in path:
+        return "fastgru"
+    for lib in ("libm.a", "libc_nano.a", "libc.a", "libgcc.a"):
+        if lib in path:
+            return {"libc_nano.a": "libc", "libc.a": "libc"}.get(lib, lib[3:-2])
+    return "firmware"
+
+
+def map_sizes(map_path: Path, model_symbol: str) -> Dict[Tuple[str, str], int]:
+    """Bytes the final link keeps, by (origin, kind): origin fastgru, libm, libc, gcc,
+    firmware or model (the image array); kind text (code and constants in flash), data
+    (initialised RAM, also in flash) or bss."""
+    sizes: Dict[Tuple[str, str], int] = {}
+    lines = map_path.read_text().split("\n")
+    start = next(i for i, l in enumerate(lines) if l.startswith("Linker script and memory map"))
+    pending = None
+    for line in lines[start:]:
+        if re.match(r"^ \.\S+$", line):
+            pending = line.strip()
+            continue
+        m = _MAP_ROW.match(line)
+        if not m:
+            pending = None
+            continue
+        section = m.group(1) or pending
+        pending = None
+        size, origin = int(m.group(3), 16), m.group(4)
+        if section is None or size == 0 or origin.startswith("0x") or " " in origin:
+            continue
+        kind = ("text" if section.startswith((".text", ".rodata")) else
+                "data" if section.startswith(".data") else
+                "bss" if section.startswith((".bss", "COMMON")) else None)
+        if kind is None:
+            continue
+        who = "model" if section.endswith(f".{model_symbol}_data") else _origin(origin)
+        sizes[(who, kind)] = sizes.get((who, kind), 0) + size
+    return sizes
+
+
+def elf_size(elf: Path) -> Tuple[int, int, int]:
+    """arm-none-eabi-size's text, data and bss of a firmware."""
+    out = subprocess.run([CROSS + "size", str(elf)], capture_output=True, text=True,
+                         check=True).stdout.splitlines()[1].split()
+    return int(out[0]), int(out[1]), int(out[2])
+
+
+def measure(work: Path, keras_model, name: str, fg_config: bool = True,
+            dtype: str = "float32", pool_bytes: int = 4096, messages: bool = False) -> dict:
+    """Build and run one firmware: its sizes, the figures it prints, its outputs."""
+    header, config = convert_to_header(keras_model, work, name, dtype)
+    x = np.random.default_rng(0).normal(size=(STEPS, FEATURES)).astype(np.float32)
+    input_h = work / f"{name}_input.h"
+    write_input_header(input_h, x)
+    out = work / f"fw_{name}_{dtype}_{'config' if fg_config else 'all'}_{int(messages)}"
+    elf = build_firmware("sensor", out, header, input_h, config if fg_config else None,
+                         pool_bytes=pool_bytes, messages=messages)
+    status, text = run_qemu(elf)
+    if status != 0:
+        raise RuntimeError(f"{elf} exited {status}:\n{text[-2000:]}")
+    return {"x": x, "elf": elf, "size": elf_size(elf), "map": map_sizes(out / "sensor.map", name),
+            "printed": parse_sensor_output(text), "image_bytes": _image_bytes(header)}
+
+
+def _image_bytes(header: Path) -> int:
+    return int(re.search(r"\((\d+) bytes", header.read_text()).group(1))
+
+
+def report(work: Path) -> str:
+    gru = measure(work, gru_only_model(), "gru_only")
+    sensor = measure(work, sensor_model(), "sensor")
+    sensor_all = measure(work, sensor_model(), "sensor", fg_config=False)
+    sensor_messages = measure(work, sensor_model(), "sensor", messages=True)
+    sensor16 = measure(work, sensor_model(), "sensor", dtype="float16", pool_bytes=1 << 20)
+
+    def kb(n: int) -> str:
+        return f"{n / 1024:.1f} KB ({n} B)"
+
+    def lib(r: dict, kind: str, who=("fastgru",)) -> int:
+        return sum(r["map"].get((w, kind), 0) for w in who)
+
+    libs = ("fastgru", "libm", "libc", "gcc")
+    rows = [
+        "| | GRU(64) only | sensor: GRU(64)->GRU(32)->Dense(4) |",
+        "|---|---|---|",
+        f"| fastgru library text, fg_config.h build | {kb(lib(gru, 'text'))} | "
+        f"{kb(lib(sensor, 'text'))} |",
+        f"| the same with error messages (MCU_MESSAGES=1) | | "
+        f"{kb(lib(sensor_messages, 'text'))} |",
+        f"| fastgru library data + bss | {lib(gru, 'data') + lib(gru, 'bss')} B | "
+        f"{lib(sensor, 'data') + lib(sensor, 'bss')} B |",
+        f"| the same with the libm, libc (nano), libgcc code it pulls in | "
+        f"{kb(lib(gru, 'text', libs))} | "
+        f"{kb(lib(sensor, 'text', libs))} |",
+        f"| fastgru library text, every op and activation built | | "
+        f"{kb(lib(sensor_all, 'text'))} (with libs {kb(lib(sensor_all, 'text', libs))}) |",
+        f"| model image in flash, fp32 weights | {kb(gru['image_bytes'])} | "
+        f"{kb(sensor['image_bytes'])} |",
+        f"| model image in flash, fp16 weights | | {kb(sensor16['image_bytes'])} |",
+        f"| pool: model tables after load (fp32) | {gru['printed']['pool_model']} B | "
+        f"{sensor['printed']['pool_model']} B |",
+        f"| pool: model after load, fp16 widened at load | | "
+        f"{kb(sensor16['printed']['pool_model'])} |",
+        f"| pool: one stream state (fg_state_create) | {gru['printed']['pool_state']} B | "
+        f"{sensor['printed']['pool_state']} B |",
+        f"| workspace (fg_model_workspace_bytes), whole {STEPS}-step run | "
+        f"{gru['printed']['workspace_run']} B | {sensor['printed']['workspace_run']} B |",
+        f"| workspace, one fg_model_step | {gru['printed']['workspace_step']} B | "
+        f"{sensor['printed']['workspace_step']} B |",
+        f"| stack high-water mark (firmware + library) | {gru['printed']['stack_used']} B | "
+        f"{sensor['printed']['stack_used']} B |",
+        f"| firmware, arm-none-eabi-size text / data / bss | "
+        f"{' / '.join(map(str, gru['size']))} | {' / '.join(map(str, sensor['size']))} |",
+    ]
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="/tmp/fastgru_mcu", help="work directory")
+    args = parser.parse_args(argv)
+    reason = missing_tools()
+    if reason:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 1
+    print(report(Path(args.out).resolve()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
