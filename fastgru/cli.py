@@ -185,7 +185,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = _ArgumentParser(prog="fastgru", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"fastgru {__version__}")
-    sub = parser.add_subparsers(dest="command", title="commands", parser_class=_ArgumentParser)
+    sub = parser.add_subparsers(dest="command", title="commands", parser_class=_ArgumentParser,
+                                help="fastgru COMMAND --help shows a command's options")
 
     def with_model(p):
         p.add_argument("model", help="a .keras, .h5, .weights.h5 (with --config) or .fgru file")

@@ -82,6 +82,8 @@ def read_inputs(path: str) -> List[Tuple[str, np.ndarray]]:
 def output_path(path: str, n_outputs: int) -> str:
     """The file `write_outputs` writes: -o as given when it ends in .npy (one output) or .npz,
     else with that extension added, as np.save / np.savez do."""
+    if os.path.isdir(path):
+        raise FastGRUError(f"{path}: is a folder; name the file to write")
     extension = ".npy" if n_outputs == 1 and not path.endswith(".npz") else ".npz"
     return path if path.endswith(extension) else path + extension
 

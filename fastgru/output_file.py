@@ -34,7 +34,8 @@ def check_destination(dst: str) -> str:
         raise FastGRUError(f"{dst}: is a folder; name the file to write")
     folder = os.path.dirname(os.path.abspath(dst))
     if not os.path.isdir(folder):
-        raise FastGRUError(f"{dst}: the folder {folder!r} does not exist")
+        problem = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise FastGRUError(f"{dst}: the folder {folder!r} {problem}")
     if not os.access(folder, os.W_OK):
         raise FastGRUError(f"{dst}: the folder {folder!r} is not writable")
     return folder
