@@ -4,6 +4,7 @@ so every count is checked against a ceiling before C sees it (no OverflowError).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Optional
 
 import numpy as np
@@ -41,3 +42,19 @@ def path_text(path, name: str = "path") -> str:
         raise TypeError(f"{name} must be a str, bytes or os.PathLike path, got "
                         f"{type(path).__name__}")
     return os.fsdecode(os.fspath(path))
+
+
+def text(value, name: str) -> str:
+    """A str argument such as dtype= or format= (its value is checked where it is used)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
+    return value
+
+
+def custom_objects(value) -> Optional[Mapping]:
+    """custom_objects=: None or a mapping of class names to fastgru layers / class names."""
+    if value is not None and not isinstance(value, Mapping):
+        raise TypeError(f"custom_objects must be None or a dict (class name -> fastgru.GRU, "
+                        f"fastgru.Bidirectional or a Keras class name), got "
+                        f"{type(value).__name__}")
+    return value

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional, Union
 
-from .arguments import path_text
+from . import arguments
 from .errors import FastGRUError, FastGRUFileNotFoundError
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -58,7 +58,7 @@ def _image_for(path: str, config: Any, custom_objects: Optional[dict],
 
 
 def _check_dtype(dtype: str) -> None:
-    if dtype not in _SUPPORTED_DTYPES:
+    if arguments.text(dtype, "dtype") not in _SUPPORTED_DTYPES:
         raise FastGRUError(f"dtype={dtype!r} is not supported; expected one of "
                            f"{_SUPPORTED_DTYPES}")
 
@@ -87,14 +87,14 @@ def load(path: PathLike, *, config: Any = None, device: str = "cpu",
         raise FastGRUError(f"device={device!r} is not available in this build of fastgru; "
                            f"only device='cpu' is")
     _check_dtype(dtype)
-    from .arguments import threads as checked_threads
     from .model import Model
     from .precision import compute_precision_id
 
-    path = path_text(path)
+    path = arguments.path_text(path)
     # bad values fail before the file is read
-    compute_precision_id(precision)
-    checked_threads(threads)
+    compute_precision_id(arguments.text(precision, "precision"))
+    arguments.threads(threads)
+    arguments.custom_objects(custom_objects)
     return Model(_image_for(path, config, custom_objects, dtype), threads=threads,
                  source=path, precision=precision)
 
@@ -108,13 +108,15 @@ def convert(src_path: PathLike, dst_path: PathLike, *, config: Any = None,
     stored as ``dtype`` ("float32", "float16" or "bfloat16"; compute is float32 in every
     case); a reduced dtype's file records its measured max abs error against float32."""
     _check_dtype(dtype)
-    if format not in ("fgru", "c"):
+    arguments.custom_objects(custom_objects)
+    if arguments.text(format, "format") not in ("fgru", "c"):
         raise FastGRUError(f"format={format!r} is not supported; expected 'fgru' or 'c'")
-    if name is not None and format != "c":
+    if name is not None and arguments.text(name, "name") is not None and format != "c":
         raise FastGRUError("name= only applies to format='c'")
     from .output_file import replaced_atomically
 
-    src_path, dst_path = path_text(src_path, "src_path"), path_text(dst_path, "dst_path")
+    src_path = arguments.path_text(src_path, "src_path")
+    dst_path = arguments.path_text(dst_path, "dst_path")
     image = _image_for(src_path, config, custom_objects, dtype)
     if format == "c":
         from . import c_export

@@ -178,6 +178,12 @@ def test_wrong_argument_types_are_type_errors_that_say_what_was_expected(tmp_pat
         fastgru.convert(SIMPLE, 3.5)
     with pytest.raises(TypeError, match="threads must be None or an int"):
         fastgru.load(SIMPLE, threads="4")
+    with pytest.raises(TypeError, match="dtype must be a str"):
+        fastgru.load(SIMPLE, dtype=np.float16)
+    with pytest.raises(TypeError, match="custom_objects must be None or a dict"):
+        fastgru.load(SIMPLE, custom_objects=[("MyGRU", "GRU")])
+    with pytest.raises(TypeError, match="format must be a str"):
+        fastgru.convert(SIMPLE, tmp_path / "m.fgru", format=None)
     model = fastgru.load(SIMPLE)
     x = np.zeros((2, 3) + model.inputs[0].shape[2:], np.float32)
     with pytest.raises(TypeError, match="batch_size must be None or an int"):
