@@ -158,3 +158,15 @@ def test_inspect_into_a_closed_pipe_ends_quietly():
     proc.stdout.close()          # the reader leaves before anything is written
     _, err = proc.communicate(timeout=300)
     assert err == b"" and proc.returncode == 128 + 13
+
+
+def test_run_takes_npz_inputs_by_the_model_input_names(tmp_path):
+    model = fastgru.load(TWO_IN_TWO_OUT)
+    xs = arrays(load_data({"data": "keras3/two_in_two_out.npz"}), "x")
+    # stored in the reverse of the model's order: the names, not the order, decide
+    np.savez(tmp_path / "named.npz", **{t.name: x for t, x in reversed(list(zip(model.inputs,
+                                                                              xs)))})
+    fastgru_cli("run", TWO_IN_TWO_OUT, tmp_path / "named.npz", "-o", tmp_path / "y.npz")
+    got = np.load(tmp_path / "y.npz")
+    for t, expected in zip(model.outputs, model.predict(xs)):
+        np.testing.assert_array_equal(got[t.name], expected)
