@@ -45,7 +45,8 @@ def path_text(path, name: str = "path") -> str:
 
 
 def text(value, name: str) -> str:
-    """A str argument such as dtype= or format= (its value is checked where it is used)."""
+    """A str argument such as dtype= or format= (its value is checked where it is used).
+    precision= keeps its FastGRUError for any bad value (fastgru/precision.py)."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
     return value

@@ -92,7 +92,7 @@ def load(path: PathLike, *, config: Any = None, device: str = "cpu",
 
     path = arguments.path_text(path)
     # bad values fail before the file is read
-    compute_precision_id(arguments.text(precision, "precision"))
+    compute_precision_id(precision)
     arguments.threads(threads)
     arguments.custom_objects(custom_objects)
     return Model(_image_for(path, config, custom_objects, dtype), threads=threads,
