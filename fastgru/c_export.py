@@ -81,7 +81,9 @@ def header_text(image: bytes, name: str, source: str = "") -> str:
     for start in range(0, len(image), _BYTES_PER_LINE):
         chunk = image[start:start + _BYTES_PER_LINE]
         rows.append("    " + ",".join(f"0x{b:02x}" for b in chunk) + ",")
-    origin = f" from {os.path.basename(source)}" if source else ""
+    # The header is ASCII C: a non-ASCII file name is written escaped in the comment.
+    shown = os.path.basename(source).encode("unicode_escape").decode("ascii")
+    origin = f" from {shown}" if source else ""
     return "\n".join([
         f"/* fastgru model image{origin} ({len(image)} bytes, docs/FORMAT.md), written by",
         " * `fastgru convert --format c`; do not edit.",

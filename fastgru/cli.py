@@ -1,6 +1,8 @@
 """The ``fastgru`` command line (also ``python -m fastgru``).
 
 Exit status 0 on success, 2 on a bad argument or a bad file, with a one-line message on stderr.
+Output cut short by a closed pipe (``fastgru inspect m.keras | head``) ends quietly with the
+status a shell gives a process killed by SIGPIPE.
 """
 from __future__ import annotations
 
@@ -14,12 +16,33 @@ import numpy as np
 
 from .errors import FastGRUError
 
+DESCRIPTION = ("fastgru: fast CPU inference for Keras GRU models. Run, inspect, time and "
+               "convert .keras, .h5 and .fgru model files.")
+EXIT_BROKEN_PIPE = 128 + 13     # what a shell reports for a process killed by SIGPIPE
+
+
+class _UsageError(FastGRUError):
+    def __init__(self, prog: str, message: str):
+        super().__init__(message)
+        self.prog = prog
+
 
 class _ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports usage errors as fastgru errors (one line, exit status 2)."""
+    """argparse that reports usage errors as one line (exit status 2) naming the subcommand."""
 
     def error(self, message):
-        raise FastGRUError(f"{self.prog}: {message}")
+        raise _UsageError(self.prog, message)
+
+
+def _batch_sizes(text: str) -> List[int]:
+    try:
+        sizes = [int(v) for v in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as "
+                                         f"1,8,64, got {text!r}")
+    return sizes
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -90,39 +113,39 @@ def _cmd_inspect(args) -> int:
     return 0
 
 
-def _read_inputs(paths: Sequence[str]) -> list:
-    arrays = []
-    for path in paths:
-        if not os.path.exists(path):
-            raise FastGRUError(f"{path}: no such input file")
-        try:
-            loaded = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise FastGRUError(f"{path}: not a readable .npy/.npz file ({exc})") from None
-        if isinstance(loaded, np.lib.npyio.NpzFile):
-            arrays.extend(loaded[key] for key in loaded.files)
-        else:
-            arrays.append(loaded)
-    return arrays
+def _model_feed(model, paths: Sequence[str]):
+    """The predict() argument from the input files: by name when a .npz names every model
+    input, else in order."""
+    from .npy_io import read_inputs
+
+    named = [item for path in paths for item in read_inputs(path)]
+    names = [t.name for t in model.inputs]
+    if len(paths) == 1 and sorted(n for n, _ in named) == sorted(names):
+        return dict(named)
+    arrays = [array for _, array in named]
+    return arrays if len(arrays) > 1 else arrays[0]
 
 
 def _cmd_run(args) -> int:
+    from .npy_io import output_path, write_outputs
+    from .output_file import check_destination
+
     model = _load(args)
-    inputs = _read_inputs(args.inputs)
-    outputs = _as_list(model.predict(inputs if len(inputs) > 1 else inputs[0],
+    check_destination(output_path(args.output, len(model.outputs)))
+    outputs = _as_list(model.predict(_model_feed(model, args.inputs),
                                      batch_size=args.batch_size))
-    if len(outputs) == 1 and not args.output.endswith(".npz"):
-        np.save(args.output, outputs[0])
-    else:
-        np.savez(args.output, **{f"y{i}": out for i, out in enumerate(outputs)})
-    shapes = ", ".join(str(tuple(o.shape)) for o in outputs)
-    print(f"wrote {args.output}: {shapes}")
+    named = {t.name: out for t, out in zip(model.outputs, outputs)}
+    written = write_outputs(args.output, named)
+    shapes = ", ".join(f"{name} {tuple(o.shape)}" for name, o in named.items())
+    print(f"wrote {written}: {shapes}")
     return 0
 
 
 def _cmd_convert(args) -> int:
     from .loader import convert
+    from .output_file import check_destination
 
+    check_destination(args.output)
     convert(args.model, args.output, config=args.config, dtype=args.dtype, format=args.format,
             name=args.name)
     print(f"wrote {args.output} ({os.path.getsize(args.output)} bytes)")
@@ -139,21 +162,31 @@ def _random_input(info, rng, batch: int, timesteps: int) -> np.ndarray:
 
 
 def _cmd_bench(args) -> int:
+    from . import _core
+
     model = _load(args)
     timesteps = args.timesteps
     rng = np.random.default_rng(0)
-    print(f"{'batch':>6} {'timesteps':>9} {'ms/call':>10} {'us/sequence':>12}")
+    threads = args.threads or _core.default_threads()
+    print(f"{args.model}: {threads} threads, ISA {_core.isa_active()}, "
+          f"precision {model.precision}; median of {args.repeats} calls")
+    print(f"{'batch':>6} {'timesteps':>9} {'ms/call':>10} {'sequences/s':>12} {'steps/s':>12}")
     for batch in args.batch_sizes:
         inputs = [_random_input(info, rng, batch, timesteps) for info in model.inputs]
         feed = inputs if len(inputs) > 1 else inputs[0]
         seconds = _median_seconds(lambda: model.predict(feed), repeats=args.repeats)
-        print(f"{batch:>6} {timesteps:>9} {seconds * 1e3:>10.3f} {seconds / batch * 1e6:>12.1f}")
+        print(f"{batch:>6} {timesteps:>9} {seconds * 1e3:>10.3f} {batch / seconds:>12.4g} "
+              f"{batch * timesteps / seconds:>12.4g}")
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(prog="fastgru", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
+    from . import __version__
+
+    parser = _ArgumentParser(prog="fastgru", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"fastgru {__version__}")
+    sub = parser.add_subparsers(dest="command", title="commands", parser_class=_ArgumentParser,
+                                help="fastgru COMMAND --help shows a command's options")
 
     def with_model(p):
         p.add_argument("model", help="a .keras, .h5, .weights.h5 (with --config) or .fgru file")
@@ -167,7 +200,7 @@ def _parser() -> argparse.ArgumentParser:
                             "default exact float32")
 
     demo = sub.add_parser("demo", help="run the bundled example model against Keras' output")
-    demo.add_argument("--threads", type=int, default=None)
+    demo.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     demo.set_defaults(func=_cmd_demo)
 
     with_model(sub.add_parser("inspect", help="print the layer table")).set_defaults(
@@ -175,15 +208,18 @@ def _parser() -> argparse.ArgumentParser:
 
     run = with_model(sub.add_parser("run", help="run inference on .npy / .npz inputs"))
     run.add_argument("inputs", nargs="+", help="one .npy per model input, or one .npz")
-    run.add_argument("-o", "--output", required=True, help="output .npy (or .npz)")
-    run.add_argument("--batch-size", type=int, default=None)
+    run.add_argument("-o", "--output", required=True,
+                     help="output file: .npy for one output, else .npz with the arrays named "
+                          "after the model's outputs (the extension is added when missing)")
+    run.add_argument("--batch-size", type=int, default=None,
+                     help="run the inputs in chunks of this many sequences (default: all at once)")
     with_precision(run)
     run.set_defaults(func=_cmd_run)
 
     convert = sub.add_parser("convert", help="write the converted .fgru format, or a C header")
-    convert.add_argument("model")
-    convert.add_argument("-o", "--output", required=True)
-    convert.add_argument("--config")
+    convert.add_argument("model", help="a .keras, .h5 or .weights.h5 (with --config) file")
+    convert.add_argument("-o", "--output", required=True, help="the file to write")
+    convert.add_argument("--config", help="model.to_json() output, for weights-only files")
     convert.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
                          help="stored weight dtype (compute is float32); a reduced one records "
                               "its measured error, shown by inspect")
@@ -193,19 +229,35 @@ def _parser() -> argparse.ArgumentParser:
     convert.set_defaults(func=_cmd_convert)
 
     bench = with_model(sub.add_parser("bench", help="time inference at a few batch sizes"))
-    bench.add_argument("--batch-sizes", type=lambda s: [int(v) for v in s.split(",")],
-                       default=[1, 8, 64])
-    bench.add_argument("--timesteps", type=int, default=100)
-    bench.add_argument("--repeats", type=int, default=7)
+    bench.add_argument("--batch-sizes", type=_batch_sizes, default=[1, 8, 64],
+                       help="comma-separated batch sizes to time (default: 1,8,64)")
+    bench.add_argument("--timesteps", type=int, default=100,
+                       help="sequence length of the random inputs (default: 100)")
+    bench.add_argument("--repeats", type=int, default=7,
+                       help="timed calls per batch size; the median is shown (default: 7)")
     with_precision(bench)
     bench.set_defaults(func=_cmd_bench)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    parser = _parser()
     try:
-        args = _parser().parse_args(argv)
-        return args.func(args)
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        status = args.func(args)
+        sys.stdout.flush()   # a closed pipe shows here, inside the handler below
+        return status
+    except _UsageError as exc:
+        print(f"{exc.prog}: error: {exc} (see {exc.prog} --help)", file=sys.stderr)
+        return 2
     except FastGRUError as exc:
         print(f"fastgru: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader left (| head): say nothing more, and keep the interpreter's final flush
+        # of the dead pipe from printing a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE

@@ -463,7 +463,6 @@ def read_metadata(image) -> dict:
     meta_off, meta_bytes = fields[-2], fields[-1]
     if meta_off < HEADER_BYTES or meta_off + meta_bytes > total:
         raise FastGRUError("model image: the metadata section lies outside the image")
-    try:
-        return json.loads(bytes(view[meta_off:meta_off + meta_bytes]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FastGRUError(f"model image: metadata is not valid JSON ({e})") from None
+    from .metadata import parse_metadata
+
+    return parse_metadata(view[meta_off:meta_off + meta_bytes])

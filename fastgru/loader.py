@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 from typing import Any, Optional, Union
 
+from . import arguments
 from .errors import FastGRUError, FastGRUFileNotFoundError
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 _SUPPORTED_DTYPES = ("float32", "float16", "bfloat16")
 
@@ -29,14 +30,13 @@ def _stored_dtype(image: bytes) -> str:
     return (read_metadata(image).get("precision") or {}).get("dtype", "float32")
 
 
-def _image_for(path: PathLike, config: Any, custom_objects: Optional[dict],
+def _image_for(path: str, config: Any, custom_objects: Optional[dict],
                dtype: str = "float32") -> bytes:
     """The model image of `path`, weights stored as `dtype`. A .fgru file keeps the dtype it
     was converted with: asking it for another one is an error, not a silent re-rounding."""
     from . import format as image_format
     from .precision import reduced_image
 
-    path = os.fspath(path)
     if not os.path.exists(path):
         raise FastGRUFileNotFoundError(f"{path}: no such file")
     if _is_image_file(path, image_format.MAGIC):
@@ -58,7 +58,7 @@ def _image_for(path: PathLike, config: Any, custom_objects: Optional[dict],
 
 
 def _check_dtype(dtype: str) -> None:
-    if dtype not in _SUPPORTED_DTYPES:
+    if arguments.text(dtype, "dtype") not in _SUPPORTED_DTYPES:
         raise FastGRUError(f"dtype={dtype!r} is not supported; expected one of "
                            f"{_SUPPORTED_DTYPES}")
 
@@ -90,9 +90,13 @@ def load(path: PathLike, *, config: Any = None, device: str = "cpu",
     from .model import Model
     from .precision import compute_precision_id
 
-    compute_precision_id(precision)   # a bad value fails before the file is read
+    path = arguments.path_text(path)
+    # bad values fail before the file is read
+    compute_precision_id(precision)
+    arguments.threads(threads)
+    arguments.custom_objects(custom_objects)
     return Model(_image_for(path, config, custom_objects, dtype), threads=threads,
-                 source=os.fspath(path), precision=precision)
+                 source=path, precision=precision)
 
 
 def convert(src_path: PathLike, dst_path: PathLike, *, config: Any = None,
@@ -104,22 +108,25 @@ def convert(src_path: PathLike, dst_path: PathLike, *, config: Any = None,
     stored as ``dtype`` ("float32", "float16" or "bfloat16"; compute is float32 in every
     case); a reduced dtype's file records its measured max abs error against float32."""
     _check_dtype(dtype)
-    if format not in ("fgru", "c"):
+    arguments.custom_objects(custom_objects)
+    if arguments.text(format, "format") not in ("fgru", "c"):
         raise FastGRUError(f"format={format!r} is not supported; expected 'fgru' or 'c'")
-    if name is not None and format != "c":
+    if name is not None and arguments.text(name, "name") is not None and format != "c":
         raise FastGRUError("name= only applies to format='c'")
+    from .output_file import replaced_atomically
+
+    src_path = arguments.path_text(src_path, "src_path")
+    dst_path = arguments.path_text(dst_path, "dst_path")
     image = _image_for(src_path, config, custom_objects, dtype)
     if format == "c":
         from . import c_export
 
-        name = name or c_export.symbol_name(os.fspath(dst_path))
-        text = c_export.header_text(image, name, source=os.fspath(src_path))
+        name = name or c_export.symbol_name(dst_path)
+        text = c_export.header_text(image, name, source=src_path)
         data = text.encode("ascii")
-        with open(c_export.config_path(dst_path), "w", encoding="ascii") as f:
-            f.write(c_export.config_text(image, name))
+        with replaced_atomically(c_export.config_path(dst_path)) as f:
+            f.write(c_export.config_text(image, name).encode("ascii"))
     else:
         data = image
-    tmp = os.fspath(dst_path) + ".tmp"
-    with open(tmp, "wb") as f:
+    with replaced_atomically(dst_path) as f:
         f.write(data)
-    os.replace(tmp, dst_path)

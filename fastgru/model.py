@@ -10,6 +10,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
 import numpy as np
 
 from .errors import FastGRUError
+from .metadata import parse_metadata
 from .progress import Progress, check_verbose
 
 log = logging.getLogger(__name__)
@@ -98,16 +99,6 @@ class Layer:
         return f"<fastgru Layer {self.name!r} ({self.class_name})>"
 
 
-def _parse_metadata(blob: bytes) -> Dict[str, Any]:
-    try:
-        meta = json.loads(blob.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FastGRUError(f"model image: the metadata is not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("layers"), list):
-        raise FastGRUError("model image: the metadata is not an object with a 'layers' list")
-    return meta
-
-
 def _restore(image: bytes, threads: Optional[int], source: Optional[str],
              precision: str = "float32") -> "Model":
     return Model(image, threads=threads, source=source, precision=precision)
@@ -120,10 +111,10 @@ class Model:
     def __init__(self, image: bytes, *, threads: Optional[int] = None,
                  source: Optional[str] = None, precision: str = "float32"):
         from . import _core
+        from .arguments import threads as checked_threads
         from .precision import COMPUTE_PRECISIONS, compute_precision_id
         precision_id = compute_precision_id(precision)
-        if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
-            raise FastGRUError(f"threads must be None or an int >= 1, got {threads!r}")
+        threads = checked_threads(threads)
         # One 64-byte aligned copy, which the C model then runs in place (no second copy).
         view = memoryview(image).cast("B")
         self._buffer = _core._aligned_bytes(len(view))
@@ -131,8 +122,8 @@ class Model:
         self._core = _core.ModelCore(self._buffer, precision_id)
         #: compute precision of the GRU products: "float32" (exact) or "bfloat16"
         self.precision: str = COMPUTE_PRECISIONS[precision_id]
-        self._meta = _parse_metadata(self._core.metadata())
-        self._threads = 0 if threads is None else int(threads)
+        self._meta = parse_metadata(self._core.metadata())
+        self._threads = threads or 0
         self._source = source
         self.name: str = self._meta.get("name", "model")
         self.source: str = source or self._meta.get("source") or ""
@@ -223,11 +214,10 @@ class Model:
         (None: all at once). verbose: 0 silent, 1 a progress bar on stderr, "auto" a bar on a
         terminal for runs over a few seconds (fastgru/progress.py)."""
         check_verbose(verbose)
+        from .arguments import count
+        batch_size = count(batch_size, "batch_size", allow_none=True)
         arrays, batch, times = self._converted(x)
-        if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
-                                       or batch_size < 1):
-            raise FastGRUError(f"batch_size must be None or an int >= 1, got {batch_size!r}")
-        step = batch if not batch_size or batch_size >= batch else int(batch_size)
+        step = batch if not batch_size or batch_size >= batch else batch_size
         if self.stateful:
             step = self._stateful_state(step).batch
             if batch % step:
@@ -279,9 +269,9 @@ class Model:
         ``out=`` arrays of the output's dtype and shape are written in place, allocating
         nothing."""
         from . import _core
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise FastGRUError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        return _core.ModelStream(self._core, int(batch_size), self._threads, convert_input)
+        from .arguments import count
+        return _core.ModelStream(self._core, count(batch_size, "batch_size"), self._threads,
+                                 convert_input)
 
     # ---- introspection -------------------------------------------------------------------
     def _weight(self, ref: dict) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Fuzz the Python readers: mutated .keras zips, config.json, HDF5 files -> fastgru.load.
+"""Fuzz the Python readers: mutated .keras zips, config.json, HDF5 files -> fastgru.load, and
+CRC-valid .fgru images with mutated metadata JSON -> fastgru.load and ``fastgru inspect``.
 
 Every case must end in success or a FastGRUError (never another exception, a crash or a
 hang). A mutation starts from a real fixture (tests/fixtures/keras2|keras3) and changes one
@@ -8,6 +9,10 @@ moved objects), or the raw bytes (truncation, flipped bytes). A model that loads
 on a tiny input. HDF5 goes through fastgru's own reader (fastgru/keras/h5lite.py), h5py only
 for what it leaves (FASTGRU_HDF5_READER=h5py fuzzes the h5py child instead); the mutated HDF5
 bytes are also given to h5lite directly, which must return a tree or raise Unsupported.
+The .fgru cases start from the valid images in fuzz/corpus and change the metadata only
+(header and CRC fixed, tests/image_edit.py), with the metadata schema's field names
+(fastgru/metadata.py) as the dictionary: fields added, renamed or set to hostile values. The
+atheris run also hands those names to libFuzzer as its -dict.
 
     python fuzz/fuzz_readers.py -atheris_runs=N [libFuzzer flags]   # coverage-guided, atheris
     python fuzz/fuzz_readers.py --random N [--seed S]               # plain random cases
@@ -15,6 +20,7 @@ bytes are also given to h5lite directly, which must return a tree or raise Unsup
 The input bytes only steer the choices (which fixture, which mutation, which value), so the
 mutations stay structure-aware while atheris explores them.
 """
+import contextlib
 import io
 import json
 import os
@@ -26,6 +32,7 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(1, os.path.join(ROOT, "tests"))
 os.environ.setdefault("KERAS_BACKEND", "jax")
 CASE_SECONDS = 20
 # libhdf5 hangs on some damaged files (e.g. a vlen string whose global heap object is missing):
@@ -36,8 +43,13 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 import fastgru  # noqa: E402
+from fastgru import cli  # noqa: E402
+from fastgru import format as image_format  # noqa: E402
 from fastgru.errors import FastGRUError  # noqa: E402
 from fastgru.keras import archive, h5lite, h5tree  # noqa: E402
+from fastgru.metadata import field_names  # noqa: E402
+from fastgru.model import Model  # noqa: E402
+from image_edit import with_metadata  # noqa: E402
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 SEEDS = ("simple", "masking", "embedding_mask", "two_in_two_out", "bidi_state", "stateful",
@@ -45,6 +57,30 @@ SEEDS = ("simple", "masking", "embedding_mask", "two_in_two_out", "bidi_state", 
 HOSTILE = (None, True, -1, 0, 1, 3, 2 ** 31, 2 ** 63, -2 ** 63, 1e308, float("nan"), "", "x",
            "float16", [], {}, [None], [0, -1], [2 ** 40, 2 ** 40], {"class_name": "GRU"},
            {"class_name": "Lambda", "config": {}})
+FIELD_NAMES = field_names()
+# Values a metadata field might be confused with: other fields' names and kinds of value.
+METADATA_VALUES = HOSTILE + tuple(FIELD_NAMES) + (
+    {"weight": 0}, {"gru": 0, "part": "kernel", "config": [1, 1, 1, 1, 0, 0]},
+    {"name": "x", "shape": [None, 1], "dtype": "float32"}, [[None, 4]], 10 ** 30, 1e30,
+    -0.0, "\udc80", {"dtype": "float16", "max_abs_error_vs_float32": "x"})
+
+
+def _valid_images():
+    """The committed C-fuzzer seeds that load (the rest are crash regressions)."""
+    images = []
+    for name in sorted(os.listdir(os.path.join(ROOT, "fuzz", "corpus"))):
+        with open(os.path.join(ROOT, "fuzz", "corpus", name), "rb") as f:
+            data = f.read()
+        try:
+            image_format.read_metadata(data)
+            Model(data)
+        except FastGRUError:
+            continue
+        images.append(data)
+    return images
+
+
+SEED_IMAGES = _valid_images()
 
 
 class RandomChoices:
@@ -150,6 +186,36 @@ def mutate_hdf5(fdp, data):
     return buf.getvalue()
 
 
+def mutate_metadata(fdp, image):
+    """One change to an image's metadata JSON, the rest of the image kept valid."""
+    meta = image_format.read_metadata(image)
+    how = fdp.ConsumeIntInRange(0, 4)
+    if how == 4:
+        text = mutate_bytes(fdp, dump_json(meta).encode())
+        return with_metadata(image, text)
+    objects = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            objects.append(node)
+        for value in (node.values() if isinstance(node, dict) else
+                      node if isinstance(node, list) else ()):
+            walk(value)
+    walk(meta)
+    if how == 0:
+        mutate_json(fdp, meta)
+    else:
+        node = pick(fdp, objects)
+        field = pick(fdp, FIELD_NAMES)
+        if how == 1:                 # a schema field set to a hostile or confusable value
+            node[field] = pick(fdp, METADATA_VALUES + (DEEP,))
+        elif how == 2 and node:      # a field renamed to another schema field
+            node[field] = node.pop(pick(fdp, sorted(node)))
+        elif how == 3:               # a schema field deleted
+            node.pop(field, None)
+    return with_metadata(image, dump_json(meta).encode())
+
+
 def mutate_keras_zip(fdp, data):
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         members = {n: z.read(n) for n in z.namelist()}
@@ -177,7 +243,9 @@ def mutate_keras_zip(fdp, data):
 def make_case(fdp):
     """(file bytes, suffix, config or None) for one mutated fixture."""
     model = pick(fdp, SEEDS)
-    kind = fdp.ConsumeIntInRange(0, 3)
+    kind = fdp.ConsumeIntInRange(0, 4)
+    if kind == 4:
+        return mutate_metadata(fdp, pick(fdp, SEED_IMAGES)), ".fgru", None
     if kind == 0:
         with open(os.path.join(FIXTURES, "keras3", model + ".keras"), "rb") as f:
             return mutate_keras_zip(fdp, f.read()), ".keras", None
@@ -226,10 +294,24 @@ def run_case(data, suffix, config, workdir):
         xs = [np.zeros((1,) + tuple(2 if d is None else d for d in t.shape[1:]), t.dtype)
               for t in model.inputs]
         model.predict(xs if len(xs) > 1 else xs[0])
+        if suffix == ".fgru":
+            for layer in model.layers:
+                layer.get_weights()
     except FastGRUError:
         pass
     finally:
         signal.alarm(0)
+    if suffix == ".fgru":
+        inspect(path)
+
+
+def inspect(path):
+    """`fastgru inspect` on the case: it prints the model or one error line (status 2)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli.main(["inspect", path])
+    if status not in (0, 2) or (status == 2 and len(err.getvalue().splitlines()) != 1):
+        raise AssertionError(f"fastgru inspect: status {status}, stderr {err.getvalue()!r}")
 
 
 def main(argv):
@@ -253,6 +335,11 @@ def main(argv):
         run_case(*make_case(atheris.FuzzedDataProvider(data)), workdir)
 
     atheris.instrument_all()   # coverage of fastgru's readers (and h5py's Python side)
+    if not any(arg.startswith("-dict=") for arg in argv):
+        dictionary = os.path.join(workdir, "metadata_fields.dict")
+        with open(dictionary, "w") as f:
+            f.writelines(f'"{name}"\n' for name in FIELD_NAMES)
+        argv = argv + [f"-dict={dictionary}"]
     atheris.Setup(argv, one)
     atheris.Fuzz()
 

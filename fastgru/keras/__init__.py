@@ -52,6 +52,7 @@ def _read(path, config, custom_objects, hdf5_data) -> ModelSpec:
     where = os.fspath(path)
     graph = flatten(normalise(source.config, where), where)
     resolver = ClassResolver(TRANSLATORS, custom_objects, where)
+    resolver.check_all(graph.layers)
 
     def translate(builder, layer, call, inputs, states, mask):
         kind = resolver(layer, layer.class_name, layer.registered_name)

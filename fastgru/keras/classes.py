@@ -3,6 +3,7 @@ user's ``custom_objects`` mapping. Nothing from the file is ever imported or exe
 from __future__ import annotations
 
 from ..errors import FastGRUError
+from .builtin_classes import KERAS_LAYER_CLASSES
 
 # Nested classes that only appear inside other layers' configs.
 CELL_CLASSES = frozenset({"GRUCell", "StackedRNNCells"})
@@ -20,24 +21,71 @@ class ClassResolver:
             if name not in self.known:
                 raise FastGRUError(f"custom_objects[{key!r}] = {target!r}: fastgru can map a custom "
                                    f"class only to one of {', '.join(sorted(self.known))}")
+            if _is_builtin(key) and key.split(">")[-1] != name:
+                # A built-in class keeps its own maths: read as another layer, it would run
+                # silently wrong (a Softmax read as a linear Activation).
+                raise FastGRUError(f"custom_objects[{key!r}]: {key!r} is a built-in Keras class, "
+                                   f"which fastgru never remaps; only custom classes can be mapped")
             self.mapping[key] = name
 
     def __call__(self, layer, class_name, registered_name=None) -> str:
+        kind, reason = self._resolve(layer, class_name, registered_name)
+        if reason:
+            raise FastGRUError(f"{self.source}: layer {layer.name!r} {reason}"
+                               f"{self._hint([(class_name, registered_name)])}")
+        return kind
+
+    def check_all(self, layers) -> None:
+        """Refuse the model naming every top-level layer whose class fastgru cannot read, not
+        just the first."""
+        refused, classes = [], []
+        for layer in layers:
+            if layer.is_op:
+                continue
+            _, reason = self._resolve(layer, layer.class_name, layer.registered_name)
+            if reason:
+                refused.append(f"layer {layer.name!r} {reason}")
+                classes.append((layer.class_name, layer.registered_name))
+        if len(refused) == 1:
+            raise FastGRUError(f"{self.source}: {refused[0]}{self._hint(classes)}")
+        if refused:
+            raise FastGRUError(f"{self.source}: {len(refused)} layers cannot be read: "
+                               f"{'; '.join(refused)}{self._hint(classes)}")
+
+    def _resolve(self, layer, class_name, registered_name):
+        """(the known class it reads as, None) or (None, why it cannot be read)."""
         if not isinstance(class_name, str) or not isinstance(registered_name, (str, type(None))):
             raise FastGRUError(f"{self.source}: layer {layer.name!r}: class_name / registered_name "
                                f"must be strings, found {class_name!r} / {registered_name!r}")
         for key in (registered_name, class_name):
             if key in self.mapping:
-                return self.mapping[key]
+                return self.mapping[key], None
         if class_name == "Lambda":
-            raise FastGRUError(f"{self.source}: layer {layer.name!r} is a Lambda layer, which stores "
-                               f"Python bytecode; fastgru never executes code from a file. Replace "
-                               f"it with standard layers")
-        if class_name in self.known and registered_name in (None, class_name, f"keras>{class_name}"):
-            return class_name
-        label = registered_name or class_name
+            return None, ("is a Lambda layer, which stores Python bytecode; fastgru never "
+                          "executes code from a file. Replace it with standard layers")
+        builtin = registered_name in (None, class_name, f"keras>{class_name}")
+        if class_name in self.known and builtin:
+            return class_name, None
+        if builtin and _is_builtin(class_name):
+            return None, f"is a Keras {class_name}, which fastgru does not support"
+        return None, f"has the custom class {registered_name or class_name!r}"
+
+    def _hint(self, classes) -> str:
+        """What fastgru reads, and for custom classes only, how to map them."""
         supported = ", ".join(sorted(self.known - {"InputLayer"}))
-        raise FastGRUError(f"{self.source}: layer {layer.name!r} has class {label!r}, which fastgru "
-                           f"does not support (it reads {supported}). A custom class that keeps "
-                           f"the maths of one of these can be mapped, e.g. "
-                           f"custom_objects={{{label!r}: fastgru.GRU}} or {{{label!r}: 'Dense'}}")
+        custom = [registered or name for name, registered in classes
+                  if not (registered in (None, name, f"keras>{name}") and _is_builtin(name))
+                  and name != "Lambda"]
+        text = f" (fastgru reads {supported})"
+        if custom:
+            text += (f". A custom class that keeps the maths of one of these can be mapped, "
+                     f"e.g. custom_objects={{{custom[0]!r}: fastgru.GRU}} or "
+                     f"{{{custom[0]!r}: 'Dense'}}")
+        return text
+
+
+def _is_builtin(name: str) -> bool:
+    """Whether a class name (or registered name) is one of Keras' own layer classes."""
+    if name.startswith("keras>"):
+        return True
+    return name in KERAS_LAYER_CLASSES

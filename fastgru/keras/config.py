@@ -16,6 +16,7 @@ from ..errors import FastGRUError
 
 MAX_JSON_BYTES = 64 << 20
 MAX_JSON_DEPTH = 100
+MAX_JSON_NUMBER_CHARS = 100     # a longer number literal is hostile (and slow to convert)
 
 MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
 
@@ -83,13 +84,24 @@ def parse_json(text, where: str) -> Any:
     if len(text) > MAX_JSON_BYTES:
         raise FastGRUError(f"{where}: JSON is {len(text)} characters, more than the limit {MAX_JSON_BYTES}")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_int=_bounded(int, where), parse_float=_bounded(float, where))
     except RecursionError:
         raise FastGRUError(f"{where}: JSON nested deeper than the limit {MAX_JSON_DEPTH}") from None
+    except FastGRUError:
+        raise
     except ValueError as e:
         raise FastGRUError(f"{where}: not valid JSON ({e})") from None
     _check_depth(value, where)
     return value
+
+
+def _bounded(convert, where):
+    def parse(literal):
+        if len(literal) > MAX_JSON_NUMBER_CHARS:
+            raise FastGRUError(f"{where}: a number of {len(literal)} characters, more than the "
+                               f"limit {MAX_JSON_NUMBER_CHARS}")
+        return convert(literal)
+    return parse
 
 
 def _check_depth(value, where):

@@ -49,6 +49,7 @@ def read_source(path, config, hdf5_data: PendingTree) -> Source:
     with open(path, "rb") as f:
         head = f.read(8)
     if head.startswith(ZIP_MAGIC):
+        _refuse_config(path, config, "a .keras archive")
         return _archive_source(path, hdf5_data)
     if head == HDF5_MAGIC:
         return _hdf5_source(path, config, hdf5_data)
@@ -71,6 +72,7 @@ def _hdf5_source(path, config, hdf5_data):
     h5 = hdf5_data.tree()
     attrs = h5.attrs
     if "model_config" in attrs:
+        _refuse_config(path, config, "a full-model HDF5 file")
         version = _major(attrs.get("keras_version", ""), path)
         raw = attrs["model_config"]
         model_config = parse_json(raw if isinstance(raw, (bytes, str)) else bytes(raw),
@@ -99,6 +101,13 @@ def _hdf5_source(path, config, hdf5_data):
 
 def _text(value):
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _refuse_config(path, config, what):
+    """config= is for weights-only files; a file with its own config would silently ignore it."""
+    if config is not None:
+        raise FastGRUError(f"{path}: {what} carries its own config; do not pass config= "
+                           f"(it is only for weights-only files)")
 
 
 def _required_config(path, config):
