@@ -204,6 +204,8 @@ class Model:
             if batch % step:
                 raise FastGRUError(f"stateful model: batch {batch} is not a multiple of the "
                                    f"fixed batch size {step}")
+        if step < batch:   # the chunks, then their concatenation: all of it counts
+            self._core.check_output_cap(batch, times)
         chunks = []
         for start in range(0, max(batch, 1), max(step, 1)):
             part = [a[start:start + step] for a in arrays] if step < batch else arrays
