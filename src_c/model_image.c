@@ -493,7 +493,8 @@ int fg_model_load_file(const char *path, fg_model **out) {
     if (!path || !out) return fg_fail(FG_ERR_ARG, "fg_model_load_file: NULL argument");
     *out = NULL;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return fg_fail(FG_ERR_IO, "cannot open model file '%s' (%s)", path, strerror(errno));
+    if (fd < 0)
+        return fg_fail(FG_ERR_IO, "cannot open model file '%s' (%s)", path, strerror(errno));
     void *image = NULL;
     size_t nbytes = 0;
     int st = read_model_file(fd, path, &image, &nbytes);

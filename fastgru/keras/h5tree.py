@@ -6,10 +6,9 @@ data of every numeric dataset that passes the size checks; ``h5lite.read_tree`` 
 same tree without h5py, and ``PendingTree`` chooses between them. For a load, h5py's tree
 comes without data (``H5pyReader``): a dataset is read, and decompressed, only when a reader
 takes it, so data the model does not use is never read, and what is read counts against the
-memory cap. ``encode`` / ``decode`` carry
-such a tree between processes as JSON plus ``.npy`` arrays (never pickle), so the HDF5 library
-can run in a child process (``isolate.py``) and a file that crashes it cannot take fastgru
-down.
+memory cap. ``encode`` / ``decode`` carry such a tree between processes as JSON plus ``.npy``
+arrays (never pickle), so the HDF5 library can run in a child process (``isolate.py``) and a
+file that crashes it cannot take fastgru down.
 
 Anything h5py fails to read is kept as an error and raised as ``OSError`` when the reader
 touches it, so a damaged part the model does not use is as harmless as before.

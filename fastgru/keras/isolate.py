@@ -2,9 +2,10 @@
 segfaults on some corrupt files) becomes a ``FastGRUError`` instead of killing the caller.
 
 The child inherits what it needs through ``fork`` (no arguments cross), writes its result as
-bytes to a pipe (then, if asked to, serves further requests on a second pipe) and exits with
-``os._exit``; a ``FastGRUError`` it raises is re-raised here with the same message. Settings: ``FASTGRU_HDF5_ISOLATION=0`` runs readers in-process (so does a
-platform without ``fork``); ``FASTGRU_HDF5_TIMEOUT`` (seconds, default 120) bounds the child.
+bytes to a pipe (then, if asked to, serves further requests from a second pipe) and exits with
+``os._exit``; a ``FastGRUError`` it raises is re-raised here with the same message. Settings:
+``FASTGRU_HDF5_ISOLATION=0`` runs readers in-process (so does a platform without ``fork``);
+``FASTGRU_HDF5_TIMEOUT`` (seconds, default 120) bounds the child's whole life.
 """
 from __future__ import annotations
 
