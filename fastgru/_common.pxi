@@ -1,6 +1,6 @@
 # Declarations of the three contract headers (shared by every .pxi of this module), the
 # status -> Python exception mapping, and ISA / thread control.
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport SIZE_MAX, int32_t, int64_t, uint8_t
 cimport numpy as cnp
 import threading
 
@@ -32,6 +32,7 @@ cdef extern from "fg_common.h" nogil:
     int fg_default_threads()
     int fg_have_openmp()
     void fg_request_cancel(int on)
+    int fg_check_cap(size_t bytes, const char *what)
 
 cdef extern from "fg_activations.h" nogil:
     enum:
@@ -183,3 +184,9 @@ def have_openmp():
 def request_cancel(on=True):
     """Ask running forward passes to stop (they raise KeyboardInterrupt); process-wide flag."""
     fg_request_cancel(1 if on else 0)
+
+
+def check_memory_cap(nbytes, str what):
+    """Raise FastGRUError unless `nbytes` (for `what`, named in the message) fit under the
+    memory cap (FASTGRU_MAX_BYTES / fg_set_max_bytes); a malformed cap refuses everything."""
+    _check(fg_check_cap(<size_t>min(nbytes, SIZE_MAX), what.encode()))

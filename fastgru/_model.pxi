@@ -4,6 +4,7 @@
 # again here before a pointer reaches C.
 from libc.stdlib cimport malloc, free
 from cpython.bytes cimport PyBytes_FromStringAndSize
+import math
 
 cdef extern from "fg_model.h" nogil:
     ctypedef struct fg_model:
@@ -166,6 +167,17 @@ cdef class ModelCore:
         _check(fg_model_workspace_bytes(self.model, batch, t, nthreads, &n))
         return n
 
+    def check_output_cap(self, int64_t batch, tuple times):
+        """Refuse a run whose outputs (all of them, `batch` rows) would not fit under the
+        memory cap, before allocating them."""
+        shapes = [(_batch_shape(batch, shape, axis, times), np.dtype(dtype))
+                  for name, dtype, shape, axis in self.outputs]
+        nbytes = sum(math.prod(shape) * dtype.itemsize for shape, dtype in shapes)
+        if fg_check_cap(<size_t>min(nbytes, SIZE_MAX), b"") == FG_OK:
+            return   # the common case: no message to build
+        check_memory_cap(nbytes, "the run's outputs (" + ", ".join(
+            f"{shape} {dtype}" for shape, dtype in shapes) + ")")
+
     def run(self, list inputs, int64_t batch, tuple times, ModelState state=None,
             int32_t nthreads=0):
         """Run on converted inputs (C-contiguous arrays of the model's dtypes and shapes);
@@ -174,6 +186,7 @@ cdef class ModelCore:
         if len(inputs) != n_in:
             raise FastGRUError(f"model has {n_in} inputs, got {len(inputs)}")
         self.workspace_bytes(batch, times, nthreads)   # checks every shape before allocating
+        self.check_output_cap(batch, times)
         cdef int64_t t[8]
         _model_times(times, fg_model_num_time_axes(self.model), t)
         outputs = [np.empty(_batch_shape(batch, shape, axis, times), dtype=dtype)

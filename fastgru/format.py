@@ -9,6 +9,7 @@ float32 for compute. The C loader
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from typing import Dict, List, Optional, Tuple
@@ -47,6 +48,24 @@ MAX_TIME_AXES = 8
 OP_IDS = {op.name: op.id for op in OPS}
 WEIGHT_SLOTS = {op.name: op.weights for op in OPS if op.name != "gru"}
 GRU_PARTS = ("kernel", "recurrent_kernel", "bias")
+
+
+def read_image_file(path: str) -> bytes:
+    """The bytes of a ``.fgru`` file, its header's declared size checked against the file's
+    size and the memory cap before the body is read (as the C loader does)."""
+    from ._core import check_memory_cap
+
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        header = f.read(HEADER_BYTES)
+        if len(header) == HEADER_BYTES and header[:len(MAGIC)] == MAGIC:
+            declared = HEADER.unpack(header)[4]
+            if declared != size:
+                raise FastGRUError(f"{path}: header says {declared} bytes, the file holds "
+                                   f"{size} (truncated or padded)")
+        check_memory_cap(size, f"model file {path}")
+        f.seek(0)
+        return f.read(size)
 
 
 def _align(n: int) -> int:

@@ -6,6 +6,7 @@ read from a Keras file and one read from a converted file run the very same C co
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any, Optional, Union
 
 from . import arguments
@@ -18,8 +19,15 @@ _SUPPORTED_DTYPES = ("float32", "float16", "bfloat16")
 
 def _is_image_file(path: str, magic: bytes) -> bool:
     try:
-        with open(path, "rb") as f:
-            return f.read(len(magic)) == magic
+        # opened without blocking and checked before a read: a FIFO or a device would hang
+        # the load or stream forever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise FastGRUError(f"{path}: not a regular file (a folder, FIFO or device)")
+            return os.read(fd, len(magic)) == magic
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise FastGRUError(f"{path}: cannot be read ({exc.strerror})") from None
 
@@ -43,8 +51,7 @@ def _image_for(path: str, config: Any, custom_objects: Optional[dict],
         if config is not None:
             raise FastGRUError(f"{path}: a converted .fgru file carries its own config; "
                                f"do not pass config=")
-        with open(path, "rb") as f:
-            image = f.read()
+        image = image_format.read_image_file(path)
         stored = _stored_dtype(image)
         if dtype not in ("float32", stored):
             raise FastGRUError(f"{path}: a converted file keeps the weight dtype it was "

@@ -223,6 +223,8 @@ class Model:
             if batch % step:
                 raise FastGRUError(f"stateful model: batch {batch} is not a multiple of the "
                                    f"fixed batch size {step}")
+        if step < batch:   # the chunks, then their concatenation: all of it counts
+            self._core.check_output_cap(batch, times)
         starts = range(0, max(batch, 1), max(step, 1))
         log.debug("predict: %d sequences in %d call(s) of %d", batch, len(starts), step)
         progress = Progress(len(starts), verbose)

@@ -1,6 +1,8 @@
 /* fg_common.c - last-error message, ISA selection, thread count, cancel flag. */
 #include "fg_common.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -154,16 +156,21 @@ int fg_cancel_requested(void) { return cancel_requested; }
 
 /* ---- memory cap -------------------------------------------------------------------------- */
 
-/* SIZE_MAX until first use; then the cap (0 = none). */
-static _Atomic size_t max_bytes = SIZE_MAX;
+/* CAP_UNREAD until first use; then the cap (0 = none), or CAP_MALFORMED when FASTGRU_MAX_BYTES
+ * holds something else than a size: then every capped size is refused (fail closed). */
+#define CAP_UNREAD SIZE_MAX
+#define CAP_MALFORMED (SIZE_MAX - 1)
+static _Atomic size_t max_bytes = CAP_UNREAD;
 
-/* "123", "64K", "512M", "2G" -> bytes; 0 (no cap) for a missing or malformed value. */
+/* The documented forms only: digits with an optional K, M or G suffix ("123", "64K", "512M",
+ * "2G"); unset or empty means no cap. No signs, spaces, hex, exponents or other suffixes. */
 static size_t parse_bytes(const char *s)
 {
-    if (s == NULL) return 0;
+    if (s == NULL || *s == '\0') return 0;
+    if (!isdigit((unsigned char)*s)) return CAP_MALFORMED;
+    errno = 0;
     char *end;
     unsigned long long n = strtoull(s, &end, 10);
-    if (end == s) return 0;
     int shift = 0;
     switch (*end) {
     case 'k': case 'K': shift = 10; end++; break;
@@ -171,17 +178,17 @@ static size_t parse_bytes(const char *s)
     case 'g': case 'G': shift = 30; end++; break;
     default: break;
     }
-    if (*end != '\0' || n > (SIZE_MAX - 1) >> shift) return 0;
+    if (errno || *end != '\0' || n > (CAP_MALFORMED - 1) >> shift) return CAP_MALFORMED;
     return (size_t)n << shift;
 }
 
-void fg_set_max_bytes(size_t bytes) { max_bytes = bytes == SIZE_MAX ? 0 : bytes; }
+void fg_set_max_bytes(size_t bytes) { max_bytes = bytes >= CAP_MALFORMED ? 0 : bytes; }
 
-size_t fg_max_bytes(void)
+static size_t stored_cap(void)
 {
     size_t cap = max_bytes;
-    if (cap == SIZE_MAX) {
-        size_t expected = SIZE_MAX;
+    if (cap == CAP_UNREAD) {
+        size_t expected = CAP_UNREAD;
         cap = parse_bytes(getenv("FASTGRU_MAX_BYTES"));
         if (!atomic_compare_exchange_strong(&max_bytes, &expected, cap))
             cap = expected; /* fg_set_max_bytes won the race */
@@ -189,9 +196,21 @@ size_t fg_max_bytes(void)
     return cap;
 }
 
+size_t fg_max_bytes(void)
+{
+    size_t cap = stored_cap();
+    return cap == CAP_MALFORMED ? 1 : cap;
+}
+
 int fg_check_cap(size_t bytes, const char *what)
 {
-    size_t cap = fg_max_bytes();
+    size_t cap = stored_cap();
+    if (cap == CAP_MALFORMED) {
+        const char *value = getenv("FASTGRU_MAX_BYTES");
+        return fg_fail(FG_ERR_ARG, "FASTGRU_MAX_BYTES='%.40s' is not a size in bytes (digits "
+                       "with an optional K, M or G suffix), so the memory cap is unknown; "
+                       "refusing %s", value ? value : "", what);
+    }
     if (cap && bytes > cap)
         return fg_fail(FG_ERR_NOMEM, "%s needs %zu bytes, over the memory cap of %zu bytes "
                        "(FASTGRU_MAX_BYTES / fg_set_max_bytes)", what, bytes, cap);

@@ -76,9 +76,14 @@ void fg_request_cancel(int on);
  * (its weights), a run's workspace, a state object. Over the cap, the call fails with
  * FG_ERR_NOMEM naming the cap and the size asked for, before allocating. The cap comes from
  * the environment variable FASTGRU_MAX_BYTES (bytes, with an optional K, M or G suffix; read
- * once, at first use), replaced by fg_set_max_bytes(); 0 means no cap (the default). */
+ * once, at first use), replaced by fg_set_max_bytes(); 0, unset or empty means no cap (the
+ * default). A malformed value fails closed: every capped allocation is refused with
+ * FG_ERR_ARG naming the variable and its value, and fg_max_bytes() returns 1. */
 void fg_set_max_bytes(size_t bytes);
 size_t fg_max_bytes(void);
+/* FG_OK when `bytes` for `what` (e.g. "the run's outputs") fit under the cap, else the failure
+ * above; for callers that allocate on fastgru's behalf (examples/c/run_npy.c, the Python API). */
+int fg_check_cap(size_t bytes, const char *what);
 
 #ifdef __cplusplus
 }

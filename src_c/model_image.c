@@ -5,9 +5,17 @@
  * must match. float32 weight data stay where they are (zero copy) when the buffer is 64-byte
  * aligned; float16 / bfloat16 weights are widened once into float32 memory the model owns.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#ifdef _WIN32
+#include <io.h>
+#else
+#include <unistd.h>
+#endif
 
 #include "fg_alloc.h"
 #include "model_internal.h"
@@ -440,28 +448,78 @@ int fg_model_load(const void *image, size_t nbytes, fg_model **out) {
     return load(image, nbytes, NULL, out);
 }
 
+#ifndef O_NONBLOCK   /* Windows: no FIFO to block on; binary mode instead */
+#define O_NONBLOCK O_BINARY
+#endif
+#ifndef O_CLOEXEC
+#define O_CLOEXEC 0
+#endif
+#ifndef S_ISREG
+#define S_ISREG(mode) (((mode) & S_IFMT) == S_IFREG)
+#endif
+
+/* The file's first n bytes, or -1 (lseek and read: Windows has no pread, and its read()
+ * counts in an unsigned int, so at most 1 GiB a call). */
+static int read_start(int fd, void *buf, size_t n) {
+    if (lseek(fd, 0, SEEK_SET) != 0) return -1;
+    for (size_t done = 0; done < n;) {
+        size_t want = n - done < ((size_t)1 << 30) ? n - done : ((size_t)1 << 30);
+        long got = (long)read(fd, (uint8_t *)buf + done, (unsigned)want);
+        if (got <= 0) return -1;
+        done += (size_t)got;
+    }
+    return 0;
+}
+
+/* Opened without blocking and refused unless a regular file (a FIFO or a device as the path
+ * must not hang or stream forever); the header's declared size is checked against the file's
+ * and the cap before the body is read. */
+static int read_model_file(int fd, const char *path, void **image, size_t *nbytes) {
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) return fg_fail(FG_ERR_IO, "cannot stat model file '%s'", path);
+    if (!S_ISREG(sb.st_mode))
+        return fg_fail(FG_ERR_IO, "model file '%s' is not a regular file (a folder, FIFO or "
+                       "device)", path);
+    uint64_t size = (uint64_t)sb.st_size;
+    uint8_t header[MODEL_HEADER_BYTES];
+    if (size >= MODEL_HEADER_BYTES) {
+        if (read_start(fd, header, sizeof header) != 0)
+            return fg_fail(FG_ERR_IO, "cannot read the header of model file '%s'", path);
+        if (memcmp(header, MAGIC, 8) != 0)
+            return fg_fail(FG_ERR_FORMAT, "model file '%s' is not a fastgru model image (bad "
+                           "magic)", path);
+        if (rd_u64(header + 16) != size)
+            return fg_fail(FG_ERR_FORMAT, "model file '%s': header says %llu bytes, the file "
+                           "holds %llu (truncated or padded)", path,
+                           (unsigned long long)rd_u64(header + 16), (unsigned long long)size);
+    }
+    int st = size > SIZE_MAX - MODEL_ALIGN ? fg_fail(FG_ERR_NOMEM, "model file '%s' is too large",
+                                                     path)
+                                           : fg_check_cap((size_t)size, "model file");
+    if (st) return st;
+    void *buf = fg_aligned_alloc(MODEL_ALIGN, ((size_t)size / MODEL_ALIGN + 1) * MODEL_ALIGN);
+    if (!buf) return fg_fail(FG_ERR_NOMEM, "out of memory reading '%s'", path);
+    if (read_start(fd, buf, (size_t)size) != 0) {
+        fg_aligned_free(buf);
+        return fg_fail(FG_ERR_IO, "model file '%s': cannot read its %llu bytes", path,
+                       (unsigned long long)size);
+    }
+    *image = buf;
+    *nbytes = (size_t)size;
+    return FG_OK;
+}
+
 int fg_model_load_file(const char *path, fg_model **out) {
     if (!path || !out) return fg_fail(FG_ERR_ARG, "fg_model_load_file: NULL argument");
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return fg_fail(FG_ERR_IO, "cannot open model file '%s'", path);
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return fg_fail(FG_ERR_IO, "cannot read the size of model file '%s'", path);
-    }
-    int st = fg_check_cap((size_t)size, "model file");
-    if (st) { fclose(f); return st; }
-    void *buf = fg_aligned_alloc(MODEL_ALIGN, ((size_t)size / MODEL_ALIGN + 1) * MODEL_ALIGN);
-    if (!buf) { fclose(f); return fg_fail(FG_ERR_NOMEM, "out of memory reading '%s'", path); }
-    size_t got = fread(buf, 1, (size_t)size, f);
-    fclose(f);
-    if (got != (size_t)size) {
-        fg_aligned_free(buf);
-        return fg_fail(FG_ERR_IO, "model file '%s': read %zu of %ld bytes", path, got, size);
-    }
-    return load(buf, (size_t)size, buf, out);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return fg_fail(FG_ERR_IO, "cannot open model file '%s' (%s)", path, strerror(errno));
+    void *image = NULL;
+    size_t nbytes = 0;
+    int st = read_model_file(fd, path, &image, &nbytes);
+    close(fd);
+    return st ? st : load(image, nbytes, image, out);
 }
 
 /* ---- read-only accessors ----------------------------------------------------------------- */

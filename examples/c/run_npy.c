@@ -184,15 +184,19 @@ int run_npy(const fg_model *model, int n_in, char *const *in_paths, const char *
     size_t ws_bytes = 0;
     if (!rc && fg_model_workspace_bytes(model, batch, timesteps, opts->nthreads, &ws_bytes))
         rc = say("%s", fg_last_error());
+    size_t out_elems[MAX_IO], out_bytes = 0;
     for (int k = 0; k < n_out && !rc; k++) {
         fg_model_output_info(model, k, &out_info[k]);
-        if (out_info[k].dtype != FG_DTYPE_FLOAT32) {
+        if (out_info[k].dtype != FG_DTYPE_FLOAT32)
             rc = say("output '%s' is not float32", out_info[k].name);
-            break;
-        }
-        size_t n = (size_t)(batch * row_elems(&out_info[k], timesteps));
-        if (!(out_data[k] = calloc(n + 1, sizeof(float)))) rc = say("out of memory");
+        out_elems[k] = (size_t)(batch * row_elems(&out_info[k], timesteps));
+        out_bytes += out_elems[k] * sizeof(float);
     }
+    /* the outputs are allocated on fastgru's behalf: they count against the memory cap */
+    if (!rc && fg_check_cap(out_bytes, "the run's outputs") != FG_OK)
+        rc = say("%s", fg_last_error());
+    for (int k = 0; k < n_out && !rc; k++)
+        if (!(out_data[k] = calloc(out_elems[k] + 1, sizeof(float)))) rc = say("out of memory");
 
     if (!rc && opts->stream) {
         rc = run_stream(model, n_in, n_out, in_info, out_info, batch, timesteps, in_data,

@@ -1,10 +1,12 @@
 """The ``.keras`` zip archive (Keras 3 and tf-keras): metadata, config and the inner weights file.
 
-Member sizes are checked from the zip directory before anything is decompressed, so a hostile
-archive cannot make us allocate more than the limits below.
+Member sizes are checked from the zip directory before anything is decompressed, against the
+limits below and the memory cap (FASTGRU_MAX_BYTES), and a member is decompressed into a buffer
+of its declared size, never more, so a hostile archive cannot make us allocate past them.
 """
 from __future__ import annotations
 
+from .._core import check_memory_cap
 from ..errors import FastGRUError
 from .config import MAX_JSON_BYTES, parse_json
 
@@ -60,8 +62,23 @@ def _read_members(path, names):
             if size > packed * MAX_EXPANSION + EXPANSION_SLACK:
                 raise FastGRUError(f"{path}: archive member {name} would expand from {packed} to "
                                    f"{size} bytes; refusing a likely zip bomb")
+            check_memory_cap(size, f"{path}: archive member {name}")
             try:
-                data[name] = zf.read(name)
+                data[name] = _decompressed(zf, members[name])
             except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
                 raise FastGRUError(f"{path}: cannot read archive member {name} ({e})") from None
+    return data
+
+
+def _decompressed(zf, info) -> bytearray:
+    """The member's bytes, streamed into one buffer of its declared size (``zf.read`` joins
+    chunks: twice the size at its peak); a member that ends early is an error."""
+    data = bytearray(info.file_size)
+    view, got = memoryview(data), 0
+    with zf.open(info) as member:
+        while got < len(data):
+            count = member.readinto(view[got:got + (1 << 24)])
+            if not count:
+                raise EOFError(f"the member ends after {got} of {len(data)} bytes")
+            got += count
     return data

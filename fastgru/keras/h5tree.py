@@ -3,10 +3,12 @@
 ``read_tree`` opens a file with h5py, walks it (optimizer state excepted) and returns plain
 ``Group`` / ``Dataset`` objects: group keys, attributes, dataset shapes and dtypes, and the
 data of every numeric dataset that passes the size checks; ``h5lite.read_tree`` builds the
-same tree without h5py, and ``PendingTree`` chooses between them. ``encode`` / ``decode`` carry
-such a tree between processes as JSON plus ``.npy`` arrays (never pickle), so the HDF5 library
-can run in a child process (``isolate.py``) and a file that crashes it cannot take fastgru
-down.
+same tree without h5py, and ``PendingTree`` chooses between them. For a load, h5py's tree
+comes without data (``H5pyReader``): a dataset is read, and decompressed, only when a reader
+takes it, so data the model does not use is never read, and what is read counts against the
+memory cap. ``encode`` / ``decode`` carry such a tree between processes as JSON plus ``.npy``
+arrays (never pickle), so the HDF5 library can run in a child process (``isolate.py``) and a
+file that crashes it cannot take fastgru down.
 
 Anything h5py fails to read is kept as an error and raised as ``OSError`` when the reader
 touches it, so a damaged part the model does not use is as harmless as before.
@@ -42,6 +44,13 @@ class Failed:
         raise OSError(self.message)
 
 
+class Deferred:
+    """Data not read yet: ``read()`` fetches it (from the h5py child)."""
+
+    def __init__(self, read):
+        self.read = read
+
+
 class Attributes:
     def __init__(self, values):
         self._values = values      # {key: value | Failed}, or a Failed listing
@@ -69,11 +78,15 @@ class Dataset:
 
     def __init__(self, name, shape, dtype, data):
         self.name, self.shape, self.dtype = name, shape, dtype
-        self._data = data          # ndarray, Failed, or None (not read: too large / not numeric)
+        # ndarray, Failed, Deferred (read when taken), or None (not read: too large / not
+        # numeric)
+        self._data = data
 
     def __getitem__(self, key):
         if key != ():
             raise TypeError("a plain dataset is read whole, with [()]")
+        if isinstance(self._data, Deferred):
+            self._data = self._data.read()
         if isinstance(self._data, Failed):
             self._data.raise_()
         if self._data is None:
@@ -122,17 +135,52 @@ class Group:
 
 
 # ---- h5py -> plain tree (runs where h5py is imported: the child process) --------------------
-def read_tree(source, where: str) -> Group:
-    """Open ``source`` (a path or a file object) with h5py and return its plain tree."""
-    import h5py
-
+def _open(h5py, source, where):
     # OverflowError: h5py's file-object driver, on offsets past 2**63 in a damaged superblock
     try:
-        h5 = h5py.File(source, "r")
+        return h5py.File(source, "r")
     except (OSError, ValueError, OverflowError) as e:
         raise FastGRUError(f"{where}: damaged or truncated HDF5 file ({e})") from None
-    with h5:
+
+
+def read_tree(source, where: str) -> Group:
+    """Open ``source`` (a path or a file object) with h5py and return its plain tree, with
+    the data of every dataset that passes the size checks."""
+    import h5py
+
+    with _open(h5py, source, where) as h5:
         return _Walker(h5py, where).group(h5, 0)
+
+
+class H5pyReader:
+    """h5py where it runs (the child process, or this one with isolation off): ``tree``
+    writes the encoded tree with each readable dataset ``DEFERRED``, ``dataset`` then writes
+    one dataset's data as ``.npy`` when a reader asks for it. Before each read, the bytes read
+    so far plus the dataset's decoded size are checked against the memory cap."""
+
+    def __init__(self, source, where):
+        self.source, self.where = source, where   # source() -> a path or a file object
+        self.h5, self.read_bytes = None, 0
+
+    def tree(self, out) -> None:
+        import h5py
+
+        self.h5 = _open(h5py, self.source(), self.where)
+        encode(_Walker(h5py, self.where, deferred=True).group(self.h5, 0), out)
+
+    def dataset(self, name: bytes, out) -> None:
+        from .._core import check_memory_cap
+
+        ds = self.h5[name.decode("utf-8", "surrogateescape")]
+        shape, dtype = tuple(int(d) for d in ds.shape), ds.dtype
+        self.read_bytes += math.prod(shape) * dtype.itemsize
+        check_memory_cap(self.read_bytes, f"{self.where}: the HDF5 datasets read, up to "
+                                          f"{ds.name} (shape {shape}, {dtype}),")
+        np.lib.format.write_array(out, np.asarray(ds[()]), allow_pickle=False)
+
+    def close(self) -> None:
+        if self.h5 is not None:
+            self.h5.close()
 
 
 class ObjectCounter:
@@ -148,9 +196,12 @@ class ObjectCounter:
                                f"groups or past {MAX_OBJECTS} objects (a link cycle?)")
 
 
+DEFERRED = "deferred"   # a tree's placeholder for data read on request (H5pyReader)
+
+
 class _Walker:
-    def __init__(self, h5py, where):
-        self.h5py, self.counter = h5py, ObjectCounter(where)
+    def __init__(self, h5py, where, deferred=False):
+        self.h5py, self.counter, self.deferred = h5py, ObjectCounter(where), deferred
 
     def group(self, g, depth):
         self.counter.count(g.name, depth)
@@ -189,6 +240,8 @@ class _Walker:
         data = None
         # sizes checked BEFORE reading: only numbers, only what a weight may hold
         if dtype.kind in "biuf" and count <= MAX_WEIGHT_ELEMENTS:
+            if self.deferred:
+                return Dataset(ds.name, shape, dtype, DEFERRED)
             try:
                 data = np.asarray(ds[()])
             except Exception as e:
@@ -234,7 +287,8 @@ def encode(root: Group, out) -> None:
         np.lib.format.write_array(out, array, allow_pickle=False)
 
 
-def decode(payload: bytes) -> Group:
+def decode(payload: bytes, fetch=None) -> Group:
+    """The tree ``encode`` wrote; ``fetch(name)`` reads a deferred dataset's data."""
     buf = io.BytesIO(payload)
     if buf.read(len(MAGIC)) != MAGIC:
         raise OSError("the HDF5 reader process sent no tree")
@@ -247,15 +301,16 @@ def decode(payload: bytes) -> Group:
             arrays.append(np.lib.format.read_array(buf, allow_pickle=False))
         return arrays[index]
 
-    return _dec_node(structure, array)
+    return _dec_node(structure, array, fetch)
 
 
 def _enc_node(node, arrays):
     if isinstance(node, Failed):
         return {"f": node.message}
     if isinstance(node, Dataset):
+        data = node._data
         return {"d": node.name, "shape": list(node.shape), "dtype": node.dtype.str,
-                "v": None if node._data is None else _enc_value(node._data, arrays)}
+                "v": data if data is None or data is DEFERRED else _enc_value(data, arrays)}
     attrs = node.attrs._values
     enc_attrs = ({"f": attrs.message} if isinstance(attrs, Failed)
                  else {"v": {k: _enc_value(v, arrays) for k, v in attrs.items()}})
@@ -279,19 +334,24 @@ def _enc_value(value, arrays):
     return {"n": len(arrays) - 1, "scalar": not isinstance(value, np.ndarray)}
 
 
-def _dec_node(enc, array):
+def _dec_node(enc, array, fetch):
     if "f" in enc:
         return Failed(enc["f"])
     if "d" in enc:
-        value = enc["v"]
-        return Dataset(enc["d"], tuple(enc["shape"]), np.dtype(enc["dtype"]),
-                       None if value is None else _dec_value(value, array))
+        name, value = enc["d"], enc["v"]
+        if value == DEFERRED:
+            if fetch is None:
+                raise OSError(f"dataset {name} is deferred, but no reader serves it")
+            value = Deferred(lambda: fetch(name))
+        elif value is not None:
+            value = _dec_value(value, array)
+        return Dataset(name, tuple(enc["shape"]), np.dtype(enc["dtype"]), value)
     attrs = enc["a"]
     attrs = Attributes(Failed(attrs["f"]) if "f" in attrs
                        else {k: _dec_value(v, array) for k, v in attrs["v"].items()})
     kids = enc["c"]
     return Group(enc["g"], attrs, Failed(kids["f"]) if "f" in kids
-                 else {k: _dec_node(v, array) for k, v in kids.items()})
+                 else {k: _dec_node(v, array, fetch) for k, v in kids.items()})
 
 
 def _dec_value(enc, array):
@@ -327,7 +387,10 @@ def hdf5_bytes(path: str, in_archive: bool) -> bytes:
         from .archive import read_weights
 
         return read_weights(path)
+    from .._core import check_memory_cap
+
     with open(path, "rb") as f:
+        check_memory_cap(os.fstat(f.fileno()).st_size, f"{path}: the HDF5 file")
         return f.read()
 
 
@@ -342,13 +405,14 @@ class PendingTree:
         self.path = path
         self._mode = reader_mode()
         self._bytes = self._archive = self._tree = None
-        self._child = None
+        self._h5py = self._child = None
         if self._mode == "h5py":
             self._start_h5py()
 
     def _start_h5py(self):
+        self._h5py = H5pyReader(self._h5py_source, self.where)
         if isolate.enabled():
-            self._child = isolate.Child(lambda out: encode(self._read_h5py(), out))
+            self._child = isolate.Child(self._h5py.tree, self._h5py.dataset)
 
     def _is_archive(self) -> bool:
         # not functools.cached_property: in Python 3.11 it holds a lock shared by all
@@ -364,10 +428,27 @@ class PendingTree:
             self._bytes = hdf5_bytes(self.path, self._is_archive())
         return self._bytes
 
-    def _read_h5py(self) -> Group:
+    def _h5py_source(self):
         if self._bytes is None and not self._is_archive():   # h5py reads only what it needs
-            return read_tree(self.path, self.where)
-        return read_tree(io.BytesIO(self._data()), self.where)
+            return self.path
+        return io.BytesIO(self._data())
+
+    def _tree_bytes(self) -> bytes:
+        if self._child is not None:
+            return self._child.result(self.where)
+        out = io.BytesIO()
+        self._h5py.tree(out)
+        return out.getvalue()
+
+    def _dataset(self, name: str) -> np.ndarray:
+        request = name.encode("utf-8", "surrogateescape")
+        if self._child is not None:
+            data = io.BytesIO(self._child.ask(request, self.where))
+        else:
+            data = io.BytesIO()
+            self._h5py.dataset(request, data)
+            data.seek(0)
+        return np.lib.format.read_array(data, allow_pickle=False)
 
     def _read_lite(self):
         """The tree, or None where the file is outside the built-in reader's subset."""
@@ -391,15 +472,16 @@ class PendingTree:
         if self._tree is None and self._mode != "h5py":
             self._tree = self._read_lite()
         if self._tree is None:
-            if self._child is None:
+            if self._h5py is None:
                 self._start_h5py()
-            self._tree = (self._read_h5py() if self._child is None
-                          else decode(self._child.result(self.where)))
+            self._tree = decode(self._tree_bytes(), self._dataset)
         return self._tree
 
     def close(self) -> None:
         if self._child is not None:
             self._child.close()
+        elif self._h5py is not None:
+            self._h5py.close()
 
     def __enter__(self):
         return self

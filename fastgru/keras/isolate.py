@@ -2,9 +2,10 @@
 segfaults on some corrupt files) becomes a ``FastGRUError`` instead of killing the caller.
 
 The child inherits what it needs through ``fork`` (no arguments cross), writes its result as
-bytes to a pipe and exits with ``os._exit``; a ``FastGRUError`` it raises is re-raised here with
-the same message. Settings: ``FASTGRU_HDF5_ISOLATION=0`` runs readers in-process (so does a
-platform without ``fork``); ``FASTGRU_HDF5_TIMEOUT`` (seconds, default 120) bounds the child.
+bytes to a pipe (then, if asked to, serves further requests from a second pipe) and exits with
+``os._exit``; a ``FastGRUError`` it raises is re-raised here with the same message. Settings:
+``FASTGRU_HDF5_ISOLATION=0`` runs readers in-process (so does a platform without ``fork``);
+``FASTGRU_HDF5_TIMEOUT`` (seconds, default 120) bounds the child's whole life.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import json
 import os
 import select
 import signal
+import struct
 import sys
 import time
 import warnings
@@ -46,84 +48,135 @@ def _timeout() -> float:
 class Child:
     """``produce(out)`` running in a forked child, writing its result to the binary file
     ``out``; ``result`` waits for those bytes, ``close`` stops the child if still running.
-    Started early, the child works while the caller does other things."""
+    Started early, the child works while the caller does other things. With ``answer``, the
+    child then stays to serve requests: ``ask(request)`` returns what ``answer(request, out)``
+    wrote (the child keeps what ``produce`` opened, e.g. an HDF5 file)."""
 
-    def __init__(self, produce):
+    def __init__(self, produce, answer=None):
         self._deadline = time.monotonic() + _timeout()
         self._fd, write_end = os.pipe()
+        requests, self._requests = os.pipe()
+        self._serving = answer is not None
         # With other threads alive, the child only runs this thread's code: it needs no lock
         # they may hold but the HDF5 library's, and this process never loads HDF5 in this mode.
         self._pid = os.fork()
         if self._pid == 0:   # the child: never returns
             os.close(self._fd)
-            _child(produce, write_end)
+            os.close(self._requests)
+            _child(produce, answer, requests, write_end)
         os.close(write_end)
+        os.close(requests)
 
     def result(self, where: str) -> bytes:
         """The bytes ``produce`` wrote; ``where`` names the file in error messages."""
         try:
-            payload = _read_all(self._fd, self._deadline)
-            if payload is None:
-                self.close()
-                raise FastGRUError(f"{where}: reading the HDF5 data took over {_timeout():g} s; "
-                                   f"the reader was stopped (FASTGRU_HDF5_TIMEOUT sets the limit)")
-            _, status = os.waitpid(self._pid, 0)
-            self._pid = None
+            return self._reply(where)
         finally:
+            if not self._serving:
+                self.close()
+
+    def ask(self, request: bytes, where: str) -> bytes:
+        """The bytes ``answer(request, out)`` wrote in the child."""
+        if self._pid is None:
+            raise FastGRUError(f"{where}: the HDF5 reader process has already ended")
+        try:
+            os.write(self._requests, struct.pack("<Q", len(request)) + request)
+        except BrokenPipeError:
+            pass   # the child is gone: reading its reply says how
+        return self._reply(where)
+
+    def _reply(self, where: str) -> bytes:
+        try:
+            head = payload = _read_exact(self._fd, 9, self._deadline)
+            if isinstance(head, bytearray):
+                payload = _read_exact(self._fd, struct.unpack("<Q", head[1:])[0], self._deadline)
+        except BaseException:
             self.close()            # interrupted (Ctrl-C): leave no child behind
+            raise
+        if payload is None:
+            self.close()
+            raise FastGRUError(f"{where}: reading the HDF5 data took over {_timeout():g} s; "
+                               f"the reader was stopped (FASTGRU_HDF5_TIMEOUT sets the limit)")
+        if payload is _ENDED:
+            raise self._ended(where)
+        if head[:1] == _ERROR:
+            error = json.loads(bytes(payload))
+            raise (FastGRUError if error["type"] == "FastGRUError" else OSError)(error["message"])
+        return bytes(payload)
+
+    def _ended(self, where: str) -> FastGRUError:
+        """The error for a child that ended without a reply."""
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = None
+        self.close()
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            raise FastGRUError(f"{where}: the HDF5 library crashed reading the file (signal {sig}, "
-                               f"{signal.Signals(sig).name}): the file is damaged")
-        if payload[:1] == _ERROR:
-            error = json.loads(payload[1:])
-            raise (FastGRUError if error["type"] == "FastGRUError" else OSError)(error["message"])
-        if payload[:1] != _OK or os.WEXITSTATUS(status) != 0:
-            raise FastGRUError(f"{where}: the HDF5 reader process failed (exit status "
-                               f"{os.WEXITSTATUS(status)})")
-        return payload[1:]
+            return FastGRUError(f"{where}: the HDF5 library crashed reading the file (signal "
+                                f"{sig}, {signal.Signals(sig).name}): the file is damaged")
+        return FastGRUError(f"{where}: the HDF5 reader process failed (exit status "
+                            f"{os.WEXITSTATUS(status)})")
 
     def close(self) -> None:
         if self._pid is not None:
             os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             self._pid = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for name in ("_fd", "_requests"):
+            if getattr(self, name) is not None:
+                os.close(getattr(self, name))
+                setattr(self, name, None)
 
 
-def _read_all(fd, deadline):
-    """Everything until EOF, or None past the deadline."""
-    chunks = []
+_ENDED = object()
+
+
+def _read_exact(fd, n, deadline):
+    """``n`` bytes (a bytearray), ``_ENDED`` at an early EOF, or None past the deadline."""
+    data = bytearray(n)
+    view, got = memoryview(data), 0
     poller = select.poll()   # not select(): it fails on descriptors past 1023
     poller.register(fd, select.POLLIN)
-    while True:
+    while got < n:
         left = deadline - time.monotonic()
         if left <= 0 or not poller.poll(left * 1000):
             return None
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
+        count = os.readv(fd, [view[got:got + (1 << 24)]])
+        if not count:
+            return _ENDED
+        got += count
+    return data
 
 
-def _child(produce, fd):
+def _framed(write) -> bytes:
+    """What ``write(out)`` wrote, framed: status, length, bytes; a failure is reported, for
+    the parent to decide."""
+    out = io.BytesIO()
+    try:
+        write(out)
+        status, data = _OK, out.getvalue()
+    except BaseException as e:
+        kind = "FastGRUError" if isinstance(e, FastGRUError) else "OSError"
+        message = str(e) if kind == "FastGRUError" else f"{type(e).__name__}: {e}"
+        status, data = _ERROR, json.dumps({"type": kind, "message": message}).encode()
+    return status + struct.pack("<Q", len(data)) + data
+
+
+def _child(produce, answer, requests, fd):
     try:
         # A short life: the cycle collector would only touch (and copy-on-write) the parent's
         # objects, ~5 ms of a cold load.
         gc.disable()
         if "faulthandler" in sys.modules:   # the parent reports a crash; no traceback dump here
             sys.modules["faulthandler"].disable()
-        out = io.BytesIO()
-        try:
-            produce(out)
-            data = _OK + out.getvalue()
-        except BaseException as e:   # report every failure; the parent decides
-            kind = "FastGRUError" if isinstance(e, FastGRUError) else "OSError"
-            message = str(e) if kind == "FastGRUError" else f"{type(e).__name__}: {e}"
-            data = _ERROR + json.dumps({"type": kind, "message": message}).encode()
-        with os.fdopen(fd, "wb") as pipe:
-            pipe.write(data)
+        with os.fdopen(fd, "wb") as pipe, os.fdopen(requests, "rb") as incoming:
+            pipe.write(_framed(produce))
+            pipe.flush()
+            while answer is not None:
+                size = incoming.read(8)
+                if len(size) < 8:    # the parent closed: done
+                    break
+                request = incoming.read(struct.unpack("<Q", size)[0])
+                pipe.write(_framed(lambda out: answer(request, out)))
+                pipe.flush()
     finally:
         os._exit(0)
