@@ -6,11 +6,12 @@ __version__ = "0.1.0"   # the one place: pyproject.toml reads it from here
 
 import logging
 
-# The library's messages go to the "fastgru" logger; the application decides where they show.
-logging.getLogger(__name__).addHandler(logging.NullHandler())
-
 from .errors import FastGRUError, FastGRUFileNotFoundError
 from .layers import GRU, Bidirectional
 from .loader import convert, load
 
-__all__ = ["__version__", "FastGRUError", "FastGRUFileNotFoundError", "GRU", "Bidirectional", "load", "convert"]
+# The library's messages go to the "fastgru" logger; the application decides where they show.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = ["__version__", "FastGRUError", "FastGRUFileNotFoundError", "GRU", "Bidirectional",
+           "load", "convert"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 
 from . import format as fmt
 from .errors import FastGRUError

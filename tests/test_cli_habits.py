@@ -17,7 +17,7 @@ import pytest
 import fastgru
 from fastgru import cli
 from fastgru import format as fmt
-from fixture_manifest import FIXTURES, arrays, load_data
+from fixture_manifest import arrays, load_data
 from image_edit import with_metadata
 from test_cli import SIMPLE, TWO_IN_TWO_OUT, fastgru_cli
 

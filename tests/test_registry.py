@@ -72,9 +72,9 @@ def test_each_keras_weight_maps_to_the_record_made_of_it():
     gru = s.ops[-1]
     gru.weights["recurrent_kernel"][:] = gru.weights["kernel"]
     image = fmt.pack_model(s.spec([y]))
-    layer = next(l for l in fmt.read_metadata(image)["layers"] if l["name"] == "gru")
+    layer = next(rec for rec in fmt.read_metadata(image)["layers"] if rec["name"] == "gru")
     assert [w["part"] for w in layer["weights"]] == ["kernel", "recurrent_kernel", "bias"]
-    loaded = next(l for l in Model(image).layers if l.name == "gru")
+    loaded = next(lay for lay in Model(image).layers if lay.name == "gru")
     kernel, recurrent_kernel, bias = loaded.get_weights()
     np.testing.assert_array_equal(recurrent_kernel, gru.weights["recurrent_kernel"])
     np.testing.assert_array_equal(bias, gru.weights["bias"])
