@@ -151,6 +151,16 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_info(args) -> int:
+    from . import _core
+
+    info = _core.info()
+    print(f"isa: {info['isa']} (available: {', '.join(info['isa_available'])})")
+    print(f"thread backends: {'; '.join(info['thread_backends'])}")
+    print(f"default threads: {info['default_threads']} ({info['default_threads_reason']})")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(prog="fastgru", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
@@ -199,6 +209,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=7)
     with_precision(bench)
     bench.set_defaults(func=_cmd_bench)
+
+    sub.add_parser("info", help="print the active ISA, thread backends and default thread "
+                                "count").set_defaults(func=_cmd_info)
     return parser
 
 

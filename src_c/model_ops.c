@@ -38,7 +38,7 @@ static int run_dense(const fg_model *m, const model_op *o, const float *x, float
     int64_t by_work = (int64_t)(2.0 * (double)rows * (double)in * (double)units /
                                 DENSE_MIN_FLOPS_PER_THREAD);
     int nt = by_work < nthreads ? (int)by_work : nthreads;
-    (void)nt;   /* unused when built without OpenMP */
+    if (nt > 1 && !fg_openmp_usable()) nt = 1;   /* e.g. in a forked child */
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         float *yr = y + r * units;
