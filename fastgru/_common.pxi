@@ -120,24 +120,19 @@ cdef void _on_sigint(int sig) noexcept nogil:
 cdef int _sigint_cancels_begin(double flops):
     """Called before a nogil run of about `flops`: 1 when the handler was installed (long runs
     on the main thread only)."""
-    global _python_sigint, _sigint_seen
+    global _python_sigint, _sigint_seen, _main_cancel
     if (flops < _SIGINT_MIN_FLOPS or _python_sigint != NULL
             or threading.current_thread() is not threading.main_thread()):
         return 0
     _sigint_seen = 0
-    fg_set_cancel_flag(&_main_cancel)
+    _main_cancel = 0
     _python_sigint = PyOS_setsig(SIGINT, _on_sigint)
     if <size_t>_python_sigint <= 1:   # SIG_DFL / SIG_IGN: Ctrl-C is not Python's to handle
         PyOS_setsig(SIGINT, _python_sigint)
         _python_sigint = NULL
-        _cancel_clear()
         return 0
+    fg_set_cancel_flag(&_main_cancel)   # this run (and only the main thread's) polls it
     return 1
-
-
-cdef void _cancel_clear():
-    global _main_cancel
-    _main_cancel = 0
 
 
 cdef void _sigint_cancels_end(int installed, int status):
@@ -146,8 +141,7 @@ cdef void _sigint_cancels_end(int installed, int status):
         return
     PyOS_setsig(SIGINT, _python_sigint)
     _python_sigint = NULL
-    if status != FG_ERR_INTERRUPTED:
-        _cancel_clear()   # a signal after the run's last check: nothing to cancel
+    fg_set_cancel_flag(NULL)   # a later run starts uncancelled, whatever the signal's timing
 
 
 cdef int _check(int status) except -1:
@@ -156,8 +150,6 @@ cdef int _check(int status) except -1:
         return 0
     message = fg_last_error().decode("utf-8", "replace")
     if status == FG_ERR_INTERRUPTED:
-        if threading.current_thread() is threading.main_thread():
-            _cancel_clear()
         PyErr_CheckSignals()   # a Ctrl-C: Python's handler raises (or handles) it now
         raise KeyboardInterrupt(message or "fastgru: run cancelled")
     if not message:

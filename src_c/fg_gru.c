@@ -33,18 +33,24 @@
  * 5.4 ms with 64 (a larger XW pushes U out of L2); batch 256 is the same for all. */
 #define FG_CHUNK_STEPS 32
 #define FG_CHUNK_BYTES (2u << 20)           /* XW scratch for a chunk, all rows */
-/* Work (flops) a thread must get before a run is split. Measured on 2 Zen 4 cores, best of
- * 400 runs: B=2 T=10 16->32 (1.8e5 flops) 4.3 us on 1 thread, 3.1 us on 2; the pool is warm
- * after the first call, so only runs near a microsecond stay on one thread. */
-#define FG_MIN_FLOPS_PER_THREAD 5.0e4
+/* Work (flops) a thread must get before a run is split. On a quiet machine a warm team pays
+ * for itself from about a microsecond (2 Zen 4 cores, best of 400 runs: B=2 T=10 16->32,
+ * 1.8e5 flops, 4.3 us on 1 thread, 3.1 us on 2); on a busy one a worker may take tens of us
+ * to run at all: two stacked GRU(32), batch 4 x 12 (3.7e5 flops), 31 us on 1 thread, 34 us
+ * by default (tools/bench_load.py). So a thread's share is at least ~50 us of maths. */
+#define FG_MIN_FLOPS_PER_THREAD 5.0e5
 /* When a batch smaller than the thread count splits its units (fg_team.c): each step pays a
- * barrier (~130 ns) and each call a team start (~400 ns). Batch 1, tanh/sigmoid, F = u/4,
- * 2 Zen 4 cores (shared VM), median ns per step, 1 thread -> units split on 2:
+ * hand-over between threads (~130 ns quiet) and each call a team start (~400 ns). Batch 1,
+ * tanh/sigmoid, F = u/4, 2 Zen 4 cores (shared VM), median ns per step, 1 thread -> units
+ * split on 2:
  *   T=64: u=32 (9.2e3 flops a step) 165 -> 255, u=48 (1.8e4) 310 -> 355, u=64 (3.1e4)
  *         566 -> 429, u=96 (6.9e4) 1191 -> 831, u=256 (4.9e5) 9313 -> 4727;
  *   T=1:  u=64 (3.1e4) 691 -> 841, u=96 (6.9e4) 1402 -> 1242, u=128 (1.2e5) 2384 -> 1843.
- * So: at least this many flops a step (all rows), and this many in the whole call. */
-#define FG_MIN_STEP_FLOPS_UNITS_SPLIT 2.5e4
+ * On a busy machine (load ~12 on the 2 cores) whole models lose below ~1e5 flops a step:
+ * GRU(u, sequences) -> GRU(32) -> Dense(1), F=3, batch 1 x 50, median us a call, 1 -> 2
+ * threads: u=64 (2.6e4 flops a step) 45 -> 68, u=96 (5.7e4) 80 -> 146, u=128 (1.0e5) 123 ->
+ * 141. So: at least this many flops a step (all rows), and this many in the whole call. */
+#define FG_MIN_STEP_FLOPS_UNITS_SPLIT 1.2e5
 #define FG_MIN_FLOPS_UNITS_SPLIT 6.0e4
 
 int fg_gru_check_config(const fg_gru_config *cfg)

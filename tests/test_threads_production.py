@@ -35,7 +35,7 @@ def wide_model():
 def units_model():
     """A GRU whose units split on a team at batch 1 (8 blocks of 16)."""
     s = SpecBuilder("units")
-    x = s.input("x", (None, 16))
+    x = s.input("x", (None, 64))
     return s.spec([s.gru("gru", x, 128, return_sequences=True)])
 
 
@@ -71,7 +71,7 @@ def test_fork_pool_after_a_batched_predict_gives_the_parent_bytes():
 @fork_only
 def test_fork_pool_after_a_units_split_stream_gives_the_parent_bytes():
     model = Model(pack_model(units_model()), threads=2)
-    xs = list(np.random.default_rng(1).normal(size=(20, 1, 16)).astype(np.float32))
+    xs = list(np.random.default_rng(1).normal(size=(20, 1, 64)).astype(np.float32))
     _forked["units"] = (model, xs)
     want = _stream("units")
     assert _pool_map(_stream, ["units"] * 4) == [want] * 4
@@ -81,7 +81,7 @@ def test_fork_pool_after_a_units_split_stream_gives_the_parent_bytes():
 def test_fork_from_a_worker_thread_gives_the_parent_bytes():
     wide, units = Model(pack_model(wide_model()), threads=2), Model(pack_model(units_model()), threads=2)
     x = np.random.default_rng(2).normal(size=(64, 10, 32)).astype(np.float32)
-    xu = np.random.default_rng(3).normal(size=(1, 30, 16)).astype(np.float32)
+    xu = np.random.default_rng(3).normal(size=(1, 30, 64)).astype(np.float32)
     want = hashlib.sha256(wide.predict(x).tobytes() + units.predict(xu).tobytes()).hexdigest()
     got = []
 
@@ -210,7 +210,7 @@ def test_ctrl_c_cancels_the_main_threads_run_only():
 def test_a_stalled_worker_gives_the_same_bytes_in_about_the_one_thread_time(batch):
     image = pack_model(units_model())
     one, two = Model(image, threads=1), Model(image, threads=2)
-    x = np.random.default_rng(4).normal(size=(batch, 100, 16)).astype(np.float32)
+    x = np.random.default_rng(4).normal(size=(batch, 100, 64)).astype(np.float32)
     want = one.predict(x).tobytes()
     t_one = min(_timed(one.predict, x) for _ in range(3))
     stall_s = 0.003
