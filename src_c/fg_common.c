@@ -244,6 +244,7 @@ double fg_cgroup_cpu_quota(const char *root)
     return tightest;
 }
 
+#ifndef FG_NO_PTHREADS
 /* CPUs in this process's affinity mask; 0 when unknown. */
 static int affinity_cpus(void)
 {
@@ -258,6 +259,7 @@ static int affinity_cpus(void)
     return n > 0 && n < 4096 ? (int)n : 0;
 #endif
 }
+#endif
 
 /* Works out the default thread count and writes why into reason. */
 static int work_out_threads(char *reason, size_t size)
