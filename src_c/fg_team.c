@@ -48,7 +48,9 @@ void fg_team_set_stall(int us) { (void)us; }
  * through the gap between the one-step calls of a stream (a few us); past that it sleeps, and
  * a caller does not wait for it to wake (it takes the pieces itself). In a job, a member waits
  * only for pieces another member has begun (~1-10 us each). */
+#ifndef SPIN_NS /* -DSPIN_NS=... to measure another */
 #define SPIN_NS 50000
+#endif
 #define YIELD_NS 200000
 #define SLEEP_NS 50000
 
