@@ -2,6 +2,7 @@
 # status -> Python exception mapping, and ISA / thread control.
 from libc.stdint cimport SIZE_MAX, int32_t, int64_t, uint8_t
 cimport numpy as cnp
+import os
 import threading
 
 import numpy as np
@@ -30,9 +31,16 @@ cdef extern from "fg_common.h" nogil:
     const char *fg_isa_name(int isa_flag)
     int fg_set_isa_cap(const char *name)
     int fg_default_threads()
+    const char *fg_default_threads_reason()
+    double fg_cgroup_cpu_quota(const char *root)
     int fg_have_openmp()
+    int fg_openmp_usable()
+    void fg_set_cancel_flag(const int *flag)
     void fg_request_cancel(int on)
     int fg_check_cap(size_t bytes, const char *what)
+
+cdef extern from "fg_team.h" nogil:
+    void fg_team_set_stall(int us)
 
 cdef extern from "fg_activations.h" nogil:
     enum:
@@ -88,7 +96,8 @@ cdef extern from "<signal.h>":
 
 # Ctrl-C during a long run: Python only handles a signal once the main thread runs bytecode
 # again, i.e. after the C call. While the main thread is in C, this handler also sets the
-# cancel flag, so the run stops at its next time chunk; Python's own handler still runs.
+# main thread's cancel flag (fg_set_cancel_flag), so its run stops at its next time chunk and
+# runs in other threads go on; Python's own handler still runs.
 # Installing it costs ~1 us (a thread check, two sigaction calls), as much as a small call's
 # maths, so runs under _SIGINT_MIN_FLOPS (~5 ms of maths) go without: Ctrl-C then raises
 # KeyboardInterrupt as soon as the run returns.
@@ -99,11 +108,12 @@ cdef double _SIGINT_MIN_FLOPS = 1e8
 cdef double _NOGIL_MIN_FLOPS = 1e5
 cdef PyOS_sighandler_t _python_sigint = NULL
 cdef volatile int _sigint_seen = 0
+cdef int _main_cancel = 0   # the main thread's cancel flag
 
 cdef void _on_sigint(int sig) noexcept nogil:
-    global _sigint_seen
+    global _sigint_seen, _main_cancel
     _sigint_seen = 1
-    fg_request_cancel(1)
+    _main_cancel = 1
     if _python_sigint != NULL:   # NULL only while being installed
         _python_sigint(sig)
 
@@ -111,18 +121,18 @@ cdef void _on_sigint(int sig) noexcept nogil:
 cdef int _sigint_cancels_begin(double flops):
     """Called before a nogil run of about `flops`: 1 when the handler was installed (long runs
     on the main thread only)."""
-    global _python_sigint, _sigint_seen
+    global _python_sigint, _sigint_seen, _main_cancel
     if (flops < _SIGINT_MIN_FLOPS or _python_sigint != NULL
             or threading.current_thread() is not threading.main_thread()):
         return 0
     _sigint_seen = 0
+    _main_cancel = 0
     _python_sigint = PyOS_setsig(SIGINT, _on_sigint)
     if <size_t>_python_sigint <= 1:   # SIG_DFL / SIG_IGN: Ctrl-C is not Python's to handle
         PyOS_setsig(SIGINT, _python_sigint)
         _python_sigint = NULL
-        if _sigint_seen:
-            fg_request_cancel(0)
         return 0
+    fg_set_cancel_flag(&_main_cancel)   # this run (and only the main thread's) polls it
     return 1
 
 
@@ -132,8 +142,7 @@ cdef void _sigint_cancels_end(int installed, int status):
         return
     PyOS_setsig(SIGINT, _python_sigint)
     _python_sigint = NULL
-    if _sigint_seen and status != FG_ERR_INTERRUPTED:
-        fg_request_cancel(0)   # the signal came after the run's last check: nothing to cancel
+    fg_set_cancel_flag(NULL)   # a later run starts uncancelled, whatever the signal's timing
 
 
 cdef int _check(int status) except -1:
@@ -142,7 +151,6 @@ cdef int _check(int status) except -1:
         return 0
     message = fg_last_error().decode("utf-8", "replace")
     if status == FG_ERR_INTERRUPTED:
-        fg_request_cancel(0)
         PyErr_CheckSignals()   # a Ctrl-C: Python's handler raises (or handles) it now
         raise KeyboardInterrupt(message or "fastgru: run cancelled")
     if not message:
@@ -172,8 +180,19 @@ def set_isa_cap(name=None):
 
 
 def default_threads():
-    """Threads a call uses when none is given (FASTGRU_NUM_THREADS, else all cores)."""
+    """Threads a call uses when none is given (FASTGRU_NUM_THREADS, else the CPUs this process
+    may use: affinity mask capped by the cgroup CPU quota)."""
     return fg_default_threads()
+
+
+def default_threads_reason():
+    """Why default_threads() is what it is (variable, affinity mask, cgroup quota)."""
+    return fg_default_threads_reason().decode()
+
+
+def cgroup_cpu_quota(root=""):
+    """CPUs of the cgroup CPU quota seen under directory root ("" = this system), 0.0 if none."""
+    return fg_cgroup_cpu_quota(os.fsencode(root))
 
 
 def have_openmp():
@@ -181,8 +200,15 @@ def have_openmp():
     return bool(fg_have_openmp())
 
 
+def openmp_usable():
+    """False in a process forked after its parent ran an OpenMP region (such regions run on
+    one thread there), or when built without OpenMP."""
+    return bool(fg_openmp_usable())
+
+
 def request_cancel(on=True):
-    """Ask running forward passes to stop (they raise KeyboardInterrupt); process-wide flag."""
+    """Stop every running forward pass in the process (they raise KeyboardInterrupt), e.g. when
+    shutting down; Ctrl-C cancels only the main thread's run."""
     fg_request_cancel(1 if on else 0)
 
 
@@ -190,3 +216,19 @@ def check_memory_cap(nbytes, str what):
     """Raise FastGRUError unless `nbytes` (for `what`, named in the message) fit under the
     memory cap (FASTGRU_MAX_BYTES / fg_set_max_bytes); a malformed cap refuses everything."""
     _check(fg_check_cap(<size_t>min(nbytes, SIZE_MAX), what.encode()))
+
+
+def info():
+    """The active ISA, the thread backends, the default thread count and why, as a dict."""
+    backends = ["fastgru team (GRU batch and units splits, work taken by whichever thread runs)"]
+    if fg_have_openmp():
+        backends.append("OpenMP (Dense rows)" if fg_openmp_usable()
+                        else "OpenMP (Dense rows; one thread in this forked process)")
+    return {"isa": isa_active(), "isa_available": isa_available(), "thread_backends": backends,
+            "default_threads": default_threads(),
+            "default_threads_reason": default_threads_reason()}
+
+
+def _set_worker_stall(int us):
+    """Test hook: team worker 1 sleeps `us` microseconds before each step it works in."""
+    fg_team_set_stall(us)

@@ -180,6 +180,16 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_info(args) -> int:
+    from . import _core
+
+    info = _core.info()
+    print(f"isa: {info['isa']} (available: {', '.join(info['isa_available'])})")
+    print(f"thread backends: {'; '.join(info['thread_backends'])}")
+    print(f"default threads: {info['default_threads']} ({info['default_threads_reason']})")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -237,6 +247,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="timed calls per batch size; the median is shown (default: 7)")
     with_precision(bench)
     bench.set_defaults(func=_cmd_bench)
+
+    sub.add_parser("info", help="print the active ISA, thread backends and default thread "
+                                "count").set_defaults(func=_cmd_info)
     return parser
 
 

@@ -1,16 +1,21 @@
-/* fg_common.c - last-error message, ISA selection, thread count, cancel flag. */
+/* fg_common.c - last-error message, ISA selection, thread count, cancel flags. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "fg_common.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#ifdef _OPENMP
-#include <omp.h>
+#ifndef FG_NO_PTHREADS
+#include <pthread.h>
 #endif
 
 #include "kernels/fg_kernels.h"
@@ -130,29 +135,209 @@ int fg_have_openmp(void)
 #endif
 }
 
-int fg_default_threads(void)
+#if defined(_OPENMP) && !defined(FG_NO_PTHREADS)
+/* Set in a child forked after the parent asked (before its first region). */
+static atomic_int openmp_forked;
+
+static void mark_openmp_forked(void) { openmp_forked = 1; }
+
+static void watch_forks(void) { pthread_atfork(NULL, NULL, mark_openmp_forked); }
+
+int fg_openmp_usable(void)
 {
-#ifdef _OPENMP
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, watch_forks);
+    return !openmp_forked;
+}
+#else
+int fg_openmp_usable(void) { return fg_have_openmp(); }
+#endif
+
+/* CPUs of one cgroup directory's quota: v2 cpu.max ("max 100000" or "150000 100000"), v1
+ * cpu.cfs_quota_us (-1 when none) over cpu.cfs_period_us; 0 when there is none. */
+static double dir_quota(const char *dir, int v2)
+{
+    char path[4096];
+    double quota = 0, period = 0;
+    if (v2) {
+        char first[32] = "";
+        snprintf(path, sizeof path, "%s/cpu.max", dir);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) return 0;
+        int got = fscanf(f, "%31s %lf", first, &period);
+        fclose(f);
+        if (got != 2 || sscanf(first, "%lf", &quota) != 1) return 0; /* "max": no quota */
+    } else {
+        snprintf(path, sizeof path, "%s/cpu.cfs_quota_us", dir);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) return 0;
+        int got = fscanf(f, "%lf", &quota);
+        fclose(f);
+        snprintf(path, sizeof path, "%s/cpu.cfs_period_us", dir);
+        if (got != 1 || (f = fopen(path, "r")) == NULL) return 0;
+        got = fscanf(f, "%lf", &period);
+        fclose(f);
+        if (got != 1) return 0;
+    }
+    return quota > 0 && period > 0 ? quota / period : 0;
+}
+
+/* The tightest quota of mount/cgroup and its ancestors up to the mount; when the process's
+ * cgroup path is not under the mount (a container sees its own cgroup as the root), the
+ * mount's own. 0 when none, or no such mount. */
+static double tightest_quota(const char *mount, const char *cgroup, int v2)
+{
+    char dir[4096];
+    struct stat st;
+    if (stat(mount, &st) != 0) return 0;
+    size_t top = strlen(mount);
+    snprintf(dir, sizeof dir, "%s%s", mount, cgroup);
+    if (stat(dir, &st) != 0) dir[top] = '\0';
+    double tightest = 0;
+    for (;;) {
+        size_t len = strlen(dir);
+        while (len > top && dir[len - 1] == '/') dir[--len] = '\0';
+        double q = dir_quota(dir, v2);
+        if (q > 0 && (tightest == 0 || q < tightest)) tightest = q;
+        char *slash = strrchr(dir, '/');
+        if (len <= top || slash == NULL || (size_t)(slash - dir) < top) return tightest;
+        *slash = '\0';
+    }
+}
+
+/* 1 when the comma-separated list has `name`. */
+static int has_controller(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p != NULL; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0')) return 1;
+    return 0;
+}
+
+double fg_cgroup_cpu_quota(const char *root)
+{
+    char path[4096], line[4096];
+    if (root == NULL) root = "";
+    snprintf(path, sizeof path, "%s/proc/self/cgroup", root);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return 0;
+    double tightest = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        /* hierarchy-id:controllers:path; v2 is "0::path" */
+        char *controllers = strchr(line, ':'), *cgroup;
+        if (controllers == NULL || (cgroup = strchr(controllers + 1, ':')) == NULL) continue;
+        *cgroup++ = '\0';
+        controllers++;
+        double q = 0;
+        if (controllers[0] == '\0') {
+            snprintf(path, sizeof path, "%s/sys/fs/cgroup", root);
+            q = tightest_quota(path, cgroup, 1);
+        } else if (has_controller(controllers, "cpu")) {
+            static const char *const mounts[] = {"cpu,cpuacct", "cpuacct,cpu", "cpu"};
+            for (int i = 0; i < 3 && q == 0; i++) {
+                snprintf(path, sizeof path, "%s/sys/fs/cgroup/%s", root, mounts[i]);
+                q = tightest_quota(path, cgroup, 0);
+            }
+        }
+        if (q > 0 && (tightest == 0 || q < tightest)) tightest = q;
+    }
+    fclose(f);
+    return tightest;
+}
+
+#ifndef FG_NO_PTHREADS
+/* CPUs in this process's affinity mask; 0 when unknown. */
+static int affinity_cpus(void)
+{
+#if defined(__linux__)
+    cpu_set_t *set = CPU_ALLOC(4096);
+    size_t size = CPU_ALLOC_SIZE(4096);
+    int n = set != NULL && sched_getaffinity(0, size, set) == 0 ? CPU_COUNT_S(size, set) : 0;
+    CPU_FREE(set);
+    return n;
+#elif defined(_WIN32) /* mingw-w64: winpthreads has no sysconf, but counts the processors */
+    int n = pthread_num_processors_np();
+    return n > 0 && n < 4096 ? n : 0;
+#else
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 && n < 4096 ? (int)n : 0;
+#endif
+}
+#endif
+
+/* Works out the default thread count and writes why into reason. */
+static int work_out_threads(char *reason, size_t size)
+{
+#ifdef FG_NO_PTHREADS
+    snprintf(reason, size, "built without threads");
+    return 1;
+#else
     const char *env = getenv("FASTGRU_NUM_THREADS");
     if (env != NULL) {
         char *end;
         long n = strtol(env, &end, 10);
-        if (end != env && *end == '\0' && n > 0) return n > 4096 ? 4096 : (int)n;
+        if (end != env && *end == '\0' && n > 0) {
+            if (n > 4096) n = 4096;
+            snprintf(reason, size, "FASTGRU_NUM_THREADS=%ld", n);
+            return (int)n;
+        }
     }
-    int procs = omp_get_num_procs();
-    return procs > 0 ? procs : 1;
-#else
-    return 1;
+    int cpus = affinity_cpus();
+    int n = cpus > 0 ? cpus : 1;
+    int at = snprintf(reason, size, "affinity mask: %d CPUs", cpus);
+    double quota = fg_cgroup_cpu_quota("");
+    if (quota > 0) {
+        snprintf(reason + at, size - (size_t)at, "; cgroup quota: %.2f CPUs", quota);
+        double rounded = ceil(quota);
+        if (rounded < n) n = (int)rounded;
+    }
+    return n;
 #endif
+}
+
+/* 0 until worked out, 1 while one caller writes them, 2 once written */
+static atomic_int threads_state;
+static int default_threads;
+static char threads_reason[160];
+
+int fg_default_threads(void)
+{
+    if (atomic_load_explicit(&threads_state, memory_order_acquire) == 2) return default_threads;
+    char reason[sizeof threads_reason];
+    int n = work_out_threads(reason, sizeof reason), expected = 0;
+    if (atomic_compare_exchange_strong(&threads_state, &expected, 1)) {
+        default_threads = n;
+        memcpy(threads_reason, reason, sizeof reason);
+        atomic_store_explicit(&threads_state, 2, memory_order_release);
+    }
+    return n;
+}
+
+const char *fg_default_threads_reason(void)
+{
+    fg_default_threads();
+    while (atomic_load_explicit(&threads_state, memory_order_acquire) != 2) {
+    } /* another caller is copying ~160 bytes */
+    return threads_reason;
 }
 
 /* ---- cancellation ------------------------------------------------------------------------ */
 
-static atomic_int cancel_requested;
+static atomic_int cancel_everything;
+static _Thread_local const int *cancel_flag;
 
-void fg_request_cancel(int on) { cancel_requested = on != 0; }
+void fg_set_cancel_flag(const int *flag) { cancel_flag = flag; }
 
-int fg_cancel_requested(void) { return cancel_requested; }
+const int *fg_cancel_flag(void) { return cancel_flag; }
+
+void fg_request_cancel(int on) { cancel_everything = on != 0; }
+
+int fg_cancel_requested(const int *flag)
+{
+    return atomic_load_explicit(&cancel_everything, memory_order_relaxed) ||
+           (flag != NULL && __atomic_load_n(flag, __ATOMIC_RELAXED) != 0);
+}
 
 /* ---- memory cap -------------------------------------------------------------------------- */
 

@@ -20,7 +20,7 @@ typedef enum fg_status {
     FG_ERR_FORMAT = 3,   /* a model image / file is malformed, truncated or hostile */
     FG_ERR_IO = 4,       /* a file could not be opened or read */
     FG_ERR_STATE = 5,    /* an object was used in the wrong state (e.g. wrong batch size) */
-    FG_ERR_INTERRUPTED = 6 /* the run was cancelled through fg_request_cancel() */
+    FG_ERR_INTERRUPTED = 6 /* the run was cancelled (fg_set_cancel_flag, fg_request_cancel) */
 } fg_status;
 
 /* Message of the last failure on the calling thread (thread-local); "" when none. */
@@ -61,14 +61,34 @@ int fg_set_isa_cap(const char *name);
 int fg_isa_bf16_native(void);
 
 /* ---- threads ----------------------------------------------------------------------------- */
-/* Threads used when a call passes nthreads <= 0: FASTGRU_NUM_THREADS if set to a positive
- * integer, else the number of cores OpenMP reports; 1 when built without OpenMP. */
+/* Threads used when a call passes nthreads <= 0, worked out at first use:
+ * FASTGRU_NUM_THREADS if set to a positive integer, else the CPUs this process may run on
+ * (its affinity mask) capped by its cgroup's CPU quota rounded up; 1 when built without
+ * threads (FG_NO_PTHREADS). */
 int fg_default_threads(void);
+/* Why fg_default_threads() is what it is, e.g. "affinity mask: 64 CPUs; cgroup quota: 1.5
+ * CPUs". */
+const char *fg_default_threads_reason(void);
+/* The cgroup CPU quota of this process as seen under directory `root` ("" for the real
+ * system): root/proc/self/cgroup names its cgroup; the quota is the tightest of cpu.max
+ * (cgroup v2) or cpu.cfs_quota_us / cpu.cfs_period_us (v1) in that cgroup and its ancestors
+ * under root/sys/fs/cgroup. CPUs (may be fractional), or 0 when there is no quota. */
+double fg_cgroup_cpu_quota(const char *root);
 int fg_have_openmp(void);                 /* 1 when compiled with OpenMP */
+/* 1 when OpenMP regions may run: built with OpenMP, and not in a process forked after its
+ * parent ran one (the parent's OpenMP thread pool does not survive a fork: a region would
+ * hang). Regions that may not run run on one thread. */
+int fg_openmp_usable(void);
 
 /* ---- cancellation ------------------------------------------------------------------------ */
-/* Long runs poll a flag between time chunks; a set flag makes them stop with
- * FG_ERR_INTERRUPTED (outputs are then unspecified). The flag is process-wide. */
+/* A cancel belongs to the runs that hold its flag. After fg_set_cancel_flag(flag), every run
+ * the calling thread starts (its threads included) polls the int at `flag` between time
+ * chunks, and once it is nonzero stops with FG_ERR_INTERRUPTED (outputs are then
+ * unspecified). NULL, the default, gives runs no flag. Any thread, or a signal handler, may
+ * set the flag (a plain int store); clear it before the next run. */
+void fg_set_cancel_flag(const int *flag);
+/* While `on`, every run in the process stops as above: for a process shutting down (e.g. on
+ * SIGTERM) that wants its threads' runs to end now. */
 void fg_request_cancel(int on);
 
 /* ---- memory cap -------------------------------------------------------------------------- */

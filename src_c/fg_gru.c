@@ -1,13 +1,17 @@
 /* fg_gru.c - GRU layer: config checks, weight packing, and the forward driver.
  *
- * Driver, two ways to use several threads (threads_for picks):
- *  - batch split (an OpenMP region): one contiguous block of rows per thread, each thread
- *    runs its rows through every time step on its own (no barrier per step);
- *  - units split (batch smaller than the thread count, e.g. batch-1 latency; fg_team.c):
- *    every thread takes a run of 16-unit blocks of all rows - their input projection, their
- *    recurrent tile over the whole h, gate math, masks and outputs - then one barrier per
- *    step (two for reset_after=0); each thread's slice of U stays in its own L2.
- * Each unit's arithmetic is the same either way, so results do not depend on the split.
+ * Driver, two ways to use several threads (threads_for picks), both on the team of
+ * fg_team.h, whose threads claim pieces of work, so that a thread the OS has descheduled
+ * holds up nobody:
+ *  - batch split: pieces are runs of rows, each run through every time step (no wait per
+ *    step); a few pieces a thread;
+ *  - units split (batch smaller than the thread count, e.g. batch-1 latency): a piece is a
+ *    run of 16-unit blocks of all rows for one step - their input projection, their
+ *    recurrent tile over the whole h, gate math, masks and outputs - and a step begins when
+ *    the last is done (two phases a step for reset_after=0); one piece a thread, which each
+ *    thread takes first, so its slice of U stays in its own L2.
+ * Each unit's arithmetic is the same either way, so results do not depend on the split, nor
+ * on which thread does a piece.
  * Time is walked in chunks:
  * the input projection of a chunk is one GEMM into XW (scratch O(rows * chunk * 3 units)),
  * then each step runs the recurrent tile with the gate math fused (kernels/gru_template.h).
@@ -17,13 +21,8 @@
  */
 #include "fg_gru.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "fg_alloc.h"
 #include "fg_config_select.h"
@@ -36,18 +35,24 @@
  * 5.4 ms with 64 (a larger XW pushes U out of L2); batch 256 is the same for all. */
 #define FG_CHUNK_STEPS 32
 #define FG_CHUNK_BYTES (2u << 20)           /* XW scratch for a chunk, all rows */
-/* Work (flops) a thread must get before a run is split. Measured on 2 Zen 4 cores, best of
- * 400 runs: B=2 T=10 16->32 (1.8e5 flops) 4.3 us on 1 thread, 3.1 us on 2; the pool is warm
- * after the first call, so only runs near a microsecond stay on one thread. */
-#define FG_MIN_FLOPS_PER_THREAD 5.0e4
+/* Work (flops) a thread must get before a run is split. On a quiet machine a warm team pays
+ * for itself from about a microsecond (2 Zen 4 cores, best of 400 runs: B=2 T=10 16->32,
+ * 1.8e5 flops, 4.3 us on 1 thread, 3.1 us on 2); on a busy one a worker may take tens of us
+ * to run at all: two stacked GRU(32), batch 4 x 12 (3.7e5 flops), 31 us on 1 thread, 34 us
+ * by default (tools/bench_load.py). So a thread's share is at least ~50 us of maths. */
+#define FG_MIN_FLOPS_PER_THREAD 5.0e5
 /* When a batch smaller than the thread count splits its units (fg_team.c): each step pays a
- * barrier (~130 ns) and each call a team start (~400 ns). Batch 1, tanh/sigmoid, F = u/4,
- * 2 Zen 4 cores (shared VM), median ns per step, 1 thread -> units split on 2:
+ * hand-over between threads (~130 ns quiet) and each call a team start (~400 ns). Batch 1,
+ * tanh/sigmoid, F = u/4, 2 Zen 4 cores (shared VM), median ns per step, 1 thread -> units
+ * split on 2:
  *   T=64: u=32 (9.2e3 flops a step) 165 -> 255, u=48 (1.8e4) 310 -> 355, u=64 (3.1e4)
  *         566 -> 429, u=96 (6.9e4) 1191 -> 831, u=256 (4.9e5) 9313 -> 4727;
  *   T=1:  u=64 (3.1e4) 691 -> 841, u=96 (6.9e4) 1402 -> 1242, u=128 (1.2e5) 2384 -> 1843.
- * So: at least this many flops a step (all rows), and this many in the whole call. */
-#define FG_MIN_STEP_FLOPS_UNITS_SPLIT 2.5e4
+ * On a busy machine (load ~12 on the 2 cores) whole models lose below ~1e5 flops a step:
+ * GRU(u, sequences) -> GRU(32) -> Dense(1), F=3, batch 1 x 50, median us a call, 1 -> 2
+ * threads: u=64 (2.6e4 flops a step) 45 -> 68, u=96 (5.7e4) 80 -> 146, u=128 (1.0e5) 123 ->
+ * 141. So: at least this many flops a step (all rows), and this many in the whole call. */
+#define FG_MIN_STEP_FLOPS_UNITS_SPLIT 1.2e5
 #define FG_MIN_FLOPS_UNITS_SPLIT 6.0e4
 
 int fg_gru_check_config(const fg_gru_config *cfg)
@@ -245,26 +250,23 @@ typedef struct job {
     float *ws;
     int state_in_y;               /* steps write h straight into y (state_in_y()) */
     int last_in_y;                /* the last step writes h straight into y (last_in_y()) */
-    _Alignas(64) atomic_int stop[2]; /* units split: thread 0's cancel check, by chunk parity */
-    atomic_int interrupted;       /* units split: a member stopped on cancel */
+    int h0_in_place;              /* the first step reads h0 in place (h0_in_place()) */
+    int pieces;                   /* the team's units: row or block runs */
+    const int *cancel;            /* the caller's cancel flag (fg_set_cancel_flag), or NULL */
 } job;
 
-/* One thread's share: batch rows b0 .. b1 and unit blocks jb0 .. jb1 (units u0 .. u1). The
- * batch split gives each thread its own rows and every block; the units split gives every
- * thread all rows and its own blocks, and the threads meet at a barrier after each write of
- * a vector the others read (h; for reset_after=0 also r*h). */
+/* One piece of work: batch rows b0 .. b1 and unit blocks jb0 .. jb1 (units u0 .. u1). The
+ * batch split gives a piece some rows and every block, for every step; the units split gives
+ * it all rows and some blocks, for one step (one half-step for reset_after=0), and the team
+ * begins a step once every piece of the last is done (the next step reads all of h; the
+ * candidate of reset_after=0 reads all of r*h). */
 typedef struct part {
     int64_t b0, b1, jb0, jb1, u0, u1;
-    int split;                    /* units split: call sync_units() */
-    int tid;
-    fg_team_member *me;           /* units split: this thread in the team */
 } part;
 
-/* Barrier of the units split's team. */
-static void sync_units(const part *pt)
-{
-    if (pt->split) fg_team_barrier(pt->me);
-}
+/* Which kernels of a step to run: the units split runs reset_after=0's two halves (z and r*h;
+ * then the candidate and h) as separate phases. */
+enum { FIRST_HALF = 1, SECOND_HALF = 2, WHOLE_STEP = 3 };
 
 /* Input row of processing step s (go_backwards walks time from the end). */
 static int64_t time_of(const fg_gru_run *run, int64_t s)
@@ -344,14 +346,14 @@ static _Thread_local int blocks_desc;
 
 /* The kernels for one step of the part: H (row stride ldh) -> Hn (stride ldn), rows and
  * pointers from pt->b0. */
-static void step(const job *jb, const part *pt, const float *XW, int64_t ldxw, const float *H,
-                 int64_t ldh, float *Hn, int64_t ldn)
+static void step(const job *jb, const part *pt, int halves, const float *XW, int64_t ldxw,
+                 const float *H, int64_t ldh, float *Hn, int64_t ldn)
 {
     const plan *p = &jb->p;
     const fg_gru_config *cfg = jb->cfg;
     int64_t nr = pt->b1 - pt->b0;
     int desc = blocks_desc;
-    blocks_desc = !desc;
+    if (halves & FIRST_HALF) blocks_desc = !desc;
     if (FG_ROWWISE_ACTS_BUILT && !p->fused) {
         unfused_step(jb, pt->b0, pt->b1, XW, ldxw, H, ldh, Hn);
     } else if (cfg->reset_after) {
@@ -359,11 +361,12 @@ static void step(const job *jb, const part *pt, const float *XW, int64_t ldxw, c
                           desc, cfg->activation, cfg->recurrent_activation, Hn, ldn);
     } else {
         float *Z = jb->ws + p->z + pt->b0 * p->up, *RH = jb->ws + p->rh + pt->b0 * p->up;
-        jb->k->step_before_zr(nr, p->units, H, ldh, XW, ldxw, jb->U, pt->jb0, pt->jb1, desc,
-                              cfg->recurrent_activation, Z, RH, p->up);
-        sync_units(pt); /* the candidate reads all of r*h */
-        jb->k->step_before_h(nr, p->units, H, ldh, XW, ldxw, jb->U, pt->jb0, pt->jb1, desc,
-                             cfg->activation, Z, RH, p->up, Hn, ldn);
+        if (halves & FIRST_HALF)
+            jb->k->step_before_zr(nr, p->units, H, ldh, XW, ldxw, jb->U, pt->jb0, pt->jb1,
+                                  desc, cfg->recurrent_activation, Z, RH, p->up);
+        if (halves & SECOND_HALF)
+            jb->k->step_before_h(nr, p->units, H, ldh, XW, ldxw, jb->U, pt->jb0, pt->jb1,
+                                 desc, cfg->activation, Z, RH, p->up, Hn, ldn);
     }
 }
 
@@ -426,41 +429,76 @@ static int h0_in_place(const job *jb)
     return !run->return_sequences || y_clear_of_h0(run, u);
 }
 
-/* The first step's state: h0 read in place when its rows cover whole blocks (the kernels
- * read 16 units per block), else copied into H (zeros without h0); *ldh gets the stride. */
-static const float *first_state(const job *jb, const part *pt, float *H, int64_t *ldh)
+/* Part pt's start: the output before any unmasked step, and, unless the first step reads
+ * h0 in place, the first state copied into H (zeros without h0). */
+static void begin_part(const job *jb, const part *pt)
 {
     const fg_gru_run *run = &jb->run;
     const plan *p = &jb->p;
-    if (h0_in_place(jb)) {
-        *ldh = run->h0_sb;
-        return run->h0 + pt->b0 * run->h0_sb;
-    }
-    *ldh = p->up;
+    if (run->mask != NULL || run->timesteps == 0)
+        for (int64_t b = pt->b0; b < pt->b1; b++)
+            memset(jb->ws + p->prev + b * p->up + pt->u0, 0, (size_t)(pt->u1 - pt->u0) * 4);
+    if (jb->h0_in_place) return;
     int64_t w0 = pt->jb0 * FG_BLOCK, w1 = pt->jb1 * FG_BLOCK; /* this part's padded units */
     for (int64_t b = pt->b0; b < pt->b1; b++) {
-        float *h = H + (b - pt->b0) * p->up;
+        float *h = jb->ws + p->h_a + b * p->up;
         int64_t copied = run->h0 == NULL ? w0 : pt->u1;
         if (run->h0 != NULL)
             memcpy(h + pt->u0, run->h0 + b * run->h0_sb + pt->u0,
                    (size_t)(pt->u1 - pt->u0) * sizeof(float));
         memset(h + copied, 0, (size_t)(w1 - copied) * sizeof(float));
     }
-    sync_units(pt);
-    return H;
 }
 
-/* 1 when the run is to stop before chunk `chunk_no`. In the units split every thread must
- * agree: thread 0 reads the flag and publishes it (one slot per chunk parity, so it never
- * overwrites a value another thread has yet to read); the others read it after the
- * chunk's first barrier, so each chunk runs one step before a cancel takes effect. */
-static int cancel_before(job *jb, const part *pt, int64_t chunk_no)
+/* 1 when step s writes its state straight into y. */
+static int in_y(const job *jb, int64_t s)
 {
-    if (!pt->split) return fg_cancel_requested();
-    if (pt->tid == 0)
-        atomic_store_explicit(&jb->stop[chunk_no & 1], fg_cancel_requested(),
-                              memory_order_relaxed);
-    return 0;
+    return jb->state_in_y || (jb->last_in_y && s == jb->run.timesteps - 1);
+}
+
+/* Where step s writes its state for rows from pt->b0 (row stride *ld): y, or the work buffer
+ * the step before did not write (H for odd steps, which is free even if it held h0). */
+static float *state_after(const job *jb, const part *pt, int64_t s, int64_t *ld)
+{
+    const fg_gru_run *run = &jb->run;
+    if (in_y(jb, s)) {
+        *ld = run->y_sb;
+        return run->y + pt->b0 * run->y_sb + (jb->state_in_y ? s * run->y_st : 0);
+    }
+    *ld = jb->p.up;
+    return jb->ws + (s % 2 ? jb->p.h_a : jb->p.h_b) + pt->b0 * jb->p.up;
+}
+
+/* The state step s reads, for rows from pt->b0 (row stride *ld). */
+static const float *state_before(const job *jb, const part *pt, int64_t s, int64_t *ld)
+{
+    if (s > 0) return state_after(jb, pt, s - 1, ld);
+    if (jb->h0_in_place) {
+        *ld = jb->run.h0_sb;
+        return jb->run.h0 + pt->b0 * jb->run.h0_sb;
+    }
+    *ld = jb->p.up;
+    return jb->ws + jb->p.h_a + pt->b0 * jb->p.up;
+}
+
+/* The kernels (`halves` of them) and outputs of step s for part pt; at a time chunk's first
+ * step, first the cancel check and the chunk's input projection. FG_ERR_INTERRUPTED when the
+ * caller's cancel flag (or fg_request_cancel) is set. */
+static int run_step(const job *jb, const part *pt, int64_t s, int halves)
+{
+    const fg_gru_run *run = &jb->run;
+    const plan *p = &jb->p;
+    int64_t c = s % p->chunk, ldh, ldo;
+    if (c == 0 && (halves & FIRST_HALF)) {
+        if (fg_cancel_requested(jb->cancel)) return FG_ERR_INTERRUPTED;
+        input_projection(jb, pt, s, run->timesteps - s < p->chunk ? run->timesteps - s : p->chunk);
+    }
+    const float *XW = jb->ws + p->xw + (pt->b0 * p->chunk + c) * p->up3;
+    const float *Hs = state_before(jb, pt, s, &ldh);
+    float *out = state_after(jb, pt, s, &ldo);
+    step(jb, pt, halves, XW, p->chunk * p->up3, Hs, ldh, out, ldo);
+    if ((halves & SECOND_HALF) && !in_y(jb, s)) finish_step(jb, pt, s, time_of(run, s), Hs, ldh, out);
+    return FG_OK;
 }
 
 /* The outputs written once after the last step, from the final state Hs (row stride ldh,
@@ -483,43 +521,18 @@ static void write_last(const job *jb, const part *pt, const float *Hs, int64_t l
     }
 }
 
-/* The part through every step. Returns FG_OK or FG_ERR_INTERRUPTED. */
-static int run_part(job *jb, const part *pt)
+/* The part through every step, one thread. Returns FG_OK or FG_ERR_INTERRUPTED. */
+static int run_part(const job *jb, const part *pt)
 {
-    const fg_gru_run *run = &jb->run;
-    const plan *p = &jb->p;
-    int64_t up = p->up, ldh;
-    size_t bytes = (size_t)(pt->u1 - pt->u0) * sizeof(float);
-    float *H = jb->ws + p->h_a + pt->b0 * up, *Hb = jb->ws + p->h_b + pt->b0 * up, *Hn = Hb;
-    if (run->mask != NULL || run->timesteps == 0) /* the output before any unmasked step */
-        for (int64_t b = pt->b0; b < pt->b1; b++)
-            memset(jb->ws + p->prev + b * up + pt->u0, 0, bytes);
-    const float *Hs = first_state(jb, pt, H, &ldh); /* the state the next step reads */
-    for (int64_t s0 = 0, chunk_no = 0; s0 < run->timesteps; s0 += p->chunk, chunk_no++) {
-        if (cancel_before(jb, pt, chunk_no)) return FG_ERR_INTERRUPTED;
-        int64_t n = run->timesteps - s0 < p->chunk ? run->timesteps - s0 : p->chunk;
-        input_projection(jb, pt, s0, n);
-        for (int64_t c = 0; c < n; c++) {
-            const float *XW = jb->ws + p->xw + (pt->b0 * p->chunk + c) * p->up3;
-            int in_y = jb->state_in_y || (jb->last_in_y && s0 + c == run->timesteps - 1);
-            float *out = !in_y             ? Hn
-                         : jb->state_in_y ? run->y + pt->b0 * run->y_sb + (s0 + c) * run->y_st
-                                          : run->y + pt->b0 * run->y_sb;
-            int64_t ldo = in_y ? run->y_sb : up;
-            step(jb, pt, XW, p->chunk * p->up3, Hs, ldh, out, ldo);
-            if (!in_y) finish_step(jb, pt, s0 + c, time_of(run, s0 + c), Hs, ldh, Hn);
-            sync_units(pt); /* every thread's slice of the new state is written */
-            if (pt->split && c == 0 &&
-                atomic_load_explicit(&jb->stop[chunk_no & 1], memory_order_relaxed))
-                return FG_ERR_INTERRUPTED;
-            Hs = out; /* the next step writes the other buffer (H is free even if Hs was h0) */
-            ldh = ldo;
-            Hn = Hn == H ? Hb : H;
-        }
-    }
+    int64_t ldh, T = jb->run.timesteps;
+    begin_part(jb, pt);
+    for (int64_t s = 0; s < T; s++)
+        if (run_step(jb, pt, s, WHOLE_STEP) != FG_OK) return FG_ERR_INTERRUPTED;
+    const float *Hs = state_before(jb, pt, T, &ldh);
     write_last(jb, pt, Hs, ldh);
     return FG_OK;
 }
+
 /* Largest element offset n1*s1 + n2*s2 + width reachable, checked for overflow. */
 static int span_ok(int64_t n1, int64_t s1, int64_t n2, int64_t s2, int64_t width)
 {
@@ -582,24 +595,24 @@ static int last_in_y(const fg_gru_config *cfg, const plan *p, const fg_gru_run *
                  end_of(run->x, B, run->x_sb, run->timesteps, run->x_st, cfg->input_dim));
 }
 
-/* Thread tid's share of n: with units_split, all rows and a run of blocks; else its rows. */
-static part part_of(const plan *p, int64_t batch, int units_split, int64_t tid, int64_t n)
+/* Piece q of n: with units_split, all rows and a run of blocks; else a run of rows. */
+static part part_of(const plan *p, int64_t batch, int units_split, int64_t q, int64_t n)
 {
-    part pt = {0, batch, 0, p->nblk, 0, p->units, units_split && n > 1, (int)tid, NULL};
+    part pt = {0, batch, 0, p->nblk, 0, p->units};
     if (units_split) {
-        pt.jb0 = p->nblk * tid / n;
-        pt.jb1 = p->nblk * (tid + 1) / n;
+        pt.jb0 = p->nblk * q / n;
+        pt.jb1 = p->nblk * (q + 1) / n;
         pt.u0 = pt.jb0 * FG_BLOCK;
         pt.u1 = pt.jb1 * FG_BLOCK < p->units ? pt.jb1 * FG_BLOCK : p->units;
     } else {
-        pt.b0 = batch * tid / n;
-        pt.b1 = batch * (tid + 1) / n;
+        pt.b0 = batch * q / n;
+        pt.b1 = batch * (q + 1) / n;
     }
     return pt;
 }
 
-/* Threads for a run, and whether they split the units (batch smaller than the team, in the
- * persistent team of fg_team.h) or the batch rows (an OpenMP region). */
+/* Threads for a run, and whether they split the units (batch smaller than the team) or the
+ * batch rows, both on the team of fg_team.h. */
 static int threads_for(const fg_gru_config *cfg, const plan *p, const fg_gru_run *run,
                        int *units_split)
 {
@@ -609,25 +622,54 @@ static int threads_for(const fg_gru_config *cfg, const plan *p, const fg_gru_run
     double flops = step_flops * (double)run->timesteps;
     *units_split = nt > run->batch && p->nblk > 1 && p->fused &&
                    step_flops >= FG_MIN_STEP_FLOPS_UNITS_SPLIT &&
-                   flops >= FG_MIN_FLOPS_UNITS_SPLIT;
+                   flops >= FG_MIN_FLOPS_UNITS_SPLIT && run->timesteps < (1 << 28);
     if (*units_split) /* at least one block each */
         return nt < p->nblk ? nt : (int)p->nblk;
-#ifdef _OPENMP
     int64_t by_work = (int64_t)(flops / FG_MIN_FLOPS_PER_THREAD);
     if (by_work < nt) nt = by_work < 1 ? 1 : (int)by_work;
     return nt < run->batch ? nt : (int)run->batch; /* at least one row each */
-#else
-    return 1; /* the batch split runs in an OpenMP region */
-#endif
 }
 
-/* One member of the units split's team. */
-static void units_member(void *arg, fg_team_member *me)
+/* Team pieces of a batch split on nt threads: runs of at least 4 rows (a kernel tile), up to
+ * 4 a thread, so that the rows of a thread that is not running are taken by those that are. */
+static int batch_pieces(int64_t batch, int nt)
+{
+    int64_t n = batch / 4;
+    if (n > 4 * (int64_t)nt) n = 4 * (int64_t)nt;
+    if (n < nt) n = batch < nt ? batch : nt;
+    return n > FG_TEAM_UNITS_MAX ? FG_TEAM_UNITS_MAX : (int)n;
+}
+
+/* A piece of the batch split: its rows through every step. */
+static int batch_piece(void *arg, int phase, int q)
 {
     job *jb = arg;
-    part pt = part_of(&jb->p, jb->run.batch, 1, me->tid, me->n);
-    pt.me = me;
-    if (run_part(jb, &pt) != FG_OK) atomic_store(&jb->interrupted, 1);
+    (void)phase;
+    part pt = part_of(&jb->p, jb->run.batch, 0, q, jb->pieces);
+    return run_part(jb, &pt) != FG_OK;
+}
+
+/* Phases per step of the units split: reset_after=0's candidate reads all of r*h. */
+static int phases_per_step(const job *jb) { return jb->cfg->reset_after ? 1 : 2; }
+
+/* A piece of the units split: phase 0 begins its blocks, phase 1 + k*s (+ 1) runs step s's
+ * (halves of) kernels for them, the last phase writes the outputs after the last step. */
+static int units_piece(void *arg, int phase, int q)
+{
+    job *jb = arg;
+    part pt = part_of(&jb->p, jb->run.batch, 1, q, jb->pieces);
+    int k = phases_per_step(jb);
+    int64_t s = (phase - 1) / k, ldh;
+    if (phase == 0) {
+        begin_part(jb, &pt);
+    } else if (s < jb->run.timesteps) {
+        int halves = k == 1 ? WHOLE_STEP : (phase - 1) % 2 == 0 ? FIRST_HALF : SECOND_HALF;
+        return run_step(jb, &pt, s, halves) != FG_OK;
+    } else {
+        const float *Hs = state_before(jb, &pt, jb->run.timesteps, &ldh);
+        write_last(jb, &pt, Hs, ldh);
+    }
+    return 0;
 }
 
 int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_run *run,
@@ -663,31 +705,22 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     jb.ws = workspace;
     jb.state_in_y = state_in_y(cfg, &jb.p, run);
     jb.last_in_y = last_in_y(cfg, &jb.p, run);
-    atomic_init(&jb.stop[0], 0);
-    atomic_init(&jb.stop[1], 0);
-    atomic_init(&jb.interrupted, 0);
-    int interrupted = 0, units_split;
+    jb.h0_in_place = h0_in_place(&jb);
+    jb.cancel = fg_cancel_flag();
+    int interrupted, units_split;
     int nt = threads_for(cfg, &jb.p, run, &units_split);
     if (units_split) {
-        fg_team_run(nt, units_member, &jb);
-        interrupted = atomic_load(&jb.interrupted);
-    }
-#ifdef _OPENMP
-    /* one thread runs outside any parallel region: libgomp allocates a team on every
-     * GOMP_parallel, even under if(0) (~1.2k instructions, a third of a small step) */
-    else if (nt > 1) {
-#pragma omp parallel num_threads(nt) reduction(| : interrupted)
-        {
-            part pt = part_of(&jb.p, run->batch, 0, omp_get_thread_num(), omp_get_num_threads());
-            if (pt.b1 > pt.b0) interrupted |= run_part(&jb, &pt) != FG_OK;
-        }
-    }
-#endif
-    else {
+        jb.pieces = nt; /* one run of blocks a thread: its slice of U stays in its cache */
+        interrupted = fg_team_run(nt, (int)(2 + run->timesteps * phases_per_step(&jb)),
+                                  jb.pieces, units_piece, &jb);
+    } else if (nt > 1) {
+        jb.pieces = batch_pieces(run->batch, nt);
+        interrupted = fg_team_run(nt, 1, jb.pieces, batch_piece, &jb);
+    } else {
         part pt = part_of(&jb.p, run->batch, 0, 0, 1);
         interrupted = run_part(&jb, &pt) != FG_OK;
     }
     fg_aligned_free(owned);
-    if (interrupted) return fg_fail(FG_ERR_INTERRUPTED, "GRU run interrupted by fg_request_cancel");
+    if (interrupted) return fg_fail(FG_ERR_INTERRUPTED, "GRU run interrupted by its cancel flag");
     return FG_OK;
 }

@@ -1,30 +1,32 @@
 /* fg_team.c - the persistent thread team (fg_team.h).
  *
- * Work is handed over through one word, `job`: a serial number and the team size n. The
- * caller stores fn / arg, then publishes the next serial with n; workers waiting on it spin,
- * yield, and at last sleep on `wake` (counted in `sleepers`, so a caller only takes the mutex
- * when someone sleeps). A worker reads fn / arg only for a job it is a member of (tid < n of
- * the word it read), which cannot end, nor be replaced, before that worker is done. At a
- * barrier each member publishes how many barriers it has reached in its own cache line and
- * waits until every other member's count is as large: one line moves each way between two
- * members, where a shared sense-reversing counter moved its line to and fro for each arrival
- * (2 Zen 4 cores, batch 1, 64 -> 256, 512 steps, medians of interleaved runs: 2.26 -> 2.24
- * ms). Every wait backs off
- * (pause, then sched_yield, then a short sleep) so that more members than free cores do not
- * stall the machine.
+ * A job is handed over through one word, `job`: a serial number and the team size n. Workers
+ * waiting on it spin for a while, then sleep on `wake` (counted in `sleepers`, so a caller only
+ * takes the mutex when someone sleeps). Each unit has a claim word in its own cache line:
+ * the job's serial and the unit's progress, 2P for "phase P free", 2P+1 for "taken", 2P+2 for
+ * "done" (= phase P+1 free). A member takes a piece with a compare-and-swap from 2P to 2P+1
+ * under the serial it read, so a worker that wakes after its job has ended (the words carry
+ * a new serial, or the caller is gone) finds nothing to take and never touches the job's
+ * data: the caller waits for pieces, never for members. fn and arg are read only after a
+ * piece is taken; the caller writes them before it stamps the words with the new serial.
+ * Every wait spins a short while, then backs off (yield, then sleep), so that members never
+ * hold a core long that another process, or the member they wait for, could use.
  */
 #include "fg_team.h"
 
 #ifdef FG_NO_PTHREADS
 
-void fg_team_run(int n, fg_team_fn fn, void *arg)
+int fg_team_run(int n, int phases, int units, fg_team_fn fn, void *arg)
 {
     (void)n;
-    fg_team_member me = {0, 1, 0};
-    fn(arg, &me);
+    int stop = 0;
+    for (int p = 0; p < phases; p++)
+        for (int q = 0; q < units; q++)
+            if (!stop) stop = fn(arg, p, q);
+    return stop;
 }
 
-void fg_team_barrier(fg_team_member *me) { (void)me; }
+void fg_team_set_stall(int us) { (void)us; }
 
 #else
 
@@ -33,13 +35,6 @@ void fg_team_barrier(fg_team_member *me) { (void)me; }
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
-#include <unistd.h>
-
-#ifdef _WIN32 /* mingw-w64: winpthreads has no sysconf, but counts the processors */
-#define ONLINE_CPUS() pthread_num_processors_np()
-#else
-#define ONLINE_CPUS() sysconf(_SC_NPROCESSORS_ONLN)
-#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_RELAX() __builtin_ia32_pause()
@@ -49,65 +44,127 @@ void fg_team_barrier(fg_team_member *me) { (void)me; }
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* Pauses before yielding, and yields before sleeping. Measured with fastgru_stream_bench S2
- * (64 -> 256, ~5 us a step on 2 threads) on a shared 2-core VM, median ns per step: 1000 pauses
- * then 1000 yields 67000 (the yields hand the core to other processes), 20000 then 200
- * 1100000, 200000 then 200 5900 (~3 ms of pause before yielding: libgomp spins as long). */
-#define SPINS 200000
-#define YIELDS 200
-/* With more members than CPUs a waiting member's peer is likely descheduled: yield soon. */
-#define SPINS_OVERSUBSCRIBED 100
+/* How long a wait spins before it yields, then sleeps. A worker between jobs keeps spinning
+ * through the gap between the one-step calls of a stream (a few us); past that it sleeps, and
+ * a caller does not wait for it to wake (it takes the pieces itself). In a job, a member waits
+ * only for pieces another member has begun (~1-10 us each). */
+#ifndef SPIN_NS /* -DSPIN_NS=... to measure another */
+#define SPIN_NS 50000
+#endif
+#define YIELD_NS 200000
+#define SLEEP_NS 50000
 
 static struct {
-    /* what a job hands over, in one cache line: the caller writes it, each worker reads it
-     * (a one-step units split on 2 cores, 16 -> 64: ~0.93 -> ~0.88 us a call) */
     _Alignas(64) _Atomic uint64_t job; /* serial << 8 | team size: one store publishes both */
-    atomic_int sleepers;      /* workers in (or entering) pthread_cond_wait */
-    atomic_int busy;          /* a caller owns the team */
-    atomic_int pending;       /* working members yet to finish the job */
-    atomic_uint spins;        /* pauses before yielding for this job's team size */
+    atomic_int sleepers;               /* workers in (or entering) pthread_cond_wait */
+    atomic_int busy;                   /* a caller owns the team */
+    atomic_int phases, units;          /* of the job: read before a claim, checked by it */
+    atomic_int stop;                   /* a piece of this job stopped it */
+    atomic_int stall_us;               /* fg_team_set_stall */
     fg_team_fn fn;
     void *arg;
     _Alignas(64) pthread_mutex_t lock;
     pthread_cond_t wake;
-    atomic_int started;       /* workers created (grown under lock) */
-    atomic_int ready;         /* workers 1 .. ready have all begun running */
-    uint64_t born_job;        /* job word before the call a new worker is started in */
+    atomic_int started; /* workers created (grown under lock) */
 } team = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-/* 1 once worker tid has begun running (it has read born_job). */
-static atomic_uchar alive[FG_TEAM_MAX];
-
-/* Barriers each member has reached in the running job, one cache line each (zeroed by the
- * caller before the job is published). */
+/* serial << 32 | progress (see the top of the file), one line each */
 static struct {
-    _Alignas(64) atomic_uint passed;
-} reached[FG_TEAM_MAX];
+    _Alignas(64) _Atomic uint64_t word;
+} claim[FG_TEAM_UNITS_MAX];
 
-/* One wait iteration; *spins counts the calls so far. */
-static void back_off(unsigned *spins)
+void fg_team_set_stall(int us) { atomic_store(&team.stall_us, us > 0 ? us : 0); }
+
+static uint64_t now_ns(void)
 {
-    unsigned s = (*spins)++, pauses = atomic_load_explicit(&team.spins, memory_order_relaxed);
-    if (s < pauses) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One wait iteration: pause for SPIN_NS from the first call, then yield, then sleep. */
+typedef struct waiting {
+    unsigned calls;
+    uint64_t since;
+} waiting;
+
+static void back_off(waiting *w)
+{
+    if ((w->calls++ & 63) != 0) { /* the clock is read every 64 calls */
         CPU_RELAX();
-    } else if (s < pauses + YIELDS) {
+        return;
+    }
+    uint64_t t = now_ns();
+    if (w->calls == 1) w->since = t;
+    if (t - w->since < SPIN_NS) {
+        CPU_RELAX();
+    } else if (t - w->since < SPIN_NS + YIELD_NS) {
         sched_yield();
     } else {
-        struct timespec ts = {0, 50000};
+        struct timespec ts = {0, SLEEP_NS};
         nanosleep(&ts, NULL);
+    }
+}
+
+static uint32_t progress_of(uint64_t word) { return (uint32_t)word; }
+
+#define CLOSED 0xffffffffu /* progress of a unit whose last phase is done */
+
+/* Member tid's part of job `serial` of n members; returns when the job is over (the caller:
+ * when every piece is done; a worker: also when the job has ended without it). */
+static void take_part(uint32_t serial, int tid, int n)
+{
+    int phases = atomic_load_explicit(&team.phases, memory_order_relaxed);
+    int units = atomic_load_explicit(&team.units, memory_order_relaxed);
+    if (units < 1 || units > FG_TEAM_UNITS_MAX) return; /* a later job's values: ours is over */
+    int own0 = units * tid / n, own1 = units * (tid + 1) / n;
+    uint64_t tag = (uint64_t)serial << 32;
+    for (uint32_t p = 0; p < (uint32_t)phases; p++) {
+        int stall = atomic_load_explicit(&team.stall_us, memory_order_relaxed);
+        if (stall > 0 && tid == 1) {
+            struct timespec ts = {stall / 1000000, stall % 1000000 * 1000L};
+            nanosleep(&ts, NULL);
+        }
+        /* own units upward, then the others from the far end down */
+        for (int i = 0, mine = own1 - own0; i < units; i++) {
+            int k = i - mine, q = k < 0 ? own0 + i : k < units - own1 ? units - 1 - k
+                                                                       : units - 1 - k - mine;
+            _Atomic uint64_t *w = &claim[q].word;
+            uint64_t free = tag | (2 * p), seen = atomic_load_explicit(w, memory_order_relaxed);
+            if (seen != free ||
+                !atomic_compare_exchange_strong_explicit(w, &seen, free + 1, memory_order_acquire,
+                                                         memory_order_relaxed))
+                continue;
+            if (!atomic_load_explicit(&team.stop, memory_order_relaxed) &&
+                team.fn(team.arg, (int)p, q))
+                atomic_store_explicit(&team.stop, 1, memory_order_relaxed);
+            /* a unit's last piece closes it: no stale worker, whatever phase count it read,
+             * can take it again */
+            atomic_store_explicit(w, p + 1 == (uint32_t)phases ? tag | CLOSED : free + 2,
+                                  memory_order_release);
+        }
+        /* the phase is over when every unit is done (or, for a worker, the job is) */
+        for (int q = 0; q < units; q++) {
+            waiting wt = {0, 0};
+            uint64_t seen;
+            while ((seen = atomic_load_explicit(&claim[q].word, memory_order_acquire)) >> 32 ==
+                       serial &&
+                   progress_of(seen) < 2 * p + 2)
+                back_off(&wt);
+            if (seen >> 32 != serial) return;
+        }
     }
 }
 
 static void *worker(void *arg)
 {
     int tid = (int)(intptr_t)arg;
-    uint64_t seen = team.born_job, now; /* written before pthread_create, so visible here */
-    atomic_store_explicit(&alive[tid], 1, memory_order_release);
+    uint64_t seen = 0, now;
     for (;;) {
-        unsigned spins = 0;
+        waiting wt = {0, 0};
         while ((now = atomic_load_explicit(&team.job, memory_order_acquire)) == seen) {
-            if (spins < atomic_load_explicit(&team.spins, memory_order_relaxed) + YIELDS) {
-                back_off(&spins);
+            if (wt.calls < 64 || now_ns() - wt.since < SPIN_NS) {
+                back_off(&wt);
                 continue;
             }
             pthread_mutex_lock(&team.lock);
@@ -117,12 +174,7 @@ static void *worker(void *arg)
             pthread_mutex_unlock(&team.lock);
         }
         seen = now;
-        int n = (int)(now & 0xff);
-        if (tid < n) {
-            fg_team_member me = {tid, n, 0};
-            team.fn(team.arg, &me);
-            atomic_fetch_sub_explicit(&team.pending, 1, memory_order_release);
-        }
+        if (tid < (int)(now & 0xff)) take_part((uint32_t)(now >> 8), tid, (int)(now & 0xff));
     }
     return NULL;
 }
@@ -133,36 +185,21 @@ static void forget_workers(void)
     pthread_mutex_init(&team.lock, NULL);
     pthread_cond_init(&team.wake, NULL);
     atomic_store(&team.started, 0);
-    atomic_store(&team.ready, 0);
-    for (int t = 0; t < FG_TEAM_MAX; t++) atomic_store(&alive[t], 0);
     atomic_store(&team.sleepers, 0);
     atomic_store(&team.busy, 0);
 }
 
 static void register_fork_handler(void) { pthread_atfork(NULL, NULL, forget_workers); }
 
-/* Workers 1 .. r all running: r (the busy owner alone calls it). */
-static int ready_workers(void)
-{
-    int r = atomic_load_explicit(&team.ready, memory_order_relaxed);
-    while (r + 1 < FG_TEAM_MAX && atomic_load_explicit(&alive[r + 1], memory_order_acquire)) r++;
-    atomic_store_explicit(&team.ready, r, memory_order_relaxed);
-    return r;
-}
-
-/* Starts workers up to member n-1; returns the team size this call may use: 1 + the workers
- * already running. A call never waits for a worker to be scheduled for the first time, which
- * can take a time slice: right after numpy's import its BLAS threads spin on the other core,
- * and 2-4 of 15 fresh processes took 14-30 ms instead of ~0.3 for their first predict of the
- * demo model (none with OPENBLAS_NUM_THREADS=1, nor now). */
+/* Starts workers up to member n-1; returns the team size: 1 + the workers started (running
+ * or not: a call never waits for one). Only the busy owner calls it. */
 static int grow(int n)
 {
-    int ready = ready_workers();
-    if (ready >= n - 1) return n;
+    int started = atomic_load_explicit(&team.started, memory_order_relaxed);
+    if (started >= n - 1) return n;
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, register_fork_handler);
     pthread_mutex_lock(&team.lock);
-    team.born_job = atomic_load(&team.job); /* the owner publishes a job only after this */
     while (team.started < n - 1) {
         pthread_t th;
         pthread_attr_t attr;
@@ -173,31 +210,40 @@ static int grow(int n)
         if (failed) break;
         atomic_fetch_add(&team.started, 1);
     }
+    started = team.started;
     pthread_mutex_unlock(&team.lock);
-    return ready + 1;
+    return started + 1 < n ? started + 1 : n;
 }
 
-void fg_team_run(int n, fg_team_fn fn, void *arg)
+/* Every piece by the caller, in order. */
+static int run_alone(int phases, int units, fg_team_fn fn, void *arg)
+{
+    for (int p = 0; p < phases; p++)
+        for (int q = 0; q < units; q++)
+            if (fn(arg, p, q)) return 1;
+    return 0;
+}
+
+int fg_team_run(int n, int phases, int units, fg_team_fn fn, void *arg)
 {
     int expected = 0;
     if (n > FG_TEAM_MAX) n = FG_TEAM_MAX;
-    if (n > 1 && atomic_compare_exchange_strong(&team.busy, &expected, 1)) n = grow(n);
-    else n = 1, expected = 1; /* busy, or no team wanted: alone */
-    if (n <= 1) {
-        if (expected == 0) atomic_store(&team.busy, 0);
-        fg_team_member me = {0, 1, 0};
-        fn(arg, &me);
-        return;
+    if (n > units) n = units;
+    if (n <= 1 || units > FG_TEAM_UNITS_MAX || phases <= 0 || phases > (1 << 30) ||
+        !atomic_compare_exchange_strong(&team.busy, &expected, 1))
+        return run_alone(phases, units, fn, arg);
+    if ((n = grow(n)) <= 1) {
+        atomic_store(&team.busy, 0);
+        return run_alone(phases, units, fn, arg);
     }
-    static long cpus;
-    if (cpus == 0) cpus = ONLINE_CPUS(); /* a race stores the same value */
-    atomic_store_explicit(&team.spins, n > cpus ? SPINS_OVERSUBSCRIBED : SPINS,
-                          memory_order_relaxed);
     team.fn = fn;
     team.arg = arg;
-    for (int m = 0; m < n; m++) atomic_store_explicit(&reached[m].passed, 0, memory_order_relaxed);
-    atomic_store(&team.pending, n - 1);
+    atomic_store_explicit(&team.phases, phases, memory_order_relaxed);
+    atomic_store_explicit(&team.units, units, memory_order_relaxed);
+    atomic_store_explicit(&team.stop, 0, memory_order_relaxed);
     uint64_t serial = (atomic_load_explicit(&team.job, memory_order_relaxed) >> 8) + 1;
+    for (int q = 0; q < units; q++) /* release: a member that takes a piece sees fn, arg */
+        atomic_store_explicit(&claim[q].word, (serial & 0xffffffffu) << 32, memory_order_release);
     /* seq_cst: a worker about to sleep sees it, or is seen */
     atomic_store(&team.job, serial << 8 | (uint64_t)n);
     if (atomic_load(&team.sleepers) > 0) {
@@ -205,24 +251,10 @@ void fg_team_run(int n, fg_team_fn fn, void *arg)
         pthread_cond_broadcast(&team.wake);
         pthread_mutex_unlock(&team.lock);
     }
-    fg_team_member me = {0, n, 0};
-    fn(arg, &me);
-    unsigned spins = 0;
-    while (atomic_load_explicit(&team.pending, memory_order_acquire) > 0) back_off(&spins);
+    take_part((uint32_t)serial, 0, n);
+    int stopped = atomic_load_explicit(&team.stop, memory_order_relaxed);
     atomic_store(&team.busy, 0);
-}
-
-void fg_team_barrier(fg_team_member *me)
-{
-    if (me->n <= 1) return;
-    unsigned now = ++me->passed;
-    atomic_store_explicit(&reached[me->tid].passed, now, memory_order_release);
-    for (int m = 0; m < me->n; m++) {
-        unsigned spins = 0; /* >= now: a member may be one barrier ahead already */
-        while (m != me->tid &&
-               (int)(atomic_load_explicit(&reached[m].passed, memory_order_acquire) - now) < 0)
-            back_off(&spins);
-    }
+    return stopped;
 }
 
 #endif

@@ -1,30 +1,33 @@
-/* fg_team.h - a small persistent thread team for work split inside one short call (the GRU's
- * units split at batch 1), where an OpenMP region's ~1 us entry and its barrier would cost as
- * much as a whole streaming step.
+/* fg_team.h - a small persistent thread team that shares out the work of one short call (the
+ * GRU's units split at batch 1, its batch split), where an OpenMP region's ~1 us entry and its
+ * barrier would cost as much as a whole streaming step, and where a barrier would wait for a
+ * thread the OS has descheduled.
  *
- * The calling thread is member 0; workers are started on first use (a call runs with the
- * workers already running, never waiting for a new one to be scheduled) and then wait for
- * work spinning briefly (pause, then yield), then sleeping on a condition variable. One caller
- * uses the team at a time: a second caller gets a team of one (itself), so results must not
- * depend on the team size. Built with FG_NO_PTHREADS, every team has one member.
+ * A job is `phases` x `units` pieces: every piece of a phase is done before any piece of the
+ * next begins (the GRU: a phase per time step, a unit per run of 16-unit blocks). Pieces are
+ * claimed, not assigned: member m first takes its own units (the m-th of n contiguous shares,
+ * the same in every phase, so its slice of the weights stays in its cache), then any piece
+ * nobody has begun. So a descheduled worker's share is done by whoever runs, and the job ends
+ * when its pieces are done, without waiting for a worker that has not begun one. The calling
+ * thread is member 0. One caller uses the team at a time: a second caller does every piece
+ * itself, so results must not depend on who does a piece. Built with FG_NO_PTHREADS, the
+ * caller always does every piece.
  */
 #ifndef FG_TEAM_H
 #define FG_TEAM_H
 
-#define FG_TEAM_MAX 64 /* members at most */
+#define FG_TEAM_MAX 64        /* members at most */
+#define FG_TEAM_UNITS_MAX 256 /* units of a job at most */
 
-typedef struct fg_team_member {
-    int tid, n;        /* this member's index and the team size */
-    unsigned passed;   /* barriers this member has reached in this job */
-} fg_team_member;
+/* Does piece (phase, unit); nonzero stops the job (a cancel): pieces not begun are skipped. */
+typedef int (*fg_team_fn)(void *arg, int phase, int unit);
 
-typedef void (*fg_team_fn)(void *arg, fg_team_member *me);
+/* Runs every piece once on up to n members (phases < 2^31, 1 <= units <= FG_TEAM_UNITS_MAX);
+ * returns nonzero when a piece stopped the job. */
+int fg_team_run(int n, int phases, int units, fg_team_fn fn, void *arg);
 
-/* Runs fn(arg, member) on up to n members (fewer when the team is busy or threads cannot be
- * started) and returns when all have returned. */
-void fg_team_run(int n, fg_team_fn fn, void *arg);
-
-/* Waits until every member of the running team has called it (spin, then back off). */
-void fg_team_barrier(fg_team_member *me);
+/* Test hook: worker 1 sleeps `us` microseconds before each phase it works in, as a worker the
+ * OS has descheduled would (0, the default, turns it off). */
+void fg_team_set_stall(int us);
 
 #endif

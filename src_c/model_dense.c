@@ -122,7 +122,7 @@ int model_run_dense(const model_run_ctx *r) {
     int64_t by_work = (int64_t)(2.0 * (double)rows * (double)in * (double)units /
                                 DENSE_MIN_FLOPS_PER_THREAD);
     int nt = by_work < r->nthreads ? (int)by_work : r->nthreads;
-    (void)nt;   /* unused when built without OpenMP */
+    if (nt > 1 && !fg_openmp_usable()) nt = 1;   /* e.g. in a forked child */
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int64_t r0 = 0; r0 < rows; r0 += DENSE_ROW_CHUNK) {
         int64_t n = rows - r0 < DENSE_ROW_CHUNK ? rows - r0 : DENSE_ROW_CHUNK;

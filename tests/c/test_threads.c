@@ -1,6 +1,8 @@
 /* test_threads.c - one loaded model run from 8 threads at once gives bitwise the serial results;
  * so does a batch-1 GRU layer whose units are split on a 3-thread team (fg_team.c) while the
- * other callers find the team busy and run alone.
+ * other callers find the team busy and run alone. Then, alone: the same layer and a batch
+ * split with a team worker stalled before every step (fg_team_set_stall: the others take its
+ * pieces) give the same bytes, and a cancel flag stops only the runs of the thread that set it.
  *
  * usage: test_threads IMAGE X.f32 B T F U
  *   IMAGE: a causal model with one float input (B, T, F) and one output (B, T, U).
@@ -16,6 +18,7 @@
 
 #include "fg_gru.h"
 #include "fg_model.h"
+#include "fg_team.h"
 
 #define THREADS 8
 #define ROUNDS 20
@@ -30,7 +33,7 @@ typedef struct shared {
 } shared;
 
 /* The units split's layer: batch 1, 128 units (8 blocks), h0 carried in place. */
-enum { GRU_F = 16, GRU_U = 128, GRU_T = 8 };
+enum { GRU_F = 64, GRU_U = 128, GRU_T = 8 };
 static const fg_gru_config gru_cfg = {GRU_F, GRU_U, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID};
 static float gru_x[GRU_T * GRU_F];
 
@@ -83,6 +86,52 @@ static int run_all(const shared *s, float *y) {
     const void *in[1] = {s->x};
     void *out[1] = {y};
     return fg_model_run(s->model, NULL, s->B, &s->T, in, out, NULL, 0, 1) != FG_OK;
+}
+
+/* A GRU run on `nthreads` threads of batch `batch` rows (the units split at batch 1, else the
+ * batch split) into y (batch x GRU_T x GRU_U). */
+static int run_gru_rows(const shared *s, int nthreads, int64_t batch, float *y) {
+    fg_gru_run r = {0};
+    r.batch = batch, r.timesteps = GRU_T, r.x = gru_x, r.x_sb = 0, r.x_st = GRU_F;
+    r.y = y, r.y_sb = GRU_T * GRU_U, r.y_st = GRU_U;
+    r.return_sequences = 1, r.nthreads = nthreads;
+    return fg_gru_forward(&gru_cfg, s->gru, &r, NULL);
+}
+
+/* Runs of 2 threads with worker 1 stalled give the 1-thread bytes. */
+static int stalled_runs_match(const shared *s) {
+    enum { ROWS = 16 };
+    static float want[ROWS * GRU_T * GRU_U], got[ROWS * GRU_T * GRU_U];
+    int bad = 0;
+    for (int64_t batch = 1; batch <= ROWS; batch += ROWS - 1) {
+        size_t bytes = (size_t)batch * GRU_T * GRU_U * sizeof(float);
+        bad |= run_gru_rows(s, 1, batch, want) != FG_OK;
+        fg_team_set_stall(2000);
+        for (int r = 0; r < 3; r++)
+            bad |= run_gru_rows(s, 2, batch, got) != FG_OK || memcmp(got, want, bytes) != 0;
+        fg_team_set_stall(0);
+    }
+    return bad;
+}
+
+static int cancelled_status;
+
+/* A thread whose cancel flag is set: its runs stop. */
+static void *cancelled_caller(void *arg) {
+    static int flag = 1;
+    static float y[GRU_T * GRU_U];
+    fg_set_cancel_flag(&flag);
+    cancelled_status = run_gru_rows(arg, 2, 1, y);
+    return NULL;
+}
+
+/* A cancel flag belongs to the thread that set it: the runs of others go on. */
+static int cancel_is_per_thread(const shared *s) {
+    static float y[GRU_T * GRU_U];
+    pthread_t th;
+    if (pthread_create(&th, NULL, cancelled_caller, (void *)s)) return 1;
+    pthread_join(th, NULL);
+    return cancelled_status != FG_ERR_INTERRUPTED || run_gru_rows(s, 2, 1, y) != FG_OK;
 }
 
 static void *worker(void *arg) {
@@ -145,9 +194,11 @@ int main(int argc, char **argv) {
     free(x);
     free(want_run);
     free(want_stream);
-    free((void *)s.gru);
     if (bad) { printf("%ld of %d calls differ from the serial result\n", (long)bad,
                       THREADS * ROUNDS * 3); return 1; }
+    if (stalled_runs_match(&s)) { printf("a run with a stalled worker differs\n"); return 1; }
+    if (cancel_is_per_thread(&s)) { printf("a cancel flag reached another thread\n"); return 1; }
+    free((void *)s.gru);
     printf("ok\n");
     return 0;
 }
