@@ -32,7 +32,8 @@ def count(value, name: str, *, maximum: int = MAX_COUNT, allow_none: bool = Fals
 
 
 def threads(value) -> Optional[int]:
-    """The `threads=` argument: None (FASTGRU_NUM_THREADS, else all cores) or a count."""
+    """The `threads=` argument: None (FASTGRU_NUM_THREADS, else the CPUs this process may use)
+    or a count."""
     return count(value, "threads", maximum=MAX_THREADS, allow_none=True)
 
 

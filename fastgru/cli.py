@@ -201,7 +201,8 @@ def _parser() -> argparse.ArgumentParser:
     def with_model(p):
         p.add_argument("model", help="a .keras, .h5, .weights.h5 (with --config) or .fgru file")
         p.add_argument("--config", help="model.to_json() output, for weights-only files")
-        p.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+        p.add_argument("--threads", type=int, default=None,
+                       help="threads (default: the CPUs this process may use)")
         return p
 
     def with_precision(p):
@@ -210,7 +211,8 @@ def _parser() -> argparse.ArgumentParser:
                             "default exact float32")
 
     demo = sub.add_parser("demo", help="run the bundled example model against Keras' output")
-    demo.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    demo.add_argument("--threads", type=int, default=None,
+                      help="threads (default: the CPUs this process may use)")
     demo.set_defaults(func=_cmd_demo)
 
     with_model(sub.add_parser("inspect", help="print the layer table")).set_defaults(

@@ -43,7 +43,7 @@ class GRU:
     reset_after is False, (2, 3*units) when True, None for a layer without bias.
     Activations are Keras names; ``"hard_sigmoid"`` is Keras 3's, ``"hard_sigmoid_keras2"``
     Keras 2's. ``time_major`` takes and returns (timesteps, batch, ...) arrays (and masks).
-    ``threads=None`` uses all cores (or FASTGRU_NUM_THREADS).
+    ``threads=None`` uses the CPUs this process may use (or FASTGRU_NUM_THREADS).
     ``precision="bfloat16"`` runs the two matrix products in bf16 (README "Precision"); the
     weights are then held, and returned by ``get_weights()``, rounded to bf16.
     """

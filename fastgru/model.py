@@ -267,9 +267,9 @@ class Model:
     def stream(self, batch_size: int = 1):
         """A streaming state: ``step(x_t, out=None)`` feeds one timestep (batch_size, features)
         through the whole model; ``reset()`` zeroes it. Causal models only. The thread count
-        (``threads``, else FASTGRU_NUM_THREADS or all cores) is fixed when the stream is made;
-        ``out=`` arrays of the output's dtype and shape are written in place, allocating
-        nothing."""
+        (``threads``, else FASTGRU_NUM_THREADS or the CPUs this process may use) is fixed when
+        the stream is made; ``out=`` arrays of the output's dtype and shape are written in
+        place, allocating nothing."""
         from . import _core
         from .arguments import count
         return _core.ModelStream(self._core, count(batch_size, "batch_size"), self._threads,
