@@ -3,7 +3,6 @@ packed image from a file and from a buffer, run with a caller workspace, stream,
 import subprocess
 
 import numpy as np
-import pytest
 
 from fastgru.format import pack_model
 from fastgru.model import Model

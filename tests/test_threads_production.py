@@ -79,7 +79,8 @@ def test_fork_pool_after_a_units_split_stream_gives_the_parent_bytes():
 
 @fork_only
 def test_fork_from_a_worker_thread_gives_the_parent_bytes():
-    wide, units = Model(pack_model(wide_model()), threads=2), Model(pack_model(units_model()), threads=2)
+    wide = Model(pack_model(wide_model()), threads=2)
+    units = Model(pack_model(units_model()), threads=2)
     x = np.random.default_rng(2).normal(size=(64, 10, 32)).astype(np.float32)
     xu = np.random.default_rng(3).normal(size=(1, 30, 64)).astype(np.float32)
     want = hashlib.sha256(wide.predict(x).tobytes() + units.predict(xu).tobytes()).hexdigest()
@@ -111,7 +112,8 @@ def test_fork_from_a_worker_thread_gives_the_parent_bytes():
 def _default_threads_in(env_changes, prefix=()):
     env = {k: v for k, v in os.environ.items() if k != "FASTGRU_NUM_THREADS"}
     env.update(env_changes)
-    code = "from fastgru import _core; print(_core.default_threads()); print(_core.default_threads_reason())"
+    code = ("from fastgru import _core; print(_core.default_threads()); "
+            "print(_core.default_threads_reason())")
     out = subprocess.run([*prefix, sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -149,9 +151,10 @@ def _fake_cgroup(root, proc_cgroup, files):
     ("5:memory:/x\n4:cpu,cpuacct:/user.slice\n",
      {"cpu,cpuacct/user.slice/cpu.cfs_quota_us": "-1\n",
       "cpu,cpuacct/user.slice/cpu.cfs_period_us": "100000\n",
-      "cpu,cpuacct/cpu.cfs_quota_us": "250000\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}, 2.5),
-    ("3:cpu:/job\n", {"cpu/job/cpu.cfs_quota_us": "50000\n", "cpu/job/cpu.cfs_period_us": "50000\n"},
-     1.0),
+      "cpu,cpuacct/cpu.cfs_quota_us": "250000\n",
+      "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}, 2.5),
+    ("3:cpu:/job\n",
+     {"cpu/job/cpu.cfs_quota_us": "50000\n", "cpu/job/cpu.cfs_period_us": "50000\n"}, 1.0),
     # v1 memory only, and malformed files: no quota
     ("5:memory:/x\n", {"memory/x/cpu.cfs_quota_us": "100000\n"}, 0.0),
     ("0::/a\n", {"a/cpu.max": "lots\n"}, 0.0),

@@ -24,7 +24,8 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 WORKLOADS = {
-    "(a) GRU(32, seq) -> GRU(32), batch 4 x 12": ((12, 8), [("gru", 32, True), ("gru", 32, False)], 4),
+    "(a) GRU(32, seq) -> GRU(32), batch 4 x 12":
+        ((12, 8), [("gru", 32, True), ("gru", 32, False)], 4),
     "(b) GRU(64, seq) -> GRU(32) -> Dense(1), batch 8 x 50":
         ((50, 3), [("gru", 64, True), ("gru", 32, False), ("dense", 1)], 8),
     "(c) GRU 64 -> 256, batch 64 x 20": ((20, 64), [("gru", 256, True)], 64),

@@ -158,7 +158,8 @@ def map_sizes(map_path: Path, model_symbol: str) -> Dict[Tuple[str, str], int]:
     (initialised RAM, also in flash) or bss."""
     sizes: Dict[Tuple[str, str], int] = {}
     lines = map_path.read_text().split("\n")
-    start = next(i for i, text in enumerate(lines) if text.startswith("Linker script and memory map"))
+    start = next(i for i, text in enumerate(lines)
+                 if text.startswith("Linker script and memory map"))
     pending = None
     for line in lines[start:]:
         if re.match(r"^ \.\S+$", line):
