@@ -71,6 +71,10 @@ def registry():
     return kinds, activations
 
 
+# Outputs up to this size are allocated before fg_model_run checks the run's shapes: a
+# failed run then costs at most this much memory, briefly.
+_PLAN_FIRST_OUTPUT_BYTES = 1 << 26
+
 _MODEL_DTYPES = {FG_DTYPE_FLOAT32: np.dtype(np.float32), FG_DTYPE_INT32: np.dtype(np.int32),
                  FG_DTYPE_BOOL: np.dtype(np.bool_)}
 
@@ -167,14 +171,25 @@ cdef class ModelCore:
         _check(fg_model_workspace_bytes(self.model, batch, t, nthreads, &n))
         return n
 
+    def _outputs_fit(self, int64_t batch, tuple times, list shapes=None):
+        """True when the outputs (all of them, `batch` rows) fit under the memory cap and
+        under _PLAN_FIRST_OUTPUT_BYTES; `shapes` collects their (shape, dtype)."""
+        nbytes = 0
+        for name, dtype, shape, axis in self.outputs:
+            dims = _batch_shape(batch, shape, axis, times)
+            nbytes += math.prod(dims) * dtype.itemsize
+            if shapes is not None:
+                shapes.append((dims, dtype))
+        return (nbytes <= _PLAN_FIRST_OUTPUT_BYTES
+                and fg_check_cap(<size_t>min(nbytes, SIZE_MAX), b"") == FG_OK)
+
     def check_output_cap(self, int64_t batch, tuple times):
         """Refuse a run whose outputs (all of them, `batch` rows) would not fit under the
         memory cap, before allocating them."""
-        shapes = [(_batch_shape(batch, shape, axis, times), np.dtype(dtype))
-                  for name, dtype, shape, axis in self.outputs]
-        nbytes = sum(math.prod(shape) * dtype.itemsize for shape, dtype in shapes)
-        if fg_check_cap(<size_t>min(nbytes, SIZE_MAX), b"") == FG_OK:
+        shapes = []
+        if self._outputs_fit(batch, times, shapes):
             return   # the common case: no message to build
+        nbytes = sum(math.prod(shape) * dtype.itemsize for shape, dtype in shapes)
         check_memory_cap(nbytes, "the run's outputs (" + ", ".join(
             f"{shape} {dtype}" for shape, dtype in shapes) + ")")
 
@@ -185,10 +200,14 @@ cdef class ModelCore:
         cdef int n_in = len(self.inputs), n_out = len(self.outputs)
         if len(inputs) != n_in:
             raise FastGRUError(f"model has {n_in} inputs, got {len(inputs)}")
-        self.workspace_bytes(batch, times, nthreads)   # checks every shape before allocating
-        self.check_output_cap(batch, times)
         cdef int64_t t[8]
         _model_times(times, fg_model_num_time_axes(self.model), t)
+        # fg_model_run plans the run and checks every shape. Planning here first as well
+        # only pays where the outputs are large or over the cap: then a crafted image's
+        # shapes, and a workspace over the cap, are refused before the outputs are.
+        if not self._outputs_fit(batch, times):
+            self.workspace_bytes(batch, times, nthreads)
+            self.check_output_cap(batch, times)
         outputs = [np.empty(_batch_shape(batch, shape, axis, times), dtype=dtype)
                    for name, dtype, shape, axis in self.outputs]
         for k, (name, dtype, shape, axis) in enumerate(self.inputs):

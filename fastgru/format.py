@@ -399,7 +399,7 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
                precision: Optional[dict] = None) -> bytes:
     """The model image of `spec` (see docs/FORMAT.md), its weights stored as `dtype`
     ("float32", "float16" or "bfloat16"). `precision`: the metadata's "precision" entry
-    (the measured error of a reduced dtype, fastgru/precision.py)."""
+    (the measured error of a reduced dtype, fastgru/storage_precision.py)."""
     _check_weight_dtype(dtype)
     p = _Packer(spec, dtype)
     axes = _time_axes(p)

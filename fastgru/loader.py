@@ -43,7 +43,7 @@ def _image_for(path: str, config: Any, custom_objects: Optional[dict],
     """The model image of `path`, weights stored as `dtype`. A .fgru file keeps the dtype it
     was converted with: asking it for another one is an error, not a silent re-rounding."""
     from . import format as image_format
-    from .precision import reduced_image
+    from .storage_precision import reduced_image
 
     if not os.path.exists(path):
         raise FastGRUFileNotFoundError(f"{path}: no such file")

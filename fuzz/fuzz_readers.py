@@ -46,7 +46,7 @@ import fastgru  # noqa: E402
 from fastgru import cli  # noqa: E402
 from fastgru import format as image_format  # noqa: E402
 from fastgru.errors import FastGRUError  # noqa: E402
-from fastgru.keras import archive, h5lite, h5tree  # noqa: E402
+from fastgru.keras import archive, h5lite, h5source  # noqa: E402
 from fastgru.metadata import field_names  # noqa: E402
 from fastgru.model import Model  # noqa: E402
 from image_edit import with_metadata  # noqa: E402
@@ -273,7 +273,7 @@ def on_alarm(signum, frame):
 def read_hdf5_lite(path):
     """h5lite on the case's HDF5 bytes: a tree, Unsupported, or the object limits' error."""
     try:
-        data = h5tree.hdf5_bytes(path, archive.is_archive(path))
+        data = h5source.hdf5_bytes(path, archive.is_archive(path))
     except FastGRUError:
         return
     try:

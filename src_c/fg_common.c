@@ -17,6 +17,7 @@
 #include <pthread.h>
 #endif
 
+#include "fg_internal.h"
 #include "kernels/fg_kernels.h"
 
 /* ---- errors ------------------------------------------------------------------------------ */

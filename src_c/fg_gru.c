@@ -26,6 +26,7 @@
 
 #include "fg_alloc.h"
 #include "fg_config_select.h"
+#include "fg_internal.h"
 #include "fg_team.h"
 #include "kernels/fg_kernels.h"
 #include "kernels/gru_bf16.h"

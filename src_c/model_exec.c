@@ -16,7 +16,6 @@
 
 #include "fg_alloc.h"
 #include "model_internal.h"
-#include "kernels/fg_kernels.h"
 
 static size_t align_up(size_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN; }
 

@@ -19,7 +19,6 @@
 
 #include "fg_alloc.h"
 #include "model_internal.h"
-#include "kernels/fg_kernels.h"
 
 #define FORMAT_MAJOR 1
 static const char MAGIC[8] = {'F', 'G', 'R', 'U', 'I', 'M', 'G', '\0'};

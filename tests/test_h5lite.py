@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fastgru
-from fastgru.keras import archive, h5lite, h5tree, isolate
+from fastgru.keras import archive, h5lite, h5source, h5tree, h5walk, isolate
 
 h5py = pytest.importorskip("h5py")
 
@@ -29,12 +29,12 @@ def _hdf5_bytes(path) -> bytes:
 
 
 def _h5py_tree(data: bytes) -> h5tree.Group:
-    return h5tree.read_tree(io.BytesIO(data), "ref.h5")
+    return h5walk.read_tree(io.BytesIO(data), "ref.h5")
 
 
 def _pending_tree(path, monkeypatch, mode) -> h5tree.Group:
     monkeypatch.setenv("FASTGRU_HDF5_READER", mode)
-    with h5tree.PendingTree(str(path)) as pending:
+    with h5source.PendingTree(str(path)) as pending:
         tree = pending.tree()
         _take_deferred(tree)    # h5py's data comes when taken: all of it, while h5py runs
         return tree
@@ -171,7 +171,7 @@ def test_datasets_are_read_only_after_their_size_is_checked(tmp_path):
         f.create_dataset("huge", shape=(2 ** 31, 2 ** 31), dtype="f4", chunks=(1, 1))
         f["small"] = np.arange(6, dtype=np.float32).reshape(2, 3)
     tree = h5lite.read_tree(path.read_bytes(), "sizes.h5")   # chunked, but never read
-    assert_same_tree(tree, h5tree.read_tree(str(path), "sizes.h5"))
+    assert_same_tree(tree, h5walk.read_tree(str(path), "sizes.h5"))
     with pytest.raises(OSError, match="was not read"):
         tree["huge"][()]
 
@@ -207,7 +207,7 @@ def test_outside_the_subset_falls_back_or_fails_clearly(tmp_path, monkeypatch, m
         make(f)
     with pytest.raises(h5lite.Unsupported, match=feature):
         h5lite.read_tree(path.read_bytes(), "outside.h5")
-    ref = h5tree.read_tree(str(path), str(path))
+    ref = h5walk.read_tree(str(path), str(path))
     assert_same_tree(_pending_tree(path, monkeypatch, "auto"), ref)
     monkeypatch.setenv("FASTGRU_HDF5_ISOLATION", "0")
     assert_same_tree(_pending_tree(path, monkeypatch, "auto"), ref)

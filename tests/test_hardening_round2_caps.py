@@ -98,7 +98,7 @@ def test_datasets_read_by_the_h5py_child_count_against_the_cap(tmp_path):
         add_zero_dataset(f, "a", 5 * MB)                 # 40 MB decoded
         add_zero_dataset(f, "b", 5 * MB)
         add_zero_dataset(f, "bomb", 1 << 28)             # 2 GiB decoded
-    read = """from fastgru.keras.h5tree import PendingTree
+    read = """from fastgru.keras.h5source import PendingTree
     with PendingTree({path!r}) as pending:
         tree = pending.tree()
         for name in {names!r}:

@@ -242,3 +242,19 @@ def test_normalisation_over_other_axes_is_refused(tmp_path, layer, pattern):
     model = keras.Model(x, keras.layers.GRU(3, name="gru")(layer()(x)), name="norm_axis")
     model.save(tmp_path / "norm_axis.keras")
     _raises(tmp_path / "norm_axis.keras", pattern)
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+@pytest.mark.parametrize("bug", [TypeError, ValueError, KeyError, IndexError])
+def test_a_reader_bug_is_not_reported_as_a_damaged_file(saved, monkeypatch, fmt, bug):
+    """Only what damaged bytes raise becomes "damaged or unreadable file": an exception from
+    a bug in the readers (planted here in the config reader) surfaces as itself."""
+    from fastgru.keras import config
+
+    def planted(*args, **kwargs):
+        raise bug("planted reader bug")
+
+    monkeypatch.setattr(config, "normalise", planted)
+    with pytest.raises(bug, match="planted reader bug") as info:
+        read_model(saved[fmt])
+    assert not isinstance(info.value, FastGRUError)

@@ -1,7 +1,7 @@
 """HDF5 read by h5py (FASTGRU_HDF5_READER=h5py, or a file outside h5lite's subset) runs in a
-forked child (fastgru/keras/isolate.py, h5tree.py): the same models and the same errors as
-reading in-process, a crashing or hanging child becomes a FastGRUError, the parent never
-imports h5py, and loads from many threads at once still work."""
+forked child (fastgru/keras/isolate.py, h5walk.py, h5transfer.py): the same models and the
+same errors as reading in-process, a crashing or hanging child becomes a FastGRUError, the
+parent never imports h5py, and loads from many threads at once still work."""
 import io
 import os
 import signal
@@ -15,7 +15,7 @@ import pytest
 
 import fastgru
 from fastgru.format import pack_model
-from fastgru.keras import h5tree, isolate, read_model
+from fastgru.keras import h5transfer, h5tree, h5walk, isolate, read_model
 from fixture_manifest import MANIFEST, paths
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,14 +103,14 @@ def test_other_exceptions_in_the_child_come_back_as_oserror():
 
 def test_the_wire_format_refuses_pickled_arrays():
     buf = io.BytesIO()
-    h5tree.encode(h5tree.Group("/", h5tree.Attributes({"n": np.arange(3)}), {}), buf)
-    assert h5tree.decode(buf.getvalue()).attrs["n"].tolist() == [0, 1, 2]
+    h5transfer.encode(h5tree.Group("/", h5tree.Attributes({"n": np.arange(3)}), {}), buf)
+    assert h5transfer.decode(buf.getvalue()).attrs["n"].tolist() == [0, 1, 2]
     pickled = io.BytesIO()
     np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     payload = buf.getvalue()
     payload = payload[:payload.index(b"\x93NUMPY")] + pickled.getvalue()
     with pytest.raises(ValueError, match="allow_pickle"):
-        h5tree.decode(payload)
+        h5transfer.decode(payload)
 
 
 def test_eight_threads_load_at_once():
@@ -130,8 +130,9 @@ def test_datasets_are_read_only_after_their_size_is_checked(tmp_path):
         f["small"] = np.arange(6, dtype=np.float32).reshape(2, 3)
         f["text"] = np.array([b"a", b"b"])
         f.create_group("optimizer_weights")["big"] = np.zeros(3)
-    tree = h5tree.decode(isolate.Child(
-        lambda out: h5tree.encode(h5tree.read_tree(str(path), "sizes.h5"), out)).result("sizes.h5"))
+    tree = h5transfer.decode(isolate.Child(
+        lambda out: h5transfer.encode(h5walk.read_tree(str(path), "sizes.h5"), out)
+    ).result("sizes.h5"))
     assert tree["huge"].shape == (2 ** 31, 2 ** 31)
     with pytest.raises(OSError, match="was not read"):
         tree["huge"][()]

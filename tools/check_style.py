@@ -38,9 +38,14 @@ def default_base():
 
 
 def changed_files(base):
-    """Files added, modified or renamed since `base` (committed or not) that still exist."""
-    names = git("diff", "--name-only", "--diff-filter=AMR", base).splitlines()
-    return [n for n in names if os.path.isfile(os.path.join(ROOT, n))]
+    """{path: its path at `base`} for the files added, modified or renamed since `base`
+    (committed or not) that still exist; a renamed file is compared with its old self."""
+    files = {}
+    for line in git("diff", "--name-status", "-M", "--diff-filter=AMR", base).splitlines():
+        status, *names = line.split("\t")
+        if os.path.isfile(os.path.join(ROOT, names[-1])):
+            files[names[-1]] = names[0]
+    return files
 
 
 def find_tool(name):
@@ -62,12 +67,13 @@ def ruff_counts(ruff, path, source):
 
 
 def check_python(ruff, base, paths):
-    """Messages for every rule a changed Python file now breaks more often than at `base`."""
+    """Messages for every rule a changed Python file now breaks more often than at `base`;
+    `paths` maps each file to its path at `base`."""
     problems = []
-    for path in paths:
+    for path, old_path in paths.items():
         with open(os.path.join(ROOT, path), encoding="utf-8") as f:
             now = ruff_counts(ruff, path, f.read())
-        before = ruff_counts(ruff, path, git("show", f"{base}:{path}", check=False) or "")
+        before = ruff_counts(ruff, path, git("show", f"{base}:{old_path}", check=False) or "")
         for code, messages in now.items():
             if len(messages) > len(before.get(code, ())):
                 problems += messages
@@ -100,7 +106,8 @@ def main(argv=None):
     if not ruff:
         print("check_style: ruff not installed (pip install ruff); Python not checked")
     else:
-        problems = check_python(ruff, base, [f for f in files if f.endswith(".py")])
+        problems = check_python(ruff, base, {f: old for f, old in files.items()
+                                             if f.endswith(".py")})
         for line in problems:
             print(line)
         failed |= bool(problems)

@@ -1,21 +1,28 @@
 """Keras file readers: any Keras 2 / Keras 3 GRU model file -> ``fastgru.spec.ModelSpec``.
 
-HDF5 data is read by fastgru's own reader (``h5lite.py``), or, for files outside its subset, by
-h5py in a child process (``h5tree.py``, ``isolate.py``); the parent never imports h5py, so
-``import fastgru`` stays light and a crash in HDF5 cannot kill it.
+HDF5 data is read by fastgru's own reader (``h5lite.py``), or, for files outside its subset,
+by h5py in a child process (``h5source.py``, ``h5walk.py``, ``isolate.py``); the parent never
+imports h5py, so ``import fastgru`` stays light and a crash in HDF5 cannot kill it.
 """
 from __future__ import annotations
 
 import os
+import struct
 from typing import TYPE_CHECKING
 
 from ..errors import FastGRUError
-from .h5tree import PendingTree
+from .h5source import PendingTree
 
 if TYPE_CHECKING:
     from ..spec import ModelSpec
 
 __all__ = ["read_model"]
+
+# What damaged bytes still raise past the readers' own checks: OSError for a part HDF5 could
+# not read (h5py's errors arrive as OSError, from the child or ``h5source._in_process``),
+# EOFError / struct.error for a truncated transfer or array. Anything else is a bug in fastgru
+# and surfaces as itself.
+DAMAGED_FILE_ERRORS = (OSError, EOFError, struct.error)
 
 
 def read_model(path, *, config=None, custom_objects=None) -> ModelSpec:
@@ -33,9 +40,7 @@ def read_model(path, *, config=None, custom_objects=None) -> ModelSpec:
             return _read(path, config, custom_objects, hdf5_data)
     except FastGRUError:
         raise
-    except (OSError, RuntimeError, LookupError, ValueError, TypeError, NotImplementedError,
-            EOFError) as e:
-        # h5py and zipfile report damaged bytes with a zoo of exception types
+    except DAMAGED_FILE_ERRORS as e:
         raise FastGRUError(f"{os.fspath(path)}: damaged or unreadable file "
                            f"({type(e).__name__}: {e})") from e
 
@@ -45,7 +50,7 @@ def _read(path, config, custom_objects, hdf5_data) -> ModelSpec:
     from .config import normalise
     from .detect import read_source
     from .graph import GraphBuilder
-    from .layers import MERGE_KINDS, TRANSLATORS
+    from .translate import MERGE_KINDS, TRANSLATORS
     from .nested import flatten
 
     source = read_source(path, config, hdf5_data)

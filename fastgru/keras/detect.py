@@ -16,7 +16,7 @@ from ..errors import FastGRUError, FastGRUFileNotFoundError
 from . import hdf5
 from .archive import ZIP_MAGIC, read_archive
 from .config import config_keras_version, load_config_argument, parse_json
-from .h5tree import PendingTree
+from .h5source import PendingTree
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 

@@ -5,7 +5,7 @@ layer list is not topologically sorted both work. Masks follow the Keras version
 (docs/KERAS_FORMATS.md §§8 and 12): a Keras 3 functional config names each consumer's mask
 (``mask`` kwarg) and records the ops that compute it (NotEqual, Any, logical ops, ...), which
 are translated here; everywhere else (tf-keras, Sequential models) masks travel implicitly with
-the tensors, as ``Value.mask``, by the per-layer rules in ``layers.py``.
+the tensors, as ``Value.mask``, by the per-layer rules in ``translate.py``.
 """
 from __future__ import annotations
 

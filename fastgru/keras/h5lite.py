@@ -1,6 +1,6 @@
 """A pure-Python reader for the HDF5 subset that h5py writes for Keras files.
 
-``read_tree`` builds the same plain tree as ``h5tree.read_tree`` (h5py), with no HDF5 library
+``read_tree`` builds the same plain tree as ``h5walk.read_tree`` (h5py), with no HDF5 library
 and no child process: importing h5py and loading libhdf5 alone costs more than reading a small
 model this way. The subset (HDF5 File Format Specification 2.0): superblock v0-v3, object
 headers v1/v2 with continuation blocks, symbol-table groups (v1 B-trees, local heaps, SNODs)
@@ -57,7 +57,7 @@ class Unsupported(Exception):
 
 
 def read_tree(data, where: str) -> Group:
-    """The plain tree of the HDF5 file ``data`` (bytes), as ``h5tree.read_tree`` gives it."""
+    """The plain tree of the HDF5 file ``data`` (bytes), as ``h5walk.read_tree`` gives it."""
     try:
         return _Reader(bytes(data), where).root()
     except FastGRUError:        # the object / depth limits: h5py's walk says the same
@@ -531,7 +531,7 @@ class _Reader:
         shape = self.dataspace(found[DATASPACE], f"dataset {name}")
         count = math.prod(shape)
         data = None
-        # sizes checked BEFORE reading, as h5tree does: only numbers, only what a weight may hold
+        # sizes checked BEFORE reading, as h5walk does: only numbers, only what a weight may hold
         if dtype.kind in "biuf" and count <= MAX_WEIGHT_ELEMENTS:
             start = self.layout(found[LAYOUT], count * dtype.itemsize, name)
             data = np.frombuffer(self.data, dtype, count, start).reshape(shape)

@@ -134,9 +134,15 @@ def named_weights(root, saveables, where: str) -> dict:
         names = group.attrs.get("weight_names", None)
         if names is None:
             raise FastGRUError(f"{where}: group {layer.name!r} has no 'weight_names' attribute")
+        if not (isinstance(names, np.ndarray) and names.ndim == 1):
+            raise FastGRUError(f"{where}: group {layer.name!r}: 'weight_names' is not a list of "
+                               f"names ({type(names).__name__} {np.shape(names)})")
         refs = []
-        for raw in list(names):
-            name = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        for raw in names:
+            if not isinstance(raw, (bytes, str)):
+                raise FastGRUError(f"{where}: group {layer.name!r}: 'weight_names' holds "
+                                   f"{type(raw).__name__} {raw!r}, not a name")
+            name = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
             ds = group.get(name)
             if ds is None or not _is_dataset(ds):
                 raise FastGRUError(f"{where}: layer {layer.name!r} lists weight {name!r} but the file "

@@ -64,14 +64,6 @@ float fg_act_scalar(int act, float x);
  * n floats of scratch. */
 void fg_activation_row(const fg_kernels *k, int act, float *x, int64_t n, float *scratch);
 
-/* The calling thread's cancel flag (fg_set_cancel_flag), NULL when none. */
-const int *fg_cancel_flag(void);
-/* 1 when a run holding cancel flag `flag` (may be NULL) is to stop: *flag is set, or
- * fg_request_cancel(1) is in force. */
-int fg_cancel_requested(const int *flag);
-/* FG_OK when `bytes` for `what` fit under fg_max_bytes(), else FG_ERR_NOMEM saying so. */
-int fg_check_cap(size_t bytes, const char *what);
-
 extern const fg_kernels fg_kernels_scalar;
 #if defined(__x86_64__) || defined(__i386__)
 extern const fg_kernels fg_kernels_avx2;
