@@ -17,7 +17,6 @@ import select
 import signal
 import struct
 import sys
-import threading
 import time
 import warnings
 
@@ -25,10 +24,6 @@ from ..errors import FastGRUError
 
 DEFAULT_TIMEOUT = 120.0
 _OK, _ERROR = b"0", b"E"
-# One fork at a time: with h5py loaded in this process, os.fork runs h5py's at-fork handlers,
-# which take its global lock; many threads forking at once left it held for good (a hang
-# seen with 8 threads loading at once after other code had used h5py in this process).
-_FORK_LOCK = threading.Lock()
 # JAX warns on every fork that its threads make fork unsafe; our child never touches JAX.
 warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning,
                         module=__name__)
@@ -64,8 +59,7 @@ class Child:
         self._serving = answer is not None
         # With other threads alive, the child only runs this thread's code: it needs no lock
         # they may hold but the HDF5 library's, and this process never loads HDF5 in this mode.
-        with _FORK_LOCK:
-            self._pid = os.fork()
+        self._pid = os.fork()
         if self._pid == 0:   # the child: never returns
             os.close(self._fd)
             os.close(self._requests)
