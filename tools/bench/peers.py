@@ -12,6 +12,7 @@ Every peer class has the same shape:
 Inputs are converted to each engine's native type outside the timed loop, so the timing shows
 the engine's own per-call cost.
 """
+import importlib
 import os
 
 import numpy as np
@@ -21,6 +22,14 @@ from .workloads import gru_from_projection, gru_step
 
 class PeerUnavailable(Exception):
     """The engine is not installed or lacks the feature; the message says what is missing."""
+
+
+def import_peer(module, hint=""):
+    """The engine's module, or PeerUnavailable saying why it is not importable."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise PeerUnavailable(f"{module} not importable{hint}: {exc}")
 
 
 def keras_to_torch_gate_order(matrix):
@@ -78,12 +87,8 @@ class TorchPeer:
     name = "torch"
 
     def version(self):
-        try:
-            import torch
-        except ImportError as exc:
-            raise PeerUnavailable(f"torch not importable: {exc}")
-        self.torch = torch
-        return {"torch": torch.__version__}
+        self.torch = import_peer("torch")
+        return {"torch": self.torch.__version__}
 
     def set_threads(self, n):
         self.torch.set_num_threads(n)
@@ -265,12 +270,8 @@ class OnnxRuntimePeer:
     name = "onnxruntime"
 
     def version(self):
-        try:
-            import onnxruntime
-        except ImportError as exc:
-            raise PeerUnavailable(f"onnxruntime not importable: {exc}")
-        self.ort = onnxruntime
-        return {"onnxruntime": onnxruntime.__version__}
+        self.ort = import_peer("onnxruntime")
+        return {"onnxruntime": self.ort.__version__}
 
     def set_threads(self, n):
         self.threads = n
@@ -312,13 +313,9 @@ class OpenVinoPeer:
         self.compiled_precision = None  # what the last compile_model chose, e.g. "bf16"
 
     def version(self):
-        try:
-            import openvino
-        except ImportError as exc:
-            raise PeerUnavailable(f"openvino not importable: {exc}")
-        self.ov = openvino
-        self.core = openvino.Core()
-        return {"openvino": openvino.get_version()}
+        self.ov = import_peer("openvino")
+        self.core = self.ov.Core()
+        return {"openvino": self.ov.get_version()}
 
     def set_threads(self, n):
         self.threads = n
@@ -413,13 +410,9 @@ class FastGruPeer:
         self.notes = []  # variants it had to leave out; the worker hands in the report's list
 
     def version(self):
-        try:
-            import fastgru
-        except ImportError as exc:
-            raise PeerUnavailable(f"fastgru not importable (build it in place: python setup.py "
-                                  f"build_ext --inplace): {exc}")
-        self.fastgru = fastgru
-        return {"fastgru": fastgru.__version__}
+        self.fastgru = import_peer(
+            "fastgru", " (build it in place: python setup.py build_ext --inplace)")
+        return {"fastgru": self.fastgru.__version__}
 
     def set_threads(self, n):
         self.threads = n
