@@ -21,6 +21,7 @@ import re
 
 from . import format as fmt
 from .errors import FastGRUError
+from .registry import OPS
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _BYTES_PER_LINE = 16
@@ -41,9 +42,9 @@ def config_path(header_path: str) -> str:
     return os.path.join(os.path.dirname(header_path), stem + "_fg_config.h")
 
 
-# iattr slots (src_c/model_internal.h) holding activation ids, per op kind
-_ACT_SLOTS = {fmt.OP_IDS["gru"]: (1, 2), fmt.OP_IDS["dense"]: (0,),
-              fmt.OP_IDS["activation"]: (0,)}
+# iattr slots holding activation ids, per op kind: those the registry names *activation
+_ACT_SLOTS = {op.id: tuple(k for k, slot in enumerate(op.iattrs) if slot.endswith("activation"))
+              for op in OPS}
 
 
 def config_text(image: bytes, name: str) -> str:
