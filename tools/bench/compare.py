@@ -23,26 +23,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def worker(tree, workload, threads, workdir):
-    """Runs in the child: the median time of one call (one step for streams), in seconds."""
+    """Runs in the child: the median time of one call (one step for streams), in seconds, of
+    the benchmark's own fastgru peer (peers.py) built from `tree`."""
     sys.path.insert(0, tree)
-    import numpy as np
+    from .peers import FastGruPeer
 
-    import fastgru
     wl = WORKLOADS[workload]
     case = make_case(wl, seed=0)
-    if wl.stream:
-        stream = fastgru.load(os.path.join(workdir, f"{workload}.keras"),
-                              threads=threads).stream(1)
-        out = np.empty((1, wl.units), np.float32)
-        xs = [case["x"][:, t % wl.steps] for t in range(1000)]
+    peer = FastGruPeer(workdir)
+    peer.version()
+    peer.set_threads(threads)
+    if not wl.stream:
+        return median_seconds(peer.sequence_variants(wl, case)["GRU layer"], repeats=7,
+                              warmup=2)
+    prepare, step = peer.stream_variants(wl, case)["stream.step(out=)"]()
+    xs = [prepare(case["x"][:, t % wl.steps]) for t in range(1000)]
 
-        def call():
-            for x_t in xs:
-                stream.step(x_t, out=out)
-        return median_seconds(call, repeats=7, warmup=2) / len(xs)
-    layer = fastgru.GRU(wl.units, case["kernel"], case["recurrent_kernel"], case["bias"],
-                        return_sequences=True, threads=threads)
-    return median_seconds(lambda: layer(case["x"]), repeats=7, warmup=2)
+    def call():
+        for x_t in xs:
+            step(x_t)
+    return median_seconds(call, repeats=7, warmup=2) / len(xs)
 
 
 def save_stream_models(names, workdir):
