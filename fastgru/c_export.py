@@ -64,8 +64,8 @@ def config_text(image: bytes, name: str) -> str:
         f"/* What model {name} uses (ops: {', '.join(kinds)}), written by",
         " * `fastgru convert --format c`: build the library with only these,",
         " * `make -C src_c mcu FG_CONFIG=this file` (src_c/fg_config_select.h). */",
-        f"#define FG_CONFIG_OPS 0x{ops:08x}u",
-        f"#define FG_CONFIG_ACTIVATIONS 0x{acts:08x}u",
+        f"#define FG_CONFIG_OPS 0x{ops:016x}ull",
+        f"#define FG_CONFIG_ACTIVATIONS 0x{acts:016x}ull",
         "#define FG_CONFIG_BF16 0   /* bf16 compute is a run-time choice this model never needs */",
         "",
     ])

@@ -7,7 +7,8 @@ checks they are current). Ids are part of the image format: only append.
 
 Adding an op kind: one ``OpKind`` row here, then regenerate the headers; the C side adds its
 check and run functions (named in the row's C registry entry, src_c/model_registry.c) and the
-Keras translator (fastgru/keras/translate.py) emits it.
+Keras translator (a fastgru/keras/translate*.py module, listed in fastgru/keras/translators.py)
+emits it.
 """
 from __future__ import annotations
 

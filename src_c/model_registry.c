@@ -23,6 +23,9 @@ const model_op_kind MODEL_OP_KINDS[OP_KIND_COUNT] = {
 MODEL_OPS(MODEL_OP_FITS)
 #undef MODEL_OP_FITS
 
+/* fg_config_select.h selects op kinds and activations by bit in a 64-bit mask. */
+_Static_assert(OP_KIND_COUNT <= 64 && FG_ACT_COUNT <= 64, "a build-selection mask is 64 bits");
+
 /* The activation ids of the public header and of the registry are generated from one table;
  * this catches a header regenerated on one side only. */
 #define MODEL_ACT_SAME(C_NAME, name, id) _Static_assert(C_NAME == id, #name " id differs");

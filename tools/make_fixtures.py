@@ -18,6 +18,7 @@ the stored outputs (catches saving mistakes). See tests/fixtures/README.md for t
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -30,6 +31,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 SEED = 20261121
+# Catalogue modules beyond tools/fixtures_catalogue.py, one per family of layers; each
+# registers its builders with fixtures_catalogue.builder.
+CATALOGUE_MODULES: tuple = ()
 RELOAD_TOLERANCE = 1e-6
 
 # format id -> file name suffix, per Keras version. Weight-only formats also get <model>.json.
@@ -171,6 +175,8 @@ def reload(keras, model, fmt: str, path: Path, config_json: str, fixture):
 def make_version(keras2: bool, names: list | None) -> list:
     keras = import_keras(keras2)
     import fixtures_catalogue as catalogue
+    for module in CATALOGUE_MODULES:   # each registers its builders in catalogue.BUILDERS
+        importlib.import_module(module)
 
     version = "keras2" if keras2 else "keras3"
     out_dir = FIXTURES / version

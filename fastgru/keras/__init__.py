@@ -50,7 +50,7 @@ def _read(path, config, custom_objects, hdf5_data) -> ModelSpec:
     from .config import normalise
     from .detect import read_source
     from .graph import GraphBuilder
-    from .translate import MERGE_KINDS, TRANSLATORS
+    from .translators import TRANSLATORS, input_count_error
     from .nested import flatten
 
     source = read_source(path, config, hdf5_data)
@@ -63,9 +63,9 @@ def _read(path, config, custom_objects, hdf5_data) -> ModelSpec:
         kind = resolver(layer, layer.class_name, layer.registered_name)
         if kind not in TRANSLATORS:
             builder.fail(layer.name, f"a {kind} cannot be used as a top-level layer")
-        wanted = "at least 2" if kind in MERGE_KINDS else "1"
-        if (len(inputs) < 2) if kind in MERGE_KINDS else (len(inputs) != 1):
-            builder.fail(layer.name, f"called with {len(inputs)} input tensors, expected {wanted}")
+        wrong_count = input_count_error(kind, len(inputs))
+        if wrong_count:
+            builder.fail(layer.name, wrong_count)
         return TRANSLATORS[kind](builder, layer, call, inputs, states, mask)
 
     builder = GraphBuilder(graph, source.weights_for(graph.saveables, where), source.keras_version,

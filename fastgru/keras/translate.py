@@ -19,16 +19,16 @@ MERGE_KINDS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Av
 BIDI_MERGE = {"concat": "concatenate", "sum": "add", "mul": "multiply", "ave": "average"}
 
 
-def _feature_dim(b, layer, x, what="input"):
+def feature_dim(b, layer, x, what="input"):
     if len(x.shape) < 1 or x.shape[-1] is None:
         b.fail(layer.name, f"{what} has no known feature size (shape {x.shape})")
     return x.shape[-1]
 
 
-def _sequence(b, layer, x):
+def sequence_features(b, layer, x):
     if len(x.shape) != 2:
         b.fail(layer.name, f"expects a (batch, time, features) input, got per-sample shape {x.shape}")
-    return _feature_dim(b, layer, x)
+    return feature_dim(b, layer, x)
 
 
 # ---- GRU family -------------------------------------------------------------------------
@@ -41,8 +41,8 @@ def _cell_params(b, layer, cell_cfg, rnn_cfg, where):
     b.flag(layer.name, rnn_cfg, "unroll", False)     # no effect on the numbers, but must be sane
     return {
         "units": b.dim(layer.name, f"{where}units", cell_cfg.get("units")),
-        "activation": _activation(b, layer, cell_cfg.get("activation", "tanh"), f"{where}activation"),
-        "recurrent_activation": _activation(b, layer, cell_cfg.get("recurrent_activation", "sigmoid"),
+        "activation": activation_id(b, layer, cell_cfg.get("activation", "tanh"), f"{where}activation"),
+        "recurrent_activation": activation_id(b, layer, cell_cfg.get("recurrent_activation", "sigmoid"),
                                             f"{where}recurrent_activation"),
         # Keras 2 files older than the option (it came in 2.1.x) computed reset_after=False
         "reset_after": b.flag(layer.name, cell_cfg, "reset_after", b.keras_version == 3),
@@ -54,7 +54,7 @@ def _cell_params(b, layer, cell_cfg, rnn_cfg, where):
     }
 
 
-def _activation(b, layer, name, field):
+def activation_id(b, layer, name, field):
     if isinstance(name, dict):   # a serialized function object: only named activations are known
         name = name.get("config", name.get("class_name"))
     try:
@@ -120,7 +120,7 @@ def _rnn_plan(b, layer, cfg, cls, x, weight_prefix, force_zero=None):
     """A GRU / RNN(GRUCell) / RNN(StackedRNNCells) config -> (gru op attrs per cell, the
     expected weights [(label, shape)] in Keras order)."""
     cells = _rnn_cells(b, layer, cfg, cls)
-    input_dim = _sequence(b, layer, x)
+    input_dim = sequence_features(b, layer, x)
     params_list, expected, dim = [], [], input_dim
     for cell_cfg, prefix in cells:
         p = _cell_params(b, layer, cell_cfg, cfg, f"{weight_prefix}{prefix}")
@@ -233,21 +233,21 @@ def translate_dense(b, layer, call, inputs, states, mask, cfg=None):
         b.fail(layer.name, f"Dense on per-sample shape {x.shape}: only rank 2 and 3 inputs are supported")
     units = b.dim(layer.name, "units", cfg.get("units"))
     use_bias = b.flag(layer.name, cfg, "use_bias", True)
-    expected = [("kernel", (_feature_dim(b, layer, x), units))] + ([("bias", (units,))] if use_bias else [])
+    expected = [("kernel", (feature_dim(b, layer, x), units))] + ([("bias", (units,))] if use_bias else [])
     arrays = b.layer_weights(layer, expected)
     y = b.value(layer.name, "float32", x.shape[:-1] + (units,), x.mask)
     weights = {"kernel": arrays[0]}
     if use_bias:
         weights["bias"] = arrays[1]
     b.add_op("dense", layer.name, [x.name], [y.name],
-             {"activation": _activation(b, layer, cfg.get("activation"), "activation"),
+             {"activation": activation_id(b, layer, cfg.get("activation"), "activation"),
               "use_bias": use_bias}, weights)
     return [y]
 
 
 def translate_time_distributed(b, layer, call, inputs, states, mask):
     _, inner = _inner(b, layer, layer.config.get("layer"), ("Dense",), "layer")
-    _sequence(b, layer, inputs[0])
+    sequence_features(b, layer, inputs[0])
     return translate_dense(b, layer, call, inputs, states, mask, cfg=inner)
 
 
@@ -268,7 +268,7 @@ def translate_embedding(b, layer, call, inputs, states, mask):
 
 def translate_masking(b, layer, call, inputs, states, mask):
     x = inputs[0]
-    _sequence(b, layer, x)
+    sequence_features(b, layer, x)
     value = layer.config.get("mask_value", 0.0)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         b.fail(layer.name, f"mask_value {value!r} is not a number")
@@ -287,7 +287,7 @@ def translate_activation(b, layer, call, inputs, states, mask):
     x = inputs[0]
     y = b.value(layer.name, "float32", x.shape, x.mask)
     b.add_op("activation", layer.name, [x.name], [y.name],
-             {"activation": _activation(b, layer, layer.config.get("activation"), "activation")})
+             {"activation": activation_id(b, layer, layer.config.get("activation"), "activation")})
     return [y]
 
 
@@ -302,7 +302,7 @@ def _translate_norm(b, layer, inputs, kind: str, statistics: tuple):
     the layer's fixed statistics weights (BatchNormalization's moving mean and variance)."""
     cfg, x = layer.config, inputs[0]
     _last_axis_only(b, layer, cfg.get("axis", -1), len(x.shape))
-    n = _feature_dim(b, layer, x)
+    n = feature_dim(b, layer, x)
     center, scale = b.flag(layer.name, cfg, "center", True), b.flag(layer.name, cfg, "scale", True)
     expected = (([("gamma", (n,))] if scale else []) + ([("beta", (n,))] if center else [])
                 + [(name, (n,)) for name in statistics])
@@ -379,6 +379,7 @@ def translate_merge(b, layer, call, inputs, states, mask):
     return [y]
 
 
+# The classes this module translates; fastgru/keras/translators.py joins the other modules'.
 TRANSLATORS = {
     "GRU": translate_rnn, "RNN": translate_rnn, "Bidirectional": translate_bidirectional,
     "Dense": translate_dense, "TimeDistributed": translate_time_distributed,
