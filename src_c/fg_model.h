@@ -83,8 +83,9 @@ int fg_state_create(const fg_model *model, int64_t batch, fg_state **out);
 void fg_state_free(fg_state *state);
 int fg_state_reset(fg_state *state);
 int64_t fg_state_batch(const fg_state *state);
-/* Set the carried state of the model's gru op number `slot` (counting gru ops in execution
- * order from 0) to `h`, `n` floats = batch x units. FG_ERR_ARG on a bad slot or size. */
+/* Set the carried state of the model's op number `slot`, counting the ops that carry state
+ * (gru ops: their h) in execution order from 0, to `h`, `n` floats = batch x the floats the
+ * op carries per row (a gru: units). FG_ERR_ARG on a bad slot or size. */
 int fg_state_set(fg_state *state, int slot, const float *h, size_t n);
 
 /* FG_OK when fg_model_step can run the model; else FG_ERR_STATE saying why (a Bidirectional

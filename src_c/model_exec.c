@@ -161,14 +161,14 @@ int fg_state_create(const fg_model *m, int64_t batch, fg_state **out) {
                                   (long long)batch);
     fg_state *s = calloc(1, sizeof *s);
     int64_t total = 0;
-    if (s) s->slot_offset = calloc((size_t)m->n_gru + 1, sizeof *s->slot_offset);
+    if (s) s->slot_offset = calloc((size_t)m->n_slots + 1, sizeof *s->slot_offset);
     if (s) s->step_off = calloc((size_t)m->n_tensors + 1, sizeof *s->step_off);
     for (int32_t i = 0; s && s->slot_offset && i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
-        if (o->kind != OP_GRU) continue;
+        if (o->state_slot < 0) continue;
         s->slot_offset[o->state_slot] = total;
-        if (batch > (INT64_MAX / 8 - total) / o->gru.units) { total = -1; break; }
-        total += batch * o->gru.units;
+        if (batch > (INT64_MAX / 8 - total) / o->state_floats) { total = -1; break; }
+        total += batch * o->state_floats;
     }
     if (s && total >= 0 && fg_check_cap(2 * (size_t)total * sizeof(float), "the state object")) {
         fg_state_free(s);
@@ -202,7 +202,7 @@ int fg_state_reset(fg_state *s) {
     if (!s) return fg_fail(FG_ERR_ARG, "fg_state_reset: NULL state");
     int64_t total = 0;
     for (int32_t i = 0; i < s->model->n_ops; i++)
-        if (s->model->ops[i].kind == OP_GRU) total += s->batch * s->model->ops[i].gru.units;
+        if (s->model->ops[i].state_slot >= 0) total += s->batch * s->model->ops[i].state_floats;
     memset(s->h, 0, (size_t)total * sizeof(float));
     memset(s->prev_out, 0, (size_t)total * sizeof(float));
     s->fresh = 1;
@@ -216,17 +216,25 @@ int fg_state_set(fg_state *s, int slot, const float *h, size_t n) {
     const fg_model *m = s->model;
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
-        if (o->kind != OP_GRU || o->state_slot != slot) continue;
-        size_t want = (size_t)s->batch * (size_t)o->gru.units;
+        if (o->state_slot != slot) continue;
+        size_t want = (size_t)s->batch * (size_t)o->state_floats;
         if (n != want)
-            return fg_fail(FG_ERR_ARG, "layer '%s': a state of %zu floats (batch %lld x %d "
-                           "units) was expected, got %zu", o->layer, want, (long long)s->batch,
-                           o->gru.units, n);
+            return fg_fail(FG_ERR_ARG, "layer '%s': a state of %zu floats (batch %lld x %lld "
+                           "per row) was expected, got %zu", o->layer, want, (long long)s->batch,
+                           (long long)o->state_floats, n);
         memcpy(s->h + s->slot_offset[slot], h, n * sizeof(float));
         return FG_OK;
     }
-    return fg_fail(FG_ERR_ARG, "state slot %d out of range (the model has %d GRU ops)", slot,
-                   m->n_gru);
+    return fg_fail(FG_ERR_ARG, "state slot %d out of range (the model has %d ops that carry "
+                   "state)", slot, m->n_slots);
+}
+
+int64_t model_op_state_floats(const fg_model *m, const model_op *o) {
+    (void)m;
+    switch (o->kind) {
+    case OP_GRU: return o->gru.units;
+    default: return 0;
+    }
 }
 
 /* ---- running ----------------------------------------------------------------------------- */

@@ -269,7 +269,6 @@ static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_i
                                      o->iattr[GRU_ACTIVATION],
                                      o->iattr[GRU_RECURRENT_ACTIVATION],
                                      FG_PRECISION_FP32};
-            o->state_slot = m->n_gru++;
         }
     }
     return FG_OK;
@@ -287,7 +286,7 @@ static int check_graph(fg_model *m) {
         t->input_index = k;
     }
     for (int32_t i = 0; i < m->n_ops; i++) {
-        const model_op *o = &m->ops[i];
+        model_op *o = &m->ops[i];
         for (int32_t k = 0; k < o->n_in; k++) {
             int32_t id = o->in[k];
             if (id < 0) continue;
@@ -308,6 +307,9 @@ static int check_graph(fg_model *m) {
         }
         int st = model_check_op(m, o, NULL);
         if (st) return st;
+        /* an op that carries state across calls or stream steps gets a slot in fg_state */
+        o->state_floats = model_op_state_floats(m, o);
+        if (o->state_floats > 0) o->state_slot = m->n_slots++;
         if (o->kind == OP_REVERSE_TIME || (o->kind == OP_GRU && o->iattr[GRU_GO_BACKWARDS]))
             m->causal = 0;
     }

@@ -13,7 +13,7 @@
 /* Op kind ids (OP_*), iattr / fattr slot names and the MODEL_OPS / MODEL_ACTIVATIONS rows,
  * generated from fastgru/registry.py. */
 #define MODEL_MAX_OP_INPUTS 64
-#define MODEL_MAX_OP_OUTPUTS 2
+#define MODEL_MAX_OP_OUTPUTS 3   /* an lstm: y, h, c */
 #include "model_registry.h"
 
 #define MODEL_NIATTR 12
@@ -65,7 +65,8 @@ typedef struct model_op {
     fg_gru_config gru;             /* gru ops only */
     const float *dense_panels;     /* dense ops: the kernel in gemm panels, and the padded */
     const float *dense_bias;       /* bias (model_dense.c) */
-    int32_t state_slot;            /* gru ops: index of its carried state; else -1 */
+    int32_t state_slot;            /* index of its carried state in fg_state, or -1 */
+    int64_t state_floats;          /* floats per batch row it carries (model_op_state_floats) */
 } model_op;
 
 struct fg_model {
@@ -76,7 +77,7 @@ struct fg_model {
     int32_t precision;       /* FG_PRECISION_* of every GRU op */
     const uint8_t *image;
     size_t image_bytes;
-    int32_t n_tensors, n_ops, n_weights, n_inputs, n_outputs, n_gru, n_time;
+    int32_t n_tensors, n_ops, n_weights, n_inputs, n_outputs, n_slots, n_time;
     model_tensor *tensors;
     model_op *ops;
     model_weight *weights;
@@ -104,9 +105,11 @@ struct fg_state {
     int32_t step_threads;
     model_plan step_plan;
     size_t *step_off;        /* per tensor: its offset in the tensor area (step_plan) */
-    float *h;                /* n_gru * batch * max(units) : carried states, slot-major */
-    float *prev_out;         /* same shape: last output per GRU (masked streaming) */
-    int64_t *slot_offset;    /* per slot: float offset of its (batch, units) block */
+    /* Per state slot (ops with model_op_state_floats > 0, in execution order) a block of
+     * batch x state_floats floats, slot after slot: */
+    float *h;                /* what the op carries (a GRU: its h) */
+    float *prev_out;         /* same layout: the op's last output (masked streaming) */
+    int64_t *slot_offset;    /* per slot: float offset of its block */
 };
 
 /* Element size of a tensor dtype. */
@@ -114,6 +117,10 @@ static inline int64_t model_dtype_size(int32_t dtype) { return dtype == FG_DTYPE
 
 /* "gru", "dense", ... for messages. */
 const char *model_kind_name(int32_t kind);
+
+/* Floats per batch row that op `o` carries across calls or stream steps (0: none); called
+ * once the op's static checks passed (model_exec.c). */
+int64_t model_op_state_floats(const fg_model *m, const model_op *o);
 
 /* Packs every dense op's kernel for the gemm (model_dense.c); after the ops are checked. */
 int model_pack_dense(fg_model *m);
