@@ -52,7 +52,8 @@ FG_ACT_FN float fg_act_formula(int act, float x)
     FG_ACT_CASE(FG_ACT_GELU) return 0.5f * x * erfcf(-x * 0.70710678118654752440f);
     FG_ACT_CASE(FG_ACT_LEAKY_RELU) return x < 0.0f ? 0.2f * x : x;
     FG_ACT_CASE(FG_ACT_MISH) return x * tanhf(fg_softplusf(x));
-    FG_ACT_CASE(FG_ACT_CELU) return (x > 0.0f ? x : 0.0f) + expm1f(x < 0.0f ? x : 0.0f);
+    FG_ACT_CASE(FG_ACT_CELU)
+        return x != x ? x : (x > 0.0f ? x : 0.0f) + expm1f(x < 0.0f ? x : 0.0f);
     FG_ACT_CASE(FG_ACT_HARD_SHRINK) return fabsf(x) > 0.5f ? x : (x != x ? x : 0.0f);
     FG_ACT_CASE(FG_ACT_HARD_TANH) return fg_clipf(x, -1.0f, 1.0f);
     FG_ACT_CASE(FG_ACT_SOFT_SHRINK)

@@ -1,6 +1,6 @@
-"""Every activation of fastgru/registry.py as array-module operations, in float32, for the
-executor's array path (numpy in the tests, CuPy where no CUDA kernel covers the op). The
-CUDA kernels use the C formulas of src_c/fg_act_formulas.h instead."""
+"""Every activation of fastgru/registry.py as array-module operations, in float32: the
+executor's array path (numpy in the tests), and the row-wise ones on a device, where the
+elementwise ones run as a CUDA kernel of the C formulas (src_c/fg_act_formulas.h)."""
 from __future__ import annotations
 
 import math
@@ -12,8 +12,6 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _erf(xp, x):
-    if hasattr(xp, "special"):       # CuPy (cupyx.scipy.special is imported below)
-        return xp.special.erf(x)
     try:
         from scipy.special import erf
         return erf(x).astype(x.dtype)
@@ -64,7 +62,8 @@ _FORMULAS = {
     "relu": lambda xp, x: xp.where(x < 0, 0, x),
     "relu6": lambda xp, x: xp.clip(x, 0, 6),
     "elu": lambda xp, x: xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0))),
-    "selu": lambda xp, x: _SELU_SCALE * xp.where(x > 0, x, _SELU_ALPHA * xp.expm1(xp.minimum(x, 0))),
+    "selu": lambda xp, x: _SELU_SCALE * xp.where(x > 0, x,
+                                                 _SELU_ALPHA * xp.expm1(xp.minimum(x, 0))),
     "softplus": _softplus,
     "softsign": lambda xp, x: x / (xp.abs(x) + 1),
     "exponential": lambda xp, x: xp.exp(x),
@@ -87,6 +86,7 @@ _FORMULAS = {
     "hard_silu": lambda xp, x: x * _hard_sigmoid(xp, x),
 }
 _BY_ID = {ACTIVATIONS[name]: fn for name, fn in _FORMULAS.items()}
+ROW_WISE = frozenset(ACTIVATIONS[n] for n in ("softmax", "log_softmax", "sparsemax"))
 assert len(_BY_ID) == len(ACTIVATIONS), "an activation of the registry has no formula here"
 
 

@@ -30,12 +30,14 @@ class CarriedState:
 
 class ArrayExecutor:
     """Runs an ImageProgram on `xp`. `steps` runs the GRU's gate epilogue (gru.ArraySteps,
-    or kernels.CudaSteps on a device)."""
+    or kernels.CudaSteps on a device); `activate(xp, act_id, x)` the other ops' activations
+    (activations.apply, or kernels.activate)."""
 
-    def __init__(self, program: ImageProgram, xp, steps=None):
+    def __init__(self, program: ImageProgram, xp, steps=None, activate=None):
         self.program = program
         self.xp = xp
         self.steps = steps or ArraySteps(xp)
+        self.activate = activate or activations.apply
         self.gru_weights = {i: GruWeights(xp, op) for i, op in enumerate(program.ops)
                             if op.kind == "gru"}
         self.weights = {i: {k: xp.asarray(v) for k, v in op.weights.items()}
@@ -53,7 +55,7 @@ class ArrayExecutor:
             if op.kind == "gru":
                 results = self._gru(i, op, args, state, streaming)
             else:
-                results = _OPS[op.kind](self.xp, op, self.weights[i], args)
+                results = _OPS[op.kind](self, op, self.weights[i], args)
             for name, value in zip(op.outputs, results):
                 if name is not None:
                     env[name] = value
@@ -86,8 +88,8 @@ class ArrayExecutor:
         return [y, h]
 
 
-# ---- the other ops: (xp, op, weights, inputs) -> outputs ---------------------------------
-def _embedding(xp, op, w, args):
+# ---- the other ops: (executor, op, weights, inputs) -> outputs ---------------------------
+def _embedding(ex, op, w, args):
     ids, table = args[0], w["embeddings"]
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= table.shape[0]):
         raise FastGRUError(f"layer '{op.layer}' (embedding): an id is outside the vocabulary "
@@ -95,19 +97,21 @@ def _embedding(xp, op, w, args):
     return [table[ids]]
 
 
-def _compute_mask(xp, op, w, args):
+def _compute_mask(ex, op, w, args):
+    xp = ex.xp
     x, value = args[0], op.fattrs["value"]
     if x.dtype.kind in "iu":
         return [x.astype(xp.float64) != value]
     return [(x != xp.float32(value)).any(axis=-1)]
 
 
-def _apply_mask(xp, op, w, args):
+def _apply_mask(ex, op, w, args):
     x, mask = args
     return [x * mask[..., None].astype(x.dtype)]
 
 
-def _norm(xp, op, w, args):
+def _norm(ex, op, w, args):
+    xp = ex.xp
     """Statistics in float64, as the C executor computes them."""
     x = args[0].astype(xp.float64)
     eps = float(op.fattrs["epsilon"])
@@ -124,26 +128,29 @@ def _norm(xp, op, w, args):
     return [v.astype(xp.float32)]
 
 
-def _dense(xp, op, w, args):
+def _dense(ex, op, w, args):
+    xp = ex.xp
     x = args[0]
     y = x @ w["kernel"]
     if "bias" in w:
         y = y + w["bias"]
-    return [activations.apply(xp, op.iattrs["activation"], y)]
+    return [ex.activate(xp, op.iattrs["activation"], y)]
 
 
-def _activation(xp, op, w, args):
-    return [activations.apply(xp, op.iattrs["activation"], args[0])]
+def _activation(ex, op, w, args):
+    xp = ex.xp
+    return [ex.activate(xp, op.iattrs["activation"], args[0])]
 
 
-def _merge(xp, op, w, args):
+def _merge(ex, op, w, args):
+    xp = ex.xp
     y = args[0]
     for x in args[1:]:
         y = y - x if op.kind == "subtract" else y * x if op.kind == "multiply" else y + x
     return [y / xp.float32(len(args)) if op.kind == "average" else y]
 
 
-def _mask_merge(xp, op, w, args):
+def _mask_merge(ex, op, w, args):
     y = args[0].astype(bool)
     for m in args[1:]:
         y = (y & m.astype(bool)) if op.kind == "mask_and" else (y | m.astype(bool))
@@ -154,8 +161,8 @@ _OPS = {
     "dense": _dense, "embedding": _embedding, "compute_mask": _compute_mask,
     "apply_mask": _apply_mask, "mask_and": _mask_merge, "mask_or": _mask_merge,
     "layer_norm": _norm, "batch_norm": _norm, "activation": _activation,
-    "reverse_time": lambda xp, op, w, args: [xp.flip(args[0], axis=1)],
-    "concatenate": lambda xp, op, w, args: [xp.concatenate(args, axis=op.iattrs["axis"])],
+    "reverse_time": lambda ex, op, w, args: [ex.xp.flip(args[0], axis=1)],
+    "concatenate": lambda ex, op, w, args: [ex.xp.concatenate(args, axis=op.iattrs["axis"])],
     "add": _merge, "subtract": _merge, "multiply": _merge, "average": _merge,
 }
 

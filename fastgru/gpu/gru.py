@@ -17,6 +17,8 @@ class GruWeights:
         self.units = u
         self.reset_after = bool(a["reset_after"])
         self.activation, self.recurrent_activation = a["activation"], a["recurrent_activation"]
+        # a row-wise activation (softmax over the units) cannot run in an elementwise kernel
+        self.row_wise = bool({self.activation, self.recurrent_activation} & activations.ROW_WISE)
         self.kernel = xp.asarray(w["kernel"])
         self.recurrent_kernel = xp.asarray(w["recurrent_kernel"])
         bias = w.get("bias")
@@ -73,7 +75,8 @@ def run_gru(xp, steps, w: GruWeights, x, mask, h, prev_out, *, go_backwards: boo
             return_sequences: bool, zero_output_for_mask: bool):
     """Run the sequence x (B, T, F) from state h (B, u) and the previous output prev_out
     (B, u), which masked steps repeat. Returns (y, h, prev_out); y is (B, T, u) in processing
-    order when return_sequences, else the last output (B, u)."""
+    order when return_sequences, else the last output (B, u). `steps`: the epilogue (the
+    array one for a row-wise activation, which the kernels cannot run)."""
     B, T = x.shape[0], x.shape[1]
     u = w.units
     xw_all = (x.reshape(B * T, -1) @ w.kernel + w.input_bias).reshape(B, T, 3 * u)
@@ -82,6 +85,8 @@ def run_gru(xp, steps, w: GruWeights, x, mask, h, prev_out, *, go_backwards: boo
     h = xp.array(h, dtype=xp.float32, copy=True)            # updated in place by the kernels
     prev_out = xp.array(prev_out, dtype=xp.float32, copy=True)
     rk_zr, rk_h = w.recurrent_kernel[:, :2 * u], w.recurrent_kernel[:, 2 * u:]
+    if w.row_wise:
+        steps = ArraySteps(xp)
     for k in range(T):
         t = T - 1 - k if go_backwards else k
         xw = xw_all[:, t]
