@@ -14,7 +14,10 @@
 
 /* A case not built (fg_config_select.h) compiles out; the loader refuses models needing it.
  * Row-wise ids never reach here (fg_activation_apply routes them). */
-float fg_act_scalar(int act, float x) { return fg_act_formula(act, x); }
+float fg_act_scalar(int act, float x)
+{
+    return fg_act_formula(act, x);
+}
 
 int fg_activation_is_elementwise(int act)
 {

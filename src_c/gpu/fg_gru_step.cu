@@ -13,9 +13,8 @@
 
 /* the new state and the step's output at element i, from the update gate and the candidate's
  * pre-activation */
-FG_ACT_FN void fg_gru_finish_at(long i, long u, float z, float pre, int act, float *h,
-                                float *out, long os, float *prev, const unsigned char *keep,
-                                int zero_output)
+FG_ACT_FN void fg_gru_finish_at(long i, long u, float z, float pre, int act, float *h, float *out,
+                                long os, float *prev, const unsigned char *keep, int zero_output)
 {
     long b = i / u, j = i % u;
     float hp = h[i];
@@ -28,8 +27,8 @@ FG_ACT_FN void fg_gru_finish_at(long i, long u, float z, float pre, int act, flo
 }
 
 FG_ACT_FN void fg_gru_step_after_at(long i, long u, const float *xw, long xs, const float *hu,
-                                    int act, int ract, float *h, float *out, long os,
-                                    float *prev, const unsigned char *keep, int zero_output)
+                                    int act, int ract, float *h, float *out, long os, float *prev,
+                                    const unsigned char *keep, int zero_output)
 {
     long b = i / u, j = i % u;
     const float *x = xw + b * xs, *r_ = hu + b * 3 * u;
@@ -39,9 +38,8 @@ FG_ACT_FN void fg_gru_step_after_at(long i, long u, const float *xw, long xs, co
                      zero_output);
 }
 
-FG_ACT_FN void fg_gru_gates_before_at(long i, long u, const float *xw, long xs,
-                                      const float *hu, int ract, const float *h, float *z,
-                                      float *rh)
+FG_ACT_FN void fg_gru_gates_before_at(long i, long u, const float *xw, long xs, const float *hu,
+                                      int ract, const float *h, float *z, float *rh)
 {
     long b = i / u, j = i % u;
     const float *x = xw + b * xs, *r_ = hu + b * 2 * u;
@@ -58,7 +56,10 @@ FG_ACT_FN void fg_gru_step_before_at(long i, long u, const float *xw, long xs, c
                      zero_output);
 }
 
-FG_ACT_FN void fg_activation_at(long i, int act, float *x) { x[i] = fg_act_formula(act, x[i]); }
+FG_ACT_FN void fg_activation_at(long i, int act, float *x)
+{
+    x[i] = fg_act_formula(act, x[i]);
+}
 
 #ifdef __CUDACC__
 #define FG_INDEX ((long)blockIdx.x * blockDim.x + threadIdx.x)
@@ -69,26 +70,26 @@ extern "C" __global__ void fg_gru_step_after(long n, long u, const float *xw, lo
                                              const unsigned char *keep, int zero_output)
 {
     long i = FG_INDEX;
-    if (i < n) fg_gru_step_after_at(i, u, xw, xs, hu, act, ract, h, out, os, prev, keep,
-                                    zero_output);
+    if (i < n)
+        fg_gru_step_after_at(i, u, xw, xs, hu, act, ract, h, out, os, prev, keep, zero_output);
 }
 
 extern "C" __global__ void fg_gru_gates_before(long n, long u, const float *xw, long xs,
-                                               const float *hu, int ract, const float *h,
-                                               float *z, float *rh)
+                                               const float *hu, int ract, const float *h, float *z,
+                                               float *rh)
 {
     long i = FG_INDEX;
     if (i < n) fg_gru_gates_before_at(i, u, xw, xs, hu, ract, h, z, rh);
 }
 
 extern "C" __global__ void fg_gru_step_before(long n, long u, const float *xw, long xs,
-                                              const float *z, const float *rhu, int act,
-                                              float *h, float *out, long os, float *prev,
+                                              const float *z, const float *rhu, int act, float *h,
+                                              float *out, long os, float *prev,
                                               const unsigned char *keep, int zero_output)
 {
     long i = FG_INDEX;
-    if (i < n) fg_gru_step_before_at(i, u, xw, xs, z, rhu, act, h, out, os, prev, keep,
-                                     zero_output);
+    if (i < n)
+        fg_gru_step_before_at(i, u, xw, xs, z, rhu, act, h, out, os, prev, keep, zero_output);
 }
 
 extern "C" __global__ void fg_activation(long n, int act, float *x)
