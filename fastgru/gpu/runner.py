@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import FastGRUError
 from ..image_reader import read_program
+from ..inputs import convert_input
 from .device import Backend
 from .executor import ArrayExecutor, CarriedState, unsupported_ops
 
@@ -31,8 +32,7 @@ class DeviceRunner:
 
     def convert(self, x: Any, name: str, dtype: np.dtype):
         """`x` as a C-contiguous device array of `dtype`; host inputs go through the same
-        checks as on the CPU (fastgru.model.convert_input)."""
-        from ..model import convert_input
+        checks as on the CPU (fastgru.inputs.convert_input)."""
         xp = self.xp
         if not self.is_device_array(x):
             return xp.asarray(convert_input(x, name, dtype))
