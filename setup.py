@@ -18,6 +18,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 
 def shared_flags(path="src_c/flags.mk"):
@@ -91,6 +92,20 @@ class BuildExt(build_ext):
             ext.define_macros.append(("FG_NO_PTHREADS", "1"))
 
 
+# The CUDA kernels' sources (fastgru/gpu/kernels.py compiles them with CuPy at run time): one
+# copy of the C library's activation formulas, not a second version of them.
+CUDA_SOURCES = ["src_c/fg_act_formulas.h", "src_c/gpu/fg_gru_step.cu"]
+
+
+class BuildPy(build_py):
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "fastgru", "gpu", "kernel_src")
+        os.makedirs(target, exist_ok=True)
+        for path in CUDA_SOURCES:
+            shutil.copy(path, target)
+
+
 c_sources = sorted(glob.glob("src_c/*.c") + glob.glob("src_c/kernels/*.c"))
 extension = Extension(
     "fastgru._core",
@@ -102,5 +117,5 @@ extension = Extension(
 setup(
     ext_modules=cythonize([extension], language_level=3,
                           compiler_directives={"boundscheck": False, "wraparound": False}),
-    cmdclass={"build_ext": BuildExt},
+    cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
 )

@@ -89,10 +89,14 @@ def load(path: PathLike, *, config: Any = None, device: str = "cpu",
     half the bytes per step; max error against float32 around 1e-2. Independent of
     ``dtype``: a bfloat16-stored file runs in either precision. The default ``"float32"``
     is exact float32.
+
+    ``device="cuda"`` runs the model on a CUDA GPU through CuPy (``pip install
+    'fastgru[gpu]'``): numpy arrays in give numpy arrays out; CuPy arrays, or anything with
+    ``__cuda_array_interface__`` or DLPack, give CuPy arrays with no copy through the host.
+    The carried state of a stateful model or a stream stays on the device.
     """
-    if device != "cpu":
-        raise FastGRUError(f"device={device!r} is not available in this build of fastgru; "
-                           f"only device='cpu' is")
+    if device not in ("cpu", "cuda"):
+        raise FastGRUError(f"device={device!r}: expected 'cpu' or 'cuda'")
     _check_dtype(dtype)
     from .model import Model
     from .precision import compute_precision_id
@@ -103,7 +107,7 @@ def load(path: PathLike, *, config: Any = None, device: str = "cpu",
     arguments.threads(threads)
     arguments.custom_objects(custom_objects)
     return Model(_image_for(path, config, custom_objects, dtype), threads=threads,
-                 source=path, precision=precision)
+                 source=path, precision=precision, device=device)
 
 
 def convert(src_path: PathLike, dst_path: PathLike, *, config: Any = None,

@@ -1,6 +1,7 @@
 """``Model``: a whole Keras model loaded from a model image (fastgru/format.py) and run by the
-C executor (src_c/model_*.c). numpy in, numpy out, Keras' structure: one array for one
-output, a list for several."""
+C executor (src_c/model_*.c), or on a CUDA device (fastgru/gpu). numpy in, numpy out (device
+arrays in, device arrays out on the device), Keras' structure: one array for one output, a
+list for several."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
 import numpy as np
 
 from .errors import FastGRUError
+from .inputs import convert_input
 from .metadata import parse_metadata
 from .progress import Progress, check_verbose
 
@@ -42,29 +44,6 @@ def _missing_axis_hint(got: tuple, shape: tuple, has_time: bool) -> str:
     if steps is None or steps == 1:
         fits.append(f"x[:, None] if it is {got[0]} sequences of one step")
     return ": pass " + ", or ".join(fits) if fits else ""
-
-
-def convert_input(x: Any, name: str, dtype: np.dtype, shape: Optional[tuple] = None) -> np.ndarray:
-    """`x` as a C-contiguous array of `dtype` (float32, or int32 for Embedding ids, which may
-    come as floats holding integers); checked against `shape` when given."""
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as e:
-        raise FastGRUError(f"model input '{name}': cannot be read as an array ({e})") from None
-    if dtype == np.int32:
-        if arr.dtype.kind == "f":
-            if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-                raise FastGRUError(f"model input '{name}': expects integer ids, got "
-                                   f"non-integer {arr.dtype} values")
-        elif arr.dtype.kind not in "iub":
-            raise FastGRUError(f"model input '{name}': expects integer ids, got {arr.dtype}")
-        if arr.size and (arr.min() < np.iinfo(np.int32).min or arr.max() > np.iinfo(np.int32).max):
-            raise FastGRUError(f"model input '{name}': ids outside the int32 range")
-    elif arr.dtype.kind not in "fiub":
-        raise FastGRUError(f"model input '{name}': expects numbers, got {arr.dtype}")
-    if shape is not None and arr.shape != shape:
-        raise FastGRUError(f"model input '{name}': expected shape {shape}, got {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=dtype)
 
 
 class Layer:
@@ -100,8 +79,8 @@ class Layer:
 
 
 def _restore(image: bytes, threads: Optional[int], source: Optional[str],
-             precision: str = "float32") -> "Model":
-    return Model(image, threads=threads, source=source, precision=precision)
+             precision: str = "float32", device: str = "cpu") -> "Model":
+    return Model(image, threads=threads, source=source, precision=precision, device=device)
 
 
 class Model:
@@ -109,7 +88,8 @@ class Model:
     Model can serve many streams (``stream()``) on many threads."""
 
     def __init__(self, image: bytes, *, threads: Optional[int] = None,
-                 source: Optional[str] = None, precision: str = "float32"):
+                 source: Optional[str] = None, precision: str = "float32",
+                 device: str = "cpu"):
         from . import _core
         from .arguments import threads as checked_threads
         from .precision import COMPUTE_PRECISIONS, compute_precision_id
@@ -138,10 +118,21 @@ class Model:
         self.inputs = [TensorInfo(n, (None,) + s, d) for n, d, s, _ in self._core.inputs]
         self.outputs = [TensorInfo(n, (None,) + s, d) for n, d, s, _ in self._core.outputs]
         self._input_axes = [axis for *_, axis in self._core.inputs]   # time axis or -1
+        #: "cpu", or "cuda": the ops run on the device, which holds the carried states too
+        self.device: str = device
+        self._device = None
+        if device != "cpu":
+            if precision_id:
+                raise FastGRUError(f"precision={precision!r} runs on the CPU only; "
+                                   f"device={device!r} computes in float32")
+            from .gpu.device import backend_for
+            from .gpu.runner import DeviceRunner
+            self._device = DeviceRunner(self._buffer, backend_for(device))
 
     # ---- pickling: by value, the image bytes ---------------------------------------------
     def __reduce__(self):
-        return _restore, (self.image, self._threads or None, self._source, self.precision)
+        return _restore, (self.image, self._threads or None, self._source, self.precision,
+                          self.device)
 
     @property
     def image(self) -> bytes:
@@ -179,8 +170,8 @@ class Model:
     def _converted(self, x) -> tuple:
         """(arrays, batch, times) with every shape checked; times holds the length of each
         time axis, taken from the first input that has it."""
-        arrays = [convert_input(v, t.name, t.dtype) for v, t in zip(self._input_list(x),
-                                                                   self.inputs)]
+        convert = self._device.convert if self._device else convert_input
+        arrays = [convert(v, t.name, t.dtype) for v, t in zip(self._input_list(x), self.inputs)]
         batch, times = None, [None] * self._core.num_time_axes
         for arr, t, axis in zip(arrays, self.inputs, self._input_axes):
             if arr.ndim != len(t.shape):
@@ -204,7 +195,8 @@ class Model:
         if fixed is not None and batch != fixed:
             raise FastGRUError(f"stateful model: the batch size is fixed at {fixed}, got {batch}")
         if self._state is None:
-            self._state = _core.ModelState(self._core, batch)
+            self._state = self._device.new_state(batch) if self._device else \
+                _core.ModelState(self._core, batch)
         return self._state
 
     def predict(self, x, batch_size: Optional[int] = None, verbose: Union[int, str] = "auto"):
@@ -216,6 +208,8 @@ class Model:
         check_verbose(verbose)
         from .arguments import count
         batch_size = count(batch_size, "batch_size", allow_none=True)
+        on_device = self._device is not None and any(
+            self._device.is_device_array(v) for v in self._input_list(x))
         arrays, batch, times = self._converted(x)
         step = batch if not batch_size or batch_size >= batch else batch_size
         if self.stateful:
@@ -232,11 +226,17 @@ class Model:
         for start in starts:
             part = [a[start:start + step] for a in arrays] if step < batch else arrays
             state = self._state if self.stateful else None
-            chunks.append(self._core.run(part, part[0].shape[0] if part else batch, times,
-                                         state, self._threads))
+            if self._device:
+                chunks.append(self._device.run(part, state))
+            else:
+                chunks.append(self._core.run(part, part[0].shape[0] if part else batch, times,
+                                             state, self._threads))
             progress.advance()
-        outputs = chunks[0] if len(chunks) == 1 else [np.concatenate(parts)
+        concatenate = self._device.xp.concatenate if self._device else np.concatenate
+        outputs = chunks[0] if len(chunks) == 1 else [concatenate(parts)
                                                       for parts in zip(*chunks)]
+        if self._device:
+            outputs = [self._device.output(o, on_device) for o in outputs]
         return outputs[0] if len(outputs) == 1 else outputs
 
     def predict_on_batch(self, x):
@@ -256,13 +256,17 @@ class Model:
         if not self.stateful or len(states) != len(carried):
             raise FastGRUError(f"reset_states: the model carries {len(carried)} GRU states "
                                f"({[c['layer'] for c in carried]}), got {len(states)}")
-        arrays = [np.asarray(h, dtype=np.float32) for h in states]
+        arrays = [self._device.convert(h, "state", np.float32) if self._device else
+                  np.asarray(h, dtype=np.float32) for h in states]
         state = self._stateful_state(arrays[0].shape[0] if arrays[0].ndim == 2 else -1)
         for h, c in zip(arrays, carried):
             if h.shape != (state.batch, c["units"]):
                 raise FastGRUError(f"reset_states: layer '{c['layer']}' expects a state of "
                                    f"shape {(state.batch, c['units'])}, got {h.shape}")
-            state.set(c["slot"], h)
+            if self._device:
+                self._device.set_state(state, c["slot"], h)
+            else:
+                state.set(c["slot"], h)
 
     def stream(self, batch_size: int = 1):
         """A streaming state: ``step(x_t, out=None)`` feeds one timestep (batch_size, features)
@@ -272,6 +276,9 @@ class Model:
         place, allocating nothing."""
         from . import _core
         from .arguments import count
+        if self._device:
+            from .gpu.runner import DeviceStream
+            return DeviceStream(self._device, self._core, count(batch_size, "batch_size"))
         return _core.ModelStream(self._core, count(batch_size, "batch_size"), self._threads,
                                  convert_input)
 

@@ -1,7 +1,7 @@
 /* fg_activations.c - the scalar definition of every activation (Keras 3 on the jax backend
  * follows jax.nn; Keras 2's hard_sigmoid has its own id) and the row-wise ones.
  *
- * Scalar forms keep NaN (NaN in -> NaN out) and never overflow to NaN for large inputs. */
+ * The elementwise formulas live in fg_act_formulas.h, which the CUDA kernels share. */
 #include "fg_activations.h"
 
 #include <math.h>
@@ -9,60 +9,14 @@
 
 #include "fg_common.h"
 #include "fg_config_select.h"
+#include "fg_act_formulas.h"
 #include "kernels/fg_kernels.h"
 
-/* clip keeping NaN (jnp.clip / minimum / maximum propagate NaN) */
-static float clipf(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
-
-static float softplusf(float x) /* jnp.logaddexp(x, 0) */
-{
-    if (x != x) return x;
-    return (x > 0.0f ? x : 0.0f) + log1pf(expf(-fabsf(x)));
-}
-
-static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-static float hard_sigmoidf(float x) { return clipf(x + 3.0f, 0.0f, 6.0f) / 6.0f; }
-
-/* A case not built (fg_config_select.h) compiles out; the loader refuses models needing it. */
+/* A case not built (fg_config_select.h) compiles out; the loader refuses models needing it.
+ * Row-wise ids never reach here (fg_activation_apply routes them). */
 float fg_act_scalar(int act, float x)
 {
-    switch (act) {
-    FG_ACT_CASE(FG_ACT_LINEAR) return x;
-    FG_ACT_CASE(FG_ACT_TANH) return tanhf(x);
-    FG_ACT_CASE(FG_ACT_SIGMOID) return sigmoidf(x);
-    FG_ACT_CASE(FG_ACT_HARD_SIGMOID) return hard_sigmoidf(x);
-    FG_ACT_CASE(FG_ACT_HARD_SIGMOID_K2) return clipf(x * 0.2f + 0.5f, 0.0f, 1.0f);
-    FG_ACT_CASE(FG_ACT_RELU) return x < 0.0f ? 0.0f : x;
-    FG_ACT_CASE(FG_ACT_RELU6) return clipf(x, 0.0f, 6.0f);
-    FG_ACT_CASE(FG_ACT_ELU) return x > 0.0f ? x : expm1f(x);
-    FG_ACT_CASE(FG_ACT_SELU) {
-        const float alpha = 1.6732632423543772848170429916717f;
-        const float scale = 1.0507009873554804934193349852946f;
-        return scale * (x > 0.0f ? x : alpha * expm1f(x));
-    }
-    FG_ACT_CASE(FG_ACT_SOFTPLUS) return softplusf(x);
-    FG_ACT_CASE(FG_ACT_SOFTSIGN) return x / (fabsf(x) + 1.0f);
-    FG_ACT_CASE(FG_ACT_EXPONENTIAL) return expf(x);
-    FG_ACT_CASE(FG_ACT_SWISH) return x * sigmoidf(x);
-    FG_ACT_CASE(FG_ACT_GELU) return 0.5f * x * erfcf(-x * 0.70710678118654752440f);
-    FG_ACT_CASE(FG_ACT_LEAKY_RELU) return x < 0.0f ? 0.2f * x : x;
-    FG_ACT_CASE(FG_ACT_MISH) return x * tanhf(softplusf(x));
-    FG_ACT_CASE(FG_ACT_CELU) return (x > 0.0f ? x : 0.0f) + expm1f(x < 0.0f ? x : 0.0f);
-    FG_ACT_CASE(FG_ACT_HARD_SHRINK) return fabsf(x) > 0.5f ? x : (x != x ? x : 0.0f);
-    FG_ACT_CASE(FG_ACT_HARD_TANH) return clipf(x, -1.0f, 1.0f);
-    FG_ACT_CASE(FG_ACT_SOFT_SHRINK)
-        return x > 0.5f ? x - 0.5f : (x < -0.5f ? x + 0.5f : (x != x ? x : 0.0f));
-    FG_ACT_CASE(FG_ACT_SPARSE_PLUS)
-        return x <= -1.0f ? 0.0f : (x >= 1.0f ? x : (x + 1.0f) * (x + 1.0f) / 4.0f);
-    FG_ACT_CASE(FG_ACT_SPARSE_SIGMOID) return 0.5f * clipf(x + 1.0f, 0.0f, 2.0f);
-    FG_ACT_CASE(FG_ACT_SQUAREPLUS) return (x + sqrtf(x * x + 4.0f)) / 2.0f;
-    FG_ACT_CASE(FG_ACT_TANH_SHRINK) return x - tanhf(x);
-    FG_ACT_CASE(FG_ACT_LOG_SIGMOID) return -softplusf(-x);
-    FG_ACT_CASE(FG_ACT_HARD_SILU) return x * hard_sigmoidf(x);
-    default: break; /* row-wise ids never reach here (fg_activation_apply routes them) */
-    }
-    return x;
+    return fg_act_formula(act, x);
 }
 
 int fg_activation_is_elementwise(int act)

@@ -1,0 +1,173 @@
+"""The model image's ops on an array module (CuPy on a device; numpy in the tests), with the
+semantics of the C executor (src_c/model_exec.c, model_ops.c): same op table, same masks,
+same carried state for stateful models and streams, which stay on the device."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from ..errors import FastGRUError
+from ..image_reader import ImageOp, ImageProgram
+from . import activations
+from .gru import ArraySteps, GruWeights, run_gru
+
+
+class CarriedState:
+    """What stateful gru ops carry between calls, or a stream between steps: per op, its h
+    and its last output, on the device."""
+
+    def __init__(self, xp, batch: int):
+        self.xp = xp
+        self.batch = batch
+        self.h: Dict[int, object] = {}
+        self.prev_out: Dict[int, object] = {}
+        self.fresh = True
+
+    def reset(self) -> None:
+        self.h.clear()
+        self.prev_out.clear()
+        self.fresh = True
+
+
+class ArrayExecutor:
+    """Runs an ImageProgram on `xp`. `steps` runs the GRU's gate epilogue (gru.ArraySteps,
+    or kernels.CudaSteps on a device); `activate(xp, act_id, x)` the other ops' activations
+    (activations.apply, or kernels.activate)."""
+
+    def __init__(self, program: ImageProgram, xp, steps=None, activate=None):
+        self.program = program
+        self.xp = xp
+        self.steps = steps or ArraySteps(xp)
+        self.activate = activate or activations.apply
+        self.gru_weights = {i: GruWeights(xp, op) for i, op in enumerate(program.ops)
+                            if op.kind == "gru"}
+        self.weights = {i: {k: xp.asarray(v) for k, v in op.weights.items()}
+                        for i, op in enumerate(program.ops) if op.kind != "gru"}
+        self.stateful_ops = [i for i, op in enumerate(program.ops)
+                             if op.kind == "gru" and op.iattrs["stateful"]]
+
+    def run(self, inputs: List[object], state: Optional[CarriedState] = None,
+            streaming: bool = False) -> List[object]:
+        """The model outputs for device arrays `inputs` (the model's input order); `state`
+        carries stateful ops' states (and a stream's, with streaming=True)."""
+        env = dict(zip(self.program.inputs, inputs))
+        for i, op in enumerate(self.program.ops):
+            args = [None if n is None else env[n] for n in op.inputs]
+            if op.kind == "gru":
+                results = self._gru(i, op, args, state, streaming)
+            else:
+                results = _OPS[op.kind](self, op, self.weights[i], args)
+            for name, value in zip(op.outputs, results):
+                if name is not None:
+                    env[name] = value
+        if state is not None and streaming:
+            state.fresh = False
+        return [env[n] for n in self.program.outputs]
+
+    def _gru(self, i: int, op: ImageOp, args, state, streaming):
+        xp = self.xp
+        x, mask, h0 = args
+        a = op.iattrs
+        w = self.gru_weights[i]
+        B = x.shape[0]
+        zeros = xp.zeros((B, w.units), dtype=xp.float32)
+        carries = state is not None and (streaming or a["stateful"])
+        h = h0 if h0 is not None else zeros
+        prev = zeros
+        if carries:
+            if not (streaming and state.fresh and h0 is not None) and (streaming or h0 is None):
+                h = state.h.get(i, zeros)
+            prev = state.prev_out.get(i, zeros) if streaming else zeros
+        y, h, prev = run_gru(xp, self.steps, w, x, mask, h, prev,
+                             go_backwards=bool(a["go_backwards"]),
+                             return_sequences=bool(a["return_sequences"]),
+                             zero_output_for_mask=bool(a["zero_output_for_mask"]))
+        if carries:
+            state.h[i] = h
+            if streaming:
+                state.prev_out[i] = prev
+        return [y, h]
+
+
+# ---- the other ops: (executor, op, weights, inputs) -> outputs ---------------------------
+def _embedding(ex, op, w, args):
+    ids, table = args[0], w["embeddings"]
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= table.shape[0]):
+        raise FastGRUError(f"layer '{op.layer}' (embedding): an id is outside the vocabulary "
+                           f"[0, {table.shape[0]})")
+    return [table[ids]]
+
+
+def _compute_mask(ex, op, w, args):
+    xp = ex.xp
+    x, value = args[0], op.fattrs["value"]
+    if x.dtype.kind in "iu":
+        return [x.astype(xp.float64) != value]
+    return [(x != xp.float32(value)).any(axis=-1)]
+
+
+def _apply_mask(ex, op, w, args):
+    x, mask = args
+    return [x * mask[..., None].astype(x.dtype)]
+
+
+def _norm(ex, op, w, args):
+    xp = ex.xp
+    """Statistics in float64, as the C executor computes them."""
+    x = args[0].astype(xp.float64)
+    eps = float(op.fattrs["epsilon"])
+    if op.kind == "batch_norm":
+        v = (x - w["moving_mean"]) / xp.sqrt(w["moving_variance"].astype(xp.float64) + eps)
+    else:
+        mean = x.mean(axis=-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+        v = (x - mean) * (1.0 / xp.sqrt(var + eps))
+    if "gamma" in w:
+        v = v * w["gamma"]
+    if "beta" in w:
+        v = v + w["beta"]
+    return [v.astype(xp.float32)]
+
+
+def _dense(ex, op, w, args):
+    xp = ex.xp
+    x = args[0]
+    y = x @ w["kernel"]
+    if "bias" in w:
+        y = y + w["bias"]
+    return [ex.activate(xp, op.iattrs["activation"], y)]
+
+
+def _activation(ex, op, w, args):
+    xp = ex.xp
+    return [ex.activate(xp, op.iattrs["activation"], args[0])]
+
+
+def _merge(ex, op, w, args):
+    xp = ex.xp
+    y = args[0]
+    for x in args[1:]:
+        y = y - x if op.kind == "subtract" else y * x if op.kind == "multiply" else y + x
+    return [y / xp.float32(len(args)) if op.kind == "average" else y]
+
+
+def _mask_merge(ex, op, w, args):
+    y = args[0].astype(bool)
+    for m in args[1:]:
+        y = (y & m.astype(bool)) if op.kind == "mask_and" else (y | m.astype(bool))
+    return [y]
+
+
+_OPS = {
+    "dense": _dense, "embedding": _embedding, "compute_mask": _compute_mask,
+    "apply_mask": _apply_mask, "mask_and": _mask_merge, "mask_or": _mask_merge,
+    "layer_norm": _norm, "batch_norm": _norm, "activation": _activation,
+    "reverse_time": lambda ex, op, w, args: [ex.xp.flip(args[0], axis=1)],
+    "concatenate": lambda ex, op, w, args: [ex.xp.concatenate(args, axis=op.iattrs["axis"])],
+    "add": _merge, "subtract": _merge, "multiply": _merge, "average": _merge,
+}
+
+
+def unsupported_ops(program: ImageProgram) -> List[str]:
+    """'layer (kind)' for each op this executor cannot run."""
+    return [f"{op.layer} ({op.kind})" for op in program.ops
+            if op.kind != "gru" and op.kind not in _OPS]

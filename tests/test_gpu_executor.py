@@ -1,0 +1,231 @@
+"""The GPU path, checked without a GPU (fastgru/gpu): ``load(..., device="cuda")`` with numpy
+injected in CuPy's place runs every fixture model as Keras does (stateful calls, streams,
+batch chunks, pickling); the CUDA kernels' bodies (src_c/gpu/fg_gru_step.cu), compiled for the
+CPU by tests/c/gpu_kernel_harness.c, run the GRU steps and activations of the same models; the
+refusals when CuPy or a device is missing. With CuPy and a CUDA device present, the same
+models also run on the device."""
+from __future__ import annotations
+
+import ctypes
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastgru
+from fastgru.gpu import activations, device, kernels
+from fastgru.gpu.gru import ArraySteps
+from fastgru.registry import ACTIVATIONS
+from fixture_manifest import MANIFEST, TOL, arrays, is_stateful, load_data, max_error
+from test_load_fixtures import (ONE_PER_MODEL, _as_list, _expected, _feed, _has_time_axis,
+                                _load, _run)
+
+REPO = Path(__file__).resolve().parent.parent
+HAVE_GPU = False
+try:
+    device.cuda_backend()
+    HAVE_GPU = True
+except fastgru.FastGRUError:
+    pass
+
+
+def numpy_backend():
+    return device.Backend(np, ArraySteps(np), activations.apply, lambda a: a)
+
+
+# ---- the kernels' bodies on the CPU ---------------------------------------------------------
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory):
+    if shutil.which("cc") is None:
+        pytest.skip("needs a C compiler (cc) to build the kernel harness")
+    lib = tmp_path_factory.mktemp("gpu_harness") / "harness.so"
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-Wall", "-Werror", f"-I{REPO / 'src_c'}",
+                    str(REPO / "tests" / "c" / "gpu_kernel_harness.c"), "-o", str(lib), "-lm"],
+                   check=True)
+    return ctypes.CDLL(str(lib))
+
+
+def _p(a):
+    return ctypes.c_void_p(0 if a is None else a.ctypes.data)
+
+
+class HarnessSteps:
+    """kernels.CudaSteps' contract, each launch run by the harness with `block` threads per
+    block (odd, so the last block is partial)."""
+    L = ctypes.c_long
+
+    def __init__(self, lib, block=37):
+        self.lib, self.block = lib, block
+
+    def _keep(self, keep):
+        return None if keep is None else np.ascontiguousarray(keep, dtype=np.uint8)
+
+    def after(self, w, xw, hu, h, prev, keep, zero_output, out):
+        L = self.L
+        self.lib.harness_gru_step_after(
+            L(self.block), L(h.size), L(w.units), _p(xw), L(xw.strides[0] // 4), _p(hu),
+            w.activation, w.recurrent_activation, _p(h), _p(out), L(out.strides[0] // 4),
+            _p(prev), _p(self._keep(keep)), int(zero_output))
+        return h, prev
+
+    def gates_before(self, w, xw, hu_zr, h):
+        L = self.L
+        z, rh = np.empty_like(h), np.empty_like(h)
+        self.lib.harness_gru_gates_before(
+            L(self.block), L(h.size), L(w.units), _p(xw), L(xw.strides[0] // 4),
+            _p(np.ascontiguousarray(hu_zr)), w.recurrent_activation, _p(h), _p(z), _p(rh))
+        return z, rh
+
+    def finish_before(self, w, xw, z, rhu, h, prev, keep, zero_output, out):
+        L = self.L
+        self.lib.harness_gru_step_before(
+            L(self.block), L(h.size), L(w.units), _p(xw), L(xw.strides[0] // 4), _p(z),
+            _p(np.ascontiguousarray(rhu)), w.activation, _p(h), _p(out),
+            L(out.strides[0] // 4), _p(prev), _p(self._keep(keep)), int(zero_output))
+        return h, prev
+
+
+def harness_activate(lib):
+    def activate(xp, act_id, x):
+        if act_id in activations.ROW_WISE:
+            return activations.apply(np, act_id, x)
+        y = np.array(x, dtype=np.float32, order="C", copy=True)
+        lib.harness_activation(ctypes.c_long(37), ctypes.c_long(y.size), act_id, _p(y))
+        return y
+    return activate
+
+
+# ---- the models -----------------------------------------------------------------------------
+def _on(monkeypatch, backend):
+    monkeypatch.setattr(device, "backend_for", lambda name: backend)
+
+
+@pytest.mark.skipif(not MANIFEST, reason="no fixtures (tests/fixtures/manifest.json)")
+@pytest.mark.parametrize("entry", ONE_PER_MODEL, ids=lambda e: e["id"])
+def test_array_executor_reproduces_keras(entry, monkeypatch):
+    _on(monkeypatch, numpy_backend())
+    data = load_data(entry)
+    model = _load(entry, device="cuda")
+    assert model._device is not None
+    assert max_error(_run(model, data), _expected(data)) <= TOL
+
+
+@pytest.mark.skipif(not MANIFEST, reason="no fixtures (tests/fixtures/manifest.json)")
+@pytest.mark.parametrize("entry", ONE_PER_MODEL, ids=lambda e: e["id"])
+def test_kernel_bodies_reproduce_keras(entry, monkeypatch, harness):
+    _on(monkeypatch, device.Backend(np, HarnessSteps(harness), harness_activate(harness),
+                                    lambda a: a))
+    data = load_data(entry)
+    assert max_error(_run(_load(entry, device="cuda"), data), _expected(data)) <= TOL
+
+
+@pytest.mark.skipif(not MANIFEST, reason="no fixtures (tests/fixtures/manifest.json)")
+@pytest.mark.parametrize("entry", ONE_PER_MODEL, ids=lambda e: e["id"])
+def test_device_stream_equals_cpu_stream(entry, monkeypatch):
+    data = load_data(entry)
+    if is_stateful(data):
+        pytest.skip("stateful model: its state already carries between calls")
+    cpu = _load(entry)
+    xs = arrays(data, "x")
+    try:
+        cpu_stream = cpu.stream(batch_size=xs[0].shape[0])
+    except fastgru.FastGRUError:
+        pytest.skip("not streamable")
+    _on(monkeypatch, numpy_backend())
+    dev_stream = _load(entry, device="cuda").stream(batch_size=xs[0].shape[0])
+    for t in range(next(x.shape[1] for x in xs if _has_time_axis(x))):
+        step_in = [x[:, t] if _has_time_axis(x) else x for x in xs]
+        for a, b in zip(_as_list(dev_stream.step(_feed(step_in))),
+                        _as_list(cpu_stream.step(_feed(step_in)))):
+            np.testing.assert_allclose(a, b, atol=TOL, rtol=0)
+
+
+def test_kernel_activations_match_the_formulas(harness):
+    """Every elementwise activation through the kernel body, against the array path's
+    formula in float32, NaN and infinities included."""
+    x = np.concatenate([np.linspace(-30, 30, 2001, dtype=np.float32),
+                        np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30], np.float32)])
+    activate = harness_activate(harness)
+    for name, act_id in ACTIVATIONS.items():
+        if act_id in activations.ROW_WISE:
+            continue
+        got = activate(np, act_id, x[None])[0]
+        with np.errstate(invalid="ignore"):
+            want = activations.apply(np, act_id, x)
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-7, err_msg=name)
+
+
+def test_kernel_source_is_valid_c(tmp_path):
+    """The source CuPy compiles, as gcc sees it without the CUDA entry points."""
+    if shutil.which("cc") is None:
+        pytest.skip("needs a C compiler (cc)")
+    src = tmp_path / "kernels.c"
+    src.write_text("#include <math.h>\n" + kernels.kernel_source().replace(
+        "#define FG_ACT_FN __device__ static inline", ""))
+    r = subprocess.run(["cc", "-fsyntax-only", "-Wall", "-Werror", str(src)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for name in kernels.KERNEL_NAMES:
+        assert f"__global__ void {name}(" in kernels.kernel_source()
+
+
+# ---- the API --------------------------------------------------------------------------------
+def _demo_path():
+    return Path(fastgru.__file__).parent / "data" / "demo.keras"
+
+
+@pytest.mark.skipif(not MANIFEST, reason="no fixtures (tests/fixtures/manifest.json)")
+def test_device_model_chunks_pickles_and_resets(monkeypatch):
+    entry = next(e for e in MANIFEST if e["model"] == "stateful")
+    data = load_data(entry)
+    _on(monkeypatch, numpy_backend())
+    model = _load(entry, device="cuda")
+    assert model.device == "cuda"
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone.device == "cuda" and clone._device is not None
+    cpu = _load(entry)
+    x0, x1 = arrays(data, "x", "_call0"), arrays(data, "x", "_call1")
+    for m in (model, cpu):
+        m.predict(_feed(x0))
+    states = [np.full((x0[0].shape[0], s["units"]), 0.25, np.float32)
+              for s in model.metadata["states"]]
+    for m in (model, cpu):
+        m.reset_states(states)
+    np.testing.assert_allclose(model.predict(_feed(x1)), cpu.predict(_feed(x1)), atol=TOL)
+
+
+def test_device_refusals(monkeypatch):
+    with pytest.raises(fastgru.FastGRUError, match="expected 'cpu' or 'cuda'"):
+        fastgru.load(_demo_path(), device="tpu")
+    _on(monkeypatch, numpy_backend())
+    with pytest.raises(fastgru.FastGRUError, match="runs on the CPU only"):
+        fastgru.load(_demo_path(), device="cuda", precision="bfloat16")
+
+
+@pytest.mark.skipif(HAVE_GPU, reason="CuPy and a CUDA device are present")
+def test_cuda_without_cupy_or_device_says_what_is_missing():
+    with pytest.raises(fastgru.FastGRUError, match="CuPy|CUDA device"):
+        fastgru.load(_demo_path(), device="cuda")
+
+
+def test_importing_fastgru_never_imports_cupy():
+    code = ("import sys, fastgru; m = fastgru.load(sys.argv[1]); m.predict("
+            "__import__('numpy').zeros((1, 3) + tuple(m.inputs[0].shape[2:]), 'float32')); "
+            "assert 'cupy' not in sys.modules and 'fastgru.gpu.kernels' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code, str(_demo_path())], check=True)
+
+
+@pytest.mark.skipif(not HAVE_GPU, reason="needs CuPy and a CUDA device")
+@pytest.mark.parametrize("entry", ONE_PER_MODEL, ids=lambda e: e["id"])
+def test_real_device_reproduces_keras(entry):
+    import cupy
+    data = load_data(entry)
+    model = _load(entry, device="cuda")
+    assert max_error(_run(model, data), _expected(data)) <= TOL
+    if not is_stateful(data):
+        got = _as_list(model.predict(_feed([cupy.asarray(x) for x in arrays(data, "x")])))
+        assert all(isinstance(g, cupy.ndarray) for g in got)
