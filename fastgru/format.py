@@ -233,6 +233,9 @@ class _Packer:
                 fvals["value"] = float(op.attrs.get("value", 0.0))
             elif op.kind == "concatenate":
                 ivals["axis"] = self.concat_axis(op)
+            else:   # the other kinds' integer attrs, by their registry names
+                ivals.update({n: int(op.attrs[n]) for n in OP_BY_NAME[op.kind].iattrs
+                              if n not in ivals})
         kind = OP_BY_NAME[op.kind]
         iattr = _slots(ivals, kind.iattrs, N_IATTR, 0)
         fattr = _slots(fvals, kind.fattrs, N_FATTR, 0.0)
@@ -332,6 +335,13 @@ def _joins_along_time(p: "_Packer") -> bool:
                for op in p.spec.ops)
 
 
+# Op kinds whose output steps are not their input's (pooled, padded, repeated, reshaped) or
+# that drop the time axis to a fixed size (keepdims): in a model with one, the lengths fixed by
+# the Keras config stay fixed, as a derived length cannot follow the input's run-time length.
+_RETIMING_KINDS = frozenset({"global_pool", "pool1d", "reshape", "permute", "repeat_vector",
+                             "pad_time", "upsample_time"})
+
+
 def _time_axes(p: "_Packer") -> Dict[str, int]:
     """Which run-time length each sequence tensor's time axis takes: each sequence input
     brings its own (an encoder and a decoder may differ in length); an op's outputs take that
@@ -339,7 +349,7 @@ def _time_axes(p: "_Packer") -> Dict[str, int]:
     Keras itself runs such models on other lengths, and so that any causal model streams one
     step at a time), unless sequences are joined along time, where fixed lengths stay."""
     spec = p.spec
-    keep_fixed = _joins_along_time(p)
+    keep_fixed = _joins_along_time(p) or any(op.kind in _RETIMING_KINDS for op in spec.ops)
 
     def timed(name):
         if name is None:
