@@ -8,7 +8,6 @@
  * or padded length) is computed here from its attributes and the input's length and compared
  * with the output tensor's, so the runs below stay inside the buffers the executor planned.
  */
-#include <math.h>
 #include <string.h>
 
 #include "model_internal.h"
