@@ -234,11 +234,12 @@ class _Packer:
             elif op.kind == "concatenate":
                 ivals["axis"] = self.concat_axis(op)
             else:   # the other kinds' integer attrs, by their registry names
-                missing = [n for n in OP_BY_NAME[op.kind].iattrs if n not in op.attrs]
+                names = [n for n in OP_BY_NAME[op.kind].iattrs if n not in ivals]
+                missing = [n for n in names if n not in op.attrs]
                 if missing:
                     raise FastGRUError(f"layer '{op.layer}' ({op.kind}): attrs {missing} "
                                        f"are missing")
-                ivals = {n: int(op.attrs[n]) for n in OP_BY_NAME[op.kind].iattrs}
+                ivals.update({n: int(op.attrs[n]) for n in names})
         kind = OP_BY_NAME[op.kind]
         iattr = _slots(ivals, kind.iattrs, N_IATTR, 0)
         fattr = _slots(fvals, kind.fattrs, N_FATTR, 0.0)

@@ -63,14 +63,15 @@ def shape_gap_masking(env: Env) -> Fixture:
     m = L.Masking(0.0, name="masking")(x)
     p = L.GlobalAveragePooling1D(name="gap")(m)
     y = L.Dense(2, name="head")(p)
-    model = env.keras.Model(x, y, name="shape_gap_masking")
+    h = L.GRU(3, name="gru")(m)
+    model = env.keras.Model(x, [y, h], name="shape_gap_masking")
     data = env.normal(4, 6, 3)
     data[0, 4:] = 0.0
     data[1, :2] = 0.0
     data[3, 3] = 0.0
     return Fixture(model, [data],
                    "Masking -> GlobalAveragePooling1D -> Dense: the mean over the kept steps "
-                   "of the masked input itself; rows 0, 1, 3 padded")
+                   "of the masked input itself; Masking -> GRU(3); rows 0, 1, 3 padded")
 
 
 @builder("shape_pool1d")
