@@ -344,6 +344,9 @@ def _joins_along_time(p: "_Packer") -> bool:
 # the Keras config stay fixed, as a derived length cannot follow the input's run-time length.
 _RETIMING_KINDS = frozenset({"global_pool", "pool1d", "reshape", "permute", "repeat_vector",
                              "pad_time", "upsample_time"})
+# Op kinds whose output sequence, when its length is left to run time, gets a time axis of its
+# own, whose length the executor derives from the input's (fg_model_resolve_timesteps).
+_DERIVING_KINDS = frozenset({"pool1d", "pad_time", "upsample_time"})
 
 
 def _time_axes(p: "_Packer") -> Dict[str, int]:
@@ -367,11 +370,18 @@ def _time_axes(p: "_Packer") -> Dict[str, int]:
     if len(axes) > MAX_TIME_AXES:
         raise FastGRUError(f"the model has {len(axes)} sequence inputs; at most "
                            f"{MAX_TIME_AXES} are supported")
+    n_axes = len(axes)
     for op in spec.ops:
         axis = next((axes[n] for n in op.inputs if n in axes), 0)
+        if op.kind in _DERIVING_KINDS and any(timed(n) for n in op.outputs):
+            axis, n_axes = n_axes, n_axes + 1
         for name in op.outputs:
             if timed(name):
                 axes[name] = axis
+    if n_axes > MAX_TIME_AXES:
+        raise FastGRUError(f"the model has {n_axes} time axes (its sequence inputs and the "
+                           f"lengths that pooling, padding or upsampling derive); at most "
+                           f"{MAX_TIME_AXES} are supported")
     return axes
 
 

@@ -363,6 +363,16 @@ int fg_model_run(const fg_model *m, fg_state *state, int64_t batch, const int64_
     return execute(m, state, 0, batch, T, inputs, outputs, workspace, workspace_bytes, nthreads);
 }
 
+int fg_model_resolve_timesteps(const fg_model *m, int64_t *timesteps) {
+    if (!m || (!timesteps && m->n_time))
+        return fg_fail(FG_ERR_ARG, "fg_model_resolve_timesteps: NULL argument");
+    int64_t T[MODEL_MAX_TIME_AXES] = {0};
+    for (int k = 0; k < m->n_time; k++) T[k] = timesteps[k];
+    model_derive_times(m, T);
+    for (int k = 0; k < m->n_time; k++) timesteps[k] = T[k];
+    return FG_OK;
+}
+
 int fg_model_check_streamable(const fg_model *m) {
     if (!m) return fg_fail(FG_ERR_ARG, "fg_model_check_streamable: NULL model");
     if (!m->causal)

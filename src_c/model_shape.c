@@ -380,6 +380,37 @@ int model_run_upsample_time(const model_run_ctx *r) {
     return FG_OK;
 }
 
+/* ---- run-time lengths that ops derive -------------------------------------------------------- */
+/* Whether op `o` writes a sequence on a time axis of its own, whose length follows from its
+ * input's: a pooled, padded or upsampled sequence of a length given per run. */
+static int derives_axis(const fg_model *m, const model_op *o) {
+    int steps_first = o->kind == OP_UPSAMPLE_TIME ||
+                      (o->kind == OP_POOL1D && !o->iattr[POOL1D_CHANNELS_FIRST]) ||
+                      (o->kind == OP_PAD_TIME && !o->iattr[PAD_TIME_CHANNELS_FIRST]);
+    if (!steps_first || o->in[0] < 0 || o->out[0] < 0) return 0;
+    const model_tensor *x = &m->tensors[o->in[0]], *y = &m->tensors[o->out[0]];
+    return timed(x) && timed(y) && x->time_axis != y->time_axis;
+}
+
+void model_derive_times(const fg_model *m, int64_t *T) {
+    for (int32_t i = 0; i < m->n_ops; i++) {
+        const model_op *o = &m->ops[i];
+        if (!derives_axis(m, o)) continue;
+        int64_t steps = T[m->tensors[o->in[0]].time_axis], pad, n;
+        if (steps < 0 || steps > MAX_STEPS) continue;   /* the op's check refuses it */
+        if (o->kind == OP_POOL1D && o->iattr[POOL1D_POOL_SIZE] > 0 && o->iattr[POOL1D_STRIDES] > 0)
+            n = pooled_steps(o, steps, &pad);
+        else if (o->kind == OP_PAD_TIME)
+            n = steps + o->iattr[PAD_TIME_BEFORE] + o->iattr[PAD_TIME_AFTER];
+        else if (o->kind == OP_UPSAMPLE_TIME && o->iattr[UPSAMPLE_TIME_SIZE] > 0)
+            n = steps > MAX_STEPS / o->iattr[UPSAMPLE_TIME_SIZE]
+                    ? MAX_STEPS + 1 : steps * o->iattr[UPSAMPLE_TIME_SIZE];
+        else
+            continue;   /* a bad attribute: the op's check names it */
+        T[m->tensors[o->out[0]].time_axis] = n < 0 ? 0 : n;
+    }
+}
+
 /* ---- streams ------------------------------------------------------------------------------ */
 const char *model_op_needs_whole_sequence(const fg_model *m, const model_op *o) {
     const model_tensor *x = &m->tensors[o->in[0]], *y = &m->tensors[o->out[0]];

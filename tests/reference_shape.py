@@ -41,7 +41,8 @@ def _pool1d(xs, a, w, out_shape):
         lo, hi = max(t * stride - before, 0), min(t * stride - before + pool, steps)
         part = x[:, lo:hi]
         windows.append(part.mean(axis=1) if a["average"] else part.max(axis=1))
-    return _steps_last(np.stack(windows, axis=1), a["channels_first"])
+    y = np.stack(windows, axis=1) if windows else np.zeros((x.shape[0], 0, x.shape[2]))
+    return _steps_last(y, a["channels_first"])
 
 
 def _pad_time(xs, a, w, out_shape):

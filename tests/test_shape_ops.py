@@ -204,9 +204,6 @@ keras = pytest.importorskip("keras")
 
 
 @pytest.mark.parametrize("layer,why", [
-    (lambda L: L.MaxPooling1D(2, name="culprit"), "output length"),
-    (lambda L: L.ZeroPadding1D(1, name="culprit"), "output length"),
-    (lambda L: L.UpSampling1D(2, name="culprit"), "output length"),
     (lambda L: L.Flatten(name="culprit"), "output size"),
     (lambda L: L.Reshape((-1, 2), name="culprit"), "reshaping"),
     (lambda L: L.Permute((2, 1), name="culprit"), "moving the time axis"),
@@ -218,3 +215,52 @@ def test_unknown_lengths_that_an_image_cannot_follow_are_refused(tmp_path, layer
     model.save(path)
     with pytest.raises(FastGRUError, match=f"layer 'culprit'.*{why}.*fixed length"):
         fastgru.load(path)
+
+
+# ---- lengths derived per run ------------------------------------------------------------------
+def derived_lengths():
+    """x (T, 3) -> max pool 2 -> pad (1, 2) -> upsample 2 -> crop (1, 1) -> average pool 3
+    stride 2 same: each output on a time axis of its own, derived from T per run."""
+    s = SpecBuilder("derived")
+    x = s.input("x", (None, 3))
+    p = s.op("pool1d", "pool", [x], [("p", (None, 3))],
+             {"pool_size": 2, "strides": 2, "padding_same": 0, "average": 0, "channels_first": 0})
+    q = s.op("pad_time", "pad", [p], [("q", (None, 3))],
+             {"before": 1, "after": 2, "channels_first": 0})
+    u = s.op("upsample_time", "up", [q], [("u", (None, 3))], {"size": 2})
+    c = s.op("pad_time", "crop", [u], [("c", (None, 3))],
+             {"before": -1, "after": -1, "channels_first": 0})
+    a = s.op("pool1d", "avg", [c], [("a", (None, 3))],
+             {"pool_size": 3, "strides": 2, "padding_same": 1, "average": 1, "channels_first": 0})
+    return s.spec([a, p])
+
+
+@pytest.mark.parametrize("steps", [1, 2, 7, 12])
+def test_derived_lengths_follow_the_input_length(steps):
+    spec = derived_lengths()
+    model = Model(pack_model(spec))
+    x = sample((None, 3), steps, np.random.default_rng(steps))
+    got = model.predict(x)
+    want = run_spec(spec, [x])
+    pooled = steps // 2
+    assert got[1].shape == (3, pooled, 3) and got[0].shape == want[0].shape
+    assert got[0].shape[1] == (2 * (pooled + 3) - 2 + 1) // 2
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-6, rtol=0)
+
+
+def test_a_derived_axis_that_does_not_fit_is_refused_at_run():
+    """A hostile image puts the pooled output on the input's time axis: the run's check finds
+    the pooled length differs and names the layer."""
+    image = bytearray(pack_model(derived_lengths()))
+    h = fmt.HEADER.unpack_from(image)
+    n_tensors, tensors_off, strings_off = h[7], h[14], h[18]
+    for i in range(n_tensors):
+        at = tensors_off + i * fmt.TENSOR.size
+        name_at = strings_off + struct.unpack_from("<I", image, at)[0]
+        if image[name_at:image.index(b"\0", name_at)] == b"p":
+            struct.pack_into("<I", image, at + 12, 0)
+    struct.pack_into("<I", image, 24, zlib.crc32(memoryview(image)[fmt.CRC_FROM:]) & 0xFFFFFFFF)
+    model = Model(bytes(image))
+    with pytest.raises(FastGRUError, match="layer 'pool'"):
+        model.predict(np.zeros((2, 6, 3), np.float32))

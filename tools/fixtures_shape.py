@@ -176,11 +176,12 @@ def shape_channels_first(env: Env) -> Fixture:
                            name="max_first")(x),
             L.AveragePooling1D(2, data_format="channels_first", name="avg_first")(x),
             L.ZeroPadding1D((1, 2), data_format="channels_first", name="pad_first")(x)]
+    outs.append(L.GRU(3, name="gru")(outs[0]))
     model = env.keras.Model(x, outs, name="shape_channels_first")
     return Fixture(model, [env.normal(3, 5, 8)],
                    "(features 5, steps 8) channels_first: MaxPooling1D(3, 2, same), "
-                   "AveragePooling1D(2), ZeroPadding1D((1, 2)) (tf-keras pools channels_first "
-                   "only on a GPU)")
+                   "AveragePooling1D(2), ZeroPadding1D((1, 2)); GRU(3) on the max pooled "
+                   "(5, 4) (tf-keras pools channels_first only on a GPU)")
 
 
 @builder("shape_mask_dropped", keras2=False)
@@ -195,3 +196,21 @@ def shape_mask_dropped(env: Env) -> Fixture:
     return Fixture(model, [_masked_ids(env, 5, 8)],
                    "Keras 3 drops the Embedding's mask at MaxPooling1D and ZeroPadding1D (the "
                    "GRUs after them see every step) and GlobalMaxPooling1D ignores it")
+
+
+@builder("shape_variable_length")
+def shape_variable_length(env: Env) -> Fixture:
+    L = env.layers
+    x = env.keras.Input((None, 3), name="x")
+    p = L.MaxPooling1D(2, name="pool")(x)
+    h = L.GRU(4, return_sequences=True, name="gru")(p)
+    u = L.UpSampling1D(2, name="upsample")(L.ZeroPadding1D((1, 2), name="pad")(h))
+    c = L.Cropping1D((1, 1), name="crop")(u)
+    a = L.AveragePooling1D(3, strides=2, padding="same", name="avg")(c)
+    y = L.Dense(2, name="head")(L.GRU(3, name="gru_last")(a))
+    model = env.keras.Model(x, [y, c], name="shape_variable_length")
+    return Fixture(model, [env.normal(3, 9, 3)],
+                   "Input((None, 3)) -> MaxPooling1D(2) -> GRU(seq) -> ZeroPadding1D((1, 2)) "
+                   "-> UpSampling1D(2) -> Cropping1D((1, 1)) -> AveragePooling1D(3, 2, same) "
+                   "-> GRU -> Dense; outputs [head, the cropped sequence]; every length after "
+                   "the input's is derived from it; run on T=9")

@@ -5,10 +5,10 @@ Masks: of these layers only GlobalAveragePooling1D takes one (masked steps are l
 mean) and it returns none; every other layer here drops the mask (Keras 3 warns and drops it;
 tf-keras refuses to build such a model at all), so no output below carries a mask.
 
-A time axis of unknown length (None) stays unknown only where the output's length equals the
-input's (pooling with padding "same" and stride 1, a Reshape that keeps the steps); a layer
-whose output length depends on the input's needs the length fixed in the model's input shape,
-as the model image gives every run-time length from the inputs.
+A time axis of unknown length (None) stays unknown through pooling, padding, cropping and
+upsampling (the executor derives each output's length from its input's per run) and through a
+Reshape or Permute that works within each step; Flatten, RepeatVector-free reshapes across
+steps and a Permute that moves the time axis need the length fixed in the model's input shape.
 """
 from __future__ import annotations
 
@@ -96,9 +96,6 @@ def translate_pool1d(b, layer, call, inputs, states, mask):
     if padding not in ("valid", "same"):
         b.fail(layer.name, f"padding {padding!r} is not valid or same")
     if steps is None:
-        if padding != "same" or strides != 1:
-            _fixed_steps(b, layer, steps, f"its output length (padding {padding!r}, strides "
-                                          f"{strides})")
         out = None
     elif padding == "same":
         out = -(-steps // strides)
@@ -197,8 +194,6 @@ def translate_repeat_vector(b, layer, call, inputs, states, mask):
 
 def _pad_time(b, layer, x, before, after, first):
     steps, feats = _sequence(b, layer, x, first)
-    if steps is None and (before or after):
-        _fixed_steps(b, layer, steps, "its output length")
     out = None if steps is None else steps + before + after
     if out is not None and out < 1:
         b.fail(layer.name, f"cropping {-before} + {-after} steps leaves nothing of {steps}")
@@ -222,8 +217,6 @@ def translate_upsampling(b, layer, call, inputs, states, mask):
     x = inputs[0]
     steps, feats = _sequence(b, layer, x)
     size = _one_int(b, layer, "size", 2)
-    if steps is None and size != 1:
-        _fixed_steps(b, layer, steps, "its output length")
     y = b.value(layer.name, "float32", (None if steps is None else steps * size, feats))
     b.add_op("upsample_time", layer.name, [x.name], [y.name], {"size": size})
     return [y]
