@@ -35,6 +35,7 @@ cdef extern from "fg_model.h" nogil:
     const char *fg_model_metadata(const fg_model *model, size_t *nbytes)
     int fg_model_workspace_bytes(const fg_model *model, int64_t batch, const int64_t *timesteps,
                                  int32_t nthreads, size_t *bytes)
+    int fg_model_resolve_timesteps(const fg_model *model, int64_t *timesteps)
     int fg_model_run(const fg_model *model, fg_state *state, int64_t batch,
                      const int64_t *timesteps,
                      const void *const *inputs, void *const *outputs, void *workspace,
@@ -163,10 +164,20 @@ cdef class ModelCore:
         _check(fg_model_weight(self.model, index, &data, &n, &layout))
         return PyBytes_FromStringAndSize(<const char *>data, n), layout
 
+    def resolve_times(self, tuple times):
+        """`times` (one length per time axis) with the lengths of the axes that layers derive
+        (pooling, padding, upsampling) computed from those the inputs give."""
+        cdef int n = fg_model_num_time_axes(self.model)
+        cdef int64_t t[8]
+        _model_times(times, n, t)
+        _check(fg_model_resolve_timesteps(self.model, t))
+        return tuple(t[k] for k in range(n))
+
     def workspace_bytes(self, int64_t batch, tuple times, int32_t nthreads=0):
         """Workspace bytes for a run; `times` holds one length per time axis."""
         cdef size_t n = 0
         cdef int64_t t[8]
+        times = self.resolve_times(times)
         _model_times(times, fg_model_num_time_axes(self.model), t)
         _check(fg_model_workspace_bytes(self.model, batch, t, nthreads, &n))
         return n
@@ -186,6 +197,7 @@ cdef class ModelCore:
     def check_output_cap(self, int64_t batch, tuple times):
         """Refuse a run whose outputs (all of them, `batch` rows) would not fit under the
         memory cap, before allocating them."""
+        times = self.resolve_times(times)
         shapes = []
         if self._outputs_fit(batch, times, shapes):
             return   # the common case: no message to build
@@ -201,6 +213,7 @@ cdef class ModelCore:
         if len(inputs) != n_in:
             raise FastGRUError(f"model has {n_in} inputs, got {len(inputs)}")
         cdef int64_t t[8]
+        times = self.resolve_times(times)
         _model_times(times, fg_model_num_time_axes(self.model), t)
         # fg_model_run plans the run and checks every shape. Planning here first as well
         # only pays where the outputs are large or over the cap: then a crafted image's

@@ -233,6 +233,13 @@ class _Packer:
                 fvals["value"] = float(op.attrs.get("value", 0.0))
             elif op.kind == "concatenate":
                 ivals["axis"] = self.concat_axis(op)
+            else:   # the other kinds' integer attrs, by their registry names
+                names = [n for n in OP_BY_NAME[op.kind].iattrs if n not in ivals]
+                missing = [n for n in names if n not in op.attrs]
+                if missing:
+                    raise FastGRUError(f"layer '{op.layer}' ({op.kind}): attrs {missing} "
+                                       f"are missing")
+                ivals.update({n: int(op.attrs[n]) for n in names})
         kind = OP_BY_NAME[op.kind]
         iattr = _slots(ivals, kind.iattrs, N_IATTR, 0)
         fattr = _slots(fvals, kind.fattrs, N_FATTR, 0.0)
@@ -332,6 +339,16 @@ def _joins_along_time(p: "_Packer") -> bool:
                for op in p.spec.ops)
 
 
+# Op kinds whose output steps are not their input's (pooled, padded, repeated, reshaped) or
+# that drop the time axis to a fixed size (keepdims): in a model with one, the lengths fixed by
+# the Keras config stay fixed, as a derived length cannot follow the input's run-time length.
+_RETIMING_KINDS = frozenset({"global_pool", "pool1d", "reshape", "permute", "repeat_vector",
+                             "pad_time", "upsample_time"})
+# Op kinds whose output sequence, when its length is left to run time, gets a time axis of its
+# own, whose length the executor derives from the input's (fg_model_resolve_timesteps).
+_DERIVING_KINDS = frozenset({"pool1d", "pad_time", "upsample_time"})
+
+
 def _time_axes(p: "_Packer") -> Dict[str, int]:
     """Which run-time length each sequence tensor's time axis takes: each sequence input
     brings its own (an encoder and a decoder may differ in length); an op's outputs take that
@@ -339,7 +356,7 @@ def _time_axes(p: "_Packer") -> Dict[str, int]:
     Keras itself runs such models on other lengths, and so that any causal model streams one
     step at a time), unless sequences are joined along time, where fixed lengths stay."""
     spec = p.spec
-    keep_fixed = _joins_along_time(p)
+    keep_fixed = _joins_along_time(p) or any(op.kind in _RETIMING_KINDS for op in spec.ops)
 
     def timed(name):
         if name is None:
@@ -353,11 +370,18 @@ def _time_axes(p: "_Packer") -> Dict[str, int]:
     if len(axes) > MAX_TIME_AXES:
         raise FastGRUError(f"the model has {len(axes)} sequence inputs; at most "
                            f"{MAX_TIME_AXES} are supported")
+    n_axes = len(axes)
     for op in spec.ops:
         axis = next((axes[n] for n in op.inputs if n in axes), 0)
+        if op.kind in _DERIVING_KINDS and any(timed(n) for n in op.outputs):
+            axis, n_axes = n_axes, n_axes + 1
         for name in op.outputs:
             if timed(name):
                 axes[name] = axis
+    if n_axes > MAX_TIME_AXES:
+        raise FastGRUError(f"the model has {n_axes} time axes (its sequence inputs and the "
+                           f"lengths that pooling, padding or upsampling derive); at most "
+                           f"{MAX_TIME_AXES} are supported")
     return axes
 
 

@@ -55,6 +55,14 @@ OPS = (
     OpKind(13, "multiply", 1, _MANY, 1, (), ()),
     OpKind(14, "average", 1, _MANY, 1, (), ()),
     OpKind(15, "mask_or", 1, _MANY, 1, (), ()),
+    OpKind(16, "global_pool", 1, 2, 1, (), ("average", "channels_first", "mask_multiplies")),
+    OpKind(17, "pool1d", 1, 1, 1, (),
+           ("pool_size", "strides", "padding_same", "average", "channels_first")),
+    OpKind(18, "reshape", 1, 1, 1, (), ()),
+    OpKind(19, "permute", 1, 1, 1, (), ("axis_0", "axis_1", "axis_2", "axis_3")),
+    OpKind(20, "repeat_vector", 1, 1, 1, (), ("n",)),
+    OpKind(21, "pad_time", 1, 1, 1, (), ("before", "after", "channels_first")),
+    OpKind(22, "upsample_time", 1, 1, 1, (), ("size",)),
 )
 OP_BY_NAME = {op.name: op for op in OPS}
 

@@ -34,6 +34,16 @@ concatenate     [x1, ..., xn]                [y]          axis (negative, counte
 add, multiply,  [x1, ..., xn]                [y]          -
 average
 subtract        [x1, x2]                     [y]          -
+global_pool     [x, mask|None] (B, T, F)     [y] (B, F)   average, channels_first (x is (B, F, T)),
+                                                          mask_multiplies (tf-keras: x * mask)
+pool1d          [x] (B, T, F)                [y]          pool_size, strides, padding_same,
+                                                          average, channels_first
+reshape         [x]                          [y]          - (same elements, same order)
+permute         [x]                          [y]          axis_0..axis_3 (y axis k = x axis axis_k)
+repeat_vector   [x] (B, F)                   [y] (B,n,F)  n
+pad_time        [x] (B, T, F)                [y]          before, after (> 0: zeros, < 0: cropped),
+                                                          channels_first
+upsample_time   [x] (B, T, F)                [y]          size (each step repeated)
 =============== ============================ ============ =========================================
 
 Activation names in attrs are the canonical names of ``ACTIVATIONS`` (Keras 2's hard sigmoid is

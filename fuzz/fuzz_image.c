@@ -40,11 +40,11 @@ static void put_le(uint8_t *p, uint64_t v, int bytes) {
     for (int k = 0; k < bytes; k++) p[k] = (uint8_t)(v >> (8 * k));
 }
 
-/* Elements of one batch of tensor `info` with every time axis `steps` long; -1 if too many. */
-static int64_t tensor_elems(const fg_tensor_info *info, int64_t batch, int64_t steps) {
+/* Elements of one batch of tensor `info` with its time axis times[] long; -1 if too many. */
+static int64_t tensor_elems(const fg_tensor_info *info, int64_t batch, const int64_t *times) {
     int64_t n = batch;
     for (int k = 0; k < info->rank; k++) {
-        int64_t d = info->dims[k] == -1 ? steps : info->dims[k];
+        int64_t d = info->dims[k] == -1 ? times[info->time_axis] : info->dims[k];
         if (d < 0 || (d && n > MAX_TENSOR_ELEMS / d)) return -1;
         n *= d;
     }
@@ -66,7 +66,7 @@ static void io_free(io *b) {
 
 /* Inputs filled with small values of each dtype (ids 0..3, which some Embedding tables lack:
  * the range check is fuzzed too), outputs allocated. 0 when a tensor is too large. */
-static int io_make(const fg_model *m, int64_t batch, int64_t steps, io *b) {
+static int io_make(const fg_model *m, int64_t batch, const int64_t *times, io *b) {
     memset(b, 0, sizeof *b);
     b->n_in = fg_model_num_inputs(m);
     b->n_out = fg_model_num_outputs(m);
@@ -78,7 +78,7 @@ static int io_make(const fg_model *m, int64_t batch, int64_t steps, io *b) {
         int is_in = i < b->n_in;
         if (is_in ? fg_model_input_info(m, i, &info) : fg_model_output_info(m, i - b->n_in, &info))
             return 0;
-        int64_t n = tensor_elems(&info, batch, steps);
+        int64_t n = tensor_elems(&info, batch, times);
         if (n < 0) return 0;
         void *p = calloc((size_t)n + 1, 4);
         if (!p) return 0;
@@ -105,11 +105,16 @@ static void exercise(const fg_model *m) {
         int32_t layout;
         if (fg_model_weight(m, i, &data, &nbytes, &layout)) break;
     }
-    int64_t steps[8] = {3, 3, 3, 3, 3, 3, 3, 3};
+    /* every input's time axis 3 (or 0, or 1) long; the lengths layers derive follow */
+    int64_t steps[8] = {3, 3, 3, 3, 3, 3, 3, 3}, zero_steps[8] = {0}, one_step[8];
+    for (int k = 0; k < 8; k++) one_step[k] = 1;
+    fg_model_resolve_timesteps(m, steps);
+    fg_model_resolve_timesteps(m, zero_steps);
+    fg_model_resolve_timesteps(m, one_step);
     int64_t batch = fg_model_stateful_batch(m);
     if (batch <= 0 || batch > 4) batch = 2;
     io b;
-    if (io_make(m, batch, 3, &b)) {
+    if (io_make(m, batch, steps, &b)) {
         fg_model_run(m, NULL, batch, steps, (const void *const *)b.in, b.out, NULL, 0, 1);
         fg_state *s = NULL;
         if (fg_model_stateful_batch(m) && !fg_state_create(m, batch, &s))
@@ -118,14 +123,13 @@ static void exercise(const fg_model *m) {
     }
     io_free(&b);
     /* the degenerate shapes: zero-length sequences, an empty batch */
-    static const int64_t zero_steps[8] = {0};
-    if (io_make(m, 1, 0, &b))
+    if (io_make(m, 1, zero_steps, &b))
         fg_model_run(m, NULL, 1, zero_steps, (const void *const *)b.in, b.out, NULL, 0, 1);
     io_free(&b);
-    if (io_make(m, 0, 3, &b))
+    if (io_make(m, 0, steps, &b))
         fg_model_run(m, NULL, 0, steps, (const void *const *)b.in, b.out, NULL, 0, 1);
     io_free(&b);
-    if (fg_model_check_streamable(m) == FG_OK && io_make(m, 2, 1, &b)) {
+    if (fg_model_check_streamable(m) == FG_OK && io_make(m, 2, one_step, &b)) {
         fg_state *s = NULL;
         if (!fg_state_create(m, 2, &s))
             for (int t = 0; t < 2; t++)

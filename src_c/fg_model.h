@@ -60,6 +60,13 @@ int64_t fg_model_stateful_batch(const fg_model *model);
 /* The metadata JSON blob of the image (not NUL-terminated; length in *nbytes). */
 const char *fg_model_metadata(const fg_model *model, size_t *nbytes);
 
+/* Fills in the lengths of the time axes that layers derive from others (a pooled, padded or
+ * upsampled sequence: its own time axis, fg_tensor_info.time_axis) from the lengths the
+ * inputs give, in place: `timesteps` holds fg_model_num_time_axes() lengths, those of the
+ * input axes set. A run checks every length against the model, so a caller that sizes
+ * outputs from other lengths is refused (FG_ERR_ARG), never overrun. */
+int fg_model_resolve_timesteps(const fg_model *model, int64_t *timesteps);
+
 /* Workspace bytes fg_model_run needs for (batch, timesteps, nthreads); FG_ERR_ARG when the
  * shape does not fit the model (e.g. a time length the image fixes otherwise). `timesteps`
  * holds fg_model_num_time_axes() lengths (may be NULL when that is 0). */

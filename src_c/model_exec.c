@@ -371,12 +371,29 @@ int fg_model_run(const fg_model *m, fg_state *state, int64_t batch, const int64_
     return execute(m, state, 0, batch, T, inputs, outputs, workspace, workspace_bytes, nthreads);
 }
 
+int fg_model_resolve_timesteps(const fg_model *m, int64_t *timesteps) {
+    if (!m || (!timesteps && m->n_time))
+        return fg_fail(FG_ERR_ARG, "fg_model_resolve_timesteps: NULL argument");
+    int64_t T[MODEL_MAX_TIME_AXES] = {0};
+    for (int k = 0; k < m->n_time; k++) T[k] = timesteps[k];
+    model_derive_times(m, T);
+    for (int k = 0; k < m->n_time; k++) timesteps[k] = T[k];
+    return FG_OK;
+}
+
 int fg_model_check_streamable(const fg_model *m) {
     if (!m) return fg_fail(FG_ERR_ARG, "fg_model_check_streamable: NULL model");
     if (!m->causal)
         return fg_fail(FG_ERR_STATE, "this model cannot be streamed one step at a time: it "
                        "reads sequences backwards (Bidirectional, go_backwards or a time "
                        "reversal), so each output depends on later steps");
+    for (int32_t i = 0; i < m->n_ops; i++) {
+        const char *why = model_op_needs_whole_sequence(m, &m->ops[i]);
+        if (why)
+            return fg_fail(FG_ERR_STATE, "layer '%s' (%s): the model cannot be streamed one "
+                           "step at a time: %s", m->ops[i].layer,
+                           model_kind_name(m->ops[i].kind), why);
+    }
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
         if (o->kind == OP_GRU && m->tensors[o->in[0]].dims[0] != -1)

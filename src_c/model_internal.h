@@ -169,6 +169,14 @@ extern const model_op_kind MODEL_OP_KINDS[OP_KIND_COUNT];
 MODEL_OPS(MODEL_DECLARE_OP)
 #undef MODEL_DECLARE_OP
 
+/* Sets the lengths of the time axes that ops derive from their input's (pooling, padding,
+ * upsampling; model_shape.c), in op order, from the lengths in T. */
+void model_derive_times(const fg_model *m, int64_t *T);
+
+/* Why op `o` cannot run one step of a stream (it needs the whole sequence), or NULL
+ * (model_shape.c). */
+const char *model_op_needs_whole_sequence(const fg_model *m, const model_op *o);
+
 /* Per-sample element count of tensor t with its time axis resolved; -1 on overflow. */
 int64_t model_sample_elems(const model_tensor *t, const int64_t *times);
 

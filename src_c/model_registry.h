@@ -23,7 +23,14 @@ enum {
     OP_MULTIPLY = 13,
     OP_AVERAGE = 14,
     OP_MASK_OR = 15,
-    OP_KIND_COUNT = 16
+    OP_GLOBAL_POOL = 16,
+    OP_POOL1D = 17,
+    OP_RESHAPE = 18,
+    OP_PERMUTE = 19,
+    OP_REPEAT_VECTOR = 20,
+    OP_PAD_TIME = 21,
+    OP_UPSAMPLE_TIME = 22,
+    OP_KIND_COUNT = 23
 };
 
 /* MODEL_OPS(X): X(KIND, name, min_in, max_in, n_out, n_w) per op kind. */
@@ -43,7 +50,14 @@ enum {
     X(SUBTRACT, subtract, 2, 2, 1, 0) \
     X(MULTIPLY, multiply, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
     X(AVERAGE, average, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
-    X(MASK_OR, mask_or, 1, MODEL_MAX_OP_INPUTS, 1, 0)
+    X(MASK_OR, mask_or, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
+    X(GLOBAL_POOL, global_pool, 1, 2, 1, 0) \
+    X(POOL1D, pool1d, 1, 1, 1, 0) \
+    X(RESHAPE, reshape, 1, 1, 1, 0) \
+    X(PERMUTE, permute, 1, 1, 1, 0) \
+    X(REPEAT_VECTOR, repeat_vector, 1, 1, 1, 0) \
+    X(PAD_TIME, pad_time, 1, 1, 1, 0) \
+    X(UPSAMPLE_TIME, upsample_time, 1, 1, 1, 0)
 
 /* MODEL_ACTIVATIONS(X): X(C enum name, canonical name, id). */
 #define MODEL_ACTIVATIONS(X) \
@@ -89,6 +103,14 @@ enum { BATCH_NORM_CENTER = 0, BATCH_NORM_SCALE = 1 };
 enum { BATCH_NORM_F_EPSILON = 0 };
 enum { ACTIVATION_ACTIVATION = 0 };
 enum { CONCATENATE_AXIS = 0 };
+enum { GLOBAL_POOL_AVERAGE = 0, GLOBAL_POOL_CHANNELS_FIRST = 1, GLOBAL_POOL_MASK_MULTIPLIES = 2
+       };
+enum { POOL1D_POOL_SIZE = 0, POOL1D_STRIDES = 1, POOL1D_PADDING_SAME = 2, POOL1D_AVERAGE = 3,
+       POOL1D_CHANNELS_FIRST = 4 };
+enum { PERMUTE_AXIS_0 = 0, PERMUTE_AXIS_1 = 1, PERMUTE_AXIS_2 = 2, PERMUTE_AXIS_3 = 3 };
+enum { REPEAT_VECTOR_N = 0 };
+enum { PAD_TIME_BEFORE = 0, PAD_TIME_AFTER = 1, PAD_TIME_CHANNELS_FIRST = 2 };
+enum { UPSAMPLE_TIME_SIZE = 0 };
 /* END generated */
 
 #endif

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from reference_gru import gru_reference, reference_activation
+from reference_shape import REFERENCES as SHAPE_REFERENCES
 
 
 def _gru(op, env, carried):
@@ -103,6 +104,8 @@ def run_spec(spec, inputs, carried=None):
             results = [np.mean(xs, axis=0)]
         elif k == "subtract":
             results = [xs[0] - xs[1]]
+        elif k in SHAPE_REFERENCES:
+            results = [SHAPE_REFERENCES[k](xs, a, w, spec.tensors[op.outputs[0]].shape)]
         else:
             raise KeyError(f"spec_reference: unknown op kind {k!r}")
         for name, value in zip(op.outputs, results):

@@ -177,7 +177,8 @@ int run_npy(const fg_model *model, int n_in, char *const *in_paths, const char *
         in_data[i] = in[i].data;
     }
     for (int a = 0; a < n_axes && !rc; a++)
-        if (timesteps[a] < 0) rc = say("no input gives the length of a time axis");
+        if (timesteps[a] < 0) timesteps[a] = 0;   /* derived (pooling, padding) or unused */
+    if (!rc && fg_model_resolve_timesteps(model, timesteps)) rc = say("%s", fg_last_error());
 
     /* the embedded pattern: ask for the workspace size once (this also checks every shape
      * with the time lengths resolved, before any output is allocated), run with no allocation */
