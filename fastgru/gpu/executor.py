@@ -9,6 +9,7 @@ from ..errors import FastGRUError
 from ..image_reader import ImageOp, ImageProgram
 from . import activations
 from .gru import ArraySteps, GruWeights, run_gru
+from .shape_ops import SHAPE_OPS
 
 
 class CarriedState:
@@ -44,6 +45,10 @@ class ArrayExecutor:
                         for i, op in enumerate(program.ops) if op.kind != "gru"}
         self.stateful_ops = [i for i, op in enumerate(program.ops)
                              if op.kind == "gru" and op.iattrs["stateful"]]
+
+    def shape(self, tensor: str) -> tuple:
+        """A tensor's per-sample shape, -1 on its time axis."""
+        return tuple(self.program.tensors[tensor].shape)
 
     def run(self, inputs: List[object], state: Optional[CarriedState] = None,
             streaming: bool = False) -> List[object]:
@@ -164,6 +169,7 @@ _OPS = {
     "reverse_time": lambda ex, op, w, args: [ex.xp.flip(args[0], axis=1)],
     "concatenate": lambda ex, op, w, args: [ex.xp.concatenate(args, axis=op.iattrs["axis"])],
     "add": _merge, "subtract": _merge, "multiply": _merge, "average": _merge,
+    **SHAPE_OPS,
 }
 
 
