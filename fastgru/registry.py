@@ -55,6 +55,15 @@ OPS = (
     OpKind(13, "multiply", 1, _MANY, 1, (), ()),
     OpKind(14, "average", 1, _MANY, 1, (), ()),
     OpKind(15, "mask_or", 1, _MANY, 1, (), ()),
+    OpKind(16, "normalize", 1, 1, 1, ("mean", "variance"), ("invert",), ("epsilon",)),
+    OpKind(17, "rescale", 1, 1, 1, ("scale", "offset"), ()),
+    OpKind(18, "relu", 1, 1, 1, (), (), ("negative_slope", "max_value", "threshold")),
+    OpKind(19, "prelu", 1, 1, 1, ("alpha",), ()),
+    OpKind(20, "elu", 1, 1, 1, (), (), ("alpha",)),
+    OpKind(21, "softmax", 1, 2, 1, (), ("axes", "mask_mode")),
+    OpKind(22, "maximum", 1, _MANY, 1, (), ()),
+    OpKind(23, "minimum", 1, _MANY, 1, (), ()),
+    OpKind(24, "dot", 2, 2, 1, (), ("axis1", "axis2", "normalize"), ("epsilon",)),
 )
 OP_BY_NAME = {op.name: op for op in OPS}
 

@@ -375,6 +375,8 @@ int fg_model_check_streamable(const fg_model *m) {
             return fg_fail(FG_ERR_STATE, "layer '%s': its input has a fixed length of %lld "
                            "steps in the image, so the model cannot be streamed one step at a "
                            "time", o->layer, (long long)m->tensors[o->in[0]].dims[0]);
+        int st = model_elementwise_streams(m, o);
+        if (st) return st;
     }
     return FG_OK;
 }

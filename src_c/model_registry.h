@@ -23,7 +23,16 @@ enum {
     OP_MULTIPLY = 13,
     OP_AVERAGE = 14,
     OP_MASK_OR = 15,
-    OP_KIND_COUNT = 16
+    OP_NORMALIZE = 16,
+    OP_RESCALE = 17,
+    OP_RELU = 18,
+    OP_PRELU = 19,
+    OP_ELU = 20,
+    OP_SOFTMAX = 21,
+    OP_MAXIMUM = 22,
+    OP_MINIMUM = 23,
+    OP_DOT = 24,
+    OP_KIND_COUNT = 25
 };
 
 /* MODEL_OPS(X): X(KIND, name, min_in, max_in, n_out, n_w) per op kind. */
@@ -43,7 +52,16 @@ enum {
     X(SUBTRACT, subtract, 2, 2, 1, 0) \
     X(MULTIPLY, multiply, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
     X(AVERAGE, average, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
-    X(MASK_OR, mask_or, 1, MODEL_MAX_OP_INPUTS, 1, 0)
+    X(MASK_OR, mask_or, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
+    X(NORMALIZE, normalize, 1, 1, 1, 2) \
+    X(RESCALE, rescale, 1, 1, 1, 2) \
+    X(RELU, relu, 1, 1, 1, 0) \
+    X(PRELU, prelu, 1, 1, 1, 1) \
+    X(ELU, elu, 1, 1, 1, 0) \
+    X(SOFTMAX, softmax, 1, 2, 1, 0) \
+    X(MAXIMUM, maximum, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
+    X(MINIMUM, minimum, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
+    X(DOT, dot, 2, 2, 1, 0)
 
 /* MODEL_ACTIVATIONS(X): X(C enum name, canonical name, id). */
 #define MODEL_ACTIVATIONS(X) \
@@ -89,6 +107,13 @@ enum { BATCH_NORM_CENTER = 0, BATCH_NORM_SCALE = 1 };
 enum { BATCH_NORM_F_EPSILON = 0 };
 enum { ACTIVATION_ACTIVATION = 0 };
 enum { CONCATENATE_AXIS = 0 };
+enum { NORMALIZE_INVERT = 0 };
+enum { NORMALIZE_F_EPSILON = 0 };
+enum { RELU_F_NEGATIVE_SLOPE = 0, RELU_F_MAX_VALUE = 1, RELU_F_THRESHOLD = 2 };
+enum { ELU_F_ALPHA = 0 };
+enum { SOFTMAX_AXES = 0, SOFTMAX_MASK_MODE = 1 };
+enum { DOT_AXIS1 = 0, DOT_AXIS2 = 1, DOT_NORMALIZE = 2 };
+enum { DOT_F_EPSILON = 0 };
 /* END generated */
 
 #endif

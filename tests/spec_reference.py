@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference_elementwise import OPS as ELEMENTWISE_OPS
 from reference_gru import gru_reference, reference_activation
 
 
@@ -103,6 +104,8 @@ def run_spec(spec, inputs, carried=None):
             results = [np.mean(xs, axis=0)]
         elif k == "subtract":
             results = [xs[0] - xs[1]]
+        elif k in ELEMENTWISE_OPS:
+            results = [ELEMENTWISE_OPS[k](xs, a, w)]
         else:
             raise KeyError(f"spec_reference: unknown op kind {k!r}")
         for name, value in zip(op.outputs, results):
