@@ -6,7 +6,7 @@
  * Weights of normalize / rescale / prelu have the input's per-sample rank, each dimension 1
  * (broadcast) or the input's. Each formula is Keras' own, in float32 where Keras' rounding
  * decides the result (the ReLU family, masks), in double where it only buys accuracy
- * (softmax sums, dot products). docs/KERAS_FORMATS.md has the Keras sources' formulas.
+ * (softmax sums, dot products): docs/KERAS_FORMATS.md §13.
  */
 #include <math.h>
 #include <string.h>

@@ -3,11 +3,14 @@ softmax, maximum, minimum, dot) run by the C executor against the float64 numpy 
 (tests/reference_elementwise.py), every option; hostile images refused at load naming the
 layer; the whole-sequence ones refuse to stream. The Keras side: fixtures in
 tools/fixtures_elementwise.py, checked by tests/test_load_fixtures.py."""
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import fastgru
 from fastgru.errors import FastGRUError
 from fastgru.format import pack_model
 from fastgru.model import Model
@@ -200,3 +203,48 @@ def test_dot_over_time_refuses_to_stream_and_per_step_dot_streams():
     stream = model.stream(batch_size=2)
     for t in range(T):
         np.testing.assert_array_equal(stream.step([xs[:, t], vs]), full[:, t])
+
+
+# ---- the readers: hostile or unsupported Keras configs ------------------------------------
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _edited_config(version, model, layer, **changes):
+    """A committed fixture's config (model.to_json()) with `layer`'s config changed."""
+    config = json.loads((FIXTURES / version / f"{model}.json").read_text())
+    for entry in config["config"]["layers"]:
+        if entry["config"]["name"] == layer:
+            entry["config"].update(changes)
+    return json.dumps(config)
+
+
+@pytest.mark.parametrize("version, model, layer, changes, match", [
+    ("keras3", "elementwise_chain", "relu_all", {"max_value": -1.0}, "max_value"),
+    ("keras3", "elementwise_chain", "relu_all", {"threshold": "high"}, "threshold"),
+    ("keras3", "elementwise_chain", "elu", {"alpha": float("nan")}, "alpha"),
+    ("keras3", "elementwise_chain", "prelu", {"shared_axes": [7]}, "shared_axes"),
+    ("keras3", "elementwise_chain", "prelu", {"shared_axes": None}, "alpha"),
+    ("keras3", "normalization", "norm_given", {"axis": 0}, "batch axis"),
+    ("keras3", "normalization", "norm_given", {"mean": [1.0, 2.0]}, "broadcast"),
+    ("keras3", "normalization", "rescale_ch", {"scale": [1.0, 2.0]}, "broadcast"),
+    ("keras3", "normalization", "rescale", {"offset": float("inf")}, "not finite"),
+    ("keras3", "softmax_axes", "softmax_last", {"axis": 3}, "axis"),
+    ("keras2", "dot_merges", "dot_time", {"axes": [1, 2]}, "differ"),
+    ("keras2", "dot_merges", "dot_seq_vec", {"axes": [2, 1, 0]}, "pair"),
+])
+def test_hostile_configs_name_the_layer(version, model, layer, changes, match):
+    weights = FIXTURES / version / (f"{model}.weights.h5" if version == "keras3"
+                                    else f"{model}_weights.h5")
+    with pytest.raises(FastGRUError, match=f"{layer}.*{match}"):
+        fastgru.load(weights, config=_edited_config(version, model, layer, **changes))
+
+
+def test_keras3_maximum_of_masked_inputs_is_refused(tmp_path):
+    keras = pytest.importorskip("keras")
+    L = keras.layers
+    x = keras.Input((None, F))
+    masked = L.Masking(0.0)(x)
+    y = L.Maximum(name="most")([masked, L.Dense(F)(masked)])
+    keras.Model(x, L.GRU(3)(y)).save(tmp_path / "m.keras")
+    with pytest.raises(FastGRUError, match="'most'.*masked inputs"):
+        fastgru.load(tmp_path / "m.keras")
