@@ -75,10 +75,11 @@ def softmax_axes(env: Env) -> Fixture:
     outs = [L.Softmax(name="softmax_last")(h), L.Softmax(axis=1, name="softmax_time")(h)]
     if not env.keras3:   # Keras 3.15 reloads its own .h5 of it over the last axis only
         outs.append(L.Softmax(axis=[1, 2], name="softmax_both")(h))
+    outs.append(L.GRU(3, name="gru")(outs[0]))
     model = env.keras.Model(x, outs, name="softmax_axes")
     return Fixture(model, [2.0 * env.normal(3, 6, 4)],
                    "Softmax over the last axis, over time (axis 1, not streamable) and "
-                   "(tf-keras) over [1, 2]")
+                   "(tf-keras) over [1, 2]; GRU(3) of the first")
 
 
 @builder("softmax_mask", keras2=False)
@@ -118,8 +119,9 @@ def dot_merges(env: Env) -> Fixture:
             L.Dot(axes=2, normalize=True, name="dot_steps")([a, b]),
             L.Maximum(name="maximum")([a, b]),
             L.Minimum(name="minimum")([a, b, L.Dense(4, name="dense_d")(a)])]
+    outs.append(L.GRU(3, name="gru")(outs[-2]))
     model = env.keras.Model([a, v], outs, name="dot_merges")
     return Fixture(model, [env.normal(3, 6, 4), env.normal(3, 4)],
                    "Dot axes (2, 1) sequence . vector, (1, 2) vector . sequence, 1 over time, "
                    "-1 normalize (cosine of vectors), 2 normalize (every step with every "
-                   "step, fixed length 6); Maximum of 2, Minimum of 3")
+                   "step, fixed length 6); Maximum of 2, Minimum of 3; GRU(3) of the Maximum")
