@@ -100,9 +100,9 @@ class TensorSpec:
     @property
     def has_time_axis(self) -> bool:
         """Whether the first per-sample axis is time: as the reader says, else when its length
-        is open, else (most ops act on the last axis) float tensors of rank >= 2 ((T, F)) and int ids / masks of rank >= 1
-        ((T,)) are sequences, while a (F,) float vector (a final state, a Dense output) is
-        not."""
+        is open, else by rank (most ops act on the last axis): float tensors of rank >= 2
+        ((T, F)) and int ids / masks of rank >= 1 ((T,)) are sequences, while a (F,) float
+        vector (a final state, a Dense output) is not."""
         if self.time is not None:
             return self.time
         if self.shape and self.shape[0] is None:   # a length known only at run time

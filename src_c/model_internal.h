@@ -167,8 +167,8 @@ MODEL_OPS(MODEL_DECLARE_OP)
  * absent fails when required); every input has the output's shape and dtype; iattr[slot] is
  * 0 or 1. Failures name the layer and return c->code. */
 int64_t model_check_dim(const model_check_ctx *c, const model_tensor *t, int k);
-int model_check_tensor(const model_check_ctx *c, int is_out, int k, int32_t dtype,
-                       int required, const model_tensor **t);
+int model_check_tensor(const model_check_ctx *c, int is_out, int k, int32_t dtype, int required,
+                       const model_tensor **t);
 int model_check_same_shape(const model_check_ctx *c, int32_t dtype);
 int model_check_flag(const model_check_ctx *c, int slot, const char *name);
 

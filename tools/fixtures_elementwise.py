@@ -59,10 +59,10 @@ def normalization(env: Env) -> Fixture:
     outs.append(L.GRU(4, name="gru")(outs[0]))
     model = env.keras.Model(x, outs, name="normalization")
     return Fixture(model, [2.0 * env.normal(4, 5, 3) + np.float32(1.5)],
-                   "Normalization adapted on axis -1 (tf-keras: also (1, 2) and None); given mean / variance "
-                   "per step (axis 1); scalar given, "
-                   "invert=True; Rescaling(1/127.5, -1) and per-channel Rescaling; GRU(4) of "
-                   "the first", randomise_weights=False)
+                   "Normalization adapted on axis -1 (tf-keras: also (1, 2) and None); given "
+                   "mean / variance per step (axis 1); scalar given, invert=True; "
+                   "Rescaling(1/127.5, -1) and per-channel Rescaling; GRU(4) of the first",
+                   randomise_weights=False)
 
 
 @builder("softmax_axes")
