@@ -239,6 +239,23 @@ def test_hostile_configs_name_the_layer(version, model, layer, changes, match):
         fastgru.load(weights, config=_edited_config(version, model, layer, **changes))
 
 
+def test_normalization_statistics_too_large_to_broadcast_are_refused():
+    """(The layers with weights are left out: theirs would not fit the larger input.)"""
+    config = json.loads(_edited_config("keras2", "normalization", "norm_invert", axis=[1, 2]))
+    model = config["config"]
+    model["layers"] = [e for e in model["layers"]
+                       if e["name"] not in ("norm_last", "norm_steps_features", "norm_all", "gru")]
+    model["output_layers"] = [["norm_invert", 0, 0]]
+    for entry in model["layers"]:
+        if entry["name"] == "x":
+            entry["config"]["batch_input_shape"] = [None, 1 << 16, 1 << 16]
+        if entry["name"] == "norm_given":
+            entry["config"].update(mean=0.0, variance=1.0)
+    with pytest.raises(FastGRUError, match="norm_invert.*more than"):
+        fastgru.load(FIXTURES / "keras2" / "normalization_weights.h5",
+                     config=json.dumps(config))
+
+
 def test_keras3_maximum_of_masked_inputs_is_refused(tmp_path):
     keras = pytest.importorskip("keras")
     L = keras.layers

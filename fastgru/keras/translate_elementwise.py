@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from . import translate
+from .h5tree import MAX_WEIGHT_ELEMENTS
 
 # backend.epsilon() in both versions: Normalization's floor of the standard deviation
 EPSILON = 1e-7
@@ -100,6 +101,9 @@ def translate_normalization(b, layer, call, inputs, states, mask):
         mean, variance, _ = b.layer_weights(layer, [("mean", stats_shape),
                                                     ("variance", stats_shape), ("count", ())])
     else:   # given in the config: broadcast over the kept axes, as both versions do
+        if math.prod(stats_shape) > MAX_WEIGHT_ELEMENTS:
+            b.fail(layer.name, f"mean / variance would have shape {stats_shape}, more than "
+                               f"{MAX_WEIGHT_ELEMENTS} elements")
         try:
             mean, variance = (np.broadcast_to(np.asarray(cfg.get(k), dtype=np.float64),
                                               stats_shape) for k in ("mean", "variance"))
