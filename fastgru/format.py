@@ -233,13 +233,11 @@ class _Packer:
                 fvals["value"] = float(op.attrs.get("value", 0.0))
             elif op.kind == "concatenate":
                 ivals["axis"] = self.concat_axis(op)
-            else:   # the other kinds' integer attrs, by their registry names
-                names = [n for n in OP_BY_NAME[op.kind].iattrs if n not in ivals]
-                missing = [n for n in names if n not in op.attrs]
-                if missing:
-                    raise FastGRUError(f"layer '{op.layer}' ({op.kind}): attrs {missing} "
-                                       f"are missing")
-                ivals.update({n: int(op.attrs[n]) for n in names})
+            else:   # the other kinds' attrs, by their registry names (0 when not given)
+                named = OP_BY_NAME[op.kind]
+                ivals.update({n: int(op.attrs.get(n, 0)) for n in named.iattrs if n not in ivals})
+                fvals.update({n: float(op.attrs.get(n, 0.0)) for n in named.fattrs
+                              if n not in fvals})
         kind = OP_BY_NAME[op.kind]
         iattr = _slots(ivals, kind.iattrs, N_IATTR, 0)
         fattr = _slots(fvals, kind.fattrs, N_FATTR, 0.0)
@@ -305,13 +303,6 @@ class _Packer:
         return sourced
 
 
-def _has_time_axis(t) -> bool:
-    """Whether a tensor's first per-sample axis is time: every op here acts on the last axis,
-    so float tensors of rank >= 2 ((T, F)) and int ids / masks of rank >= 1 ((T,)) are
-    sequences, while a (F,) float vector (a final state, a Dense output) is not."""
-    return len(t.shape) >= (2 if t.dtype == "float32" else 1)
-
-
 # Config fields worth showing in `fastgru inspect`.
 _HIGHLIGHT_KEYS = ("units", "activation", "recurrent_activation", "reset_after", "use_bias",
                    "return_sequences", "return_state", "go_backwards", "stateful",
@@ -362,7 +353,7 @@ def _time_axes(p: "_Packer") -> Dict[str, int]:
         if name is None:
             return False
         t = spec.tensors[name]
-        return (bool(t.shape) and t.shape[0] is None) if keep_fixed else _has_time_axis(t)
+        return (bool(t.shape) and t.shape[0] is None) if keep_fixed else t.has_time_axis
     axes: Dict[str, int] = {}
     for name in spec.inputs:
         if timed(name):

@@ -63,6 +63,15 @@ OPS = (
     OpKind(20, "repeat_vector", 1, 1, 1, (), ("n",)),
     OpKind(21, "pad_time", 1, 1, 1, (), ("before", "after", "channels_first")),
     OpKind(22, "upsample_time", 1, 1, 1, (), ("size",)),
+    OpKind(23, "normalize", 1, 1, 1, ("mean", "variance"), ("invert",), ("epsilon",)),
+    OpKind(24, "rescale", 1, 1, 1, ("scale", "offset"), ()),
+    OpKind(25, "relu", 1, 1, 1, (), (), ("negative_slope", "max_value", "threshold")),
+    OpKind(26, "prelu", 1, 1, 1, ("alpha",), ()),
+    OpKind(27, "elu", 1, 1, 1, (), (), ("alpha",)),
+    OpKind(28, "softmax", 1, 2, 1, (), ("axes", "mask_mode")),
+    OpKind(29, "maximum", 1, _MANY, 1, (), ()),
+    OpKind(30, "minimum", 1, _MANY, 1, (), ()),
+    OpKind(31, "dot", 2, 2, 1, (), ("axis1", "axis2", "normalize"), ("epsilon",)),
 )
 OP_BY_NAME = {op.name: op for op in OPS}
 

@@ -44,6 +44,27 @@ repeat_vector   [x] (B, F)                   [y] (B,n,F)  n
 pad_time        [x] (B, T, F)                [y]          before, after (> 0: zeros, < 0: cropped),
                                                           channels_first
 upsample_time   [x] (B, T, F)                [y]          size (each step repeated)
+normalize       [x]                          [y]          invert, epsilon / mean, variance (x's
+                                                          rank, each dim 1 or x's): (x - mean) /
+                                                          max(sqrt(variance), epsilon); invert:
+                                                          mean + x * max(sqrt(variance), epsilon)
+rescale         [x]                          [y]          - / scale, offset (as normalize's):
+                                                          x * scale + offset
+relu            [x]                          [y]          negative_slope, max_value (inf: none),
+                                                          threshold: Keras' relu()
+prelu           [x]                          [y]          - / alpha (as normalize's): x < 0 ? alpha
+                                                          * x : x
+elu             [x]                          [y]          alpha: x > 0 ? x : alpha * expm1(x)
+softmax         [x, mask|None]               [y]          axes (bit k: per-sample axis k),
+                                                          mask_mode (0 add -1e9 to masked logits,
+                                                          1 replace them by -1e9, 2 replace and
+                                                          zero their outputs); mask has x's shape
+maximum,        [x1, ..., xn]                [y]          -
+minimum
+dot             [x1, x2]                     [y]          axis1, axis2 (per-sample), normalize,
+                                                          epsilon (floor of each sum of squares):
+                                                          Keras' batch_dot, x1's other axes then
+                                                          x2's, (1,) when neither has any
 =============== ============================ ============ =========================================
 
 Activation names in attrs are the canonical names of ``ACTIVATIONS`` (Keras 2's hard sigmoid is
@@ -83,6 +104,20 @@ class TensorSpec:
     name: str
     dtype: str                      # "float32" | "int32" | "bool"
     shape: tuple
+    # whether the first axis is time; None: decided by rank (has_time_axis)
+    time: Optional[bool] = None
+
+    @property
+    def has_time_axis(self) -> bool:
+        """Whether the first per-sample axis is time: as the reader says, else when its length
+        is open, else by rank (most ops act on the last axis): float tensors of rank >= 2
+        ((T, F)) and int ids / masks of rank >= 1 ((T,)) are sequences, while a (F,) float
+        vector (a final state, a Dense output) is not."""
+        if self.time is not None:
+            return self.time
+        if self.shape and self.shape[0] is None:   # a length known only at run time
+            return True
+        return len(self.shape) >= (2 if self.dtype == "float32" else 1)
 
 
 @dataclass

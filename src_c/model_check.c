@@ -279,3 +279,22 @@ int model_check_op(const fg_model *m, const model_op *o, const int64_t *times) {
                     o->layer, model_kind_name(o->kind));
     return MODEL_OP_KINDS[o->kind].check(&c);
 }
+
+/* ---- the checks' building blocks, for the op kinds of other files (model_<topic>.c) ------ */
+int64_t model_check_dim(const model_check_ctx *c, const model_tensor *t, int k)
+{
+    return dim(c, t, k);
+}
+int model_check_tensor(const model_check_ctx *c, int is_out, int k, int32_t dtype, int required,
+                       const model_tensor **t)
+{
+    return tensor_at(c, is_out, k, dtype, required, t);
+}
+int model_check_same_shape(const model_check_ctx *c, int32_t dtype)
+{
+    return check_same(c, dtype);
+}
+int model_check_flag(const model_check_ctx *c, int slot, const char *name)
+{
+    return flag_ok(c, slot, name);
+}

@@ -388,18 +388,17 @@ int fg_model_check_streamable(const fg_model *m) {
                        "reads sequences backwards (Bidirectional, go_backwards or a time "
                        "reversal), so each output depends on later steps");
     for (int32_t i = 0; i < m->n_ops; i++) {
-        const char *why = model_op_needs_whole_sequence(m, &m->ops[i]);
-        if (why)
-            return fg_fail(FG_ERR_STATE, "layer '%s' (%s): the model cannot be streamed one "
-                           "step at a time: %s", m->ops[i].layer,
-                           model_kind_name(m->ops[i].kind), why);
-    }
-    for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
         if (o->kind == OP_GRU && m->tensors[o->in[0]].dims[0] != -1)
             return fg_fail(FG_ERR_STATE, "layer '%s': its input has a fixed length of %lld "
                            "steps in the image, so the model cannot be streamed one step at a "
                            "time", o->layer, (long long)m->tensors[o->in[0]].dims[0]);
+        /* each op family says why one of its ops needs the whole sequence */
+        const char *why = model_shape_stream_refusal(m, o);
+        if (!why) why = model_elementwise_stream_refusal(m, o);
+        if (why)
+            return fg_fail(FG_ERR_STATE, "layer '%s' (%s): %s, so the model cannot be streamed "
+                           "one step at a time", o->layer, model_kind_name(o->kind), why);
     }
     return FG_OK;
 }

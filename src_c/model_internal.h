@@ -175,7 +175,20 @@ void model_derive_times(const fg_model *m, int64_t *T);
 
 /* Why op `o` cannot run one step of a stream (it needs the whole sequence), or NULL
  * (model_shape.c). */
-const char *model_op_needs_whole_sequence(const fg_model *m, const model_op *o);
+const char *model_shape_stream_refusal(const fg_model *m, const model_op *o);
+/* model_check.c's building blocks for the op kinds of other files: dimension k of t with its
+ * time axis resolved (-1 while open); input / output k (tensor_at: its dtype unless dtype < 0;
+ * absent fails when required); every input has the output's shape and dtype; iattr[slot] is
+ * 0 or 1. Failures name the layer and return c->code. */
+int64_t model_check_dim(const model_check_ctx *c, const model_tensor *t, int k);
+int model_check_tensor(const model_check_ctx *c, int is_out, int k, int32_t dtype, int required,
+                       const model_tensor **t);
+int model_check_same_shape(const model_check_ctx *c, int32_t dtype);
+int model_check_flag(const model_check_ctx *c, int slot, const char *name);
+
+/* Why op `o` of the elementwise family cannot run one step of a stream, or NULL
+ * (model_elementwise.c). */
+const char *model_elementwise_stream_refusal(const fg_model *m, const model_op *o);
 
 /* Per-sample element count of tensor t with its time axis resolved; -1 on overflow. */
 int64_t model_sample_elems(const model_tensor *t, const int64_t *times);

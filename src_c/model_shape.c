@@ -412,7 +412,7 @@ void model_derive_times(const fg_model *m, int64_t *T) {
 }
 
 /* ---- streams ------------------------------------------------------------------------------ */
-const char *model_op_needs_whole_sequence(const fg_model *m, const model_op *o) {
+const char *model_shape_stream_refusal(const fg_model *m, const model_op *o) {
     const model_tensor *x = &m->tensors[o->in[0]], *y = &m->tensors[o->out[0]];
     switch (o->kind) {
     case OP_GLOBAL_POOL: return "it pools over every step of the sequence";

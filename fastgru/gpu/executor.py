@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 from ..errors import FastGRUError
 from ..image_reader import ImageOp, ImageProgram
 from . import activations
+from .elementwise_ops import ELEMENTWISE_OPS
 from .gru import ArraySteps, GruWeights, run_gru
 from .shape_ops import SHAPE_OPS
 
@@ -170,6 +171,7 @@ _OPS = {
     "concatenate": lambda ex, op, w, args: [ex.xp.concatenate(args, axis=op.iattrs["axis"])],
     "add": _merge, "subtract": _merge, "multiply": _merge, "average": _merge,
     **SHAPE_OPS,
+    **ELEMENTWISE_OPS,
 }
 
 

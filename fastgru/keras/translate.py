@@ -15,7 +15,7 @@ from .graph import Value
 IDENTITY_CLASSES = frozenset({"Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout",
                               "AlphaDropout", "ActivityRegularization"})
 MERGE_KINDS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
-               "Concatenate": "concatenate"}
+               "Concatenate": "concatenate", "Maximum": "maximum", "Minimum": "minimum"}
 BIDI_MERGE = {"concat": "concatenate", "sum": "add", "mul": "multiply", "ave": "average"}
 
 

@@ -5,16 +5,18 @@ the classes it knows; the graph reader looks classes up only here.
 """
 from __future__ import annotations
 
-from . import translate, translate_shape
+from . import translate, translate_elementwise, translate_shape
 
 TRANSLATORS = {
     **translate.TRANSLATORS,
     **translate_shape.TRANSLATORS,
+    **translate_elementwise.TRANSLATORS,
 }
 
 # (fewest, most) input tensors per call; a class not listed takes exactly one. None: no limit.
 INPUT_COUNTS = {
     **{name: (2, None) for name in translate.MERGE_KINDS},
+    "Dot": (2, 2),
 }
 
 
