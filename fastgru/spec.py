@@ -34,6 +34,11 @@ concatenate     [x1, ..., xn]                [y]          axis (negative, counte
 add, multiply,  [x1, ..., xn]                [y]          -
 average
 subtract        [x1, x2]                     [y]          -
+conv1d          [x] (B, T, C)                [y]          filters, kernel_size, strides,
+                                                          dilation_rate, groups, padding
+                                                          ("valid", "same", "causal"),
+                                                          activation / kernel (K, C/groups,
+                                                          filters), bias?
 =============== ============================ ============ =========================================
 
 Activation names in attrs are the canonical names of ``ACTIVATIONS`` (Keras 2's hard sigmoid is

@@ -23,7 +23,8 @@ enum {
     OP_MULTIPLY = 13,
     OP_AVERAGE = 14,
     OP_MASK_OR = 15,
-    OP_KIND_COUNT = 16
+    OP_CONV1D = 16,
+    OP_KIND_COUNT = 17
 };
 
 /* MODEL_OPS(X): X(KIND, name, min_in, max_in, n_out, n_w) per op kind. */
@@ -43,7 +44,8 @@ enum {
     X(SUBTRACT, subtract, 2, 2, 1, 0) \
     X(MULTIPLY, multiply, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
     X(AVERAGE, average, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
-    X(MASK_OR, mask_or, 1, MODEL_MAX_OP_INPUTS, 1, 0)
+    X(MASK_OR, mask_or, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
+    X(CONV1D, conv1d, 1, 1, 1, 2)
 
 /* MODEL_ACTIVATIONS(X): X(C enum name, canonical name, id). */
 #define MODEL_ACTIVATIONS(X) \
@@ -89,6 +91,9 @@ enum { BATCH_NORM_CENTER = 0, BATCH_NORM_SCALE = 1 };
 enum { BATCH_NORM_F_EPSILON = 0 };
 enum { ACTIVATION_ACTIVATION = 0 };
 enum { CONCATENATE_AXIS = 0 };
+enum { CONV1D_FILTERS = 0, CONV1D_KERNEL_SIZE = 1, CONV1D_STRIDES = 2, CONV1D_DILATION_RATE = 3,
+       CONV1D_GROUPS = 4, CONV1D_PADDING = 5, CONV1D_ACTIVATION = 6, CONV1D_USE_BIAS = 7,
+       CONV1D_INPUT_DIM = 8 };
 /* END generated */
 
 #endif

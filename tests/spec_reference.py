@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference_conv import conv1d_reference
 from reference_gru import gru_reference, reference_activation
 
 
@@ -103,6 +104,8 @@ def run_spec(spec, inputs, carried=None):
             results = [np.mean(xs, axis=0)]
         elif k == "subtract":
             results = [xs[0] - xs[1]]
+        elif k == "conv1d":
+            results = [conv1d_reference(xs[0], a, w)]
         else:
             raise KeyError(f"spec_reference: unknown op kind {k!r}")
         for name, value in zip(op.outputs, results):
