@@ -260,19 +260,16 @@ int model_pack_conv(fg_model *m) {
     for (int32_t i = 0; i < m->n_ops; i++) {
         if (m->ops[i].kind != OP_CONV1D) continue;
         conv_geom g = geometry(&m->ops[i], 0);
-        uint64_t per = group_floats(&g);   /* < 2^24 * 2^31 * 48: no overflow */
+        /* the kernel lies in the image, so this is at most ~100 times its size */
+        uint64_t per = group_floats(&g);
         if ((uint64_t)g.groups > (UINT64_MAX / 8 - floats) / per)
             return fg_fail(FG_ERR_NOMEM, "layer '%s': conv1d packing overflows",
                            m->ops[i].layer);
         floats += per * (uint64_t)g.groups;
     }
     if (!floats) return FG_OK;
-    uint64_t bytes = (floats * 4 + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
-    int st = bytes > SIZE_MAX ? FG_ERR_NOMEM : fg_check_cap((size_t)bytes, "the packed conv1d kernels");
+    int st = model_alloc_panels(floats, "the packed conv1d kernels", &m->conv_packed);
     if (st) return st;
-    if (!(m->conv_packed = fg_aligned_alloc(MODEL_ALIGN, (size_t)bytes)))
-        return fg_fail(FG_ERR_NOMEM, "out of memory packing the conv1d kernels (%llu bytes)",
-                       (unsigned long long)bytes);
     float *at = m->conv_packed;
     for (int32_t i = 0; i < m->n_ops; i++) {
         model_op *o = &m->ops[i];

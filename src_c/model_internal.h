@@ -125,6 +125,8 @@ int64_t model_op_state_floats(const fg_model *m, const model_op *o);
 
 /* Packs every dense op's kernel for the gemm (model_dense.c); after the ops are checked. */
 int model_pack_dense(fg_model *m);
+/* A 64-byte aligned block of `floats` gemm panel floats, within the memory cap (model_dense.c). */
+int model_alloc_panels(uint64_t floats, const char *what, float **out);
 
 /* conv1d (model_conv.c): padding ids (iattr CONV1D_PADDING); packs every conv1d kernel for
  * the gemm (after the ops are checked); the floats per batch row a causal one carries in a
