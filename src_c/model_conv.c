@@ -281,6 +281,11 @@ int model_pack_conv(fg_model *m) {
     return FG_OK;
 }
 
+/* n floats (at least one), 64-byte aligned; NULL when out of memory. */
+static float *alloc_floats(size_t n) {
+    return fg_aligned_alloc(MODEL_ALIGN, (n * 4 / MODEL_ALIGN + 1) * MODEL_ALIGN);
+}
+
 /* Windows are read in place (one group, dilation 1) or gathered into `cols`. */
 static int direct_windows(const conv_geom *g) { return g->groups == 1 && g->d == 1; }
 
@@ -359,7 +364,7 @@ static int conv_padded(const model_run_ctx *r, const conv_geom *g, int64_t batch
         size_t n = (size_t)nt * CONV_ROW_CHUNK * (size_t)(g->K * g->cin_g);
         int st = fg_check_cap(n * 4, "the conv1d gather buffer");
         if (st) return st;
-        if (!(cols = fg_aligned_alloc(MODEL_ALIGN, n * 4 + MODEL_ALIGN)))
+        if (!(cols = alloc_floats(n)))
             return fg_fail(FG_ERR_NOMEM, "layer '%s' (conv1d): out of memory", r->o->layer);
     }
     conv_job job = {fg_kernels_for(fg_isa_active()), r->o, g, xp, y, cols, chunks, batch, nt};
@@ -379,7 +384,7 @@ static int conv_samples(const model_run_ctx *r, const conv_geom *g, const float 
     size_t n = (size_t)r->batch * (size_t)g->Tp * (size_t)g->cin;
     int st = fg_check_cap(n * 4, "the conv1d padded input");
     if (st) return st;
-    float *xp = fg_aligned_alloc(MODEL_ALIGN, n * 4 + MODEL_ALIGN);
+    float *xp = alloc_floats(n);
     if (!xp) return fg_fail(FG_ERR_NOMEM, "layer '%s' (conv1d): out of memory", r->o->layer);
     memset(xp, 0, n * 4);
     for (int64_t b = 0; b < r->batch; b++)
@@ -399,7 +404,7 @@ static int conv_step(const model_run_ctx *r, const conv_geom *g, float *hist, co
     one.Tout = 1;
     one.pad_left = 0;
     size_t n = (size_t)batch * (size_t)(g->span * g->cin);
-    float *xp = fg_aligned_alloc(MODEL_ALIGN, n * 4 + MODEL_ALIGN);
+    float *xp = alloc_floats(n);
     if (!xp) return fg_fail(FG_ERR_NOMEM, "layer '%s' (conv1d): out of memory", r->o->layer);
     for (int64_t b = 0; b < batch; b++) {
         memcpy(xp + b * g->span * g->cin, hist + b * nh * g->cin, (size_t)(nh * g->cin) * 4);

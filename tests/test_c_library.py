@@ -29,10 +29,11 @@ BATCH_MODELS = ["keras3/simple/keras3_keras", "keras3/masking/keras3_keras",
                 "keras3/two_in_two_out/keras3_keras", "keras3/embedding_mask/keras3_keras",
                 "keras3/bidi_state/keras3_keras", "keras3/norms/keras3_keras",
                 "keras3/masking_merge/keras3_h5", "keras3/stateful/keras3_keras",
-                "keras2/sentiment/keras2_h5", "keras2/activations/keras2_h5"]
+                "keras2/sentiment/keras2_h5", "keras2/activations/keras2_h5",
+                "keras3/conv_options/keras3_keras", "keras2/conv_gru_strided/keras2_h5"]
 STREAM_MODELS = ["keras3/simple_seq/keras3_keras", "keras3/masking_state/keras3_keras",
                  "keras3/two_in_two_out/keras3_keras", "keras3/embedding_mask/keras3_keras",
-                 "keras3/stacked_cells/keras3_keras"]
+                 "keras3/stacked_cells/keras3_keras", "keras3/conv_gru/keras3_keras"]
 
 needs_make = pytest.mark.skipif(shutil.which("make") is None or shutil.which("cc") is None,
                                 reason="needs make and a C compiler (cc)")
