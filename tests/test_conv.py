@@ -1,12 +1,14 @@
 """The conv1d op (Keras Conv1D): the C executor against the float64 reference
 (tests/reference_conv.py) for every option, SIMD paths against the scalar one, bitwise thread
 independence, causal streams bitwise equal to predict, refusals, and hostile images."""
+import os
 import struct
 import zlib
 
 import numpy as np
 import pytest
 
+import fastgru
 from fastgru import _core
 from fastgru.errors import FastGRUError
 from fastgru.format import pack_model
@@ -232,3 +234,20 @@ def test_huge_dilation_with_same_padding_fails_cleanly_or_runs():
     else:
         bias = spec.ops[0].weights["bias"]
         assert np.array_equal(got, np.broadcast_to(bias, got.shape))
+
+
+# ---- what the translator refuses --------------------------------------------------------------
+@pytest.mark.parametrize("input_shape, kwargs, words", [
+    ((8, 4), dict(data_format="channels_first"), "only channels_last"),
+    ((None, 4), dict(padding="valid"), "needs a fixed input length"),
+    ((None, 4), dict(padding="same", strides=2), "needs a fixed input length"),
+])
+def test_keras_conv1d_the_executor_cannot_run_is_refused_naming_the_layer(
+        input_shape, kwargs, words, tmp_path):
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    x = keras.Input(input_shape)
+    model = keras.Model(x, keras.layers.Conv1D(3, 3, name="the_conv", **kwargs)(x))
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(FastGRUError, match=f"layer 'the_conv'.*{words}"):
+        fastgru.load(tmp_path / "m.keras")
