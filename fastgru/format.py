@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .errors import FastGRUError
-from .registry import MAX_OP_INPUTS, OP_BY_NAME, OPS
+from .registry import CONV1D_PADDINGS, MAX_OP_INPUTS, OP_BY_NAME, OPS
 from .spec import ACTIVATIONS, GruConfig, ModelSpec, OpSpec
 
 MAGIC = b"FGRUIMG\0"
@@ -233,6 +233,8 @@ class _Packer:
                 fvals["value"] = float(op.attrs.get("value", 0.0))
             elif op.kind == "concatenate":
                 ivals["axis"] = self.concat_axis(op)
+            elif op.kind == "conv1d":
+                ivals = self.conv1d_attrs(op)
             else:   # the other kinds' attrs, by their registry names (0 when not given)
                 named = OP_BY_NAME[op.kind]
                 ivals.update({n: int(op.attrs.get(n, 0)) for n in named.iattrs if n not in ivals})
@@ -250,6 +252,15 @@ class _Packer:
         return OP.pack(OP_IDS[op.kind], self.string(op.layer), len(in_ids), self.list_at(in_ids),
                        len(out_ids), self.list_at(out_ids), len(slots), self.list_at(slots),
                        *iattr, *fattr)
+
+    def conv1d_attrs(self, op: OpSpec) -> dict:
+        a = op.attrs
+        return {**{k: int(a[k]) for k in ("filters", "kernel_size", "strides", "dilation_rate",
+                                          "groups")},
+                "padding": CONV1D_PADDINGS.index(a["padding"]),
+                "activation": _activation_id(op, "activation", "linear"),
+                "use_bias": int(op.weights.get("bias") is not None),
+                "input_dim": int(self.spec.tensors[op.inputs[0]].shape[-1])}
 
     def concat_axis(self, op: OpSpec) -> int:
         axis = int(op.attrs.get("axis", -1))
@@ -338,6 +349,17 @@ _RETIMING_KINDS = frozenset({"global_pool", "pool1d", "reshape", "permute", "rep
 # Op kinds whose output sequence, when its length is left to run time, gets a time axis of its
 # own, whose length the executor derives from the input's (fg_model_resolve_timesteps).
 _DERIVING_KINDS = frozenset({"pool1d", "pad_time", "upsample_time"})
+def _conv1d_carries(op: OpSpec) -> bool:
+    """A causal stride-1 conv1d wider than one step carries its last inputs in a stream."""
+    a = op.attrs
+    return (op.kind == "conv1d" and a["padding"] == "causal" and a["strides"] == 1
+            and a["kernel_size"] > 1)
+
+
+def _conv1d_changes_length(op: OpSpec) -> bool:
+    a = op.attrs
+    return op.kind == "conv1d" and (a["strides"] > 1 or (
+        a["padding"] == "valid" and (a["kernel_size"] - 1) * a["dilation_rate"] > 0))
 
 
 def _time_axes(p: "_Packer") -> Dict[str, int]:
@@ -345,9 +367,11 @@ def _time_axes(p: "_Packer") -> Dict[str, int]:
     brings its own (an encoder and a decoder may differ in length); an op's outputs take that
     of its first input that has one. A length fixed by the Keras config is not enforced (as
     Keras itself runs such models on other lengths, and so that any causal model streams one
-    step at a time), unless sequences are joined along time, where fixed lengths stay."""
+    step at a time), unless sequences are joined along time or a Conv1D changes their length,
+    where fixed lengths stay."""
     spec = p.spec
-    keep_fixed = _joins_along_time(p) or any(op.kind in _RETIMING_KINDS for op in spec.ops)
+    keep_fixed = _joins_along_time(p) or any(
+        op.kind in _RETIMING_KINDS or _conv1d_changes_length(op) for op in spec.ops)
 
     def timed(name):
         if name is None:
@@ -432,9 +456,10 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
             "params": int(sum(int(np.prod(r["shape"])) for r in refs)),
             "weights": refs, "highlights": _highlights(layer.config or {}),
         })
-    grus = [op for op in spec.ops if op.kind == "gru"]
+    # state slots number the ops that carry state, in op order (model_op_state_floats in C)
+    carriers = [op for op in spec.ops if op.kind == "gru" or _conv1d_carries(op)]
     states = [{"layer": op.layer, "slot": slot, "units": gru_config(op).units}
-              for slot, op in enumerate(grus) if op.attrs.get("stateful")]
+              for slot, op in enumerate(carriers) if op.attrs.get("stateful")]
     meta = json.dumps({
         "format": "fastgru-image", "name": spec.name, "source": spec.source,
         "source_format": spec.extra.get("format"), "keras_version": spec.keras_version,

@@ -72,8 +72,13 @@ OPS = (
     OpKind(29, "maximum", 1, _MANY, 1, (), ()),
     OpKind(30, "minimum", 1, _MANY, 1, (), ()),
     OpKind(31, "dot", 2, 2, 1, (), ("axis1", "axis2", "normalize"), ("epsilon",)),
+    OpKind(32, "conv1d", 1, 1, 1, ("kernel", "bias"),
+           ("filters", "kernel_size", "strides", "dilation_rate", "groups", "padding",
+            "activation", "use_bias", "input_dim")),
 )
 OP_BY_NAME = {op.name: op for op in OPS}
+# conv1d's padding attribute: the Keras name at each id (MODEL_CONV_PAD_* in C).
+CONV1D_PADDINGS = ("valid", "same", "causal")
 
 # Canonical activation name, id, and what it computes (the comment in fg_activations.h).
 _ACTIVATION_ROWS = (

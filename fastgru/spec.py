@@ -65,6 +65,11 @@ dot             [x1, x2]                     [y]          axis1, axis2 (per-samp
                                                           epsilon (floor of each sum of squares):
                                                           Keras' batch_dot, x1's other axes then
                                                           x2's, (1,) when neither has any
+conv1d          [x] (B, T, C)                [y]          filters, kernel_size, strides,
+                                                          dilation_rate, groups, padding
+                                                          ("valid", "same", "causal"),
+                                                          activation / kernel (K, C/groups,
+                                                          filters), bias?
 =============== ============================ ============ =========================================
 
 Activation names in attrs are the canonical names of ``ACTIVATIONS`` (Keras 2's hard sigmoid is

@@ -233,6 +233,7 @@ int64_t model_op_state_floats(const fg_model *m, const model_op *o) {
     (void)m;
     switch (o->kind) {
     case OP_GRU: return o->gru.units;
+    case OP_CONV1D: return model_conv1d_state_floats(o);
     default: return 0;
     }
 }
@@ -389,13 +390,17 @@ int fg_model_check_streamable(const fg_model *m) {
                        "reversal), so each output depends on later steps");
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
-        if (o->kind == OP_GRU && m->tensors[o->in[0]].dims[0] != -1)
+        int timed_op = o->kind == OP_GRU || o->kind == OP_CONV1D;
+        if (timed_op && m->tensors[o->in[0]].dims[0] != -1)
             return fg_fail(FG_ERR_STATE, "layer '%s': its input has a fixed length of %lld "
                            "steps in the image, so the model cannot be streamed one step at a "
                            "time", o->layer, (long long)m->tensors[o->in[0]].dims[0]);
         /* each op family says why one of its ops needs the whole sequence */
         const char *why = model_shape_stream_refusal(m, o);
         if (!why) why = model_elementwise_stream_refusal(m, o);
+        if (!why && o->kind == OP_CONV1D && !model_conv1d_streamable(o))
+            why = "a Conv1D with strides > 1 or padding other than causal looks at later steps "
+                  "or skips some";
         if (why)
             return fg_fail(FG_ERR_STATE, "layer '%s' (%s): %s, so the model cannot be streamed "
                            "one step at a time", o->layer, model_kind_name(o->kind), why);

@@ -396,7 +396,7 @@ static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
                          "model output", "(model)")) ||
         (st = parse_tensors(m, &c, tensors_off)) || (st = parse_weights(m, &c, weights_off)) ||
         (st = parse_ops(m, &c, ops_off, n_index)) || (st = check_graph(m)) ||
-        (st = model_pack_dense(m)))
+        (st = model_pack_dense(m)) || (st = model_pack_conv(m)))
         return st;
     return FG_OK;
 }
@@ -411,6 +411,7 @@ void fg_model_free(fg_model *m) {
     fg_aligned_free(m->widened);
     fg_aligned_free(m->repacked);
     fg_aligned_free(m->dense_packed);
+    fg_aligned_free(m->conv_packed);
     free(m);
 }
 

@@ -64,7 +64,7 @@ typedef struct model_op {
     float fattr[MODEL_NFATTR];
     fg_gru_config gru;             /* gru ops only */
     const float *dense_panels;     /* dense ops: the kernel in gemm panels, and the padded */
-    const float *dense_bias;       /* bias (model_dense.c) */
+    const float *dense_bias;       /* bias (model_dense.c); conv1d: its panels (model_conv.c) */
     int32_t state_slot;            /* index of its carried state in fg_state, or -1 */
     int64_t state_floats;          /* floats per batch row it carries (model_op_state_floats) */
 } model_op;
@@ -74,6 +74,7 @@ struct fg_model {
     float *widened;          /* the float32 copies of 16-bit weights, 64-byte aligned each */
     void *repacked;          /* bf16 packings of the GRU weights (fg_model_set_precision) */
     float *dense_packed;     /* the dense kernels in gemm panels (model_dense.c) */
+    float *conv_packed;      /* the conv1d kernels in gemm panels (model_conv.c) */
     int32_t precision;       /* FG_PRECISION_* of every GRU op */
     const uint8_t *image;
     size_t image_bytes;
@@ -124,6 +125,16 @@ int64_t model_op_state_floats(const fg_model *m, const model_op *o);
 
 /* Packs every dense op's kernel for the gemm (model_dense.c); after the ops are checked. */
 int model_pack_dense(fg_model *m);
+/* A 64-byte aligned block of `floats` gemm panel floats, within the memory cap (model_dense.c). */
+int model_alloc_panels(uint64_t floats, const char *what, float **out);
+
+/* conv1d (model_conv.c): padding ids (iattr CONV1D_PADDING); packs every conv1d kernel for
+ * the gemm (after the ops are checked); the floats per batch row a causal one carries in a
+ * stream (its last (kernel_size - 1) * dilation inputs); whether it can run one step at a time. */
+enum { MODEL_CONV_PAD_VALID = 0, MODEL_CONV_PAD_SAME = 1, MODEL_CONV_PAD_CAUSAL = 2 };
+int model_pack_conv(fg_model *m);
+int64_t model_conv1d_state_floats(const model_op *o);
+int model_conv1d_streamable(const model_op *o);
 
 /* Checks op `o`'s inputs, outputs, attributes and weights against each other, with the time
  * axes resolved to the lengths times[axis] (or left open when times is NULL, at load). */

@@ -41,7 +41,8 @@ enum {
     OP_MAXIMUM = 29,
     OP_MINIMUM = 30,
     OP_DOT = 31,
-    OP_KIND_COUNT = 32
+    OP_CONV1D = 32,
+    OP_KIND_COUNT = 33
 };
 
 /* MODEL_OPS(X): X(KIND, name, min_in, max_in, n_out, n_w) per op kind. */
@@ -77,7 +78,8 @@ enum {
     X(SOFTMAX, softmax, 1, 2, 1, 0) \
     X(MAXIMUM, maximum, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
     X(MINIMUM, minimum, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
-    X(DOT, dot, 2, 2, 1, 0)
+    X(DOT, dot, 2, 2, 1, 0) \
+    X(CONV1D, conv1d, 1, 1, 1, 2)
 
 /* MODEL_ACTIVATIONS(X): X(C enum name, canonical name, id). */
 #define MODEL_ACTIVATIONS(X) \
@@ -138,6 +140,9 @@ enum { ELU_F_ALPHA = 0 };
 enum { SOFTMAX_AXES = 0, SOFTMAX_MASK_MODE = 1 };
 enum { DOT_AXIS1 = 0, DOT_AXIS2 = 1, DOT_NORMALIZE = 2 };
 enum { DOT_F_EPSILON = 0 };
+enum { CONV1D_FILTERS = 0, CONV1D_KERNEL_SIZE = 1, CONV1D_STRIDES = 2, CONV1D_DILATION_RATE = 3,
+       CONV1D_GROUPS = 4, CONV1D_PADDING = 5, CONV1D_ACTIVATION = 6, CONV1D_USE_BIAS = 7,
+       CONV1D_INPUT_DIM = 8 };
 /* END generated */
 /* clang-format on */
 

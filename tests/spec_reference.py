@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from reference_elementwise import OPS as ELEMENTWISE_OPS
+from reference_conv import conv1d_reference
 from reference_gru import gru_reference, reference_activation
 from reference_shape import REFERENCES as SHAPE_REFERENCES
 
@@ -109,6 +110,8 @@ def run_spec(spec, inputs, carried=None):
             results = [SHAPE_REFERENCES[k](xs, a, w, spec.tensors[op.outputs[0]].shape)]
         elif k in ELEMENTWISE_OPS:
             results = [ELEMENTWISE_OPS[k](xs, a, w)]
+        elif k == "conv1d":
+            results = [conv1d_reference(xs[0], a, w)]
         else:
             raise KeyError(f"spec_reference: unknown op kind {k!r}")
         for name, value in zip(op.outputs, results):

@@ -34,10 +34,12 @@ BATCH_MODELS = ["keras3/simple/keras3_keras", "keras3/masking/keras3_keras",
                 "keras2/shape_gap_mask/keras2_h5", "keras3/shape_pad_crop/keras3_keras",
                 "keras2/shape_variable_length/keras2_keras",
                 "keras3/dot_merges/keras3_keras", "keras3/softmax_mask/keras3_keras",
-                "keras2/elementwise_chain/keras2_h5", "keras2/normalization/keras2_h5"]
+                "keras2/elementwise_chain/keras2_h5", "keras2/normalization/keras2_h5",
+                "keras3/conv_options/keras3_keras", "keras2/conv_gru_strided/keras2_h5"]
 STREAM_MODELS = ["keras3/simple_seq/keras3_keras", "keras3/masking_state/keras3_keras",
                  "keras3/two_in_two_out/keras3_keras", "keras3/embedding_mask/keras3_keras",
-                 "keras3/stacked_cells/keras3_keras", "keras3/elementwise_chain/keras3_keras"]
+                 "keras3/stacked_cells/keras3_keras", "keras3/elementwise_chain/keras3_keras",
+                 "keras3/conv_gru/keras3_keras"]
 
 needs_make = pytest.mark.skipif(shutil.which("make") is None or shutil.which("cc") is None,
                                 reason="needs make and a C compiler (cc)")

@@ -8,25 +8,29 @@ from typing import Dict, List, Optional
 from ..errors import FastGRUError
 from ..image_reader import ImageOp, ImageProgram
 from . import activations
+from .conv_ops import STATEFUL_OPS
 from .elementwise_ops import ELEMENTWISE_OPS
 from .gru import ArraySteps, GruWeights, run_gru
 from .shape_ops import SHAPE_OPS
 
 
 class CarriedState:
-    """What stateful gru ops carry between calls, or a stream between steps: per op, its h
-    and its last output, on the device."""
+    """What stateful gru ops carry between calls, or a stream between steps (per op, its h
+    and its last output), and what other ops carry in a stream (a causal conv1d's last
+    inputs), on the device."""
 
     def __init__(self, xp, batch: int):
         self.xp = xp
         self.batch = batch
         self.h: Dict[int, object] = {}
         self.prev_out: Dict[int, object] = {}
+        self.ops: Dict[int, dict] = {}        # what other ops carry in a stream (conv_ops)
         self.fresh = True
 
     def reset(self) -> None:
         self.h.clear()
         self.prev_out.clear()
+        self.ops.clear()
         self.fresh = True
 
 
@@ -60,6 +64,10 @@ class ArrayExecutor:
             args = [None if n is None else env[n] for n in op.inputs]
             if op.kind == "gru":
                 results = self._gru(i, op, args, state, streaming)
+            elif op.kind in STATEFUL_OPS:
+                carried = state.ops.setdefault(i, {}) if state is not None and streaming \
+                    else None
+                results = STATEFUL_OPS[op.kind](self, op, self.weights[i], args, carried)
             else:
                 results = _OPS[op.kind](self, op, self.weights[i], args)
             for name, value in zip(op.outputs, results):
@@ -178,4 +186,4 @@ _OPS = {
 def unsupported_ops(program: ImageProgram) -> List[str]:
     """'layer (kind)' for each op this executor cannot run."""
     return [f"{op.layer} ({op.kind})" for op in program.ops
-            if op.kind != "gru" and op.kind not in _OPS]
+            if op.kind != "gru" and op.kind not in _OPS and op.kind not in STATEFUL_OPS]

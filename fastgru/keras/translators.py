@@ -5,12 +5,13 @@ the classes it knows; the graph reader looks classes up only here.
 """
 from __future__ import annotations
 
-from . import translate, translate_elementwise, translate_shape
+from . import translate, translate_conv, translate_elementwise, translate_shape
 
 TRANSLATORS = {
     **translate.TRANSLATORS,
     **translate_shape.TRANSLATORS,
     **translate_elementwise.TRANSLATORS,
+    **translate_conv.TRANSLATORS,
 }
 
 # (fewest, most) input tensors per call; a class not listed takes exactly one. None: no limit.
