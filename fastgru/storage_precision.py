@@ -7,6 +7,10 @@ with the error that costs measured once, at conversion, and recorded in the imag
 The probe runs the float32 model and the reduced one on the same seeded random input and
 takes the largest absolute difference over every output element. Compute precision (bf16
 products at load) is ``precision.py``.
+
+Keras files with 16-bit layers (dtype float16 / bfloat16) keep those weights 16-bit in a
+float32 image, exactly (the readers record them as ``stored_weight_dtypes`` in the metadata's
+extra facts, format.py stores them so); ``describe`` says what inspect prints about all this.
 """
 from __future__ import annotations
 
@@ -72,3 +76,27 @@ def reduced_image(spec: ModelSpec, dtype: str) -> bytes:
                 default=0.0)
     return pack_model(spec, dtype, precision={
         "dtype": dtype, "max_abs_error_vs_float32": error, "probe": probe_description(spec)})
+
+
+def describe(meta: dict) -> List[str]:
+    """Lines for ``fastgru inspect``: how the weights are stored, and which layers Keras
+    computes in 16 bits where fastgru computes in float32."""
+    precision = meta.get("precision")
+    if precision:
+        lines = [f"weights stored as {precision.get('dtype')} (computed in float32): max abs "
+                 f"output error vs float32 {precision.get('max_abs_error_vs_float32'):.3g} "
+                 f"on the probe {precision.get('probe')}"]
+    else:
+        extra = meta.get("extra") or {}
+        by_dtype: dict = {}
+        for layer, dtypes in (extra.get("stored_weight_dtypes") or {}).items():
+            for dtype in sorted(set(dtypes) - {"float32"}):
+                by_dtype.setdefault(dtype, []).append(layer)
+        stored = "; ".join(f"{dtype} in layers {', '.join(layers)}"
+                           for dtype, layers in sorted(by_dtype.items()))
+        lines = [f"weights stored as {stored} (as the Keras file stores them), the others as "
+                 f"float32; computed in float32" if stored else "weights stored as float32"]
+    for layer, policy in ((meta.get("extra") or {}).get("layer_dtypes") or {}).items():
+        lines.append(f"layer '{layer}': Keras computes it in {policy.replace('mixed_', '')} "
+                     f"(dtype {policy}); fastgru computes in float32")
+    return lines

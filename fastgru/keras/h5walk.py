@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import FastGRUError
 from .h5transfer import encode
 from .h5tree import (DEFERRED, MAX_WEIGHT_ELEMENTS, SKIPPED_TOP, Attributes, Dataset, Failed,
-                     Group, ObjectCounter)
+                     Group, ObjectCounter, is_weight_dtype)
 
 
 def _open(h5py, source, where):
@@ -132,7 +132,7 @@ class _Walker:
         count = math.prod(shape)   # Python ints: no overflow on hostile shapes
         data = None
         # sizes checked BEFORE reading: only numbers, only what a weight may hold
-        if dtype.kind in "biuf" and count <= MAX_WEIGHT_ELEMENTS:
+        if is_weight_dtype(dtype) and count <= MAX_WEIGHT_ELEMENTS:
             if self.deferred:
                 return Dataset(ds.name, shape, dtype, DEFERRED)
             try:
