@@ -17,6 +17,7 @@ its end of the socket (at exit). The child's side of the exchange with ``isolate
 """
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib
 import io
@@ -56,6 +57,19 @@ def _start_server():
     finally:
         theirs.close()
     return os.getpid(), ours, process
+
+
+@atexit.register
+def _stop_server() -> None:
+    """At exit: close this process's end (the server then ends) and reap the server."""
+    global _server
+    if _server is not None and _server[0] == os.getpid():
+        _server[1].close()
+        try:
+            _server[2].wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _server[2].kill()
+    _server = None
 
 
 def _send(entry: str, fds) -> None:
@@ -106,8 +120,8 @@ class ServedChild:
         return self._code
 
     def kill(self) -> None:
-        ended = wait_ready(self._status, select.POLLIN, 0.0)   # and reaped: its pid is free
-        if self._code is None and not ended:
+        # once the nanny has written the exit status, the child is reaped and its pid free
+        if self._code is None and not wait_ready(self._status, select.POLLIN, 0.0):
             os.kill(self.pid, signal.SIGKILL)
 
 
