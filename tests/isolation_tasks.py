@@ -29,3 +29,8 @@ def full_tree(argument, out):
     """The tree of the file named by the argument, with every readable dataset's data."""
     path = argument.decode()
     h5transfer.encode(h5walk.read_tree(path, os.path.basename(path)), out)
+
+
+def parent_pid(argument, out):
+    """The pid of the child's parent process."""
+    out.write(str(os.getppid()).encode())

@@ -81,6 +81,16 @@ def test_a_child_killed_by_a_signal_is_an_error_naming_the_file():
         isolate.Child("isolation_tasks:crash").result("model.h5")
 
 
+def test_children_are_not_forks_of_this_process():
+    """They come from the fork server (a fresh interpreter), through a nanny per child, and
+    the server is reused: two children, one server."""
+    from fastgru.keras import forkserver
+
+    parents = {int(isolate.Child("isolation_tasks:parent_pid").result("x.h5")) for _ in "ab"}
+    assert os.getpid() not in parents and len(parents) == 2
+    assert forkserver._server[0] == os.getpid() and forkserver._server[2].poll() is None
+
+
 def test_a_serving_child_answers_each_request():
     child = isolate.Child("isolation_tasks:echo_twice", b"first", serve=True)
     try:
