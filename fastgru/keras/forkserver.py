@@ -8,8 +8,9 @@ A fresh interpreter per child is safe but slow (~250 ms of imports). The server 
 interpreter that stays single-threaded (its BLAS is limited to one thread) with the readers
 and h5py imported once, so each fork it makes is safe and a child starts in a few ms.
 
-A request is a datagram on a socket pair: the entry name and three descriptors (the child's
-request and reply pipes, and a status pipe). For each, the server forks a nanny that forks
+A request is a fixed-size message on a stream socket pair (SOCK_SEQPACKET would keep message
+bounds, but macOS lacks it): the entry name and three descriptors (the child's request and
+reply pipes, and a status pipe). For each, the server forks a nanny that forks
 the child, writes the child's pid to the status pipe, waits for it and writes its exit status
 (minus the signal number when a signal killed it). The server ends when this process closes
 its end of the socket (at exit). The child's side of the exchange with ``isolate.Child`` is
@@ -39,6 +40,7 @@ _BOOT = ("import sys, json; sys.path[:] = json.loads(sys.argv[1]); "
 # imported by the server once, so that children start with them
 _PRELOAD = ("numpy", "h5py", "fastgru.keras.h5walk", "fastgru.keras.archive")
 _STATUS = struct.Struct("<q")
+_REQUEST_BYTES = 256   # an entry name, padded with NULs
 OK, ERROR = b"0", b"E"   # the first byte of a reply
 
 _lock = threading.Lock()
@@ -46,7 +48,7 @@ _server = None   # (this process's pid, socket, Popen)
 
 
 def _start_server():
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
     try:
@@ -79,8 +81,10 @@ def _send(entry: str, fds) -> None:
         for attempt in (0, 1):
             if _server is None or _server[0] != os.getpid() or _server[2].poll() is not None:
                 _server = _start_server()
+            message = entry.encode().ljust(_REQUEST_BYTES, b"\0")[:_REQUEST_BYTES]
             try:
-                socket.send_fds(_server[1], [entry.encode()], fds)
+                sent = socket.send_fds(_server[1], [message], fds)
+                _server[1].sendall(message[sent:])
                 return
             except OSError:
                 if attempt:
@@ -169,13 +173,16 @@ def serve(sock_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is for the parent to handle
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(sock, 4096, 3)
+            message, fds, _, _ = socket.recv_fds(sock, _REQUEST_BYTES, 3)
+            while message and len(message) < _REQUEST_BYTES:   # the rest, without descriptors
+                more = sock.recv(_REQUEST_BYTES - len(message))
+                message = message + more if more else b""
         except OSError:
             break
         if not message:   # the parent has closed its end
             break
         if len(fds) == 3 and os.fork() == 0:
-            _nanny(sock, message.decode(), *fds)
+            _nanny(sock, message.rstrip(b"\0").decode(), *fds)
         for fd in fds:
             os.close(fd)
     os._exit(0)
