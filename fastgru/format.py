@@ -186,7 +186,7 @@ class _Packer:
         if not stored or any(k is None or k >= len(stored) for k in sources):
             return self.dtype
         found = {stored[k] for k in sources}
-        return found.pop() if len(found) == 1 else self.dtype
+        return found.pop() if len(found) == 1 and found <= set(WEIGHT_DTYPES) else self.dtype
 
     def plain_weight(self, arr, where: str, dtype: str) -> int:
         arr = round_weight(arr, dtype, where)

@@ -87,16 +87,27 @@ def describe(meta: dict) -> List[str]:
                  f"output error vs float32 {precision.get('max_abs_error_vs_float32'):.3g} "
                  f"on the probe {precision.get('probe')}"]
     else:
-        extra = meta.get("extra") or {}
         by_dtype: dict = {}
-        for layer, dtypes in (extra.get("stored_weight_dtypes") or {}).items():
-            for dtype in sorted(set(dtypes) - {"float32"}):
+        for layer, dtypes in _facts(meta, "stored_weight_dtypes").items():
+            for dtype in sorted({str(d) for d in dtypes} - {"float32"}):
                 by_dtype.setdefault(dtype, []).append(layer)
         stored = "; ".join(f"{dtype} in layers {', '.join(layers)}"
                            for dtype, layers in sorted(by_dtype.items()))
         lines = [f"weights stored as {stored} (as the Keras file stores them), the others as "
                  f"float32; computed in float32" if stored else "weights stored as float32"]
-    for layer, policy in ((meta.get("extra") or {}).get("layer_dtypes") or {}).items():
+    for layer, policy in _facts(meta, "layer_dtypes").items():
+        policy = str(policy)
         lines.append(f"layer '{layer}': Keras computes it in {policy.replace('mixed_', '')} "
                      f"(dtype {policy}); fastgru computes in float32")
     return lines
+
+
+def _facts(meta: dict, key: str) -> dict:
+    """The metadata's extra[key], a {layer: facts} table, where it is one (a .fgru file's
+    metadata may hold anything there)."""
+    extra = meta.get("extra")
+    table = extra.get(key) if isinstance(extra, dict) else None
+    if not isinstance(table, dict):
+        return {}
+    return {layer: facts for layer, facts in table.items()
+            if isinstance(facts, (str, list))}

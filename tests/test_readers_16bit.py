@@ -94,3 +94,18 @@ def test_float32_conversion_of_a_16bit_file_still_rounds_as_asked():
     assert set(_weight_dtypes(fmt.pack_model(spec, "float16"))) == {"float16"}
     x = arrays(load_data(entry), "x")[0]
     assert np.all(np.isfinite(Model(fmt.pack_model(spec, "float16")).predict(x)))
+
+
+
+def test_inspect_of_a_converted_file_with_junk_facts_does_not_crash():
+    """A .fgru file's metadata may hold anything in its extra facts: inspect prints what is
+    well-formed and never fails on the rest."""
+    from fastgru.storage_precision import describe
+
+    assert describe({"extra": {"stored_weight_dtypes": "junk", "layer_dtypes": [1]}}) == \
+        ["weights stored as float32"]
+    assert describe({"extra": {"stored_weight_dtypes": {"g": ["float16"], "h": 3},
+                               "layer_dtypes": {"g": "float16", "h": {}}}}) == \
+        ["weights stored as float16 in layers g (as the Keras file stores them), the others "
+         "as float32; computed in float32",
+         "layer 'g': Keras computes it in float16 (dtype float16); fastgru computes in float32"]

@@ -502,7 +502,7 @@ class _Reader:
             if padding > 1 or charset > 1 or size == 0:
                 raise Unsupported(f"{what}: a string with padding {padding}, charset {charset}")
             return _Datatype(np.dtype(f"S{size}"), null_terminated=padding == 0)
-        if kind == 5 and size == 2 and bits0 == 0:      # opaque, untagged: Keras 3's bfloat16
+        if kind == 5 and size == 2 and bits0 == 0:      # opaque, untagged: Keras' bfloat16
             return _Datatype(OPAQUE_16)
         if kind == 9 and bits0 & 0x0F == 1 and bits1 & 0x0F <= 1:   # variable-length string
             return _Datatype(np.dtype(object), vlen=True)

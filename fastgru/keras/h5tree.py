@@ -20,8 +20,8 @@ MAX_DEPTH = 64
 MAX_OBJECTS = 1 << 20
 # Optimizer state: never needed, possibly larger than the model (docs/KERAS_FORMATS.md).
 SKIPPED_TOP = ("optimizer_weights", "optimizer")
-# Keras 3 stores bfloat16 weights as opaque 2-byte values (h5py: |V2); the layer's dtype says
-# what they are (hdf5.WeightRef.read).
+# Keras 3 and tf-keras store bfloat16 weights as opaque 2-byte values (h5py: |V2); the
+# layer's dtype says what they are (hdf5.WeightRef.read).
 OPAQUE_16 = np.dtype("V2")
 
 
