@@ -97,13 +97,10 @@ def _cmd_inspect(args) -> int:
     origin = meta.get("source_format") or "fastgru image"
     version = meta.get("keras_version")
     print(f"{args.model}: {origin}" + (f", written by Keras {version}" if version else ""))
-    precision = meta.get("precision")
-    if precision:
-        print(f"weights stored as {precision.get('dtype')} (computed in float32): max abs "
-              f"output error vs float32 {precision.get('max_abs_error_vs_float32'):.3g} "
-              f"on the probe {precision.get('probe')}")
-    else:
-        print("weights stored as float32")
+    from .storage_precision import describe
+
+    for line in describe(meta):
+        print(line)
     model.summary()
     print("\nLayer details:")
     for layer in model.layers:

@@ -150,10 +150,13 @@ class _Packer:
     def __init__(self, spec: ModelSpec, dtype: str):
         self.spec = spec
         self.dtype = dtype
+        # weights the Keras file stores in 16 bits stay so in a float32 image (exact)
+        self.stored_dtypes = spec.extra.get("stored_weight_dtypes", {}) if dtype == "float32" else {}
         self.strings = bytearray()
         self.string_at: Dict[str, int] = {}
         self.index: List[int] = []
-        self.weights: List[Tuple[np.ndarray, int, tuple]] = []   # (float32 data, layout, dims)
+        # (float32 data, layout, dims, stored dtype)
+        self.weights: List[Tuple[np.ndarray, int, tuple, str]] = []
         self.tensor_id = {name: i for i, name in enumerate(spec.tensors)}
         self.op_weight_ids: List[Dict[str, int]] = []         # per op: weight name -> id
 
@@ -171,24 +174,33 @@ class _Packer:
             raise FastGRUError(f"{where}: tensor '{name}' is not declared in the spec's tensors")
         return self.tensor_id[name]
 
-    def add_weight(self, data: np.ndarray, layout: int, dims: tuple) -> int:
-        """`data`: float32 values already rounded to the stored dtype (round_weight)."""
-        self.weights.append((data, layout, dims))
+    def add_weight(self, data: np.ndarray, layout: int, dims: tuple, dtype: str) -> int:
+        """`data`: float32 values already rounded to the stored `dtype` (round_weight)."""
+        self.weights.append((data, layout, dims, dtype))
         return len(self.weights) - 1
 
-    def plain_weight(self, arr, where: str) -> int:
-        arr = round_weight(arr, self.dtype, where)
+    def weight_dtype(self, layer: str, sources) -> str:
+        """The dtype to store a weight made of the Keras weights `sources` (their indices in
+        the layer) in: the image's, or the one 16-bit dtype the file stores them all in."""
+        stored = self.stored_dtypes.get(layer)
+        if not stored or any(k is None or k >= len(stored) for k in sources):
+            return self.dtype
+        found = {stored[k] for k in sources}
+        return found.pop() if len(found) == 1 and found <= set(WEIGHT_DTYPES) else self.dtype
+
+    def plain_weight(self, arr, where: str, dtype: str) -> int:
+        arr = round_weight(arr, dtype, where)
         if arr.ndim > MAX_RANK:
             raise FastGRUError(f"{where}: rank {arr.ndim} (shape {arr.shape}) is above "
                                f"{MAX_RANK}")
-        return self.add_weight(arr, LAYOUT_PLAIN, arr.shape)
+        return self.add_weight(arr, LAYOUT_PLAIN, arr.shape, dtype)
 
-    def weight_bytes(self, data: np.ndarray) -> bytes:
+    @staticmethod
+    def weight_bytes(data: np.ndarray, dtype: str) -> bytes:
         """The stored bytes of a weight; exact, as `data` holds already-rounded values."""
-        if self.dtype == "float32":
+        if dtype == "float32":
             return data.astype("<f4").tobytes()
-        return _narrow(data, self.dtype).astype("<u2" if self.dtype == "bfloat16"
-                                                else "<f2").tobytes()
+        return _narrow(data, dtype).astype("<u2" if dtype == "bfloat16" else "<f2").tobytes()
 
     def list_at(self, ids: List[int]) -> int:
         at = len(self.index)
@@ -217,8 +229,9 @@ class _Packer:
             slots = []
             for name in WEIGHT_SLOTS[op.kind]:
                 arr = op.weights.get(name)
-                slots.append(ABSENT if arr is None else
-                             self.plain_weight(arr, f"layer '{op.layer}' weight '{name}'"))
+                slots.append(ABSENT if arr is None else self.plain_weight(
+                    arr, f"layer '{op.layer}' weight '{name}'",
+                    self.weight_dtype(op.layer, [op.sources.get(name)])))
                 if arr is not None:
                     weight_ids[name] = slots[-1]
             if op.kind in ("dense", "activation"):
@@ -274,9 +287,11 @@ class _Packer:
         arrays = {part: op.weights.get(part) for part in GRU_PARTS}
         if not config.use_bias:
             arrays["bias"] = None
+        dtype = self.weight_dtype(op.layer, [op.sources.get(k) for k, v in arrays.items()
+                                             if v is not None])
         # Packing only moves values, so rounding before it equals rounding the packed weight.
         cast = {k: None if v is None else
-                round_weight(v, self.dtype, f"layer '{op.layer}' weight '{k}'")
+                round_weight(v, dtype, f"layer '{op.layer}' weight '{k}'")
                 for k, v in arrays.items()}
         try:
             packed = _core.gru_pack(config, cast["kernel"], cast["recurrent_kernel"],
@@ -284,7 +299,7 @@ class _Packer:
         except FastGRUError as e:
             raise FastGRUError(f"layer '{op.layer}': {e}") from None
         data = np.frombuffer(packed, dtype=np.float32)
-        return self.add_weight(data, LAYOUT_GRU_PACKED, (data.size,))
+        return self.add_weight(data, LAYOUT_GRU_PACKED, (data.size,), dtype)
 
     def layer_weight_refs(self, layer, sourced: dict) -> List[dict]:
         """For each Keras weight of `layer`, where the image holds it: the op weight the reader
@@ -294,8 +309,8 @@ class _Packer:
             arr = np.asarray(arr, dtype=np.float32)
             ref = sourced.get((layer.name, k))
             if ref is None:
-                ref = {"weight": self.plain_weight(arr, f"layer '{layer.name}' weight "
-                                                        f"'{name}'")}
+                ref = {"weight": self.plain_weight(arr, f"layer '{layer.name}' weight '{name}'",
+                                                   self.weight_dtype(layer.name, [k]))}
             refs.append(dict(ref, name=name, shape=list(arr.shape)))
         return refs
 
@@ -479,12 +494,12 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
         offsets.append(at)
         at = _align(at + len(blob))
     weight_records, data_at, blobs = [], [], []
-    for data, layout, dims in p.weights:
-        blob = p.weight_bytes(data)
+    for data, layout, dims, wdtype in p.weights:
+        blob = p.weight_bytes(data, wdtype)
         blobs.append(blob)
         data_at.append(at)
         padded = list(dims) + [0] * (MAX_RANK - len(dims))
-        weight_records.append(WEIGHT.pack(at, len(blob), WEIGHT_DTYPES[dtype], layout,
+        weight_records.append(WEIGHT.pack(at, len(blob), WEIGHT_DTYPES[wdtype], layout,
                                           len(dims), *padded, 0))
         at = _align(at + len(blob))
     sections[2] = b"".join(weight_records)
@@ -494,7 +509,7 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
         image[off:off + len(blob)] = blob
     for off, blob in zip(data_at, blobs):
         image[off:off + len(blob)] = blob
-    minor = MINOR if dtype == "float32" else MINOR_16BIT_WEIGHTS
+    minor = MINOR if all(w[3] == "float32" for w in p.weights) else MINOR_16BIT_WEIGHTS
     header = HEADER.pack(MAGIC, MAJOR, minor, HEADER_BYTES, len(image), 0, 0,
                          len(spec.tensors), len(spec.ops), len(p.weights), len(p.index),
                          len(spec.inputs), len(spec.outputs), int(spec.stateful_batch or 0),

@@ -7,6 +7,10 @@ with the error that costs measured once, at conversion, and recorded in the imag
 The probe runs the float32 model and the reduced one on the same seeded random input and
 takes the largest absolute difference over every output element. Compute precision (bf16
 products at load) is ``precision.py``.
+
+Keras files with 16-bit layers (dtype float16 / bfloat16) keep those weights 16-bit in a
+float32 image, exactly (the readers record them as ``stored_weight_dtypes`` in the metadata's
+extra facts, format.py stores them so); ``describe`` says what inspect prints about all this.
 """
 from __future__ import annotations
 
@@ -72,3 +76,38 @@ def reduced_image(spec: ModelSpec, dtype: str) -> bytes:
                 default=0.0)
     return pack_model(spec, dtype, precision={
         "dtype": dtype, "max_abs_error_vs_float32": error, "probe": probe_description(spec)})
+
+
+def describe(meta: dict) -> List[str]:
+    """Lines for ``fastgru inspect``: how the weights are stored, and which layers Keras
+    computes in 16 bits where fastgru computes in float32."""
+    precision = meta.get("precision")
+    if precision:
+        lines = [f"weights stored as {precision.get('dtype')} (computed in float32): max abs "
+                 f"output error vs float32 {precision.get('max_abs_error_vs_float32'):.3g} "
+                 f"on the probe {precision.get('probe')}"]
+    else:
+        by_dtype: dict = {}
+        for layer, dtypes in _facts(meta, "stored_weight_dtypes").items():
+            for dtype in sorted({str(d) for d in dtypes} - {"float32"}):
+                by_dtype.setdefault(dtype, []).append(layer)
+        stored = "; ".join(f"{dtype} in layers {', '.join(layers)}"
+                           for dtype, layers in sorted(by_dtype.items()))
+        lines = [f"weights stored as {stored} (as the Keras file stores them), the others as "
+                 f"float32; computed in float32" if stored else "weights stored as float32"]
+    for layer, policy in _facts(meta, "layer_dtypes").items():
+        policy = str(policy)
+        lines.append(f"layer '{layer}': Keras computes it in {policy.replace('mixed_', '')} "
+                     f"(dtype {policy}); fastgru computes in float32")
+    return lines
+
+
+def _facts(meta: dict, key: str) -> dict:
+    """The metadata's extra[key], a {layer: facts} table, where it is one (a .fgru file's
+    metadata may hold anything there)."""
+    extra = meta.get("extra")
+    table = extra.get(key) if isinstance(extra, dict) else None
+    if not isinstance(table, dict):
+        return {}
+    return {layer: facts for layer, facts in table.items()
+            if isinstance(facts, (str, list))}

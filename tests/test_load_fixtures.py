@@ -10,7 +10,7 @@ import pytest
 
 import fastgru
 from fixture_manifest import (CUSTOM_OBJECTS, MANIFEST, REFUSED, TOL, arrays, is_stateful,
-                              load_data, max_error, paths)
+                              load_data, max_error, paths, tolerance)
 
 LOADABLE = [e for e in MANIFEST if e["model"] not in REFUSED]
 # One file per (Keras version, model) is enough for the slower whole-model checks.
@@ -56,7 +56,7 @@ def test_load_reproduces_keras(entry, error_record):
     error_record.add("fastgru.load vs Keras", f"{entry['format']}/{entry['model']}",
                      np.concatenate([g.ravel() for g in got]),
                      np.concatenate([e.ravel() for e in expected]))
-    assert max_error(got, expected) <= TOL
+    assert max_error(got, expected) <= tolerance(entry)
 
 
 @pytest.mark.parametrize("entry", [e for e in MANIFEST if e["model"] in REFUSED],

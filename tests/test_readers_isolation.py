@@ -1,20 +1,23 @@
 """HDF5 read by h5py (FASTGRU_HDF5_READER=h5py, or a file outside h5lite's subset) runs in a
-forked child (fastgru/keras/isolate.py, h5walk.py, h5transfer.py): the same models and the
-same errors as reading in-process, a crashing or hanging child becomes a FastGRUError, the
-parent never imports h5py, and loads from many threads at once still work."""
+child process started by fork+exec (fastgru/keras/isolate.py, h5walk.py, h5transfer.py): the
+same models and the same errors as reading in-process, a crashing or hanging child becomes a
+FastGRUError, the parent never imports h5py, and loads from many threads at once still work,
+also in a process that uses h5py and thread pools itself."""
+import faulthandler
 import io
 import os
-import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 import fastgru
 from fastgru.format import pack_model
-from fastgru.keras import h5transfer, h5tree, h5walk, isolate, read_model
+from fastgru.keras import h5transfer, h5tree, isolate, read_model
 from fixture_manifest import MANIFEST, paths
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,31 +76,46 @@ def test_errors_raised_in_the_child_keep_their_message(tmp_path, monkeypatch):
 
 
 def test_a_child_killed_by_a_signal_is_an_error_naming_the_file():
-    def crash(out):
-        os.kill(os.getpid(), signal.SIGSEGV)
-
     with pytest.raises(fastgru.FastGRUError, match=r"model\.h5: the HDF5 library crashed .*"
                                                    r"signal 11.*damaged"):
-        isolate.Child(crash).result("model.h5")
+        isolate.Child("isolation_tasks:crash").result("model.h5")
+
+
+def test_children_are_not_forks_of_this_process():
+    """They come from the fork server (a fresh interpreter), through a nanny per child, and
+    the server is reused: two children, one server."""
+    from fastgru.keras import forkserver
+
+    parents = {int(isolate.Child("isolation_tasks:parent_pid").result("x.h5")) for _ in "ab"}
+    assert os.getpid() not in parents and len(parents) == 2
+    assert forkserver._server[0] == os.getpid() and forkserver._server[2].poll() is None
+
+
+def test_a_serving_child_answers_each_request():
+    child = isolate.Child("isolation_tasks:echo_twice", b"first", serve=True)
+    try:
+        assert child.result("x.h5") == b"first"
+        assert child.ask(b"ab", "x.h5") == b"abab"
+        big = bytes(range(256)) * 4096   # more than a pipe holds, both ways
+        assert child.ask(big, "x.h5") == big * 2
+    finally:
+        child.close()
 
 
 def test_a_child_that_runs_too_long_is_stopped(monkeypatch):
     monkeypatch.setenv("FASTGRU_HDF5_TIMEOUT", "0.5")
     start = time.monotonic()
     with pytest.raises(fastgru.FastGRUError, match=r"slow\.h5: .*over 0\.5 s.*FASTGRU_HDF5_TIMEOUT"):
-        isolate.Child(lambda out: time.sleep(60)).result("slow.h5")
+        isolate.Child("isolation_tasks:sleep").result("slow.h5")
     assert time.monotonic() - start < 30
     monkeypatch.setenv("FASTGRU_HDF5_TIMEOUT", "soon")
     with pytest.raises(fastgru.FastGRUError, match="FASTGRU_HDF5_TIMEOUT=.soon. is not a number"):
-        isolate.Child(lambda out: None).result("x.h5")
+        isolate.Child("isolation_tasks:echo_twice").result("x.h5")
 
 
 def test_other_exceptions_in_the_child_come_back_as_oserror():
-    def fail(out):
-        raise KeyError("boom")
-
     with pytest.raises(OSError, match="KeyError: 'boom'"):
-        isolate.Child(fail).result("x.h5")
+        isolate.Child("isolation_tasks:fail").result("x.h5")
 
 
 def test_the_wire_format_refuses_pickled_arrays():
@@ -128,10 +146,8 @@ print("h5py" in sys.modules)
 
 
 def test_eight_threads_load_at_once():
-    """In a fresh process, as fastgru runs in an application that has not imported h5py. In
-    this test process other tests have imported it, and h5py's at-fork handler (its global
-    lock, taken before the other libraries' fork locks) deadlocked a thread-pool submit, the
-    new thread's garbage collection of an h5py object and a fork (py-spy, twice in 4 runs)."""
+    """In a fresh process, as fastgru runs in an application that has not imported h5py:
+    it still has not after the loads."""
     run = subprocess.run([sys.executable, "-c", _EIGHT_THREADS], cwd=ROOT, capture_output=True,
                          text=True, timeout=300, env={**os.environ, "FASTGRU_HDF5_READER": "h5py"})
     assert run.returncode == 0, run.stderr
@@ -146,9 +162,8 @@ def test_datasets_are_read_only_after_their_size_is_checked(tmp_path):
         f["small"] = np.arange(6, dtype=np.float32).reshape(2, 3)
         f["text"] = np.array([b"a", b"b"])
         f.create_group("optimizer_weights")["big"] = np.zeros(3)
-    tree = h5transfer.decode(isolate.Child(
-        lambda out: h5transfer.encode(h5walk.read_tree(str(path), "sizes.h5"), out)
-    ).result("sizes.h5"))
+    tree = h5transfer.decode(isolate.Child("isolation_tasks:full_tree", str(path).encode())
+                             .result("sizes.h5"))
     assert tree["huge"].shape == (2 ** 31, 2 ** 31)
     with pytest.raises(OSError, match="was not read"):
         tree["huge"][()]
@@ -156,3 +171,52 @@ def test_datasets_are_read_only_after_their_size_is_checked(tmp_path):
         tree["text"][()]
     assert tree["small"][()].tolist() == [[0, 1, 2], [3, 4, 5]]
     assert "optimizer_weights" not in tree
+
+
+def _h5py_garbage(h5py):
+    """An in-memory HDF5 file kept alive by a reference cycle: the garbage collector frees it,
+    taking h5py's global lock, in whichever thread it happens to run."""
+    f = h5py.File(io.BytesIO(), "w")
+    f["x"] = np.arange(4.0)
+    cycle = [f, f["x"]]
+    cycle.append(cycle)
+
+
+def test_loads_from_a_thread_pool_in_a_process_using_h5py():
+    """The deadlock a bare fork of this process had (issue 13): h5py imported and in use here,
+    a thread pool starting new threads (its submit holds concurrent.futures' shutdown lock,
+    which a fork's handlers take after h5py's lock), garbage collection of h5py objects in
+    those threads, and h5py reader children started from the pool at once."""
+    import gc
+
+    h5py = pytest.importorskip("h5py")
+    path = os.path.join(ROOT, "fastgru", "data", "demo.keras")
+    x = np.random.default_rng(0).normal(size=(2, 7, 3)).astype(np.float32)
+    serial = fastgru.load(path).predict(x).tobytes()
+    threshold = gc.get_threshold()
+    gc.set_threshold(50)   # collections (of h5py objects) in every thread, often
+
+    def task(i):
+        _h5py_garbage(h5py)
+        return fastgru.load(path).predict(x).tobytes()
+
+    def rounds():
+        for _ in range(3):   # a fresh pool each round: its submits start new threads
+            with ThreadPoolExecutor(8) as pool:
+                results.extend(pool.map(task, range(16)))
+
+    results = []
+    try:
+        # the rounds run in a daemon thread: a deadlocked submit would hold this one too
+        runner = threading.Thread(target=rounds, daemon=True)
+        runner.start()
+        runner.join(timeout=240)
+        if runner.is_alive():
+            # a deadlocked pool never ends and would hold this process at exit: say where
+            # every thread waits, then end the process
+            faulthandler.dump_traceback(all_threads=True)
+            sys.stderr.write("loads from the thread pool deadlocked\n")
+            os._exit(1)
+    finally:
+        gc.set_threshold(*threshold)
+    assert results == [serial] * 48

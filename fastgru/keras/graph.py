@@ -61,6 +61,9 @@ class GraphBuilder:
         self.values: dict = {}                  # TensorRef -> Value | BoolExpr | None
         self.infos: dict = {}                   # layer name -> LayerInfo
         self._read: dict = {}                   # layer name -> [(label, ndarray)]
+        # layer name -> the dtype the file stores each of its weights in, where one is 16-bit
+        self.stored_dtypes: dict = {}
+        self.layer_dtypes: dict = {}            # layer name -> a 16-bit dtype policy name
         self._masks: dict = {}                  # (tensor name, value) -> mask tensor name
         self.stateful_batch: Optional[int] = None
         self.stateful = False
@@ -174,13 +177,18 @@ class GraphBuilder:
                                   f"({', '.join(label for label, _ in expected)}), found "
                                   f"{len(refs)} in the file: {found}")
         arrays = []
+        layer_dtype = _dtype_name(layer.config.get("dtype", "float32"))
         for (label, shape), ref in zip(expected, refs):
             if tuple(ref.shape) != tuple(shape):
                 self.fail(layer.name, f"weight {label} ({ref.path}) has shape {tuple(ref.shape)}, "
                                       f"expected {tuple(shape)} from the config")
-            arrays.append((label, ref.read(f"{self.source}: layer {layer.name!r}")
-                           .astype(np.float32, copy=False)))
+            arrays.append((label, ref.read(f"{self.source}: layer {layer.name!r}", layer_dtype)))
         self._read[layer.name] = arrays
+        stored = [ref.stored_dtype() for ref in refs]
+        if any(d != "float32" for d in stored):   # kept 16-bit in the image (format.py)
+            self.stored_dtypes[layer.name] = stored
+        if layer_dtype in COMPUTED_16BIT:
+            self.layer_dtypes[layer.name] = layer_dtype
         return [a for _, a in arrays]
 
     # ---- the walk -----------------------------------------------------------------------
@@ -225,7 +233,17 @@ class GraphBuilder:
         tensors = {k: v for k, v in self.tensors.items() if k in used}
         return ModelSpec(name=g.name, keras_version=self.keras_version, source=self.source,
                          inputs=inputs, outputs=outputs, tensors=tensors, ops=ops, layers=infos,
-                         stateful_batch=self.stateful_batch if self.stateful else None)
+                         stateful_batch=self.stateful_batch if self.stateful else None,
+                         extra=self._precision_facts())
+
+    def _precision_facts(self) -> dict:
+        """What inspect says about 16-bit layers, and format.py's per-weight stored dtypes."""
+        facts = {}
+        if self.stored_dtypes:
+            facts["stored_weight_dtypes"] = self.stored_dtypes
+        if self.layer_dtypes:
+            facts["layer_dtypes"] = self.layer_dtypes
+        return facts
 
     def _live_ops(self, outputs):
         """Ops the outputs depend on. Masks no consumer uses (an Embedding's mask before a
@@ -360,7 +378,12 @@ class GraphBuilder:
                               f"fastgru understands")
 
 
+# The dtype policies under which Keras computes a layer in 16 bits (fastgru: float32).
+COMPUTED_16BIT = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
+
+
 def _dtype_name(dtype) -> str:
-    if isinstance(dtype, dict):             # Keras 3 DTypePolicy
-        dtype = dtype.get("config", {}).get("name", "float32")
+    if isinstance(dtype, dict):             # Keras 3 DTypePolicy, tf-keras Policy
+        config = dtype.get("config")
+        dtype = config.get("name", "float32") if isinstance(config, dict) else "float32"
     return str(dtype)

@@ -24,8 +24,8 @@ import struct
 import numpy as np
 
 from ..errors import FastGRUError
-from .h5tree import (MAX_WEIGHT_ELEMENTS, SKIPPED_TOP, Attributes, Dataset, Group,
-                     ObjectCounter)
+from .h5tree import (MAX_WEIGHT_ELEMENTS, OPAQUE_16, SKIPPED_TOP, Attributes, Dataset, Group,
+                     ObjectCounter, is_weight_dtype)
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 MAX_RANK = 32                    # HDF5's own limit
@@ -502,6 +502,8 @@ class _Reader:
             if padding > 1 or charset > 1 or size == 0:
                 raise Unsupported(f"{what}: a string with padding {padding}, charset {charset}")
             return _Datatype(np.dtype(f"S{size}"), null_terminated=padding == 0)
+        if kind == 5 and size == 2 and bits0 == 0:      # opaque, untagged: Keras' bfloat16
+            return _Datatype(OPAQUE_16)
         if kind == 9 and bits0 & 0x0F == 1 and bits1 & 0x0F <= 1:   # variable-length string
             return _Datatype(np.dtype(object), vlen=True)
         raise Unsupported(f"{what}: datatype class {kind} (bits {bits0:#x})")
@@ -532,7 +534,7 @@ class _Reader:
         count = math.prod(shape)
         data = None
         # sizes checked BEFORE reading, as h5walk does: only numbers, only what a weight may hold
-        if dtype.kind in "biuf" and count <= MAX_WEIGHT_ELEMENTS:
+        if is_weight_dtype(dtype) and count <= MAX_WEIGHT_ELEMENTS:
             start = self.layout(found[LAYOUT], count * dtype.itemsize, name)
             data = np.frombuffer(self.data, dtype, count, start).reshape(shape)
             data = np.asarray(data[()]) if data.ndim == 0 else data.copy()  # h5py: scalar -> native

@@ -13,7 +13,7 @@ from ..errors import FastGRUError
 from . import isolate
 from .h5transfer import decode
 from .h5tree import Group
-from .h5walk import H5pyReader
+from .h5walk import H5pyReader, source_argument
 
 READERS = ("auto", "lite", "h5py")
 
@@ -71,13 +71,13 @@ class PendingTree:
             self._start_h5py()
 
     def _start_h5py(self):
-        self._h5py = H5pyReader(self._h5py_source, self.where)
         if isolate.enabled():
-            self._child = isolate.Child(self._h5py.tree, self._h5py.dataset)
+            self._child = isolate.Child("fastgru.keras.h5walk:serve", source_argument(
+                self.path, self.where, self._bytes), serve=True)
+        else:
+            self._h5py = H5pyReader(self._h5py_source, self.where)
 
     def _is_archive(self) -> bool:
-        # not functools.cached_property: in Python 3.11 it holds a lock shared by all
-        # instances, which a child forked while another thread holds it would wait on forever
         if self._archive is None:
             from .archive import is_archive
 
@@ -129,7 +129,7 @@ class PendingTree:
         if self._tree is None and self._mode != "h5py":
             self._tree = self._read_lite()
         if self._tree is None:
-            if self._h5py is None:
+            if self._h5py is None and self._child is None:
                 self._start_h5py()
             self._tree = decode(self._tree_bytes(), self._dataset)
         return self._tree

@@ -10,6 +10,8 @@ touches it, so a damaged part the model does not use is as harmless as before.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import FastGRUError
 
 # The readers' bound on one weight (graph.py checks config shapes against it too).
@@ -18,6 +20,15 @@ MAX_DEPTH = 64
 MAX_OBJECTS = 1 << 20
 # Optimizer state: never needed, possibly larger than the model (docs/KERAS_FORMATS.md).
 SKIPPED_TOP = ("optimizer_weights", "optimizer")
+# Keras 3 and tf-keras store bfloat16 weights as opaque 2-byte values (h5py: |V2); the
+# layer's dtype says what they are (hdf5.WeightRef.read).
+OPAQUE_16 = np.dtype("V2")
+
+
+def is_weight_dtype(dtype) -> bool:
+    """Whether a dataset of this dtype may be a weight, and is read: numbers, or opaque
+    2-byte values."""
+    return dtype.kind in "biuf" or dtype == OPAQUE_16
 
 
 class Failed:

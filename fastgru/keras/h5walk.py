@@ -1,5 +1,5 @@
 """h5py -> plain tree (``h5tree.py``); runs where h5py is imported: the child process
-(``isolate.py``), or this one with isolation off.
+(``isolate.py``, entry ``serve``), or this one with isolation off.
 
 For a load, h5py's tree comes without data (``H5pyReader``): a dataset is read only when a
 reader takes it, so data the model does not use is never read, and what is read counts
@@ -7,6 +7,8 @@ against the memory cap. Anything h5py fails to read is kept as ``Failed``.
 """
 from __future__ import annotations
 
+import io
+import json
 import math
 
 import numpy as np
@@ -14,7 +16,7 @@ import numpy as np
 from ..errors import FastGRUError
 from .h5transfer import encode
 from .h5tree import (DEFERRED, MAX_WEIGHT_ELEMENTS, SKIPPED_TOP, Attributes, Dataset, Failed,
-                     Group, ObjectCounter)
+                     Group, ObjectCounter, is_weight_dtype)
 
 
 def _open(h5py, source, where):
@@ -65,6 +67,31 @@ class H5pyReader:
             self.h5.close()
 
 
+def source_argument(path: str, where: str, data=None) -> bytes:
+    """``serve``'s argument: the file (or its HDF5 bytes, where this process already has
+    them) and the name errors give it."""
+    head = json.dumps({"path": path, "where": where, "bytes": data is not None}).encode()
+    return head + b"\n" + (data or b"")
+
+
+def serve(argument: bytes, out):
+    """The child process's entry (``isolate.Child``): write the file's tree as
+    ``H5pyReader.tree`` does, then serve its datasets."""
+    head, data = argument.split(b"\n", 1)
+    head = json.loads(head)
+
+    def source():
+        if head["bytes"]:
+            return io.BytesIO(data)
+        from .archive import is_archive, read_weights   # a .keras archive's model.weights.h5
+
+        return io.BytesIO(read_weights(head["path"])) if is_archive(head["path"]) else head["path"]
+
+    reader = H5pyReader(source, head["where"])
+    reader.tree(out)
+    return reader.dataset
+
+
 class _Walker:
     def __init__(self, h5py, where, deferred=False):
         self.h5py, self.counter, self.deferred = h5py, ObjectCounter(where), deferred
@@ -105,7 +132,7 @@ class _Walker:
         count = math.prod(shape)   # Python ints: no overflow on hostile shapes
         data = None
         # sizes checked BEFORE reading: only numbers, only what a weight may hold
-        if dtype.kind in "biuf" and count <= MAX_WEIGHT_ELEMENTS:
+        if is_weight_dtype(dtype) and count <= MAX_WEIGHT_ELEMENTS:
             if self.deferred:
                 return Dataset(ds.name, shape, dtype, DEFERRED)
             try:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FastGRUError
-from .h5tree import MAX_WEIGHT_ELEMENTS, Dataset, Group
+from .h5tree import MAX_WEIGHT_ELEMENTS, OPAQUE_16, Dataset, Group
 
 
 @dataclass
@@ -29,18 +29,36 @@ class WeightRef:
     shape: tuple
     dataset: Dataset            # h5tree's: read in full, or not (too large, not numbers, damaged)
 
-    def read(self, where: str) -> np.ndarray:
+    def stored_dtype(self) -> str:
+        """What the file stores: float16, bfloat16 (opaque 2-byte values) or float32 (any
+        other numbers, which are read as float32)."""
+        dtype = self.dataset.dtype
+        if dtype == OPAQUE_16:
+            return "bfloat16"
+        return "float16" if dtype.kind == "f" and dtype.itemsize == 2 else "float32"
+
+    def read(self, where: str, layer_dtype: str) -> np.ndarray:
+        """The weight as float32 (exact for 16-bit ones); ``layer_dtype``, the layer's dtype
+        policy name, tells what opaque 2-byte values are."""
         count = math.prod(self.shape)
         if count > MAX_WEIGHT_ELEMENTS:
             raise FastGRUError(f"{where}: weight {self.path!r} has shape {self.shape}, more than "
                                f"{MAX_WEIGHT_ELEMENTS} elements")
-        if self.dataset.dtype.kind not in "fiu":
-            raise FastGRUError(f"{where}: weight {self.path!r} has dtype {self.dataset.dtype}, "
+        dtype = self.dataset.dtype
+        if dtype == OPAQUE_16 and layer_dtype != "bfloat16":
+            raise FastGRUError(f"{where}: weight {self.path!r} holds opaque 2-byte values, "
+                               f"which Keras writes for bfloat16, but the layer's dtype is "
+                               f"{layer_dtype!r}")
+        if dtype.kind not in "fiu" and dtype != OPAQUE_16:
+            raise FastGRUError(f"{where}: weight {self.path!r} has dtype {dtype}, "
                                f"expected numbers")
         try:
-            return np.asarray(self.dataset[()])
+            data = np.asarray(self.dataset[()])
         except OSError as e:  # a part of the file HDF5 could not read
             raise FastGRUError(f"{where}: cannot read weight {self.path!r} ({e})") from None
+        if dtype == OPAQUE_16:   # bfloat16: the high half of a float32, little-endian
+            return (np.ascontiguousarray(data).view("<u2").astype(np.uint32) << 16).view(np.float32)
+        return data.astype(np.float32, copy=False)
 
 
 def snake_case(class_name: str) -> str:

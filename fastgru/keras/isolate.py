@@ -1,36 +1,31 @@
-"""Run a reader in a forked child process, so that a file which crashes a C library (HDF5
-segfaults on some corrupt files) becomes a ``FastGRUError`` instead of killing the caller.
+"""Run a reader in a child process, so that a file which crashes a C library (HDF5 segfaults
+on some corrupt files) becomes a ``FastGRUError`` instead of killing the caller.
 
-The child inherits what it needs through ``fork`` (no arguments cross), writes its result as
-bytes to a pipe (then, if asked to, serves further requests from a second pipe) and exits with
-``os._exit``; a ``FastGRUError`` it raises is re-raised here with the same message. Settings:
-``FASTGRU_HDF5_ISOLATION=0`` runs readers in-process (so does a platform without ``fork``);
+The child runs ``entry(argument, out)``, a function named as ``"module:function"``; what it
+writes to the binary file ``out`` comes back as bytes through a pipe. If it returns a function,
+the child stays to serve further requests with it (``answer(request, out)``), keeping what
+``entry`` opened (e.g. an HDF5 file). A ``FastGRUError`` it raises is re-raised here with the
+same message; nothing that crosses the pipes is unpickled.
+
+The child is never a fork of this process (``forkserver.py`` says why and where it comes
+from). Settings: ``FASTGRU_HDF5_ISOLATION=0`` runs readers in-process;
 ``FASTGRU_HDF5_TIMEOUT`` (seconds, default 120) bounds the child's whole life.
 """
 from __future__ import annotations
 
-import gc
-import io
 import json
 import os
 import select
 import signal
 import struct
-import sys
 import time
-import warnings
 
 from ..errors import FastGRUError
+from . import forkserver
 
 DEFAULT_TIMEOUT = 120.0
-_OK, _ERROR = b"0", b"E"
-# JAX warns on every fork that its threads make fork unsafe; our child never touches JAX.
-warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning,
-                        module=__name__)
-
-
 def enabled() -> bool:
-    return hasattr(os, "fork") and os.environ.get("FASTGRU_HDF5_ISOLATION", "1") != "0"
+    return os.name == "posix" and os.environ.get("FASTGRU_HDF5_ISOLATION", "1") != "0"
 
 
 def _timeout() -> float:
@@ -46,29 +41,31 @@ def _timeout() -> float:
 
 
 class Child:
-    """``produce(out)`` running in a forked child, writing its result to the binary file
-    ``out``; ``result`` waits for those bytes, ``close`` stops the child if still running.
-    Started early, the child works while the caller does other things. With ``answer``, the
-    child then stays to serve requests: ``ask(request)`` returns what ``answer(request, out)``
-    wrote (the child keeps what ``produce`` opened, e.g. an HDF5 file)."""
+    """``entry(argument, out)`` running in a child process; ``result`` waits for what it
+    wrote, ``close`` stops the child if still running. Started early, the child works while
+    the caller does other things. With ``serve``, the child then stays: ``ask(request)``
+    returns what the function ``entry`` returned wrote for that request."""
 
-    def __init__(self, produce, answer=None):
+    def __init__(self, entry: str, argument: bytes = b"", serve: bool = False):
         self._deadline = time.monotonic() + _timeout()
+        self._serving = serve
+        self._process = None
         self._fd, write_end = os.pipe()
         requests, self._requests = os.pipe()
-        self._serving = answer is not None
-        # With other threads alive, the child only runs this thread's code: it needs no lock
-        # they may hold but the HDF5 library's, and this process never loads HDF5 in this mode.
-        self._pid = os.fork()
-        if self._pid == 0:   # the child: never returns
-            os.close(self._fd)
-            os.close(self._requests)
-            _child(produce, answer, requests, write_end)
-        os.close(write_end)
-        os.close(requests)
+        try:
+            self._process = forkserver.ServedChild.start(entry, requests, write_end,
+                                                         self._deadline)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            os.close(write_end)
+            os.close(requests)
+        if self._process is not None:   # else no child started in time: the reply times out
+            self._send(argument)
 
     def result(self, where: str) -> bytes:
-        """The bytes ``produce`` wrote; ``where`` names the file in error messages."""
+        """The bytes ``entry`` wrote; ``where`` names the file in error messages."""
         try:
             return self._reply(where)
         finally:
@@ -76,20 +73,26 @@ class Child:
                 self.close()
 
     def ask(self, request: bytes, where: str) -> bytes:
-        """The bytes ``answer(request, out)`` wrote in the child."""
-        if self._pid is None:
+        """The bytes the serving function wrote for ``request`` in the child."""
+        if self._process is None:
             raise FastGRUError(f"{where}: the HDF5 reader process has already ended")
-        try:
-            os.write(self._requests, struct.pack("<Q", len(request)) + request)
-        except BrokenPipeError:
-            pass   # the child is gone: reading its reply says how
+        self._send(request)
         return self._reply(where)
+
+    def _send(self, message: bytes) -> None:
+        try:
+            sent = _write_all(self._requests, struct.pack("<Q", len(message)) + message,
+                              self._deadline)
+        except BrokenPipeError:
+            return   # the child is gone: reading its reply says how
+        if not sent:   # a child too slow to even take its input: the reply times out too
+            self._deadline = 0.0
 
     def _reply(self, where: str) -> bytes:
         try:
-            head = payload = _read_exact(self._fd, 9, self._deadline)
+            head = payload = forkserver.read_exact(self._fd, 9, self._deadline)
             if isinstance(head, bytearray):
-                payload = _read_exact(self._fd, struct.unpack("<Q", head[1:])[0], self._deadline)
+                payload = forkserver.read_exact(self._fd, struct.unpack("<Q", head[1:])[0], self._deadline)
         except BaseException:
             self.close()            # interrupted (Ctrl-C): leave no child behind
             raise
@@ -97,86 +100,43 @@ class Child:
             self.close()
             raise FastGRUError(f"{where}: reading the HDF5 data took over {_timeout():g} s; "
                                f"the reader was stopped (FASTGRU_HDF5_TIMEOUT sets the limit)")
-        if payload is _ENDED:
+        if payload is forkserver.ENDED:
             raise self._ended(where)
-        if head[:1] == _ERROR:
+        if head[:1] == forkserver.ERROR:
             error = json.loads(bytes(payload))
             raise (FastGRUError if error["type"] == "FastGRUError" else OSError)(error["message"])
         return bytes(payload)
 
     def _ended(self, where: str) -> FastGRUError:
         """The error for a child that ended without a reply."""
-        _, status = os.waitpid(self._pid, 0)
-        self._pid = None
+        if self._process is None:
+            self.close()
+            return FastGRUError(f"{where}: the HDF5 reader process did not start")
+        status = self._process.wait()
+        self._process = None
         self.close()
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
+        if status < 0:
+            sig = -status
             return FastGRUError(f"{where}: the HDF5 library crashed reading the file (signal "
                                 f"{sig}, {signal.Signals(sig).name}): the file is damaged")
-        return FastGRUError(f"{where}: the HDF5 reader process failed (exit status "
-                            f"{os.WEXITSTATUS(status)})")
+        return FastGRUError(f"{where}: the HDF5 reader process failed (exit status {status})")
 
     def close(self) -> None:
-        if self._pid is not None:
-            os.kill(self._pid, signal.SIGKILL)
-            os.waitpid(self._pid, 0)
-            self._pid = None
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
         for name in ("_fd", "_requests"):
             if getattr(self, name) is not None:
                 os.close(getattr(self, name))
                 setattr(self, name, None)
 
 
-_ENDED = object()
-
-
-def _read_exact(fd, n, deadline):
-    """``n`` bytes (a bytearray), ``_ENDED`` at an early EOF, or None past the deadline."""
-    data = bytearray(n)
-    view, got = memoryview(data), 0
-    poller = select.poll()   # not select(): it fails on descriptors past 1023
-    poller.register(fd, select.POLLIN)
-    while got < n:
-        left = deadline - time.monotonic()
-        if left <= 0 or not poller.poll(left * 1000):
-            return None
-        count = os.readv(fd, [view[got:got + (1 << 24)]])
-        if not count:
-            return _ENDED
-        got += count
-    return data
-
-
-def _framed(write) -> bytes:
-    """What ``write(out)`` wrote, framed: status, length, bytes; a failure is reported, for
-    the parent to decide."""
-    out = io.BytesIO()
-    try:
-        write(out)
-        status, data = _OK, out.getvalue()
-    except BaseException as e:
-        kind = "FastGRUError" if isinstance(e, FastGRUError) else "OSError"
-        message = str(e) if kind == "FastGRUError" else f"{type(e).__name__}: {e}"
-        status, data = _ERROR, json.dumps({"type": kind, "message": message}).encode()
-    return status + struct.pack("<Q", len(data)) + data
-
-
-def _child(produce, answer, requests, fd):
-    try:
-        # A short life: the cycle collector would only touch (and copy-on-write) the parent's
-        # objects, ~5 ms of a cold load.
-        gc.disable()
-        if "faulthandler" in sys.modules:   # the parent reports a crash; no traceback dump here
-            sys.modules["faulthandler"].disable()
-        with os.fdopen(fd, "wb") as pipe, os.fdopen(requests, "rb") as incoming:
-            pipe.write(_framed(produce))
-            pipe.flush()
-            while answer is not None:
-                size = incoming.read(8)
-                if len(size) < 8:    # the parent closed: done
-                    break
-                request = incoming.read(struct.unpack("<Q", size)[0])
-                pipe.write(_framed(lambda out: answer(request, out)))
-                pipe.flush()
-    finally:
-        os._exit(0)
+def _write_all(fd, data, deadline) -> bool:
+    """Write ``data``; False if the reader did not take it all before the deadline."""
+    view = memoryview(data)
+    while view:
+        if not forkserver.wait_ready(fd, select.POLLOUT, deadline):
+            return False
+        view = view[os.write(fd, view[:1 << 16]):]
+    return True
