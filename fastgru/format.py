@@ -233,6 +233,9 @@ class _Packer:
                 fvals["value"] = float(op.attrs.get("value", 0.0))
             elif op.kind == "concatenate":
                 ivals["axis"] = self.concat_axis(op)
+            elif op.kind == "attention":   # its flags and modes, by slot name
+                ivals = {n: int(op.attrs[n]) for n in OP_BY_NAME[op.kind].iattrs}
+                fvals = {n: float(op.attrs[n]) for n in OP_BY_NAME[op.kind].fattrs}
         kind = OP_BY_NAME[op.kind]
         iattr = _slots(ivals, kind.iattrs, N_IATTR, 0)
         fattr = _slots(fvals, kind.fattrs, N_FATTR, 0.0)

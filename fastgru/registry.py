@@ -55,6 +55,10 @@ OPS = (
     OpKind(13, "multiply", 1, _MANY, 1, (), ()),
     OpKind(14, "average", 1, _MANY, 1, (), ()),
     OpKind(15, "mask_or", 1, _MANY, 1, (), ()),
+    # inputs: query, key, value, query_mask?, value_mask?, attention_mask?; outputs: y, scores?
+    OpKind(16, "attention", 6, 6, 2, ("scale", "concat_score_weight"),
+           ("num_heads", "score_mode", "causal", "mask_fill", "zero_masked_weights",
+            "query_mask_rows"), ("query_scale",)),
 )
 OP_BY_NAME = {op.name: op for op in OPS}
 

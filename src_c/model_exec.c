@@ -371,6 +371,9 @@ int fg_model_check_streamable(const fg_model *m) {
                        "reversal), so each output depends on later steps");
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
+        if (o->kind == OP_ATTENTION)   /* causal ones too: fastgru keeps no key/value cache */
+            return fg_fail(FG_ERR_STATE, "layer '%s' (attention) cannot be streamed one step "
+                           "at a time: each output attends over the whole sequence", o->layer);
         if (o->kind == OP_GRU && m->tensors[o->in[0]].dims[0] != -1)
             return fg_fail(FG_ERR_STATE, "layer '%s': its input has a fixed length of %lld "
                            "steps in the image, so the model cannot be streamed one step at a "

@@ -130,6 +130,17 @@ typedef struct model_check_ctx {
     int code;           /* what a failure returns: FG_ERR_FORMAT at load, FG_ERR_ARG per run */
 } model_check_ctx;
 
+/* model_check.c's rules for the checks of other files: tensor in[k] / out[k] (absent allowed
+ * unless required; dtype -1: any), weight slot k (plain float32 of rank 1 or 2 with dims d0,
+ * d1; -1: any), a 0/1 flag attribute, and dimension k of a tensor with its time axis resolved
+ * (-1 while open). */
+int model_check_tensor(const model_check_ctx *c, int is_out, int k, int32_t dtype, int required,
+                       const model_tensor **t);
+int model_check_weight(const model_check_ctx *c, int k, int required, int32_t rank, int64_t d0,
+                       int64_t d1, const model_weight **w);
+int model_check_flag(const model_check_ctx *c, int slot, const char *name);
+int64_t model_check_dim(const model_check_ctx *c, const model_tensor *t, int k);
+
 /* What an op kind's run (model_ops.c; gru: model_exec.c) sees. in[i] / out[i] point at the
  * op's tensors' data (NULL for an absent optional one), laid out C-contiguous (batch,
  * per-sample dims with time = its length), already checked for this shape. */

@@ -23,7 +23,8 @@ enum {
     OP_MULTIPLY = 13,
     OP_AVERAGE = 14,
     OP_MASK_OR = 15,
-    OP_KIND_COUNT = 16
+    OP_ATTENTION = 16,
+    OP_KIND_COUNT = 17
 };
 
 /* MODEL_OPS(X): X(KIND, name, min_in, max_in, n_out, n_w) per op kind. */
@@ -43,7 +44,8 @@ enum {
     X(SUBTRACT, subtract, 2, 2, 1, 0) \
     X(MULTIPLY, multiply, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
     X(AVERAGE, average, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
-    X(MASK_OR, mask_or, 1, MODEL_MAX_OP_INPUTS, 1, 0)
+    X(MASK_OR, mask_or, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
+    X(ATTENTION, attention, 6, 6, 2, 2)
 
 /* MODEL_ACTIVATIONS(X): X(C enum name, canonical name, id). */
 #define MODEL_ACTIVATIONS(X) \
@@ -89,6 +91,10 @@ enum { BATCH_NORM_CENTER = 0, BATCH_NORM_SCALE = 1 };
 enum { BATCH_NORM_F_EPSILON = 0 };
 enum { ACTIVATION_ACTIVATION = 0 };
 enum { CONCATENATE_AXIS = 0 };
+enum { ATTENTION_NUM_HEADS = 0, ATTENTION_SCORE_MODE = 1, ATTENTION_CAUSAL = 2,
+       ATTENTION_MASK_FILL = 3, ATTENTION_ZERO_MASKED_WEIGHTS = 4, ATTENTION_QUERY_MASK_ROWS = 5
+       };
+enum { ATTENTION_F_QUERY_SCALE = 0 };
 /* END generated */
 
 #endif

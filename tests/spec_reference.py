@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference_attention import OPS as ATTENTION_OPS
 from reference_gru import gru_reference, reference_activation
+
+# Op kinds whose references live in modules of their own: kind -> f(inputs, attrs, weights).
+TOPIC_OPS = {**ATTENTION_OPS}
 
 
 def _gru(op, env, carried):
@@ -103,6 +107,8 @@ def run_spec(spec, inputs, carried=None):
             results = [np.mean(xs, axis=0)]
         elif k == "subtract":
             results = [xs[0] - xs[1]]
+        elif k in TOPIC_OPS:
+            results = TOPIC_OPS[k](xs, a, w)
         else:
             raise KeyError(f"spec_reference: unknown op kind {k!r}")
         for name, value in zip(op.outputs, results):

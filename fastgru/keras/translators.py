@@ -5,15 +5,17 @@ the classes it knows; the graph reader looks classes up only here.
 """
 from __future__ import annotations
 
-from . import translate
+from . import translate, translate_attention
 
 TRANSLATORS = {
     **translate.TRANSLATORS,
+    **translate_attention.TRANSLATORS,
 }
 
 # (fewest, most) input tensors per call; a class not listed takes exactly one. None: no limit.
 INPUT_COUNTS = {
     **{name: (2, None) for name in translate.MERGE_KINDS},
+    **translate_attention.INPUT_COUNTS,
 }
 
 
