@@ -211,17 +211,9 @@ def test_every_mask_combination_matches_the_reference():
 def test_mutated_attention_images_never_crash(tmp_path):
     """test_format's image fuzzing on an image with every attention input and both outputs:
     each hostile variant loads and runs, or raises FastGRUError."""
-    import os
-    import subprocess
-    import sys
-
-    from test_format import FUZZ, HERE
+    from test_format import fuzz_image
     path = tmp_path / "m.fgru"
     path.write_bytes(pack_model(attention_spec(tq=4, tk=5, heads=1, dk=2, dv=3, scores=True,
                                                weights={"scale": np.ones(1, np.float32)})))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), HERE]))
-    proc = subprocess.run([sys.executable, "-c", FUZZ, str(path), "2", "800"],
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, f"fuzz process died ({proc.returncode}):\n{proc.stderr[-3000:]}"
-    loaded, refused = int(proc.stdout.split()[1]), int(proc.stdout.split()[3])
+    loaded, refused = fuzz_image(path, seed=2, count=800)
     assert refused > 500 and loaded > 0
