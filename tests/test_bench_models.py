@@ -15,21 +15,9 @@ pytest.importorskip("keras")
 FAST = {"min_seconds": 0.0, "min_calls": 1}
 
 
-def _gru_mha_dense(keras):
-    L = keras.layers
-    x = keras.Input((models.STEPS, 16))
-    h = L.GRU(8, return_sequences=True)(x)
-    h = L.LayerNormalization()(L.MultiHeadAttention(2, 4)(h, h))
-    return keras.Model(x, L.Dense(1)(h))
-
-
-RUNNABLE = models.Architecture("T", "GRU → MultiHeadAttention → LayerNormalization → Dense",
-                               _gru_mha_dense, models._floats)
-
-
 def test_worker_times_a_model_fastgru_runs(tmp_path):
-    models.prepare([RUNNABLE], str(tmp_path), [1, 3])
-    rows = models.run_worker("fastgru", 1, str(tmp_path), ["T"], [1, 3], **FAST)
+    models.prepare([models.ARCHITECTURES["A3u"]], str(tmp_path), [1, 3])
+    rows = models.run_worker("fastgru", 1, str(tmp_path), ["A3u"], [1, 3], **FAST)
     assert [r["batch"] for r in rows] == [1, 3]
     for row in rows:
         assert row["max_abs_err"] <= 1e-5 and row["seconds"] > 0

@@ -81,6 +81,14 @@ def _gru_mha(keras):
     return keras.Model(x, L.Dense(1)(L.GlobalAveragePooling1D()(h)))
 
 
+def _gru_mha_unpooled(keras):
+    L = keras.layers
+    x = keras.Input((STEPS, 16))
+    h = L.GRU(64, return_sequences=True)(x)
+    h = L.LayerNormalization()(L.MultiHeadAttention(4, 16)(h, h))
+    return keras.Model(x, L.Dense(1)(h))
+
+
 ARCHITECTURES = {
     "A1": Architecture("A1", "Embedding(mask_zero) → Bidirectional(GRU(64)) → "
                        "GlobalMaxPooling1D → Dense", _embedding_bigru, _ids),
@@ -89,6 +97,10 @@ ARCHITECTURES = {
     "A3": Architecture("A3", "GRU(64, return_sequences) → MultiHeadAttention(4 heads, key_dim "
                        "16) → LayerNormalization → GlobalAveragePooling1D → Dense", _gru_mha,
                        _floats),
+    # A3 up to its pooling: what fastgru runs before GlobalAveragePooling1D lands
+    "A3u": Architecture("A3u", "A3 without its pooling: GRU(64, return_sequences) → "
+                        "MultiHeadAttention → LayerNormalization → Dense per step",
+                        _gru_mha_unpooled, _floats),
 }
 
 
