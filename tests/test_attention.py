@@ -5,6 +5,8 @@ options fastgru does not run) naming the layer."""
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
 
 import numpy as np
 import pytest
@@ -14,8 +16,10 @@ from fastgru import _core
 from fastgru.errors import FastGRUError
 from fastgru.format import pack_model
 from fastgru.model import Model
+from fixture_manifest import MANIFEST, arrays, load_data, paths
 from model_cases import SpecBuilder
 from spec_reference import run_spec
+from test_c_library import c_build, converted, run  # noqa: F401  (c_build: a fixture)
 
 TOL = 1e-5
 ATTRS = {"num_heads": 1, "score_mode": 0, "causal": False, "mask_fill": 0,
@@ -217,3 +221,37 @@ def test_mutated_attention_images_never_crash(tmp_path):
                                                weights={"scale": np.ones(1, np.float32)})))
     loaded, refused = fuzz_image(path, seed=2, count=800)
     assert refused > 500 and loaded > 0
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None or shutil.which("make") is None,
+                    reason="needs valgrind and make (Debian: valgrind)")
+@pytest.mark.parametrize("entry_id", ["keras3/mha_cross/keras3_keras",
+                                      "keras3/attention_tanh_scores/keras3_keras"])
+def test_fastgru_run_attention_is_clean_under_valgrind(c_build, tmp_path, entry_id):
+    """The attention op's packing and products through the C program, under memcheck (batch
+    runs only: attention does not stream)."""
+    model_path, in_paths, xs = converted(entry_id, tmp_path)
+    out = tmp_path / "y.npy"
+    r = run(["valgrind", "--error-exitcode=1", "--leak-check=full", c_build / "fastgru_run",
+             "--threads", "1", model_path, *in_paths, out])
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_tf_keras_causal_spelling(tmp_path):
+    """Older tf-keras files say Attention(causal=True) in the layer config instead of
+    use_causal_mask in the call: the same model written that way gives Keras' stored outputs
+    (made with use_causal_mask)."""
+    entry = next(e for e in MANIFEST if e["id"] == "keras2/attention_causal_scores/keras2_weights_h5")
+    weights, config_path = paths(entry)
+    config = json.loads(config_path.read_text())
+    for layer in config["config"]["layers"]:
+        for node in layer["inbound_nodes"]:
+            for tensor in node:
+                if tensor[3].pop("use_causal_mask", None):
+                    layer["config"]["causal"] = True
+    edited = tmp_path / "causal.json"
+    edited.write_text(json.dumps(config))
+    data = load_data(entry)
+    got = fastgru.load(weights, config=edited).predict(arrays(data, "x")[0])
+    for g, e in zip(got, arrays(data, "y")):
+        np.testing.assert_allclose(g, e, atol=TOL, rtol=0)

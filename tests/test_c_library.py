@@ -29,7 +29,9 @@ BATCH_MODELS = ["keras3/simple/keras3_keras", "keras3/masking/keras3_keras",
                 "keras3/two_in_two_out/keras3_keras", "keras3/embedding_mask/keras3_keras",
                 "keras3/bidi_state/keras3_keras", "keras3/norms/keras3_keras",
                 "keras3/masking_merge/keras3_h5", "keras3/stateful/keras3_keras",
-                "keras2/sentiment/keras2_h5", "keras2/activations/keras2_h5"]
+                "keras2/sentiment/keras2_h5", "keras2/activations/keras2_h5",
+                "keras3/mha_cross/keras3_keras", "keras2/attention_causal_scores/keras2_h5",
+                "keras3/attention_masks/keras3_keras"]
 STREAM_MODELS = ["keras3/simple_seq/keras3_keras", "keras3/masking_state/keras3_keras",
                  "keras3/two_in_two_out/keras3_keras", "keras3/embedding_mask/keras3_keras",
                  "keras3/stacked_cells/keras3_keras"]
