@@ -255,3 +255,21 @@ def test_tf_keras_causal_spelling(tmp_path):
     got = fastgru.load(weights, config=edited).predict(arrays(data, "x")[0])
     for g, e in zip(got, arrays(data, "y")):
         np.testing.assert_allclose(g, e, atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("score_mode", [0, 1, 2])
+def test_c_export_config_builds_tanh_for_tanh_scores(score_mode):
+    """`--format c`'s fg_config.h: the attention op, and tanh where its scores sum tanh terms
+    (concat, additive) even though no op names tanh as its activation."""
+    import re
+
+    from fastgru import c_export
+    from fastgru.registry import ACTIVATIONS, OP_BY_NAME
+    spec = attention_spec(tq=4, tk=5, heads=1, masks=(False, False, False), score_mode=score_mode,
+                          weights={"concat_score_weight": np.ones(1, np.float32)}
+                          if score_mode == 1 else None)
+    text = c_export.config_text(pack_model(spec), "att")
+    ops = int(re.search(r"FG_CONFIG_OPS 0x([0-9a-f]+)u", text).group(1), 16)
+    acts = int(re.search(r"FG_CONFIG_ACTIVATIONS 0x([0-9a-f]+)u", text).group(1), 16)
+    assert ops == 1 << OP_BY_NAME["attention"].id
+    assert acts == (0 if score_mode == 0 else 1 << ACTIVATIONS["tanh"])
