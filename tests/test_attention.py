@@ -273,3 +273,16 @@ def test_c_export_config_builds_tanh_for_tanh_scores(score_mode):
     acts = int(re.search(r"FG_CONFIG_ACTIVATIONS 0x([0-9a-f]+)u", text).group(1), 16)
     assert ops == 1 << OP_BY_NAME["attention"].id
     assert acts == (0 if score_mode == 0 else 1 << ACTIVATIONS["tanh"])
+
+
+def test_explicit_masks_and_open_mask_lengths_are_refused_by_name(tmp_path):
+    keras = pytest.importorskip("keras")
+    L = keras.layers
+    x, m = keras.Input((5, 4)), keras.Input((5,), dtype="int32")
+    y = L.MultiHeadAttention(2, 3, name="mha_qmask")(x, x, query_mask=m)
+    with pytest.raises(FastGRUError, match="mha_qmask.*query_mask"):
+        fastgru.load(_save(keras, keras.Model([x, m], y), tmp_path))
+    x, am = keras.Input((None, 4)), keras.Input((None, None))
+    y = L.MultiHeadAttention(2, 3, name="mha_open")(x, x, attention_mask=am)
+    with pytest.raises(FastGRUError, match="mha_open.*fixed value time"):
+        fastgru.load(_save(keras, keras.Model([x, am], y), tmp_path))

@@ -40,6 +40,14 @@ def _call_flag(b, layer, call, name):
     return b.flag(layer.name, call.op_kwargs, name, False)
 
 
+def _no_other_tensors(b, layer, call, known=()):
+    """Refuse keyword tensors the translator would otherwise ignore (explicit masks)."""
+    other = sorted(set(call.tensor_kwargs) - set(known))
+    if other:
+        b.fail(layer.name, f"called with tensor argument(s) {', '.join(other)}, which fastgru "
+                           f"does not support here")
+
+
 def _attention_op(b, layer, q, k, v, masks, attrs, weights, scores_shape=None, units=None):
     """The attention op on (q, k, v) -> its output Value (and the scores Value or None)."""
     q_mask, v_mask, attention_mask = masks
@@ -56,6 +64,7 @@ def _attention_op(b, layer, q, k, v, masks, attrs, weights, scores_shape=None, u
 def translate_attention(b, layer, call, inputs, states, mask):
     """Attention (dot or concat scores) and AdditiveAttention, inputs [query, value(, key)]."""
     cfg = layer.config
+    _no_other_tensors(b, layer, call)
     additive = b.resolve_class(layer, layer.class_name, layer.registered_name) == "AdditiveAttention"
     q, v = inputs[0], inputs[1]
     k = inputs[2] if len(inputs) > 2 else v
@@ -115,6 +124,7 @@ def _output_units(b, layer, cfg, query_dim):
 def translate_mha(b, layer, call, inputs, states, mask):
     """MultiHeadAttention(query, value, key=None, attention_mask=None) over the time axis."""
     cfg = layer.config
+    _no_other_tensors(b, layer, call, ("value", "key", "attention_mask"))
     q = inputs[0]
     v = inputs[1] if len(inputs) > 1 else b.keyword_tensor(layer, call, "value")
     k = inputs[2] if len(inputs) > 2 else b.keyword_tensor(layer, call, "key")
@@ -142,9 +152,10 @@ def translate_mha(b, layer, call, inputs, states, mask):
     if k.shape[0] != v.shape[0] and None not in (k.shape[0], v.shape[0]):
         b.fail(layer.name, f"key and value lengths differ ({k.shape[0]} and {v.shape[0]})")
     units = _output_units(b, layer, cfg, dq)
-    if attention_mask is not None and len(attention_mask.shape) != 2:
-        b.fail(layer.name, f"attention_mask must be (batch, query time, value time), got "
-                           f"per-sample shape {attention_mask.shape}")
+    if attention_mask is not None and (len(attention_mask.shape) != 2 or
+                                       attention_mask.shape[1] is None):
+        b.fail(layer.name, f"attention_mask must be (batch, query time, value time) with a "
+                           f"fixed value time, got per-sample shape {attention_mask.shape}")
     expected = []
     for part, (rows, width) in zip(MHA_PARTS[:3], ((dq, key_dim), (dk, key_dim), (dv, value_dim))):
         expected.append((f"{part}/kernel", (rows, heads, width)))
