@@ -155,21 +155,32 @@ static int mask_keeps(const void *am, int32_t dtype, int64_t k) {
 }
 
 /* Row i of the scores in place -> its attention weights; keep[j]: scratch. */
-static void masked_softmax(const model_op *o, const uint8_t *qm, const uint8_t *vm,
-                           const void *am, int32_t am_dtype, int64_t i, int64_t tk, float *S,
+static void masked_softmax(const attention_job *J, const uint8_t *qm, const uint8_t *vm,
+                           const void *am, int32_t am_dtype, int64_t i, float *S,
                            uint8_t *keep) {
+    const model_op *o = J->r->o;
+    int64_t tk = J->tk;
     int causal = o->iattr[ATTENTION_CAUSAL], replace = o->iattr[ATTENTION_MASK_FILL];
     int row_ok = o->iattr[ATTENTION_QUERY_MASK_ROWS] || !qm || qm[i];
+    int masked = !row_ok || vm || causal || am;
     float top = -INFINITY, sum = 0.0f;
     for (int64_t j = 0; j < tk; j++) {
-        keep[j] = row_ok && (!vm || vm[j]) && (!causal || j <= i) &&
-                  (!am || mask_keeps(am, am_dtype, i * tk + j));
-        if (!keep[j]) S[j] = replace ? -MASKED_OFFSET : S[j] - MASKED_OFFSET;
+        if (masked) {
+            keep[j] = row_ok && (!vm || vm[j]) && (!causal || j <= i) &&
+                      (!am || mask_keeps(am, am_dtype, i * tk + j));
+            if (!keep[j]) S[j] = replace ? -MASKED_OFFSET : S[j] - MASKED_OFFSET;
+        }
         if (S[j] > top) top = S[j];
     }
-    for (int64_t j = 0; j < tk; j++) sum += S[j] = expf(S[j] - top);
-    for (int64_t j = 0; j < tk; j++) S[j] = keep[j] || !o->iattr[ATTENTION_ZERO_MASKED_WEIGHTS]
-                                               ? S[j] / sum : 0.0f;
+    for (int64_t j = 0; j < tk; j++) S[j] -= top;
+    if (FG_ACT_BUILT(FG_ACT_EXPONENTIAL))   /* the kernels' vector exp */
+        J->kern->act_inplace(FG_ACT_EXPONENTIAL, S, tk);
+    else
+        for (int64_t j = 0; j < tk; j++) S[j] = expf(S[j]);
+    for (int64_t j = 0; j < tk; j++) sum += S[j];
+    float inv = 1.0f / sum;
+    int zero = masked && o->iattr[ATTENTION_ZERO_MASKED_WEIGHTS];
+    for (int64_t j = 0; j < tk; j++) S[j] = zero && !keep[j] ? 0.0f : S[j] * inv;
 }
 
 /* Sample b, head h. */
@@ -214,7 +225,7 @@ static void attend(const attention_job *J, int64_t b, int64_t h, float *scratch)
     }
     float *scores_out = r->out[1];
     for (int64_t i = 0; i < tq; i++) {
-        masked_softmax(o, qm, vm, am, am_dtype, i, tk, S + i * sk, (uint8_t *)row);
+        masked_softmax(J, qm, vm, am, am_dtype, i, S + i * sk, (uint8_t *)row);
         if (scores_out) memcpy(scores_out + (b * tq + i) * tk, S + i * sk, (size_t)tk * 4);
     }
     pack_panels(v, ldv, tk, dv, 0, VP);
