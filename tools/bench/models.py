@@ -263,8 +263,9 @@ def markdown(results, archs, batches, threads):
                     rows = results.get((peer, n), [])
                     row = next((r for r in rows if r["arch"] == arch.name and
                                 r.get("batch") in (batch, None)), None)
-                    if row and "skipped" in row:
-                        reasons.setdefault(f"{peer} on {arch.name}", row["skipped"])
+                    if row and "skipped" in row:   # one line of it, for the table's notes
+                        reasons.setdefault(f"{peer} on {arch.name}",
+                                           " ".join(row["skipped"].split())[:200])
                     cells.append(_cell(row))
                 lines.append(f"| {batch} | {n} | " + " | ".join(cells) + " |")
         lines.append("")
