@@ -21,7 +21,7 @@ import re
 
 from . import format as fmt
 from .errors import FastGRUError
-from .registry import OPS
+from .registry import ACTIVATIONS, OP_BY_NAME, OPS
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _BYTES_PER_LINE = 16
@@ -42,6 +42,7 @@ def config_path(header_path: str) -> str:
     return os.path.join(os.path.dirname(header_path), stem + "_fg_config.h")
 
 
+_ATTENTION = OP_BY_NAME["attention"]
 # iattr slots holding activation ids, per op kind: those the registry names *activation
 _ACT_SLOTS = {op.id: tuple(k for k, slot in enumerate(op.iattrs) if slot.endswith("activation"))
               for op in OPS}
@@ -59,6 +60,8 @@ def config_text(image: bytes, name: str) -> str:
         ops |= 1 << kind
         for slot in _ACT_SLOTS.get(kind, ()):
             acts |= 1 << iattr[slot]
+        if kind == _ATTENTION.id and iattr[_ATTENTION.iattrs.index("score_mode")] != 0:
+            acts |= 1 << ACTIVATIONS["tanh"]   # concat / additive scores sum tanh terms
     kinds = [k for k, v in sorted(fmt.OP_IDS.items(), key=lambda kv: kv[1]) if ops >> v & 1]
     return "\n".join([
         f"/* What model {name} uses (ops: {', '.join(kinds)}), written by",

@@ -246,6 +246,9 @@ class _Packer:
                 fvals["value"] = float(op.attrs.get("value", 0.0))
             elif op.kind == "concatenate":
                 ivals["axis"] = self.concat_axis(op)
+            elif op.kind == "attention":   # its flags and modes, by slot name
+                ivals = {n: int(op.attrs[n]) for n in OP_BY_NAME[op.kind].iattrs}
+                fvals = {n: float(op.attrs[n]) for n in OP_BY_NAME[op.kind].fattrs}
             elif op.kind == "conv1d":
                 ivals = self.conv1d_attrs(op)
             else:   # the other kinds' attrs, by their registry names (0 when not given)

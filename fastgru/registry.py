@@ -75,6 +75,10 @@ OPS = (
     OpKind(32, "conv1d", 1, 1, 1, ("kernel", "bias"),
            ("filters", "kernel_size", "strides", "dilation_rate", "groups", "padding",
             "activation", "use_bias", "input_dim")),
+    # inputs: query, key, value, query_mask?, value_mask?, attention_mask?; outputs: y, scores?
+    OpKind(33, "attention", 6, 6, 2, ("scale", "concat_score_weight"),
+           ("num_heads", "score_mode", "causal", "mask_fill", "zero_masked_weights",
+            "query_mask_rows"), ("query_scale",)),
 )
 OP_BY_NAME = {op.name: op for op in OPS}
 # conv1d's padding attribute: the Keras name at each id (MODEL_CONV_PAD_* in C).

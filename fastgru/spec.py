@@ -70,6 +70,10 @@ conv1d          [x] (B, T, C)                [y]          filters, kernel_size, 
                                                           ("valid", "same", "causal"),
                                                           activation / kernel (K, C/groups,
                                                           filters), bias?
+attention       [q, k, v, q_mask|None,       [y, scores|  num_heads, score_mode, causal, mask_fill,
+                v_mask|None, attn_mask|None] None]        zero_masked_weights, query_mask_rows,
+                                                          query_scale / scale?, concat_score_weight?
+                                                          (src_c/model_attention.c)
 =============== ============================ ============ =========================================
 
 Activation names in attrs are the canonical names of ``ACTIVATIONS`` (Keras 2's hard sigmoid is

@@ -269,6 +269,25 @@ int model_check_reverse_time(const model_check_ctx *c) {
     return FG_OK;
 }
 
+/* The rules above, for the op kinds checked in files of their own (model_internal.h). */
+int model_check_tensor(const model_check_ctx *c, int is_out, int k, int32_t dtype, int required,
+                       const model_tensor **t) {
+    return tensor_at(c, is_out, k, dtype, required, t);
+}
+int model_check_weight(const model_check_ctx *c, int k, int required, int32_t rank, int64_t d0,
+                       int64_t d1, const model_weight **w) {
+    return weight_at(c, k, required, rank, d0, d1, w);
+}
+int model_check_flag(const model_check_ctx *c, int slot, const char *name) {
+    return flag_ok(c, slot, name);
+}
+int64_t model_check_dim(const model_check_ctx *c, const model_tensor *t, int k) {
+    return dim(c, t, k);
+}
+int model_check_same_shape(const model_check_ctx *c, int32_t dtype) {
+    return check_same(c, dtype);
+}
+
 int model_check_op(const fg_model *m, const model_op *o, const int64_t *times) {
     static const int64_t open[MODEL_MAX_TIME_AXES] = {-1, -1, -1, -1, -1, -1, -1, -1};
     model_check_ctx c = {m, o, times ? times : open, times ? FG_ERR_ARG : FG_ERR_FORMAT};
@@ -280,21 +299,4 @@ int model_check_op(const fg_model *m, const model_op *o, const int64_t *times) {
     return MODEL_OP_KINDS[o->kind].check(&c);
 }
 
-/* ---- the checks' building blocks, for the op kinds of other files (model_<topic>.c) ------ */
-int64_t model_check_dim(const model_check_ctx *c, const model_tensor *t, int k)
-{
-    return dim(c, t, k);
-}
-int model_check_tensor(const model_check_ctx *c, int is_out, int k, int32_t dtype, int required,
-                       const model_tensor **t)
-{
-    return tensor_at(c, is_out, k, dtype, required, t);
-}
-int model_check_same_shape(const model_check_ctx *c, int32_t dtype)
-{
-    return check_same(c, dtype);
-}
-int model_check_flag(const model_check_ctx *c, int slot, const char *name)
-{
-    return flag_ok(c, slot, name);
-}
+

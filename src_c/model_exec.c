@@ -398,6 +398,8 @@ int fg_model_check_streamable(const fg_model *m) {
         /* each op family says why one of its ops needs the whole sequence */
         const char *why = model_shape_stream_refusal(m, o);
         if (!why) why = model_elementwise_stream_refusal(m, o);
+        if (!why && o->kind == OP_ATTENTION)   /* causal ones too: no key/value cache */
+            why = "each of its outputs attends over the whole sequence";
         if (!why && o->kind == OP_CONV1D && !model_conv1d_streamable(o))
             why = "a Conv1D with strides > 1 or padding other than causal looks at later steps "
                   "or skips some";

@@ -148,6 +148,19 @@ typedef struct model_check_ctx {
     int code;           /* what a failure returns: FG_ERR_FORMAT at load, FG_ERR_ARG per run */
 } model_check_ctx;
 
+/* model_check.c's rules for the checks of other files: tensor in[k] / out[k] (absent allowed
+ * unless required; dtype -1: any), weight slot k (plain float32 of rank 1 or 2 with dims d0,
+ * d1; -1: any), a 0/1 flag attribute, dimension k of a tensor with its time axis resolved
+ * (-1 while open), and every input having the output's shape and dtype. Failures name the
+ * layer and return c->code. */
+int model_check_tensor(const model_check_ctx *c, int is_out, int k, int32_t dtype, int required,
+                       const model_tensor **t);
+int model_check_weight(const model_check_ctx *c, int k, int required, int32_t rank, int64_t d0,
+                       int64_t d1, const model_weight **w);
+int model_check_flag(const model_check_ctx *c, int slot, const char *name);
+int64_t model_check_dim(const model_check_ctx *c, const model_tensor *t, int k);
+int model_check_same_shape(const model_check_ctx *c, int32_t dtype);
+
 /* What an op kind's run (model_ops.c; gru: model_exec.c) sees. in[i] / out[i] point at the
  * op's tensors' data (NULL for an absent optional one), laid out C-contiguous (batch,
  * per-sample dims with time = its length), already checked for this shape. */
@@ -187,15 +200,6 @@ void model_derive_times(const fg_model *m, int64_t *T);
 /* Why op `o` cannot run one step of a stream (it needs the whole sequence), or NULL
  * (model_shape.c). */
 const char *model_shape_stream_refusal(const fg_model *m, const model_op *o);
-/* model_check.c's building blocks for the op kinds of other files: dimension k of t with its
- * time axis resolved (-1 while open); input / output k (tensor_at: its dtype unless dtype < 0;
- * absent fails when required); every input has the output's shape and dtype; iattr[slot] is
- * 0 or 1. Failures name the layer and return c->code. */
-int64_t model_check_dim(const model_check_ctx *c, const model_tensor *t, int k);
-int model_check_tensor(const model_check_ctx *c, int is_out, int k, int32_t dtype, int required,
-                       const model_tensor **t);
-int model_check_same_shape(const model_check_ctx *c, int32_t dtype);
-int model_check_flag(const model_check_ctx *c, int slot, const char *name);
 
 /* Why op `o` of the elementwise family cannot run one step of a stream, or NULL
  * (model_elementwise.c). */

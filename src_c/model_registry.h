@@ -42,7 +42,8 @@ enum {
     OP_MINIMUM = 30,
     OP_DOT = 31,
     OP_CONV1D = 32,
-    OP_KIND_COUNT = 33
+    OP_ATTENTION = 33,
+    OP_KIND_COUNT = 34
 };
 
 /* MODEL_OPS(X): X(KIND, name, min_in, max_in, n_out, n_w) per op kind. */
@@ -79,7 +80,8 @@ enum {
     X(MAXIMUM, maximum, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
     X(MINIMUM, minimum, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
     X(DOT, dot, 2, 2, 1, 0) \
-    X(CONV1D, conv1d, 1, 1, 1, 2)
+    X(CONV1D, conv1d, 1, 1, 1, 2) \
+    X(ATTENTION, attention, 6, 6, 2, 2)
 
 /* MODEL_ACTIVATIONS(X): X(C enum name, canonical name, id). */
 #define MODEL_ACTIVATIONS(X) \
@@ -143,6 +145,10 @@ enum { DOT_F_EPSILON = 0 };
 enum { CONV1D_FILTERS = 0, CONV1D_KERNEL_SIZE = 1, CONV1D_STRIDES = 2, CONV1D_DILATION_RATE = 3,
        CONV1D_GROUPS = 4, CONV1D_PADDING = 5, CONV1D_ACTIVATION = 6, CONV1D_USE_BIAS = 7,
        CONV1D_INPUT_DIM = 8 };
+enum { ATTENTION_NUM_HEADS = 0, ATTENTION_SCORE_MODE = 1, ATTENTION_CAUSAL = 2,
+       ATTENTION_MASK_FILL = 3, ATTENTION_ZERO_MASKED_WEIGHTS = 4, ATTENTION_QUERY_MASK_ROWS = 5
+       };
+enum { ATTENTION_F_QUERY_SCALE = 0 };
 /* END generated */
 /* clang-format on */
 

@@ -7,8 +7,12 @@ import numpy as np
 
 from reference_elementwise import OPS as ELEMENTWISE_OPS
 from reference_conv import conv1d_reference
+from reference_attention import OPS as ATTENTION_OPS
 from reference_gru import gru_reference, reference_activation
 from reference_shape import REFERENCES as SHAPE_REFERENCES
+
+# Op kinds whose references live in modules of their own: kind -> f(inputs, attrs, weights).
+TOPIC_OPS = {**ATTENTION_OPS}
 
 
 def _gru(op, env, carried):
@@ -112,6 +116,8 @@ def run_spec(spec, inputs, carried=None):
             results = [ELEMENTWISE_OPS[k](xs, a, w)]
         elif k == "conv1d":
             results = [conv1d_reference(xs[0], a, w)]
+        elif k in TOPIC_OPS:
+            results = TOPIC_OPS[k](xs, a, w)
         else:
             raise KeyError(f"spec_reference: unknown op kind {k!r}")
         for name, value in zip(op.outputs, results):

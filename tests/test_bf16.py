@@ -40,7 +40,10 @@ needs_fixtures = pytest.mark.skipif(not MANIFEST,
 @pytest.mark.parametrize("entry", ONE_PER_MODEL, ids=lambda e: e["id"])
 def test_bf16_matches_keras(entry, error_record):
     data = load_data(entry)
-    got, expected = _run(_load(entry, precision="bfloat16"), data), _expected(data)
+    model = _load(entry, precision="bfloat16")
+    if not any(layer.class_name in ("GRU", "RNN", "Bidirectional") for layer in model.layers):
+        pytest.skip("no GRU layer: the bfloat16 precision applies to GRU layers only")
+    got, expected = _run(model, data), _expected(data)
     error_record.add("bf16 vs Keras", f"{entry['format']}/{entry['model']}",
                      np.concatenate([g.ravel() for g in got]),
                      np.concatenate([e.ravel() for e in expected]))

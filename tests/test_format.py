@@ -187,9 +187,15 @@ def test_mutated_images_never_crash(tmp_path, model):
             "embedding": embedding_model, "stack": masked_stack}[model]()
     path = tmp_path / "m.fgru"
     path.write_bytes(fmt.pack_model(spec))
+    loaded, refused = fuzz_image(path, seed=1, count=1500)
+    assert refused > 1000 and loaded > 0
+
+
+def fuzz_image(path, seed, count):
+    """FUZZ on the image at `path` in a subprocess (a crash fails the caller's test instead of
+    killing pytest): (how many variants loaded, how many were refused)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), HERE]))
-    proc = subprocess.run([sys.executable, "-c", FUZZ, str(path), "1", "1500"],
+    proc = subprocess.run([sys.executable, "-c", FUZZ, str(path), str(seed), str(count)],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, f"fuzz process died ({proc.returncode}):\n{proc.stderr[-3000:]}"
-    loaded, refused = int(proc.stdout.split()[1]), int(proc.stdout.split()[3])
-    assert refused > 1000 and loaded > 0
+    return int(proc.stdout.split()[1]), int(proc.stdout.split()[3])

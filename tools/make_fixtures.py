@@ -34,7 +34,7 @@ SEED = 20261121
 # Catalogue modules beyond tools/fixtures_catalogue.py, one per family of layers; each
 # registers its builders with fixtures_catalogue.builder.
 CATALOGUE_MODULES: tuple = ("fixtures_shape", "fixtures_elementwise", "fixtures_conv",
-                            "fixtures_16bit")
+                            "fixtures_16bit", "fixtures_attention")
 RELOAD_TOLERANCE = 1e-6
 
 # format id -> file name suffix, per Keras version. Weight-only formats also get <model>.json.
@@ -76,6 +76,8 @@ def random_weight(role: str, shape: tuple, rng: np.random.Generator) -> np.ndarr
         value = 0.5 * rng.standard_normal(shape)
     elif role == "embeddings":
         value = rng.standard_normal(shape)
+    elif not shape:   # a scalar factor (Attention's scale, concat_score_weight)
+        value = 1.0 + 0.3 * rng.standard_normal(shape)
     else:  # kernel, recurrent_kernel: scaled by fan-in
         value = rng.standard_normal(shape) / np.sqrt(max(shape[0], 1))
     return value.astype(np.float32)
@@ -174,15 +176,17 @@ def reload(keras, model, fmt: str, path: Path, config_json: str, fixture):
             return model, (f"Keras {keras.__version__} cannot reload its own {path.suffix} of "
                            f"bfloat16 weights (opaque 2-byte values); outputs are from the "
                            f"in-memory model")
-        if fmt != "keras3_h5" or "NotEqual" not in str(err):
+        # Keras 3 cannot load its legacy .h5 of a masked functional model (mask op nodes in
+        # the config), nor of an Attention layer (it reads score_mode "dot" as the function
+        # keras.ops.dot): check the weights the file holds through a rebuilt model instead.
+        if fmt != "keras3_h5" or not ("NotEqual" in str(err) or "score_mode" in str(err)):
             raise
-    # Keras 3 cannot load its legacy .h5 of a masked functional model (mask op nodes in the
-    # config): check the weights the file holds through a rebuilt model instead.
+        why = ("Unknown layer 'NotEqual', docs/KERAS_FORMATS.md §4" if "NotEqual" in str(err)
+               else "it deserializes Attention's score_mode 'dot' as a function")
     restored = keras.models.clone_model(model)
     restored.load_weights(str(path))
-    return restored, ("Keras 3.15 cannot load_model() this legacy .h5 (Unknown layer "
-                      "'NotEqual', docs/KERAS_FORMATS.md §4); outputs are from the "
-                      "in-memory model")
+    return restored, (f"Keras 3.15 cannot load_model() this legacy .h5 ({why}); outputs are "
+                      f"from the in-memory model")
 
 
 def make_version(keras2: bool, names: list | None) -> list:

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 from ..errors import FastGRUError
 from ..image_reader import ImageOp, ImageProgram
 from . import activations
+from .attention_ops import ATTENTION_OPS
 from .conv_ops import STATEFUL_OPS
 from .elementwise_ops import ELEMENTWISE_OPS
 from .gru import ArraySteps, GruWeights, run_gru
@@ -180,6 +181,7 @@ _OPS = {
     "add": _merge, "subtract": _merge, "multiply": _merge, "average": _merge,
     **SHAPE_OPS,
     **ELEMENTWISE_OPS,
+    **ATTENTION_OPS,
 }
 
 

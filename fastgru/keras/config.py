@@ -22,7 +22,7 @@ MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
 
 # Keras 3 ops that mask computations record as graph nodes (see graph.py).
 KERAS3_MASK_OPS = frozenset({"NotEqual", "Any", "All", "LogicalAnd", "LogicalOr", "ExpandDims",
-                             "OnesLike", "ZerosLike", "Concatenate"})
+                             "OnesLike", "ZerosLike", "Concatenate", "ConvertToTensor"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Call:
     mask: Optional[TensorRef] = None
     initial_state: list = field(default_factory=list)
     op_kwargs: dict = field(default_factory=dict)
+    tensor_kwargs: dict = field(default_factory=dict)   # keyword tensor arguments: name -> TensorRef
     explicit_mask: bool = False     # Keras 3 functional node: `mask` names the mask it consumes
 
 
@@ -277,7 +278,9 @@ def _keras3_call(node, layer, where) -> Call:
         if not all(_is_keras3_tensor(s) for s in states):
             raise FastGRUError(f"{where}: initial_state is not a tensor reference")
         call.initial_state = [_keras3_ref(s, where) for s in states]
-    call.op_kwargs = {k: v for k, v in kwargs.items() if k not in ("mask", "initial_state", "training")}
+    rest = {k: v for k, v in kwargs.items() if k not in ("mask", "initial_state", "training")}
+    call.tensor_kwargs = {k: _keras3_ref(v, where) for k, v in rest.items() if _is_keras3_tensor(v)}
+    call.op_kwargs = {k: v for k, v in rest.items() if k not in call.tensor_kwargs}
     return call
 
 
@@ -285,7 +288,19 @@ def _keras2_call(node, layer, where) -> Call:
     where = f"{where}: layer {layer.name!r}"
     if not isinstance(node, list) or not node:
         raise FastGRUError(f"{where}: malformed inbound node")
-    return Call(inputs=[_ref(entry, where) for entry in node], consts=[])
+    call = Call(inputs=[_ref(entry, where) for entry in node], consts=[])
+    # tf-keras writes a call's keyword arguments after the first tensor: tensors as
+    # [layer, node, index] (MultiHeadAttention's value, key, attention_mask), flags as values
+    kwargs = node[0][3] if isinstance(node[0], list) and len(node[0]) > 3 else {}
+    if isinstance(kwargs, dict):
+        for k, v in kwargs.items():
+            if k in ("mask", "initial_state", "training"):
+                continue
+            if isinstance(v, list) and len(v) >= 3 and isinstance(v[0], str):
+                call.tensor_kwargs[k] = _ref(v, where)
+            else:
+                call.op_kwargs[k] = v
+    return call
 
 
 def _sequential(cfg, where) -> ModelGraph:

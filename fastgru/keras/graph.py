@@ -116,8 +116,8 @@ class GraphBuilder:
         weights = weights or {}
         read = [array for _, array in self._read.get(layer, [])]
         # which Keras weight of the layer each op weight is (the arrays layer_weights handed out)
-        sources = {k: next(i for i, array in enumerate(read) if array is v)
-                   for k, v in weights.items() if any(array is v for array in read)}
+        sources = {k: next(i for i, array in enumerate(read) if _same_data(array, v))
+                   for k, v in weights.items() if any(_same_data(array, v) for array in read)}
         self.ops.append(OpSpec(kind, layer, list(inputs), list(outputs), dict(attrs or {}),
                                {k: weight(v) for k, v in weights.items()}, sources))
 
@@ -204,14 +204,16 @@ class GraphBuilder:
         while pending:
             waiting = []
             for layer, i, call in pending:
-                needed = list(call.inputs) + list(call.initial_state) + ([call.mask] if call.mask else [])
+                needed = (list(call.inputs) + list(call.initial_state) + list(call.tensor_kwargs.values())
+                          + ([call.mask] if call.mask else []))
                 if all(r in self.values for r in needed):
                     self._run_call(layer, i, call)
                 else:
                     waiting.append((layer, i, call))
             if len(waiting) == len(pending):
                 layer, i, call = waiting[0]
-                missing = [r for r in list(call.inputs) + list(call.initial_state) if r not in self.values]
+                missing = [r for r in list(call.inputs) + list(call.initial_state)
+                           + list(call.tensor_kwargs.values()) if r not in self.values]
                 raise FastGRUError(f"{self.source}: layer {layer.name!r} (call {i}) needs "
                                    f"{', '.join(f'{r.layer}[{r.node}][{r.index}]' for r in missing) or 'a mask'}, "
                                    f"which no layer produces (broken or cyclic graph)")
@@ -313,6 +315,11 @@ class GraphBuilder:
         for i, v in enumerate(results):
             self.values[TensorRef(layer.name, index, i)] = v
 
+    def keyword_tensor(self, layer, call, name) -> Optional[Value]:
+        """The tensor passed as keyword argument `name` of the call, or None."""
+        ref = call.tensor_kwargs.get(name)
+        return None if ref is None else self._need_value(layer, self.values[ref])
+
     def _need_value(self, layer, v):
         if not isinstance(v, Value):
             self.fail(layer.name, "receives a mask expression where a tensor was expected")
@@ -351,6 +358,8 @@ class GraphBuilder:
                 masks = [p.mask for p in x.parts]
                 combined = self.mask_or(layer.name, masks) if op == "Any" else self.mask_and(layer.name, masks)
                 return BoolExpr("mask", mask=combined)
+        if op == "ConvertToTensor" and len(args) == 1:   # Attention's compute_mask wraps the mask
+            return args[0]
         if op == "ExpandDims" and cfg.get("axis") == -1:
             return BoolExpr("expanded", mask=self._concrete_mask(layer, args[0]))
         if op in ("OnesLike", "ZerosLike") and isinstance(args[0], Value):
@@ -380,6 +389,10 @@ class GraphBuilder:
 
 # The dtype policies under which Keras computes a layer in 16 bits (fastgru: float32).
 COMPUTED_16BIT = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
+def _same_data(array, v) -> bool:
+    """`v` is the Keras weight `array` or a reshaped view of it (MultiHeadAttention's
+    projection kernels run as dense kernels)."""
+    return v is array or (v.base is array and v.size == array.size)
 
 
 def _dtype_name(dtype) -> str:

@@ -5,19 +5,22 @@ the classes it knows; the graph reader looks classes up only here.
 """
 from __future__ import annotations
 
-from . import translate, translate_conv, translate_elementwise, translate_shape
+from . import (translate, translate_attention, translate_conv, translate_elementwise,
+               translate_shape)
 
 TRANSLATORS = {
     **translate.TRANSLATORS,
     **translate_shape.TRANSLATORS,
     **translate_elementwise.TRANSLATORS,
     **translate_conv.TRANSLATORS,
+    **translate_attention.TRANSLATORS,
 }
 
 # (fewest, most) input tensors per call; a class not listed takes exactly one. None: no limit.
 INPUT_COUNTS = {
     **{name: (2, None) for name in translate.MERGE_KINDS},
     "Dot": (2, 2),
+    **translate_attention.INPUT_COUNTS,
 }
 
 
