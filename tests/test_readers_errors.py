@@ -148,7 +148,7 @@ def test_lambda_and_unknown_classes(saved):
     head["registered_name"] = "acme>FancyDense"
     _raises(saved["weights"], r"layer 'head'.*acme>FancyDense.*custom_objects", config=config)
     _raises(saved["weights"], "can map a custom class only", config=config,
-            custom_objects={"acme>FancyDense": "Conv1D"})
+            custom_objects={"acme>FancyDense": "Conv2D"})
 
 
 def test_unsupported_options_are_refused_clearly(saved):
