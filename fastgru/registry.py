@@ -61,8 +61,8 @@ OPS = (
     OpKind(19, "prelu", 1, 1, 1, ("alpha",), ()),
     OpKind(20, "elu", 1, 1, 1, (), (), ("alpha",)),
     OpKind(21, "softmax", 1, 2, 1, (), ("axes", "mask_mode")),
-    OpKind(22, "maximum", 1, _MANY, 1, (), ()),
-    OpKind(23, "minimum", 1, _MANY, 1, (), ()),
+    OpKind(22, "maximum", 1, _MANY, 1, (), ("masked",)),
+    OpKind(23, "minimum", 1, _MANY, 1, (), ("masked",)),
     OpKind(24, "dot", 2, 2, 1, (), ("axis1", "axis2", "normalize"), ("epsilon",)),
 )
 OP_BY_NAME = {op.name: op for op in OPS}

@@ -114,6 +114,8 @@ enum { NORMALIZE_F_EPSILON = 0 };
 enum { RELU_F_NEGATIVE_SLOPE = 0, RELU_F_MAX_VALUE = 1, RELU_F_THRESHOLD = 2 };
 enum { ELU_F_ALPHA = 0 };
 enum { SOFTMAX_AXES = 0, SOFTMAX_MASK_MODE = 1 };
+enum { MAXIMUM_MASKED = 0 };
+enum { MINIMUM_MASKED = 0 };
 enum { DOT_AXIS1 = 0, DOT_AXIS2 = 1, DOT_NORMALIZE = 2 };
 enum { DOT_F_EPSILON = 0 };
 /* END generated */

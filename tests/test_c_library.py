@@ -31,6 +31,7 @@ BATCH_MODELS = ["keras3/simple/keras3_keras", "keras3/masking/keras3_keras",
                 "keras3/masking_merge/keras3_h5", "keras3/stateful/keras3_keras",
                 "keras2/sentiment/keras2_h5", "keras2/activations/keras2_h5",
                 "keras3/dot_merges/keras3_keras", "keras3/softmax_mask/keras3_keras",
+                "keras3/masked_extrema/keras3_keras",
                 "keras2/elementwise_chain/keras2_h5", "keras2/normalization/keras2_h5"]
 STREAM_MODELS = ["keras3/simple_seq/keras3_keras", "keras3/masking_state/keras3_keras",
                  "keras3/two_in_two_out/keras3_keras", "keras3/embedding_mask/keras3_keras",
