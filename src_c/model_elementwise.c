@@ -117,10 +117,13 @@ static int check_extremum(const model_check_ctx *c)
     const model_op *o = c->o;
     const model_tensor *y, *x, *m;
     int st = model_check_flag(c, MAXIMUM_MASKED, "masked");
-    if (st || !o->iattr[MAXIMUM_MASKED]) return st ? st : model_check_same_shape(c, FG_DTYPE_FLOAT32);
+    if (st || !o->iattr[MAXIMUM_MASKED])
+        return st ? st : model_check_same_shape(c, FG_DTYPE_FLOAT32);
     if (o->n_in % 2)
-        return FAIL(c, "layer '%s' (%s): masked, but %d inputs are not n values and their n "
-                    "masks", o->layer, model_kind_name(o->kind), o->n_in);
+        return FAIL(c,
+                    "layer '%s' (%s): masked, but %d inputs are not n values and their n "
+                    "masks",
+                    o->layer, model_kind_name(o->kind), o->n_in);
     if ((st = model_check_tensor(c, 1, 0, FG_DTYPE_FLOAT32, 1, &y))) return st;
     for (int k = 0; k < o->n_in / 2; k++) {
         if ((st = model_check_tensor(c, 0, k, FG_DTYPE_FLOAT32, 1, &x)) ||
@@ -380,8 +383,8 @@ static int run_extremum(const model_run_ctx *r, int is_max)
     memcpy(y, r->in[0], (size_t)n * 4);
     if (!masked) {
         for (int k = 1; k < n_x; k++)
-            for (int64_t i = 0; i < n; i++) y[i] = extremum(y[i], ((const float *)r->in[k])[i],
-                                                            is_max);
+            for (int64_t i = 0; i < n; i++)
+                y[i] = extremum(y[i], ((const float *)r->in[k])[i], is_max);
         return FG_OK;
     }
     /* Keras 3, step by step: a masked step of an input takes the running result, the running
@@ -401,8 +404,10 @@ static int run_extremum(const model_run_ctx *r, int is_max)
                 float xv = take_x ? x[j] : yr[j];
                 yr[j] = extremum(keep_y ? yr[j] : xv, xv, is_max);
             }
-            if (mk && has_mask) valid = valid || mk[row];
-            else has_mask = 0;
+            if (mk && has_mask)
+                valid = valid || mk[row];
+            else
+                has_mask = 0;
         }
     }
     return FG_OK;
