@@ -97,13 +97,52 @@ int model_check_elu(const model_check_ctx *c)
     return st ? st : model_check_same_shape(c, FG_DTYPE_FLOAT32);
 }
 
+/* The first `rank` dimensions of a and b agree (an open time axis agrees with any). */
+static int dims_match(const model_check_ctx *c, const model_tensor *a, const model_tensor *b,
+                      int rank)
+{
+    for (int d = 0; d < rank; d++) {
+        int64_t u = model_check_dim(c, a, d), v = model_check_dim(c, b, d);
+        if (u >= 0 && v >= 0 && u != v) return 0;
+    }
+    return 1;
+}
+
+_Static_assert((int)MAXIMUM_MASKED == (int)MINIMUM_MASKED, "the extrema share a slot");
+
+/* Unmasked: every input has the output's shape. Masked: n values of the output's shape, then
+ * their n masks (absent, or the output's shape without its last axis). */
+static int check_extremum(const model_check_ctx *c)
+{
+    const model_op *o = c->o;
+    const model_tensor *y, *x, *m;
+    int st = model_check_flag(c, MAXIMUM_MASKED, "masked");
+    if (st || !o->iattr[MAXIMUM_MASKED])
+        return st ? st : model_check_same_shape(c, FG_DTYPE_FLOAT32);
+    if (o->n_in % 2)
+        return FAIL(c,
+                    "layer '%s' (%s): masked, but %d inputs are not n values and their n "
+                    "masks",
+                    o->layer, model_kind_name(o->kind), o->n_in);
+    if ((st = model_check_tensor(c, 1, 0, FG_DTYPE_FLOAT32, 1, &y))) return st;
+    for (int k = 0; k < o->n_in / 2; k++) {
+        if ((st = model_check_tensor(c, 0, k, FG_DTYPE_FLOAT32, 1, &x)) ||
+            (st = model_check_tensor(c, 0, o->n_in / 2 + k, FG_DTYPE_BOOL, 0, &m)))
+            return st;
+        if (y->rank < 1 || x->rank != y->rank || !dims_match(c, x, y, y->rank) ||
+            (m && (m->rank != y->rank - 1 || !dims_match(c, m, y, m->rank))))
+            return FAIL(c, "layer '%s' (%s): input '%s' or its mask does not fit output '%s'",
+                        o->layer, model_kind_name(o->kind), x->name, y->name);
+    }
+    return FG_OK;
+}
 int model_check_maximum(const model_check_ctx *c)
 {
-    return model_check_same_shape(c, FG_DTYPE_FLOAT32);
+    return check_extremum(c);
 }
 int model_check_minimum(const model_check_ctx *c)
 {
-    return model_check_same_shape(c, FG_DTYPE_FLOAT32);
+    return check_extremum(c);
 }
 
 int model_check_softmax(const model_check_ctx *c)
@@ -123,13 +162,9 @@ int model_check_softmax(const model_check_ctx *c)
                     o->layer, axes, x->name, x->rank);
     if (mode < MASK_ADD || mode > MASK_REPLACE_ZERO)
         return FAIL(c, "layer '%s' (softmax): mask_mode %d (expected 0..2)", o->layer, mode);
-    int ok = y->rank == x->rank && (!mask || mask->rank == x->rank);
-    for (int d = 0; ok && d < x->rank; d++) {
-        int64_t n = model_check_dim(c, x, d), m = mask ? model_check_dim(c, mask, d) : n;
-        int64_t out = model_check_dim(c, y, d);
-        ok = (n < 0 || out < 0 || n == out) && (n < 0 || m < 0 || n == m);
-    }
-    if (ok) return FG_OK;
+    if (y->rank == x->rank && dims_match(c, x, y, x->rank) &&
+        (!mask || (mask->rank == x->rank && dims_match(c, x, mask, x->rank))))
+        return FG_OK;
     return FAIL(c, "layer '%s' (softmax): input '%s', mask and output '%s' must have one shape",
                 o->layer, x->name, y->name);
 }
@@ -330,15 +365,47 @@ int model_run_elu(const model_run_ctx *r)
     return FG_OK;
 }
 
+/* max / min of a and b; a NaN wins, as in numpy's maximum / minimum */
+static float extremum(float a, float b, int is_max)
+{
+    return (is_max ? b > a : b < a) || isnan(b) ? b : a;
+}
+
 static int run_extremum(const model_run_ctx *r, int is_max)
 {
+    const model_op *o = r->o;
+    int masked = o->iattr[MAXIMUM_MASKED], n_x = masked ? o->n_in / 2 : o->n_in;
     float *y = r->out[0];
     int64_t n = elems(r);
     memcpy(y, r->in[0], (size_t)n * 4);
-    for (int k = 1; k < r->o->n_in; k++) {
-        const float *x = r->in[k];
-        for (int64_t i = 0; i < n; i++) /* a NaN wins, as in numpy's maximum / minimum */
-            if ((is_max ? x[i] > y[i] : x[i] < y[i]) || isnan(x[i])) y[i] = x[i];
+    if (!masked) {
+        for (int k = 1; k < n_x; k++)
+            for (int64_t i = 0; i < n; i++)
+                y[i] = extremum(y[i], ((const float *)r->in[k])[i], is_max);
+        return FG_OK;
+    }
+    /* Keras 3, step by step: a masked step of an input takes the running result, the running
+     * result takes the input where it is itself masked; its mask is the OR while every input
+     * has one */
+    run_shape s = shape_of(r, &r->m->tensors[o->out[0]]);   /* rank >= 1 when masked */
+    int64_t f = s.dims[s.rank - 1];
+    const uint8_t *m0 = r->in[n_x];
+    for (int64_t row = 0; f && row < n / f; row++) {
+        float *yr = y + row * f;
+        int has_mask = m0 != NULL, valid = !m0 || m0[row];
+        for (int k = 1; k < n_x; k++) {
+            const float *x = (const float *)r->in[k] + row * f;
+            const uint8_t *mk = r->in[n_x + k];
+            int take_x = !mk || mk[row], keep_y = !has_mask || valid;
+            for (int64_t j = 0; j < f; j++) {
+                float xv = take_x ? x[j] : yr[j];
+                yr[j] = extremum(keep_y ? yr[j] : xv, xv, is_max);
+            }
+            if (mk && has_mask)
+                valid = valid || mk[row];
+            else
+                has_mask = 0;
+        }
     }
     return FG_OK;
 }

@@ -39,6 +39,25 @@ def _softmax(xs, a, w):
     return np.where(mask, y, 0.0) if mask is not None and a["mask_mode"] == 2 else y
 
 
+def _extremum(op):
+    def run(xs, a, w):
+        if not a.get("masked"):
+            return op.reduce(xs)
+        n = len(xs) // 2
+        values, masks = xs[:n], [None if m is None else m[..., None] for m in xs[n:]]
+        # Keras 3's _apply_merge_op_and_or_mask, input by input
+        out, out_mask = values[0], masks[0]
+        for x, m in zip(values[1:], masks[1:]):
+            if m is not None:
+                x = np.where(m, x, out)
+            if out_mask is not None:
+                out = np.where(out_mask, out, x)
+            out_mask = out_mask | m if m is not None and out_mask is not None else None
+            out = op(out, x)
+        return out
+    return run
+
+
 def _dot(xs, a, w):
     x1, x2 = xs
     p, q = a["axis1"] + 1, a["axis2"] + 1
@@ -56,7 +75,7 @@ OPS = {
     "prelu": lambda xs, a, w: np.maximum(xs[0], 0.0) - w["alpha"] * np.maximum(-xs[0], 0.0),
     "elu": lambda xs, a, w: np.where(xs[0] > 0, xs[0], a["alpha"] * np.expm1(xs[0])),
     "softmax": _softmax,
-    "maximum": lambda xs, a, w: np.maximum.reduce(xs),
-    "minimum": lambda xs, a, w: np.minimum.reduce(xs),
+    "maximum": _extremum(np.maximum),
+    "minimum": _extremum(np.minimum),
     "dot": _dot,
 }

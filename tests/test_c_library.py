@@ -37,7 +37,8 @@ BATCH_MODELS = ["keras3/simple/keras3_keras", "keras3/masking/keras3_keras",
                 "keras2/elementwise_chain/keras2_h5", "keras2/normalization/keras2_h5",
                 "keras3/conv_options/keras3_keras", "keras2/conv_gru_strided/keras2_h5",
                 "keras3/mha_cross/keras3_keras", "keras2/attention_causal_scores/keras2_h5",
-                "keras3/attention_masks/keras3_keras"]
+                "keras3/attention_masks/keras3_keras",
+                "keras3/masked_extrema/keras3_keras"]
 STREAM_MODELS = ["keras3/simple_seq/keras3_keras", "keras3/masking_state/keras3_keras",
                  "keras3/two_in_two_out/keras3_keras", "keras3/embedding_mask/keras3_keras",
                  "keras3/stacked_cells/keras3_keras", "keras3/elementwise_chain/keras3_keras",

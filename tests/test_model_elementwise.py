@@ -110,6 +110,26 @@ def test_dot_of_every_rank_pair(normalize):
     _close(s.spec(outs), xs)
 
 
+@pytest.mark.parametrize("kind", ["maximum", "minimum"])
+def test_masked_extrema_take_the_running_result_at_masked_steps(kind):
+    """Keras 3's rule with masks on some inputs: the first and third masked, the second not
+    (which ends the output mask), the fourth masked."""
+    s = SpecBuilder("extrema")
+    xs = [s.input(f"x{k}", (None, F)) for k in range(4)]
+    masks = [s.op("compute_mask", f"mask{k}", [xs[k]], [(f"mask{k}", (None,), "bool")],
+                  {"value": 0.0}) if k != 1 else None for k in range(4)]
+    y = s.op(kind, "extremum", xs[:3] + masks[:3], [("y3", (None, F))], {"masked": True})
+    z = s.op(kind, "extremum2", [xs[0], xs[2], xs[3]] + [masks[0], masks[2], masks[3]],
+             [("y2", (None, F))], {"masked": True})
+    rng = np.random.default_rng(6)
+    data = [_x(rng, B, T, F) for _ in range(4)]
+    data[0][0, 3:] = 0
+    data[2][0, 1:4] = 0
+    data[2][1, :] = 0
+    data[3][2, 2] = 0
+    _close(s.spec([y, z]), data)
+
+
 def _one_op(kind, attrs, weights=None, shape=(None, F), out_shape=None, inputs=1):
     s = SpecBuilder("hostile")
     xs = [s.input(f"x{k}", shape) for k in range(inputs)]
@@ -140,6 +160,8 @@ HOSTILE = {
                                          {"mean": np.zeros((F,)), "variance": np.ones((F,))}),
     "rescale weight missing": ("rescale", {}, {"scale": np.ones((1, F))}),
     "prelu weight missing": ("prelu", {}, {}),
+    "maximum masked 2": ("maximum", {"masked": 2}, None),
+    "minimum masked, odd inputs": ("minimum", {"masked": 1}, None),
 }
 
 
@@ -254,14 +276,3 @@ def test_normalization_statistics_too_large_to_broadcast_are_refused():
     with pytest.raises(FastGRUError, match="norm_invert.*more than"):
         fastgru.load(FIXTURES / "keras2" / "normalization_weights.h5",
                      config=json.dumps(config))
-
-
-def test_keras3_maximum_of_masked_inputs_is_refused(tmp_path):
-    keras = pytest.importorskip("keras")
-    L = keras.layers
-    x = keras.Input((None, F))
-    masked = L.Masking(0.0)(x)
-    y = L.Maximum(name="most")([masked, L.Dense(F)(masked)])
-    keras.Model(x, L.GRU(3)(y)).save(tmp_path / "m.keras")
-    with pytest.raises(FastGRUError, match="'most'.*masked inputs"):
-        fastgru.load(tmp_path / "m.keras")

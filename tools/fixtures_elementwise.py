@@ -125,3 +125,26 @@ def dot_merges(env: Env) -> Fixture:
                    "Dot axes (2, 1) sequence . vector, (1, 2) vector . sequence, 1 over time, "
                    "-1 normalize (cosine of vectors), 2 normalize (every step with every "
                    "step, fixed length 6); Maximum of 2, Minimum of 3; GRU(3) of the Maximum")
+
+
+@builder("masked_extrema")
+def masked_extrema(env: Env) -> Fixture:
+    L = env.layers
+    a, b = env.keras.Input((7, 4), name="a"), env.keras.Input((7, 4), name="b")
+    masked_a, masked_b = L.Masking(0.0, name="mask_a")(a), L.Masking(0.0, name="mask_b")(b)
+    d = L.Dense(4, name="dense")(masked_a)
+    most = L.Maximum(name="most")([masked_a, masked_b, d])
+    least = L.Minimum(name="least")([d, b])
+    model = env.keras.Model([a, b], [most, least,
+                                     L.GRU(3, return_sequences=True, name="gru")(most)],
+                            name="masked_extrema")
+    xb = env.normal(5, 7, 4)
+    xb[0, 1] = 0.0
+    xb[4, 2:4] = 0.0
+    xb[2, :3] = 0.0
+    return Fixture(model, [pad_rows(env.normal(5, 7, 4)), xb],
+                   "Maximum of Masking(a), Masking(b) and Dense(Masking(a)); Minimum of the "
+                   "Dense and the unmasked b; GRU(3) of the Maximum. Keras 3: a masked step of "
+                   "an input takes the running result, the output mask is the OR (none when an "
+                   "input has none); tf-keras: plain extrema, masks ANDed. a: " + PADDING_NOTE
+                   + "; b masked at row 0 step 1, row 2 steps 0-2, row 4 steps 2-3")

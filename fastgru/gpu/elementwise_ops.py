@@ -58,11 +58,32 @@ def _dot(ex, op, w, args):
     return [y.astype(xp.float32).reshape((B,) + ex.shape(op.outputs[0]))]
 
 
+def _pick(xp, a, b, is_max: bool):
+    """max / min of a and b; a NaN in b wins, as in the C code (numpy's maximum / minimum)."""
+    return xp.where(((b > a) if is_max else (b < a)) | xp.isnan(b), b, a)
+
+
 def _extremum(ex, op, w, args):
-    pick = ex.xp.maximum if op.kind == "maximum" else ex.xp.minimum   # NaN wins in both
-    y = args[0]
-    for x in args[1:]:
-        y = pick(y, x)
+    xp, is_max = ex.xp, op.kind == "maximum"
+    if not op.iattrs["masked"]:
+        y = args[0]
+        for x in args[1:]:
+            y = _pick(xp, y, x, is_max)
+        return [y]
+    # Keras 3, step by step: a masked step of an input takes the running result, the running
+    # result takes the input where it is itself masked; its mask is the OR while every input
+    # has one
+    n = len(args) // 2
+    xs, masks = args[:n], [None if m is None else m.astype(bool)[..., None] for m in args[n:]]
+    y, has_mask = xs[0], masks[0] is not None
+    valid = masks[0] if has_mask else None
+    for x, mk in zip(xs[1:], masks[1:]):
+        xv = x if mk is None else xp.where(mk, x, y)
+        y = _pick(xp, y if not has_mask else xp.where(valid, y, xv), xv, is_max)
+        if mk is not None and has_mask:
+            valid = valid | mk
+        else:
+            has_mask = False
     return [y]
 
 

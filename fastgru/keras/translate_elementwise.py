@@ -203,10 +203,18 @@ def translate_softmax(b, layer, call, inputs, states, mask):
 # ---- merges ---------------------------------------------------------------------------------
 
 def translate_extremum(b, layer, call, inputs, states, mask):
-    if b.keras_version == 3 and any(x.mask is not None for x in inputs):
-        b.fail(layer.name, "Keras 3's Maximum / Minimum of masked inputs (a masked step takes "
-                           "another input's value) is not supported")
-    return translate.translate_merge(b, layer, call, inputs, states, mask)
+    """tf-keras ignores masks here (and ANDs them, as its other merges); Keras 3 lets a masked
+    step of an input take the running result, with each input's mask as an op input."""
+    masks = [x.mask for x in inputs]
+    if b.keras_version == 2 or all(m is None for m in masks):
+        return translate.translate_merge(b, layer, call, inputs, states, mask)
+    shapes = [x.shape for x in inputs]
+    if any(s != shapes[0] for s in shapes):
+        b.fail(layer.name, f"inputs must have the same shape, got {shapes}")
+    kind = translate.MERGE_KINDS[b.resolve_class(layer, layer.class_name, layer.registered_name)]
+    y = b.value(layer.name, "float32", shapes[0], b.mask_or(layer.name, masks))
+    b.add_op(kind, layer.name, [x.name for x in inputs] + masks, [y.name], {"masked": True})
+    return [y]
 
 
 def _dot_axes(b, layer, axes, xs):
