@@ -82,6 +82,7 @@ int model_pack_dense(fg_model *m) {
     if (!(m->dense_packed = fg_aligned_alloc(MODEL_ALIGN, (size_t)bytes)))
         return fg_fail(FG_ERR_NOMEM, "out of memory packing the dense kernels (%llu bytes)",
                        (unsigned long long)bytes);
+    m->held_bytes += model_block_bytes((size_t)bytes);
     float *at = m->dense_packed;
     for (int32_t i = 0; i < m->n_ops; i++) {
         model_op *o = &m->ops[i];

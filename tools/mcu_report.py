@@ -58,11 +58,12 @@ def build_library(mcu: str, out_dir: Path, fg_config: Optional[Path] = None) -> 
 
 def build_firmware(target: str, out_dir: Path, model_h: Path, input_h: Optional[Path] = None,
                    fg_config: Optional[Path] = None, pool_bytes: int = 4096,
-                   messages: bool = False) -> Path:
+                   workspace_bytes: int = 32768, messages: bool = False) -> Path:
     """examples/mcu's `sensor` or `loader_fuzz` firmware; the path of its ELF (and, for the
     sensor, OUT/sensor.map beside it). `messages`: the library keeps its error messages."""
     args = ["-C", str(MCU_DIR), target, f"OUT={out_dir}", f"MODEL_H={model_h}",
-            f"POOL_BYTES={pool_bytes}", f"MCU_MESSAGES={int(messages)}"]
+            f"POOL_BYTES={pool_bytes}", f"WORKSPACE_BYTES={workspace_bytes}",
+            f"MCU_MESSAGES={int(messages)}"]
     if input_h:
         args.append(f"INPUT_H={input_h}")
     if fg_config:
@@ -146,17 +147,18 @@ _MAP_ROW = re.compile(r"^ (\.\S+)?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$")
 def _origin(path: str) -> str:
     if "libfastgru_mcu.a" in path:
         return "fastgru"
-    for lib in ("libm.a", "libc_nano.a", "libc.a", "libgcc.a"):
+    for lib, origin in (("libm.a", "libm"), ("libc_nano.a", "libc"), ("libc.a", "libc"),
+                        ("libgcc.a", "gcc")):
         if lib in path:
-            return {"libc_nano.a": "libc", "libc.a": "libc"}.get(lib, lib[3:-2])
+            return origin
     return "firmware"
 
 
-def map_sizes(map_path: Path, model_symbol: str) -> Dict[Tuple[str, str], int]:
-    """Bytes the final link keeps, by (origin, kind): origin fastgru, libm, libc, gcc,
-    firmware or model (the image array); kind text (code and constants in flash), data
-    (initialised RAM, also in flash) or bss."""
-    sizes: Dict[Tuple[str, str], int] = {}
+def map_sections(map_path: Path, model_symbol: str) -> List[Tuple[str, str, str, int]]:
+    """The input sections the final link keeps, as (origin, kind, section, bytes): origin
+    fastgru, libm, libc, gcc, firmware or model (the image array); kind text (code and
+    constants in flash), data (initialised RAM, also in flash) or bss."""
+    rows = []
     lines = map_path.read_text().split("\n")
     start = next(i for i, text in enumerate(lines)
                  if text.startswith("Linker script and memory map"))
@@ -180,8 +182,22 @@ def map_sizes(map_path: Path, model_symbol: str) -> Dict[Tuple[str, str], int]:
         if kind is None:
             continue
         who = "model" if section.endswith(f".{model_symbol}_data") else _origin(origin)
+        rows.append((who, kind, section, size))
+    return rows
+
+
+def map_sizes(map_path: Path, model_symbol: str) -> Dict[Tuple[str, str], int]:
+    """map_sections' bytes summed by (origin, kind)."""
+    sizes: Dict[Tuple[str, str], int] = {}
+    for who, kind, _, size in map_sections(map_path, model_symbol):
         sizes[(who, kind)] = sizes.get((who, kind), 0) + size
     return sizes
+
+
+def ram_sections(map_path: Path, model_symbol: str, origin: str) -> Dict[str, int]:
+    """RAM (data and bss) sections one origin brings, by name ('.bss.last_error': 512)."""
+    return {section: size for who, kind, section, size in map_sections(map_path, model_symbol)
+            if who == origin and kind in ("data", "bss")}
 
 
 def elf_size(elf: Path) -> Tuple[int, int, int]:
@@ -191,21 +207,38 @@ def elf_size(elf: Path) -> Tuple[int, int, int]:
     return int(out[0]), int(out[1]), int(out[2])
 
 
+def _build_and_run(out: Path, header: Path, input_h: Path, config: Optional[Path],
+                   pool_bytes: int, workspace_bytes: int, messages: bool) -> Tuple[Path, str]:
+    elf = build_firmware("sensor", out, header, input_h, config, pool_bytes=pool_bytes,
+                         workspace_bytes=workspace_bytes, messages=messages)
+    status, text = run_qemu(elf)
+    if status != 0:
+        raise RuntimeError(f"{elf} exited {status}:\n{text[-2000:]}")
+    return elf, text
+
+
 def measure(work: Path, keras_model, name: str, fg_config: bool = True,
             dtype: str = "float32", pool_bytes: int = 4096, messages: bool = False) -> dict:
-    """Build and run one firmware: its sizes, the figures it prints, its outputs."""
+    """Build and run one firmware: its sizes, the figures it prints, its outputs. It is built
+    twice: first with a `pool_bytes` pool and a 32 KB workspace to read the bytes the C API
+    reports, then with the pool and the workspace exactly those sizes (the firmware measured;
+    "roomy": what the first run printed)."""
     header, config = convert_to_header(keras_model, work, name, dtype)
     x = np.random.default_rng(0).normal(size=(STEPS, FEATURES)).astype(np.float32)
     input_h = work / f"{name}_input.h"
     write_input_header(input_h, x)
     out = work / f"fw_{name}_{dtype}_{'config' if fg_config else 'all'}_{int(messages)}"
-    elf = build_firmware("sensor", out, header, input_h, config if fg_config else None,
-                         pool_bytes=pool_bytes, messages=messages)
-    status, text = run_qemu(elf)
-    if status != 0:
-        raise RuntimeError(f"{elf} exited {status}:\n{text[-2000:]}")
+    config = config if fg_config else None
+    _, text = _build_and_run(out, header, input_h, config, pool_bytes, 32768, messages)
+    roomy = parse_sensor_output(text)
+    sized_pool = roomy["model_bytes"] + roomy["state_bytes"]
+    sized_workspace = max(roomy["workspace_run"], roomy["workspace_step"])
+    elf, text = _build_and_run(out, header, input_h, config, sized_pool, sized_workspace,
+                               messages)
     return {"x": x, "elf": elf, "size": elf_size(elf), "map": map_sizes(out / "sensor.map", name),
-            "printed": parse_sensor_output(text), "image_bytes": _image_bytes(header)}
+            "name": name, "map_path": out / "sensor.map",
+            "printed": parse_sensor_output(text), "roomy": roomy,
+            "image_bytes": _image_bytes(header)}
 
 
 def _image_bytes(header: Path) -> int:
@@ -226,6 +259,23 @@ def report(work: Path) -> str:
         return sum(r["map"].get((w, kind), 0) for w in who)
 
     libs = ("fastgru", "libm", "libc", "gcc")
+
+    def reported(r: dict) -> int:
+        p = r["printed"]
+        return (p["model_bytes"] + p["state_bytes"]
+                + max(p["workspace_run"], p["workspace_step"]))
+
+    def ram(r: dict) -> int:
+        return r["size"][1] + r["size"][2]
+
+    def io(r: dict) -> int:
+        firmware = ram_sections(r["map_path"], r["name"], "firmware")
+        return firmware[".bss.sequence"] + firmware[".bss.output"]
+
+    def others(r: dict) -> int:
+        return sum(r["map"].get((w, k), 0) for w in ("libm", "libc", "gcc")
+                   for k in ("data", "bss"))
+
     rows = [
         "| | GRU(64) only | sensor: GRU(64)->GRU(32)->Dense(4) |",
         "|---|---|---|",
@@ -233,8 +283,6 @@ def report(work: Path) -> str:
         f"{kb(lib(sensor, 'text'))} |",
         f"| the same with error messages (MCU_MESSAGES=1) | | "
         f"{kb(lib(sensor_messages, 'text'))} |",
-        f"| fastgru library data + bss | {lib(gru, 'data') + lib(gru, 'bss')} B | "
-        f"{lib(sensor, 'data') + lib(sensor, 'bss')} B |",
         f"| the same with the libm, libc (nano), libgcc code it pulls in | "
         f"{kb(lib(gru, 'text', libs))} | "
         f"{kb(lib(sensor, 'text', libs))} |",
@@ -243,22 +291,34 @@ def report(work: Path) -> str:
         f"| model image in flash, fp32 weights | {kb(gru['image_bytes'])} | "
         f"{kb(sensor['image_bytes'])} |",
         f"| model image in flash, fp16 weights | | {kb(sensor16['image_bytes'])} |",
-        f"| pool: model tables after load (fp32) | {gru['printed']['pool_model']} B | "
-        f"{sensor['printed']['pool_model']} B |",
-        f"| pool: model after load, fp16 widened at load | | "
-        f"{kb(sensor16['printed']['pool_model'])} |",
-        f"| pool: one stream state (fg_state_create) | {gru['printed']['pool_state']} B | "
-        f"{sensor['printed']['pool_state']} B |",
-        f"| workspace (fg_model_workspace_bytes), whole {STEPS}-step run | "
+        f"| model in RAM (`fg_model_memory_bytes`): its tables, fp32 image run in place | "
+        f"{gru['printed']['model_bytes']} B | {sensor['printed']['model_bytes']} B |",
+        f"| the same, fp16 image (float32 copy widened at load) | | "
+        f"{kb(sensor16['printed']['model_bytes'])} |",
+        f"| one stream state (`fg_state_bytes`, batch 1) | {gru['printed']['state_bytes']} B | "
+        f"{sensor['printed']['state_bytes']} B |",
+        f"| workspace (`fg_model_workspace_bytes`), whole {STEPS}-step run | "
         f"{gru['printed']['workspace_run']} B | {sensor['printed']['workspace_run']} B |",
-        f"| workspace, one fg_model_step | {gru['printed']['workspace_step']} B | "
+        f"| workspace, one `fg_model_step` | {gru['printed']['workspace_step']} B | "
         f"{sensor['printed']['workspace_step']} B |",
+        f"| **RAM the C API reports** (model + state + the larger workspace), fp32 | "
+        f"{reported(gru)} B | {reported(sensor)} B |",
+        f"| fastgru's own statics (data + bss) | {lib(gru, 'data') + lib(gru, 'bss')} B | "
+        f"{lib(sensor, 'data') + lib(sensor, 'bss')} B |",
+        f"| firmware data + bss, pool and workspace sized from the API | {ram(gru)} B | "
+        f"{ram(sensor)} B |",
+        f"| of which the firmware's input and output arrays / newlib's statics | "
+        f"{io(gru)} B / {others(gru)} B | {io(sensor)} B / {others(sensor)} B |",
         f"| stack high-water mark (firmware + library) | {gru['printed']['stack_used']} B | "
         f"{sensor['printed']['stack_used']} B |",
         f"| firmware, arm-none-eabi-size text / data / bss | "
         f"{' / '.join(map(str, gru['size']))} | {' / '.join(map(str, sensor['size']))} |",
     ]
-    return "\n".join(rows)
+    statics = ", ".join(f"{name.split('.', 2)[-1]} {size} B"
+                        for name, size in sorted(ram_sections(sensor["map_path"], sensor["name"],
+                                                              "fastgru").items(),
+                                                 key=lambda item: -item[1]))
+    return "\n".join(rows) + f"\n\nfastgru's statics (sensor, fg_config.h build): {statics}."
 
 
 def main(argv=None) -> int:
