@@ -24,7 +24,6 @@ needs_tools = pytest.mark.skipif(MISSING is not None, reason=f"MCU tools: {MISSI
 
 # Library text budget for a GRU + Dense model on Cortex-M4 (issue 21), fg_config.h build.
 LIBRARY_TEXT_BUDGET = 24 * 1024
-STACK_BYTES = 16 * 1024   # examples/mcu/mps2_an386.ld
 TOLERANCE = 1e-5   # libm and operation-order differences against Keras on the jax backend
 
 # Every static the library keeps in RAM, the only bytes it needs beyond what the C API reports
@@ -74,6 +73,12 @@ def test_library_builds_bare_metal_for_each_core(tmp_path, core, cpu_name):
     assert f"Tag_CPU_arch: v{cpu_name}" in attributes
     assert "Tag_ABI_VFP_args: VFP registers" in attributes     # -mfloat-abi=hard
     assert "Tag_ABI_HardFP_use: SP only" in attributes          # single precision
+    # the M55 build adds the Helium kernel (gru_mve.c); the others have none
+    symbols = subprocess.run([mcu.CROSS + "nm", str(lib)], capture_output=True, text=True,
+                             check=True).stdout
+    helium = re.search(r"^[0-9a-f]+ R fg_kernels_mve$", symbols, re.M) is not None
+    assert helium == (core == "cortex-m55")
+    assert ("Tag_MVE_arch: MVE Integer and FP" in attributes) == (core == "cortex-m55")
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +160,7 @@ def test_sensor_firmware_needs_no_ram_beyond_what_the_c_api_reports(sensor):
     # bss) hold all of that and the linker's alignment padding: the 64-byte aligned pool and
     # workspace, the 8-byte section ends
     _, data, bss = sensor["size"]
-    ram_total = data + bss - STACK_BYTES
+    ram_total = data + bss - mcu.STACK_BYTES
     parts = sum(firmware.values()) + sum(statics.values()) + newlib
     assert parts <= ram_total < parts + 2 * 64 + 2 * 8
 
@@ -169,7 +174,33 @@ def test_model_needing_an_op_left_out_is_refused(sensor, tmp_path):
                              sensor["work"] / "sensor_input.h", gru_config)
     status, text = mcu.run_qemu(elf)
     assert status == 3, text          # FG_ERR_FORMAT
-    assert text.startswith("error load:"), text
+    assert "\nerror load:" in text, text
+
+
+# Helium against the scalar kernel: the bound every SIMD kernel meets against the scalar one on
+# the host (tests/test_isa_threads.py); they differ by FMA and the vector exp / tanh
+# (kernels/vmath_template.h) against newlib's expf / tanhf.
+HELIUM_TOLERANCE = 1e-5
+
+
+@needs_tools
+@pytest.mark.parametrize("model", ["sensor", "helium"])
+def test_helium_kernel_on_the_m55_matches_the_scalar_kernel(sensor, tmp_path_factory, model):
+    """The sensor firmware built for the Cortex-M55 under qemu's MPS3 AN547: it runs the
+    Helium kernel (and the scalar one with the cap), whole and streamed, within the host's
+    SIMD-against-scalar bound of the scalar kernel and within 1e-5 of Keras. The sensor model
+    has reset_after=True GRUs of whole 16-unit blocks; the other covers reset_after=False and
+    units past a block."""
+    keras_model = mcu.sensor_model() if model == "sensor" else mcu.helium_model()
+    check = mcu.helium_check(tmp_path_factory.mktemp("m55"), keras_model, model)
+    runs = check["runs"]
+    assert (runs["mve"]["printed"]["isa"], runs["scalar"]["printed"]["isa"]) == ("mve", "scalar")
+    print(f"{model}: worst |helium - scalar| {check['vs_scalar']:.3g} "
+          f"({check['vs_scalar_ulps']} ulp), |helium - keras| {check['vs_keras']:.3g}")
+    assert 0 < check["vs_scalar"] <= HELIUM_TOLERANCE     # 0 would mean no Helium ran
+    assert check["vs_keras"] <= TOLERANCE
+    if model == "sensor":   # the scalar kernel gives the M4's very bits on the M55
+        assert runs["scalar"]["printed"]["run"].tobytes() == sensor["printed"]["run"].tobytes()
 
 
 @pytest.fixture(scope="module")

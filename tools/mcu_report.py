@@ -25,6 +25,9 @@ MCU_DIR = ROOT / "examples" / "mcu"
 CROSS = "arm-none-eabi-"
 QEMU = "qemu-system-arm"
 STEPS, FEATURES = 24, 6     # the sensor input: 24 samples of a 6-axis IMU
+STACK_BYTES = 16 * 1024     # examples/mcu/sections.ld
+# the qemu board each firmware core runs on (examples/mcu/Makefile's linker scripts)
+BOARDS = {"cortex-m4": "mps2-an386", "cortex-m55": "mps3-an547"}
 
 
 def missing_tools() -> Optional[str]:
@@ -58,12 +61,14 @@ def build_library(mcu: str, out_dir: Path, fg_config: Optional[Path] = None) -> 
 
 def build_firmware(target: str, out_dir: Path, model_h: Path, input_h: Optional[Path] = None,
                    fg_config: Optional[Path] = None, pool_bytes: int = 4096,
-                   workspace_bytes: int = 32768, messages: bool = False) -> Path:
-    """examples/mcu's `sensor` or `loader_fuzz` firmware; the path of its ELF (and, for the
-    sensor, OUT/sensor.map beside it). `messages`: the library keeps its error messages."""
+                   workspace_bytes: int = 32768, messages: bool = False,
+                   mcu: str = "cortex-m4", isa_cap: str = "") -> Path:
+    """examples/mcu's `sensor` or `loader_fuzz` firmware for a core of BOARDS; the path of its
+    ELF (and, for the sensor, OUT/sensor.map beside it). `messages`: the library keeps its
+    error messages; `isa_cap`: the sensor firmware caps the kernel ("scalar")."""
     args = ["-C", str(MCU_DIR), target, f"OUT={out_dir}", f"MODEL_H={model_h}",
             f"POOL_BYTES={pool_bytes}", f"WORKSPACE_BYTES={workspace_bytes}",
-            f"MCU_MESSAGES={int(messages)}"]
+            f"MCU_MESSAGES={int(messages)}", f"MCU={mcu}", f"ISA_CAP={isa_cap}"]
     if input_h:
         args.append(f"INPUT_H={input_h}")
     if fg_config:
@@ -72,9 +77,10 @@ def build_firmware(target: str, out_dir: Path, model_h: Path, input_h: Optional[
     return out_dir / f"{target}.elf"
 
 
-def run_qemu(elf: Path, timeout: int = 300) -> Tuple[int, str]:
-    """Run a firmware on qemu's MPS2 AN386 (Cortex-M4); its exit status and what it printed."""
-    run = subprocess.run([QEMU, "-M", "mps2-an386", "-nographic", "-monitor", "none",
+def run_qemu(elf: Path, timeout: int = 300, mcu: str = "cortex-m4") -> Tuple[int, str]:
+    """Run a firmware on its core's qemu board (BOARDS: MPS2 AN386 for the Cortex-M4, MPS3
+    AN547 for the M55); its exit status and what it printed."""
+    run = subprocess.run([QEMU, "-M", BOARDS[mcu], "-nographic", "-monitor", "none",
                           "-semihosting-config", "enable=on,target=native",
                           "-kernel", str(elf)], capture_output=True, text=True,
                          timeout=timeout)
@@ -82,12 +88,15 @@ def run_qemu(elf: Path, timeout: int = 300) -> Tuple[int, str]:
 
 
 def parse_sensor_output(text: str) -> dict:
-    """sensor.c's lines: 'NAME VALUE' figures, 'run T bits...' and 'step t bits...'."""
+    """sensor.c's lines: 'NAME VALUE' figures, 'isa NAME', 'run T bits...' and
+    'step t bits...'."""
     out: dict = {"steps": []}
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             out[parts[0]] = int(parts[1])
+        elif len(parts) == 2 and parts[0] == "isa":
+            out["isa"] = parts[1]
         elif parts and parts[0] in ("run", "step"):
             values = np.array([int(b, 16) for b in parts[2:]], np.uint32).view(np.float32)
             if parts[0] == "run":
@@ -116,6 +125,17 @@ def sensor_model(seed: int = 7):
     return keras.Sequential([keras.Input((None, FEATURES)),
                              keras.layers.GRU(64, return_sequences=True),
                              keras.layers.GRU(32), keras.layers.Dense(4)], name="sensor")
+
+
+def helium_model(seed: int = 7):
+    """GRU(40, reset_after=False) -> GRU(20) -> Dense(3): both GRU step kernels, and units
+    that are no multiple of the kernels' 16-unit blocks (for the Helium check)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((None, FEATURES)),
+                             keras.layers.GRU(40, return_sequences=True, reset_after=False),
+                             keras.layers.GRU(20), keras.layers.Dense(3)], name="helium")
 
 
 def gru_only_model(seed: int = 7):
@@ -208,17 +228,20 @@ def elf_size(elf: Path) -> Tuple[int, int, int]:
 
 
 def _build_and_run(out: Path, header: Path, input_h: Path, config: Optional[Path],
-                   pool_bytes: int, workspace_bytes: int, messages: bool) -> Tuple[Path, str]:
+                   pool_bytes: int, workspace_bytes: int, messages: bool, mcu: str,
+                   isa_cap: str) -> Tuple[Path, str]:
     elf = build_firmware("sensor", out, header, input_h, config, pool_bytes=pool_bytes,
-                         workspace_bytes=workspace_bytes, messages=messages)
-    status, text = run_qemu(elf)
+                         workspace_bytes=workspace_bytes, messages=messages, mcu=mcu,
+                         isa_cap=isa_cap)
+    status, text = run_qemu(elf, mcu=mcu)
     if status != 0:
         raise RuntimeError(f"{elf} exited {status}:\n{text[-2000:]}")
     return elf, text
 
 
 def measure(work: Path, keras_model, name: str, fg_config: bool = True,
-            dtype: str = "float32", pool_bytes: int = 4096, messages: bool = False) -> dict:
+            dtype: str = "float32", pool_bytes: int = 4096, messages: bool = False,
+            mcu: str = "cortex-m4", isa_cap: str = "") -> dict:
     """Build and run one firmware: its sizes, the figures it prints, its outputs. It is built
     twice: first with a `pool_bytes` pool and a 32 KB workspace to read the bytes the C API
     reports, then with the pool and the workspace exactly those sizes (the firmware measured;
@@ -227,18 +250,46 @@ def measure(work: Path, keras_model, name: str, fg_config: bool = True,
     x = np.random.default_rng(0).normal(size=(STEPS, FEATURES)).astype(np.float32)
     input_h = work / f"{name}_input.h"
     write_input_header(input_h, x)
-    out = work / f"fw_{name}_{dtype}_{'config' if fg_config else 'all'}_{int(messages)}"
+    out = work / (f"fw_{name}_{dtype}_{'config' if fg_config else 'all'}_{int(messages)}_"
+                  f"{mcu}{isa_cap}")
     config = config if fg_config else None
-    _, text = _build_and_run(out, header, input_h, config, pool_bytes, 32768, messages)
+    _, text = _build_and_run(out, header, input_h, config, pool_bytes, 32768, messages, mcu,
+                             isa_cap)
     roomy = parse_sensor_output(text)
     sized_pool = roomy["model_bytes"] + roomy["state_bytes"]
     sized_workspace = max(roomy["workspace_run"], roomy["workspace_step"])
     elf, text = _build_and_run(out, header, input_h, config, sized_pool, sized_workspace,
-                               messages)
+                               messages, mcu, isa_cap)
     return {"x": x, "elf": elf, "size": elf_size(elf), "map": map_sizes(out / "sensor.map", name),
             "name": name, "map_path": out / "sensor.map",
             "printed": parse_sensor_output(text), "roomy": roomy,
             "image_bytes": _image_bytes(header)}
+
+
+def float_ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How many float32 values lie between a and b, elementwise."""
+    def ordered(v):
+        i = np.ascontiguousarray(v, np.float32).view(np.int32).astype(np.int64)
+        return np.where(i < 0, -(2 ** 31) - i, i)
+    return np.abs(ordered(a) - ordered(b))
+
+
+def helium_check(work: Path, keras_model, name: str) -> dict:
+    """The sensor firmware on the Cortex-M55 (qemu's MPS3 AN547) twice, with the Helium kernel
+    and capped to the scalar one, and Keras' predict of the same input: the worst differences
+    over the whole run and the streamed steps (Helium against scalar) and over the run
+    (Helium against Keras)."""
+    runs = {cap or "mve": measure(work, keras_model, name, mcu="cortex-m55", isa_cap=cap)
+            for cap in ("", "scalar")}
+
+    def outputs(r: dict) -> np.ndarray:
+        return np.concatenate([r["printed"]["run"], *r["printed"]["steps"]])
+
+    mve, scalar = outputs(runs["mve"]), outputs(runs["scalar"])
+    keras_run = keras_model.predict(runs["mve"]["x"][None], verbose=0)[0]
+    return {"runs": runs, "vs_scalar": float(np.max(np.abs(mve - scalar))),
+            "vs_scalar_ulps": int(np.max(float_ulps(mve, scalar))),
+            "vs_keras": float(np.max(np.abs(runs["mve"]["printed"]["run"] - keras_run)))}
 
 
 def _image_bytes(header: Path) -> int:
@@ -266,7 +317,7 @@ def report(work: Path) -> str:
                 + max(p["workspace_run"], p["workspace_step"]))
 
     def ram(r: dict) -> int:
-        return r["size"][1] + r["size"][2]
+        return r["size"][1] + r["size"][2] - STACK_BYTES
 
     def io(r: dict) -> int:
         firmware = ram_sections(r["map_path"], r["name"], "firmware")
@@ -305,7 +356,8 @@ def report(work: Path) -> str:
         f"{reported(gru)} B | {reported(sensor)} B |",
         f"| fastgru's own statics (data + bss) | {lib(gru, 'data') + lib(gru, 'bss')} B | "
         f"{lib(sensor, 'data') + lib(sensor, 'bss')} B |",
-        f"| firmware data + bss, pool and workspace sized from the API | {ram(gru)} B | "
+        f"| firmware data + bss (less the {STACK_BYTES // 1024} KB stack), pool and workspace "
+        f"sized from the API | {ram(gru)} B | "
         f"{ram(sensor)} B |",
         f"| of which the firmware's input and output arrays / newlib's statics | "
         f"{io(gru)} B / {others(gru)} B | {io(sensor)} B / {others(sensor)} B |",
@@ -318,7 +370,25 @@ def report(work: Path) -> str:
                         for name, size in sorted(ram_sections(sensor["map_path"], sensor["name"],
                                                               "fastgru").items(),
                                                  key=lambda item: -item[1]))
-    return "\n".join(rows) + f"\n\nfastgru's statics (sensor, fg_config.h build): {statics}."
+    helium = {"sensor": helium_check(work, sensor_model(), "sensor"),
+              "helium": helium_check(work, helium_model(), "helium")}
+    m55 = [
+        "| Cortex-M55 + Helium (qemu MPS3 AN547), fg_config.h build | sensor | "
+        "GRU(40, reset_after=False)->GRU(20)->Dense(3) |",
+        "|---|---|---|",
+        "| kernel run / with the scalar cap | "
+        + " | ".join(f"{h['runs']['mve']['printed']['isa']} / "
+                     f"{h['runs']['scalar']['printed']['isa']}" for h in helium.values()) + " |",
+        "| fastgru library text (the Helium kernel and the scalar one) | "
+        + " | ".join(kb(lib(h["runs"]["mve"], "text")) for h in helium.values()) + " |",
+        f"| worst abs difference Helium - scalar kernel, whole run + {STEPS} streamed steps | "
+        + " | ".join(f"{h['vs_scalar']:.2g} ({h['vs_scalar_ulps']} ulp)"
+                     for h in helium.values()) + " |",
+        "| worst abs difference Helium - Keras predict, whole run | "
+        + " | ".join(f"{h['vs_keras']:.2g}" for h in helium.values()) + " |",
+    ]
+    return ("\n".join(rows) + f"\n\nfastgru's statics (sensor, fg_config.h build): {statics}.\n\n"
+            + "\n".join(m55))
 
 
 def main(argv=None) -> int:

@@ -10,7 +10,8 @@
  * step's code (10: a buffer smaller than the API says it must be).
  *
  * Built by examples/mcu/Makefile with MODEL_H (the model header), MODEL_NAME (its symbol
- * prefix) and INPUT_H (SAMPLE_STEPS, SAMPLE_FEATURES, sample_bits[]: the input sequence). */
+ * prefix) and INPUT_H (SAMPLE_STEPS, SAMPLE_FEATURES, sample_bits[]: the input sequence);
+ * ISA_CAP optionally caps the kernel it runs. */
 #include <stdint.h>
 #include <string.h>
 
@@ -67,6 +68,12 @@ static int fail(const char *what, int status)
 int main(void)
 {
     memcpy(sequence, sample_bits, sizeof sequence);
+#ifdef ISA_CAP /* e.g. "scalar": the scalar kernel where a SIMD one is built (the M55's Helium) */
+    if (fg_set_isa_cap(ISA_CAP) != FG_OK) return fail("isa cap", 2);
+#endif
+    semihost_write("isa ");
+    semihost_write(fg_isa_name(fg_isa_active()));
+    semihost_write("\n");
     fg_mcu_pool(pool, sizeof pool);
     size_t image_bytes;
     const unsigned char *image = IMAGE_OF(MODEL_NAME)(&image_bytes);
