@@ -54,9 +54,9 @@ enum {
 
 unsigned fg_isa_available(void);          /* bitmask of what this CPU supports (SCALAR always) */
 int fg_isa_active(void);                  /* the single FG_ISA_* flag now in use */
-const char *fg_isa_name(int isa_flag);    /* "scalar", "avx2", "avx512", "neon", "mve", "avx512bf16" */
-/* Cap by name ("scalar", "avx2", "avx512", "avx512bf16", "neon", "mve", or "" / NULL for no cap). FG_ERR_ARG on an
- * unknown name. Affects calls that start after it returns. */
+const char *fg_isa_name(int isa_flag); /* "scalar", "avx2", "avx512", "neon", "mve", "avx512bf16" */
+/* Cap by name ("scalar", "avx2", "avx512", "avx512bf16", "neon", "mve", or "" / NULL for no cap).
+ * FG_ERR_ARG on an unknown name. Affects calls that start after it returns. */
 int fg_set_isa_cap(const char *name);
 /* 1 when bf16 GRUs may run native AVX512_BF16 kernels (CPU has it, cap allows it). */
 int fg_isa_bf16_native(void);

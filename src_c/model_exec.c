@@ -165,19 +165,23 @@ typedef struct state_layout {
     size_t slot_offset, step_off, h, prev_out, total;
 } state_layout;
 
-static int layout_state(const fg_model *m, int64_t batch, state_layout *l) {
+static int layout_state(const fg_model *m, int64_t batch, state_layout *l)
+{
     if (batch < 1) return fg_fail(FG_ERR_ARG, "state batch size must be >= 1, got %lld",
                                   (long long)batch);
     int64_t floats = 0;   /* of h: batch x state_floats per slot */
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
         if (o->state_slot < 0) continue;
-        if (batch > (INT64_MAX / 8 - floats) / o->state_floats) { floats = -1; break; }
+        if (batch > (INT64_MAX / 8 - floats) / o->state_floats) {
+            floats = -1;
+            break;
+        }
         floats += batch * o->state_floats;
     }
-    uint64_t part[4] = {((uint64_t)m->n_slots + 1) * sizeof(int64_t),
-                        ((uint64_t)m->n_tensors + 1) * sizeof(size_t),
-                        ((uint64_t)floats + 1) * sizeof(float), ((uint64_t)floats + 1) * sizeof(float)};
+    uint64_t part[4] = {
+        ((uint64_t)m->n_slots + 1) * sizeof(int64_t), ((uint64_t)m->n_tensors + 1) * sizeof(size_t),
+        ((uint64_t)floats + 1) * sizeof(float), ((uint64_t)floats + 1) * sizeof(float)};
     uint64_t at[4], total = (sizeof(fg_state) + 15) / 16 * 16;
     for (int k = 0; k < 4; k++) {
         at[k] = total;
@@ -189,7 +193,8 @@ static int layout_state(const fg_model *m, int64_t batch, state_layout *l) {
     return fg_check_cap(l->total, "the state object");
 }
 
-int fg_state_bytes(const fg_model *m, int64_t batch, size_t *bytes) {
+int fg_state_bytes(const fg_model *m, int64_t batch, size_t *bytes)
+{
     if (!m || !bytes) return fg_fail(FG_ERR_ARG, "fg_state_bytes: NULL argument");
     state_layout l;
     int st = layout_state(m, batch, &l);
@@ -197,7 +202,8 @@ int fg_state_bytes(const fg_model *m, int64_t batch, size_t *bytes) {
     return st;
 }
 
-int fg_state_create(const fg_model *m, int64_t batch, fg_state **out) {
+int fg_state_create(const fg_model *m, int64_t batch, fg_state **out)
+{
     if (!m || !out) return fg_fail(FG_ERR_ARG, "fg_state_create: NULL argument");
     *out = NULL;
     state_layout l;
@@ -225,7 +231,11 @@ int fg_state_create(const fg_model *m, int64_t batch, fg_state **out) {
     return FG_OK;
 }
 
-void fg_state_free(fg_state *s) { free(s); }   /* one block (fg_state_create) */
+/* one block (fg_state_create) */
+void fg_state_free(fg_state *s)
+{
+    free(s);
+}
 
 int fg_state_reset(fg_state *s) {
     if (!s) return fg_fail(FG_ERR_ARG, "fg_state_reset: NULL state");

@@ -329,11 +329,11 @@ static int check_graph(fg_model *m) {
  * the planning table of fg_model_workspace_bytes), each part 16-byte aligned. The counts were
  * checked against the image's size, but their products are checked here again: on a 32-bit
  * target a hostile count could overflow size_t. */
-static int alloc_tables(fg_model *m, uint32_t n_index) {
-    uint64_t part[5] = {(uint64_t)m->n_tensors * sizeof *m->tensors,
-                        (uint64_t)m->n_ops * sizeof *m->ops,
-                        (uint64_t)m->n_weights * sizeof *m->weights,
-                        (uint64_t)n_index * sizeof *m->index, 0};
+static int alloc_tables(fg_model *m, uint32_t n_index)
+{
+    uint64_t part[5] = {
+        (uint64_t)m->n_tensors * sizeof *m->tensors, (uint64_t)m->n_ops * sizeof *m->ops,
+        (uint64_t)m->n_weights * sizeof *m->weights, (uint64_t)n_index * sizeof *m->index, 0};
 #ifdef FG_MCU
     part[4] = (3 * (uint64_t)m->n_tensors + 1) * sizeof *m->plan_table;
 #endif
@@ -439,7 +439,10 @@ void fg_model_free(fg_model *m) {
 }
 
 /* The block a model file is read into (read_model_file): whole 64-byte lines, one spare. */
-static size_t file_block_bytes(size_t nbytes) { return (nbytes / MODEL_ALIGN + 1) * MODEL_ALIGN; }
+static size_t file_block_bytes(size_t nbytes)
+{
+    return (nbytes / MODEL_ALIGN + 1) * MODEL_ALIGN;
+}
 
 static int load(const void *image, size_t nbytes, void *owned, fg_model **out) {
     int st = fg_check_cap(nbytes, "the model image");
@@ -558,7 +561,10 @@ int fg_model_num_inputs(const fg_model *m) { return m ? m->n_inputs : 0; }
 int fg_model_num_outputs(const fg_model *m) { return m ? m->n_outputs : 0; }
 int fg_model_num_time_axes(const fg_model *m) { return m ? m->n_time : 0; }
 int64_t fg_model_stateful_batch(const fg_model *m) { return m ? m->stateful_batch : 0; }
-size_t fg_model_memory_bytes(const fg_model *m) { return m ? m->held_bytes : 0; }
+size_t fg_model_memory_bytes(const fg_model *m)
+{
+    return m ? m->held_bytes : 0;
+}
 
 const char *fg_model_metadata(const fg_model *m, size_t *nbytes) {
     if (nbytes) *nbytes = m ? m->meta_bytes : 0;

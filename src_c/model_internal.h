@@ -26,9 +26,11 @@
 /* What a block of `bytes` counts for in fg_model_memory_bytes / fg_state_bytes: whole 64-byte
  * lines, which is what the bare-metal pool (mcu/fg_mcu_pool.c) takes for it. 0 when that
  * overflows. */
-static inline size_t model_block_bytes(size_t bytes) {
-    return bytes > SIZE_MAX - (MODEL_ALIGN - 1) ? 0
-                                                : (bytes + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
+static inline size_t model_block_bytes(size_t bytes)
+{
+    return bytes > SIZE_MAX - (MODEL_ALIGN - 1)
+               ? 0
+               : (bytes + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
 }
 
 enum { LAYOUT_PLAIN = 0, LAYOUT_GRU_PACKED = 1 };
@@ -93,7 +95,7 @@ struct fg_model {
     /* the bare-metal build's table for planning a workspace in fg_model_workspace_bytes (one
      * thread, no heap: model_exec.c); NULL elsewhere */
     size_t *plan_table;
-    size_t held_bytes;       /* every block it holds, counted by model_block_bytes */
+    size_t held_bytes; /* every block it holds, counted by model_block_bytes */
     const int32_t *inputs, *outputs;   /* into index[] */
     int64_t stateful_batch;
     int causal;

@@ -43,6 +43,17 @@ def missing_tools() -> Optional[str]:
     return None
 
 
+def missing_helium() -> Optional[str]:
+    """Why qemu cannot run the Cortex-M55 firmware with Helium here, or None when it can
+    (the MPS3 AN547 board came in qemu 6.0, Helium (MVE) emulation in 6.1)."""
+    version = subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout
+    found = re.search(r"version (\d+)\.(\d+)", version)
+    if not found or tuple(map(int, found.groups())) < (6, 1):
+        return f"{QEMU} older than 6.1 emulates no Helium (MVE): {version.splitlines()[:1]}"
+    boards = subprocess.run([QEMU, "-M", "help"], capture_output=True, text=True).stdout
+    return None if BOARDS["cortex-m55"] in boards else f"{QEMU} has no {BOARDS['cortex-m55']}"
+
+
 def _make(args: List[str], timeout: int = 600) -> None:
     run = subprocess.run(["make", "-j2", *args], capture_output=True, text=True,
                          timeout=timeout)
@@ -370,6 +381,10 @@ def report(work: Path) -> str:
                         for name, size in sorted(ram_sections(sensor["map_path"], sensor["name"],
                                                               "fastgru").items(),
                                                  key=lambda item: -item[1]))
+    head = "\n".join(rows) + f"\n\nfastgru's statics (sensor, fg_config.h build): {statics}."
+    reason = missing_helium()
+    if reason:
+        return head + f"\n\nHelium not run: {reason}"
     helium = {"sensor": helium_check(work, sensor_model(), "sensor"),
               "helium": helium_check(work, helium_model(), "helium")}
     m55 = [
@@ -387,8 +402,7 @@ def report(work: Path) -> str:
         "| worst abs difference Helium - Keras predict, whole run | "
         + " | ".join(f"{h['vs_keras']:.2g}" for h in helium.values()) + " |",
     ]
-    return ("\n".join(rows) + f"\n\nfastgru's statics (sensor, fg_config.h build): {statics}.\n\n"
-            + "\n".join(m55))
+    return head + "\n\n" + "\n".join(m55)
 
 
 def main(argv=None) -> int:

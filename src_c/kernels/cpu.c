@@ -47,7 +47,8 @@ const fg_kernels *fg_kernels_for(int isa)
     case FG_ISA_NEON: return &fg_kernels_neon;
 #endif
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 2)
-    case FG_ISA_MVE: return &fg_kernels_mve;
+    case FG_ISA_MVE:
+        return &fg_kernels_mve;
 #endif
     default: return &fg_kernels_scalar;
     }

@@ -21,17 +21,21 @@
 #define V_MAX(a, b) vpselq_f32((b), (a), vcmpgtq_f32((b), (a)) | vcmpneq_f32((b), (b)))
 #define V_MIN(a, b) vpselq_f32((b), (a), vcmpltq_f32((b), (a)) | vcmpneq_f32((b), (b)))
 #define V_SIGNMASK vreinterpretq_f32_u32(vdupq_n_u32(0x80000000u))
-#define V_AND(a, b) vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b)))
-#define V_OR(a, b) vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b)))
+#define V_AND(a, b)                                                                                \
+    vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b)))
+#define V_OR(a, b)                                                                                 \
+    vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b)))
 #define V_ABS vabsq_f32
 #define V_ROUND vrndnq_f32
-#define V_POW2(n) vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
+#define V_POW2(n)                                                                                  \
+    vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
 
 static inline __attribute__((always_inline)) float32x4_t FGK(div)(float32x4_t a, float32x4_t b)
 {
     float x[4], y[4];
     vst1q_f32(x, a);
     vst1q_f32(y, b);
-    for (int i = 0; i < 4; i++) x[i] /= y[i];
+    for (int i = 0; i < 4; i++)
+        x[i] /= y[i];
     return vld1q_f32(x);
 }

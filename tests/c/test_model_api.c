@@ -63,11 +63,13 @@ int main(int argc, char **argv) {
     CHECK(held > 0 && fg_model_memory_bytes(from_file) == held + (image_n / 64 + 1) * 64,
           "memory bytes: in place %zu, from a file %zu", held, fg_model_memory_bytes(from_file));
     CHECK(fg_model_set_precision(in_place, FG_PRECISION_BF16) == FG_OK &&
-          fg_model_memory_bytes(in_place) > held, "bf16 weights are counted");
+              fg_model_memory_bytes(in_place) > held,
+          "bf16 weights are counted");
     CHECK(fg_model_set_precision(in_place, FG_PRECISION_FP32) == FG_OK &&
-          fg_model_memory_bytes(in_place) == held, "fp32 gives the bf16 weights back");
+              fg_model_memory_bytes(in_place) == held,
+          "fp32 gives the bf16 weights back");
     CHECK(fg_state_bytes(in_place, B, &state_n) == FG_OK && state_n % 64 == 0 &&
-          fg_state_bytes(in_place, 100 * B, &state_more) == FG_OK && state_more > state_n,
+              fg_state_bytes(in_place, 100 * B, &state_more) == FG_OK && state_more > state_n,
           "state bytes %zu, %zu", state_n, state_more);
     CHECK(fg_state_bytes(in_place, 0, &state_n) == FG_ERR_ARG && state_n == 0, "batch 0");
     const int64_t one = 1;
