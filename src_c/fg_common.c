@@ -39,15 +39,21 @@ int fg_fail(int code, const char *fmt, ...)
 
 /* Candidates from best to worst; a cap allows itself and every entry after it that is listed
  * in its row, so a cap from the other architecture family falls back to scalar. */
-static const int isa_order[] = {FG_ISA_AVX512, FG_ISA_AVX2, FG_ISA_NEON, FG_ISA_SCALAR};
+static const int isa_order[] = {FG_ISA_AVX512, FG_ISA_AVX2, FG_ISA_NEON, FG_ISA_MVE, FG_ISA_SCALAR};
+#define ISA_COUNT (int)(sizeof isa_order / sizeof isa_order[0])
 
 static unsigned isa_allowed_under(int cap)
 {
     switch (cap) {
     case FG_ISA_AVX512BF16: return FG_ISA_AVX512BF16 | isa_allowed_under(FG_ISA_AVX512);
-    case FG_ISA_AVX512: return FG_ISA_AVX512 | FG_ISA_AVX2 | FG_ISA_NEON | FG_ISA_SCALAR;
-    case FG_ISA_AVX2: return FG_ISA_AVX2 | FG_ISA_NEON | FG_ISA_SCALAR;
-    case FG_ISA_NEON: return FG_ISA_NEON | FG_ISA_SCALAR;
+    case FG_ISA_AVX512:
+        return FG_ISA_AVX512 | isa_allowed_under(FG_ISA_AVX2);
+    case FG_ISA_AVX2:
+        return FG_ISA_AVX2 | isa_allowed_under(FG_ISA_NEON);
+    case FG_ISA_NEON:
+        return FG_ISA_NEON | isa_allowed_under(FG_ISA_MVE);
+    case FG_ISA_MVE:
+        return FG_ISA_MVE | FG_ISA_SCALAR;
     default: return FG_ISA_SCALAR;
     }
 }
@@ -56,7 +62,7 @@ static int isa_from_name(const char *name)
 {
     if (name == NULL || name[0] == '\0') return FG_ISA_AVX512BF16; /* no cap: the top */
     if (strcmp(name, fg_isa_name(FG_ISA_AVX512BF16)) == 0) return FG_ISA_AVX512BF16;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < ISA_COUNT; i++)
         if (strcmp(name, fg_isa_name(isa_order[i])) == 0) return isa_order[i];
     return 0;
 }
@@ -91,7 +97,7 @@ int fg_isa_active(void)
     if (known >> 8 == (unsigned)cap) return (int)(known & 0xFF);
     unsigned usable = fg_isa_available() & isa_allowed_under(cap);
     int isa = FG_ISA_SCALAR;
-    for (int i = 0; i < 4 && isa == FG_ISA_SCALAR; i++)
+    for (int i = 0; i < ISA_COUNT && isa == FG_ISA_SCALAR; i++)
         if (usable & (unsigned)isa_order[i]) isa = isa_order[i];
     isa_for_cap = (unsigned)cap << 8 | (unsigned)isa;
     return isa;
@@ -109,6 +115,8 @@ const char *fg_isa_name(int isa_flag)
     case FG_ISA_AVX2: return "avx2";
     case FG_ISA_AVX512: return "avx512";
     case FG_ISA_NEON: return "neon";
+    case FG_ISA_MVE:
+        return "mve";
     case FG_ISA_AVX512BF16: return "avx512bf16";
     default: return "unknown";
     }
@@ -118,8 +126,10 @@ int fg_set_isa_cap(const char *name)
 {
     int cap = isa_from_name(name);
     if (cap == 0)
-        return fg_fail(FG_ERR_ARG, "unknown ISA name '%s' (expected scalar, neon, avx2, avx512, "
-                       "avx512bf16 or empty)", name);
+        return fg_fail(FG_ERR_ARG,
+                       "unknown ISA name '%s' (expected scalar, neon, mve, avx2, "
+                       "avx512, avx512bf16 or empty)",
+                       name);
     isa_cap = cap;
     return FG_OK;
 }

@@ -38,7 +38,7 @@ int fg_fail(int code, const char *fmt, ...)
 
 /* ---- instruction sets -------------------------------------------------------------------- */
 /* Bit flags. The active ISA is the best one the CPU has (cpuid, read once), capped by the
- * environment variable FASTGRU_ISA=scalar|neon|avx2|avx512 (read once, at first use) and by
+ * environment variable FASTGRU_ISA=scalar|neon|mve|avx2|avx512 (read once, at first use) and by
  * fg_set_isa_cap(). Asking for an ISA the CPU lacks caps at the best available one below it. */
 enum {
     FG_ISA_SCALAR = 1 << 0,
@@ -48,14 +48,15 @@ enum {
     /* AVX512_BF16 (vdpbf16ps) on top of FG_ISA_AVX512: not an ISA of its own for fp32 runs
      * (fg_isa_active never returns it); bf16 GRUs use it when the cap allows. Its cap name
      * "avx512bf16" is the top of the order, so FASTGRU_ISA=avx512 turns native bf16 off. */
-    FG_ISA_AVX512BF16 = 1 << 4
+    FG_ISA_AVX512BF16 = 1 << 4,
+    FG_ISA_MVE = 1 << 5      /* Arm Helium with float (the Cortex-M55 bare-metal build) */
 };
 
 unsigned fg_isa_available(void);          /* bitmask of what this CPU supports (SCALAR always) */
 int fg_isa_active(void);                  /* the single FG_ISA_* flag now in use */
-const char *fg_isa_name(int isa_flag);    /* "scalar", "avx2", "avx512", "neon", "avx512bf16" */
-/* Cap by name ("scalar", "avx2", "avx512", "avx512bf16", "neon", or "" / NULL for no cap). FG_ERR_ARG on an
- * unknown name. Affects calls that start after it returns. */
+const char *fg_isa_name(int isa_flag); /* "scalar", "avx2", "avx512", "neon", "mve", "avx512bf16" */
+/* Cap by name ("scalar", "avx2", "avx512", "avx512bf16", "neon", "mve", or "" / NULL for no cap).
+ * FG_ERR_ARG on an unknown name. Affects calls that start after it returns. */
 int fg_set_isa_cap(const char *name);
 /* 1 when bf16 GRUs may run native AVX512_BF16 kernels (CPU has it, cap allows it). */
 int fg_isa_bf16_native(void);

@@ -73,6 +73,15 @@ int fg_model_resolve_timesteps(const fg_model *model, int64_t *timesteps);
 int fg_model_workspace_bytes(const fg_model *model, int64_t batch, const int64_t *timesteps,
                              int32_t nthreads, size_t *bytes);
 
+/* The memory the library holds besides a workspace, so that a caller with no heap (the
+ * bare-metal build, mcu/fg_mcu.h) can size its buffers from these and nothing else. Each
+ * block is counted in whole 64-byte lines. fg_model_memory_bytes: what the loaded model
+ * holds beside its image (its tables; float32 copies of 16-bit weights; packed or bf16
+ * weights; the copy of an unaligned image or a file's bytes), 0 for NULL. fg_state_bytes:
+ * what fg_state_create(model, batch) takes, or the error it would give. */
+size_t fg_model_memory_bytes(const fg_model *model);
+int fg_state_bytes(const fg_model *model, int64_t batch, size_t *bytes);
+
 /* Run a batch of sequences. inputs[i] points at model input i, C-contiguous
  * (batch, per-sample shape with -1 -> its timesteps[]); outputs[i] receives output i likewise.
  * `state` carries the GRU states of a stateful model (NULL: zeros, nothing kept) and must

@@ -268,7 +268,7 @@ int model_pack_conv(fg_model *m) {
         floats += per * (uint64_t)g.groups;
     }
     if (!floats) return FG_OK;
-    int st = model_alloc_panels(floats, "the packed conv1d kernels", &m->conv_packed);
+    int st = model_alloc_panels(m, floats, "the packed conv1d kernels", &m->conv_packed);
     if (st) return st;
     float *at = m->conv_packed;
     for (int32_t i = 0; i < m->n_ops; i++) {

@@ -24,8 +24,7 @@
 #define DENSE_MIN_FLOPS_PER_THREAD 2000000.0
 #define DENSE_ROW_CHUNK 64   /* rows per gemm call: a thread's unit of work */
 
-#ifdef FG_MCU
-int model_alloc_panels(uint64_t floats, const char *what, float **out) {
+int model_alloc_panels(fg_model *m, uint64_t floats, const char *what, float **out) {
     uint64_t bytes = (floats * 4 + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
     int st = bytes > SIZE_MAX ? fg_fail(FG_ERR_NOMEM, "%s are too large", what)
                               : fg_check_cap((size_t)bytes, what);
@@ -33,9 +32,11 @@ int model_alloc_panels(uint64_t floats, const char *what, float **out) {
     if (!(*out = fg_aligned_alloc(MODEL_ALIGN, (size_t)bytes)))
         return fg_fail(FG_ERR_NOMEM, "out of memory for %s (%llu bytes)", what,
                        (unsigned long long)bytes);
+    m->held_bytes += model_block_bytes((size_t)bytes);
     return FG_OK;
 }
 
+#ifdef FG_MCU
 int model_pack_dense(fg_model *m) {
     (void)m;
     return FG_OK;
@@ -78,17 +79,6 @@ static void pack(model_op *o, const model_weight *kernel, const float *bias, flo
     o->dense_bias = b;
 }
 
-int model_alloc_panels(uint64_t floats, const char *what, float **out) {
-    uint64_t bytes = (floats * 4 + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
-    int st = bytes > SIZE_MAX ? fg_fail(FG_ERR_NOMEM, "%s are too large", what)
-                              : fg_check_cap((size_t)bytes, what);
-    if (st) return st;
-    if (!(*out = fg_aligned_alloc(MODEL_ALIGN, (size_t)bytes)))
-        return fg_fail(FG_ERR_NOMEM, "out of memory for %s (%llu bytes)", what,
-                       (unsigned long long)bytes);
-    return FG_OK;
-}
-
 int model_pack_dense(fg_model *m) {
     uint64_t floats = 0;
     for (int32_t i = 0; i < m->n_ops; i++)
@@ -98,7 +88,7 @@ int model_pack_dense(fg_model *m) {
             floats += n;
         }
     if (!floats) return FG_OK;
-    int st = model_alloc_panels(floats, "the packed dense kernels", &m->dense_packed);
+    int st = model_alloc_panels(m, floats, "the packed dense kernels", &m->dense_packed);
     if (st) return st;
     float *at = m->dense_packed;
     for (int32_t i = 0; i < m->n_ops; i++) {

@@ -120,11 +120,16 @@ static int make_plan(const fg_model *m, int64_t batch, const int64_t *T, int32_t
 /* make_plan with a table of its own (for callers that have no workspace yet). */
 static int make_plan_alone(const fg_model *m, int64_t batch, const int64_t *T,
                            int32_t nthreads, model_plan *p) {
+#ifdef FG_MCU
+    /* one thread and no heap: the model's own table (counted in fg_model_memory_bytes) */
+    return make_plan(m, batch, T, nthreads, p, m->plan_table, 0);
+#else
     size_t *table = malloc((3 * (size_t)m->n_tensors + 1) * sizeof(size_t));
     if (!table) return fg_fail(FG_ERR_NOMEM, "out of memory planning the workspace");
     int st = make_plan(m, batch, T, nthreads, p, table, 0);
     free(table);
     return st;
+#endif
 }
 
 /* A workspace of its own for one run, planned once: the table is built aside, then copied
@@ -154,33 +159,70 @@ int fg_model_workspace_bytes(const fg_model *m, int64_t batch, const int64_t *ti
 }
 
 /* ---- state objects ----------------------------------------------------------------------- */
-int fg_state_create(const fg_model *m, int64_t batch, fg_state **out) {
-    if (!m || !out) return fg_fail(FG_ERR_ARG, "fg_state_create: NULL argument");
-    *out = NULL;
+/* A state is one block: the struct, then (each 16-byte aligned) its slot offsets, its stream
+ * plan's tensor offsets, h and prev_out. Byte offsets of those parts and the whole. */
+typedef struct state_layout {
+    size_t slot_offset, step_off, h, prev_out, total;
+} state_layout;
+
+static int layout_state(const fg_model *m, int64_t batch, state_layout *l)
+{
     if (batch < 1) return fg_fail(FG_ERR_ARG, "state batch size must be >= 1, got %lld",
                                   (long long)batch);
-    fg_state *s = calloc(1, sizeof *s);
-    int64_t total = 0;
-    if (s) s->slot_offset = calloc((size_t)m->n_slots + 1, sizeof *s->slot_offset);
-    if (s) s->step_off = calloc((size_t)m->n_tensors + 1, sizeof *s->step_off);
-    for (int32_t i = 0; s && s->slot_offset && i < m->n_ops; i++) {
+    int64_t floats = 0;   /* of h: batch x state_floats per slot */
+    for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
         if (o->state_slot < 0) continue;
-        s->slot_offset[o->state_slot] = total;
-        if (batch > (INT64_MAX / 8 - total) / o->state_floats) { total = -1; break; }
-        total += batch * o->state_floats;
+        if (batch > (INT64_MAX / 8 - floats) / o->state_floats) {
+            floats = -1;
+            break;
+        }
+        floats += batch * o->state_floats;
     }
-    if (s && total >= 0 && fg_check_cap(2 * (size_t)total * sizeof(float), "the state object")) {
-        fg_state_free(s);
-        return FG_ERR_NOMEM;
+    uint64_t part[4] = {
+        ((uint64_t)m->n_slots + 1) * sizeof(int64_t), ((uint64_t)m->n_tensors + 1) * sizeof(size_t),
+        ((uint64_t)floats + 1) * sizeof(float), ((uint64_t)floats + 1) * sizeof(float)};
+    uint64_t at[4], total = (sizeof(fg_state) + 15) / 16 * 16;
+    for (int k = 0; k < 4; k++) {
+        at[k] = total;
+        total += (part[k] + 15) / 16 * 16;
     }
-    if (s && s->slot_offset && total >= 0) {
-        s->h = calloc((size_t)total + 1, sizeof(float));
-        s->prev_out = calloc((size_t)total + 1, sizeof(float));
-    }
-    if (!s || !s->slot_offset || !s->step_off || !s->h || !s->prev_out) {
-        fg_state_free(s);
+    if (floats < 0 || total > SIZE_MAX / 2 || !model_block_bytes((size_t)total))
+        return fg_fail(FG_ERR_NOMEM, "a state of batch %lld is too large", (long long)batch);
+    *l = (state_layout){(size_t)at[0], (size_t)at[1], (size_t)at[2], (size_t)at[3], (size_t)total};
+    return fg_check_cap(l->total, "the state object");
+}
+
+int fg_state_bytes(const fg_model *m, int64_t batch, size_t *bytes)
+{
+    if (!m || !bytes) return fg_fail(FG_ERR_ARG, "fg_state_bytes: NULL argument");
+    state_layout l;
+    int st = layout_state(m, batch, &l);
+    *bytes = st ? 0 : model_block_bytes(l.total);
+    return st;
+}
+
+int fg_state_create(const fg_model *m, int64_t batch, fg_state **out)
+{
+    if (!m || !out) return fg_fail(FG_ERR_ARG, "fg_state_create: NULL argument");
+    *out = NULL;
+    state_layout l;
+    int st = layout_state(m, batch, &l);
+    if (st) return st;
+    uint8_t *block = calloc(1, l.total);
+    if (!block)
         return fg_fail(FG_ERR_NOMEM, "out of memory for a state of batch %lld", (long long)batch);
+    fg_state *s = (fg_state *)block;
+    s->slot_offset = (int64_t *)(block + l.slot_offset);
+    s->step_off = (size_t *)(block + l.step_off);
+    s->h = (float *)(block + l.h);
+    s->prev_out = (float *)(block + l.prev_out);
+    int64_t at = 0;
+    for (int32_t i = 0; i < m->n_ops; i++) {
+        const model_op *o = &m->ops[i];
+        if (o->state_slot < 0) continue;
+        s->slot_offset[o->state_slot] = at;
+        at += batch * o->state_floats;
     }
     s->model = m;
     s->batch = batch;
@@ -189,12 +231,9 @@ int fg_state_create(const fg_model *m, int64_t batch, fg_state **out) {
     return FG_OK;
 }
 
-void fg_state_free(fg_state *s) {
-    if (!s) return;
-    free(s->h);
-    free(s->prev_out);
-    free(s->slot_offset);
-    free(s->step_off);
+/* one block (fg_state_create) */
+void fg_state_free(fg_state *s)
+{
     free(s);
 }
 

@@ -159,6 +159,7 @@ static int widen_weights(fg_model *m, uint64_t bytes) {
     if (bytes > SIZE_MAX || !(m->widened = fg_aligned_alloc(MODEL_ALIGN, (size_t)bytes)))
         return fg_fail(FG_ERR_NOMEM, "model image: out of memory widening 16-bit weights to "
                        "%llu bytes of float32", (unsigned long long)bytes);
+    m->held_bytes += model_block_bytes((size_t)bytes);
     uint8_t *at = (uint8_t *)m->widened;
     for (int32_t i = 0; i < m->n_weights; i++) {
         model_weight *w = &m->weights[i];
@@ -324,6 +325,37 @@ static int check_graph(fg_model *m) {
     return FG_OK;
 }
 
+/* The op tables in one block (tensors, ops, weights, index pool and, in the bare-metal build,
+ * the planning table of fg_model_workspace_bytes), each part 16-byte aligned. The counts were
+ * checked against the image's size, but their products are checked here again: on a 32-bit
+ * target a hostile count could overflow size_t. */
+static int alloc_tables(fg_model *m, uint32_t n_index)
+{
+    uint64_t part[5] = {
+        (uint64_t)m->n_tensors * sizeof *m->tensors, (uint64_t)m->n_ops * sizeof *m->ops,
+        (uint64_t)m->n_weights * sizeof *m->weights, (uint64_t)n_index * sizeof *m->index, 0};
+#ifdef FG_MCU
+    part[4] = (3 * (uint64_t)m->n_tensors + 1) * sizeof *m->plan_table;
+#endif
+    uint64_t at[5], total = 0;
+    for (int k = 0; k < 5; k++) {
+        at[k] = total;
+        total += (part[k] + 15) / 16 * 16;
+    }
+    if (total > SIZE_MAX / 2 || !model_block_bytes((size_t)total))
+        return fg_fail(FG_ERR_NOMEM, "model image: its op tables (%llu bytes) are too large",
+                       (unsigned long long)total);
+    uint8_t *block = calloc(1, total ? (size_t)total : 1);
+    if (!block) return fg_fail(FG_ERR_NOMEM, "model image: out of memory for the op tables");
+    m->held_bytes += model_block_bytes(total ? (size_t)total : 1);
+    m->tensors = (model_tensor *)(block + at[0]);
+    m->ops = (model_op *)(block + at[1]);
+    m->weights = (model_weight *)(block + at[2]);
+    m->index = (int32_t *)(block + at[3]);
+    m->plan_table = part[4] ? (size_t *)(block + at[4]) : NULL;
+    return FG_OK;
+}
+
 static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
     if (total < MODEL_HEADER_BYTES)
         return fg_fail(FG_ERR_FORMAT, "model image: %llu bytes is shorter than the %d-byte header",
@@ -379,17 +411,12 @@ static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
     m->causal = 1;
     m->meta = (const char *)img + meta_off;
     m->meta_bytes = (size_t)meta_bytes;
-    m->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *m->tensors);
-    m->ops = calloc(n_ops ? n_ops : 1, sizeof *m->ops);
-    m->weights = calloc(n_weights ? n_weights : 1, sizeof *m->weights);
-    m->index = calloc(n_index ? n_index : 1, sizeof *m->index);
-    if (!m->tensors || !m->ops || !m->weights || !m->index)
-        return fg_fail(FG_ERR_NOMEM, "model image: out of memory for the op tables");
+    int st = alloc_tables(m, n_index);
+    if (st) return st;
     for (uint32_t k = 0; k < n_index; k++) {
         uint32_t v = rd_u32(img + index_off + 4 * (uint64_t)k);
         m->index[k] = v == MODEL_ABSENT ? -1 : v > INT32_MAX ? -2 : (int32_t)v;
     }
-    int st;
     if ((st = index_list(m, n_index, 0, n_inputs, (int32_t)n_tensors, &m->inputs,
                          "model input", "(model)")) ||
         (st = index_list(m, n_index, n_inputs, n_outputs, (int32_t)n_tensors, &m->outputs,
@@ -403,16 +430,19 @@ static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
 
 void fg_model_free(fg_model *m) {
     if (!m) return;
-    free(m->tensors);
-    free(m->ops);
-    free(m->weights);
-    free(m->index);
+    free(m->tensors);   /* the block of every table (alloc_tables) */
     fg_aligned_free(m->owned_image);
     fg_aligned_free(m->widened);
     fg_aligned_free(m->repacked);
     fg_aligned_free(m->dense_packed);
     fg_aligned_free(m->conv_packed);
     free(m);
+}
+
+/* The block a model file is read into (read_model_file): whole 64-byte lines, one spare. */
+static size_t file_block_bytes(size_t nbytes)
+{
+    return (nbytes / MODEL_ALIGN + 1) * MODEL_ALIGN;
 }
 
 static int load(const void *image, size_t nbytes, void *owned, fg_model **out) {
@@ -423,13 +453,16 @@ static int load(const void *image, size_t nbytes, void *owned, fg_model **out) {
         fg_aligned_free(owned);
         return fg_fail(FG_ERR_NOMEM, "out of memory for the model");
     }
+    m->held_bytes = model_block_bytes(sizeof *m);
     m->owned_image = owned;
+    if (owned) m->held_bytes += model_block_bytes(file_block_bytes(nbytes));
     if (!owned && ((uintptr_t)image % MODEL_ALIGN) != 0) {
         /* Weights must sit 64-byte aligned for the kernels: copy once. */
-        m->owned_image = fg_aligned_alloc(MODEL_ALIGN, (nbytes + MODEL_ALIGN - 1) / MODEL_ALIGN *
-                                                    MODEL_ALIGN);
+        size_t copy_bytes = (nbytes + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
+        m->owned_image = fg_aligned_alloc(MODEL_ALIGN, copy_bytes);
         if (!m->owned_image) { free(m); return fg_fail(FG_ERR_NOMEM, "out of memory copying the "
                                                        "unaligned model image"); }
+        m->held_bytes += model_block_bytes(copy_bytes);
         memcpy(m->owned_image, image, nbytes);
         image = m->owned_image;
     }
@@ -499,7 +532,7 @@ static int read_model_file(int fd, const char *path, void **image, size_t *nbyte
                                                      path)
                                            : fg_check_cap((size_t)size, "model file");
     if (st) return st;
-    void *buf = fg_aligned_alloc(MODEL_ALIGN, ((size_t)size / MODEL_ALIGN + 1) * MODEL_ALIGN);
+    void *buf = fg_aligned_alloc(MODEL_ALIGN, file_block_bytes((size_t)size));
     if (!buf) return fg_fail(FG_ERR_NOMEM, "out of memory reading '%s'", path);
     if (read_start(fd, buf, (size_t)size) != 0) {
         fg_aligned_free(buf);
@@ -529,6 +562,10 @@ int fg_model_num_inputs(const fg_model *m) { return m ? m->n_inputs : 0; }
 int fg_model_num_outputs(const fg_model *m) { return m ? m->n_outputs : 0; }
 int fg_model_num_time_axes(const fg_model *m) { return m ? m->n_time : 0; }
 int64_t fg_model_stateful_batch(const fg_model *m) { return m ? m->stateful_batch : 0; }
+size_t fg_model_memory_bytes(const fg_model *m)
+{
+    return m ? m->held_bytes : 0;
+}
 
 const char *fg_model_metadata(const fg_model *m, size_t *nbytes) {
     if (nbytes) *nbytes = m ? m->meta_bytes : 0;

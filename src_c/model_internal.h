@@ -23,6 +23,16 @@
 #define MODEL_HEADER_BYTES 128
 #define MODEL_MAX_TIME_AXES 8   /* distinct run-time sequence lengths a model may have */
 
+/* What a block of `bytes` counts for in fg_model_memory_bytes / fg_state_bytes: whole 64-byte
+ * lines, which is what the bare-metal pool (mcu/fg_mcu_pool.c) takes for it. 0 when that
+ * overflows. */
+static inline size_t model_block_bytes(size_t bytes)
+{
+    return bytes > SIZE_MAX - (MODEL_ALIGN - 1)
+               ? 0
+               : (bytes + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
+}
+
 enum { LAYOUT_PLAIN = 0, LAYOUT_GRU_PACKED = 1 };
 
 /* Stored weight dtypes (weight record field; docs/FORMAT.md). The 16-bit ones are widened to
@@ -83,6 +93,10 @@ struct fg_model {
     model_op *ops;
     model_weight *weights;
     int32_t *index;          /* the image's index pool, as host ints */
+    /* the bare-metal build's table for planning a workspace in fg_model_workspace_bytes (one
+     * thread, no heap: model_exec.c); NULL elsewhere */
+    size_t *plan_table;
+    size_t held_bytes; /* every block it holds, counted by model_block_bytes */
     const int32_t *inputs, *outputs;   /* into index[] */
     int64_t stateful_batch;
     int causal;
@@ -125,8 +139,9 @@ int64_t model_op_state_floats(const fg_model *m, const model_op *o);
 
 /* Packs every dense op's kernel for the gemm (model_dense.c); after the ops are checked. */
 int model_pack_dense(fg_model *m);
-/* A 64-byte aligned block of `floats` gemm panel floats, within the memory cap (model_dense.c). */
-int model_alloc_panels(uint64_t floats, const char *what, float **out);
+/* A 64-byte aligned block of `floats` gemm panel floats, within the memory cap, counted in the
+ * model's held bytes (model_dense.c). */
+int model_alloc_panels(fg_model *m, uint64_t floats, const char *what, float **out);
 
 /* conv1d (model_conv.c): padding ids (iattr CONV1D_PADDING); packs every conv1d kernel for
  * the gemm (after the ops are checked); the floats per batch row a causal one carries in a

@@ -13,6 +13,24 @@
 
 static uint64_t align_up(uint64_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN; }
 
+/* The bf16 packing's bytes of GRU op o's weight, 64-byte aligned. */
+static uint64_t bf16_bytes(const model_op *o)
+{
+    fg_gru_config cfg = o->gru;
+    cfg.precision = FG_PRECISION_BF16;
+    return align_up(fg_gru_packed_bytes(&cfg));
+}
+
+/* The block of every bf16 packing: per op (a weight two ops shared would be counted twice,
+ * made once). */
+static uint64_t bf16_total(const fg_model *m)
+{
+    uint64_t total = 0;
+    for (int32_t i = 0; i < m->n_ops; i++)
+        if (m->ops[i].kind == OP_GRU) total += bf16_bytes(&m->ops[i]);
+    return total;
+}
+
 /* Back to the float32 packings. */
 static void restore_fp32(fg_model *m)
 {
@@ -25,28 +43,20 @@ static void restore_fp32(fg_model *m)
         w->nbytes = w->fp32_nbytes;
         w->fp32 = NULL;
     }
+    if (m->repacked) m->held_bytes -= model_block_bytes((size_t)bf16_total(m));
     fg_aligned_free(m->repacked);
     m->repacked = NULL;
 }
 
-/* The bf16 packing's bytes of GRU op o's weight, 64-byte aligned. */
-static uint64_t bf16_bytes(const model_op *o)
-{
-    fg_gru_config cfg = o->gru;
-    cfg.precision = FG_PRECISION_BF16;
-    return align_up(fg_gru_packed_bytes(&cfg));
-}
-
 static int to_bf16(fg_model *m)
 {
-    uint64_t total = 0;   /* per op: a weight two ops shared would be counted twice, made once */
-    for (int32_t i = 0; i < m->n_ops; i++)
-        if (m->ops[i].kind == OP_GRU) total += bf16_bytes(&m->ops[i]);
+    uint64_t total = bf16_total(m);
     int st = total > SIZE_MAX ? FG_OK : fg_check_cap((size_t)total, "the bf16 GRU weights");
     if (st) return st;
     if (total > SIZE_MAX || !(m->repacked = fg_aligned_alloc(MODEL_ALIGN, (size_t)total)))
         return fg_fail(FG_ERR_NOMEM, "model: out of memory repacking the GRU weights to bf16 "
                        "(%llu bytes)", (unsigned long long)total);
+    m->held_bytes += model_block_bytes((size_t)total);
     uint8_t *at = m->repacked;
     for (int32_t i = 0; i < m->n_ops; i++) {
         model_op *o = &m->ops[i];

@@ -2,7 +2,8 @@
 for Cortex-M4, M7 and M55 with the hard-float ABI and without anything an OS would give (heap,
 stdio, files, environment, threads, thread-local storage); the example firmware runs the
 sensor model GRU(64) -> GRU(32) -> Dense under qemu-system-arm (MPS2 AN386, Cortex-M4) and
-matches Keras' predict, whole and streamed one sample a call; a model needing an op the
+matches Keras' predict, whole and streamed one sample a call, with its pool and workspace sized
+to exactly the bytes the C API reports and no heap; a model needing an op the
 fg_config.h build left out is refused at load; and the C loader's mutation test runs on the
 MCU build. Tools: tools/mcu_report.py (which also writes BENCHMARKS.md's MCU table)."""
 import os
@@ -24,6 +25,20 @@ needs_tools = pytest.mark.skipif(MISSING is not None, reason=f"MCU tools: {MISSI
 # Library text budget for a GRU + Dense model on Cortex-M4 (issue 21), fg_config.h build.
 LIBRARY_TEXT_BUDGET = 24 * 1024
 TOLERANCE = 1e-5   # libm and operation-order differences against Keras on the jax backend
+
+# Every static the library keeps in RAM, the only bytes it needs beyond what the C API reports
+# (fg_model_memory_bytes, fg_state_bytes, fg_model_workspace_bytes): a new one must be named
+# here, and in BENCHMARKS.md's MCU table.
+LIBRARY_STATICS = {
+    "last_error": "fg_last_error's message (fg_common.c)",
+    "threads_reason": "why threads are off, for fastgru.threads_status (fg_common.c)",
+    "threads_state": "", "default_threads": "", "max_bytes": "FASTGRU_MAX_BYTES cap",
+    "cancel_flag": "", "cancel_everything": "cancellation (fg_common.c)",
+    "isa_cap": "", "isa_for_cap": "", "flags.0": "ISA choice (fg_common.c, kernels/cpu.c)",
+    "blocks_desc": "the GRU's alternating block order (fg_gru.c)",
+    "pool_start": "", "pool_end": "", "pool_top": "", "newest": "",
+    "pool_peak": "the pool's bump pointer (mcu/fg_mcu_pool.c)",
+}
 
 # What a bare-metal library must not ask the linker for.
 FORBIDDEN = re.compile(r"^(malloc|calloc|realloc|free|aligned_alloc|posix_memalign|_sbrk|"
@@ -58,6 +73,12 @@ def test_library_builds_bare_metal_for_each_core(tmp_path, core, cpu_name):
     assert f"Tag_CPU_arch: v{cpu_name}" in attributes
     assert "Tag_ABI_VFP_args: VFP registers" in attributes     # -mfloat-abi=hard
     assert "Tag_ABI_HardFP_use: SP only" in attributes          # single precision
+    # the M55 build adds the Helium kernel (gru_mve.c); the others have none
+    symbols = subprocess.run([mcu.CROSS + "nm", str(lib)], capture_output=True, text=True,
+                             check=True).stdout
+    helium = re.search(r"^[0-9a-f]+ R fg_kernels_mve$", symbols, re.M) is not None
+    assert helium == (core == "cortex-m55")
+    assert ("Tag_MVE_arch: MVE Integer and FP" in attributes) == (core == "cortex-m55")
 
 
 @pytest.fixture(scope="module")
@@ -94,17 +115,54 @@ def test_sensor_firmware_streams_one_sample_a_call(sensor):
 
 @needs_tools
 def test_sensor_firmware_uses_no_heap_and_fits_the_budget(sensor):
-    printed, sizes = sensor["printed"], sensor["map"]
+    sizes = sensor["map"]
     symbols = subprocess.run([mcu.CROSS + "nm", str(sensor["elf"])], capture_output=True,
                              text=True, check=True).stdout.split()
     assert not [s for s in symbols if FORBIDDEN.match(s)]
-    # after running and streaming the pool holds the model's tables and the stream state
-    # only (planning scratch is given back), and it never outgrew its static 4 KB
-    assert printed["pool_end"] == printed["pool_model"] + printed["pool_state"]
-    assert printed["pool_peak"] <= 4096
-    assert 0 < printed["workspace_step"] < printed["workspace_run"]
+    sections = subprocess.run([mcu.CROSS + "readelf", "-S", "-W", str(sensor["elf"])],
+                              capture_output=True, text=True, check=True).stdout
+    assert "heap" not in sections.lower()      # no heap section: a heap of size zero
     assert sizes[("fastgru", "text")] <= LIBRARY_TEXT_BUDGET
     assert sizes[("model", "text")] == sensor["image_bytes"]    # the image stays in flash
+
+
+@needs_tools
+def test_sensor_firmware_needs_no_ram_beyond_what_the_c_api_reports(sensor):
+    """Built with its pool exactly fg_model_memory_bytes + fg_state_bytes and its workspace
+    exactly fg_model_workspace_bytes (the figures the first, roomy build printed), the firmware
+    runs and streams. Its RAM (data + bss) is then those reported bytes, the library's named
+    statics, the firmware's own input / output arrays and newlib's statics, nothing else."""
+    printed, roomy = sensor["printed"], sensor["roomy"]
+    for name in ("model_bytes", "state_bytes", "workspace_run", "workspace_step"):
+        assert printed[name] == roomy[name], name       # the same figures in either build
+    # the pool holds the model, then its state, block for block as reported; planning the
+    # workspace takes nothing from it (the peak is the end)
+    assert printed["pool_model"] == printed["model_bytes"] > 0
+    assert printed["pool_state"] == printed["state_bytes"] > 0
+    assert printed["pool_peak"] == printed["pool_end"]
+    assert 0 < printed["workspace_step"] < printed["workspace_run"]
+
+    def ram(origin):
+        return {name.split(".", 2)[-1]: size
+                for name, size in mcu.ram_sections(sensor["map_path"], "sensor", origin).items()}
+
+    statics = ram("fastgru")
+    assert set(statics) == set(LIBRARY_STATICS)
+    # the firmware's own RAM: the pool and the workspace, both sized from the API, and its
+    # input and output arrays
+    firmware = ram("firmware")
+    assert set(firmware) == {"pool", "workspace", "sequence", "output"}
+    assert firmware["pool"] == printed["model_bytes"] + printed["state_bytes"] == \
+        printed["pool_peak"]
+    assert firmware["workspace"] == max(printed["workspace_run"], printed["workspace_step"])
+    newlib = sum(sum(ram(who).values()) for who in ("libm", "libc", "gcc"))
+    # the ELF's data and bss (arm-none-eabi-size, less the 16 KB stack section it counts as
+    # bss) hold all of that and the linker's alignment padding: the 64-byte aligned pool and
+    # workspace, the 8-byte section ends
+    _, data, bss = sensor["size"]
+    ram_total = data + bss - mcu.STACK_BYTES
+    parts = sum(firmware.values()) + sum(statics.values()) + newlib
+    assert parts <= ram_total < parts + 2 * 64 + 2 * 8
 
 
 @needs_tools
@@ -116,7 +174,36 @@ def test_model_needing_an_op_left_out_is_refused(sensor, tmp_path):
                              sensor["work"] / "sensor_input.h", gru_config)
     status, text = mcu.run_qemu(elf)
     assert status == 3, text          # FG_ERR_FORMAT
-    assert text.startswith("error load:"), text
+    assert "\nerror load:" in text, text
+
+
+# Helium against the scalar kernel: the bound every SIMD kernel meets against the scalar one on
+# the host (tests/test_isa_threads.py); they differ by FMA and the vector exp / tanh
+# (kernels/vmath_template.h) against newlib's expf / tanhf.
+HELIUM_TOLERANCE = 1e-5
+
+
+@needs_tools
+@pytest.mark.parametrize("model", ["sensor", "helium"])
+def test_helium_kernel_on_the_m55_matches_the_scalar_kernel(sensor, tmp_path_factory, model):
+    """The sensor firmware built for the Cortex-M55 under qemu's MPS3 AN547: it runs the
+    Helium kernel (and the scalar one with the cap), whole and streamed, within the host's
+    SIMD-against-scalar bound of the scalar kernel and within 1e-5 of Keras. The sensor model
+    has reset_after=True GRUs of whole 16-unit blocks; the other covers reset_after=False and
+    units past a block."""
+    reason = mcu.missing_helium()
+    if reason:
+        pytest.skip(reason)
+    keras_model = mcu.sensor_model() if model == "sensor" else mcu.helium_model()
+    check = mcu.helium_check(tmp_path_factory.mktemp("m55"), keras_model, model)
+    runs = check["runs"]
+    assert (runs["mve"]["printed"]["isa"], runs["scalar"]["printed"]["isa"]) == ("mve", "scalar")
+    print(f"{model}: worst |helium - scalar| {check['vs_scalar']:.3g} "
+          f"({check['vs_scalar_ulps']} ulp), |helium - keras| {check['vs_keras']:.3g}")
+    assert 0 < check["vs_scalar"] <= HELIUM_TOLERANCE     # 0 would mean no Helium ran
+    assert check["vs_keras"] <= TOLERANCE
+    if model == "sensor":   # the scalar kernel gives the M4's very bits on the M55
+        assert runs["scalar"]["printed"]["run"].tobytes() == sensor["printed"]["run"].tobytes()
 
 
 @pytest.fixture(scope="module")

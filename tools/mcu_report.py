@@ -25,6 +25,9 @@ MCU_DIR = ROOT / "examples" / "mcu"
 CROSS = "arm-none-eabi-"
 QEMU = "qemu-system-arm"
 STEPS, FEATURES = 24, 6     # the sensor input: 24 samples of a 6-axis IMU
+STACK_BYTES = 16 * 1024     # examples/mcu/sections.ld
+# the qemu board each firmware core runs on (examples/mcu/Makefile's linker scripts)
+BOARDS = {"cortex-m4": "mps2-an386", "cortex-m55": "mps3-an547"}
 
 
 def missing_tools() -> Optional[str]:
@@ -38,6 +41,17 @@ def missing_tools() -> Optional[str]:
     if not os.path.isabs(libc):
         return "newlib for arm-none-eabi is not installed (apt: libnewlib-arm-none-eabi)"
     return None
+
+
+def missing_helium() -> Optional[str]:
+    """Why qemu cannot run the Cortex-M55 firmware with Helium here, or None when it can
+    (the MPS3 AN547 board came in qemu 6.0, Helium (MVE) emulation in 6.1)."""
+    version = subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout
+    found = re.search(r"version (\d+)\.(\d+)", version)
+    if not found or tuple(map(int, found.groups())) < (6, 1):
+        return f"{QEMU} older than 6.1 emulates no Helium (MVE): {version.splitlines()[:1]}"
+    boards = subprocess.run([QEMU, "-M", "help"], capture_output=True, text=True).stdout
+    return None if BOARDS["cortex-m55"] in boards else f"{QEMU} has no {BOARDS['cortex-m55']}"
 
 
 def _make(args: List[str], timeout: int = 600) -> None:
@@ -58,11 +72,14 @@ def build_library(mcu: str, out_dir: Path, fg_config: Optional[Path] = None) -> 
 
 def build_firmware(target: str, out_dir: Path, model_h: Path, input_h: Optional[Path] = None,
                    fg_config: Optional[Path] = None, pool_bytes: int = 4096,
-                   messages: bool = False) -> Path:
-    """examples/mcu's `sensor` or `loader_fuzz` firmware; the path of its ELF (and, for the
-    sensor, OUT/sensor.map beside it). `messages`: the library keeps its error messages."""
+                   workspace_bytes: int = 32768, messages: bool = False,
+                   mcu: str = "cortex-m4", isa_cap: str = "") -> Path:
+    """examples/mcu's `sensor` or `loader_fuzz` firmware for a core of BOARDS; the path of its
+    ELF (and, for the sensor, OUT/sensor.map beside it). `messages`: the library keeps its
+    error messages; `isa_cap`: the sensor firmware caps the kernel ("scalar")."""
     args = ["-C", str(MCU_DIR), target, f"OUT={out_dir}", f"MODEL_H={model_h}",
-            f"POOL_BYTES={pool_bytes}", f"MCU_MESSAGES={int(messages)}"]
+            f"POOL_BYTES={pool_bytes}", f"WORKSPACE_BYTES={workspace_bytes}",
+            f"MCU_MESSAGES={int(messages)}", f"MCU={mcu}", f"ISA_CAP={isa_cap}"]
     if input_h:
         args.append(f"INPUT_H={input_h}")
     if fg_config:
@@ -71,9 +88,10 @@ def build_firmware(target: str, out_dir: Path, model_h: Path, input_h: Optional[
     return out_dir / f"{target}.elf"
 
 
-def run_qemu(elf: Path, timeout: int = 300) -> Tuple[int, str]:
-    """Run a firmware on qemu's MPS2 AN386 (Cortex-M4); its exit status and what it printed."""
-    run = subprocess.run([QEMU, "-M", "mps2-an386", "-nographic", "-monitor", "none",
+def run_qemu(elf: Path, timeout: int = 300, mcu: str = "cortex-m4") -> Tuple[int, str]:
+    """Run a firmware on its core's qemu board (BOARDS: MPS2 AN386 for the Cortex-M4, MPS3
+    AN547 for the M55); its exit status and what it printed."""
+    run = subprocess.run([QEMU, "-M", BOARDS[mcu], "-nographic", "-monitor", "none",
                           "-semihosting-config", "enable=on,target=native",
                           "-kernel", str(elf)], capture_output=True, text=True,
                          timeout=timeout)
@@ -81,12 +99,15 @@ def run_qemu(elf: Path, timeout: int = 300) -> Tuple[int, str]:
 
 
 def parse_sensor_output(text: str) -> dict:
-    """sensor.c's lines: 'NAME VALUE' figures, 'run T bits...' and 'step t bits...'."""
+    """sensor.c's lines: 'NAME VALUE' figures, 'isa NAME', 'run T bits...' and
+    'step t bits...'."""
     out: dict = {"steps": []}
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             out[parts[0]] = int(parts[1])
+        elif len(parts) == 2 and parts[0] == "isa":
+            out["isa"] = parts[1]
         elif parts and parts[0] in ("run", "step"):
             values = np.array([int(b, 16) for b in parts[2:]], np.uint32).view(np.float32)
             if parts[0] == "run":
@@ -115,6 +136,17 @@ def sensor_model(seed: int = 7):
     return keras.Sequential([keras.Input((None, FEATURES)),
                              keras.layers.GRU(64, return_sequences=True),
                              keras.layers.GRU(32), keras.layers.Dense(4)], name="sensor")
+
+
+def helium_model(seed: int = 7):
+    """GRU(40, reset_after=False) -> GRU(20) -> Dense(3): both GRU step kernels, and units
+    that are no multiple of the kernels' 16-unit blocks (for the Helium check)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((None, FEATURES)),
+                             keras.layers.GRU(40, return_sequences=True, reset_after=False),
+                             keras.layers.GRU(20), keras.layers.Dense(3)], name="helium")
 
 
 def gru_only_model(seed: int = 7):
@@ -146,17 +178,18 @@ _MAP_ROW = re.compile(r"^ (\.\S+)?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$")
 def _origin(path: str) -> str:
     if "libfastgru_mcu.a" in path:
         return "fastgru"
-    for lib in ("libm.a", "libc_nano.a", "libc.a", "libgcc.a"):
+    for lib, origin in (("libm.a", "libm"), ("libc_nano.a", "libc"), ("libc.a", "libc"),
+                        ("libgcc.a", "gcc")):
         if lib in path:
-            return {"libc_nano.a": "libc", "libc.a": "libc"}.get(lib, lib[3:-2])
+            return origin
     return "firmware"
 
 
-def map_sizes(map_path: Path, model_symbol: str) -> Dict[Tuple[str, str], int]:
-    """Bytes the final link keeps, by (origin, kind): origin fastgru, libm, libc, gcc,
-    firmware or model (the image array); kind text (code and constants in flash), data
-    (initialised RAM, also in flash) or bss."""
-    sizes: Dict[Tuple[str, str], int] = {}
+def map_sections(map_path: Path, model_symbol: str) -> List[Tuple[str, str, str, int]]:
+    """The input sections the final link keeps, as (origin, kind, section, bytes): origin
+    fastgru, libm, libc, gcc, firmware or model (the image array); kind text (code and
+    constants in flash), data (initialised RAM, also in flash) or bss."""
+    rows = []
     lines = map_path.read_text().split("\n")
     start = next(i for i, text in enumerate(lines)
                  if text.startswith("Linker script and memory map"))
@@ -180,8 +213,22 @@ def map_sizes(map_path: Path, model_symbol: str) -> Dict[Tuple[str, str], int]:
         if kind is None:
             continue
         who = "model" if section.endswith(f".{model_symbol}_data") else _origin(origin)
+        rows.append((who, kind, section, size))
+    return rows
+
+
+def map_sizes(map_path: Path, model_symbol: str) -> Dict[Tuple[str, str], int]:
+    """map_sections' bytes summed by (origin, kind)."""
+    sizes: Dict[Tuple[str, str], int] = {}
+    for who, kind, _, size in map_sections(map_path, model_symbol):
         sizes[(who, kind)] = sizes.get((who, kind), 0) + size
     return sizes
+
+
+def ram_sections(map_path: Path, model_symbol: str, origin: str) -> Dict[str, int]:
+    """RAM (data and bss) sections one origin brings, by name ('.bss.last_error': 512)."""
+    return {section: size for who, kind, section, size in map_sections(map_path, model_symbol)
+            if who == origin and kind in ("data", "bss")}
 
 
 def elf_size(elf: Path) -> Tuple[int, int, int]:
@@ -191,21 +238,69 @@ def elf_size(elf: Path) -> Tuple[int, int, int]:
     return int(out[0]), int(out[1]), int(out[2])
 
 
+def _build_and_run(out: Path, header: Path, input_h: Path, config: Optional[Path],
+                   pool_bytes: int, workspace_bytes: int, messages: bool, mcu: str,
+                   isa_cap: str) -> Tuple[Path, str]:
+    elf = build_firmware("sensor", out, header, input_h, config, pool_bytes=pool_bytes,
+                         workspace_bytes=workspace_bytes, messages=messages, mcu=mcu,
+                         isa_cap=isa_cap)
+    status, text = run_qemu(elf, mcu=mcu)
+    if status != 0:
+        raise RuntimeError(f"{elf} exited {status}:\n{text[-2000:]}")
+    return elf, text
+
+
 def measure(work: Path, keras_model, name: str, fg_config: bool = True,
-            dtype: str = "float32", pool_bytes: int = 4096, messages: bool = False) -> dict:
-    """Build and run one firmware: its sizes, the figures it prints, its outputs."""
+            dtype: str = "float32", pool_bytes: int = 4096, messages: bool = False,
+            mcu: str = "cortex-m4", isa_cap: str = "") -> dict:
+    """Build and run one firmware: its sizes, the figures it prints, its outputs. It is built
+    twice: first with a `pool_bytes` pool and a 32 KB workspace to read the bytes the C API
+    reports, then with the pool and the workspace exactly those sizes (the firmware measured;
+    "roomy": what the first run printed)."""
     header, config = convert_to_header(keras_model, work, name, dtype)
     x = np.random.default_rng(0).normal(size=(STEPS, FEATURES)).astype(np.float32)
     input_h = work / f"{name}_input.h"
     write_input_header(input_h, x)
-    out = work / f"fw_{name}_{dtype}_{'config' if fg_config else 'all'}_{int(messages)}"
-    elf = build_firmware("sensor", out, header, input_h, config if fg_config else None,
-                         pool_bytes=pool_bytes, messages=messages)
-    status, text = run_qemu(elf)
-    if status != 0:
-        raise RuntimeError(f"{elf} exited {status}:\n{text[-2000:]}")
+    out = work / (f"fw_{name}_{dtype}_{'config' if fg_config else 'all'}_{int(messages)}_"
+                  f"{mcu}{isa_cap}")
+    config = config if fg_config else None
+    _, text = _build_and_run(out, header, input_h, config, pool_bytes, 32768, messages, mcu,
+                             isa_cap)
+    roomy = parse_sensor_output(text)
+    sized_pool = roomy["model_bytes"] + roomy["state_bytes"]
+    sized_workspace = max(roomy["workspace_run"], roomy["workspace_step"])
+    elf, text = _build_and_run(out, header, input_h, config, sized_pool, sized_workspace,
+                               messages, mcu, isa_cap)
     return {"x": x, "elf": elf, "size": elf_size(elf), "map": map_sizes(out / "sensor.map", name),
-            "printed": parse_sensor_output(text), "image_bytes": _image_bytes(header)}
+            "name": name, "map_path": out / "sensor.map",
+            "printed": parse_sensor_output(text), "roomy": roomy,
+            "image_bytes": _image_bytes(header)}
+
+
+def float_ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How many float32 values lie between a and b, elementwise."""
+    def ordered(v):
+        i = np.ascontiguousarray(v, np.float32).view(np.int32).astype(np.int64)
+        return np.where(i < 0, -(2 ** 31) - i, i)
+    return np.abs(ordered(a) - ordered(b))
+
+
+def helium_check(work: Path, keras_model, name: str) -> dict:
+    """The sensor firmware on the Cortex-M55 (qemu's MPS3 AN547) twice, with the Helium kernel
+    and capped to the scalar one, and Keras' predict of the same input: the worst differences
+    over the whole run and the streamed steps (Helium against scalar) and over the run
+    (Helium against Keras)."""
+    runs = {cap or "mve": measure(work, keras_model, name, mcu="cortex-m55", isa_cap=cap)
+            for cap in ("", "scalar")}
+
+    def outputs(r: dict) -> np.ndarray:
+        return np.concatenate([r["printed"]["run"], *r["printed"]["steps"]])
+
+    mve, scalar = outputs(runs["mve"]), outputs(runs["scalar"])
+    keras_run = keras_model.predict(runs["mve"]["x"][None], verbose=0)[0]
+    return {"runs": runs, "vs_scalar": float(np.max(np.abs(mve - scalar))),
+            "vs_scalar_ulps": int(np.max(float_ulps(mve, scalar))),
+            "vs_keras": float(np.max(np.abs(runs["mve"]["printed"]["run"] - keras_run)))}
 
 
 def _image_bytes(header: Path) -> int:
@@ -226,6 +321,23 @@ def report(work: Path) -> str:
         return sum(r["map"].get((w, kind), 0) for w in who)
 
     libs = ("fastgru", "libm", "libc", "gcc")
+
+    def reported(r: dict) -> int:
+        p = r["printed"]
+        return (p["model_bytes"] + p["state_bytes"]
+                + max(p["workspace_run"], p["workspace_step"]))
+
+    def ram(r: dict) -> int:
+        return r["size"][1] + r["size"][2] - STACK_BYTES
+
+    def io(r: dict) -> int:
+        firmware = ram_sections(r["map_path"], r["name"], "firmware")
+        return firmware[".bss.sequence"] + firmware[".bss.output"]
+
+    def others(r: dict) -> int:
+        return sum(r["map"].get((w, k), 0) for w in ("libm", "libc", "gcc")
+                   for k in ("data", "bss"))
+
     rows = [
         "| | GRU(64) only | sensor: GRU(64)->GRU(32)->Dense(4) |",
         "|---|---|---|",
@@ -233,8 +345,6 @@ def report(work: Path) -> str:
         f"{kb(lib(sensor, 'text'))} |",
         f"| the same with error messages (MCU_MESSAGES=1) | | "
         f"{kb(lib(sensor_messages, 'text'))} |",
-        f"| fastgru library data + bss | {lib(gru, 'data') + lib(gru, 'bss')} B | "
-        f"{lib(sensor, 'data') + lib(sensor, 'bss')} B |",
         f"| the same with the libm, libc (nano), libgcc code it pulls in | "
         f"{kb(lib(gru, 'text', libs))} | "
         f"{kb(lib(sensor, 'text', libs))} |",
@@ -243,22 +353,56 @@ def report(work: Path) -> str:
         f"| model image in flash, fp32 weights | {kb(gru['image_bytes'])} | "
         f"{kb(sensor['image_bytes'])} |",
         f"| model image in flash, fp16 weights | | {kb(sensor16['image_bytes'])} |",
-        f"| pool: model tables after load (fp32) | {gru['printed']['pool_model']} B | "
-        f"{sensor['printed']['pool_model']} B |",
-        f"| pool: model after load, fp16 widened at load | | "
-        f"{kb(sensor16['printed']['pool_model'])} |",
-        f"| pool: one stream state (fg_state_create) | {gru['printed']['pool_state']} B | "
-        f"{sensor['printed']['pool_state']} B |",
-        f"| workspace (fg_model_workspace_bytes), whole {STEPS}-step run | "
+        f"| model in RAM (`fg_model_memory_bytes`): its tables, fp32 image run in place | "
+        f"{gru['printed']['model_bytes']} B | {sensor['printed']['model_bytes']} B |",
+        f"| the same, fp16 image (float32 copy widened at load) | | "
+        f"{kb(sensor16['printed']['model_bytes'])} |",
+        f"| one stream state (`fg_state_bytes`, batch 1) | {gru['printed']['state_bytes']} B | "
+        f"{sensor['printed']['state_bytes']} B |",
+        f"| workspace (`fg_model_workspace_bytes`), whole {STEPS}-step run | "
         f"{gru['printed']['workspace_run']} B | {sensor['printed']['workspace_run']} B |",
-        f"| workspace, one fg_model_step | {gru['printed']['workspace_step']} B | "
+        f"| workspace, one `fg_model_step` | {gru['printed']['workspace_step']} B | "
         f"{sensor['printed']['workspace_step']} B |",
+        f"| **RAM the C API reports** (model + state + the larger workspace), fp32 | "
+        f"{reported(gru)} B | {reported(sensor)} B |",
+        f"| fastgru's own statics (data + bss) | {lib(gru, 'data') + lib(gru, 'bss')} B | "
+        f"{lib(sensor, 'data') + lib(sensor, 'bss')} B |",
+        f"| firmware data + bss (less the {STACK_BYTES // 1024} KB stack), pool and workspace "
+        f"sized from the API | {ram(gru)} B | "
+        f"{ram(sensor)} B |",
+        f"| of which the firmware's input and output arrays / newlib's statics | "
+        f"{io(gru)} B / {others(gru)} B | {io(sensor)} B / {others(sensor)} B |",
         f"| stack high-water mark (firmware + library) | {gru['printed']['stack_used']} B | "
         f"{sensor['printed']['stack_used']} B |",
         f"| firmware, arm-none-eabi-size text / data / bss | "
         f"{' / '.join(map(str, gru['size']))} | {' / '.join(map(str, sensor['size']))} |",
     ]
-    return "\n".join(rows)
+    statics = ", ".join(f"{name.split('.', 2)[-1]} {size} B"
+                        for name, size in sorted(ram_sections(sensor["map_path"], sensor["name"],
+                                                              "fastgru").items(),
+                                                 key=lambda item: -item[1]))
+    head = "\n".join(rows) + f"\n\nfastgru's statics (sensor, fg_config.h build): {statics}."
+    reason = missing_helium()
+    if reason:
+        return head + f"\n\nHelium not run: {reason}"
+    helium = {"sensor": helium_check(work, sensor_model(), "sensor"),
+              "helium": helium_check(work, helium_model(), "helium")}
+    m55 = [
+        "| Cortex-M55 + Helium (qemu MPS3 AN547), fg_config.h build | sensor | "
+        "GRU(40, reset_after=False)->GRU(20)->Dense(3) |",
+        "|---|---|---|",
+        "| kernel run / with the scalar cap | "
+        + " | ".join(f"{h['runs']['mve']['printed']['isa']} / "
+                     f"{h['runs']['scalar']['printed']['isa']}" for h in helium.values()) + " |",
+        "| fastgru library text (the Helium kernel and the scalar one) | "
+        + " | ".join(kb(lib(h["runs"]["mve"], "text")) for h in helium.values()) + " |",
+        f"| worst abs difference Helium - scalar kernel, whole run + {STEPS} streamed steps | "
+        + " | ".join(f"{h['vs_scalar']:.2g} ({h['vs_scalar_ulps']} ulp)"
+                     for h in helium.values()) + " |",
+        "| worst abs difference Helium - Keras predict, whole run | "
+        + " | ".join(f"{h['vs_keras']:.2g}" for h in helium.values()) + " |",
+    ]
+    return head + "\n\n" + "\n".join(m55)
 
 
 def main(argv=None) -> int:

@@ -1,12 +1,17 @@
 /* sensor.c - a sensor model (e.g. GRU(64) -> GRU(32) -> Dense) on a bare-metal Cortex-M:
  * the model image is a const array in flash (`fastgru convert --format c`), loaded in place;
- * the library's bookkeeping comes from a static pool and every run uses a static workspace,
- * so nothing is allocated. It runs the whole input sequence once, then streams it again one
- * fg_model_step per sample as a sensor loop would, printing each output's float bits and the
- * memory it used (tests/test_mcu.py reads them). Exit status 0, or the failing step's code.
+ * the model and its stream state come from a static pool and every run uses a static
+ * workspace, so nothing is allocated. It runs the whole input sequence once, then streams it
+ * again one fg_model_step per sample as a sensor loop would, printing each output's float
+ * bits, the memory the C API reports (fg_model_memory_bytes, fg_state_bytes,
+ * fg_model_workspace_bytes) and what the pool and stack saw (tests/test_mcu.py reads them).
+ * POOL_BYTES and WORKSPACE_BYTES may be exactly the reported figures: tools/mcu_report.py
+ * builds it once with room to spare, then again sized so. Exit status 0, or the failing
+ * step's code (10: a buffer smaller than the API says it must be).
  *
  * Built by examples/mcu/Makefile with MODEL_H (the model header), MODEL_NAME (its symbol
- * prefix) and INPUT_H (SAMPLE_STEPS, SAMPLE_FEATURES, sample_bits[]: the input sequence). */
+ * prefix) and INPUT_H (SAMPLE_STEPS, SAMPLE_FEATURES, sample_bits[]: the input sequence);
+ * ISA_CAP optionally caps the kernel it runs. */
 #include <stdint.h>
 #include <string.h>
 
@@ -22,7 +27,7 @@
 
 #define MAX_OUTPUTS 64
 
-static uint8_t pool[POOL_BYTES];
+static _Alignas(64) uint8_t pool[POOL_BYTES];
 static _Alignas(64) uint8_t workspace[WORKSPACE_BYTES];
 static float sequence[SAMPLE_STEPS * SAMPLE_FEATURES];
 static float output[MAX_OUTPUTS];
@@ -63,12 +68,19 @@ static int fail(const char *what, int status)
 int main(void)
 {
     memcpy(sequence, sample_bits, sizeof sequence);
+#ifdef ISA_CAP /* e.g. "scalar": the scalar kernel where a SIMD one is built (the M55's Helium) */
+    if (fg_set_isa_cap(ISA_CAP) != FG_OK) return fail("isa cap", 2);
+#endif
+    semihost_write("isa ");
+    semihost_write(fg_isa_name(fg_isa_active()));
+    semihost_write("\n");
     fg_mcu_pool(pool, sizeof pool);
     size_t image_bytes;
     const unsigned char *image = IMAGE_OF(MODEL_NAME)(&image_bytes);
     fg_model *model;
     int st = fg_model_load(image, image_bytes, &model);
     if (st != FG_OK) return fail("load", st);
+    print_value("model_bytes", (uint32_t)fg_model_memory_bytes(model));
     print_value("pool_model", (uint32_t)fg_mcu_pool_used());
 
     fg_tensor_info info;
@@ -85,7 +97,7 @@ int main(void)
     if ((st = fg_model_workspace_bytes(model, 1, &steps, 1, &need)) != FG_OK)
         return fail("workspace_bytes", st);
     print_value("workspace_run", (uint32_t)need);
-    if (need > sizeof workspace) return fail("workspace: WORKSPACE_BYTES too small", 3);
+    if (need > sizeof workspace) return fail("workspace: WORKSPACE_BYTES too small", 10);
     const void *in[1] = {sequence};
     void *out[1] = {output};
     if ((st = fg_model_run(model, NULL, 1, &steps, in, out, workspace, sizeof workspace, 1)))
@@ -93,6 +105,11 @@ int main(void)
     print_output("run", (uint32_t)SAMPLE_STEPS, out_count);
 
     /* the same sequence streamed: one call per sample */
+    size_t state_bytes;
+    if ((st = fg_state_bytes(model, 1, &state_bytes)) != FG_OK) return fail("state_bytes", st);
+    print_value("state_bytes", (uint32_t)state_bytes);
+    if (fg_model_memory_bytes(model) + state_bytes > sizeof pool)
+        return fail("pool: POOL_BYTES too small", 10);
     size_t before = fg_mcu_pool_used();
     fg_state *state;
     if ((st = fg_state_create(model, 1, &state)) != FG_OK) return fail("state_create", st);
@@ -101,6 +118,7 @@ int main(void)
     if ((st = fg_model_workspace_bytes(model, 1, &one, 1, &need)) != FG_OK)
         return fail("workspace_bytes", st);
     print_value("workspace_step", (uint32_t)need);
+    if (need > sizeof workspace) return fail("workspace: WORKSPACE_BYTES too small", 10);
     for (int t = 0; t < SAMPLE_STEPS; t++) {
         in[0] = sequence + t * SAMPLE_FEATURES;
         if ((st = fg_model_step(model, state, in, out, workspace, sizeof workspace, 1)))

@@ -1,4 +1,5 @@
-/* startup.c - reset and fault handlers for a Cortex-M4 under qemu: set up RAM and the FPU,
+/* startup.c - reset and fault handlers for a Cortex-M4 / M55 under qemu: set up RAM and the FPU
+ * (on the M55 that enables Helium too),
  * run main, and end the simulation with main's status (semihost.h). A fault ends it with
  * status 99, so a crash fails a test instead of hanging it. */
 #include <stdint.h>

@@ -28,6 +28,8 @@ unsigned fg_cpu_isa_flags(void)
             f |= FG_ISA_AVX512BF16;
 #elif defined(__aarch64__)
         f |= FG_ISA_NEON; /* Advanced SIMD is mandatory on aarch64 */
+#elif defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 2)
+        f |= FG_ISA_MVE; /* built for a core with Helium (make mcu MCU=cortex-m55) */
 #endif
         flags = f;
     }
@@ -43,6 +45,10 @@ const fg_kernels *fg_kernels_for(int isa)
 #endif
 #if defined(__aarch64__)
     case FG_ISA_NEON: return &fg_kernels_neon;
+#endif
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 2)
+    case FG_ISA_MVE:
+        return &fg_kernels_mve;
 #endif
     default: return &fg_kernels_scalar;
     }

@@ -72,5 +72,8 @@ extern const fg_kernels fg_kernels_avx512;
 #if defined(__aarch64__)
 extern const fg_kernels fg_kernels_neon;
 #endif
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 2)
+extern const fg_kernels fg_kernels_mve;   /* Helium: gru_mve.c */
+#endif
 
 #endif

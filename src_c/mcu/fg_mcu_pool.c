@@ -1,21 +1,24 @@
 /* fg_mcu_pool.c - the bare-metal build's allocator (fg_mcu.h, fg_mcu_prelude.h): a bump
- * pointer in the firmware's static pool. Freeing the newest block gives its bytes back (a
- * scratch block taken and freed in one call, e.g. planning a workspace, so costs nothing);
- * any other free keeps them until the pool is handed over again. */
+ * pointer in the firmware's static pool. Every block starts on a 64-byte line and takes whole
+ * lines, the unit fg_model_memory_bytes and fg_state_bytes count in, so a pool of exactly
+ * their sum holds the model and its states wherever the pool lies. Freeing the newest block
+ * gives its lines back; any other free keeps them until the pool is handed over again. */
 #include <stdint.h>
 #include <string.h>
 
 #include "fg_mcu.h"
 
-/* newest: the last block handed out; newest_from: the top before it (its alignment padding
- * included), where freeing it returns the top to */
-static uint8_t *pool_start, *pool_end, *pool_top, *newest, *newest_from;
+#define LINE 64
+
+static uint8_t *pool_start, *pool_end, *pool_top, *newest;
 static size_t pool_peak;
 
 void fg_mcu_pool(void *pool, size_t bytes)
 {
-    pool_start = pool_top = pool;
-    pool_end = pool_start + bytes;
+    uintptr_t start = ((uintptr_t)pool + LINE - 1) & ~(uintptr_t)(LINE - 1);
+    size_t skipped = (size_t)(start - (uintptr_t)pool);
+    pool_start = pool_top = (uint8_t *)start;
+    pool_end = pool_start + (bytes > skipped ? bytes - skipped : 0);
     newest = NULL;
     pool_peak = 0;
 }
@@ -24,16 +27,14 @@ size_t fg_mcu_pool_used(void) { return (size_t)(pool_top - pool_start); }
 
 size_t fg_mcu_pool_peak(void) { return pool_peak; }
 
+/* (the top always stands on a line, so every block is LINE-aligned, any align up to 64) */
 void *fg_mcu_alloc(size_t align, size_t bytes)
 {
-    if (pool_start == NULL || align == 0 || (align & (align - 1)) != 0) return NULL;
-    uintptr_t at = ((uintptr_t)pool_top + align - 1) & ~(uintptr_t)(align - 1);
-    if (at < (uintptr_t)pool_top || at > (uintptr_t)pool_end ||
-        bytes > (size_t)((uintptr_t)pool_end - at))
+    if (pool_start == NULL || align == 0 || align > LINE || (align & (align - 1)) != 0 ||
+        bytes > (size_t)(pool_end - pool_top) - ((size_t)(pool_end - pool_top) % LINE))
         return NULL;
-    newest_from = pool_top;
-    newest = (uint8_t *)at;
-    pool_top = newest + bytes;
+    newest = pool_top;
+    pool_top += (bytes + LINE - 1) / LINE * LINE;
     if (fg_mcu_pool_used() > pool_peak) pool_peak = fg_mcu_pool_used();
     return newest;
 }
@@ -49,7 +50,7 @@ void *fg_mcu_calloc(size_t count, size_t size)
 void fg_mcu_free(void *p)
 {
     if (p != NULL && p == newest) {
-        pool_top = newest_from;
+        pool_top = newest;
         newest = NULL;
     }
 }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fg_model.h"
+#include "fastgru.h"
 
 static int failures = 0;
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, \
@@ -56,6 +56,22 @@ int main(int argc, char **argv) {
           info.dims[0] == -1 && info.dims[1] == F, "input info");
     CHECK(fg_model_check_streamable(in_place) == FG_OK, "streamable");
     CHECK(fg_model_num_time_axes(in_place) == 1, "one time axis");
+
+    /* the memory reported: a model loaded from a file also holds the file's bytes (whole
+     * 64-byte lines and one spare); bf16 adds its repacked weights and fp32 gives them back */
+    size_t held = fg_model_memory_bytes(in_place), state_n = 0, state_more = 0;
+    CHECK(held > 0 && fg_model_memory_bytes(from_file) == held + (image_n / 64 + 1) * 64,
+          "memory bytes: in place %zu, from a file %zu", held, fg_model_memory_bytes(from_file));
+    CHECK(fg_model_set_precision(in_place, FG_PRECISION_BF16) == FG_OK &&
+              fg_model_memory_bytes(in_place) > held,
+          "bf16 weights are counted");
+    CHECK(fg_model_set_precision(in_place, FG_PRECISION_FP32) == FG_OK &&
+              fg_model_memory_bytes(in_place) == held,
+          "fp32 gives the bf16 weights back");
+    CHECK(fg_state_bytes(in_place, B, &state_n) == FG_OK && state_n % 64 == 0 &&
+              fg_state_bytes(in_place, 100 * B, &state_more) == FG_OK && state_more > state_n,
+          "state bytes %zu, %zu", state_n, state_more);
+    CHECK(fg_state_bytes(in_place, 0, &state_n) == FG_ERR_ARG && state_n == 0, "batch 0");
     const int64_t one = 1;
 
     /* batch run with a caller workspace: nothing allocated inside */
