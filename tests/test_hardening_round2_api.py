@@ -222,14 +222,14 @@ def unsupported_model(tmp_path_factory):
     h = L.GRU(4, return_sequences=True, name="gru")(x)
     h = L.Softmax(name="soft")(h)
     h = L.Rescaling(2.0, name="scale")(h)
-    y = L.GlobalMaxPooling1D(name="pool")(h)
+    y = L.LSTM(2, name="lstm")(h)
     path = tmp_path_factory.mktemp("unsupported") / "unsupported.keras"
     keras.Model(x, y).save(path)
     return path
 
 
 @pytest.mark.parametrize("mapping", [{"Softmax": "Activation"}, {"Rescaling": "Activation"},
-                                     {"Maximum": "Add"}, {"GlobalMaxPooling1D": "Dropout"},
+                                     {"Maximum": "Add"}, {"LSTM": "GRU"},
                                      {"keras>Softmax": "Activation"}])
 def test_custom_objects_never_remap_a_builtin_keras_class(unsupported_model, mapping):
     with pytest.raises(FastGRUError, match="built-in Keras class"):
@@ -242,7 +242,7 @@ def test_a_refusal_names_every_unsupported_layer_and_no_mapping_hint_for_builtin
         fastgru.load(unsupported_model)
     message = str(info.value)
     for layer, cls in (("soft", "Softmax"), ("scale", "Rescaling"),
-                       ("pool", "GlobalMaxPooling1D")):
+                       ("lstm", "LSTM")):
         assert f"layer '{layer}' is a Keras {cls}" in message
     assert "3 layers" in message and "custom_objects" not in message
 
