@@ -7,8 +7,8 @@ tf-keras refuses to build such a model at all), so no output below carries a mas
 
 A time axis of unknown length (None) stays unknown through pooling, padding, cropping and
 upsampling (the executor derives each output's length from its input's per run) and through a
-Reshape or Permute that works within each step; Flatten, RepeatVector-free reshapes across
-steps and a Permute that moves the time axis need the length fixed in the model's input shape.
+Reshape or Permute that works within each step; Flatten, a Reshape across steps and a Permute
+that moves the time axis need the length fixed in the model's input shape.
 """
 from __future__ import annotations
 
@@ -56,10 +56,9 @@ def _sequence(b, layer, x, channels_first=False):
     return steps, feats
 
 
-def _fixed_steps(b, layer, steps, why):
-    if steps is None:
-        b.fail(layer.name, f"{why} depends on the input's number of steps, which is unknown "
-                           f"(None): give the model's input a fixed length")
+def _needs_fixed_length(b, layer, why):
+    b.fail(layer.name, f"{why} depends on the input's number of steps, which is unknown "
+                       f"(None): give the model's input a fixed length")
 
 
 def _seq_shape(steps, feats, channels_first):
@@ -134,7 +133,7 @@ def _permute(b, layer, x, perm, hint):
 def translate_flatten(b, layer, call, inputs, states, mask):
     x = inputs[0]
     if None in x.shape:
-        _fixed_steps(b, layer, None, "its output size")
+        _needs_fixed_length(b, layer, "its output size")
     if len(x.shape) <= 1:
         return [Value(x.name, x.shape, x.dtype)]
     if _channels_first(b, layer):        # Keras moves the channels last first
@@ -154,7 +153,7 @@ def translate_reshape(b, layer, call, inputs, states, mask):
         # only a reshape of each step keeps an unknown number of steps: (-1, ...) with the
         # same number of values per step
         if None in x.shape[1:] or target[0] != -1 or _product(known) != _product(x.shape[1:]):
-            _fixed_steps(b, layer, None, f"reshaping to {tuple(target)}")
+            _needs_fixed_length(b, layer, f"reshaping to {tuple(target)}")
         shape = (None,) + tuple(target[1:])
     else:
         if None in x.shape:
@@ -178,7 +177,7 @@ def translate_permute(b, layer, call, inputs, states, mask):
         b.fail(layer.name, f"dims {dims!r} is not a permutation of 1..{rank}")
     perm = tuple(d - 1 for d in dims)
     if x.shape[0] is None and perm[0] != 0:
-        _fixed_steps(b, layer, None, f"moving the time axis (dims {tuple(dims)})")
+        _needs_fixed_length(b, layer, f"moving the time axis (dims {tuple(dims)})")
     return [_permute(b, layer, x, perm, layer.name)]
 
 
