@@ -268,7 +268,7 @@ static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_i
                                      o->iattr[GRU_RESET_AFTER], o->iattr[GRU_USE_BIAS],
                                      o->iattr[GRU_ACTIVATION],
                                      o->iattr[GRU_RECURRENT_ACTIVATION],
-                                     FG_PRECISION_FP32};
+                                     FG_PRECISION_FP32, FG_CELL_GRU};
         }
     }
     return FG_OK;

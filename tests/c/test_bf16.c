@@ -50,8 +50,8 @@ static int gemm_case(int64_t M, int64_t K, int64_t units, int64_t jb0)
     /* the W panel starts the image, the input bias follows both panels */
     const float *P = packed;
     const float *bias = P + nblk * ((K + 1) / 2 + (units + 1) / 2) * FG_BLOCK3;
-    fg_kernels_bf16_avx512.gemm(M, K, A, lda, P, jb0, nblk, bias, C1, ldc);
-    fg_kernels_bf16_portable.gemm(M, K, A, lda, P, jb0, nblk, bias, C2, ldc);
+    fg_kernels_bf16_avx512.gemm(M, K, A, lda, P, 3, jb0, nblk, bias, C1, ldc);
+    fg_kernels_bf16_portable.gemm(M, K, A, lda, P, 3, jb0, nblk, bias, C2, ldc);
     ok = ok && memcmp(C1, C2, (size_t)(M * ldc) * 4) == 0;
     int nonzero = 0;
     for (int64_t i = jb0 * FG_BLOCK3; i < ldc; i++) nonzero |= C1[i] != 0.0f;
