@@ -70,8 +70,10 @@ int fg_gru_check_config(const fg_gru_config *cfg)
 {
     if (cfg == NULL) return fg_fail(FG_ERR_ARG, "GRU config is NULL");
     if (cfg->cell != FG_CELL_GRU && cfg->cell != FG_CELL_LSTM && cfg->cell != FG_CELL_SIMPLE_RNN)
-        return fg_fail(FG_ERR_ARG, "recurrent cell must be %d (GRU), %d (LSTM) or %d (SimpleRNN), "
-                       "got %d", FG_CELL_GRU, FG_CELL_LSTM, FG_CELL_SIMPLE_RNN, cfg->cell);
+        return fg_fail(FG_ERR_ARG,
+                       "recurrent cell must be %d (GRU), %d (LSTM) or %d (SimpleRNN), "
+                       "got %d",
+                       FG_CELL_GRU, FG_CELL_LSTM, FG_CELL_SIMPLE_RNN, cfg->cell);
     const char *name = cell_name(cfg->cell);
     if (cfg->input_dim <= 0 || cfg->input_dim > FG_MAX_DIM)
         return fg_fail(FG_ERR_ARG, "%s input_dim must be in 1 .. %d, got %d", name, FG_MAX_DIM,
@@ -91,12 +93,15 @@ int fg_gru_check_config(const fg_gru_config *cfg)
         return fg_fail(FG_ERR_ARG, "%s recurrent_activation id must be in 0 .. %d, got %d", name,
                        FG_ACT_COUNT - 1, cfg->recurrent_activation);
     if (!FG_ACT_BUILT(cfg->activation) || !FG_ACT_BUILT(cfg->recurrent_activation))
-        return fg_fail(FG_ERR_ARG, "%s activation %d / recurrent_activation %d: not built into "
-                       "this library (fg_config.h)", name, cfg->activation,
-                       cfg->recurrent_activation);
+        return fg_fail(FG_ERR_ARG,
+                       "%s activation %d / recurrent_activation %d: not built into "
+                       "this library (fg_config.h)",
+                       name, cfg->activation, cfg->recurrent_activation);
     if (cfg->precision == FG_PRECISION_BF16 && !FG_CONFIG_BF16)
-        return fg_fail(FG_ERR_ARG, "%s precision bf16 is not built into this library "
-                       "(fg_config.h)", name);
+        return fg_fail(FG_ERR_ARG,
+                       "%s precision bf16 is not built into this library "
+                       "(fg_config.h)",
+                       name);
     if (cfg->precision != FG_PRECISION_FP32 && cfg->precision != FG_PRECISION_BF16)
         return fg_fail(FG_ERR_ARG, "%s precision must be %d (fp32) or %d (bf16), got %d", name,
                        FG_PRECISION_FP32, FG_PRECISION_BF16, cfg->precision);
@@ -105,7 +110,10 @@ int fg_gru_check_config(const fg_gru_config *cfg)
 
 static int64_t blocks_of(const fg_gru_config *cfg) { return (cfg->units + FG_BLOCK - 1) / FG_BLOCK; }
 /* Floats of one packed block row: 16 units x the cell's gates. */
-static int64_t block_width(const fg_gru_config *cfg) { return fg_cell_gates(cfg->cell) * FG_BLOCK; }
+static int64_t block_width(const fg_gru_config *cfg)
+{
+    return fg_cell_gates(cfg->cell) * FG_BLOCK;
+}
 
 /* Float offsets of the packed sections. */
 typedef struct packed_layout {
@@ -322,8 +330,8 @@ static void input_projection(const job *jb, const part *pt, int64_t s0, int64_t 
 /* One GRU step without fusion (a row-wise activation): gather each row's gates into
  * contiguous unit vectors, activate, blend. Same arithmetic order as the fused kernels. Batch
  * split only (a row-wise activation needs the whole row). */
-static void unfused_gru_step(const job *jb, int64_t b0, int64_t b1, const float *XW,
-                             int64_t ldxw, const float *H, int64_t ldh, float *Hn)
+static void unfused_gru_step(const job *jb, int64_t b0, int64_t b1, const float *XW, int64_t ldxw,
+                             const float *H, int64_t ldh, float *Hn)
 {
     const plan *p = &jb->p;
     const fg_gru_config *cfg = jb->cfg;
@@ -365,9 +373,8 @@ static void unfused_gru_step(const job *jb, int64_t b0, int64_t b1, const float 
 /* One LSTM or SimpleRNN step without fusion (a row-wise activation): h.U into G, each gate
  * gathered into contiguous units (x.W + b + h.U), activated and combined as the fused kernels
  * do (kernels/gru_template.h). Cin -> Cout: the rows' cell states (LSTM). */
-static void unfused_cell_step(const job *jb, int64_t b0, int64_t b1, const float *XW,
-                              int64_t ldxw, const float *H, int64_t ldh, const float *Cin,
-                              float *Cout, float *Hn)
+static void unfused_cell_step(const job *jb, int64_t b0, int64_t b1, const float *XW, int64_t ldxw,
+                              const float *H, int64_t ldh, const float *Cin, float *Cout, float *Hn)
 {
     const plan *p = &jb->p;
     const fg_gru_config *cfg = jb->cfg;
@@ -394,10 +401,12 @@ static void unfused_cell_step(const job *jb, int64_t b0, int64_t b1, const float
         }
         const float *c = Cin + r * up;
         float *cn = Cout + r * up, *act_c = T + G * up;
-        for (int64_t j = 0; j < u; j++) cn[j] = T[up + j] * c[j] + T[j] * T[2 * up + j];
+        for (int64_t j = 0; j < u; j++)
+            cn[j] = T[up + j] * c[j] + T[j] * T[2 * up + j];
         memcpy(act_c, cn, (size_t)u * sizeof(float));
         fg_activation_row(jb->k, cfg->activation, act_c, u, scratch);
-        for (int64_t j = 0; j < u; j++) h[j] = T[3 * up + j] * act_c[j];
+        for (int64_t j = 0; j < u; j++)
+            h[j] = T[3 * up + j] * act_c[j];
     }
 }
 
@@ -432,8 +441,8 @@ static void step(const job *jb, const part *pt, int64_t s, int halves, const flo
         unfused_gru_step(jb, pt->b0, pt->b1, XW, ldxw, H, ldh, Hn);
     } else if (cfg->reset_after || cfg->cell != FG_CELL_GRU) {
         jb->k->step_cell(cfg->cell, nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, Cin, Cout,
-                         p->up, pt->jb0, pt->jb1, desc, cfg->activation,
-                         cfg->recurrent_activation, Hn, ldn);
+                         p->up, pt->jb0, pt->jb1, desc, cfg->activation, cfg->recurrent_activation,
+                         Hn, ldn);
     } else {
         float *Z = jb->ws + p->z + pt->b0 * p->up, *RH = jb->ws + p->rh + pt->b0 * p->up;
         if (halves & FIRST_HALF)
@@ -510,8 +519,7 @@ static int h0_in_place(const job *jb)
 
 /* Rows pt->b0 .. b1 of the part's padded units in `to` (row stride up): `from` (row stride
  * from_sb) for the real units, zeros past them; zeros throughout when from is NULL. */
-static void load_state(const job *jb, const part *pt, float *to, const float *from,
-                       int64_t from_sb)
+static void load_state(const job *jb, const part *pt, float *to, const float *from, int64_t from_sb)
 {
     int64_t w0 = pt->jb0 * FG_BLOCK, w1 = pt->jb1 * FG_BLOCK; /* this part's padded units */
     for (int64_t b = pt->b0; b < pt->b1; b++) {
@@ -536,8 +544,7 @@ static void begin_part(const job *jb, const part *pt)
             memset(jb->ws + p->prev + b * p->up + pt->u0, 0, (size_t)(pt->u1 - pt->u0) * 4);
     if (jb->cfg->cell == FG_CELL_LSTM)
         load_state(jb, pt, cell_state(jb, pt, 0, 1), run->c0, run->c0_sb);
-    if (!jb->h0_in_place)
-        load_state(jb, pt, jb->ws + p->h_a + pt->b0 * p->up, run->h0, run->h0_sb);
+    if (!jb->h0_in_place) load_state(jb, pt, jb->ws + p->h_a + pt->b0 * p->up, run->h0, run->h0_sb);
 }
 
 /* 1 when step s writes its state straight into y. */
@@ -644,14 +651,14 @@ static int check_run(const fg_gru_config *cfg, const fg_gru_run *run)
                        (long long)B, (long long)T);
     int lstm = cfg->cell == FG_CELL_LSTM;
     if (run->x_sb < 0 || run->x_st < 0 || run->m_sb < 0 || run->m_st < 0 || run->h0_sb < 0 ||
-        run->y_sb < 0 || run->y_st < 0 || run->hf_sb < 0 || (lstm && (run->c0_sb < 0 ||
-                                                                      run->cf_sb < 0)))
+        run->y_sb < 0 || run->y_st < 0 || run->hf_sb < 0 ||
+        (lstm && (run->c0_sb < 0 || run->cf_sb < 0)))
         return fg_fail(FG_ERR_ARG, "GRU strides must be >= 0");
     if (B > 0 && T > 0 && run->x == NULL) return fg_fail(FG_ERR_ARG, "GRU input x is NULL");
     if (B > 0 && run->y == NULL) return fg_fail(FG_ERR_ARG, "GRU output y is NULL");
-    if (!span_ok(B, run->x_sb, T, run->x_st, cfg->input_dim) || !span_ok(B, run->m_sb, T, run->m_st, 1) ||
-        !span_ok(B, run->h0_sb, 1, 0, u) || !span_ok(B, run->y_sb, T, run->y_st, u) ||
-        !span_ok(B, run->hf_sb, 1, 0, u) ||
+    if (!span_ok(B, run->x_sb, T, run->x_st, cfg->input_dim) ||
+        !span_ok(B, run->m_sb, T, run->m_st, 1) || !span_ok(B, run->h0_sb, 1, 0, u) ||
+        !span_ok(B, run->y_sb, T, run->y_st, u) || !span_ok(B, run->hf_sb, 1, 0, u) ||
         (lstm && (!span_ok(B, run->c0_sb, 1, 0, u) || !span_ok(B, run->cf_sb, 1, 0, u))))
         return fg_fail(FG_ERR_ARG, "GRU strides overflow 64-bit offsets for batch %lld, "
                        "timesteps %lld", (long long)B, (long long)T);

@@ -86,13 +86,13 @@ typedef struct fg_gru_run {
     int64_t m_sb, m_st;
     const float *h0;              /* NULL = zeros; else h0[b*h0_sb + j] */
     int64_t h0_sb;
-    const float *c0;              /* LSTM cell state: NULL = zeros; else c0[b*c0_sb + j] */
+    const float *c0; /* LSTM cell state: NULL = zeros; else c0[b*c0_sb + j] */
     int64_t c0_sb;
     float *y;                     /* return_sequences: y[b*y_sb + t*y_st + j]; else y[b*y_sb + j] */
     int64_t y_sb, y_st;
     float *h_final;               /* NULL = not wanted; else h_final[b*hf_sb + j] */
     int64_t hf_sb;
-    float *c_final;               /* LSTM: NULL = not wanted; else c_final[b*cf_sb + j] */
+    float *c_final; /* LSTM: NULL = not wanted; else c_final[b*cf_sb + j] */
     int64_t cf_sb;
     int32_t go_backwards;         /* process t = T-1 .. 0; outputs stay in processing order */
     int32_t return_sequences;

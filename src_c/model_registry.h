@@ -23,7 +23,9 @@ enum {
     OP_MULTIPLY = 13,
     OP_AVERAGE = 14,
     OP_MASK_OR = 15,
-    OP_KIND_COUNT = 16
+    OP_LSTM = 16,
+    OP_SIMPLE_RNN = 17,
+    OP_KIND_COUNT = 18
 };
 
 /* MODEL_OPS(X): X(KIND, name, min_in, max_in, n_out, n_w) per op kind. */
@@ -43,7 +45,9 @@ enum {
     X(SUBTRACT, subtract, 2, 2, 1, 0) \
     X(MULTIPLY, multiply, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
     X(AVERAGE, average, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
-    X(MASK_OR, mask_or, 1, MODEL_MAX_OP_INPUTS, 1, 0)
+    X(MASK_OR, mask_or, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
+    X(LSTM, lstm, 4, 4, 3, 1) \
+    X(SIMPLE_RNN, simple_rnn, 3, 3, 2, 1)
 
 /* MODEL_ACTIVATIONS(X): X(C enum name, canonical name, id). */
 #define MODEL_ACTIVATIONS(X) \
@@ -89,6 +93,13 @@ enum { BATCH_NORM_CENTER = 0, BATCH_NORM_SCALE = 1 };
 enum { BATCH_NORM_F_EPSILON = 0 };
 enum { ACTIVATION_ACTIVATION = 0 };
 enum { CONCATENATE_AXIS = 0 };
+enum { LSTM_UNITS = 0, LSTM_ACTIVATION = 1, LSTM_RECURRENT_ACTIVATION = 2, LSTM_RESET_AFTER = 3,
+       LSTM_USE_BIAS = 4, LSTM_GO_BACKWARDS = 5, LSTM_RETURN_SEQUENCES = 6,
+       LSTM_ZERO_OUTPUT_FOR_MASK = 7, LSTM_STATEFUL = 8, LSTM_INPUT_DIM = 9 };
+enum { SIMPLE_RNN_UNITS = 0, SIMPLE_RNN_ACTIVATION = 1, SIMPLE_RNN_RECURRENT_ACTIVATION = 2,
+       SIMPLE_RNN_RESET_AFTER = 3, SIMPLE_RNN_USE_BIAS = 4, SIMPLE_RNN_GO_BACKWARDS = 5,
+       SIMPLE_RNN_RETURN_SEQUENCES = 6, SIMPLE_RNN_ZERO_OUTPUT_FOR_MASK = 7, SIMPLE_RNN_STATEFUL
+       = 8, SIMPLE_RNN_INPUT_DIM = 9 };
 /* END generated */
 
 #endif

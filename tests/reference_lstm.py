@@ -73,3 +73,47 @@ def simple_rnn_reference(x, kernel, recurrent_kernel, bias, *, activation: str =
                         go_backwards=go_backwards, return_sequences=return_sequences, mask=mask,
                         zero_output_for_mask=zero_output_for_mask)
     return y, h
+
+
+def _spec_op(op, env, carried, run):
+    """A recurrent op of a ModelSpec through `run(x, weights, starts, attrs, mask)` -> [y,
+    *final states]; stateful ops carry their states in `carried` (spec_reference.run_spec)."""
+    x, mask_name, *start_names = op.inputs
+    starts = [env[n] if n is not None else None for n in start_names]
+    key = op.outputs[0]
+    if op.attrs["stateful"] and all(s is None for s in starts) and key in carried:
+        starts = carried[key]
+    results = run(env[x], op.weights, starts, op.attrs,
+                  env[mask_name] if mask_name is not None else None)
+    if op.attrs["stateful"]:
+        carried[key] = results[1:]
+    return results
+
+
+def _options(a, mask):
+    return dict(activation=a["activation"], go_backwards=a["go_backwards"],
+                return_sequences=a["return_sequences"], mask=mask,
+                zero_output_for_mask=a["zero_output_for_mask"])
+
+
+def spec_lstm(op, env, carried):
+    def run(x, w, starts, a, mask):
+        h0, c0 = starts
+        zeros = np.zeros((x.shape[0], a["units"]))
+        initial = None if h0 is None and c0 is None else [
+            zeros if h0 is None else h0, zeros if c0 is None else c0]
+        return list(lstm_reference(x, w["kernel"], w["recurrent_kernel"], w.get("bias"),
+                                   recurrent_activation=a["recurrent_activation"],
+                                   initial_state=initial, **_options(a, mask)))
+    return _spec_op(op, env, carried, run)
+
+
+def spec_simple_rnn(op, env, carried):
+    def run(x, w, starts, a, mask):
+        return list(simple_rnn_reference(x, w["kernel"], w["recurrent_kernel"], w.get("bias"),
+                                         initial_state=starts[0], **_options(a, mask)))
+    return _spec_op(op, env, carried, run)
+
+
+# op kind -> its reference, for spec_reference.run_spec
+SPEC_OPS = {"lstm": spec_lstm, "simple_rnn": spec_simple_rnn}

@@ -6,6 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from reference_gru import gru_reference, reference_activation
+from reference_lstm import SPEC_OPS as RECURRENT_SPEC_OPS
+
+# op kind -> f(op, env, carried) -> outputs, for the kinds other modules define
+SPEC_OPS = {**RECURRENT_SPEC_OPS}
 
 
 def _gru(op, env, carried):
@@ -71,7 +75,9 @@ def run_spec(spec, inputs, carried=None):
         xs = [env[n] if n is not None else None for n in op.inputs]
         a, w = op.attrs, {k: np.asarray(v, dtype=np.float64) for k, v in op.weights.items()}
         k = op.kind
-        if k == "gru":
+        if k in SPEC_OPS:
+            results = SPEC_OPS[k](op, env, carried)
+        elif k == "gru":
             results = _gru(op, env, carried)
         elif k == "dense":
             results = [_dense(xs[0], a, w)]

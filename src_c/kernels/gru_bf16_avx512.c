@@ -24,10 +24,9 @@
 
 /* acc[r][g0 .. g0+ng) = bf16(A[r, :K]) . P for r < mr (P a pair panel of bw lanes a row). */
 static inline __attribute__((always_inline)) void FGK(tile)(const int mr, const int g0,
-                                                            const int ng, const int bw,
-                                                            int64_t K, const float *A,
-                                                            int64_t lda, const float *P,
-                                                            V acc[][FG_GATES_MAX])
+                                                            const int ng, const int bw, int64_t K,
+                                                            const float *A, int64_t lda,
+                                                            const float *P, V acc[][FG_GATES_MAX])
 {
     const int32_t *pp = (const int32_t *)P;
     int32_t a2[3 * MR][KSTEP / 2] __attribute__((aligned(64))); /* a SimpleRNN's tile rows */

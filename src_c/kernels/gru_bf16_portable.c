@@ -13,16 +13,15 @@
 
 /* acc[r][g0 .. g0+ng) = bf16(A[r, :K]) . P for r < mr (pair panel of bw lanes a row, see
  * gru_bf16.h); per lane and pair the odd k first, then the even one, as vdpbf16ps. */
-static inline __attribute__((always_inline)) void FGK(tile)(const int mr, const int g0,
-                                                            const int ng, const int bw,
-                                                            int64_t K, const float *A,
-                                                            int64_t lda, const float *P,
-                                                            float acc[][FG_GATES_MAX * FG_BLOCK])
+static inline __attribute__((always_inline)) void
+FGK(tile)(const int mr, const int g0, const int ng, const int bw, int64_t K, const float *A,
+          int64_t lda, const float *P, float acc[][FG_GATES_MAX * FG_BLOCK])
 {
     const uint32_t *pp = (const uint32_t *)P;
     for (int r = 0; r < mr; r++) {
         const float *a = A + r * lda;
-        for (int g = 0; g < ng; g++) acc[r][g0 + g] = 0.0f;
+        for (int g = 0; g < ng; g++)
+            acc[r][g0 + g] = 0.0f;
         for (int64_t k = 0; k < K; k += 2) {
             float a0 = fg_bf16_float(fg_bf16_bits(a[k]));
             float a1 = k + 1 < K ? fg_bf16_float(fg_bf16_bits(a[k + 1])) : 0.0f;

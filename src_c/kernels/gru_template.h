@@ -31,13 +31,22 @@
 #endif
 
 /* Walk rows m = 0 .. M in tiles of TR rows, then 4, 2, 1: CALL(mr) with mr a constant. */
-#define FG_ROW_TILES(M, m, TR, CALL)                                                          \
-    for (int64_t m = 0; m < (M);) {                                                           \
-        int64_t rem_ = (M) - m;                                                              \
-        if (rem_ >= (TR)) { CALL(TR); m += (TR); }                                            \
-        else if ((TR) > 4 && rem_ >= 4) { CALL(4); m += 4; }                                  \
-        else if ((TR) > 2 && rem_ >= 2) { CALL(2); m += 2; }                                  \
-        else { CALL(1); m += 1; }                                                             \
+#define FG_ROW_TILES(M, m, TR, CALL)                                                               \
+    for (int64_t m = 0; m < (M);) {                                                                \
+        int64_t rem_ = (M) - m;                                                                    \
+        if (rem_ >= (TR)) {                                                                        \
+            CALL(TR);                                                                              \
+            m += (TR);                                                                             \
+        } else if ((TR) > 4 && rem_ >= 4) {                                                        \
+            CALL(4);                                                                               \
+            m += 4;                                                                                \
+        } else if ((TR) > 2 && rem_ >= 2) {                                                        \
+            CALL(2);                                                                               \
+            m += 2;                                                                                \
+        } else {                                                                                   \
+            CALL(1);                                                                               \
+            m += 1;                                                                                \
+        }                                                                                          \
     }
 
 /* Block jb of jb0 .. jb1-1 for the n-th iteration, upward or downward (fg_kernels.h). */
@@ -95,9 +104,8 @@ FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, const int bw,
 }
 #endif
 
-FG_INLINE void FGK(gemm_rows)(const int mr, const int gates, int64_t K, const float *A,
-                              int64_t lda, const float *P, const float *bias, float *C,
-                              int64_t ldc)
+FG_INLINE void FGK(gemm_rows)(const int mr, const int gates, int64_t K, const float *A, int64_t lda,
+                              const float *P, const float *bias, float *C, int64_t ldc)
 {
     V acc[FG_TILE_ROWS_MAX][VPB];
     FGK(tile)(mr, 0, gates * VPG, gates * FG_BLOCK, K, A, lda, P, acc);
@@ -107,8 +115,8 @@ FG_INLINE void FGK(gemm_rows)(const int mr, const int gates, int64_t K, const fl
 }
 
 FG_INLINE void FGK(gemm_of)(const int gates, int64_t M, int64_t K, const float *A, int64_t lda,
-                            const float *P, int64_t jb0, int64_t jb1, const float *bias,
-                            float *C, int64_t ldc)
+                            const float *P, int64_t jb0, int64_t jb1, const float *bias, float *C,
+                            int64_t ldc)
 {
     const int bw = gates * FG_BLOCK;
     for (int64_t jb = jb0; jb < jb1; jb++) {
@@ -120,14 +128,19 @@ FG_INLINE void FGK(gemm_of)(const int gates, int64_t M, int64_t K, const float *
     }
 }
 
-static void FGK(gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const float *P,
-                      int gates, int64_t jb0, int64_t jb1, const float *bias, float *C,
-                      int64_t ldc)
+static void FGK(gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const float *P, int gates,
+                      int64_t jb0, int64_t jb1, const float *bias, float *C, int64_t ldc)
 {
     switch (gates) {
-    case 1: FGK(gemm_of)(1, M, K, A, lda, P, jb0, jb1, bias, C, ldc); break;
-    case 4: FGK(gemm_of)(4, M, K, A, lda, P, jb0, jb1, bias, C, ldc); break;
-    default: FGK(gemm_of)(3, M, K, A, lda, P, jb0, jb1, bias, C, ldc); break;
+    case 1:
+        FGK(gemm_of)(1, M, K, A, lda, P, jb0, jb1, bias, C, ldc);
+        break;
+    case 4:
+        FGK(gemm_of)(4, M, K, A, lda, P, jb0, jb1, bias, C, ldc);
+        break;
+    default:
+        FGK(gemm_of)(3, M, K, A, lda, P, jb0, jb1, bias, C, ldc);
+        break;
     }
 }
 
@@ -153,8 +166,8 @@ FG_INLINE void FGK(after_out)(const V *acc, const float *xw, const float *b, con
 
 /* LSTM gate math for one row of one block: i, f, o = ract(x + hU), g = act(xc + hUc),
  * c' = f*c + i*g, h' = o*act(c'). cin, cout, o point at the block's 16 units. */
-FG_INLINE void FGK(lstm_out)(const V *acc, const float *xw, const float *cin, float *cout,
-                             float *o, int act, int ract)
+FG_INLINE void FGK(lstm_out)(const V *acc, const float *xw, const float *cin, float *cout, float *o,
+                             int act, int ract)
 {
     for (int v = 0; v < VPG; v++) {
         int c = v * VL;
@@ -197,11 +210,10 @@ FG_INLINE void FGK(cell_rows)(const int cell, const int mr, int64_t units, const
     }
 }
 
-FG_INLINE void FGK(step_of)(const int cell, int64_t M, int64_t units, const float *H,
-                            int64_t ldh, const float *XW, int64_t ldxw, const float *U,
-                            const float *brec, const float *Cin, float *Cout, int64_t ldc,
-                            int64_t jb0, int64_t jb1, int desc, int act, int ract, float *Hout,
-                            int64_t ldo)
+FG_INLINE void FGK(step_of)(const int cell, int64_t M, int64_t units, const float *H, int64_t ldh,
+                            const float *XW, int64_t ldxw, const float *U, const float *brec,
+                            const float *Cin, float *Cout, int64_t ldc, int64_t jb0, int64_t jb1,
+                            int desc, int act, int ract, float *Hout, int64_t ldo)
 {
     const int gates = fg_cell_gates(cell), bw = gates * FG_BLOCK;
     for (int64_t n = jb0; n < jb1; n++) {
@@ -210,8 +222,8 @@ FG_INLINE void FGK(step_of)(const int cell, int64_t M, int64_t units, const floa
         const float *XWj = XW + jb * bw;
         float *Oj = Hout + jb * FG_BLOCK;
         int64_t j0 = jb * FG_BLOCK;
-#define CELL_ROWS(mr)                                                                          \
-    FGK(cell_rows)(cell, mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj,        \
+#define CELL_ROWS(mr)                                                                              \
+    FGK(cell_rows)(cell, mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj,            \
                    Cin + m * ldc, Cout + m * ldc, ldc, act, ract, Oj + m * ldo, ldo)
         FG_ROW_TILES(M, m, FG_TILE_ROWS(gates), CELL_ROWS)
 #undef CELL_ROWS
@@ -225,12 +237,12 @@ static void FGK(step_cell)(int cell, int64_t M, int64_t units, const float *H, i
 {
     switch (cell) {
     case FG_CELL_LSTM:
-        FGK(step_of)(FG_CELL_LSTM, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc, jb0,
-                     jb1, desc, act, ract, Hout, ldo);
+        FGK(step_of)(FG_CELL_LSTM, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc, jb0, jb1,
+                     desc, act, ract, Hout, ldo);
         break;
     case FG_CELL_SIMPLE_RNN:
-        FGK(step_of)(FG_CELL_SIMPLE_RNN, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc,
-                     jb0, jb1, desc, act, ract, Hout, ldo);
+        FGK(step_of)(FG_CELL_SIMPLE_RNN, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc, jb0,
+                     jb1, desc, act, ract, Hout, ldo);
         break;
     default:
         FGK(step_of)(FG_CELL_GRU, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc, jb0, jb1,
@@ -323,5 +335,5 @@ static void FGK(act_inplace)(int act, float *x, int64_t n)
     }
 }
 
-#define FG_KERNEL_TABLE                                                                        \
+#define FG_KERNEL_TABLE                                                                            \
     {FGK(gemm), FGK(step_cell), FGK(step_before_zr), FGK(step_before_h), FGK(act_inplace)}

@@ -250,8 +250,8 @@ static void test_block_order(void)
             const fg_kernels *k = fg_kernels_for(isas[i]);
             for (int d = 0; d < 2; d++) {
                 if (ra) {
-                    k->step_cell(FG_CELL_GRU, M, u, H, up, XW, 3 * up, U, brec, NULL, NULL, 0,
-                                 1, nb, d, FG_ACT_TANH, FG_ACT_SIGMOID, out[d], up);
+                    k->step_cell(FG_CELL_GRU, M, u, H, up, XW, 3 * up, U, brec, NULL, NULL, 0, 1,
+                                 nb, d, FG_ACT_TANH, FG_ACT_SIGMOID, out[d], up);
                 } else {
                     k->step_before_zr(M, u, H, up, XW, 3 * up, U, 1, nb, d, FG_ACT_SIGMOID,
                                       Z[d], RH[d], up);
