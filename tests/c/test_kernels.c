@@ -142,7 +142,7 @@ static void test_isa_paths_and_threads(size_t nshapes)
                     problem p;
                     int64_t B = 37, T = 25,
                             u = shapes[s][1]; /* the larger shapes run on 2 threads */
-                /* a SimpleRNN has no recurrent activation */
+                    /* a SimpleRNN has no recurrent activation */
                     int ract = cell == FG_CELL_SIMPLE_RNN ? FG_ACT_LINEAR : acts[a][1];
                     make_cell_problem(&p, cell, shapes[s][0], (int)u, ra, ub, acts[a][0], ract, B,
                                       T);
