@@ -6,7 +6,6 @@
  * fg_gru_forward cannot read or write outside the tensors' buffers.
  */
 #include <math.h>
-#include <stdio.h>
 
 #include "fg_activations.h"
 #include "fg_config_select.h"
@@ -118,7 +117,10 @@ int model_check_recurrent(const model_check_ctx *c)
         return st;
     if (fg_gru_check_config(&o->gru) != FG_OK) {
         char why[256]; /* a copy: FAIL writes the buffer fg_last_error() reads */
-        snprintf(why, sizeof why, "%s", fg_last_error());
+        const char *msg = fg_last_error();
+        size_t n = 0;
+        for (; msg[n] && n + 1 < sizeof why; n++) why[n] = msg[n]; /* no stdio on an MCU */
+        why[n] = '\0';
         return FAIL(c, "layer '%s' (%s): %s", o->layer, kind, why);
     }
     if (o->kind == OP_SIMPLE_RNN && o->gru.recurrent_activation != 0)
