@@ -7,11 +7,12 @@ __version__ = "0.1.0"   # the one place: pyproject.toml reads it from here
 import logging
 
 from .errors import FastGRUError, FastGRUFileNotFoundError
-from .layers import GRU, Bidirectional
+from .layers import GRU, LSTM, Bidirectional, SimpleRNN
 from .loader import convert, load
 
 # The library's messages go to the "fastgru" logger; the application decides where they show.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["__version__", "FastGRUError", "FastGRUFileNotFoundError", "GRU", "Bidirectional",
+__all__ = ["__version__", "FastGRUError", "FastGRUFileNotFoundError", "GRU", "LSTM",
+           "SimpleRNN", "Bidirectional",
            "load", "convert"]

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 
 from fastgru.errors import FastGRUError
+from fastgru.spec import CELL_GATES
 
 cnp.import_array()
 
@@ -57,6 +58,7 @@ cdef extern from "fg_gru.h" nogil:
         int32_t activation
         int32_t recurrent_activation
         int32_t precision
+        int32_t cell
     int fg_gru_check_config(const fg_gru_config *cfg)
     size_t fg_gru_packed_bytes(const fg_gru_config *cfg)
     int fg_gru_pack(const fg_gru_config *cfg, const float *kernel, const float *recurrent_kernel,
@@ -72,10 +74,14 @@ cdef extern from "fg_gru.h" nogil:
         int64_t m_sb, m_st
         const float *h0
         int64_t h0_sb
+        const float *c0
+        int64_t c0_sb
         float *y
         int64_t y_sb, y_st
         float *h_final
         int64_t hf_sb
+        float *c_final
+        int64_t cf_sb
         int32_t go_backwards
         int32_t return_sequences
         int32_t zero_output_for_mask

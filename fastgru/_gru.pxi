@@ -1,14 +1,15 @@
-# One GRU layer: pack Keras weights, unpack them, run the forward pass (fg_gru.h).
-# A config is a fastgru.spec.GruConfig (or a plain tuple of its 6 or 7 fields), in
-# fg_gru_config's field order (precision 0 = fp32 when left out).
+# One recurrent layer (GRU, LSTM, SimpleRNN): pack Keras weights, unpack them, run the forward
+# pass (fg_gru.h). A config is a fastgru.spec.GruConfig (or a plain tuple of its 6 to 8
+# fields), in fg_gru_config's field order (precision 0 = fp32, cell 0 = GRU when left out).
 # The checks here guard memory: every array's shape and strides are verified against the
 # config before a pointer reaches C.
 
 cdef int _gru_config(object config, fg_gru_config *cfg) except -1:
-    if len(config) not in (6, 7):
-        raise FastGRUError(f"GRU config must have 6 or 7 fields, got {len(config)}")
+    if len(config) not in (6, 7, 8):
+        raise FastGRUError(f"GRU config must have 6 to 8 fields, got {len(config)}")
     cfg.input_dim, cfg.units, cfg.reset_after, cfg.use_bias, cfg.activation, \
-        cfg.recurrent_activation, cfg.precision = [int(v) for v in config] + [0] * (7 - len(config))
+        cfg.recurrent_activation, cfg.precision, cfg.cell = \
+        [int(v) for v in config] + [0] * (8 - len(config))
     _check(fg_gru_check_config(cfg))
     return 0
 
@@ -70,10 +71,11 @@ def _aligned_bytes(size_t n):
 
 def _weight_shapes(config):
     input_dim, units, reset_after, use_bias = [int(v) for v in config[:4]]
+    gates = CELL_GATES.get(int(config[7]) if len(config) > 7 else 0, 3)
     bias = None
     if use_bias:
-        bias = (2, 3 * units) if reset_after else (3 * units,)
-    return (input_dim, 3 * units), (units, 3 * units), bias
+        bias = (2, 3 * units) if reset_after else (gates * units,)
+    return (input_dim, gates * units), (units, gates * units), bias
 
 
 def gru_pack(config, kernel, recurrent_kernel, bias):
@@ -124,14 +126,16 @@ def gru_unpack(config, packed):
 
 
 def gru_forward(config, packed, x, mask, h0, y, h_final, *, bint go_backwards=False,
-                bint return_sequences=False, bint zero_output_for_mask=False, int nthreads=0):
-    """Run one GRU layer, writing into `y` (and `h_final` unless None), GIL released.
+                bint return_sequences=False, bint zero_output_for_mask=False, int nthreads=0,
+                c0=None, c_final=None):
+    """Run one recurrent layer, writing into `y` (and `h_final` unless None), GIL released.
 
     x: float32 (B, T, input_dim), any non-negative strides with a contiguous feature axis (so a
     time-major array can be passed as its (1, 0, 2) transpose); mask: None or uint8 (B, T);
     h0: None or float32 (B, units); y: float32 (B, T, units) when return_sequences else
     (B, units); h_final: None or float32 (B, units), which may be h0 itself. y and h_final may
-    be views into larger arrays (e.g. one half of a concatenation).
+    be views into larger arrays (e.g. one half of a concatenation). An LSTM's cell state: c0
+    and c_final, as h0 and h_final (read only for an LSTM).
     """
     cdef fg_gru_config cfg
     cdef fg_gru_run run
@@ -163,13 +167,21 @@ def gru_forward(config, packed, x, mask, h0, y, h_final, *, bint go_backwards=Fa
     if h_final is not None:
         _check_array(h_final, "h_final", state_shape, cnp.NPY_FLOAT32)
         run.h_final, run.hf_sb = <float *>cnp.PyArray_DATA(h_final), _stride(h_final, 0)
+    run.c0, run.c0_sb, run.c_final, run.cf_sb = NULL, 0, NULL, 0
+    if c0 is not None:
+        _check_array(c0, "initial cell state", state_shape, cnp.NPY_FLOAT32)
+        run.c0, run.c0_sb = <const float *>cnp.PyArray_DATA(c0), _stride(c0, 0)
+    if c_final is not None:
+        _check_array(c_final, "c_final", state_shape, cnp.NPY_FLOAT32)
+        run.c_final, run.cf_sb = <float *>cnp.PyArray_DATA(c_final), _stride(c_final, 0)
     run.go_backwards = go_backwards
     run.return_sequences = return_sequences
     run.zero_output_for_mask = zero_output_for_mask
     run.nthreads = nthreads
     cdef const void *packed_ptr = cnp.PyArray_DATA(packed)
     cdef int status
-    cdef double flops = 6.0 * batch * timesteps * (cfg.input_dim + cfg.units) * cfg.units
+    cdef double flops = (2.0 * CELL_GATES[cfg.cell] * batch * timesteps
+                         * (cfg.input_dim + cfg.units) * cfg.units)
     if flops < _NOGIL_MIN_FLOPS:
         status = fg_gru_forward(&cfg, packed_ptr, &run, NULL)
         _check(status)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import FastGRUError
 from .registry import CONV1D_PADDINGS, MAX_OP_INPUTS, OP_BY_NAME, OPS
-from .spec import ACTIVATIONS, GruConfig, ModelSpec, OpSpec
+from .spec import ACTIVATIONS, CELL_GATES, CELLS, GruConfig, ModelSpec, OpSpec
 
 MAGIC = b"FGRUIMG\0"
 # Minor 1 added the float16 / bfloat16 weight dtypes; a float32 image is still written as 1.0,
@@ -46,7 +46,7 @@ MAX_TIME_AXES = 8
 
 # Op kind ids and the weight slots of each kind, in slot order (fastgru/registry.py).
 OP_IDS = {op.name: op.id for op in OPS}
-WEIGHT_SLOTS = {op.name: op.weights for op in OPS if op.name != "gru"}
+WEIGHT_SLOTS = {op.name: op.weights for op in OPS if op.name not in CELLS}
 GRU_PARTS = ("kernel", "recurrent_kernel", "bias")
 
 
@@ -127,16 +127,26 @@ def _activation_id(op: OpSpec, key: str, default: str) -> int:
 
 
 def gru_config(op: OpSpec) -> GruConfig:
-    """The GruConfig of a gru op."""
+    """The GruConfig of a recurrent op (gru, lstm, simple_rnn: ``CELLS``)."""
     kernel = op.weights.get("kernel")
     if kernel is None or np.ndim(kernel) != 2:
-        raise FastGRUError(f"layer '{op.layer}': gru op needs a 2-D 'kernel' weight")
-    units = int(op.attrs.get("units", np.shape(kernel)[1] // 3))
+        raise FastGRUError(f"layer '{op.layer}': {op.kind} op needs a 2-D 'kernel' weight")
+    cell = CELLS[op.kind]
+    is_gru, is_rnn = op.kind == "gru", op.kind == "simple_rnn"
+    units = int(op.attrs.get("units", np.shape(kernel)[1] // CELL_GATES[cell]))
     return GruConfig(input_dim=int(np.shape(kernel)[0]), units=units,
-                     reset_after=int(bool(op.attrs.get("reset_after", True))),
+                     reset_after=int(is_gru and bool(op.attrs.get("reset_after", True))),
                      use_bias=int(bool(op.attrs.get("use_bias", True))),
                      activation=_activation_id(op, "activation", "tanh"),
-                     recurrent_activation=_activation_id(op, "recurrent_activation", "sigmoid"))
+                     recurrent_activation=0 if is_rnn else
+                     _activation_id(op, "recurrent_activation", "sigmoid"),
+                     cell=cell)
+
+
+def config_fields(config: GruConfig) -> list:
+    """A packed weight's config as the image metadata records it: a GRU's first six fields (as
+    images before the other cells had), else all with the cell."""
+    return list(config[:6]) if config.cell == CELLS["gru"] else list(config)
 
 
 def _slots(values: dict, names: tuple, size: int, zero) -> list:
@@ -151,7 +161,8 @@ class _Packer:
         self.spec = spec
         self.dtype = dtype
         # weights the Keras file stores in 16 bits stay so in a float32 image (exact)
-        self.stored_dtypes = spec.extra.get("stored_weight_dtypes", {}) if dtype == "float32" else {}
+        self.stored_dtypes = (spec.extra.get("stored_weight_dtypes", {})
+                              if dtype == "float32" else {})
         self.strings = bytearray()
         self.string_at: Dict[str, int] = {}
         self.index: List[int] = []
@@ -213,9 +224,10 @@ class _Packer:
         inputs, outputs = list(op.inputs), list(op.outputs)
         weight_ids: Dict[str, int] = {}
         ivals, fvals = {}, {}
-        if op.kind == "gru":
-            inputs += [None] * (3 - len(inputs))
-            outputs += [None] * (2 - len(outputs))
+        if op.kind in CELLS:
+            registry_row = OP_BY_NAME[op.kind]
+            inputs += [None] * (registry_row.max_in - len(inputs))
+            outputs += [None] * (registry_row.n_out - len(outputs))
             config = gru_config(op)
             a = op.attrs
             ivals = {**config._asdict(), "go_backwards": int(bool(a.get("go_backwards"))),
@@ -326,8 +338,8 @@ class _Packer:
                 wid = self.op_weight_ids[i].get(part)
                 if wid is None:
                     continue
-                ref = ({"gru": wid, "part": part, "config": list(gru_config(op)[:6])}
-                       if op.kind == "gru" else {"weight": wid})
+                ref = ({"gru": wid, "part": part, "config": config_fields(gru_config(op))}
+                       if op.kind in CELLS else {"weight": wid})
                 sourced.setdefault((op.layer, k), ref)
         return sourced
 
@@ -475,8 +487,8 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
             "weights": refs, "highlights": _highlights(layer.config or {}),
         })
     # state slots number the ops that carry state, in op order (model_op_state_floats in C)
-    carriers = [op for op in spec.ops if op.kind == "gru" or _conv1d_carries(op)]
-    states = [{"layer": op.layer, "slot": slot, "units": gru_config(op).units}
+    carriers = [op for op in spec.ops if op.kind in CELLS or _conv1d_carries(op)]
+    states = [{"layer": op.layer, "slot": slot, "units": gru_config(op).units, "kind": op.kind}
               for slot, op in enumerate(carriers) if op.attrs.get("stateful")]
     meta = json.dumps({
         "format": "fastgru-image", "name": spec.name, "source": spec.source,

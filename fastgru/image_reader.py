@@ -1,8 +1,8 @@
 """A checked model image read back into plain Python, for executors other than the C one
 (fastgru/gpu): its tensors, its ops with their attributes by slot name (fastgru/registry.py),
-and its weights as float32 arrays, GRU weights unpacked to Keras' kernel / recurrent_kernel /
-bias. The C loader checks the image first (checksum, bounds, every op's shapes), so the
-records decoded here are known to be consistent.
+and its weights as float32 arrays, recurrent weights unpacked to Keras' kernel /
+recurrent_kernel / bias. The C loader checks the image first (checksum, bounds, every op's
+shapes), so the records decoded here are known to be consistent.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 from .format import (ABSENT, GRU_PARTS, HEADER, LAYOUT_GRU_PACKED, MAX_RANK, OP, TENSOR,
                      WEIGHT)
 from .registry import OPS
-from .spec import GruConfig
+from .spec import CELLS, GruConfig
 
 _DTYPE_NAMES = {0: "float32", 1: "int32", 2: "bool"}
 
@@ -93,8 +93,8 @@ def read_program(image) -> ImageProgram:
         op = ImageOp(kind.name, string(rec[1]), listed(rec[3], rec[2]), listed(rec[5], rec[4]),
                      dict(zip(kind.iattrs, iattr)), dict(zip(kind.fattrs, fattr)))
         wids = index[rec[7]:rec[7] + rec[6]]
-        if kind.name == "gru":
-            op.weights = _gru_weights(core, op, int(wids[0]))
+        if kind.name in CELLS:
+            op.weights = _cell_weights(core, op, int(wids[0]))
         else:
             op.weights = {slot: weight(w) for slot, w in zip(kind.weights, wids) if w != ABSENT}
         ops.append(op)
@@ -102,12 +102,13 @@ def read_program(image) -> ImageProgram:
                         stateful_batch)
 
 
-def _gru_weights(core, op: ImageOp, wid: int) -> Dict[str, np.ndarray]:
+def _cell_weights(core, op: ImageOp, wid: int) -> Dict[str, np.ndarray]:
+    """A recurrent op's packed weight, unpacked to Keras' kernel / recurrent_kernel / bias."""
     from . import _core
 
     a = op.iattrs
     config = GruConfig(a["input_dim"], a["units"], a["reset_after"], a["use_bias"],
-                       a["activation"], a["recurrent_activation"])
+                       a["activation"], a["recurrent_activation"], 0, CELLS[op.kind])
     data, layout = core.weight(wid)
     assert layout == LAYOUT_GRU_PACKED
     packed = _core._aligned_bytes(len(data))

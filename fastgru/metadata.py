@@ -10,14 +10,14 @@ Unknown fields are allowed (a newer 1.x writer may add some); known ones must ma
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Tuple
 
 from .errors import FastGRUError
 
 MAX_METADATA_BYTES = 64 << 20
 MAX_INT = 2**31 - 1        # ids, sizes and counts all go to C as 32-bit ints
 MAX_DIM = 2**31 - 1
-GRU_CONFIG_FIELDS = 6      # fastgru.format.gru_config
+GRU_CONFIG_FIELDS = (6, 8)  # fastgru.format.config_fields: a GRU's 6, another cell's 8
 
 
 def _short(value) -> str:
@@ -105,13 +105,17 @@ class Nullable(_Field):
 
 
 class ListOf(_Field):
-    def __init__(self, item: _Field, length: Optional[int] = None):
-        self.item, self.length = item, length
-        self.what = (f"a list of {length}" if length is not None else "a list") + \
-            f" (items: {item.what})"
+    """A list of `item`s; of `length` items when given (an int, or a tuple of the lengths
+    allowed)."""
+
+    def __init__(self, item: _Field, length=None):
+        self.item = item
+        self.lengths = (length,) if isinstance(length, int) else length
+        self.what = (f"a list of {' or '.join(map(str, self.lengths))}"
+                     if length is not None else "a list") + f" (items: {item.what})"
 
     def accepts(self, value) -> bool:
-        return isinstance(value, list) and (self.length is None or len(value) == self.length)
+        return isinstance(value, list) and (self.lengths is None or len(value) in self.lengths)
 
     def check_parts(self, value, where):
         for i, item in enumerate(value):
@@ -180,7 +184,8 @@ _LAYER = Record({"name": Text(), "class_name": Text(),
                  "output_shapes": ListOf(Nullable(_SHAPE)), "params": Int(0, 2**62),
                  "weights": ListOf(_WEIGHT_REF), "highlights": MapOf(Scalar())},
                 required=("name", "class_name", "output_shapes", "params", "weights"))
-_STATE = Record({"layer": Text(), "slot": Int(), "units": Int(1, MAX_DIM)},
+_STATE = Record({"layer": Text(), "slot": Int(), "units": Int(1, MAX_DIM),
+                 "kind": Text("gru", "lstm", "simple_rnn")},
                 required=("layer", "slot", "units"))
 _PRECISION = Record({"dtype": Text("float32", "float16", "bfloat16"),
                      "max_abs_error_vs_float32": Number(), "probe": Text()},

@@ -246,8 +246,9 @@ class Model:
     __call__ = predict
 
     def reset_states(self, states: Optional[Sequence[Any]] = None) -> None:
-        """Zero the carried GRU states of a stateful model (no-op otherwise), or set them:
-        `states` holds one (batch, units) array per stateful GRU, in execution order."""
+        """Zero the carried recurrent states of a stateful model (no-op otherwise), or set
+        them: `states` holds one (batch, units) array per stateful GRU or SimpleRNN, and an
+        [h, c] pair per stateful LSTM, in execution order."""
         if states is None:
             if self._state is not None:
                 self._state.reset()
@@ -256,13 +257,19 @@ class Model:
         if not self.stateful or len(states) != len(carried):
             raise FastGRUError(f"reset_states: the model carries {len(carried)} GRU states "
                                f"({[c['layer'] for c in carried]}), got {len(states)}")
-        arrays = [self._device.convert(h, "state", np.float32) if self._device else
-                  np.asarray(h, dtype=np.float32) for h in states]
+        # an LSTM's pair becomes the rows it carries: h then c (fg_state_set)
+        convert = (lambda h: self._device.convert(h, "state", np.float32)) if self._device \
+            else (lambda h: np.asarray(h, dtype=np.float32))
+        arrays = [convert(np.concatenate([np.asarray(a, dtype=np.float32) for a in h], axis=-1))
+                  if c.get("kind") == "lstm" and isinstance(h, (list, tuple)) and len(h) == 2
+                  else convert(h) for h, c in zip(states, carried)]
         state = self._stateful_state(arrays[0].shape[0] if arrays[0].ndim == 2 else -1)
         for h, c in zip(arrays, carried):
-            if h.shape != (state.batch, c["units"]):
-                raise FastGRUError(f"reset_states: layer '{c['layer']}' expects a state of "
-                                   f"shape {(state.batch, c['units'])}, got {h.shape}")
+            width = c["units"] * (2 if c.get("kind") == "lstm" else 1)
+            if h.shape != (state.batch, width):
+                what = "an [h, c] pair of shape" if width > c["units"] else "a state of shape"
+                raise FastGRUError(f"reset_states: layer '{c['layer']}' expects {what} "
+                                   f"{(state.batch, c['units'])}, got {h.shape}")
             if self._device:
                 self._device.set_state(state, c["slot"], h)
             else:

@@ -33,12 +33,14 @@ class OpKind(NamedTuple):
 
 
 _NORM_IATTRS = ("center", "scale")
+# The recurrent ops (gru, lstm, simple_rnn) share their attribute slots, so the executor reads
+# any of them through the gru's slot names (src_c/model_check.c, model_exec.c).
+_RECURRENT_IATTRS = ("units", "activation", "recurrent_activation", "reset_after", "use_bias",
+                     "go_backwards", "return_sequences", "zero_output_for_mask", "stateful",
+                     "input_dim")
 _MANY = MAX_OP_INPUTS
 OPS = (
-    OpKind(0, "gru", 3, 3, 2, ("packed",),
-           ("units", "activation", "recurrent_activation", "reset_after", "use_bias",
-            "go_backwards", "return_sequences", "zero_output_for_mask", "stateful",
-            "input_dim")),
+    OpKind(0, "gru", 3, 3, 2, ("packed",), _RECURRENT_IATTRS),
     OpKind(1, "dense", 1, 1, 1, ("kernel", "bias"), ("activation", "use_bias")),
     OpKind(2, "embedding", 1, 1, 1, ("embeddings",), ()),
     OpKind(3, "compute_mask", 1, 1, 1, (), (), ("value",)),
@@ -79,6 +81,8 @@ OPS = (
     OpKind(33, "attention", 6, 6, 2, ("scale", "concat_score_weight"),
            ("num_heads", "score_mode", "causal", "mask_fill", "zero_masked_weights",
             "query_mask_rows"), ("query_scale",)),
+    OpKind(34, "lstm", 4, 4, 3, ("packed",), _RECURRENT_IATTRS),
+    OpKind(35, "simple_rnn", 3, 3, 2, ("packed",), _RECURRENT_IATTRS),
 )
 OP_BY_NAME = {op.name: op for op in OPS}
 # conv1d's padding attribute: the Keras name at each id (MODEL_CONV_PAD_* in C).

@@ -94,9 +94,9 @@ OP_KINDS = frozenset(OP_BY_NAME)
 
 
 class GruConfig(NamedTuple):
-    """One GRU's shape and cell, in fg_gru_config's field order (src_c/fg_gru.h), so it
-    passes to the C binding as it is. Activations are ids (``ACTIVATIONS``); precision 0 is
-    float32, 1 bfloat16."""
+    """One recurrent layer's shape and cell, in fg_gru_config's field order (src_c/fg_gru.h),
+    so it passes to the C binding as it is. Activations are ids (``ACTIVATIONS``); precision 0
+    is float32, 1 bfloat16; cell one of ``CELLS`` (GRU when left out)."""
     input_dim: int
     units: int
     reset_after: int
@@ -104,6 +104,12 @@ class GruConfig(NamedTuple):
     activation: int
     recurrent_activation: int
     precision: int = 0
+    cell: int = 0
+
+
+# fg_gru_config.cell ids (FG_CELL_* in src_c/fg_gru.h) and the gates each cell computes
+CELLS = {"gru": 0, "lstm": 1, "simple_rnn": 2}
+CELL_GATES = {0: 3, 1: 4, 2: 1}
 
 
 @dataclass

@@ -10,7 +10,8 @@
  *   fg_model.h       a whole model: fg_model_load (zero-copy buffer) / fg_model_load_file,
  *                    fg_model_workspace_bytes + fg_model_run (caller workspace, no allocation
  *                    while running), fg_state_* + fg_model_step for streaming
- *   fg_gru.h         one GRU layer from Keras weights: fg_gru_pack + fg_gru_forward
+ *   fg_gru.h         one recurrent layer (GRU, LSTM or SimpleRNN: fg_gru_config.cell) from
+ *                    Keras weights: fg_gru_pack + fg_gru_forward
  *   fg_activations.h activation ids (Keras names) used by fg_gru_config
  *
  * A loaded fg_model is immutable and may be shared by threads; per-stream state lives in an

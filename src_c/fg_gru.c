@@ -1,4 +1,6 @@
-/* fg_gru.c - GRU layer: config checks, weight packing, and the forward driver.
+/* fg_gru.c - recurrent layer (GRU, LSTM, SimpleRNN): config checks, weight packing, and the
+ * forward driver, one for the three cells (they differ in the gates a unit block holds and in
+ * the step kernel's gate math, kernels/gru_template.h).
  *
  * Driver, two ways to use several threads (threads_for picks), both on the team of
  * fg_team.h, whose threads claim pieces of work, so that a thread the OS has descheduled
@@ -13,10 +15,12 @@
  * Each unit's arithmetic is the same either way, so results do not depend on the split, nor
  * on which thread does a piece.
  * Time is walked in chunks:
- * the input projection of a chunk is one GEMM into XW (scratch O(rows * chunk * 3 units)),
+ * the input projection of a chunk is one GEMM into XW (scratch O(rows * chunk * G units)),
  * then each step runs the recurrent tile with the gate math fused (kernels/gru_template.h).
  * Row-wise activations (softmax, log_softmax, sparsemax) need the whole unit row, so they
  * take an unfused step: h.U into G, then gather, activate and blend row by row.
+ * An LSTM also carries its cell state c, in two buffers that steps alternate between (a
+ * masked step keeps the old one), read and written only by the units' own gate math.
  * Packed layout: kernels/fg_kernels.h.
  */
 #include "fg_gru.h"
@@ -56,38 +60,60 @@
 #define FG_MIN_STEP_FLOPS_UNITS_SPLIT 1.2e5
 #define FG_MIN_FLOPS_UNITS_SPLIT 6.0e4
 
+/* "GRU", "LSTM" or "SimpleRNN" for messages (cfg->cell checked). */
+static const char *cell_name(int cell)
+{
+    return cell == FG_CELL_LSTM ? "LSTM" : cell == FG_CELL_SIMPLE_RNN ? "SimpleRNN" : "GRU";
+}
+
 int fg_gru_check_config(const fg_gru_config *cfg)
 {
     if (cfg == NULL) return fg_fail(FG_ERR_ARG, "GRU config is NULL");
+    if (cfg->cell != FG_CELL_GRU && cfg->cell != FG_CELL_LSTM && cfg->cell != FG_CELL_SIMPLE_RNN)
+        return fg_fail(FG_ERR_ARG,
+                       "recurrent cell must be %d (GRU), %d (LSTM) or %d (SimpleRNN), "
+                       "got %d",
+                       FG_CELL_GRU, FG_CELL_LSTM, FG_CELL_SIMPLE_RNN, cfg->cell);
+    const char *name = cell_name(cfg->cell);
     if (cfg->input_dim <= 0 || cfg->input_dim > FG_MAX_DIM)
-        return fg_fail(FG_ERR_ARG, "GRU input_dim must be in 1 .. %d, got %d", FG_MAX_DIM,
+        return fg_fail(FG_ERR_ARG, "%s input_dim must be in 1 .. %d, got %d", name, FG_MAX_DIM,
                        cfg->input_dim);
     if (cfg->units <= 0 || cfg->units > FG_MAX_DIM)
-        return fg_fail(FG_ERR_ARG, "GRU units must be in 1 .. %d, got %d", FG_MAX_DIM,
+        return fg_fail(FG_ERR_ARG, "%s units must be in 1 .. %d, got %d", name, FG_MAX_DIM,
                        cfg->units);
-    if (cfg->reset_after != 0 && cfg->reset_after != 1)
-        return fg_fail(FG_ERR_ARG, "GRU reset_after must be 0 or 1, got %d", cfg->reset_after);
+    if (cfg->reset_after != 0 && (cfg->reset_after != 1 || cfg->cell != FG_CELL_GRU))
+        return fg_fail(FG_ERR_ARG, "%s reset_after must be 0%s, got %d", name,
+                       cfg->cell == FG_CELL_GRU ? " or 1" : "", cfg->reset_after);
     if (cfg->use_bias != 0 && cfg->use_bias != 1)
-        return fg_fail(FG_ERR_ARG, "GRU use_bias must be 0 or 1, got %d", cfg->use_bias);
+        return fg_fail(FG_ERR_ARG, "%s use_bias must be 0 or 1, got %d", name, cfg->use_bias);
     if (cfg->activation < 0 || cfg->activation >= FG_ACT_COUNT)
-        return fg_fail(FG_ERR_ARG, "GRU activation id must be in 0 .. %d, got %d",
+        return fg_fail(FG_ERR_ARG, "%s activation id must be in 0 .. %d, got %d", name,
                        FG_ACT_COUNT - 1, cfg->activation);
     if (cfg->recurrent_activation < 0 || cfg->recurrent_activation >= FG_ACT_COUNT)
-        return fg_fail(FG_ERR_ARG, "GRU recurrent_activation id must be in 0 .. %d, got %d",
+        return fg_fail(FG_ERR_ARG, "%s recurrent_activation id must be in 0 .. %d, got %d", name,
                        FG_ACT_COUNT - 1, cfg->recurrent_activation);
     if (!FG_ACT_BUILT(cfg->activation) || !FG_ACT_BUILT(cfg->recurrent_activation))
-        return fg_fail(FG_ERR_ARG, "GRU activation %d / recurrent_activation %d: not built into "
-                       "this library (fg_config.h)", cfg->activation, cfg->recurrent_activation);
+        return fg_fail(FG_ERR_ARG,
+                       "%s activation %d / recurrent_activation %d: not built into "
+                       "this library (fg_config.h)",
+                       name, cfg->activation, cfg->recurrent_activation);
     if (cfg->precision == FG_PRECISION_BF16 && !FG_CONFIG_BF16)
-        return fg_fail(FG_ERR_ARG, "GRU precision bf16 is not built into this library "
-                       "(fg_config.h)");
+        return fg_fail(FG_ERR_ARG,
+                       "%s precision bf16 is not built into this library "
+                       "(fg_config.h)",
+                       name);
     if (cfg->precision != FG_PRECISION_FP32 && cfg->precision != FG_PRECISION_BF16)
-        return fg_fail(FG_ERR_ARG, "GRU precision must be %d (fp32) or %d (bf16), got %d",
+        return fg_fail(FG_ERR_ARG, "%s precision must be %d (fp32) or %d (bf16), got %d", name,
                        FG_PRECISION_FP32, FG_PRECISION_BF16, cfg->precision);
     return FG_OK;
 }
 
 static int64_t blocks_of(const fg_gru_config *cfg) { return (cfg->units + FG_BLOCK - 1) / FG_BLOCK; }
+/* Floats of one packed block row: 16 units x the cell's gates. */
+static int64_t block_width(const fg_gru_config *cfg)
+{
+    return fg_cell_gates(cfg->cell) * FG_BLOCK;
+}
 
 /* Float offsets of the packed sections. */
 typedef struct packed_layout {
@@ -96,41 +122,41 @@ typedef struct packed_layout {
 
 static packed_layout layout_of(const fg_gru_config *cfg)
 {
-    int64_t nb = blocks_of(cfg);
+    int64_t nb = blocks_of(cfg), bw = block_width(cfg);
     packed_layout l;
     l.w = 0;
-    l.u = l.w + nb * fg_panel_rows(cfg, cfg->input_dim) * FG_BLOCK3;
-    l.b_in = l.u + nb * fg_panel_rows(cfg, cfg->units) * FG_BLOCK3;
-    l.b_rec = l.b_in + nb * FG_BLOCK3;
-    l.total = l.b_rec + nb * FG_BLOCK3;
+    l.u = l.w + nb * fg_panel_rows(cfg, cfg->input_dim) * bw;
+    l.b_in = l.u + nb * fg_panel_rows(cfg, cfg->units) * bw;
+    l.b_rec = l.b_in + nb * bw;
+    l.total = l.b_rec + nb * bw;
     return l;
 }
 
 size_t fg_gru_packed_bytes(const fg_gru_config *cfg)
 {
     if (fg_gru_check_config(cfg) != FG_OK) return 0;
-    size_t bytes; /* at most 192 * 2^20 * (2^25 + 2): fits 64 bits, not always 32 */
+    size_t bytes; /* at most 256 * 2^20 * (2^25 + 2): fits 64 bits, not always 32 */
     if (__builtin_mul_overflow((size_t)layout_of(cfg).total, sizeof(float), &bytes)) return 0;
     return bytes;
 }
 
-/* Copy between a Keras (rows, 3u) matrix and its panel; to_panel picks the direction. */
+/* Copy between a Keras (rows, G*u) matrix and its panel; to_panel picks the direction. */
 static void panel_copy(const fg_gru_config *cfg, int64_t rows, float *keras, float *panel,
                        int to_panel)
 {
-    int64_t u = cfg->units, nb = blocks_of(cfg);
+    int64_t u = cfg->units, nb = blocks_of(cfg), gates = fg_cell_gates(cfg->cell);
     for (int64_t jb = 0; jb < nb; jb++)
         for (int64_t k = 0; k < rows; k++)
-            for (int g = 0; g < 3; g++)
+            for (int64_t g = 0; g < gates; g++)
                 for (int l = 0; l < FG_BLOCK; l++) {
                     int64_t j = jb * FG_BLOCK + l;
-                    float *p = panel + (jb * rows + k) * FG_BLOCK3 + g * FG_BLOCK + l;
+                    float *p = panel + ((jb * rows + k) * gates + g) * FG_BLOCK + l;
                     if (j >= u) {
                         if (to_panel) *p = 0.0f;
                     } else if (to_panel) {
-                        *p = keras[k * 3 * u + g * u + j];
+                        *p = keras[(k * gates + g) * u + j];
                     } else {
-                        keras[k * 3 * u + g * u + j] = *p;
+                        keras[(k * gates + g) * u + j] = *p;
                     }
                 }
 }
@@ -187,9 +213,9 @@ int fg_gru_unpack(const fg_gru_config *cfg, const void *packed, float *kernel,
 /* Scratch plan, in floats; every array is per batch row, so the total does not depend on
  * how rows are split between threads. */
 typedef struct plan {
-    int64_t units, up, up3, nblk, chunk;
+    int64_t units, up, gates, upg, nblk, chunk; /* upg: gates * up, a row of XW or G */
     int fused;                    /* both activations elementwise */
-    int64_t xw, h_a, h_b, z, rh, prev, g, t, total;
+    int64_t xw, h_a, h_b, z, rh, prev, c_a, c_b, g, t, total;
 } plan;
 
 static int make_plan(const fg_gru_config *cfg, int64_t batch, int64_t timesteps, plan *p)
@@ -197,29 +223,32 @@ static int make_plan(const fg_gru_config *cfg, int64_t batch, int64_t timesteps,
     p->units = cfg->units;
     p->nblk = blocks_of(cfg);
     p->up = p->nblk * FG_BLOCK;
-    p->up3 = 3 * p->up;
+    p->gates = fg_cell_gates(cfg->cell);
+    p->upg = p->gates * p->up;
     p->fused = fg_activation_is_elementwise(cfg->activation) &&
                fg_activation_is_elementwise(cfg->recurrent_activation);
     int64_t rows = batch > 0 ? batch : 1, step_bytes, chunk = 1;
-    if (!__builtin_mul_overflow(rows, p->up3 * (int64_t)sizeof(float), &step_bytes))
+    if (!__builtin_mul_overflow(rows, p->upg * (int64_t)sizeof(float), &step_bytes))
         chunk = (int64_t)FG_CHUNK_BYTES / step_bytes;
     if (chunk > timesteps) chunk = timesteps;
     if (chunk > FG_CHUNK_STEPS) chunk = FG_CHUNK_STEPS;
     p->chunk = chunk < 1 ? 1 : chunk;
-    /* per row: XW chunk, two h buffers, z, r*h, previous output, and for the unfused step
-     * G (3up) and T (4up: z, r, hh, sparsemax scratch) */
-    int64_t per_row = p->chunk * p->up3 + 5 * p->up + (p->fused ? 0 : 7 * p->up);
+    /* per row: XW chunk, two h buffers, z, r*h, previous output, two c buffers, and for the
+     * unfused step G (G up) and T ((G + 2) up: the gates, act(c), sparsemax scratch) */
+    int64_t per_row = p->chunk * p->upg + 7 * p->up + (p->fused ? 0 : (2 * p->gates + 2) * p->up);
     if (__builtin_mul_overflow(per_row, rows, &p->total))
-        return fg_fail(FG_ERR_NOMEM, "GRU workspace overflows: batch %lld x %lld floats per row",
-                       (long long)batch, (long long)per_row);
+        return fg_fail(FG_ERR_NOMEM, "%s workspace overflows: batch %lld x %lld floats per row",
+                       cell_name(cfg->cell), (long long)batch, (long long)per_row);
     p->xw = 0;
-    p->h_a = p->xw + rows * p->chunk * p->up3;
+    p->h_a = p->xw + rows * p->chunk * p->upg;
     p->h_b = p->h_a + rows * p->up;
     p->z = p->h_b + rows * p->up;
     p->rh = p->z + rows * p->up;
     p->prev = p->rh + rows * p->up;
-    p->g = p->prev + rows * p->up;
-    p->t = p->g + (p->fused ? 0 : rows * p->up3);
+    p->c_a = p->prev + rows * p->up;
+    p->c_b = p->c_a + rows * p->up;
+    p->g = p->c_b + rows * p->up;
+    p->t = p->g + (p->fused ? 0 : rows * p->upg);
     if (p->total > (int64_t)(SIZE_MAX / sizeof(float)) - 64)
         return fg_fail(FG_ERR_NOMEM, "GRU workspace of %lld floats is too large",
                        (long long)p->total);
@@ -276,48 +305,49 @@ static int64_t time_of(const fg_gru_run *run, int64_t s)
 }
 
 /* XW for steps s0 .. s0+n of the part's rows and blocks, row b step c at
- * XW[(b*chunk + c) * up3]. A GEMM over rows per step when there are enough rows, else over
+ * XW[(b*chunk + c) * upg]. A GEMM over rows per step when there are enough rows, else over
  * steps per row: each output row is computed by the same code either way. */
 static void input_projection(const job *jb, const part *pt, int64_t s0, int64_t n)
 {
     const fg_gru_run *run = &jb->run;
     const plan *p = &jb->p;
-    int64_t in = jb->cfg->input_dim, ldc_rows = p->chunk * p->up3, b0 = pt->b0, b1 = pt->b1;
+    int64_t in = jb->cfg->input_dim, ldc_rows = p->chunk * p->upg, b0 = pt->b0, b1 = pt->b1;
+    int gates = (int)p->gates;
     float *XW = jb->ws + p->xw;
     if (b1 - b0 >= n) {
         for (int64_t c = 0; c < n; c++)
             jb->k->gemm(b1 - b0, in, run->x + b0 * run->x_sb + time_of(run, s0 + c) * run->x_st,
-                        run->x_sb, jb->W, pt->jb0, pt->jb1, jb->b_in,
-                        XW + (b0 * p->chunk + c) * p->up3, ldc_rows);
+                        run->x_sb, jb->W, gates, pt->jb0, pt->jb1, jb->b_in,
+                        XW + (b0 * p->chunk + c) * p->upg, ldc_rows);
     } else {
         int64_t lda = run->go_backwards ? -run->x_st : run->x_st;
         for (int64_t b = b0; b < b1; b++)
             jb->k->gemm(n, in, run->x + b * run->x_sb + time_of(run, s0) * run->x_st, lda, jb->W,
-                        pt->jb0, pt->jb1, jb->b_in, XW + b * p->chunk * p->up3, p->up3);
+                        gates, pt->jb0, pt->jb1, jb->b_in, XW + b * p->chunk * p->upg, p->upg);
     }
 }
 
-/* One step without fusion (a row-wise activation): gather each row's gates into contiguous
- * unit vectors, activate, blend. Same arithmetic order as the fused kernels. Batch split only
- * (a row-wise activation needs the whole row). */
-static void unfused_step(const job *jb, int64_t b0, int64_t b1, const float *XW, int64_t ldxw,
-                         const float *H, int64_t ldh, float *Hn)
+/* One GRU step without fusion (a row-wise activation): gather each row's gates into
+ * contiguous unit vectors, activate, blend. Same arithmetic order as the fused kernels. Batch
+ * split only (a row-wise activation needs the whole row). */
+static void unfused_gru_step(const job *jb, int64_t b0, int64_t b1, const float *XW, int64_t ldxw,
+                             const float *H, int64_t ldh, float *Hn)
 {
     const plan *p = &jb->p;
     const fg_gru_config *cfg = jb->cfg;
-    int64_t nr = b1 - b0, u = p->units, up = p->up;
-    float *G = jb->ws + p->g + b0 * p->up3, *RH = jb->ws + p->rh + b0 * up;
-    jb->k->gemm(nr, u, H, ldh, jb->U, 0, p->nblk, jb->b_rec, G, p->up3);
+    int64_t nr = b1 - b0, u = p->units, up = p->up, ldt = (p->gates + 2) * up;
+    float *G = jb->ws + p->g + b0 * p->upg, *RH = jb->ws + p->rh + b0 * up;
+    jb->k->gemm(nr, u, H, ldh, jb->U, 3, 0, p->nblk, jb->b_rec, G, p->upg);
     for (int64_t r = 0; r < nr; r++) {
-        const float *xw = XW + r * ldxw, *g = G + r * p->up3, *h = H + r * ldh;
-        float *T = jb->ws + p->t + (b0 + r) * 4 * up, *zc = T, *rc = T + up, *hc = T + 2 * up;
+        const float *xw = XW + r * ldxw, *g = G + r * p->upg, *h = H + r * ldh;
+        float *T = jb->ws + p->t + (b0 + r) * ldt, *zc = T, *rc = T + up, *hc = T + 2 * up;
         for (int64_t j = 0; j < u; j++) {
             int64_t at = (j / FG_BLOCK) * FG_BLOCK3 + j % FG_BLOCK;
             zc[j] = xw[at] + g[at];
             rc[j] = xw[at + FG_BLOCK] + g[at + FG_BLOCK];
         }
-        fg_activation_row(jb->k, cfg->recurrent_activation, zc, u, T + 3 * up);
-        fg_activation_row(jb->k, cfg->recurrent_activation, rc, u, T + 3 * up);
+        fg_activation_row(jb->k, cfg->recurrent_activation, zc, u, T + 4 * up);
+        fg_activation_row(jb->k, cfg->recurrent_activation, rc, u, T + 4 * up);
         for (int64_t j = 0; j < u; j++) {
             int64_t at = (j / FG_BLOCK) * FG_BLOCK3 + 2 * FG_BLOCK + j % FG_BLOCK;
             if (cfg->reset_after) hc[j] = xw[at] + rc[j] * g[at];
@@ -325,18 +355,58 @@ static void unfused_step(const job *jb, int64_t b0, int64_t b1, const float *XW,
         }
     }
     if (!cfg->reset_after) /* (r*h).Uh: the h columns of a second product */
-        jb->k->gemm(nr, u, RH, up, jb->U, 0, p->nblk, jb->b_rec, G, p->up3);
+        jb->k->gemm(nr, u, RH, up, jb->U, 3, 0, p->nblk, jb->b_rec, G, p->upg);
     for (int64_t r = 0; r < nr; r++) {
-        const float *xw = XW + r * ldxw, *g = G + r * p->up3, *h = H + r * ldh;
-        float *T = jb->ws + p->t + (b0 + r) * 4 * up, *zc = T, *hc = T + 2 * up;
+        const float *xw = XW + r * ldxw, *g = G + r * p->upg, *h = H + r * ldh;
+        float *T = jb->ws + p->t + (b0 + r) * ldt, *zc = T, *hc = T + 2 * up;
         if (!cfg->reset_after)
             for (int64_t j = 0; j < u; j++) {
                 int64_t at = (j / FG_BLOCK) * FG_BLOCK3 + 2 * FG_BLOCK + j % FG_BLOCK;
                 hc[j] = xw[at] + g[at];
             }
-        fg_activation_row(jb->k, cfg->activation, hc, u, T + 3 * up);
+        fg_activation_row(jb->k, cfg->activation, hc, u, T + 4 * up);
         for (int64_t j = 0; j < u; j++)
             Hn[r * up + j] = zc[j] * h[j] + (1.0f - zc[j]) * hc[j];
+    }
+}
+
+/* One LSTM or SimpleRNN step without fusion (a row-wise activation): h.U into G, each gate
+ * gathered into contiguous units (x.W + b + h.U), activated and combined as the fused kernels
+ * do (kernels/gru_template.h). Cin -> Cout: the rows' cell states (LSTM). */
+static void unfused_cell_step(const job *jb, int64_t b0, int64_t b1, const float *XW, int64_t ldxw,
+                              const float *H, int64_t ldh, const float *Cin, float *Cout, float *Hn)
+{
+    const plan *p = &jb->p;
+    const fg_gru_config *cfg = jb->cfg;
+    int64_t nr = b1 - b0, u = p->units, up = p->up, G = p->gates, ldt = (G + 2) * up;
+    float *acc = jb->ws + p->g + b0 * p->upg;
+    jb->k->gemm(nr, u, H, ldh, jb->U, (int)G, 0, p->nblk, jb->b_rec, acc, p->upg);
+    for (int64_t r = 0; r < nr; r++) {
+        const float *xw = XW + r * ldxw, *a = acc + r * p->upg;
+        float *T = jb->ws + p->t + (b0 + r) * ldt, *scratch = T + (G + 1) * up;
+        for (int64_t g = 0; g < G; g++) {
+            for (int64_t j = 0; j < u; j++) {
+                int64_t at = ((j / FG_BLOCK) * G + g) * FG_BLOCK + j % FG_BLOCK;
+                T[g * up + j] = xw[at] + a[at];
+            }
+            /* LSTM gate 2 (the candidate) takes the activation, the others the recurrent one */
+            int act = cfg->cell == FG_CELL_SIMPLE_RNN || g == 2 ? cfg->activation
+                                                                : cfg->recurrent_activation;
+            fg_activation_row(jb->k, act, T + g * up, u, scratch);
+        }
+        float *h = Hn + r * up;
+        if (cfg->cell == FG_CELL_SIMPLE_RNN) {
+            memcpy(h, T, (size_t)u * sizeof(float));
+            continue;
+        }
+        const float *c = Cin + r * up;
+        float *cn = Cout + r * up, *act_c = T + G * up;
+        for (int64_t j = 0; j < u; j++)
+            cn[j] = T[up + j] * c[j] + T[j] * T[2 * up + j];
+        memcpy(act_c, cn, (size_t)u * sizeof(float));
+        fg_activation_row(jb->k, cfg->activation, act_c, u, scratch);
+        for (int64_t j = 0; j < u; j++)
+            h[j] = T[3 * up + j] * act_c[j];
     }
 }
 
@@ -345,21 +415,34 @@ static void unfused_step(const job *jb, int64_t b0, int64_t b1, const float *XW,
  * 16 -> 64, one step a call, 1 Zen 4 core: 711 -> 691 ns a step; 64 -> 256: 10.6 -> 10.0 us). */
 static _Thread_local int blocks_desc;
 
-/* The kernels for one step of the part: H (row stride ldh) -> Hn (stride ldn), rows and
+/* The LSTM cell state step s reads (c_in) or writes (!c_in) for rows from pt->b0 (row stride
+ * up): steps alternate between two buffers, so a masked step can keep the old state. */
+static float *cell_state(const job *jb, const part *pt, int64_t s, int c_in)
+{
+    const plan *p = &jb->p;
+    return jb->ws + ((s + !c_in) % 2 ? p->c_b : p->c_a) + pt->b0 * p->up;
+}
+
+/* The kernels for one step s of the part: H (row stride ldh) -> Hn (stride ldn), rows and
  * pointers from pt->b0. */
-static void step(const job *jb, const part *pt, int halves, const float *XW, int64_t ldxw,
-                 const float *H, int64_t ldh, float *Hn, int64_t ldn)
+static void step(const job *jb, const part *pt, int64_t s, int halves, const float *XW,
+                 int64_t ldxw, const float *H, int64_t ldh, float *Hn, int64_t ldn)
 {
     const plan *p = &jb->p;
     const fg_gru_config *cfg = jb->cfg;
     int64_t nr = pt->b1 - pt->b0;
     int desc = blocks_desc;
     if (halves & FIRST_HALF) blocks_desc = !desc;
-    if (FG_ROWWISE_ACTS_BUILT && !p->fused) {
-        unfused_step(jb, pt->b0, pt->b1, XW, ldxw, H, ldh, Hn);
-    } else if (cfg->reset_after) {
-        jb->k->step_after(nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, pt->jb0, pt->jb1,
-                          desc, cfg->activation, cfg->recurrent_activation, Hn, ldn);
+    const float *Cin = cell_state(jb, pt, s, 1);
+    float *Cout = cell_state(jb, pt, s, 0);
+    if (FG_ROWWISE_ACTS_BUILT && !p->fused && cfg->cell != FG_CELL_GRU) {
+        unfused_cell_step(jb, pt->b0, pt->b1, XW, ldxw, H, ldh, Cin, Cout, Hn);
+    } else if (FG_ROWWISE_ACTS_BUILT && !p->fused) {
+        unfused_gru_step(jb, pt->b0, pt->b1, XW, ldxw, H, ldh, Hn);
+    } else if (cfg->reset_after || cfg->cell != FG_CELL_GRU) {
+        jb->k->step_cell(cfg->cell, nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, Cin, Cout,
+                         p->up, pt->jb0, pt->jb1, desc, cfg->activation, cfg->recurrent_activation,
+                         Hn, ldn);
     } else {
         float *Z = jb->ws + p->z + pt->b0 * p->up, *RH = jb->ws + p->rh + pt->b0 * p->up;
         if (halves & FIRST_HALF)
@@ -389,6 +472,10 @@ static void finish_step(const job *jb, const part *pt, int64_t s, int64_t t, con
                 memcpy(prev, hn, bytes);
             } else {
                 memcpy(hn, h, bytes); /* state carried unchanged */
+                if (jb->cfg->cell == FG_CELL_LSTM) {
+                    int64_t at = (b - pt->b0) * p->up + pt->u0;
+                    memcpy(cell_state(jb, pt, s, 0) + at, cell_state(jb, pt, s, 1) + at, bytes);
+                }
                 if (run->zero_output_for_mask) memset(prev, 0, bytes);
             }
             out = prev;
@@ -430,8 +517,24 @@ static int h0_in_place(const job *jb)
     return !run->return_sequences || y_clear_of_h0(run, u);
 }
 
-/* Part pt's start: the output before any unmasked step, and, unless the first step reads
- * h0 in place, the first state copied into H (zeros without h0). */
+/* Rows pt->b0 .. b1 of the part's padded units in `to` (row stride up): `from` (row stride
+ * from_sb) for the real units, zeros past them; zeros throughout when from is NULL. */
+static void load_state(const job *jb, const part *pt, float *to, const float *from, int64_t from_sb)
+{
+    int64_t w0 = pt->jb0 * FG_BLOCK, w1 = pt->jb1 * FG_BLOCK; /* this part's padded units */
+    for (int64_t b = pt->b0; b < pt->b1; b++) {
+        float *h = to + (b - pt->b0) * jb->p.up;
+        int64_t copied = from == NULL ? w0 : pt->u1;
+        if (from != NULL)
+            memcpy(h + pt->u0, from + b * from_sb + pt->u0,
+                   (size_t)(pt->u1 - pt->u0) * sizeof(float));
+        memset(h + copied, 0, (size_t)(w1 - copied) * sizeof(float));
+    }
+}
+
+/* Part pt's start: the output before any unmasked step, an LSTM's first cell state, and,
+ * unless the first step reads h0 in place, the first state copied into H (zeros without
+ * h0). */
 static void begin_part(const job *jb, const part *pt)
 {
     const fg_gru_run *run = &jb->run;
@@ -439,16 +542,9 @@ static void begin_part(const job *jb, const part *pt)
     if (run->mask != NULL || run->timesteps == 0)
         for (int64_t b = pt->b0; b < pt->b1; b++)
             memset(jb->ws + p->prev + b * p->up + pt->u0, 0, (size_t)(pt->u1 - pt->u0) * 4);
-    if (jb->h0_in_place) return;
-    int64_t w0 = pt->jb0 * FG_BLOCK, w1 = pt->jb1 * FG_BLOCK; /* this part's padded units */
-    for (int64_t b = pt->b0; b < pt->b1; b++) {
-        float *h = jb->ws + p->h_a + b * p->up;
-        int64_t copied = run->h0 == NULL ? w0 : pt->u1;
-        if (run->h0 != NULL)
-            memcpy(h + pt->u0, run->h0 + b * run->h0_sb + pt->u0,
-                   (size_t)(pt->u1 - pt->u0) * sizeof(float));
-        memset(h + copied, 0, (size_t)(w1 - copied) * sizeof(float));
-    }
+    if (jb->cfg->cell == FG_CELL_LSTM)
+        load_state(jb, pt, cell_state(jb, pt, 0, 1), run->c0, run->c0_sb);
+    if (!jb->h0_in_place) load_state(jb, pt, jb->ws + p->h_a + pt->b0 * p->up, run->h0, run->h0_sb);
 }
 
 /* 1 when step s writes its state straight into y. */
@@ -494,10 +590,10 @@ static int run_step(const job *jb, const part *pt, int64_t s, int halves)
         if (fg_cancel_requested(jb->cancel)) return FG_ERR_INTERRUPTED;
         input_projection(jb, pt, s, run->timesteps - s < p->chunk ? run->timesteps - s : p->chunk);
     }
-    const float *XW = jb->ws + p->xw + (pt->b0 * p->chunk + c) * p->up3;
+    const float *XW = jb->ws + p->xw + (pt->b0 * p->chunk + c) * p->upg;
     const float *Hs = state_before(jb, pt, s, &ldh);
     float *out = state_after(jb, pt, s, &ldo);
-    step(jb, pt, halves, XW, p->chunk * p->up3, Hs, ldh, out, ldo);
+    step(jb, pt, s, halves, XW, p->chunk * p->upg, Hs, ldh, out, ldo);
     if ((halves & SECOND_HALF) && !in_y(jb, s)) finish_step(jb, pt, s, time_of(run, s), Hs, ldh, out);
     return FG_OK;
 }
@@ -519,6 +615,9 @@ static void write_last(const job *jb, const part *pt, const float *Hs, int64_t l
             memcpy(run->y + b * run->y_sb + pt->u0, last, bytes);
         if (run->h_final != NULL) /* Hs may be y's last row, which h_final may overlap */
             memmove(run->h_final + b * run->hf_sb + pt->u0, h, bytes);
+        if (run->c_final != NULL && jb->cfg->cell == FG_CELL_LSTM)
+            memcpy(run->c_final + b * run->cf_sb + pt->u0,
+                   cell_state(jb, pt, run->timesteps, 1) + (b - pt->b0) * p->up + pt->u0, bytes);
     }
 }
 
@@ -550,14 +649,17 @@ static int check_run(const fg_gru_config *cfg, const fg_gru_run *run)
     if (B < 0 || T < 0)
         return fg_fail(FG_ERR_ARG, "GRU batch and timesteps must be >= 0, got %lld and %lld",
                        (long long)B, (long long)T);
+    int lstm = cfg->cell == FG_CELL_LSTM;
     if (run->x_sb < 0 || run->x_st < 0 || run->m_sb < 0 || run->m_st < 0 || run->h0_sb < 0 ||
-        run->y_sb < 0 || run->y_st < 0 || run->hf_sb < 0)
+        run->y_sb < 0 || run->y_st < 0 || run->hf_sb < 0 ||
+        (lstm && (run->c0_sb < 0 || run->cf_sb < 0)))
         return fg_fail(FG_ERR_ARG, "GRU strides must be >= 0");
     if (B > 0 && T > 0 && run->x == NULL) return fg_fail(FG_ERR_ARG, "GRU input x is NULL");
     if (B > 0 && run->y == NULL) return fg_fail(FG_ERR_ARG, "GRU output y is NULL");
-    if (!span_ok(B, run->x_sb, T, run->x_st, cfg->input_dim) || !span_ok(B, run->m_sb, T, run->m_st, 1) ||
-        !span_ok(B, run->h0_sb, 1, 0, u) || !span_ok(B, run->y_sb, T, run->y_st, u) ||
-        !span_ok(B, run->hf_sb, 1, 0, u))
+    if (!span_ok(B, run->x_sb, T, run->x_st, cfg->input_dim) ||
+        !span_ok(B, run->m_sb, T, run->m_st, 1) || !span_ok(B, run->h0_sb, 1, 0, u) ||
+        !span_ok(B, run->y_sb, T, run->y_st, u) || !span_ok(B, run->hf_sb, 1, 0, u) ||
+        (lstm && (!span_ok(B, run->c0_sb, 1, 0, u) || !span_ok(B, run->cf_sb, 1, 0, u))))
         return fg_fail(FG_ERR_ARG, "GRU strides overflow 64-bit offsets for batch %lld, "
                        "timesteps %lld", (long long)B, (long long)T);
     return FG_OK;
@@ -618,8 +720,8 @@ static int threads_for(const fg_gru_config *cfg, const plan *p, const fg_gru_run
                        int *units_split)
 {
     int nt = run->nthreads > 0 ? run->nthreads : fg_default_threads();
-    double step_flops = 6.0 * (double)(cfg->input_dim + cfg->units) * (double)cfg->units *
-                        (double)run->batch;
+    double step_flops = 2.0 * (double)p->gates * (double)(cfg->input_dim + cfg->units) *
+                        (double)cfg->units * (double)run->batch;
     double flops = step_flops * (double)run->timesteps;
     *units_split = nt > run->batch && p->nblk > 1 && p->fused &&
                    step_flops >= FG_MIN_STEP_FLOPS_UNITS_SPLIT &&
@@ -650,8 +752,11 @@ static int batch_piece(void *arg, int phase, int q)
     return run_part(jb, &pt) != FG_OK;
 }
 
-/* Phases per step of the units split: reset_after=0's candidate reads all of r*h. */
-static int phases_per_step(const job *jb) { return jb->cfg->reset_after ? 1 : 2; }
+/* Phases per step of the units split: a GRU with reset_after=0's candidate reads all of r*h. */
+static int phases_per_step(const job *jb)
+{
+    return jb->cfg->cell == FG_CELL_GRU && !jb->cfg->reset_after ? 2 : 1;
+}
 
 /* A piece of the units split: phase 0 begins its blocks, phase 1 + k*s (+ 1) runs step s's
  * (halves of) kernels for them, the last phase writes the outputs after the last step. */

@@ -1,4 +1,6 @@
-/* fg_gru.h - one GRU layer: pack Keras weights once, then run the forward pass.
+/* fg_gru.h - one recurrent layer (GRU, LSTM or SimpleRNN): pack Keras weights once, then run
+ * the forward pass. The three cells share the packing, the driver and the kernels; the names
+ * say GRU, the layer it was written for first.
  *
  * Used by the Python binding (fastgru.GRU) and by the model executor alike, so that a layer
  * and a whole model run the very same kernel.
@@ -7,6 +9,10 @@
  *   reset_after=1: z = ract(xz + hUz + bz'), r = ract(xr + hUr + br'), hh = act(xh + r*(hUh + bh'))
  *   reset_after=0: z = ract(xz + hUz),       r = ract(xr + hUr),       hh = act(xh + (r*h)Uh)
  *   h_new = z*h + (1-z)*hh          (x* include the input bias b, b' is the recurrent bias)
+ * LSTM (cell FG_CELL_LSTM), gate order i, f, c, o, bias b (input bias only):
+ *   i = ract(xi + hUi), f = ract(xf + hUf), o = ract(xo + hUo), c' = f*c + i*act(xc + hUc),
+ *   h' = o*act(c')
+ * SimpleRNN (FG_CELL_SIMPLE_RNN): h' = act(x.W + b + h.U)
  * Masking (section 12): where mask[b,t] == 0 the state is carried unchanged and the output
  * repeats the previous output (zeros before the first unmasked step), or is zero when
  * zero_output_for_mask is set.
@@ -31,14 +37,19 @@ enum {
     FG_PRECISION_BF16 = 1
 };
 
+/* Recurrent cell of a layer (fg_gru_config.cell). */
+enum { FG_CELL_GRU = 0, FG_CELL_LSTM = 1, FG_CELL_SIMPLE_RNN = 2 };
+
 typedef struct fg_gru_config {
     int32_t input_dim;            /* > 0 */
     int32_t units;                /* > 0 */
-    int32_t reset_after;          /* 0 or 1 */
+    int32_t reset_after;          /* 0 or 1; GRU only (0 for the other cells) */
     int32_t use_bias;             /* 0 or 1 */
     int32_t activation;           /* fg_activation id (candidate) */
-    int32_t recurrent_activation; /* fg_activation id (gates z, r) */
+    int32_t recurrent_activation; /* fg_activation id (gates z, r; LSTM i, f, o; SimpleRNN
+                                   * none: 0) */
     int32_t precision;            /* FG_PRECISION_*; the packed layout depends on it */
+    int32_t cell;                 /* FG_CELL_*; 0 (GRU) in configs that leave it out */
 } fg_gru_config;
 
 /* Checks a config; FG_ERR_ARG with a message naming the field otherwise. */
@@ -49,10 +60,12 @@ int fg_gru_check_config(const fg_gru_config *cfg);
  * depends on cfg->precision (bf16: about half the bytes, kernels/gru_bf16.h). */
 size_t fg_gru_packed_bytes(const fg_gru_config *cfg);
 
-/* Pack Keras-layout weights into `packed` (64-byte aligned, fg_gru_packed_bytes(cfg) bytes):
- *   kernel           (input_dim, 3*units) row-major
- *   recurrent_kernel (units, 3*units) row-major
- *   bias             NULL when use_bias == 0; (2, 3*units) when reset_after; else (3*units,) */
+/* Pack Keras-layout weights into `packed` (64-byte aligned, fg_gru_packed_bytes(cfg) bytes),
+ * G the cell's gates (GRU 3, LSTM 4, SimpleRNN 1):
+ *   kernel           (input_dim, G*units) row-major
+ *   recurrent_kernel (units, G*units) row-major
+ *   bias             NULL when use_bias == 0; (2, 3*units) for a GRU with reset_after; else
+ *                    (G*units,) */
 int fg_gru_pack(const fg_gru_config *cfg, const float *kernel, const float *recurrent_kernel,
                 const float *bias, void *packed);
 
@@ -73,10 +86,14 @@ typedef struct fg_gru_run {
     int64_t m_sb, m_st;
     const float *h0;              /* NULL = zeros; else h0[b*h0_sb + j] */
     int64_t h0_sb;
+    const float *c0; /* LSTM cell state: NULL = zeros; else c0[b*c0_sb + j] */
+    int64_t c0_sb;
     float *y;                     /* return_sequences: y[b*y_sb + t*y_st + j]; else y[b*y_sb + j] */
     int64_t y_sb, y_st;
     float *h_final;               /* NULL = not wanted; else h_final[b*hf_sb + j] */
     int64_t hf_sb;
+    float *c_final; /* LSTM: NULL = not wanted; else c_final[b*cf_sb + j] */
+    int64_t cf_sb;
     int32_t go_backwards;         /* process t = T-1 .. 0; outputs stay in processing order */
     int32_t return_sequences;
     int32_t zero_output_for_mask;
@@ -91,7 +108,8 @@ size_t fg_gru_workspace_bytes(const fg_gru_config *cfg, int64_t batch, int64_t t
 
 /* Run. `workspace` may be NULL (allocated and freed inside) or a 64-byte aligned buffer of
  * fg_gru_workspace_bytes() bytes. Results are bitwise identical for any thread count.
- * h_final may be the very array h0 (same pointer and stride): streaming updates state in place. */
+ * h_final may be the very array h0 (same pointer and stride), c_final c0: streaming updates
+ * state in place. c0 / c_final are read only for an LSTM. */
 int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_run *run,
                    void *workspace);
 

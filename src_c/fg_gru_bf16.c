@@ -9,16 +9,17 @@
 #include "fg_alloc.h"
 #include "kernels/gru_bf16.h"
 
-/* Narrow (to_pairs) or widen one panel of nblk blocks of K rows. */
-static void panel_pairs(int64_t nblk, int64_t K, float *f32, uint32_t *pairs, int to_pairs)
+/* Narrow (to_pairs) or widen one panel of nblk blocks of K rows of bw lanes. */
+static void panel_pairs(int64_t nblk, int64_t K, int64_t bw, float *f32, uint32_t *pairs,
+                        int to_pairs)
 {
     int64_t kp = (K + 1) / 2;
     for (int64_t jb = 0; jb < nblk; jb++)
         for (int64_t p = 0; p < kp; p++)
-            for (int c = 0; c < FG_BLOCK3; c++) {
-                float *lo = f32 + (jb * K + 2 * p) * FG_BLOCK3 + c;
-                float *hi = 2 * p + 1 < K ? lo + FG_BLOCK3 : NULL; /* odd K: a zero row */
-                uint32_t *w = pairs + (jb * kp + p) * FG_BLOCK3 + c;
+            for (int64_t c = 0; c < bw; c++) {
+                float *lo = f32 + (jb * K + 2 * p) * bw + c;
+                float *hi = 2 * p + 1 < K ? lo + bw : NULL; /* odd K: a zero row */
+                uint32_t *w = pairs + (jb * kp + p) * bw + c;
                 if (to_pairs) {
                     *w = fg_bf16_bits(*lo) | (hi ? (uint32_t)fg_bf16_bits(*hi) << 16 : 0u);
                 } else {
@@ -32,12 +33,13 @@ static void panel_pairs(int64_t nblk, int64_t K, float *f32, uint32_t *pairs, in
 static void convert(const fg_gru_config *cfg, float *f32, uint32_t *bf16, int to_bf16)
 {
     int64_t nb = (cfg->units + FG_BLOCK - 1) / FG_BLOCK, in = cfg->input_dim, u = cfg->units;
-    int64_t w16 = nb * ((in + 1) / 2) * FG_BLOCK3, u16 = nb * ((u + 1) / 2) * FG_BLOCK3;
-    int64_t w32 = nb * in * FG_BLOCK3, u32 = nb * u * FG_BLOCK3;
-    panel_pairs(nb, in, f32, bf16, to_bf16);
-    panel_pairs(nb, u, f32 + w32, bf16 + w16, to_bf16);
+    int64_t bw = fg_cell_gates(cfg->cell) * FG_BLOCK;
+    int64_t w16 = nb * ((in + 1) / 2) * bw, u16 = nb * ((u + 1) / 2) * bw;
+    int64_t w32 = nb * in * bw, u32 = nb * u * bw;
+    panel_pairs(nb, in, bw, f32, bf16, to_bf16);
+    panel_pairs(nb, u, bw, f32 + w32, bf16 + w16, to_bf16);
     /* b_in and b_rec follow the panels, float32 in both layouts */
-    size_t bias_bytes = (size_t)(2 * nb * FG_BLOCK3) * sizeof(float);
+    size_t bias_bytes = (size_t)(2 * nb * bw) * sizeof(float);
     if (to_bf16) memcpy(bf16 + w16 + u16, f32 + w32 + u32, bias_bytes);
     else memcpy(f32 + w32 + u32, bf16 + w16 + u16, bias_bytes);
 }

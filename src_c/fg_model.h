@@ -92,7 +92,7 @@ int fg_model_run(const fg_model *model, fg_state *state, int64_t batch, const in
                  const void *const *inputs, void *const *outputs, void *workspace,
                  size_t workspace_bytes, int32_t nthreads);
 
-/* A state object: the carried GRU states (and last outputs, for masked streaming) of one
+/* A state object: the carried recurrent states (and last outputs, for masked streaming) of one
  * batch of streams, or of a stateful model's batch. Starts at zero. One call at a time may
  * use a state; different states may run the same model concurrently. */
 int fg_state_create(const fg_model *model, int64_t batch, fg_state **out);
@@ -100,8 +100,9 @@ void fg_state_free(fg_state *state);
 int fg_state_reset(fg_state *state);
 int64_t fg_state_batch(const fg_state *state);
 /* Set the carried state of the model's op number `slot`, counting the ops that carry state
- * (gru ops: their h) in execution order from 0, to `h`, `n` floats = batch x the floats the
- * op carries per row (a gru: units). FG_ERR_ARG on a bad slot or size. */
+ * (gru, lstm and simple_rnn ops) in execution order from 0, to `h`, `n` floats = batch x the
+ * floats the op carries per row: a gru or simple_rnn its h (units floats), an lstm its h then
+ * its c (2 x units floats a row: h[0..units), c[0..units)). FG_ERR_ARG on a bad slot or size. */
 int fg_state_set(fg_state *state, int slot, const float *h, size_t n);
 
 /* FG_OK when fg_model_step can run the model; else FG_ERR_STATE saying why (a Bidirectional

@@ -86,42 +86,75 @@ static int act_ok(const model_check_ctx *c, int32_t act) {
     return FG_OK;
 }
 
-int model_check_gru(const model_check_ctx *c) {
+/* The recurrent kinds share the gru's attribute slots (fastgru/registry.py). */
+_Static_assert((int)LSTM_INPUT_DIM == (int)GRU_INPUT_DIM &&
+                   (int)SIMPLE_RNN_INPUT_DIM == (int)GRU_INPUT_DIM &&
+                   (int)LSTM_STATEFUL == (int)GRU_STATEFUL &&
+                   (int)SIMPLE_RNN_STATEFUL == (int)GRU_STATEFUL,
+               "recurrent ops read their attributes through the gru's slot names");
+
+/* A state tensor (h0, c0, h or c) of a recurrent op, when present: (units,) per sample. */
+static int state_ok(const model_check_ctx *c, const model_tensor *t, const char *what)
+{
+    int64_t U = c->o->gru.units;
+    if (!t || (t->rank == 1 && t->dims[0] == U)) return FG_OK;
+    return FAIL(c, "layer '%s' (%s): %s '%s' must be (%lld,) per sample", c->o->layer,
+                model_kind_name(c->o->kind), what, t->name, (long long)U);
+}
+
+/* gru: inputs x, mask, h0; outputs y, h. lstm: also the cell state, input c0 and output c.
+ * simple_rnn: as gru, with no recurrent activation (0). */
+int model_check_recurrent(const model_check_ctx *c)
+{
     const model_op *o = c->o;
-    const model_tensor *x, *mask, *h0, *y, *h;
-    int st;
+    const char *kind = model_kind_name(o->kind);
+    const model_tensor *x, *mask, *h0, *y, *h, *c0 = NULL, *cell = NULL;
+    int st, lstm = o->kind == OP_LSTM;
     if ((st = flag_ok(c, GRU_GO_BACKWARDS, "go_backwards")) ||
         (st = flag_ok(c, GRU_RETURN_SEQUENCES, "return_sequences")) ||
         (st = flag_ok(c, GRU_ZERO_OUTPUT_FOR_MASK, "zero_output_for_mask")) ||
         (st = flag_ok(c, GRU_STATEFUL, "stateful")))
         return st;
-    if (fg_gru_check_config(&o->gru) != FG_OK)
-        return FAIL(c, "layer '%s' (gru): %s", o->layer, fg_last_error());
+    if (fg_gru_check_config(&o->gru) != FG_OK) {
+        char why[256]; /* a copy: FAIL writes the buffer fg_last_error() reads */
+        const char *msg = fg_last_error();
+        size_t n = 0;
+        for (; msg[n] && n + 1 < sizeof why; n++) why[n] = msg[n]; /* no stdio on an MCU */
+        why[n] = '\0';
+        return FAIL(c, "layer '%s' (%s): %s", o->layer, kind, why);
+    }
+    if (o->kind == OP_SIMPLE_RNN && o->gru.recurrent_activation != 0)
+        return FAIL(c,
+                    "layer '%s' (simple_rnn): attribute recurrent_activation = %d (a "
+                    "SimpleRNN has none: expected 0)",
+                    o->layer, o->gru.recurrent_activation);
     int64_t U = o->gru.units;
     if ((st = tensor_at(c, 0, 0, FG_DTYPE_FLOAT32, 1, &x)) ||
         (st = tensor_at(c, 0, 1, FG_DTYPE_BOOL, 0, &mask)) ||
         (st = tensor_at(c, 0, 2, FG_DTYPE_FLOAT32, 0, &h0)) ||
+        (lstm && (st = tensor_at(c, 0, 3, FG_DTYPE_FLOAT32, 0, &c0))) ||
         (st = tensor_at(c, 1, 0, FG_DTYPE_FLOAT32, 1, &y)) ||
-        (st = tensor_at(c, 1, 1, FG_DTYPE_FLOAT32, 0, &h)))
+        (st = tensor_at(c, 1, 1, FG_DTYPE_FLOAT32, 0, &h)) ||
+        (lstm && (st = tensor_at(c, 1, 2, FG_DTYPE_FLOAT32, 0, &cell))))
         return st;
     if (x->rank != 2 || x->dims[1] != o->gru.input_dim)
-        return FAIL(c, "layer '%s' (gru): input '%s' must be (time, %d) per sample", o->layer,
+        return FAIL(c, "layer '%s' (%s): input '%s' must be (time, %d) per sample", o->layer, kind,
                     x->name, o->gru.input_dim);
     if (mask && (st = shape_like(c, mask, x, 1, 0))) return st;
-    if (h0 && (h0->rank != 1 || h0->dims[0] != U))
-        return FAIL(c, "layer '%s' (gru): initial state '%s' must be (%lld,) per sample",
-                    o->layer, h0->name, (long long)U);
-    if (h && (h->rank != 1 || h->dims[0] != U))
-        return FAIL(c, "layer '%s' (gru): state output '%s' must be (%lld,) per sample",
-                    o->layer, h->name, (long long)U);
+    if ((st = state_ok(c, h0, "initial state")) || (st = state_ok(c, c0, "initial cell state")) ||
+        (st = state_ok(c, h, "state output")) || (st = state_ok(c, cell, "cell state output")))
+        return st;
     if (o->iattr[GRU_RETURN_SEQUENCES] ? (st = shape_like(c, y, x, 0, U))
                                        : (y->rank != 1 || y->dims[0] != U))
-        return st ? st : FAIL(c, "layer '%s' (gru): output '%s' must be (%lld,) per sample",
-                              o->layer, y->name, (long long)U);
+        return st ? st
+                  : FAIL(c, "layer '%s' (%s): output '%s' must be (%lld,) per sample", o->layer,
+                         kind, y->name, (long long)U);
     const model_weight *w = &c->m->weights[o->w[0] < 0 ? 0 : o->w[0]];
     if (o->w[0] < 0 || w->layout != LAYOUT_GRU_PACKED || w->nbytes != fg_gru_packed_bytes(&o->gru))
-        return FAIL(c, "layer '%s' (gru): packed weights missing or of the wrong size (expected "
-                    "%zu bytes)", o->layer, fg_gru_packed_bytes(&o->gru));
+        return FAIL(c,
+                    "layer '%s' (%s): packed weights missing or of the wrong size (expected "
+                    "%zu bytes)",
+                    o->layer, kind, fg_gru_packed_bytes(&o->gru));
     return FG_OK;
 }
 

@@ -105,10 +105,10 @@ int model_pack_dense(fg_model *m) {
 static void dense_rows(const fg_kernels *k, const model_op *o, int64_t in, int64_t units,
                        const float *x, float *y, int64_t n) {
     int64_t whole = units / FG_BLOCK3, tail = units - whole * FG_BLOCK3;
-    if (whole) k->gemm(n, in, x, in, o->dense_panels, 0, whole, o->dense_bias, y, units);
+    if (whole) k->gemm(n, in, x, in, o->dense_panels, 3, 0, whole, o->dense_bias, y, units);
     if (!tail) return;
     _Alignas(64) float buf[DENSE_ROW_CHUNK * FG_BLOCK3];
-    k->gemm(n, in, x, in, o->dense_panels + whole * in * FG_BLOCK3, 0, 1,
+    k->gemm(n, in, x, in, o->dense_panels + whole * in * FG_BLOCK3, 3, 0, 1,
             o->dense_bias + whole * FG_BLOCK3, buf, FG_BLOCK3);
     for (int64_t r = 0; r < n; r++)
         memcpy(y + r * units + whole * FG_BLOCK3, buf + r * FG_BLOCK3, (size_t)tail * 4);

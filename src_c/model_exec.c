@@ -4,7 +4,8 @@
  *   [table: per tensor its address, its offset in the tensor area and its size]
  *   [tensor area: the tensors that ops write; two tensors share bytes when their lifetimes
  *    (from the op that writes one to the last op that reads it) do not overlap]
- *   [GRU scratch: the largest fg_gru_workspace_bytes over the gru ops]
+ *   [recurrent scratch: the largest fg_gru_workspace_bytes over the gru, lstm and simple_rnn
+ *    ops]
  * Model inputs are read in place from the caller's arrays, and ops write model outputs
  * straight into the caller's arrays (an output that is a model input, or that appears twice
  * among the outputs, is copied at the end). fg_model_run plans per call (cheap next to a
@@ -36,7 +37,7 @@ static size_t tensor_bytes(const model_tensor *t, int64_t batch, const int64_t *
     return (size_t)(batch * n * model_dtype_size(t->dtype));
 }
 
-/* Timesteps of a gru op's input for this run. */
+/* Timesteps of a recurrent op's input for this run. */
 static int64_t gru_steps(const fg_model *m, const model_op *o, const int64_t *T) {
     const model_tensor *x = &m->tensors[o->in[0]];
     return x->dims[0] == -1 ? T[x->time_axis] : x->dims[0];
@@ -104,7 +105,7 @@ static int make_plan(const fg_model *m, int64_t batch, const int64_t *T, int32_t
     size_t gru = 0;
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
-        if (o->kind != OP_GRU) continue;
+        if (model_recurrent_cell(o->kind) < 0) continue;
         size_t b = fg_gru_workspace_bytes(&o->gru, batch, gru_steps(m, o, T), nthreads);
         if (b > gru) gru = b;
     }
@@ -268,46 +269,85 @@ int fg_state_set(fg_state *s, int slot, const float *h, size_t n) {
                    "state)", slot, m->n_slots);
 }
 
+/* A recurrent op carries h per row; an LSTM h, then c (2 units a row). */
 int64_t model_op_state_floats(const fg_model *m, const model_op *o) {
     (void)m;
     switch (o->kind) {
-    case OP_GRU: return o->gru.units;
+    case OP_GRU:
+    case OP_SIMPLE_RNN:
+        return o->gru.units;
+    case OP_LSTM:
+        return 2 * (int64_t)o->gru.units;
     case OP_CONV1D: return model_conv1d_state_floats(o);
     default: return 0;
     }
 }
 
+/* rows x n floats from `from` (row stride from_ld) to `to` (row stride to_ld). */
+static void copy_rows(float *to, int64_t to_ld, const float *from, int64_t from_ld, int64_t rows,
+                      int64_t n)
+{
+    for (int64_t b = 0; b < rows; b++)
+        memcpy(to + b * to_ld, from + b * from_ld, (size_t)n * sizeof(float));
+}
+
 /* ---- running ----------------------------------------------------------------------------- */
-int model_run_gru(const model_run_ctx *r) {
+/* gru, lstm, simple_rnn. An LSTM's carried state is a row of h then c (model_op_state_floats),
+ * which the run reads and writes in place through its row strides. */
+int model_run_recurrent(const model_run_ctx *r)
+{
     const fg_model *m = r->m;
     const model_op *o = r->o;
     fg_state *state = r->state;
-    int streaming = r->streaming;
+    int streaming = r->streaming, lstm = o->kind == OP_LSTM;
     int64_t batch = r->batch, steps = gru_steps(m, o, r->T), F = o->gru.input_dim,
             U = o->gru.units;
     const uint8_t *mask = r->in[1];
-    const float *h0 = r->in[2];
-    float *h_out = r->out[1];
+    const float *h0 = r->in[2], *c0 = lstm ? r->in[3] : NULL;
+    float *h_out = r->out[1], *c_out = lstm ? r->out[2] : NULL;
     float *y = r->out[0];
     int seq = o->iattr[GRU_RETURN_SEQUENCES];
     fg_gru_run run = {
-        .batch = batch, .timesteps = steps, .x = r->in[0], .x_sb = steps * F, .x_st = F,
-        .mask = mask, .m_sb = steps, .m_st = 1, .h0 = h0, .h0_sb = U,
-        .y = y, .y_sb = seq ? steps * U : U, .y_st = seq ? U : 0,
-        .h_final = h_out, .hf_sb = U, .go_backwards = o->iattr[GRU_GO_BACKWARDS],
-        .return_sequences = seq, .zero_output_for_mask = o->iattr[GRU_ZERO_OUTPUT_FOR_MASK],
+        .batch = batch,
+        .timesteps = steps,
+        .x = r->in[0],
+        .x_sb = steps * F,
+        .x_st = F,
+        .mask = mask,
+        .m_sb = steps,
+        .m_st = 1,
+        .h0 = h0,
+        .h0_sb = U,
+        .c0 = c0,
+        .c0_sb = U,
+        .y = y,
+        .y_sb = seq ? steps * U : U,
+        .y_st = seq ? U : 0,
+        .h_final = h_out,
+        .hf_sb = U,
+        .c_final = c_out,
+        .cf_sb = U,
+        .go_backwards = o->iattr[GRU_GO_BACKWARDS],
+        .return_sequences = seq,
+        .zero_output_for_mask = o->iattr[GRU_ZERO_OUTPUT_FOR_MASK],
         .nthreads = r->nthreads,
     };
     float *carried = NULL;
+    int64_t ld = o->state_floats; /* a carried row: h (U), then an LSTM's c (U) */
     if (state && (streaming || o->iattr[GRU_STATEFUL])) {
         carried = state->h + state->slot_offset[o->state_slot];
-        if (streaming && state->fresh && h0) memcpy(carried, h0, (size_t)(batch * U) * 4);
-        if (streaming || !h0) run.h0 = carried;   /* an explicit initial state wins otherwise */
-        run.h_final = carried;
+        if (streaming && state->fresh && h0) copy_rows(carried, ld, h0, U, batch, U);
+        if (streaming && state->fresh && c0) copy_rows(carried + U, ld, c0, U, batch, U);
+        /* an explicit initial state wins otherwise */
+        if (streaming || !h0) run.h0 = carried, run.h0_sb = ld;
+        run.h_final = carried, run.hf_sb = ld;
+        if (lstm && (streaming || !c0)) run.c0 = carried + U, run.c0_sb = ld;
+        if (lstm) run.c_final = carried + U, run.cf_sb = ld;
     }
     int st = fg_gru_forward(&o->gru, m->weights[o->w[0]].data, &run, r->scratch);
     if (st) return st;
-    if (carried && h_out) memcpy(h_out, carried, (size_t)(batch * U) * 4);
+    if (carried && h_out) copy_rows(h_out, U, carried, ld, batch, U);
+    if (carried && c_out) copy_rows(c_out, U, carried + U, ld, batch, U);
     if (streaming && mask) {
         /* One step at a time: a masked step repeats the previous step's output (Keras
          * carries prev_output across the whole sequence), which the T=1 run cannot know. */
@@ -429,7 +469,7 @@ int fg_model_check_streamable(const fg_model *m) {
                        "reversal), so each output depends on later steps");
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
-        int timed_op = o->kind == OP_GRU || o->kind == OP_CONV1D;
+        int timed_op = model_recurrent_cell(o->kind) >= 0 || o->kind == OP_CONV1D;
         if (timed_op && m->tensors[o->in[0]].dims[0] != -1)
             return fg_fail(FG_ERR_STATE, "layer '%s': its input has a fixed length of %lld "
                            "steps in the image, so the model cannot be streamed one step at a "

@@ -264,12 +264,12 @@ static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_i
         for (int k = 0; k < MODEL_NIATTR; k++) o->iattr[k] = rd_i32(r + 32 + 4 * k);
         for (int k = 0; k < MODEL_NFATTR; k++) o->fattr[k] = rd_f32(r + 80 + 4 * k);
         o->state_slot = -1;
-        if (o->kind == OP_GRU) {
-            o->gru = (fg_gru_config){o->iattr[GRU_INPUT_DIM], o->iattr[GRU_UNITS],
+        int cell = model_recurrent_cell(o->kind);
+        if (cell >= 0) {
+            o->gru = (fg_gru_config){o->iattr[GRU_INPUT_DIM],   o->iattr[GRU_UNITS],
                                      o->iattr[GRU_RESET_AFTER], o->iattr[GRU_USE_BIAS],
-                                     o->iattr[GRU_ACTIVATION],
-                                     o->iattr[GRU_RECURRENT_ACTIVATION],
-                                     FG_PRECISION_FP32};
+                                     o->iattr[GRU_ACTIVATION],  o->iattr[GRU_RECURRENT_ACTIVATION],
+                                     FG_PRECISION_FP32,         cell};
         }
     }
     return FG_OK;
@@ -311,7 +311,8 @@ static int check_graph(fg_model *m) {
         /* an op that carries state across calls or stream steps gets a slot in fg_state */
         o->state_floats = model_op_state_floats(m, o);
         if (o->state_floats > 0) o->state_slot = m->n_slots++;
-        if (o->kind == OP_REVERSE_TIME || (o->kind == OP_GRU && o->iattr[GRU_GO_BACKWARDS]))
+        if (o->kind == OP_REVERSE_TIME ||
+            (model_recurrent_cell(o->kind) >= 0 && o->iattr[GRU_GO_BACKWARDS]))
             m->causal = 0;
     }
     for (int32_t k = 0; k < m->n_outputs; k++) {

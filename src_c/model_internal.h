@@ -72,7 +72,7 @@ typedef struct model_op {
     const int32_t *in, *out, *w;   /* tensor / weight ids; -1 = absent */
     int32_t iattr[MODEL_NIATTR];
     float fattr[MODEL_NFATTR];
-    fg_gru_config gru;             /* gru ops only */
+    fg_gru_config gru;             /* recurrent ops only (gru, lstm, simple_rnn) */
     const float *dense_panels;     /* dense ops: the kernel in gemm panels, and the padded */
     const float *dense_bias;       /* bias (model_dense.c); conv1d: its panels (model_conv.c) */
     int32_t state_slot;            /* index of its carried state in fg_state, or -1 */
@@ -132,6 +132,16 @@ static inline int64_t model_dtype_size(int32_t dtype) { return dtype == FG_DTYPE
 
 /* "gru", "dense", ... for messages. */
 const char *model_kind_name(int32_t kind);
+
+/* The cell (FG_CELL_*) a recurrent op kind runs, -1 for the other kinds. The three share
+ * their attribute slots (fastgru/registry.py), read through the GRU_* names. */
+static inline int model_recurrent_cell(int32_t kind)
+{
+    return kind == OP_GRU          ? FG_CELL_GRU
+           : kind == OP_LSTM       ? FG_CELL_LSTM
+           : kind == OP_SIMPLE_RNN ? FG_CELL_SIMPLE_RNN
+                                   : -1;
+}
 
 /* Floats per batch row that op `o` carries across calls or stream steps (0: none); called
  * once the op's static checks passed (model_exec.c). */
@@ -219,6 +229,10 @@ const char *model_shape_stream_refusal(const fg_model *m, const model_op *o);
 /* Why op `o` of the elementwise family cannot run one step of a stream, or NULL
  * (model_elementwise.c). */
 const char *model_elementwise_stream_refusal(const fg_model *m, const model_op *o);
+/* A recurrent op's check and run (model_check.c, model_exec.c), which each recurrent kind's
+ * model_check_<name> / model_run_<name> calls (model_recurrent.c). */
+int model_check_recurrent(const model_check_ctx *c);
+int model_run_recurrent(const model_run_ctx *r);
 
 /* Per-sample element count of tensor t with its time axis resolved; -1 on overflow. */
 int64_t model_sample_elems(const model_tensor *t, const int64_t *times);

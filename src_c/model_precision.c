@@ -25,9 +25,9 @@ static uint64_t bf16_bytes(const model_op *o)
  * made once). */
 static uint64_t bf16_total(const fg_model *m)
 {
-    uint64_t total = 0;
+    uint64_t total = 0;   /* per op: a weight two ops shared would be counted twice, made once */
     for (int32_t i = 0; i < m->n_ops; i++)
-        if (m->ops[i].kind == OP_GRU) total += bf16_bytes(&m->ops[i]);
+        if (model_recurrent_cell(m->ops[i].kind) >= 0) total += bf16_bytes(&m->ops[i]);
     return total;
 }
 
@@ -35,7 +35,7 @@ static uint64_t bf16_total(const fg_model *m)
 static void restore_fp32(fg_model *m)
 {
     for (int32_t i = 0; i < m->n_ops; i++)
-        if (m->ops[i].kind == OP_GRU) m->ops[i].gru.precision = FG_PRECISION_FP32;
+        if (model_recurrent_cell(m->ops[i].kind) >= 0) m->ops[i].gru.precision = FG_PRECISION_FP32;
     for (int32_t i = 0; i < m->n_weights; i++) {
         model_weight *w = &m->weights[i];
         if (w->fp32 == NULL) continue;
@@ -60,7 +60,7 @@ static int to_bf16(fg_model *m)
     uint8_t *at = m->repacked;
     for (int32_t i = 0; i < m->n_ops; i++) {
         model_op *o = &m->ops[i];
-        if (o->kind != OP_GRU) continue;
+        if (model_recurrent_cell(o->kind) < 0) continue;
         o->gru.precision = FG_PRECISION_BF16;
         model_weight *w = &m->weights[o->w[0]];
         if (w->fp32 != NULL) { /* shared with an earlier GRU: its bf16 layout must fit this one */

@@ -43,7 +43,9 @@ enum {
     OP_DOT = 31,
     OP_CONV1D = 32,
     OP_ATTENTION = 33,
-    OP_KIND_COUNT = 34
+    OP_LSTM = 34,
+    OP_SIMPLE_RNN = 35,
+    OP_KIND_COUNT = 36
 };
 
 /* MODEL_OPS(X): X(KIND, name, min_in, max_in, n_out, n_w) per op kind. */
@@ -81,7 +83,9 @@ enum {
     X(MINIMUM, minimum, 1, MODEL_MAX_OP_INPUTS, 1, 0) \
     X(DOT, dot, 2, 2, 1, 0) \
     X(CONV1D, conv1d, 1, 1, 1, 2) \
-    X(ATTENTION, attention, 6, 6, 2, 2)
+    X(ATTENTION, attention, 6, 6, 2, 2) \
+    X(LSTM, lstm, 4, 4, 3, 1) \
+    X(SIMPLE_RNN, simple_rnn, 3, 3, 2, 1)
 
 /* MODEL_ACTIVATIONS(X): X(C enum name, canonical name, id). */
 #define MODEL_ACTIVATIONS(X) \
@@ -151,6 +155,13 @@ enum { ATTENTION_NUM_HEADS = 0, ATTENTION_SCORE_MODE = 1, ATTENTION_CAUSAL = 2,
        ATTENTION_MASK_FILL = 3, ATTENTION_ZERO_MASKED_WEIGHTS = 4, ATTENTION_QUERY_MASK_ROWS = 5
        };
 enum { ATTENTION_F_QUERY_SCALE = 0 };
+enum { LSTM_UNITS = 0, LSTM_ACTIVATION = 1, LSTM_RECURRENT_ACTIVATION = 2, LSTM_RESET_AFTER = 3,
+       LSTM_USE_BIAS = 4, LSTM_GO_BACKWARDS = 5, LSTM_RETURN_SEQUENCES = 6,
+       LSTM_ZERO_OUTPUT_FOR_MASK = 7, LSTM_STATEFUL = 8, LSTM_INPUT_DIM = 9 };
+enum { SIMPLE_RNN_UNITS = 0, SIMPLE_RNN_ACTIVATION = 1, SIMPLE_RNN_RECURRENT_ACTIVATION = 2,
+       SIMPLE_RNN_RESET_AFTER = 3, SIMPLE_RNN_USE_BIAS = 4, SIMPLE_RNN_GO_BACKWARDS = 5,
+       SIMPLE_RNN_RETURN_SEQUENCES = 6, SIMPLE_RNN_ZERO_OUTPUT_FOR_MASK = 7, SIMPLE_RNN_STATEFUL
+       = 8, SIMPLE_RNN_INPUT_DIM = 9 };
 /* END generated */
 /* clang-format on */
 

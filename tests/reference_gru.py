@@ -7,7 +7,7 @@ Activation names are fastgru's canonical names (``fastgru.spec.ACTIVATIONS``).
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -106,7 +106,7 @@ def gru_reference(x, kernel, recurrent_kernel, bias, *, activation: str = "tanh"
     x = np.asarray(x, dtype=np.float64)
     W = np.asarray(kernel, dtype=np.float64)
     U = np.asarray(recurrent_kernel, dtype=np.float64)
-    B, T, _ = x.shape
+    B = x.shape[0]
     u = U.shape[0]
     b_in = np.zeros(3 * u)
     b_rec = np.zeros(3 * u)
@@ -119,13 +119,9 @@ def gru_reference(x, kernel, recurrent_kernel, bias, *, activation: str = "tanh"
     act = _ACTIVATIONS[activation]
     ract = _ACTIVATIONS[recurrent_activation]
 
-    keep = np.ones((B, T), dtype=bool) if mask is None else np.asarray(mask).astype(bool)
-    order = range(T - 1, -1, -1) if go_backwards else range(T)
-    h = np.zeros((B, u)) if initial_state is None else np.array(initial_state, dtype=np.float64)
-    prev_out = np.zeros((B, u))     # starts at zeros even with an initial state (section 12)
-    outputs = []
-    for t in order:
-        xw = x[:, t, :] @ W + b_in
+    def step(xt, states):
+        h = states[0]
+        xw = xt @ W + b_in
         x_z, x_r, x_h = xw[:, :u], xw[:, u:2 * u], xw[:, 2 * u:]
         if reset_after:
             hu = h @ U + b_rec
@@ -136,14 +132,34 @@ def gru_reference(x, kernel, recurrent_kernel, bias, *, activation: str = "tanh"
             z = ract(x_z + h @ U[:, :u])
             r = ract(x_r + h @ U[:, u:2 * u])
             hh = act(x_h + (r * h) @ U[:, 2 * u:])
-        h_cand = z * h + (1.0 - z) * hh
+        return [z * h + (1.0 - z) * hh]
+
+    h = np.zeros((B, u)) if initial_state is None else np.array(initial_state, dtype=np.float64)
+    y, (h,) = run_cell(x, step, [h], go_backwards=go_backwards,
+                       return_sequences=return_sequences, mask=mask,
+                       zero_output_for_mask=zero_output_for_mask)
+    return y, h
+
+
+def run_cell(x, step: Callable, states: List[np.ndarray], *, go_backwards: bool,
+             return_sequences: bool, mask: Optional[np.ndarray], zero_output_for_mask: bool):
+    """Keras' recurrence around `step(x_t, states) -> new states` (states[0] is the output h).
+    Returns (y, final states)."""
+    B, T, _ = x.shape
+    u = states[0].shape[1]
+    keep = np.ones((B, T), dtype=bool) if mask is None else np.asarray(mask).astype(bool)
+    order = range(T - 1, -1, -1) if go_backwards else range(T)
+    prev_out = np.zeros((B, u))     # starts at zeros even with an initial state (section 12)
+    outputs = []
+    for t in order:
+        new = step(x[:, t, :], states)
         m = keep[:, t][:, None]
-        h = np.where(m, h_cand, h)
-        out = np.where(m, h_cand, 0.0 if zero_output_for_mask else prev_out)
+        states = [np.where(m, n, s) for n, s in zip(new, states)]
+        out = np.where(m, new[0], 0.0 if zero_output_for_mask else prev_out)
         prev_out = out
         outputs.append(out)
     if return_sequences:
         y = np.stack(outputs, axis=1) if outputs else np.zeros((B, 0, u))
     else:
         y = prev_out
-    return y, h
+    return y, states

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference_elementwise import OPS as ELEMENTWISE_OPS
-from reference_conv import conv1d_reference
 from reference_attention import OPS as ATTENTION_OPS
+from reference_conv import conv1d_reference
+from reference_elementwise import OPS as ELEMENTWISE_OPS
 from reference_gru import gru_reference, reference_activation
+from reference_lstm import SPEC_OPS as RECURRENT_SPEC_OPS
 from reference_shape import REFERENCES as SHAPE_REFERENCES
 
 # Op kinds whose references live in modules of their own: kind -> f(inputs, attrs, weights).
 TOPIC_OPS = {**ATTENTION_OPS}
+# op kind -> f(op, env, carried) -> outputs, for the stateful kinds other modules define
+SPEC_OPS = {**RECURRENT_SPEC_OPS}
 
 
 def _gru(op, env, carried):
@@ -78,7 +81,9 @@ def run_spec(spec, inputs, carried=None):
         xs = [env[n] if n is not None else None for n in op.inputs]
         a, w = op.attrs, {k: np.asarray(v, dtype=np.float64) for k, v in op.weights.items()}
         k = op.kind
-        if k == "gru":
+        if k in SPEC_OPS:
+            results = SPEC_OPS[k](op, env, carried)
+        elif k == "gru":
             results = _gru(op, env, carried)
         elif k == "dense":
             results = [_dense(xs[0], a, w)]

@@ -7,11 +7,13 @@ from typing import Dict, List, Optional
 
 from ..errors import FastGRUError
 from ..image_reader import ImageOp, ImageProgram
+from ..spec import CELLS
 from . import activations
 from .attention_ops import ATTENTION_OPS
 from .conv_ops import STATEFUL_OPS
 from .elementwise_ops import ELEMENTWISE_OPS
 from .gru import ArraySteps, GruWeights, run_gru
+from .recurrent import CellWeights, run_cell
 from .shape_ops import SHAPE_OPS
 
 
@@ -24,12 +26,14 @@ class CarriedState:
         self.xp = xp
         self.batch = batch
         self.h: Dict[int, object] = {}
+        self.c: Dict[int, object] = {}        # an lstm's cell state
         self.prev_out: Dict[int, object] = {}
         self.ops: Dict[int, dict] = {}        # what other ops carry in a stream (conv_ops)
         self.fresh = True
 
     def reset(self) -> None:
         self.h.clear()
+        self.c.clear()
         self.prev_out.clear()
         self.ops.clear()
         self.fresh = True
@@ -45,12 +49,10 @@ class ArrayExecutor:
         self.xp = xp
         self.steps = steps or ArraySteps(xp)
         self.activate = activate or activations.apply
-        self.gru_weights = {i: GruWeights(xp, op) for i, op in enumerate(program.ops)
-                            if op.kind == "gru"}
+        self.cells = {i: (GruWeights if op.kind == "gru" else CellWeights)(xp, op)
+                      for i, op in enumerate(program.ops) if op.kind in CELLS}
         self.weights = {i: {k: xp.asarray(v) for k, v in op.weights.items()}
-                        for i, op in enumerate(program.ops) if op.kind != "gru"}
-        self.stateful_ops = [i for i, op in enumerate(program.ops)
-                             if op.kind == "gru" and op.iattrs["stateful"]]
+                        for i, op in enumerate(program.ops) if op.kind not in CELLS}
 
     def shape(self, tensor: str) -> tuple:
         """A tensor's per-sample shape, -1 on its time axis."""
@@ -63,8 +65,8 @@ class ArrayExecutor:
         env = dict(zip(self.program.inputs, inputs))
         for i, op in enumerate(self.program.ops):
             args = [None if n is None else env[n] for n in op.inputs]
-            if op.kind == "gru":
-                results = self._gru(i, op, args, state, streaming)
+            if op.kind in CELLS:
+                results = self._recurrent(i, op, args, state, streaming)
             elif op.kind in STATEFUL_OPS:
                 carried = state.ops.setdefault(i, {}) if state is not None and streaming \
                     else None
@@ -78,29 +80,38 @@ class ArrayExecutor:
             state.fresh = False
         return [env[n] for n in self.program.outputs]
 
-    def _gru(self, i: int, op: ImageOp, args, state, streaming):
-        xp = self.xp
-        x, mask, h0 = args
-        a = op.iattrs
-        w = self.gru_weights[i]
-        B = x.shape[0]
-        zeros = xp.zeros((B, w.units), dtype=xp.float32)
+    def _recurrent(self, i: int, op: ImageOp, args, state, streaming):
+        """A gru, lstm or simple_rnn op, with the C executor's carry rules: a stream or a
+        stateful op starts from its carried state (a fresh stream from its initial-state
+        inputs, when given); otherwise an initial-state input wins."""
+        xp, a = self.xp, op.iattrs
+        x, mask, h0 = args[:3]
+        c0 = args[3] if op.kind == "lstm" else None
+        zeros = xp.zeros((x.shape[0], a["units"]), dtype=xp.float32)
         carries = state is not None and (streaming or a["stateful"])
-        h = h0 if h0 is not None else zeros
-        prev = zeros
-        if carries:
-            if not (streaming and state.fresh and h0 is not None) and (streaming or h0 is None):
-                h = state.h.get(i, zeros)
-            prev = state.prev_out.get(i, zeros) if streaming else zeros
-        y, h, prev = run_gru(xp, self.steps, w, x, mask, h, prev,
-                             go_backwards=bool(a["go_backwards"]),
-                             return_sequences=bool(a["return_sequences"]),
-                             zero_output_for_mask=bool(a["zero_output_for_mask"]))
+
+        def initial(given, carried):
+            if carries and not (streaming and state.fresh and given is not None) and \
+                    (streaming or given is None):
+                return carried.get(i, zeros)
+            return zeros if given is None else given
+        h = initial(h0, state.h if carries else {})
+        c = initial(c0, state.c if carries else {}) if op.kind == "lstm" else None
+        prev = state.prev_out.get(i, zeros) if carries and streaming else zeros
+        flags = dict(go_backwards=bool(a["go_backwards"]),
+                     return_sequences=bool(a["return_sequences"]),
+                     zero_output_for_mask=bool(a["zero_output_for_mask"]))
+        if op.kind == "gru":
+            y, h, prev = run_gru(xp, self.steps, self.cells[i], x, mask, h, prev, **flags)
+        else:
+            y, h, c, prev = run_cell(xp, op.kind, self.cells[i], x, mask, h, c, prev, **flags)
         if carries:
             state.h[i] = h
+            if c is not None:
+                state.c[i] = c
             if streaming:
                 state.prev_out[i] = prev
-        return [y, h]
+        return [y, h] if c is None else [y, h, c]
 
 
 # ---- the other ops: (executor, op, weights, inputs) -> outputs ---------------------------
@@ -188,4 +199,4 @@ _OPS = {
 def unsupported_ops(program: ImageProgram) -> List[str]:
     """'layer (kind)' for each op this executor cannot run."""
     return [f"{op.layer} ({op.kind})" for op in program.ops
-            if op.kind != "gru" and op.kind not in _OPS and op.kind not in STATEFUL_OPS]
+            if op.kind not in CELLS and op.kind not in _OPS and op.kind not in STATEFUL_OPS]

@@ -10,6 +10,8 @@ import numpy as np
 from ..errors import FastGRUError
 from ..image_reader import read_program
 from ..inputs import convert_input
+from ..registry import CONV1D_PADDINGS
+from ..spec import CELLS
 from .device import Backend
 from .executor import ArrayExecutor, CarriedState, unsupported_ops
 
@@ -24,7 +26,11 @@ class DeviceRunner:
             raise FastGRUError(f"device='cuda' cannot run these ops yet: {', '.join(missing)} "
                                f"(use device='cpu')")
         self.executor = ArrayExecutor(program, self.xp, backend.steps, backend.activate)
-        self.stateful_ops = self.executor.stateful_ops
+        # state slot k: the k-th op that carries state, as the C executor numbers them
+        # (model_op_state_floats: every recurrent op, a causal stride-1 conv1d)
+        self.slot_ops = [i for i, op in enumerate(program.ops) if op.kind in CELLS or (
+            op.kind == "conv1d" and op.iattrs["padding"] == CONV1D_PADDINGS.index("causal")
+            and op.iattrs["strides"] == 1 and op.iattrs["kernel_size"] > 1)]
 
     def is_device_array(self, x: Any) -> bool:
         return not isinstance(x, np.ndarray) and (
@@ -55,9 +61,15 @@ class DeviceRunner:
             streaming: bool = False) -> List[Any]:
         return self.executor.run(arrays, state, streaming)
 
-    def set_state(self, state: CarriedState, slot: int, h) -> None:
-        """Slot k: the k-th stateful gru op in execution order (the metadata's "states")."""
-        state.h[self.stateful_ops[slot]] = self.xp.asarray(h, dtype=self.xp.float32)
+    def set_state(self, state: CarriedState, slot: int, rows) -> None:
+        """Set what the op of state slot `slot` carries (the metadata's "states"): h, or an
+        lstm's h then c per row."""
+        i = self.slot_ops[slot]
+        rows = self.xp.asarray(rows, dtype=self.xp.float32)
+        units = self.executor.cells[i].units
+        state.h[i] = rows[:, :units]
+        if rows.shape[1] > units:
+            state.c[i] = rows[:, units:]
 
     def output(self, arr, on_device: bool):
         """A result as the caller gets it: a device array for device inputs, else numpy."""

@@ -6,7 +6,7 @@ from ..errors import FastGRUError
 from .builtin_classes import KERAS_LAYER_CLASSES
 
 # Nested classes that only appear inside other layers' configs.
-CELL_CLASSES = frozenset({"GRUCell", "StackedRNNCells"})
+CELL_CLASSES = frozenset({"GRUCell", "LSTMCell", "SimpleRNNCell", "StackedRNNCells"})
 
 
 class ClassResolver:

@@ -15,13 +15,13 @@ from typing import Optional
 import numpy as np
 
 from ..errors import FastGRUError
-from ..spec import LayerInfo, ModelSpec, OpSpec, TensorSpec, weight
+from ..spec import CELLS, LayerInfo, ModelSpec, OpSpec, TensorSpec, weight
 from .config import ModelGraph, TensorRef
 from .hdf5 import MAX_WEIGHT_ELEMENTS
 
 MAX_DIM = 1 << 24
 # Layer classes whose positional tensor arguments after the sequence are initial states.
-RNN_CLASSES = frozenset({"GRU", "RNN", "Bidirectional"})
+RNN_CLASSES = frozenset({"GRU", "LSTM", "SimpleRNN", "RNN", "Bidirectional"})
 
 
 @dataclass
@@ -254,7 +254,7 @@ class GraphBuilder:
         needed = set(outputs)
         live = []
         for op in reversed(self.ops):
-            stateful = op.kind == "gru" and op.attrs.get("stateful")
+            stateful = op.kind in CELLS and op.attrs.get("stateful")
             if stateful or any(t in needed for t in op.outputs if t is not None):
                 live.append(op)
                 needed.update(t for t in op.inputs if t is not None)

@@ -31,27 +31,40 @@ def sequence_features(b, layer, x):
     return feature_dim(b, layer, x)
 
 
-# ---- GRU family -------------------------------------------------------------------------
+# ---- recurrent family: GRU, LSTM, SimpleRNN and their cells -----------------------------
 
-def _cell_params(b, layer, cell_cfg, rnn_cfg, where):
-    """Attributes of one gru op from a GRU / GRUCell config and the RNN wrapper's flags."""
+# Keras class -> the op kind (fastgru/registry.py) of its cell; the gates each computes
+CELL_KINDS = {"GRU": "gru", "GRUCell": "gru", "LSTM": "lstm", "LSTMCell": "lstm",
+              "SimpleRNN": "simple_rnn", "SimpleRNNCell": "simple_rnn"}
+_GATES = {"gru": 3, "lstm": 4, "simple_rnn": 1}
+_N_STATES = {"gru": 1, "lstm": 2, "simple_rnn": 1}
+RECURRENT_LAYERS = ("GRU", "LSTM", "SimpleRNN", "RNN")
+
+
+def _cell_params(b, layer, cell_cfg, rnn_cfg, where, kind):
+    """Attributes of one recurrent op (`kind`) from a layer / cell config and the RNN
+    wrapper's flags; "kind" names the op (_emit_cell takes it out)."""
     if b.flag(layer.name, rnn_cfg, "time_major", False):
         b.fail(layer.name, "time_major=True is not supported; transpose the input to "
                            "(batch, time, features) and rebuild the model without it")
     b.flag(layer.name, rnn_cfg, "unroll", False)     # no effect on the numbers, but must be sane
-    return {
+    params = {
+        "kind": kind,
         "units": b.dim(layer.name, f"{where}units", cell_cfg.get("units")),
         "activation": activation_id(b, layer, cell_cfg.get("activation", "tanh"), f"{where}activation"),
-        "recurrent_activation": activation_id(b, layer, cell_cfg.get("recurrent_activation", "sigmoid"),
-                                            f"{where}recurrent_activation"),
-        # Keras 2 files older than the option (it came in 2.1.x) computed reset_after=False
-        "reset_after": b.flag(layer.name, cell_cfg, "reset_after", b.keras_version == 3),
         "use_bias": b.flag(layer.name, cell_cfg, "use_bias", True),
         "go_backwards": b.flag(layer.name, rnn_cfg, "go_backwards", False),
         "return_sequences": b.flag(layer.name, rnn_cfg, "return_sequences", False),
         "zero_output_for_mask": b.flag(layer.name, rnn_cfg, "zero_output_for_mask", False),
         "stateful": b.flag(layer.name, rnn_cfg, "stateful", False),
     }
+    if kind != "simple_rnn":
+        params["recurrent_activation"] = activation_id(
+            b, layer, cell_cfg.get("recurrent_activation", "sigmoid"), f"{where}recurrent_activation")
+    if kind == "gru":
+        # Keras 2 files older than the option (it came in 2.1.x) computed reset_after=False
+        params["reset_after"] = b.flag(layer.name, cell_cfg, "reset_after", b.keras_version == 3)
+    return params
 
 
 def activation_id(b, layer, name, field):
@@ -63,44 +76,51 @@ def activation_id(b, layer, name, field):
         b.fail(layer.name, str(e))
 
 
-def _gru_expected(params, input_dim, prefix):
-    u = params["units"]
-    expected = [(f"{prefix}kernel", (input_dim, 3 * u)), (f"{prefix}recurrent_kernel", (u, 3 * u))]
+def _cell_expected(params, input_dim, prefix):
+    u, g = params["units"], _GATES[params["kind"]]
+    expected = [(f"{prefix}kernel", (input_dim, g * u)), (f"{prefix}recurrent_kernel", (u, g * u))]
     if params["use_bias"]:
-        expected.append((f"{prefix}bias", (2, 3 * u) if params["reset_after"] else (3 * u,)))
+        expected.append((f"{prefix}bias", (2, 3 * u) if params.get("reset_after") else (g * u,)))
     return expected
 
 
-def _emit_gru(b, layer, hint, params, x, mask, h0, arrays, want_state):
-    """One gru op; returns (y Value, h Value or None)."""
-    u = params["units"]
-    if h0 is not None and h0.shape != (u,):
-        b.fail(layer.name, f"initial state has shape {h0.shape}, expected ({u},)")
+def _emit_cell(b, layer, hint, params, x, mask, starts, arrays, want_state):
+    """One recurrent op; `starts` its initial states (h, an LSTM's h and c) or []. Returns
+    (y Value, its final state Values, or [] when not wanted)."""
+    attrs = dict(params)
+    kind, u = attrs.pop("kind"), params["units"]
+    for s in starts:
+        if s.shape != (u,):
+            b.fail(layer.name, f"initial state has shape {s.shape}, expected ({u},)")
     if params["stateful"]:
         b.stateful = True
         if b.stateful_batch is None:
             b.fail(layer.name, "stateful=True needs a fixed batch size on the model input "
                                "(batch_shape / batch_input_shape)")
     time = x.shape[0]
+    n_states = _N_STATES[kind]
     y = b.value(hint, "float32", (time, u) if params["return_sequences"] else (u,))
-    h = b.value(f"{hint}/state", "float32", (u,)) if want_state else None
+    finals = ([b.value(f"{hint}/{name}", "float32", (u,))
+               for name in ("state", "cell_state")[:n_states]] if want_state else [])
     weights = {"kernel": arrays[0], "recurrent_kernel": arrays[1]}
     if params["use_bias"]:
         weights["bias"] = arrays[2]
-    b.add_op("gru", layer.name, [x.name, mask, h0.name if h0 is not None else None],
-             [y.name, h.name if h is not None else None], params, weights)
-    return y, h
+    start_names = [s.name for s in starts] or [None] * n_states
+    b.add_op(kind, layer.name, [x.name, mask, *start_names],
+             [y.name, *([f.name for f in finals] or [None] * n_states)], attrs, weights)
+    return y, finals
 
 
 def _rnn_cells(b, layer, cfg, cls):
-    """The GRU cell configs of a GRU or RNN layer config: [(cell config, label prefix)]."""
-    if cls == "GRU":
-        return [(cfg, "")]
+    """The cell configs of a GRU / LSTM / SimpleRNN or RNN layer config:
+    [(cell config, label prefix, op kind)]."""
+    if cls != "RNN":
+        return [(cfg, "", CELL_KINDS[cls])]
     cell = b.section(layer.name, cfg.get("cell"), "cell")
     cell_cls = b.resolve_class(layer, cell.get("class_name"), cell.get("registered_name"))
     cell_cfg = b.section(layer.name, cell.get("config"), "cell config")
-    if cell_cls == "GRUCell":
-        return [(cell_cfg, "")]
+    if cell_cls in CELL_KINDS:
+        return [(cell_cfg, "", CELL_KINDS[cell_cls])]
     if cell_cls == "StackedRNNCells":
         cells = cell_cfg.get("cells")
         if not isinstance(cells, list) or not cells:
@@ -108,47 +128,58 @@ def _rnn_cells(b, layer, cfg, cls):
         result = []
         for i, c in enumerate(cells):
             c = b.section(layer.name, c, f"stacked cell {i}")
-            if b.resolve_class(layer, c.get("class_name"), c.get("registered_name")) != "GRUCell":
-                b.fail(layer.name, f"stacked cell {i} is a {c.get('class_name')!r}; only GRUCell is supported")
-            result.append((b.section(layer.name, c.get("config"), f"stacked cell {i} config"), f"cell_{i}/"))
+            c_cls = b.resolve_class(layer, c.get("class_name"), c.get("registered_name"))
+            if not c_cls.endswith("Cell") or c_cls not in CELL_KINDS:
+                b.fail(layer.name, f"stacked cell {i} is a {c.get('class_name')!r}; supported: "
+                                   f"GRUCell, LSTMCell, SimpleRNNCell")
+            result.append((b.section(layer.name, c.get("config"), f"stacked cell {i} config"),
+                           f"cell_{i}/", CELL_KINDS[c_cls]))
         return result
     b.fail(layer.name, f"RNN cell {cell.get('class_name')!r} is not supported (GRUCell, "
-                       f"StackedRNNCells of GRUCells)")
+                       f"LSTMCell, SimpleRNNCell, StackedRNNCells of them)")
 
 
 def _rnn_plan(b, layer, cfg, cls, x, weight_prefix, force_zero=None):
-    """A GRU / RNN(GRUCell) / RNN(StackedRNNCells) config -> (gru op attrs per cell, the
-    expected weights [(label, shape)] in Keras order)."""
+    """A GRU / LSTM / SimpleRNN / RNN(cell) / RNN(StackedRNNCells) config -> (op attrs per
+    cell, the expected weights [(label, shape)] in Keras order)."""
     cells = _rnn_cells(b, layer, cfg, cls)
     input_dim = sequence_features(b, layer, x)
     params_list, expected, dim = [], [], input_dim
-    for cell_cfg, prefix in cells:
-        p = _cell_params(b, layer, cell_cfg, cfg, f"{weight_prefix}{prefix}")
+    for cell_cfg, prefix, kind in cells:
+        p = _cell_params(b, layer, cell_cfg, cfg, f"{weight_prefix}{prefix}", kind)
         if force_zero is not None:
             p["zero_output_for_mask"] = force_zero
         params_list.append(p)
-        expected += _gru_expected(p, dim, weight_prefix + prefix)
+        expected += _cell_expected(p, dim, weight_prefix + prefix)
         dim = p["units"]
     return params_list, expected
 
 
+def n_states_of(params_list):
+    """States the (stacked) cells carry, in Keras' flat order: h per cell, an LSTM's h, c."""
+    return sum(_N_STATES[p["kind"]] for p in params_list)
+
+
 def _emit_rnn(b, layer, params_list, arrays, x, mask, states, hint, want_state):
-    """Emit a chain of gru ops for (possibly stacked) cells. A stacked RNN masks all cells at
-    the same steps, so running the cells one after another over the whole sequence gives the
-    same numbers; inner cells return sequences in natural order (reverse_time undoes
+    """Emit a chain of recurrent ops for (possibly stacked) cells. A stacked RNN masks all
+    cells at the same steps, so running the cells one after another over the whole sequence
+    gives the same numbers; inner cells return sequences in natural order (reverse_time undoes
     go_backwards) so every cell sees the input and the mask in the same order."""
-    if states and len(states) != len(params_list):
-        b.fail(layer.name, f"got {len(states)} initial states, expected {len(params_list)}")
-    out_states, pos = [], 0
+    if states and len(states) != n_states_of(params_list):
+        b.fail(layer.name, f"got {len(states)} initial states, expected "
+                           f"{n_states_of(params_list)}")
+    out_states, pos, at = [], 0, 0
     for i, p in enumerate(params_list):
         last = i == len(params_list) - 1
         n = 3 if p["use_bias"] else 2
         cell_arrays, pos = arrays[pos:pos + n], pos + n
+        n_states = _N_STATES[p["kind"]]
+        starts, at = (states[at:at + n_states] if states else []), at + n_states
         if not last:
             p = dict(p, return_sequences=True)
-        y, h = _emit_gru(b, layer, hint if last else f"{hint}/cell_{i}", p, x, mask,
-                         states[i] if states else None, cell_arrays, want_state)
-        out_states.append(h)
+        y, finals = _emit_cell(b, layer, hint if last else f"{hint}/cell_{i}", p, x, mask,
+                               starts, cell_arrays, want_state)
+        out_states += finals
         if not last and p["go_backwards"]:
             natural = b.value(f"{hint}/cell_{i}/natural", "float32", y.shape)
             b.add_op("reverse_time", layer.name, [y.name], [natural.name])
@@ -173,10 +204,11 @@ def translate_rnn(b, layer, call, inputs, states, mask):
 def translate_bidirectional(b, layer, call, inputs, states, mask):
     cfg = layer.config
     x, m = inputs[0], mask
-    forward_cls, forward_cfg = _inner(b, layer, cfg.get("layer"), ("GRU", "RNN"), "layer")
+    forward_cls, forward_cfg = _inner(b, layer, cfg.get("layer"), RECURRENT_LAYERS, "layer")
     backward_entry = cfg.get("backward_layer")
     if backward_entry is not None:
-        backward_cls, backward_cfg = _inner(b, layer, backward_entry, ("GRU", "RNN"), "backward_layer")
+        backward_cls, backward_cfg = _inner(b, layer, backward_entry, RECURRENT_LAYERS,
+                                            "backward_layer")
     else:
         backward_cls = forward_cls
         backward_cfg = dict(forward_cfg, go_backwards=not b.flag(layer.name, forward_cfg, "go_backwards", False))
@@ -193,13 +225,15 @@ def translate_bidirectional(b, layer, call, inputs, states, mask):
     if len(fw_params) != 1 or len(bw_params) != 1:
         b.fail(layer.name, "Bidirectional over stacked cells is not supported")
     arrays = b.layer_weights(layer, fw_expected + bw_expected)
-    n_fw = len(fw_expected)
-    if states and len(states) != 2:
-        b.fail(layer.name, f"got {len(states)} initial states, expected 2 (forward, backward)")
-    yf, hf = _emit_rnn(b, layer, fw_params, arrays[:n_fw], x, m, states[:1], f"{layer.name}/forward",
-                       return_state)
-    yb, hb = _emit_rnn(b, layer, bw_params, arrays[n_fw:], x, m, states[1:], f"{layer.name}/backward",
-                       return_state)
+    n_fw, n_fw_states = len(fw_expected), n_states_of(fw_params)
+    n_states = n_fw_states + n_states_of(bw_params)
+    if states and len(states) != n_states:
+        b.fail(layer.name, f"got {len(states)} initial states, expected {n_states} (forward, "
+                           f"backward)")
+    yf, hf = _emit_rnn(b, layer, fw_params, arrays[:n_fw], x, m, states[:n_fw_states],
+                       f"{layer.name}/forward", return_state)
+    yb, hb = _emit_rnn(b, layer, bw_params, arrays[n_fw:], x, m, states[n_fw_states:],
+                       f"{layer.name}/backward", return_state)
     if return_sequences:   # Keras flips the backward sequence back whatever go_backwards says
         flipped = b.value(f"{layer.name}/backward_flipped", "float32", yb.shape)
         b.add_op("reverse_time", layer.name, [yb.name], [flipped.name])
@@ -211,8 +245,8 @@ def translate_bidirectional(b, layer, call, inputs, states, mask):
         outputs = [_merge(b, layer, BIDI_MERGE[merge_mode], [yf, yb], -1, layer.name)]
     for v in outputs:
         v.mask = out_mask
-    if return_state:
-        outputs += [hf[0], hb[0]]
+    if return_state:   # the forward states, then the backward ones (an LSTM: h, c each)
+        outputs += hf + hb
     return outputs
 
 
@@ -381,7 +415,8 @@ def translate_merge(b, layer, call, inputs, states, mask):
 
 # The classes this module translates; fastgru/keras/translators.py joins the other modules'.
 TRANSLATORS = {
-    "GRU": translate_rnn, "RNN": translate_rnn, "Bidirectional": translate_bidirectional,
+    "GRU": translate_rnn, "LSTM": translate_rnn, "SimpleRNN": translate_rnn,
+    "RNN": translate_rnn, "Bidirectional": translate_bidirectional,
     "Dense": translate_dense, "TimeDistributed": translate_time_distributed,
     "Embedding": translate_embedding, "Masking": translate_masking,
     "Activation": translate_activation, "LayerNormalization": translate_layer_norm,

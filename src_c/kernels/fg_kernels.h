@@ -1,14 +1,17 @@
-/* fg_kernels.h - internal interface between the GRU driver and the per-ISA kernels.
+/* fg_kernels.h - internal interface between the recurrent driver (fg_gru.c) and the per-ISA
+ * kernels, for the three cells: GRU (gates z, r, h), LSTM (i, f, c, o), SimpleRNN (one gate).
  *
- * Packed weight layout (ISA independent, built by fg_gru_pack), units padded to up = 16*nblk:
- *   W panel  nblk x input_dim x 48 floats   block jb, row k: [z 16 | r 16 | h 16] for units
- *                                           16*jb .. 16*jb+15 (zero columns past `units`)
- *   U panel  nblk x units x 48 floats       same, rows k = 0 .. units-1 of recurrent_kernel
- *   b_in     nblk x 48 floats               input bias in the same block order (zeros if none)
- *   b_rec    nblk x 48 floats               recurrent bias (reset_after=1 only, else zeros)
+ * Packed weight layout (ISA independent, built by fg_gru_pack), units padded to up = 16*nblk,
+ * G gates a cell, a block bw = 16*G floats wide (GRU 48, LSTM 64, SimpleRNN 16):
+ *   W panel  nblk x input_dim x bw floats   block jb, row k: [gate 0: 16 | gate 1: 16 | ...]
+ *                                           for units 16*jb .. 16*jb+15 (zero columns past
+ *                                           `units`); GRU [z | r | h], LSTM [i | f | c | o]
+ *   U panel  nblk x units x bw floats       same, rows k = 0 .. units-1 of recurrent_kernel
+ *   b_in     nblk x bw floats               input bias in the same block order (zeros if none)
+ *   b_rec    nblk x bw floats               recurrent bias (GRU reset_after=1 only, else zeros)
  * Every panel and every 16-float group starts on a 64-byte boundary when the image does.
  *
- * Row buffers used by the kernels hold one row of `up` (or 3*up in block order) floats; the
+ * Row buffers used by the kernels hold one row of `up` (or G*up in block order) floats; the
  * kernels read h only at k < units, so the padded units never feed back into real ones.
  * Each output row is computed by the same instruction sequence whatever rows surround it
  * (remainder tiles repeat the full tile's order), which makes results independent of how
@@ -20,8 +23,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../fg_gru.h"
+
 #define FG_BLOCK 16            /* units per packed block */
-#define FG_BLOCK3 (3 * FG_BLOCK)
+#define FG_BLOCK3 (3 * FG_BLOCK) /* a GRU block's width (and the dense op's column block) */
+#define FG_GATES_MAX 4         /* an LSTM's */
+
+/* Gates a cell (FG_CELL_*) computes per unit. */
+static inline int fg_cell_gates(int cell)
+{
+    return cell == FG_CELL_LSTM ? 4 : cell == FG_CELL_SIMPLE_RNN ? 1 : 3;
+}
 
 /* Every kernel works on the 16-unit blocks jb0 .. jb1-1 only (a thread's share when units are
  * split between threads); P / U, bias / brec, XW, C, Z, RH and Hout are the base pointers of
@@ -30,15 +42,20 @@
  * independent, so the order changes no result, and the driver alternates it from step to step
  * so that each step starts on the blocks whose weights the last step left in L1. */
 typedef struct fg_kernels {
-    /* C[m, :] = A[m, :K] . P + bias for M rows; P a W or U panel (nblk blocks of K x 48),
-     * C rows in block order (3*up floats). bias: nblk x 48. */
-    void (*gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const float *P,
+    /* C[m, :] = A[m, :K] . P + bias for M rows; P a W or U panel of `gates` (1, 3 or 4)
+     * gates (nblk blocks of K x 16*gates), C rows in block order (gates*up floats).
+     * bias: nblk x 16*gates. */
+    void (*gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const float *P, int gates,
                  int64_t jb0, int64_t jb1, const float *bias, float *C, int64_t ldc);
-    /* reset_after=1 step: Hout = GRU(H, XW) with the gate math fused into the h.U tile.
-     * XW rows: input projection incl. b_in (block order); brec: b_rec. */
-    void (*step_after)(int64_t M, int64_t units, const float *H, int64_t ldh, const float *XW,
-                       int64_t ldxw, const float *U, const float *brec, int64_t jb0,
-                       int64_t jb1, int desc, int act, int ract, float *Hout, int64_t ldo);
+    /* One step of a cell whose gate math follows a single h.U product (GRU reset_after=1,
+     * LSTM, SimpleRNN: `cell`, FG_CELL_*): Hout = cell(H, XW), the gate math fused into the
+     * h.U tile. XW rows: input projection incl. b_in (block order); brec: b_rec (read by the
+     * GRU only). LSTM: Cin -> Cout the cell state (row stride ldc; they may be the same
+     * array); NULL for the others. */
+    void (*step_cell)(int cell, int64_t M, int64_t units, const float *H, int64_t ldh,
+                      const float *XW, int64_t ldxw, const float *U, const float *brec,
+                      const float *Cin, float *Cout, int64_t ldc, int64_t jb0, int64_t jb1,
+                      int desc, int act, int ract, float *Hout, int64_t ldo);
     /* reset_after=0, first half: Z = ract(xz + h.Uz), RH = ract(xr + h.Ur) * h. */
     void (*step_before_zr)(int64_t M, int64_t units, const float *H, int64_t ldh,
                            const float *XW, int64_t ldxw, const float *U, int64_t jb0,

@@ -22,14 +22,14 @@
 #define FG_OWN_TILE
 #define KSTEP 32 /* k rounded per conversion: two zmm of floats into one of bf16 pairs */
 
-/* acc[r][g0 .. g0+ng) = bf16(A[r, :K]) . P for r < mr (P a pair panel). */
+/* acc[r][g0 .. g0+ng) = bf16(A[r, :K]) . P for r < mr (P a pair panel of bw lanes a row). */
 static inline __attribute__((always_inline)) void FGK(tile)(const int mr, const int g0,
-                                                            const int ng, int64_t K,
+                                                            const int ng, const int bw, int64_t K,
                                                             const float *A, int64_t lda,
-                                                            const float *P, V acc[MR][3])
+                                                            const float *P, V acc[][FG_GATES_MAX])
 {
     const int32_t *pp = (const int32_t *)P;
-    int32_t a2[MR][KSTEP / 2] __attribute__((aligned(64)));
+    int32_t a2[3 * MR][KSTEP / 2] __attribute__((aligned(64))); /* a SimpleRNN's tile rows */
     for (int r = 0; r < mr; r++)
         for (int g = 0; g < ng; g++) acc[r][g0 + g] = V_ZERO();
     for (int64_t k0 = 0; k0 < K; k0 += KSTEP) {
@@ -42,9 +42,9 @@ static inline __attribute__((always_inline)) void FGK(tile)(const int mr, const 
                                                  _mm512_maskz_loadu_ps(lo, a));
             _mm512_store_si512(a2[r], (__m512i)pairs);
         }
-        const int32_t *w = pp + (k0 / 2) * FG_BLOCK3 + g0 * VL;
-        for (int64_t p = 0; p < (n + 1) / 2; p++, w += FG_BLOCK3) {
-            __m512bh wv[3];
+        const int32_t *w = pp + (k0 / 2) * bw + g0 * VL;
+        for (int64_t p = 0; p < (n + 1) / 2; p++, w += bw) {
+            __m512bh wv[FG_GATES_MAX];
             for (int g = 0; g < ng; g++) wv[g] = (__m512bh)_mm512_loadu_si512(w + g * VL);
             for (int r = 0; r < mr; r++) {
                 __m512bh a = (__m512bh)_mm512_set1_epi32(a2[r][p]);

@@ -11,24 +11,25 @@
 #define FG_PANEL_ROWS(K) (((K) + 1) / 2)
 #define FG_OWN_TILE
 
-/* acc[0][g0 .. g0+ng) = bf16(A[0, :K]) . P (pair panel, see gru_bf16.h); per lane and pair
- * the odd k first, then the even one, as vdpbf16ps. */
-static inline __attribute__((always_inline)) void FGK(tile)(const int mr, const int g0,
-                                                            const int ng, int64_t K,
-                                                            const float *A, int64_t lda,
-                                                            const float *P,
-                                                            float acc[MR][FG_BLOCK3])
+/* acc[r][g0 .. g0+ng) = bf16(A[r, :K]) . P for r < mr (pair panel of bw lanes a row, see
+ * gru_bf16.h); per lane and pair the odd k first, then the even one, as vdpbf16ps. */
+static inline __attribute__((always_inline)) void
+FGK(tile)(const int mr, const int g0, const int ng, const int bw, int64_t K, const float *A,
+          int64_t lda, const float *P, float acc[][FG_GATES_MAX * FG_BLOCK])
 {
-    (void)mr, (void)lda; /* MR is 1 */
     const uint32_t *pp = (const uint32_t *)P;
-    for (int g = 0; g < ng; g++) acc[0][g0 + g] = 0.0f;
-    for (int64_t k = 0; k < K; k += 2) {
-        float a0 = fg_bf16_float(fg_bf16_bits(A[k]));
-        float a1 = k + 1 < K ? fg_bf16_float(fg_bf16_bits(A[k + 1])) : 0.0f;
-        const uint32_t *w = pp + (k / 2) * FG_BLOCK3 + g0;
-        for (int g = 0; g < ng; g++) {
-            float s = acc[0][g0 + g] + a1 * fg_bf16_float((uint16_t)(w[g] >> 16));
-            acc[0][g0 + g] = s + a0 * fg_bf16_float((uint16_t)(w[g] & 0xFFFFu));
+    for (int r = 0; r < mr; r++) {
+        const float *a = A + r * lda;
+        for (int g = 0; g < ng; g++)
+            acc[r][g0 + g] = 0.0f;
+        for (int64_t k = 0; k < K; k += 2) {
+            float a0 = fg_bf16_float(fg_bf16_bits(a[k]));
+            float a1 = k + 1 < K ? fg_bf16_float(fg_bf16_bits(a[k + 1])) : 0.0f;
+            const uint32_t *w = pp + (k / 2) * bw + g0;
+            for (int g = 0; g < ng; g++) {
+                float s = acc[r][g0 + g] + a1 * fg_bf16_float((uint16_t)(w[g] >> 16));
+                acc[r][g0 + g] = s + a0 * fg_bf16_float((uint16_t)(w[g] & 0xFFFFu));
+            }
         }
     }
 }

@@ -1,36 +1,52 @@
-/* gru_template.h - the GRU kernels, written once over a small vector vocabulary.
+/* gru_template.h - the recurrent kernels (GRU, LSTM, SimpleRNN), written once over a small
+ * vector vocabulary.
  *
  * Included by one file per ISA (gru_scalar.c, gru_avx2.c, gru_avx512.c, gru_neon.c) after it
  * defines:
  *   FGK(name)   name with the ISA suffix          V, VL   vector type, lanes (VL divides 16)
- *   MR          batch rows per register tile
+ *   MR          batch rows per register tile of a GRU (3 gates); a cell of G gates takes
+ *               FG_TILE_ROWS(G) rows, the same accumulator count
  *   V_LOAD(p) V_STORE(p, v) V_SET1(x) V_ZERO() V_ADD V_SUB V_MUL V_DIV
  *   V_FMA(a, b, c) = a*b + c       V_MAX(a, b) / V_MIN(a, b): b when either is NaN
  *   V_TANH(x) V_SIGMOID(x)         libm-based for scalar; SIMD files leave them out and
  *                                  define what vmath_template.h needs instead
- * Layouts: see fg_kernels.h. Tiles hold MR rows x (gates x 16 units) accumulators; left-over
+ * Layouts: see fg_kernels.h. Tiles hold rows x (gates x 16 units) accumulators; left-over
  * rows run the same code with 4, 2 or 1 rows, so each row sees the same operation order
  * whatever tile it lands in (results do not depend on the batch split between threads).
+ * The kernels take the cell's gate count (gemm) or the cell (step_cell) at run time and
+ * switch once into a copy specialised for it, so that tiles keep their accumulators in
+ * registers.
  */
 #include "../fg_config_select.h"
 
-#define VPG (FG_BLOCK / VL) /* vectors per gate per block */
-#define VPB (3 * VPG)       /* vectors per block (z, r, h) */
+#define VPG (FG_BLOCK / VL)            /* vectors per gate per block */
+#define VPB (FG_GATES_MAX * VPG)       /* vectors per block, at most (an LSTM's) */
+#define FG_TILE_ROWS(gates) (MR * 3 / (gates) > 0 ? MR * 3 / (gates) : 1)
+#define FG_TILE_ROWS_MAX (MR * 3)      /* a SimpleRNN's */
 #define FG_INLINE static inline __attribute__((always_inline))
-/* 48-float rows per block of a K-row panel: K, or K/2 rounded up for the bf16 kernels
+/* Rows of bw lanes per block of a K-row panel: K, or K/2 rounded up for the bf16 kernels
  * (gru_bf16_*.c), which also bring their own FGK(tile) and define FG_OWN_TILE. */
 #ifndef FG_PANEL_ROWS
 #define FG_PANEL_ROWS(K) (K)
 #endif
 
-/* Walk rows m = 0 .. M in tiles of MR rows, then 4, 2, 1: CALL(mr) with mr a constant. */
-#define FG_ROW_TILES(M, m, CALL)                                                              \
-    for (int64_t m = 0; m < (M);) {                                                           \
-        int64_t rem_ = (M) - m;                                                              \
-        if (rem_ >= MR) { CALL(MR); m += MR; }                                                \
-        else if (MR > 4 && rem_ >= 4) { CALL(4); m += 4; }                                    \
-        else if (MR > 2 && rem_ >= 2) { CALL(2); m += 2; }                                    \
-        else { CALL(1); m += 1; }                                                             \
+/* Walk rows m = 0 .. M in tiles of TR rows, then 4, 2, 1: CALL(mr) with mr a constant. */
+#define FG_ROW_TILES(M, m, TR, CALL)                                                               \
+    for (int64_t m = 0; m < (M);) {                                                                \
+        int64_t rem_ = (M) - m;                                                                    \
+        if (rem_ >= (TR)) {                                                                        \
+            CALL(TR);                                                                              \
+            m += (TR);                                                                             \
+        } else if ((TR) > 4 && rem_ >= 4) {                                                        \
+            CALL(4);                                                                               \
+            m += 4;                                                                                \
+        } else if ((TR) > 2 && rem_ >= 2) {                                                        \
+            CALL(2);                                                                               \
+            m += 2;                                                                                \
+        } else {                                                                                   \
+            CALL(1);                                                                               \
+            m += 1;                                                                                \
+        }                                                                                          \
     }
 
 /* Block jb of jb0 .. jb1-1 for the n-th iteration, upward or downward (fg_kernels.h). */
@@ -68,15 +84,16 @@ FG_INLINE V FGK(act_v)(int act, V x)
 }
 
 #ifndef FG_OWN_TILE
-/* acc[r][g0 .. g0+ng) = A[r, :K] . P[:, vectors g0 .. g0+ng) for r < mr (mr, g0, ng constant
- * after inlining, so the accumulators live in registers). */
-FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, int64_t K, const float *A,
-                         int64_t lda, const float *P, V acc[MR][VPB])
+/* acc[r][g0 .. g0+ng) = A[r, :K] . P[:, vectors g0 .. g0+ng) for r < mr, P a block of bw
+ * floats a row (mr, g0, ng, bw constant after inlining, so the accumulators live in
+ * registers). */
+FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, const int bw, int64_t K,
+                         const float *A, int64_t lda, const float *P, V acc[][VPB])
 {
     for (int r = 0; r < mr; r++)
         for (int g = 0; g < ng; g++) acc[r][g0 + g] = V_ZERO();
     for (int64_t k = 0; k < K; k++) {
-        const float *w = P + k * FG_BLOCK3 + g0 * VL;
+        const float *w = P + k * bw + g0 * VL;
         V wv[VPB];
         for (int g = 0; g < ng; g++) wv[g] = V_LOAD(w + g * VL);
         for (int r = 0; r < mr; r++) {
@@ -87,29 +104,47 @@ FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, int64_t K, co
 }
 #endif
 
-FG_INLINE void FGK(gemm_rows)(const int mr, int64_t K, const float *A, int64_t lda,
+FG_INLINE void FGK(gemm_rows)(const int mr, const int gates, int64_t K, const float *A, int64_t lda,
                               const float *P, const float *bias, float *C, int64_t ldc)
 {
-    V acc[MR][VPB];
-    FGK(tile)(mr, 0, VPB, K, A, lda, P, acc);
+    V acc[FG_TILE_ROWS_MAX][VPB];
+    FGK(tile)(mr, 0, gates * VPG, gates * FG_BLOCK, K, A, lda, P, acc);
     for (int r = 0; r < mr; r++)
-        for (int g = 0; g < VPB; g++)
+        for (int g = 0; g < gates * VPG; g++)
             V_STORE(C + r * ldc + g * VL, V_ADD(acc[r][g], V_LOAD(bias + g * VL)));
 }
 
-static void FGK(gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const float *P,
-                      int64_t jb0, int64_t jb1, const float *bias, float *C, int64_t ldc)
+FG_INLINE void FGK(gemm_of)(const int gates, int64_t M, int64_t K, const float *A, int64_t lda,
+                            const float *P, int64_t jb0, int64_t jb1, const float *bias, float *C,
+                            int64_t ldc)
 {
+    const int bw = gates * FG_BLOCK;
     for (int64_t jb = jb0; jb < jb1; jb++) {
-        const float *Pj = P + jb * FG_PANEL_ROWS(K) * FG_BLOCK3, *bj = bias + jb * FG_BLOCK3;
-        float *Cj = C + jb * FG_BLOCK3;
-#define GEMM_ROWS(mr) FGK(gemm_rows)(mr, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc)
-        FG_ROW_TILES(M, m, GEMM_ROWS)
+        const float *Pj = P + jb * FG_PANEL_ROWS(K) * bw, *bj = bias + jb * bw;
+        float *Cj = C + jb * bw;
+#define GEMM_ROWS(mr) FGK(gemm_rows)(mr, gates, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc)
+        FG_ROW_TILES(M, m, FG_TILE_ROWS(gates), GEMM_ROWS)
 #undef GEMM_ROWS
     }
 }
 
-/* reset_after=1 gate math for one row of one block from its accumulators:
+static void FGK(gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const float *P, int gates,
+                      int64_t jb0, int64_t jb1, const float *bias, float *C, int64_t ldc)
+{
+    switch (gates) {
+    case 1:
+        FGK(gemm_of)(1, M, K, A, lda, P, jb0, jb1, bias, C, ldc);
+        break;
+    case 4:
+        FGK(gemm_of)(4, M, K, A, lda, P, jb0, jb1, bias, C, ldc);
+        break;
+    default:
+        FGK(gemm_of)(3, M, K, A, lda, P, jb0, jb1, bias, C, ldc);
+        break;
+    }
+}
+
+/* GRU reset_after=1 gate math for one row of one block from its accumulators:
  * z = ract(xz + (hUz + bz)), r = ract(xr + (hUr + br)), hh = act(xh + r*(hUh + bh)),
  * h' = z*h + (1-z)*hh. xw, b point at the block's 48 columns; h, o at its 16 units. */
 FG_INLINE void FGK(after_out)(const V *acc, const float *xw, const float *b, const float *h,
@@ -129,33 +164,90 @@ FG_INLINE void FGK(after_out)(const V *acc, const float *xw, const float *b, con
     }
 }
 
-/* Rows 0 .. mr of block jb (units j0 ..): XW, bj, Hout point at the block, H at the row. */
-FG_INLINE void FGK(after_rows)(const int mr, int64_t units, const float *H, int64_t ldh,
-                               int64_t j0, const float *XW, int64_t ldxw, const float *Pj,
-                               const float *bj, int act, int ract, float *Hout, int64_t ldo)
+/* LSTM gate math for one row of one block: i, f, o = ract(x + hU), g = act(xc + hUc),
+ * c' = f*c + i*g, h' = o*act(c'). cin, cout, o point at the block's 16 units. */
+FG_INLINE void FGK(lstm_out)(const V *acc, const float *xw, const float *cin, float *cout, float *o,
+                             int act, int ract)
 {
-    V acc[MR][VPB];
-    FGK(tile)(mr, 0, VPB, units, H, ldh, Pj, acc);
-    for (int r = 0; r < mr; r++)
-        FGK(after_out)(acc[r], XW + r * ldxw, bj, H + r * ldh + j0, Hout + r * ldo, act, ract);
+    for (int v = 0; v < VPG; v++) {
+        int c = v * VL;
+        V i = FGK(act_v)(ract, V_ADD(V_LOAD(xw + c), acc[v]));
+        V f = FGK(act_v)(ract, V_ADD(V_LOAD(xw + FG_BLOCK + c), acc[VPG + v]));
+        V g = FGK(act_v)(act, V_ADD(V_LOAD(xw + 2 * FG_BLOCK + c), acc[2 * VPG + v]));
+        V og = FGK(act_v)(ract, V_ADD(V_LOAD(xw + 3 * FG_BLOCK + c), acc[3 * VPG + v]));
+        V cn = V_ADD(V_MUL(f, V_LOAD(cin + c)), V_MUL(i, g));
+        V_STORE(cout + c, cn);
+        V_STORE(o + c, V_MUL(og, FGK(act_v)(act, cn)));
+    }
 }
 
-static void FGK(step_after)(int64_t M, int64_t units, const float *H, int64_t ldh,
-                            const float *XW, int64_t ldxw, const float *U, const float *brec,
-                            int64_t jb0, int64_t jb1, int desc, int act, int ract, float *Hout,
-                            int64_t ldo)
+/* SimpleRNN: h' = act(x.W + b + h.U) for one row of one block. */
+FG_INLINE void FGK(rnn_out)(const V *acc, const float *xw, float *o, int act)
 {
+    for (int v = 0; v < VPG; v++)
+        V_STORE(o + v * VL, FGK(act_v)(act, V_ADD(V_LOAD(xw + v * VL), acc[v])));
+}
+
+/* Rows 0 .. mr of block jb (units j0 ..) of `cell`: XW, bj, Hout point at the block, H, Cin,
+ * Cout at the row (Cin / Cout: LSTM only). */
+FG_INLINE void FGK(cell_rows)(const int cell, const int mr, int64_t units, const float *H,
+                              int64_t ldh, int64_t j0, const float *XW, int64_t ldxw,
+                              const float *Pj, const float *bj, const float *Cin, float *Cout,
+                              int64_t ldc, int act, int ract, float *Hout, int64_t ldo)
+{
+    const int gates = fg_cell_gates(cell);
+    V acc[FG_TILE_ROWS_MAX][VPB];
+    FGK(tile)(mr, 0, gates * VPG, gates * FG_BLOCK, units, H, ldh, Pj, acc);
+    for (int r = 0; r < mr; r++) {
+        const float *xw = XW + r * ldxw;
+        float *o = Hout + r * ldo;
+        if (cell == FG_CELL_LSTM)
+            FGK(lstm_out)(acc[r], xw, Cin + r * ldc + j0, Cout + r * ldc + j0, o, act, ract);
+        else if (cell == FG_CELL_SIMPLE_RNN)
+            FGK(rnn_out)(acc[r], xw, o, act);
+        else
+            FGK(after_out)(acc[r], xw, bj, H + r * ldh + j0, o, act, ract);
+    }
+}
+
+FG_INLINE void FGK(step_of)(const int cell, int64_t M, int64_t units, const float *H, int64_t ldh,
+                            const float *XW, int64_t ldxw, const float *U, const float *brec,
+                            const float *Cin, float *Cout, int64_t ldc, int64_t jb0, int64_t jb1,
+                            int desc, int act, int ract, float *Hout, int64_t ldo)
+{
+    const int gates = fg_cell_gates(cell), bw = gates * FG_BLOCK;
     for (int64_t n = jb0; n < jb1; n++) {
         int64_t jb = FG_BLOCK_AT(n, jb0, jb1, desc);
-        const float *Pj = U + jb * FG_PANEL_ROWS(units) * FG_BLOCK3, *bj = brec + jb * FG_BLOCK3;
-        const float *XWj = XW + jb * FG_BLOCK3;
+        const float *Pj = U + jb * FG_PANEL_ROWS(units) * bw, *bj = brec + jb * bw;
+        const float *XWj = XW + jb * bw;
         float *Oj = Hout + jb * FG_BLOCK;
         int64_t j0 = jb * FG_BLOCK;
-#define AFTER_ROWS(mr)                                                                         \
-    FGK(after_rows)(mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj, act, ract,  \
-                    Oj + m * ldo, ldo)
-        FG_ROW_TILES(M, m, AFTER_ROWS)
-#undef AFTER_ROWS
+#define CELL_ROWS(mr)                                                                              \
+    FGK(cell_rows)(cell, mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj,            \
+                   Cin + m * ldc, Cout + m * ldc, ldc, act, ract, Oj + m * ldo, ldo)
+        FG_ROW_TILES(M, m, FG_TILE_ROWS(gates), CELL_ROWS)
+#undef CELL_ROWS
+    }
+}
+
+static void FGK(step_cell)(int cell, int64_t M, int64_t units, const float *H, int64_t ldh,
+                           const float *XW, int64_t ldxw, const float *U, const float *brec,
+                           const float *Cin, float *Cout, int64_t ldc, int64_t jb0, int64_t jb1,
+                           int desc, int act, int ract, float *Hout, int64_t ldo)
+{
+    switch (cell) {
+    case FG_CELL_LSTM:
+        FGK(step_of)(FG_CELL_LSTM, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc, jb0, jb1,
+                     desc, act, ract, Hout, ldo);
+        break;
+    case FG_CELL_SIMPLE_RNN:
+        FGK(step_of)(FG_CELL_SIMPLE_RNN, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc, jb0,
+                     jb1, desc, act, ract, Hout, ldo);
+        break;
+    default:
+        FGK(step_of)(FG_CELL_GRU, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc, jb0, jb1,
+                     desc, act, ract, Hout, ldo);
+        break;
     }
 }
 
@@ -164,8 +256,8 @@ FG_INLINE void FGK(zr_rows)(const int mr, int64_t units, const float *H, int64_t
                             const float *XW, int64_t ldxw, const float *Pj, int ract, float *Z,
                             float *RH, int64_t ldz)
 {
-    V acc[MR][VPB];
-    FGK(tile)(mr, 0, 2 * VPG, units, H, ldh, Pj, acc);
+    V acc[FG_TILE_ROWS_MAX][VPB];
+    FGK(tile)(mr, 0, 2 * VPG, FG_BLOCK3, units, H, ldh, Pj, acc);
     for (int r = 0; r < mr; r++) {
         for (int v = 0; v < VPG; v++) {
             const float *xw = XW + r * ldxw + v * VL;
@@ -190,7 +282,7 @@ static void FGK(step_before_zr)(int64_t M, int64_t units, const float *H, int64_
 #define ZR_ROWS(mr)                                                                            \
     FGK(zr_rows)(mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, ract, Z + m * ldz, \
                  RH + m * ldz, ldz)
-        FG_ROW_TILES(M, m, ZR_ROWS)
+        FG_ROW_TILES(M, m, MR, ZR_ROWS)
 #undef ZR_ROWS
     }
 }
@@ -201,8 +293,8 @@ FG_INLINE void FGK(h_rows)(const int mr, int64_t units, const float *H, int64_t 
                            const float *Z, const float *RH, int64_t ldz, float *Hout,
                            int64_t ldo)
 {
-    V acc[MR][VPB];
-    FGK(tile)(mr, 2 * VPG, VPG, units, RH, ldz, Pj, acc);
+    V acc[FG_TILE_ROWS_MAX][VPB];
+    FGK(tile)(mr, 2 * VPG, VPG, FG_BLOCK3, units, RH, ldz, Pj, acc);
     const V one = V_SET1(1.0f);
     for (int r = 0; r < mr; r++) {
         for (int v = 0; v < VPG; v++) {
@@ -226,7 +318,7 @@ static void FGK(step_before_h)(int64_t M, int64_t units, const float *H, int64_t
 #define H_ROWS(mr)                                                                             \
     FGK(h_rows)(mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, act, Z + m * ldz,   \
                 RH + m * ldz, ldz, Hout + m * ldo, ldo)
-        FG_ROW_TILES(M, m, H_ROWS)
+        FG_ROW_TILES(M, m, MR, H_ROWS)
 #undef H_ROWS
     }
 }
@@ -243,5 +335,5 @@ static void FGK(act_inplace)(int act, float *x, int64_t n)
     }
 }
 
-#define FG_KERNEL_TABLE                                                                        \
-    {FGK(gemm), FGK(step_after), FGK(step_before_zr), FGK(step_before_h), FGK(act_inplace)}
+#define FG_KERNEL_TABLE                                                                            \
+    {FGK(gemm), FGK(step_cell), FGK(step_before_zr), FGK(step_before_h), FGK(act_inplace)}

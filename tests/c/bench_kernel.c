@@ -21,7 +21,8 @@ static double bench(const char *isa, int nthreads, int64_t B, int64_t T, int rep
                     clockid_t clock)
 {
     const int F = 64, u = 256;
-    fg_gru_config cfg = {F, u, reset_after, 1, FG_ACT_TANH, FG_ACT_SIGMOID, FG_PRECISION_FP32};
+    fg_gru_config cfg = {
+        F, u, reset_after, 1, FG_ACT_TANH, FG_ACT_SIGMOID, FG_PRECISION_FP32, FG_CELL_GRU};
     float *W = calloc((size_t)F * 3 * u, 4), *U = calloc((size_t)u * 3 * u, 4);
     float *b = calloc(6 * (size_t)u, 4), *x = calloc((size_t)(B * T * F), 4);
     float *y = malloc(sizeof(float) * (size_t)(B * T * u));

@@ -35,8 +35,8 @@ static void *zalloc(size_t bytes)
 /* gemm on both tables for one shape; 1 when bitwise equal. */
 static int gemm_case(int64_t M, int64_t K, int64_t units, int64_t jb0)
 {
-    fg_gru_config cfg = {(int32_t)K, (int32_t)units, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID,
-                         FG_PRECISION_BF16};
+    fg_gru_config cfg = {(int32_t)K,     (int32_t)units,    1,          1, FG_ACT_TANH,
+                         FG_ACT_SIGMOID, FG_PRECISION_BF16, FG_CELL_GRU};
     int64_t nblk = (units + FG_BLOCK - 1) / FG_BLOCK, lda = K + 3, ldc = 3 * nblk * FG_BLOCK;
     float *W = zalloc((size_t)(K * 3 * units) * 4), *R = zalloc((size_t)(units * 3 * units) * 4);
     float *b = zalloc((size_t)(6 * units) * 4), *A = zalloc((size_t)(M * lda) * 4);
@@ -50,8 +50,8 @@ static int gemm_case(int64_t M, int64_t K, int64_t units, int64_t jb0)
     /* the W panel starts the image, the input bias follows both panels */
     const float *P = packed;
     const float *bias = P + nblk * ((K + 1) / 2 + (units + 1) / 2) * FG_BLOCK3;
-    fg_kernels_bf16_avx512.gemm(M, K, A, lda, P, jb0, nblk, bias, C1, ldc);
-    fg_kernels_bf16_portable.gemm(M, K, A, lda, P, jb0, nblk, bias, C2, ldc);
+    fg_kernels_bf16_avx512.gemm(M, K, A, lda, P, 3, jb0, nblk, bias, C1, ldc);
+    fg_kernels_bf16_portable.gemm(M, K, A, lda, P, 3, jb0, nblk, bias, C2, ldc);
     ok = ok && memcmp(C1, C2, (size_t)(M * ldc) * 4) == 0;
     int nonzero = 0;
     for (int64_t i = jb0 * FG_BLOCK3; i < ldc; i++) nonzero |= C1[i] != 0.0f;
@@ -65,7 +65,7 @@ static int gemm_case(int64_t M, int64_t K, int64_t units, int64_t jb0)
 
 static void round_trip(void)
 {
-    fg_gru_config cfg = {5, 20, 0, 1, FG_ACT_TANH, FG_ACT_SIGMOID, FG_PRECISION_BF16};
+    fg_gru_config cfg = {5, 20, 0, 1, FG_ACT_TANH, FG_ACT_SIGMOID, FG_PRECISION_BF16, FG_CELL_GRU};
     float W[5 * 60], R[20 * 60], b[60], W2[5 * 60], R2[20 * 60], b2[60];
     for (int i = 0; i < 5 * 60; i++) W[i] = frand();
     for (int i = 0; i < 20 * 60; i++) R[i] = frand();

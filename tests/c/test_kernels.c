@@ -52,14 +52,16 @@ typedef struct problem {
     void *packed;
 } problem;
 
-static void make_problem(problem *p, int F, int u, int reset_after, int use_bias, int act,
-                         int ract, int64_t B, int64_t T)
+/* A problem for `cell` (FG_CELL_*; weights sized for the largest, an LSTM's 4 gates). */
+static void make_cell_problem(problem *p, int cell, int F, int u, int reset_after, int use_bias,
+                              int act, int ract, int64_t B, int64_t T)
 {
-    fg_gru_config cfg = {F, u, reset_after, use_bias, act, ract, FG_PRECISION_FP32};
+    fg_gru_config cfg = {F, u, reset_after, use_bias, act, ract, FG_PRECISION_FP32, cell};
     p->cfg = cfg;
     p->B = B, p->T = T;
-    p->W = malloc(sizeof(float) * F * 3 * u), fill(p->W, (size_t)F * 3 * u, 1.0f / sqrtf((float)F));
-    p->U = malloc(sizeof(float) * u * 3 * u), fill(p->U, (size_t)u * 3 * u, 1.0f / sqrtf((float)u)); /* keeps relu / gelu states bounded */
+    p->W = malloc(sizeof(float) * F * 4 * u), fill(p->W, (size_t)F * 4 * u, 1.0f / sqrtf((float)F));
+    p->U = malloc(sizeof(float) * u * 4 * u),
+    fill(p->U, (size_t)u * 4 * u, 1.0f / sqrtf((float)u)); /* keeps relu / gelu states bounded */
     p->b = malloc(sizeof(float) * 6 * u), fill(p->b, 6 * (size_t)u, 0.5f);
     p->x = malloc(sizeof(float) * B * T * F), fill(p->x, (size_t)(B * T * F), 1.0f);
     p->h0 = malloc(sizeof(float) * B * u), fill(p->h0, (size_t)(B * u), 0.8f);
@@ -70,6 +72,12 @@ static void make_problem(problem *p, int F, int u, int reset_after, int use_bias
     p->packed = fg_aligned_alloc(64, bytes);
     int st = fg_gru_pack(&p->cfg, p->W, p->U, use_bias ? p->b : NULL, p->packed);
     CHECK(st == FG_OK, "pack: %s", fg_last_error());
+}
+
+static void make_problem(problem *p, int F, int u, int reset_after, int use_bias, int act, int ract,
+                         int64_t B, int64_t T)
+{
+    make_cell_problem(p, FG_CELL_GRU, F, u, reset_after, use_bias, act, ract, B, T);
 }
 
 static void free_problem(problem *p)
@@ -122,41 +130,50 @@ static void test_isa_paths_and_threads(size_t nshapes)
     const int isas[] = {FG_ISA_AVX2, FG_ISA_AVX512, FG_ISA_NEON};
     double worst[3] = {0};
     int runs = 0;
-    for (size_t s = 0; s < nshapes && s < sizeof shapes / sizeof *shapes; s++)
-        for (size_t a = 0; a < sizeof acts / sizeof *acts; a++)
-            for (int opt = 0; opt < 128; opt++) {
-                int ra = opt & 1, ub = opt >> 1 & 1, masked = opt >> 2 & 1, h0 = opt >> 3 & 1;
-                int gb = opt >> 4 & 1, rs = opt >> 5 & 1, zo = opt >> 6 & 1;
-                problem p;
-                int64_t B = 37, T = 25, u = shapes[s][1]; /* the larger shapes run on 2 threads */
-                make_problem(&p, shapes[s][0], (int)u, ra, ub, acts[a][0], acts[a][1], B, T);
-                size_t ny = (size_t)(rs ? B * T * u : B * u), nh = (size_t)(B * u);
-                float *y0 = malloc(ny * 4), *h0f = malloc(nh * 4), *y1 = malloc(ny * 4),
-                      *h1f = malloc(nh * 4);
-                int st = run(&p, "scalar", 1, masked, h0, gb, rs, zo, y0, h0f);
-                CHECK(st == FG_OK, "scalar run: %s", fg_last_error());
-                for (int i = 0; i < 3; i++) {
-                    if (!(fg_isa_available() & (unsigned)isas[i])) continue;
-                    const char *name = fg_isa_name(isas[i]);
-                    run(&p, name, 1, masked, h0, gb, rs, zo, y1, h1f);
-                    double d = fmax(max_diff(y0, y1, ny), max_diff(h0f, h1f, nh));
-                    if (d > worst[i]) worst[i] = d;
-                    CHECK(d < 2e-5, "%s vs scalar %g (F=%d u=%d acts %d,%d opt %d)", name, d,
-                          shapes[s][0], (int)u, acts[a][0], acts[a][1], opt);
-                    /* threads: bitwise identical on the same ISA */
-                    float *y2 = malloc(ny * 4), *h2f = malloc(nh * 4);
-                    run(&p, name, 2, masked, h0, gb, rs, zo, y2, h2f);
-                    CHECK(memcmp(y1, y2, ny * 4) == 0 && memcmp(h1f, h2f, nh * 4) == 0,
-                          "%s: 1 vs 2 threads differ (opt %d)", name, opt);
-                    free(y2), free(h2f);
+    for (int cell = FG_CELL_GRU; cell <= FG_CELL_SIMPLE_RNN; cell++)
+        for (size_t s = 0; s < nshapes && s < sizeof shapes / sizeof *shapes; s++)
+            for (size_t a = 0; a < sizeof acts / sizeof *acts; a++)
+                for (int opt = 0; opt < 128; opt++) {
+                    int ra = opt & 1, ub = opt >> 1 & 1, masked = opt >> 2 & 1, h0 = opt >> 3 & 1;
+                    int gb = opt >> 4 & 1, rs = opt >> 5 & 1, zo = opt >> 6 & 1;
+                    /* reset_after is the GRU's; the other cells take every other activation pair
+                     * (fused, the Keras 2 hard sigmoid, the unfused softmax step) */
+                    if (cell != FG_CELL_GRU && (ra || a % 2)) continue;
+                    problem p;
+                    int64_t B = 37, T = 25,
+                            u = shapes[s][1]; /* the larger shapes run on 2 threads */
+                    /* a SimpleRNN has no recurrent activation */
+                    int ract = cell == FG_CELL_SIMPLE_RNN ? FG_ACT_LINEAR : acts[a][1];
+                    make_cell_problem(&p, cell, shapes[s][0], (int)u, ra, ub, acts[a][0], ract, B,
+                                      T);
+                    size_t ny = (size_t)(rs ? B * T * u : B * u), nh = (size_t)(B * u);
+                    float *y0 = malloc(ny * 4), *h0f = malloc(nh * 4), *y1 = malloc(ny * 4),
+                          *h1f = malloc(nh * 4);
+                    int st = run(&p, "scalar", 1, masked, h0, gb, rs, zo, y0, h0f);
+                    CHECK(st == FG_OK, "scalar run: %s", fg_last_error());
+                    for (int i = 0; i < 3; i++) {
+                        if (!(fg_isa_available() & (unsigned)isas[i])) continue;
+                        const char *name = fg_isa_name(isas[i]);
+                        run(&p, name, 1, masked, h0, gb, rs, zo, y1, h1f);
+                        double d = fmax(max_diff(y0, y1, ny), max_diff(h0f, h1f, nh));
+                        if (d > worst[i]) worst[i] = d;
+                        CHECK(d < 2e-5, "%s vs scalar %g (cell %d F=%d u=%d acts %d,%d opt %d)",
+                              name, d, cell, shapes[s][0], (int)u, acts[a][0], ract, opt);
+                        /* threads: bitwise identical on the same ISA */
+                        float *y2 = malloc(ny * 4), *h2f = malloc(nh * 4);
+                        run(&p, name, 2, masked, h0, gb, rs, zo, y2, h2f);
+                        CHECK(memcmp(y1, y2, ny * 4) == 0 && memcmp(h1f, h2f, nh * 4) == 0,
+                              "%s: 1 vs 2 threads differ (opt %d)", name, opt);
+                        free(y2), free(h2f);
+                    }
+                    runs++;
+                    free(y0), free(h0f), free(y1), free(h1f);
+                    free_problem(&p);
                 }
-                runs++;
-                free(y0), free(h0f), free(y1), free(h1f);
-                free_problem(&p);
-            }
     for (int i = 0; i < 3; i++)
         if (fg_isa_available() & (unsigned)isas[i])
-            printf("%-7s vs scalar: max diff %.3g (abs, relative above 1) over %d runs (1 vs 2 threads bitwise)\n",
+            printf("%-7s vs scalar: max diff %.3g (abs, relative above 1) over %d runs of the GRU, "
+                   "LSTM and SimpleRNN cells (1 vs 2 threads bitwise)\n",
                    fg_isa_name(isas[i]), worst[i], runs);
 }
 
@@ -250,8 +267,8 @@ static void test_block_order(void)
             const fg_kernels *k = fg_kernels_for(isas[i]);
             for (int d = 0; d < 2; d++) {
                 if (ra) {
-                    k->step_after(M, u, H, up, XW, 3 * up, U, brec, 1, nb, d, FG_ACT_TANH,
-                                  FG_ACT_SIGMOID, out[d], up);
+                    k->step_cell(FG_CELL_GRU, M, u, H, up, XW, 3 * up, U, brec, NULL, NULL, 0, 1,
+                                 nb, d, FG_ACT_TANH, FG_ACT_SIGMOID, out[d], up);
                 } else {
                     k->step_before_zr(M, u, H, up, XW, 3 * up, U, 1, nb, d, FG_ACT_SIGMOID,
                                       Z[d], RH[d], up);
@@ -381,7 +398,7 @@ static void test_state_written_into_y(void)
 
 static void test_errors_and_cancel(void)
 {
-    fg_gru_config bad = {0, 8, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID, FG_PRECISION_FP32};
+    fg_gru_config bad = {0, 8, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID, FG_PRECISION_FP32, FG_CELL_GRU};
     CHECK(fg_gru_check_config(&bad) == FG_ERR_ARG && strstr(fg_last_error(), "input_dim"),
           "input_dim 0 accepted: %s", fg_last_error());
     CHECK(fg_gru_packed_bytes(&bad) == 0, "packed bytes for a bad config");

@@ -34,7 +34,8 @@ typedef struct shared {
 
 /* The units split's layer: batch 1, 128 units (8 blocks), h0 carried in place. */
 enum { GRU_F = 64, GRU_U = 128, GRU_T = 8 };
-static const fg_gru_config gru_cfg = {GRU_F, GRU_U, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID};
+static const fg_gru_config gru_cfg = {
+    GRU_F, GRU_U, 1, 1, FG_ACT_TANH, FG_ACT_SIGMOID, FG_PRECISION_FP32, FG_CELL_GRU};
 static float gru_x[GRU_T * GRU_F];
 
 static int run_gru(const shared *s, int nthreads, float *y) {
