@@ -209,7 +209,7 @@ static void attend(const attention_job *J, int64_t b, int64_t h, float *scratch)
     switch (o->iattr[ATTENTION_SCORE_MODE]) {
     case SCORE_DOT:
         pack_panels(k, ldq, dk, tk, 1, KP);
-        J->kern->gemm(tq, dk, Q, dk, KP, 0, blocks(tk), zero, S, sk);
+        J->kern->gemm(tq, dk, Q, dk, KP, 3, 0, blocks(tk), zero, S, sk);
         if (scale)
             for (int64_t i = 0; i < tq; i++)
                 for (int64_t j = 0; j < tk; j++) S[i * sk + j] *= scale[0];
@@ -229,7 +229,7 @@ static void attend(const attention_job *J, int64_t b, int64_t h, float *scratch)
         if (scores_out) memcpy(scores_out + (b * tq + i) * tk, S + i * sk, (size_t)tk * 4);
     }
     pack_panels(v, ldv, tk, dv, 0, VP);
-    J->kern->gemm(tq, tk, S, sk, VP, 0, blocks(dv), zero, O, sv);
+    J->kern->gemm(tq, tk, S, sk, VP, 3, 0, blocks(dv), zero, O, sv);
     float *y = (float *)r->out[0] + b * tq * ldv + h * dv;
     int zero_rows = o->iattr[ATTENTION_QUERY_MASK_ROWS] && qm;
     for (int64_t i = 0; i < tq; i++) {

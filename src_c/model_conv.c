@@ -308,11 +308,11 @@ static void conv_chunk(const fg_kernels *k, const model_op *o, const conv_geom *
         }
         const float *bias = P + nblk * rows * FG_BLOCK3;
         float *C = y + t0 * g->cout + grp * g->cout_g;
-        if (whole) k->gemm(n, rows, A, lda, P, 0, whole, bias, C, g->cout);
+        if (whole) k->gemm(n, rows, A, lda, P, 3, 0, whole, bias, C, g->cout);
         if (!tail) continue;
         _Alignas(64) float buf[CONV_ROW_CHUNK * FG_BLOCK3];
-        k->gemm(n, rows, A, lda, P + whole * rows * FG_BLOCK3, 0, 1, bias + whole * FG_BLOCK3,
-                buf, FG_BLOCK3);
+        k->gemm(n, rows, A, lda, P + whole * rows * FG_BLOCK3, 3, 0, 1,
+                bias + whole * FG_BLOCK3, buf, FG_BLOCK3);
         for (int64_t r = 0; r < n; r++)
             memcpy(C + r * g->cout + whole * FG_BLOCK3, buf + r * FG_BLOCK3, (size_t)tail * 4);
     }
