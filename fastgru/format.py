@@ -21,9 +21,9 @@ from .registry import MAX_OP_INPUTS, OP_BY_NAME, OPS
 from .spec import ACTIVATIONS, GruConfig, ModelSpec, OpSpec
 
 MAGIC = b"FGRUIMG\0"
-# Minor 1 added the float16 / bfloat16 weight dtypes; a float32 image is still written as 1.0,
-# the lowest version that describes it, so every 1.x reader takes it.
-MAJOR, MINOR, MINOR_16BIT_WEIGHTS = 1, 0, 1
+# Minor 1 added the float16 / bfloat16 weight dtypes, minor 2 the custom_gru op; an image is
+# written with the lowest version that describes it, so every reader that can run it takes it.
+MAJOR, MINOR, MINOR_16BIT_WEIGHTS, MINOR_CUSTOM_GRU = 1, 0, 1, 2
 HEADER_BYTES = 128
 ALIGN = 64
 ABSENT = 0xFFFFFFFF
@@ -40,13 +40,15 @@ assert (HEADER.size, TENSOR.size, OP.size, WEIGHT.size) == (HEADER_BYTES, 32, 96
 DTYPES = {"float32": 0, "int32": 1, "bool": 2}
 # Stored weight dtypes (the weight record's dtype field); compute is float32 whatever they are.
 WEIGHT_DTYPES = {"float32": 0, "float16": 1, "bfloat16": 2}
-LAYOUT_PLAIN, LAYOUT_GRU_PACKED = 0, 1
+# LAYOUT_CUSTOM_PROGRAM: a custom_gru op's bytecode, always stored as float32
+LAYOUT_PLAIN, LAYOUT_GRU_PACKED, LAYOUT_CUSTOM_PROGRAM = 0, 1, 2
 MAX_RANK = 4
 MAX_TIME_AXES = 8
 
 # Op kind ids and the weight slots of each kind, in slot order (fastgru/registry.py).
 OP_IDS = {op.name: op.id for op in OPS}
-WEIGHT_SLOTS = {op.name: op.weights for op in OPS if op.name != "gru"}
+GRU_KINDS = ("gru", "custom_gru")
+WEIGHT_SLOTS = {op.name: op.weights for op in OPS if op.name not in GRU_KINDS}
 GRU_PARTS = ("kernel", "recurrent_kernel", "bias")
 
 
@@ -139,6 +141,16 @@ def gru_config(op: OpSpec) -> GruConfig:
                      recurrent_activation=_activation_id(op, "recurrent_activation", "sigmoid"))
 
 
+def _custom_gru_packing(op: OpSpec, arrays: dict, config: GruConfig):
+    """A custom_gru's weights in z, r, h block order, and the config to pack them with: a 2-D
+    bias packs its recurrent row whatever the cell's reset_after (its hz, hr, hh take it)."""
+    cell = op.attrs["cell"]
+    order = cell.block_permutation(config.units)
+    ordered = {k: None if v is None else np.asarray(v)[..., order] for k, v in arrays.items()}
+    bias = ordered["bias"]
+    return ordered, config._replace(reset_after=int(bias is not None and bias.ndim == 2))
+
+
 def _slots(values: dict, names: tuple, size: int, zero) -> list:
     """An op record's iattr / fattr array: each value at its name's slot in the registry."""
     return [values[names[k]] if k < len(names) else zero for k in range(size)]
@@ -183,9 +195,12 @@ class _Packer:
                                f"{MAX_RANK}")
         return self.add_weight(arr, LAYOUT_PLAIN, arr.shape)
 
-    def weight_bytes(self, data: np.ndarray) -> bytes:
+    def weight_dtype(self, layout: int) -> str:
+        return "float32" if layout == LAYOUT_CUSTOM_PROGRAM else self.dtype
+
+    def weight_bytes(self, data: np.ndarray, layout: int) -> bytes:
         """The stored bytes of a weight; exact, as `data` holds already-rounded values."""
-        if self.dtype == "float32":
+        if self.weight_dtype(layout) == "float32":
             return data.astype("<f4").tobytes()
         return _narrow(data, self.dtype).astype("<u2" if self.dtype == "bfloat16"
                                                 else "<f2").tobytes()
@@ -201,7 +216,7 @@ class _Packer:
         inputs, outputs = list(op.inputs), list(op.outputs)
         weight_ids: Dict[str, int] = {}
         ivals, fvals = {}, {}
-        if op.kind == "gru":
+        if op.kind in GRU_KINDS:
             inputs += [None] * (3 - len(inputs))
             outputs += [None] * (2 - len(outputs))
             config = gru_config(op)
@@ -212,7 +227,11 @@ class _Packer:
                      "stateful": int(bool(a.get("stateful")))}
             wid = self.gru_weight(op, config)
             slots = [wid]
-            weight_ids = {part: wid for part in GRU_PARTS}
+            if op.kind == "custom_gru":   # the Keras weights keep records of their own
+                program = op.attrs["cell"].program
+                slots.append(self.add_weight(program, LAYOUT_CUSTOM_PROGRAM, program.shape))
+            else:
+                weight_ids = {part: wid for part in GRU_PARTS}
         else:
             slots = []
             for name in WEIGHT_SLOTS[op.kind]:
@@ -258,6 +277,8 @@ class _Packer:
         arrays = {part: op.weights.get(part) for part in GRU_PARTS}
         if not config.use_bias:
             arrays["bias"] = None
+        if op.kind == "custom_gru":
+            arrays, config = _custom_gru_packing(op, arrays, config)
         # Packing only moves values, so rounding before it equals rounding the packed weight.
         cast = {k: None if v is None else
                 round_weight(v, self.dtype, f"layer '{op.layer}' weight '{k}'")
@@ -417,7 +438,7 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
             "params": int(sum(int(np.prod(r["shape"])) for r in refs)),
             "weights": refs, "highlights": _highlights(layer.config or {}),
         })
-    grus = [op for op in spec.ops if op.kind == "gru"]
+    grus = [op for op in spec.ops if op.kind in GRU_KINDS]
     states = [{"layer": op.layer, "slot": slot, "units": gru_config(op).units}
               for slot, op in enumerate(grus) if op.attrs.get("stateful")]
     meta = json.dumps({
@@ -440,11 +461,12 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
         at = _align(at + len(blob))
     weight_records, data_at, blobs = [], [], []
     for data, layout, dims in p.weights:
-        blob = p.weight_bytes(data)
+        blob = p.weight_bytes(data, layout)
         blobs.append(blob)
         data_at.append(at)
         padded = list(dims) + [0] * (MAX_RANK - len(dims))
-        weight_records.append(WEIGHT.pack(at, len(blob), WEIGHT_DTYPES[dtype], layout,
+        weight_records.append(WEIGHT.pack(at, len(blob), WEIGHT_DTYPES[p.weight_dtype(layout)],
+                                          layout,
                                           len(dims), *padded, 0))
         at = _align(at + len(blob))
     sections[2] = b"".join(weight_records)
@@ -454,7 +476,8 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
         image[off:off + len(blob)] = blob
     for off, blob in zip(data_at, blobs):
         image[off:off + len(blob)] = blob
-    minor = MINOR if dtype == "float32" else MINOR_16BIT_WEIGHTS
+    minor = (MINOR_CUSTOM_GRU if any(op.kind == "custom_gru" for op in spec.ops) else
+             MINOR if dtype == "float32" else MINOR_16BIT_WEIGHTS)
     header = HEADER.pack(MAGIC, MAJOR, minor, HEADER_BYTES, len(image), 0, 0,
                          len(spec.tensors), len(spec.ops), len(p.weights), len(p.index),
                          len(spec.inputs), len(spec.outputs), int(spec.stateful_batch or 0),

@@ -33,12 +33,12 @@ class OpKind(NamedTuple):
 
 
 _NORM_IATTRS = ("center", "scale")
+_GRU_IATTRS = ("units", "activation", "recurrent_activation", "reset_after", "use_bias",
+               "go_backwards", "return_sequences", "zero_output_for_mask", "stateful",
+               "input_dim")
 _MANY = MAX_OP_INPUTS
 OPS = (
-    OpKind(0, "gru", 3, 3, 2, ("packed",),
-           ("units", "activation", "recurrent_activation", "reset_after", "use_bias",
-            "go_backwards", "return_sequences", "zero_output_for_mask", "stateful",
-            "input_dim")),
+    OpKind(0, "gru", 3, 3, 2, ("packed",), _GRU_IATTRS),
     OpKind(1, "dense", 1, 1, 1, ("kernel", "bias"), ("activation", "use_bias")),
     OpKind(2, "embedding", 1, 1, 1, ("embeddings",), ()),
     OpKind(3, "compute_mask", 1, 1, 1, (), (), ("value",)),
@@ -55,6 +55,9 @@ OPS = (
     OpKind(13, "multiply", 1, _MANY, 1, (), ()),
     OpKind(14, "average", 1, _MANY, 1, (), ()),
     OpKind(15, "mask_or", 1, _MANY, 1, (), ()),
+    # a gru whose cell is a CustomGRU: gru's attributes (the activations unused) and packing,
+    # plus the cell's bytecode (fastgru/custom_gru.py)
+    OpKind(16, "custom_gru", 3, 3, 2, ("packed", "program"), _GRU_IATTRS),
 )
 OP_BY_NAME = {op.name: op for op in OPS}
 

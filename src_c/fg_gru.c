@@ -26,6 +26,7 @@
 
 #include "fg_alloc.h"
 #include "fg_config_select.h"
+#include "fg_custom_program.h"
 #include "fg_internal.h"
 #include "fg_team.h"
 #include "kernels/fg_kernels.h"
@@ -188,18 +189,21 @@ int fg_gru_unpack(const fg_gru_config *cfg, const void *packed, float *kernel,
  * how rows are split between threads. */
 typedef struct plan {
     int64_t units, up, up3, nblk, chunk;
-    int fused;                    /* both activations elementwise */
-    int64_t xw, h_a, h_b, z, rh, prev, g, t, total;
+    int fused;                    /* both activations elementwise (or a custom cell) */
+    int64_t xw, h_a, h_b, z, rh, prev, g, t, s, total;
 } plan;
 
-static int make_plan(const fg_gru_config *cfg, int64_t batch, int64_t timesteps, plan *p)
+static int make_plan(const fg_gru_config *cfg, const fg_custom_program *custom, int64_t batch,
+                     int64_t timesteps, plan *p)
 {
     p->units = cfg->units;
     p->nblk = blocks_of(cfg);
     p->up = p->nblk * FG_BLOCK;
     p->up3 = 3 * p->up;
-    p->fused = fg_activation_is_elementwise(cfg->activation) &&
-               fg_activation_is_elementwise(cfg->recurrent_activation);
+    p->fused = custom != NULL || (fg_activation_is_elementwise(cfg->activation) &&
+                                  fg_activation_is_elementwise(cfg->recurrent_activation));
+    /* a custom cell with reset_after=0 keeps z, r, hz, hr between its two halves */
+    int64_t kept = custom != NULL && !cfg->reset_after ? 4 * p->up : 0;
     int64_t rows = batch > 0 ? batch : 1, step_bytes, chunk = 1;
     if (!__builtin_mul_overflow(rows, p->up3 * (int64_t)sizeof(float), &step_bytes))
         chunk = (int64_t)FG_CHUNK_BYTES / step_bytes;
@@ -208,7 +212,7 @@ static int make_plan(const fg_gru_config *cfg, int64_t batch, int64_t timesteps,
     p->chunk = chunk < 1 ? 1 : chunk;
     /* per row: XW chunk, two h buffers, z, r*h, previous output, and for the unfused step
      * G (3up) and T (4up: z, r, hh, sparsemax scratch) */
-    int64_t per_row = p->chunk * p->up3 + 5 * p->up + (p->fused ? 0 : 7 * p->up);
+    int64_t per_row = p->chunk * p->up3 + 5 * p->up + (p->fused ? 0 : 7 * p->up) + kept;
     if (__builtin_mul_overflow(per_row, rows, &p->total))
         return fg_fail(FG_ERR_NOMEM, "GRU workspace overflows: batch %lld x %lld floats per row",
                        (long long)batch, (long long)per_row);
@@ -220,21 +224,28 @@ static int make_plan(const fg_gru_config *cfg, int64_t batch, int64_t timesteps,
     p->prev = p->rh + rows * p->up;
     p->g = p->prev + rows * p->up;
     p->t = p->g + (p->fused ? 0 : rows * p->up3);
+    p->s = p->t + (p->fused ? 0 : rows * 4 * p->up);
     if (p->total > (int64_t)(SIZE_MAX / sizeof(float)) - 64)
         return fg_fail(FG_ERR_NOMEM, "GRU workspace of %lld floats is too large",
                        (long long)p->total);
     return FG_OK;
 }
 
-size_t fg_gru_workspace_bytes(const fg_gru_config *cfg, int64_t batch, int64_t timesteps,
-                              int32_t nthreads)
+size_t fg_gru_custom_workspace_bytes(const fg_gru_config *cfg, const fg_custom_program *custom,
+                                     int64_t batch, int64_t timesteps, int32_t nthreads)
 {
     (void)nthreads; /* the plan is per row, so any thread count fits the same workspace */
     plan p;
     if (fg_gru_check_config(cfg) != FG_OK || batch < 0 || timesteps < 0 ||
-        make_plan(cfg, batch, timesteps, &p) != FG_OK)
+        make_plan(cfg, custom, batch, timesteps, &p) != FG_OK)
         return 0;
     return (size_t)p.total * sizeof(float);
+}
+
+size_t fg_gru_workspace_bytes(const fg_gru_config *cfg, int64_t batch, int64_t timesteps,
+                              int32_t nthreads)
+{
+    return fg_gru_custom_workspace_bytes(cfg, NULL, batch, timesteps, nthreads);
 }
 
 /* Everything the threads of one run share. The run is copied in: a team worker then reaches
@@ -244,6 +255,7 @@ size_t fg_gru_workspace_bytes(const fg_gru_config *cfg, int64_t batch, int64_t t
  * would pull them back and forth), and the flags members write have a line of their own. */
 typedef struct job {
     _Alignas(64) const fg_gru_config *cfg;
+    const fg_custom_program *custom;   /* a CustomGRU cell's gate maths, or NULL */
     fg_gru_run run;
     const fg_kernels *k;
     plan p;
@@ -345,6 +357,27 @@ static void unfused_step(const job *jb, int64_t b0, int64_t b1, const float *XW,
  * 16 -> 64, one step a call, 1 Zen 4 core: 711 -> 691 ns a step; 64 -> 256: 10.6 -> 10.0 us). */
 static _Thread_local int blocks_desc;
 
+/* step() for a CustomGRU cell: its kernels, with the whole recurrent bias (the cell's hz and
+ * hr take it with reset_after=0 too). */
+static void custom_step(const job *jb, const part *pt, int halves, int desc, const float *XW,
+                        int64_t ldxw, const float *H, int64_t ldh, float *Hn, int64_t ldn)
+{
+    const plan *p = &jb->p;
+    int64_t nr = pt->b1 - pt->b0;
+    if (jb->cfg->reset_after) {
+        jb->k->custom_after(nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, pt->jb0, pt->jb1,
+                            desc, jb->custom, Hn, ldn);
+        return;
+    }
+    float *S = jb->ws + p->s + pt->b0 * 4 * p->up, *RH = jb->ws + p->rh + pt->b0 * p->up;
+    if (halves & FIRST_HALF)
+        jb->k->custom_before_zr(nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, pt->jb0, pt->jb1,
+                                desc, jb->custom, S, RH, p->up);
+    if (halves & SECOND_HALF)
+        jb->k->custom_before_h(nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, pt->jb0, pt->jb1,
+                               desc, jb->custom, S, RH, p->up, Hn, ldn);
+}
+
 /* The kernels for one step of the part: H (row stride ldh) -> Hn (stride ldn), rows and
  * pointers from pt->b0. */
 static void step(const job *jb, const part *pt, int halves, const float *XW, int64_t ldxw,
@@ -355,7 +388,9 @@ static void step(const job *jb, const part *pt, int halves, const float *XW, int
     int64_t nr = pt->b1 - pt->b0;
     int desc = blocks_desc;
     if (halves & FIRST_HALF) blocks_desc = !desc;
-    if (FG_ROWWISE_ACTS_BUILT && !p->fused) {
+    if (jb->custom != NULL) {
+        custom_step(jb, pt, halves, desc, XW, ldxw, H, ldh, Hn, ldn);
+    } else if (FG_ROWWISE_ACTS_BUILT && !p->fused) {
         unfused_step(jb, pt->b0, pt->b1, XW, ldxw, H, ldh, Hn);
     } else if (cfg->reset_after) {
         jb->k->step_after(nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, pt->jb0, pt->jb1,
@@ -676,12 +711,18 @@ static int units_piece(void *arg, int phase, int q)
 int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_run *run,
                    void *workspace)
 {
+    return fg_gru_custom_forward(cfg, NULL, packed, run, workspace);
+}
+
+int fg_gru_custom_forward(const fg_gru_config *cfg, const fg_custom_program *custom,
+                          const void *packed, const fg_gru_run *run, void *workspace)
+{
     int st = fg_gru_check_config(cfg);
     if (st != FG_OK) return st;
     if (packed == NULL) return fg_fail(FG_ERR_ARG, "GRU packed weights are NULL");
     if ((st = check_run(cfg, run)) != FG_OK) return st;
     job jb; /* every member is set below: zeroing the whole job cost ~50 instructions a call */
-    if ((st = make_plan(cfg, run->batch, run->timesteps, &jb.p)) != FG_OK) return st;
+    if ((st = make_plan(cfg, custom, run->batch, run->timesteps, &jb.p)) != FG_OK) return st;
     if (run->batch == 0) return FG_OK;
     if (workspace != NULL && (uintptr_t)workspace % 64 != 0)
         return fg_fail(FG_ERR_ARG, "GRU workspace must be 64-byte aligned");
@@ -696,6 +737,7 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     packed_layout l = layout_of(cfg);
     const float *pk = packed;
     jb.cfg = cfg;
+    jb.custom = custom;
     jb.run = *run;
     jb.k = FG_CONFIG_BF16 && cfg->precision == FG_PRECISION_BF16 ? fg_kernels_bf16()
                                                 : fg_kernels_for(fg_isa_active());

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fg_alloc.h"
+#include "fg_custom_program.h"
 #include "model_internal.h"
 
 static size_t align_up(size_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN; }
@@ -104,8 +105,9 @@ static int make_plan(const fg_model *m, int64_t batch, const int64_t *T, int32_t
     size_t gru = 0;
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
-        if (o->kind != OP_GRU) continue;
-        size_t b = fg_gru_workspace_bytes(&o->gru, batch, gru_steps(m, o, T), nthreads);
+        if (!model_op_is_gru(o)) continue;
+        size_t b =
+            fg_gru_custom_workspace_bytes(&o->gru, o->program, batch, gru_steps(m, o, T), nthreads);
         if (b > gru) gru = b;
     }
     p->table = align_up(3 * (size_t)m->n_tensors * sizeof(size_t));
@@ -165,7 +167,7 @@ int fg_state_create(const fg_model *m, int64_t batch, fg_state **out) {
     if (s) s->step_off = calloc((size_t)m->n_tensors + 1, sizeof *s->step_off);
     for (int32_t i = 0; s && s->slot_offset && i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
-        if (o->kind != OP_GRU) continue;
+        if (!model_op_is_gru(o)) continue;
         s->slot_offset[o->state_slot] = total;
         if (batch > (INT64_MAX / 8 - total) / o->gru.units) { total = -1; break; }
         total += batch * o->gru.units;
@@ -202,7 +204,7 @@ int fg_state_reset(fg_state *s) {
     if (!s) return fg_fail(FG_ERR_ARG, "fg_state_reset: NULL state");
     int64_t total = 0;
     for (int32_t i = 0; i < s->model->n_ops; i++)
-        if (s->model->ops[i].kind == OP_GRU) total += s->batch * s->model->ops[i].gru.units;
+        if (model_op_is_gru(&s->model->ops[i])) total += s->batch * s->model->ops[i].gru.units;
     memset(s->h, 0, (size_t)total * sizeof(float));
     memset(s->prev_out, 0, (size_t)total * sizeof(float));
     s->fresh = 1;
@@ -216,7 +218,7 @@ int fg_state_set(fg_state *s, int slot, const float *h, size_t n) {
     const fg_model *m = s->model;
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
-        if (o->kind != OP_GRU || o->state_slot != slot) continue;
+        if (!model_op_is_gru(o) || o->state_slot != slot) continue;
         size_t want = (size_t)s->batch * (size_t)o->gru.units;
         if (n != want)
             return fg_fail(FG_ERR_ARG, "layer '%s': a state of %zu floats (batch %lld x %d "
@@ -257,7 +259,7 @@ int model_run_gru(const model_run_ctx *r) {
         if (streaming || !h0) run.h0 = carried;   /* an explicit initial state wins otherwise */
         run.h_final = carried;
     }
-    int st = fg_gru_forward(&o->gru, m->weights[o->w[0]].data, &run, r->scratch);
+    int st = fg_gru_custom_forward(&o->gru, o->program, m->weights[o->w[0]].data, &run, r->scratch);
     if (st) return st;
     if (carried && h_out) memcpy(h_out, carried, (size_t)(batch * U) * 4);
     if (streaming && mask) {
@@ -371,7 +373,7 @@ int fg_model_check_streamable(const fg_model *m) {
                        "reversal), so each output depends on later steps");
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
-        if (o->kind == OP_GRU && m->tensors[o->in[0]].dims[0] != -1)
+        if (model_op_is_gru(o) && m->tensors[o->in[0]].dims[0] != -1)
             return fg_fail(FG_ERR_STATE, "layer '%s': its input has a fixed length of %lld "
                            "steps in the image, so the model cannot be streamed one step at a "
                            "time", o->layer, (long long)m->tensors[o->in[0]].dims[0]);

@@ -190,12 +190,18 @@ static int parse_weights(fg_model *m, const parse_ctx *c, uint64_t off) {
                            "(expected 0 float32, 1 float16 or 2 bfloat16)", i, w->dtype);
         if (rd_u32(r + 44) != 0)
             return fg_fail(FG_ERR_FORMAT, "model image: weight %d reserved field is not 0", i);
-        if (w->layout != LAYOUT_PLAIN && w->layout != LAYOUT_GRU_PACKED)
+        if (w->layout != LAYOUT_PLAIN && w->layout != LAYOUT_GRU_PACKED &&
+            w->layout != LAYOUT_CUSTOM_PROGRAM)
             return fg_fail(FG_ERR_FORMAT, "model image: weight %d has unknown layout %d", i,
                            w->layout);
+        if (w->layout == LAYOUT_CUSTOM_PROGRAM && w->dtype != MODEL_WDTYPE_FLOAT32)
+            return fg_fail(FG_ERR_FORMAT,
+                           "model image: weight %d (a custom cell's program) "
+                           "must be float32, not dtype %d",
+                           i, w->dtype);
         int st = read_dims(r + 28, w->rank, w->dims, 0, "weight", i);
         if (st) return st;
-        if (w->layout == LAYOUT_PLAIN) {
+        if (w->layout != LAYOUT_GRU_PACKED) {
             uint64_t n = esize;
             for (int k = 0; k < w->rank; k++) {
                 if ((uint64_t)w->dims[k] > UINT64_MAX / n)
@@ -263,7 +269,7 @@ static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_i
         for (int k = 0; k < MODEL_NIATTR; k++) o->iattr[k] = rd_i32(r + 32 + 4 * k);
         for (int k = 0; k < MODEL_NFATTR; k++) o->fattr[k] = rd_f32(r + 80 + 4 * k);
         o->state_slot = -1;
-        if (o->kind == OP_GRU) {
+        if (model_op_is_gru(o)) {
             o->gru = (fg_gru_config){o->iattr[GRU_INPUT_DIM], o->iattr[GRU_UNITS],
                                      o->iattr[GRU_RESET_AFTER], o->iattr[GRU_USE_BIAS],
                                      o->iattr[GRU_ACTIVATION],
@@ -271,6 +277,7 @@ static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_i
                                      FG_PRECISION_FP32};
             o->state_slot = m->n_gru++;
         }
+        if (o->kind == OP_CUSTOM_GRU && (st = model_custom_gru_load(m, o))) return st;
     }
     return FG_OK;
 }
@@ -308,7 +315,7 @@ static int check_graph(fg_model *m) {
         }
         int st = model_check_op(m, o, NULL);
         if (st) return st;
-        if (o->kind == OP_REVERSE_TIME || (o->kind == OP_GRU && o->iattr[GRU_GO_BACKWARDS]))
+        if (o->kind == OP_REVERSE_TIME || (model_op_is_gru(o) && o->iattr[GRU_GO_BACKWARDS]))
             m->causal = 0;
     }
     for (int32_t k = 0; k < m->n_outputs; k++) {
@@ -401,6 +408,8 @@ static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
 
 void fg_model_free(fg_model *m) {
     if (!m) return;
+    for (int32_t i = 0; m->ops && i < m->n_ops; i++)
+        free(m->ops[i].program);
     free(m->tensors);
     free(m->ops);
     free(m->weights);

@@ -23,7 +23,9 @@
 #define MODEL_HEADER_BYTES 128
 #define MODEL_MAX_TIME_AXES 8   /* distinct run-time sequence lengths a model may have */
 
-enum { LAYOUT_PLAIN = 0, LAYOUT_GRU_PACKED = 1 };
+/* LAYOUT_CUSTOM_PROGRAM: a custom_gru op's bytecode, (n, 2) float32 rows whatever dtype the
+ * other weights are stored in (fg_custom_program.h). */
+enum { LAYOUT_PLAIN = 0, LAYOUT_GRU_PACKED = 1, LAYOUT_CUSTOM_PROGRAM = 2 };
 
 /* Stored weight dtypes (weight record field; docs/FORMAT.md). The 16-bit ones are widened to
  * float32 at load, so the executor only ever sees float32 weights. */
@@ -66,7 +68,18 @@ typedef struct model_op {
     const float *dense_panels;     /* dense ops: the kernel in gemm panels, and the padded */
     const float *dense_bias;       /* bias (model_dense.c) */
     int32_t state_slot;            /* gru ops: index of its carried state; else -1 */
+    struct fg_custom_program *program;   /* custom_gru ops: the checked cell (owned) */
 } model_op;
+
+/* gru and custom_gru ops run the same GRU (custom_gru with its cell's program): both carry
+ * state, take a GRU workspace and share the attribute slots. */
+static inline int model_op_is_gru(const model_op *o)
+{
+    return o->kind == OP_GRU || o->kind == OP_CUSTOM_GRU;
+}
+
+/* Builds a custom_gru op's program from its weight (model_custom_gru.c); at load. */
+int model_custom_gru_load(fg_model *m, model_op *o);
 
 struct fg_model {
     void *owned_image;       /* the file's bytes (fg_model_load_file) or the aligned copy */

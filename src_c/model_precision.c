@@ -17,7 +17,7 @@ static uint64_t align_up(uint64_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIG
 static void restore_fp32(fg_model *m)
 {
     for (int32_t i = 0; i < m->n_ops; i++)
-        if (m->ops[i].kind == OP_GRU) m->ops[i].gru.precision = FG_PRECISION_FP32;
+        if (model_op_is_gru(&m->ops[i])) m->ops[i].gru.precision = FG_PRECISION_FP32;
     for (int32_t i = 0; i < m->n_weights; i++) {
         model_weight *w = &m->weights[i];
         if (w->fp32 == NULL) continue;
@@ -41,7 +41,7 @@ static int to_bf16(fg_model *m)
 {
     uint64_t total = 0;   /* per op: a weight two ops shared would be counted twice, made once */
     for (int32_t i = 0; i < m->n_ops; i++)
-        if (m->ops[i].kind == OP_GRU) total += bf16_bytes(&m->ops[i]);
+        if (model_op_is_gru(&m->ops[i])) total += bf16_bytes(&m->ops[i]);
     int st = total > SIZE_MAX ? FG_OK : fg_check_cap((size_t)total, "the bf16 GRU weights");
     if (st) return st;
     if (total > SIZE_MAX || !(m->repacked = fg_aligned_alloc(MODEL_ALIGN, (size_t)total)))
@@ -50,7 +50,7 @@ static int to_bf16(fg_model *m)
     uint8_t *at = m->repacked;
     for (int32_t i = 0; i < m->n_ops; i++) {
         model_op *o = &m->ops[i];
-        if (o->kind != OP_GRU) continue;
+        if (!model_op_is_gru(o)) continue;
         o->gru.precision = FG_PRECISION_BF16;
         model_weight *w = &m->weights[o->w[0]];
         if (w->fp32 != NULL) { /* shared with an earlier GRU: its bf16 layout must fit this one */

@@ -68,3 +68,22 @@ def custom_gru_reference(cell, x, kernel, recurrent_kernel, bias, *, go_backward
     if return_sequences:
         return (np.stack(outputs, axis=1) if outputs else np.zeros((B, 0, u))), h
     return prev_out, h
+
+
+def custom_gru_op(op, env, carried):
+    """spec_reference's custom_gru: the gru op's wiring with the cell's equations."""
+    x, mask_name, h0_name = op.inputs
+    a, w = op.attrs, op.weights
+    h0 = env[h0_name] if h0_name is not None else None
+    key = op.outputs[0]
+    if a.get("stateful") and h0 is None and key in carried:
+        h0 = carried[key]
+    y, h = custom_gru_reference(a["cell"], env[x], w["kernel"], w["recurrent_kernel"],
+                                w.get("bias"), go_backwards=a.get("go_backwards", False),
+                                return_sequences=a.get("return_sequences", False),
+                                mask=env[mask_name] if mask_name is not None else None,
+                                initial_state=h0,
+                                zero_output_for_mask=a.get("zero_output_for_mask", False))
+    if a.get("stateful"):
+        carried[key] = h
+    return [y, h]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference_custom_gru import custom_gru_op
 from reference_gru import gru_reference, reference_activation
 
 
@@ -73,6 +74,8 @@ def run_spec(spec, inputs, carried=None):
         k = op.kind
         if k == "gru":
             results = _gru(op, env, carried)
+        elif k == "custom_gru":
+            results = custom_gru_op(op, env, carried)
         elif k == "dense":
             results = [_dense(xs[0], a, w)]
         elif k == "embedding":

@@ -234,7 +234,7 @@ class GraphBuilder:
         needed = set(outputs)
         live = []
         for op in reversed(self.ops):
-            stateful = op.kind == "gru" and op.attrs.get("stateful")
+            stateful = op.kind in ("gru", "custom_gru") and op.attrs.get("stateful")
             if stateful or any(t in needed for t in op.outputs if t is not None):
                 live.append(op)
                 needed.update(t for t in op.inputs if t is not None)

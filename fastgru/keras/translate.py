@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from ..activations import resolve_activation
 from ..errors import FastGRUError
+from .classes import CUSTOM_GRU_KIND
 from .graph import Value
+from .translate_custom_gru import custom_cell_config
 
 IDENTITY_CLASSES = frozenset({"Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout",
                               "AlphaDropout", "ActivityRegularization"})
@@ -67,7 +69,8 @@ def _gru_expected(params, input_dim, prefix):
     u = params["units"]
     expected = [(f"{prefix}kernel", (input_dim, 3 * u)), (f"{prefix}recurrent_kernel", (u, 3 * u))]
     if params["use_bias"]:
-        expected.append((f"{prefix}bias", (2, 3 * u) if params["reset_after"] else (3 * u,)))
+        expected.append((f"{prefix}bias", params.get("bias_shape") or
+                         ((2, 3 * u) if params["reset_after"] else (3 * u,))))
     return expected
 
 
@@ -87,20 +90,26 @@ def _emit_gru(b, layer, hint, params, x, mask, h0, arrays, want_state):
     weights = {"kernel": arrays[0], "recurrent_kernel": arrays[1]}
     if params["use_bias"]:
         weights["bias"] = arrays[2]
-    b.add_op("gru", layer.name, [x.name, mask, h0.name if h0 is not None else None],
+    b.add_op("custom_gru" if "cell" in params else "gru", layer.name, [x.name, mask, h0.name if h0 is not None else None],
              [y.name, h.name if h is not None else None], params, weights)
     return y, h
 
 
 def _rnn_cells(b, layer, cfg, cls):
-    """The GRU cell configs of a GRU or RNN layer config: [(cell config, label prefix)]."""
+    """The GRU cells of a GRU or RNN layer config: [(cell config, label prefix, the CustomGRU
+    it is declared as or None)]. A layer mapped to a CustomGRU is its own cell."""
     if cls == "GRU":
-        return [(cfg, "")]
+        return [(cfg, "", None)]
+    if cls == CUSTOM_GRU_KIND:
+        return [(cfg, "", b.resolve_class.custom_cell(layer.class_name, layer.registered_name))]
     cell = b.section(layer.name, cfg.get("cell"), "cell")
     cell_cls = b.resolve_class(layer, cell.get("class_name"), cell.get("registered_name"))
     cell_cfg = b.section(layer.name, cell.get("config"), "cell config")
     if cell_cls == "GRUCell":
-        return [(cell_cfg, "")]
+        return [(cell_cfg, "", None)]
+    if cell_cls == CUSTOM_GRU_KIND:
+        return [(cell_cfg, "", b.resolve_class.custom_cell(cell.get("class_name"),
+                                                          cell.get("registered_name")))]
     if cell_cls == "StackedRNNCells":
         cells = cell_cfg.get("cells")
         if not isinstance(cells, list) or not cells:
@@ -110,7 +119,8 @@ def _rnn_cells(b, layer, cfg, cls):
             c = b.section(layer.name, c, f"stacked cell {i}")
             if b.resolve_class(layer, c.get("class_name"), c.get("registered_name")) != "GRUCell":
                 b.fail(layer.name, f"stacked cell {i} is a {c.get('class_name')!r}; only GRUCell is supported")
-            result.append((b.section(layer.name, c.get("config"), f"stacked cell {i} config"), f"cell_{i}/"))
+            result.append((b.section(layer.name, c.get("config"), f"stacked cell {i} config"),
+                           f"cell_{i}/", None))
         return result
     b.fail(layer.name, f"RNN cell {cell.get('class_name')!r} is not supported (GRUCell, "
                        f"StackedRNNCells of GRUCells)")
@@ -122,8 +132,12 @@ def _rnn_plan(b, layer, cfg, cls, x, weight_prefix, force_zero=None):
     cells = _rnn_cells(b, layer, cfg, cls)
     input_dim = sequence_features(b, layer, x)
     params_list, expected, dim = [], [], input_dim
-    for cell_cfg, prefix in cells:
+    for cell_cfg, prefix, custom in cells:
+        if custom is not None:
+            cell_cfg = custom_cell_config(b, layer, custom, cell_cfg, weight_prefix)
         p = _cell_params(b, layer, cell_cfg, cfg, f"{weight_prefix}{prefix}")
+        if custom is not None:
+            p.update(cell=custom, bias_shape=cell_cfg.get("bias_shape"))
         if force_zero is not None:
             p["zero_output_for_mask"] = force_zero
         params_list.append(p)

@@ -243,5 +243,8 @@ static void FGK(act_inplace)(int act, float *x, int64_t n)
     }
 }
 
-#define FG_KERNEL_TABLE                                                                        \
-    {FGK(gemm), FGK(step_after), FGK(step_before_zr), FGK(step_before_h), FGK(act_inplace)}
+#include "custom_template.h"
+
+#define FG_KERNEL_TABLE                                                                            \
+    {FGK(gemm),        FGK(step_after),   FGK(step_before_zr),   FGK(step_before_h),               \
+     FGK(act_inplace), FGK(custom_after), FGK(custom_before_zr), FGK(custom_before_h)}
