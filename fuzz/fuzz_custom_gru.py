@@ -88,8 +88,10 @@ def grammar_text(choices, depth=0):
         fn = ("minimum", "maximum")[choices.ConsumeIntInRange(0, 1)]
         return f"{fn}({grammar_text(choices, depth + 1)}, {grammar_text(choices, depth + 1)})"
     if pick == 8:
-        return f"clip({grammar_text(choices, depth + 1)}, -1, {NUMBERS[choices.ConsumeIntInRange(0, 8)]})"
-    return f"{FUNCS[choices.ConsumeIntInRange(0, len(FUNCS) - 1)]}({grammar_text(choices, depth + 1)})"
+        hi = NUMBERS[choices.ConsumeIntInRange(0, 8)]
+        return f"clip({grammar_text(choices, depth + 1)}, -1, {hi})"
+    fn = FUNCS[choices.ConsumeIntInRange(0, len(FUNCS) - 1)]
+    return f"{fn}({grammar_text(choices, depth + 1)})"
 
 
 class RandomChoices:

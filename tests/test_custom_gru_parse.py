@@ -130,3 +130,26 @@ def test_fuzzed_text_gives_only_fastgru_errors():
             CustomGRU(z=text)
         except FastGRUError:
             pass
+
+
+def _fuzz(*args):
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run([sys.executable, os.path.join(root, "fuzz", "fuzz_custom_gru.py"),
+                           *args], capture_output=True, text=True, timeout=600)
+
+
+def test_parser_fuzzer_random_cases_compile_run_or_refuse():
+    run = _fuzz("--random", "100", "--seed", "5")
+    assert run.returncode == 0 and "100 random cases passed" in run.stdout, run.stderr[-4000:]
+
+
+def test_parser_fuzzer_atheris_bounded_run(tmp_path):
+    import importlib.util
+    if importlib.util.find_spec("atheris") is None:
+        pytest.skip("needs atheris (pip install atheris)")
+    run = _fuzz("-seed=1", "-runs=1000", f"-artifact_prefix={tmp_path}/")
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert not list(tmp_path.glob("crash-*")), run.stderr[-4000:]

@@ -41,9 +41,24 @@ FG_INLINE V FGK(custom_lanes)(const fg_custom_instr *in, V a, V b)
     return V_LOAD(x);
 }
 
-/* Instructions [from, to) over n vectors per slot. */
-static void FGK(custom_eval)(const fg_custom_program *prog, int32_t from, int32_t to, int n,
-                             V reg[FG_SLOT_COUNT][CW])
+/* activation `act` on n vectors: the switch once, not per vector */
+FG_INLINE void FGK(custom_act)(int act, V *x, const int n)
+{
+    if (act == FG_ACT_TANH && FG_ACT_BUILT(FG_ACT_TANH))
+        for (int k = 0; k < n; k++)
+            x[k] = V_TANH(x[k]);
+    else if (act == FG_ACT_SIGMOID && FG_ACT_BUILT(FG_ACT_SIGMOID))
+        for (int k = 0; k < n; k++)
+            x[k] = V_SIGMOID(x[k]);
+    else
+        for (int k = 0; k < n; k++)
+            x[k] = FGK(act_v)(act, x[k]);
+}
+
+/* Instructions [from, to) over n vectors per slot; inlined into each tile size, so that n is
+ * a constant and the per-vector loops unroll. */
+FG_INLINE void FGK(custom_eval)(const fg_custom_program *prog, int32_t from, int32_t to,
+                                const int n, V reg[FG_SLOT_COUNT][CW])
 {
     V st[FG_CUSTOM_MAX_STACK][CW];
     int sp = 0;
