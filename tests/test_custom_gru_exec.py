@@ -99,7 +99,8 @@ def test_rnn_options(options):
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
-@pytest.mark.parametrize("units, batch", [(64, 1), (100, 2), (48, 7)])
+# (160, 1) and (100, 2) split the units between threads, (48, 7) the batch rows
+@pytest.mark.parametrize("units, batch", [(160, 1), (100, 2), (48, 7)])
 def test_thread_counts_are_bitwise_equal(reset_after, units, batch):
     cell = CELLS["everything"] if not reset_after else CELLS["leaky_textbook"]
     spec = custom_spec(cell, units=units)
@@ -232,3 +233,16 @@ def test_custom_cells_raise_the_minor_version_only_where_used():
     assert struct.unpack_from("<HH", pack_model(custom), 8) == (1, 2)
     assert struct.unpack_from("<HH", pack_model(custom, dtype="bfloat16"), 8) == (1, 2)
     assert struct.unpack_from("<HH", pack_model(plain), 8) == (1, 0)
+
+
+def test_c_config_builds_in_the_programs_activations():
+    # a library built for this model only (fastgru convert --format c) must keep the
+    # activations the cell's equations call, or its loader refuses the program
+    import re
+    from fastgru import c_export
+    from fastgru.registry import ACTIVATIONS, OP_BY_NAME
+    text = c_export.config_text(pack_model(custom_spec(CELLS["hard_relu6"])), "m")
+    bits = int(re.search(r"FG_CONFIG_ACTIVATIONS 0x([0-9a-f]+)", text).group(1), 16)
+    assert {"hard_sigmoid", "relu6"} <= {n for n, i in ACTIVATIONS.items() if bits >> i & 1}
+    ops = int(re.search(r"FG_CONFIG_OPS 0x([0-9a-f]+)", text).group(1), 16)
+    assert ops >> OP_BY_NAME["custom_gru"].id & 1

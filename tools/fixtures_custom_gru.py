@@ -147,7 +147,7 @@ def _rnn_fixture(env: Env, name: str, cell_name: str, units: int, notes: str, *,
     h = keras.layers.RNN(cell(units), return_sequences=True, name="rnn")(x)
     y = keras.layers.Dense(2, name="head")(h)
     model = keras.Model(x, y, name=name)
-    return Fixture(model, [env.normal(batch, steps, features) * 2.0],
+    return Fixture(model, [env.normal(batch, steps, features)],
                    f"keras.layers.RNN({PACKAGE}>{cell_name}({units}), return_sequences) -> "
                    f"Dense: {notes}", custom_objects={f"{PACKAGE}>{cell_name}": cell})
 
