@@ -27,6 +27,7 @@ OPCODES = {name: k for k, name in enumerate(
     ("load", "const", "store", "add", "sub", "mul", "div", "neg", "min", "max", "gt", "abs",
      "exp", "log", "sqrt", "pow", "act"))}
 MAX_STACK = 16        # FG_CUSTOM_MAX_STACK: vectors of evaluation stack in the kernels
+MAX_CODE = 4096       # FG_CUSTOM_MAX_CODE: instructions of one cell
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _STANDARD = {"z": "sigmoid(xz + hz)", "r": "sigmoid(xr + hr)",
@@ -38,6 +39,7 @@ def _available(gate: str, reset_after: bool) -> Tuple[Tuple[str, ...], Dict[str,
     before = GATES[:GATES.index(gate)]
     names = INPUT_NAMES + before
     why_not = {later: f"{later!r} is defined after {gate}" for later in GATES[GATES.index(gate):]}
+    why_not[gate] = f"{gate} cannot read itself (h_prev is the previous state)"
     if not reset_after and gate in ("z", "r"):
         names = tuple(n for n in names if n != "hh")
         why_not["hh"] = ("with reset_after=False, hh = (r * h_prev) @ recurrent_kernel needs r, "
@@ -95,6 +97,9 @@ def compile_program(trees: Dict[str, Node]) -> np.ndarray:
         depth = _emit(trees[gate], rows, 0, gate)
         assert depth == 1
         rows.append((OPCODES["store"], SLOTS[gate]))
+    if len(rows) > MAX_CODE:
+        raise FastGRUError(f"CustomGRU: the equations compile to {len(rows)} instructions "
+                           f"(at most {MAX_CODE})")
     return np.asarray(rows, dtype=np.float32).reshape(-1, 2)
 
 

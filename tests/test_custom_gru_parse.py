@@ -91,6 +91,7 @@ def _refused(match, **kwargs):
     (dict(z="sigmoid(xz + q)"), r"column 14: unknown name 'q'"),
     (dict(z="sigmoid(xz + r)"), r"column 14: 'r' is defined after z"),
     (dict(r="candidate"), r"'candidate' is defined after r"),
+    (dict(h="h * 2"), r"column 1: h cannot read itself"),
     (dict(z="sigmoid(hh)", reset_after=False), r"column 9: with reset_after=False.*hh"),
     (dict(z="xz ** xr"), r"column 4: the exponent of \*\* must be a number"),
     (dict(z="softmax(xz)"), r"acts across the units of a row"),
