@@ -47,7 +47,9 @@ int fg_custom_program_load(const float *rows, int64_t n_rows, int reset_after, c
         in->value = operand;
         in->arg = 0;
         const char *why = NULL;
-        if (!integral(code, 0, FG_OPC_COUNT - 1, &in->op)) {
+        if (next_store == FG_SLOT_COUNT) {
+            why = "follows the store of h, which ends the program";
+        } else if (!integral(code, 0, FG_OPC_COUNT - 1, &in->op)) {
             why = "unknown opcode";
         } else if (sp < POPS[in->op]) {
             why = "pops an empty stack";

@@ -193,6 +193,7 @@ def _hostile_programs():
         ([(op["load"], slot["xz"]), (op["neg"], 3.0), (op["store"], slot["z"])] + tail,
          "operand must be 0"),
         (z + tail + [(op["load"], slot["xz"])] * 5000, "instructions"),
+        (z + tail + [(op["load"], slot["xz"])], "follows the store of h"),
     ]
 
 
