@@ -92,7 +92,8 @@ class ClassResolver:
         if custom:
             text += (f". A custom class that keeps the maths of one of these can be mapped, "
                      f"e.g. custom_objects={{{custom[0]!r}: fastgru.GRU}} or "
-                     f"{{{custom[0]!r}: 'Dense'}}")
+                     f"{{{custom[0]!r}: 'Dense'}}; a custom GRU cell or layer with other "
+                     f"equations maps to a fastgru.CustomGRU that declares them")
         return text
 
 
