@@ -396,6 +396,7 @@ def translate_merge(b, layer, call, inputs, states, mask):
 # The classes this module translates; fastgru/keras/translators.py joins the other modules'.
 TRANSLATORS = {
     "GRU": translate_rnn, "RNN": translate_rnn, "Bidirectional": translate_bidirectional,
+    CUSTOM_GRU_KIND: translate_rnn,   # a custom GRU layer class: an RNN over its CustomGRU
     "Dense": translate_dense, "TimeDistributed": translate_time_distributed,
     "Embedding": translate_embedding, "Masking": translate_masking,
     "Activation": translate_activation, "LayerNormalization": translate_layer_norm,

@@ -2,10 +2,9 @@
 fastgru.CustomGRU(...)}``): the cell inside ``RNN(...)`` or ``Bidirectional(RNN(...))``, or a
 custom GRU layer class mapped as a whole. They run as the GRU family's ops (translate.py) with
 kind ``custom_gru``; this module supplies what the cell's config does not say: units from the
-weight shapes when the config has none, the bias from the weights the file holds."""
+weight shapes when the config has none, the bias from the weights the file holds. (A whole
+custom GRU layer class mapped to a CustomGRU is translate.py's RNN over that cell.)"""
 from __future__ import annotations
-
-from .classes import CUSTOM_GRU_KIND
 
 
 def custom_cell_config(b, layer, cell, cell_cfg, weight_prefix) -> dict:
@@ -34,13 +33,3 @@ def custom_cell_config(b, layer, cell, cell_cfg, weight_prefix) -> dict:
         config["bias_shape"] = shapes[2]
     return config
 
-
-def translate_custom_gru_layer(b, layer, call, inputs, states, mask):
-    """A custom GRU layer class mapped to a CustomGRU: an RNN over that cell, its RNN options
-    (return_sequences, go_backwards, ...) from the layer's config."""
-    from .translate import translate_rnn
-
-    return translate_rnn(b, layer, call, inputs, states, mask)
-
-
-TRANSLATORS = {CUSTOM_GRU_KIND: translate_custom_gru_layer}

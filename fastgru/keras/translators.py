@@ -5,11 +5,10 @@ the classes it knows; the graph reader looks classes up only here.
 """
 from __future__ import annotations
 
-from . import translate, translate_custom_gru
+from . import translate
 
 TRANSLATORS = {
     **translate.TRANSLATORS,
-    **translate_custom_gru.TRANSLATORS,
 }
 
 # (fewest, most) input tensors per call; a class not listed takes exactly one. None: no limit.
