@@ -18,6 +18,7 @@
 #endif
 
 #include "fg_alloc.h"
+#include "fg_config_select.h"
 #include "model_internal.h"
 
 #define FORMAT_MAJOR 1
@@ -277,7 +278,10 @@ static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_i
                                      FG_PRECISION_FP32};
             o->state_slot = m->n_gru++;
         }
-        if (o->kind == OP_CUSTOM_GRU && (st = model_custom_gru_load(m, o))) return st;
+        /* a build without custom_gru refuses the op in check_graph (model_check_op) */
+        if (FG_OP_BUILT(OP_CUSTOM_GRU) && o->kind == OP_CUSTOM_GRU &&
+            (st = model_custom_gru_load(m, o)))
+            return st;
     }
     return FG_OK;
 }

@@ -11,6 +11,7 @@
  * from H; reset_after=0 computes hh from (r*h_prev) after the z / r part of the program.
  */
 #include "../fg_custom_program.h"
+#include "../model_registry.h"
 
 #define CW (MR * VPG) /* vectors per slot */
 
