@@ -7,6 +7,7 @@ __version__ = "0.1.0"   # the one place: pyproject.toml reads it from here
 import logging
 
 from .errors import FastGRUError, FastGRUFileNotFoundError
+from .custom_gru import CustomGRU
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN
 from .loader import convert, load
 
@@ -14,5 +15,5 @@ from .loader import convert, load
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["__version__", "FastGRUError", "FastGRUFileNotFoundError", "GRU", "LSTM",
-           "SimpleRNN", "Bidirectional",
+           "SimpleRNN", "Bidirectional", "CustomGRU",
            "load", "convert"]

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import os
 import re
+import struct
+
+import numpy as np
 
 from . import format as fmt
 from .errors import FastGRUError
@@ -48,6 +51,20 @@ _ACT_SLOTS = {op.id: tuple(k for k, slot in enumerate(op.iattrs) if slot.endswit
               for op in OPS}
 
 
+def _program_activations(image: bytes, fields: tuple, record: tuple) -> int:
+    """The activation-id bits a custom_gru op's program uses (its second weight)."""
+    from .custom_gru import OPCODES
+
+    weights_at, index_at = fields[16], fields[17]
+    weight_id = struct.unpack_from("<I", image, index_at + 4 * (record[7] + 1))[0]
+    data_at, nbytes = fmt.WEIGHT.unpack_from(image, weights_at + weight_id * fmt.WEIGHT.size)[:2]
+    rows = np.frombuffer(image, "<f4", nbytes // 4, data_at).reshape(-1, 2)
+    bits = 0
+    for act in rows[rows[:, 0] == OPCODES["act"], 1].astype(int):
+        bits |= 1 << int(act)
+    return bits
+
+
 def config_text(image: bytes, name: str) -> str:
     """fg_config.h for `image` (src_c/fg_config_select.h): bit masks of the op kinds and the
     activation ids its ops use, read from the image's op records."""
@@ -62,6 +79,8 @@ def config_text(image: bytes, name: str) -> str:
             acts |= 1 << iattr[slot]
         if kind == _ATTENTION.id and iattr[_ATTENTION.iattrs.index("score_mode")] != 0:
             acts |= 1 << ACTIVATIONS["tanh"]   # concat / additive scores sum tanh terms
+        if kind == fmt.OP_IDS["custom_gru"]:
+            acts |= _program_activations(image, fields, record)
     kinds = [k for k, v in sorted(fmt.OP_IDS.items(), key=lambda kv: kv[1]) if ops >> v & 1]
     return "\n".join([
         f"/* What model {name} uses (ops: {', '.join(kinds)}), written by",

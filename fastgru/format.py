@@ -21,9 +21,9 @@ from .registry import CONV1D_PADDINGS, MAX_OP_INPUTS, OP_BY_NAME, OPS
 from .spec import ACTIVATIONS, CELL_GATES, CELLS, GruConfig, ModelSpec, OpSpec
 
 MAGIC = b"FGRUIMG\0"
-# Minor 1 added the float16 / bfloat16 weight dtypes; a float32 image is still written as 1.0,
-# the lowest version that describes it, so every 1.x reader takes it.
-MAJOR, MINOR, MINOR_16BIT_WEIGHTS = 1, 0, 1
+# Minor 1 added the float16 / bfloat16 weight dtypes, minor 2 the custom_gru op; an image is
+# written with the lowest version that describes it, so every reader that can run it takes it.
+MAJOR, MINOR, MINOR_16BIT_WEIGHTS, MINOR_CUSTOM_GRU = 1, 0, 1, 2
 HEADER_BYTES = 128
 ALIGN = 64
 ABSENT = 0xFFFFFFFF
@@ -40,13 +40,18 @@ assert (HEADER.size, TENSOR.size, OP.size, WEIGHT.size) == (HEADER_BYTES, 32, 96
 DTYPES = {"float32": 0, "int32": 1, "bool": 2}
 # Stored weight dtypes (the weight record's dtype field); compute is float32 whatever they are.
 WEIGHT_DTYPES = {"float32": 0, "float16": 1, "bfloat16": 2}
-LAYOUT_PLAIN, LAYOUT_GRU_PACKED = 0, 1
+# LAYOUT_CUSTOM_PROGRAM: a custom_gru op's bytecode, always stored as float32
+LAYOUT_PLAIN, LAYOUT_GRU_PACKED, LAYOUT_CUSTOM_PROGRAM = 0, 1, 2
 MAX_RANK = 4
 MAX_TIME_AXES = 8
 
 # Op kind ids and the weight slots of each kind, in slot order (fastgru/registry.py).
 OP_IDS = {op.name: op.id for op in OPS}
-WEIGHT_SLOTS = {op.name: op.weights for op in OPS if op.name not in CELLS}
+GRU_KINDS = ("gru", "custom_gru")
+# the recurrent op kinds: their Keras weights are one packed record (plus a custom cell's
+# program)
+RECURRENT_KINDS = tuple(CELLS) + ("custom_gru",)
+WEIGHT_SLOTS = {op.name: op.weights for op in OPS if op.name not in RECURRENT_KINDS}
 GRU_PARTS = ("kernel", "recurrent_kernel", "bias")
 
 
@@ -127,12 +132,13 @@ def _activation_id(op: OpSpec, key: str, default: str) -> int:
 
 
 def gru_config(op: OpSpec) -> GruConfig:
-    """The GruConfig of a recurrent op (gru, lstm, simple_rnn: ``CELLS``)."""
+    """The GruConfig of a recurrent op (gru, lstm, simple_rnn: ``CELLS``; a custom_gru runs the
+    gru cell with its program)."""
     kernel = op.weights.get("kernel")
     if kernel is None or np.ndim(kernel) != 2:
         raise FastGRUError(f"layer '{op.layer}': {op.kind} op needs a 2-D 'kernel' weight")
-    cell = CELLS[op.kind]
-    is_gru, is_rnn = op.kind == "gru", op.kind == "simple_rnn"
+    cell = CELLS.get(op.kind, CELLS["gru"])
+    is_gru, is_rnn = op.kind in GRU_KINDS, op.kind == "simple_rnn"
     units = int(op.attrs.get("units", np.shape(kernel)[1] // CELL_GATES[cell]))
     return GruConfig(input_dim=int(np.shape(kernel)[0]), units=units,
                      reset_after=int(is_gru and bool(op.attrs.get("reset_after", True))),
@@ -147,6 +153,16 @@ def config_fields(config: GruConfig) -> list:
     """A packed weight's config as the image metadata records it: a GRU's first six fields (as
     images before the other cells had), else all with the cell."""
     return list(config[:6]) if config.cell == CELLS["gru"] else list(config)
+
+
+def _custom_gru_packing(op: OpSpec, arrays: dict, config: GruConfig):
+    """A custom_gru's weights in z, r, h block order, and the config to pack them with: a 2-D
+    bias packs its recurrent row whatever the cell's reset_after (its hz, hr, hh take it)."""
+    cell = op.attrs["cell"]
+    order = cell.block_permutation(config.units)
+    ordered = {k: None if v is None else np.asarray(v)[..., order] for k, v in arrays.items()}
+    bias = ordered["bias"]
+    return ordered, config._replace(reset_after=int(bias is not None and bias.ndim == 2))
 
 
 def _slots(values: dict, names: tuple, size: int, zero) -> list:
@@ -224,7 +240,7 @@ class _Packer:
         inputs, outputs = list(op.inputs), list(op.outputs)
         weight_ids: Dict[str, int] = {}
         ivals, fvals = {}, {}
-        if op.kind in CELLS:
+        if op.kind in RECURRENT_KINDS:
             registry_row = OP_BY_NAME[op.kind]
             inputs += [None] * (registry_row.max_in - len(inputs))
             outputs += [None] * (registry_row.n_out - len(outputs))
@@ -236,7 +252,12 @@ class _Packer:
                      "stateful": int(bool(a.get("stateful")))}
             wid = self.gru_weight(op, config)
             slots = [wid]
-            weight_ids = {part: wid for part in GRU_PARTS}
+            if op.kind == "custom_gru":   # the Keras weights keep records of their own
+                program = op.attrs["cell"].program
+                slots.append(self.add_weight(program, LAYOUT_CUSTOM_PROGRAM, program.shape,
+                                                 "float32"))
+            else:
+                weight_ids = {part: wid for part in GRU_PARTS}
         else:
             slots = []
             for name in WEIGHT_SLOTS[op.kind]:
@@ -304,6 +325,8 @@ class _Packer:
             arrays["bias"] = None
         dtype = self.weight_dtype(op.layer, [op.sources.get(k) for k, v in arrays.items()
                                              if v is not None])
+        if op.kind == "custom_gru":
+            arrays, config = _custom_gru_packing(op, arrays, config)
         # Packing only moves values, so rounding before it equals rounding the packed weight.
         cast = {k: None if v is None else
                 round_weight(v, dtype, f"layer '{op.layer}' weight '{k}'")
@@ -487,7 +510,7 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
             "weights": refs, "highlights": _highlights(layer.config or {}),
         })
     # state slots number the ops that carry state, in op order (model_op_state_floats in C)
-    carriers = [op for op in spec.ops if op.kind in CELLS or _conv1d_carries(op)]
+    carriers = [op for op in spec.ops if op.kind in RECURRENT_KINDS or _conv1d_carries(op)]
     states = [{"layer": op.layer, "slot": slot, "units": gru_config(op).units, "kind": op.kind}
               for slot, op in enumerate(carriers) if op.attrs.get("stateful")]
     meta = json.dumps({
@@ -524,7 +547,8 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
         image[off:off + len(blob)] = blob
     for off, blob in zip(data_at, blobs):
         image[off:off + len(blob)] = blob
-    minor = MINOR if all(w[3] == "float32" for w in p.weights) else MINOR_16BIT_WEIGHTS
+    minor = (MINOR_CUSTOM_GRU if any(op.kind == "custom_gru" for op in spec.ops) else
+             MINOR if all(w[3] == "float32" for w in p.weights) else MINOR_16BIT_WEIGHTS)
     header = HEADER.pack(MAGIC, MAJOR, minor, HEADER_BYTES, len(image), 0, 0,
                          len(spec.tensors), len(spec.ops), len(p.weights), len(p.index),
                          len(spec.inputs), len(spec.outputs), int(spec.stateful_batch or 0),

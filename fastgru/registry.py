@@ -83,6 +83,9 @@ OPS = (
             "query_mask_rows"), ("query_scale",)),
     OpKind(34, "lstm", 4, 4, 3, ("packed",), _RECURRENT_IATTRS),
     OpKind(35, "simple_rnn", 3, 3, 2, ("packed",), _RECURRENT_IATTRS),
+    # a gru whose cell is a CustomGRU: gru's attributes (the activations unused) and packing,
+    # plus the cell's bytecode (fastgru/custom_gru.py)
+    OpKind(36, "custom_gru", 3, 3, 2, ("packed", "program"), _RECURRENT_IATTRS),
 )
 OP_BY_NAME = {op.name: op for op in OPS}
 # conv1d's padding attribute: the Keras name at each id (MODEL_CONV_PAD_* in C).

@@ -30,6 +30,7 @@
 
 #include "fg_alloc.h"
 #include "fg_config_select.h"
+#include "fg_custom_program.h"
 #include "fg_internal.h"
 #include "fg_team.h"
 #include "kernels/fg_kernels.h"
@@ -214,28 +215,33 @@ int fg_gru_unpack(const fg_gru_config *cfg, const void *packed, float *kernel,
  * how rows are split between threads. */
 typedef struct plan {
     int64_t units, up, gates, upg, nblk, chunk; /* upg: gates * up, a row of XW or G */
-    int fused;                    /* both activations elementwise */
-    int64_t xw, h_a, h_b, z, rh, prev, c_a, c_b, g, t, total;
+    int fused;                    /* both activations elementwise (or a custom cell) */
+    int64_t xw, h_a, h_b, z, rh, prev, c_a, c_b, g, t, s, total;
 } plan;
 
-static int make_plan(const fg_gru_config *cfg, int64_t batch, int64_t timesteps, plan *p)
+static int make_plan(const fg_gru_config *cfg, const fg_custom_program *custom, int64_t batch,
+                     int64_t timesteps, plan *p)
 {
     p->units = cfg->units;
     p->nblk = blocks_of(cfg);
     p->up = p->nblk * FG_BLOCK;
     p->gates = fg_cell_gates(cfg->cell);
     p->upg = p->gates * p->up;
-    p->fused = fg_activation_is_elementwise(cfg->activation) &&
-               fg_activation_is_elementwise(cfg->recurrent_activation);
+    p->fused = custom != NULL || (fg_activation_is_elementwise(cfg->activation) &&
+                                  fg_activation_is_elementwise(cfg->recurrent_activation));
+    /* a custom cell with reset_after=0 keeps z, r, hz, hr between its two halves */
+    int64_t kept = custom != NULL && !cfg->reset_after ? 4 * p->up : 0;
     int64_t rows = batch > 0 ? batch : 1, step_bytes, chunk = 1;
     if (!__builtin_mul_overflow(rows, p->upg * (int64_t)sizeof(float), &step_bytes))
         chunk = (int64_t)FG_CHUNK_BYTES / step_bytes;
     if (chunk > timesteps) chunk = timesteps;
     if (chunk > FG_CHUNK_STEPS) chunk = FG_CHUNK_STEPS;
     p->chunk = chunk < 1 ? 1 : chunk;
-    /* per row: XW chunk, two h buffers, z, r*h, previous output, two c buffers, and for the
-     * unfused step G (G up) and T ((G + 2) up: the gates, act(c), sparsemax scratch) */
-    int64_t per_row = p->chunk * p->upg + 7 * p->up + (p->fused ? 0 : (2 * p->gates + 2) * p->up);
+    /* per row: XW chunk, two h buffers, z, r*h, previous output, two c buffers, for the
+     * unfused step G (G up) and T ((G + 2) up: the gates, act(c), sparsemax scratch), and a
+     * custom cell's kept values */
+    int64_t per_row = p->chunk * p->upg + 7 * p->up +
+                      (p->fused ? 0 : (2 * p->gates + 2) * p->up) + kept;
     if (__builtin_mul_overflow(per_row, rows, &p->total))
         return fg_fail(FG_ERR_NOMEM, "%s workspace overflows: batch %lld x %lld floats per row",
                        cell_name(cfg->cell), (long long)batch, (long long)per_row);
@@ -249,21 +255,28 @@ static int make_plan(const fg_gru_config *cfg, int64_t batch, int64_t timesteps,
     p->c_b = p->c_a + rows * p->up;
     p->g = p->c_b + rows * p->up;
     p->t = p->g + (p->fused ? 0 : rows * p->upg);
+    p->s = p->t + (p->fused ? 0 : rows * (p->gates + 2) * p->up);
     if (p->total > (int64_t)(SIZE_MAX / sizeof(float)) - 64)
         return fg_fail(FG_ERR_NOMEM, "GRU workspace of %lld floats is too large",
                        (long long)p->total);
     return FG_OK;
 }
 
-size_t fg_gru_workspace_bytes(const fg_gru_config *cfg, int64_t batch, int64_t timesteps,
-                              int32_t nthreads)
+size_t fg_gru_custom_workspace_bytes(const fg_gru_config *cfg, const fg_custom_program *custom,
+                                     int64_t batch, int64_t timesteps, int32_t nthreads)
 {
     (void)nthreads; /* the plan is per row, so any thread count fits the same workspace */
     plan p;
     if (fg_gru_check_config(cfg) != FG_OK || batch < 0 || timesteps < 0 ||
-        make_plan(cfg, batch, timesteps, &p) != FG_OK)
+        make_plan(cfg, custom, batch, timesteps, &p) != FG_OK)
         return 0;
     return (size_t)p.total * sizeof(float);
+}
+
+size_t fg_gru_workspace_bytes(const fg_gru_config *cfg, int64_t batch, int64_t timesteps,
+                              int32_t nthreads)
+{
+    return fg_gru_custom_workspace_bytes(cfg, NULL, batch, timesteps, nthreads);
 }
 
 /* Everything the threads of one run share. The run is copied in: a team worker then reaches
@@ -273,6 +286,7 @@ size_t fg_gru_workspace_bytes(const fg_gru_config *cfg, int64_t batch, int64_t t
  * would pull them back and forth), and the flags members write have a line of their own. */
 typedef struct job {
     _Alignas(64) const fg_gru_config *cfg;
+    const fg_custom_program *custom;   /* a CustomGRU cell's gate maths, or NULL */
     fg_gru_run run;
     const fg_kernels *k;
     plan p;
@@ -423,6 +437,27 @@ static float *cell_state(const job *jb, const part *pt, int64_t s, int c_in)
     return jb->ws + ((s + !c_in) % 2 ? p->c_b : p->c_a) + pt->b0 * p->up;
 }
 
+/* step() for a CustomGRU cell: its kernels, with the whole recurrent bias (the cell's hz and
+ * hr take it with reset_after=0 too). */
+static void custom_step(const job *jb, const part *pt, int halves, int desc, const float *XW,
+                        int64_t ldxw, const float *H, int64_t ldh, float *Hn, int64_t ldn)
+{
+    const plan *p = &jb->p;
+    int64_t nr = pt->b1 - pt->b0;
+    if (jb->cfg->reset_after) {
+        jb->k->custom_after(nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, pt->jb0, pt->jb1,
+                            desc, jb->custom, Hn, ldn);
+        return;
+    }
+    float *S = jb->ws + p->s + pt->b0 * 4 * p->up, *RH = jb->ws + p->rh + pt->b0 * p->up;
+    if (halves & FIRST_HALF)
+        jb->k->custom_before_zr(nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, pt->jb0, pt->jb1,
+                                desc, jb->custom, S, RH, p->up);
+    if (halves & SECOND_HALF)
+        jb->k->custom_before_h(nr, p->units, H, ldh, XW, ldxw, jb->U, jb->b_rec, pt->jb0, pt->jb1,
+                               desc, jb->custom, S, RH, p->up, Hn, ldn);
+}
+
 /* The kernels for one step s of the part: H (row stride ldh) -> Hn (stride ldn), rows and
  * pointers from pt->b0. */
 static void step(const job *jb, const part *pt, int64_t s, int halves, const float *XW,
@@ -435,7 +470,9 @@ static void step(const job *jb, const part *pt, int64_t s, int halves, const flo
     if (halves & FIRST_HALF) blocks_desc = !desc;
     const float *Cin = cell_state(jb, pt, s, 1);
     float *Cout = cell_state(jb, pt, s, 0);
-    if (FG_ROWWISE_ACTS_BUILT && !p->fused && cfg->cell != FG_CELL_GRU) {
+    if (jb->custom != NULL) {
+        custom_step(jb, pt, halves, desc, XW, ldxw, H, ldh, Hn, ldn);
+    } else if (FG_ROWWISE_ACTS_BUILT && !p->fused && cfg->cell != FG_CELL_GRU) {
         unfused_cell_step(jb, pt->b0, pt->b1, XW, ldxw, H, ldh, Cin, Cout, Hn);
     } else if (FG_ROWWISE_ACTS_BUILT && !p->fused) {
         unfused_gru_step(jb, pt->b0, pt->b1, XW, ldxw, H, ldh, Hn);
@@ -781,12 +818,18 @@ static int units_piece(void *arg, int phase, int q)
 int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_run *run,
                    void *workspace)
 {
+    return fg_gru_custom_forward(cfg, NULL, packed, run, workspace);
+}
+
+int fg_gru_custom_forward(const fg_gru_config *cfg, const fg_custom_program *custom,
+                          const void *packed, const fg_gru_run *run, void *workspace)
+{
     int st = fg_gru_check_config(cfg);
     if (st != FG_OK) return st;
     if (packed == NULL) return fg_fail(FG_ERR_ARG, "GRU packed weights are NULL");
     if ((st = check_run(cfg, run)) != FG_OK) return st;
     job jb; /* every member is set below: zeroing the whole job cost ~50 instructions a call */
-    if ((st = make_plan(cfg, run->batch, run->timesteps, &jb.p)) != FG_OK) return st;
+    if ((st = make_plan(cfg, custom, run->batch, run->timesteps, &jb.p)) != FG_OK) return st;
     if (run->batch == 0) return FG_OK;
     if (workspace != NULL && (uintptr_t)workspace % 64 != 0)
         return fg_fail(FG_ERR_ARG, "GRU workspace must be 64-byte aligned");
@@ -801,6 +844,7 @@ int fg_gru_forward(const fg_gru_config *cfg, const void *packed, const fg_gru_ru
     packed_layout l = layout_of(cfg);
     const float *pk = packed;
     jb.cfg = cfg;
+    jb.custom = custom;
     jb.run = *run;
     jb.k = FG_CONFIG_BF16 && cfg->precision == FG_PRECISION_BF16 ? fg_kernels_bf16()
                                                 : fg_kernels_for(fg_isa_active());

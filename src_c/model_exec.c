@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fg_alloc.h"
+#include "fg_custom_program.h"
 #include "model_internal.h"
 
 static size_t align_up(size_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN; }
@@ -106,7 +107,8 @@ static int make_plan(const fg_model *m, int64_t batch, const int64_t *T, int32_t
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
         if (model_recurrent_cell(o->kind) < 0) continue;
-        size_t b = fg_gru_workspace_bytes(&o->gru, batch, gru_steps(m, o, T), nthreads);
+        size_t b =
+            fg_gru_custom_workspace_bytes(&o->gru, o->program, batch, gru_steps(m, o, T), nthreads);
         if (b > gru) gru = b;
     }
     p->table = align_up(3 * (size_t)m->n_tensors * sizeof(size_t));
@@ -274,6 +276,7 @@ int64_t model_op_state_floats(const fg_model *m, const model_op *o) {
     (void)m;
     switch (o->kind) {
     case OP_GRU:
+    case OP_CUSTOM_GRU:
     case OP_SIMPLE_RNN:
         return o->gru.units;
     case OP_LSTM:
@@ -344,7 +347,7 @@ int model_run_recurrent(const model_run_ctx *r)
         if (lstm && (streaming || !c0)) run.c0 = carried + U, run.c0_sb = ld;
         if (lstm) run.c_final = carried + U, run.cf_sb = ld;
     }
-    int st = fg_gru_forward(&o->gru, m->weights[o->w[0]].data, &run, r->scratch);
+    int st = fg_gru_custom_forward(&o->gru, o->program, m->weights[o->w[0]].data, &run, r->scratch);
     if (st) return st;
     if (carried && h_out) copy_rows(h_out, U, carried, ld, batch, U);
     if (carried && c_out) copy_rows(c_out, U, carried + U, ld, batch, U);

@@ -18,6 +18,7 @@
 #endif
 
 #include "fg_alloc.h"
+#include "fg_config_select.h"
 #include "model_internal.h"
 
 #define FORMAT_MAJOR 1
@@ -191,12 +192,18 @@ static int parse_weights(fg_model *m, const parse_ctx *c, uint64_t off) {
                            "(expected 0 float32, 1 float16 or 2 bfloat16)", i, w->dtype);
         if (rd_u32(r + 44) != 0)
             return fg_fail(FG_ERR_FORMAT, "model image: weight %d reserved field is not 0", i);
-        if (w->layout != LAYOUT_PLAIN && w->layout != LAYOUT_GRU_PACKED)
+        if (w->layout != LAYOUT_PLAIN && w->layout != LAYOUT_GRU_PACKED &&
+            w->layout != LAYOUT_CUSTOM_PROGRAM)
             return fg_fail(FG_ERR_FORMAT, "model image: weight %d has unknown layout %d", i,
                            w->layout);
+        if (w->layout == LAYOUT_CUSTOM_PROGRAM && w->dtype != MODEL_WDTYPE_FLOAT32)
+            return fg_fail(FG_ERR_FORMAT,
+                           "model image: weight %d (a custom cell's program) "
+                           "must be float32, not dtype %d",
+                           i, w->dtype);
         int st = read_dims(r + 28, w->rank, w->dims, 0, "weight", i);
         if (st) return st;
-        if (w->layout == LAYOUT_PLAIN) {
+        if (w->layout != LAYOUT_GRU_PACKED) {
             uint64_t n = esize;
             for (int k = 0; k < w->rank; k++) {
                 if ((uint64_t)w->dims[k] > UINT64_MAX / n)
@@ -271,6 +278,10 @@ static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_i
                                      o->iattr[GRU_ACTIVATION],  o->iattr[GRU_RECURRENT_ACTIVATION],
                                      FG_PRECISION_FP32,         cell};
         }
+        /* a build without custom_gru refuses the op in check_graph (model_check_op) */
+        if (FG_OP_BUILT(OP_CUSTOM_GRU) && o->kind == OP_CUSTOM_GRU &&
+            (st = model_custom_gru_load(m, o)))
+            return st;
     }
     return FG_OK;
 }
@@ -431,6 +442,8 @@ static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
 
 void fg_model_free(fg_model *m) {
     if (!m) return;
+    for (int32_t i = 0; m->ops && i < m->n_ops; i++)
+        free(m->ops[i].program);
     free(m->tensors);   /* the block of every table (alloc_tables) */
     fg_aligned_free(m->owned_image);
     fg_aligned_free(m->widened);

@@ -33,7 +33,9 @@ static inline size_t model_block_bytes(size_t bytes)
                : (bytes + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
 }
 
-enum { LAYOUT_PLAIN = 0, LAYOUT_GRU_PACKED = 1 };
+/* LAYOUT_CUSTOM_PROGRAM: a custom_gru op's bytecode, (n, 2) float32 rows whatever dtype the
+ * other weights are stored in (fg_custom_program.h). */
+enum { LAYOUT_PLAIN = 0, LAYOUT_GRU_PACKED = 1, LAYOUT_CUSTOM_PROGRAM = 2 };
 
 /* Stored weight dtypes (weight record field; docs/FORMAT.md). The 16-bit ones are widened to
  * float32 at load, so the executor only ever sees float32 weights. */
@@ -77,7 +79,18 @@ typedef struct model_op {
     const float *dense_bias;       /* bias (model_dense.c); conv1d: its panels (model_conv.c) */
     int32_t state_slot;            /* index of its carried state in fg_state, or -1 */
     int64_t state_floats;          /* floats per batch row it carries (model_op_state_floats) */
+    struct fg_custom_program *program;   /* custom_gru ops: the checked cell (owned) */
 } model_op;
+
+/* gru and custom_gru ops run the same GRU (custom_gru with its cell's program): both carry
+ * state, take a GRU workspace and share the attribute slots. */
+static inline int model_op_is_gru(const model_op *o)
+{
+    return o->kind == OP_GRU || o->kind == OP_CUSTOM_GRU;
+}
+
+/* Builds a custom_gru op's program from its weight (model_custom_gru.c); at load. */
+int model_custom_gru_load(fg_model *m, model_op *o);
 
 struct fg_model {
     void *owned_image;       /* the file's bytes (fg_model_load_file) or the aligned copy */
@@ -137,7 +150,7 @@ const char *model_kind_name(int32_t kind);
  * their attribute slots (fastgru/registry.py), read through the GRU_* names. */
 static inline int model_recurrent_cell(int32_t kind)
 {
-    return kind == OP_GRU          ? FG_CELL_GRU
+    return kind == OP_GRU || kind == OP_CUSTOM_GRU ? FG_CELL_GRU
            : kind == OP_LSTM       ? FG_CELL_LSTM
            : kind == OP_SIMPLE_RNN ? FG_CELL_SIMPLE_RNN
                                    : -1;

@@ -45,7 +45,8 @@ enum {
     OP_ATTENTION = 33,
     OP_LSTM = 34,
     OP_SIMPLE_RNN = 35,
-    OP_KIND_COUNT = 36
+    OP_CUSTOM_GRU = 36,
+    OP_KIND_COUNT = 37
 };
 
 /* MODEL_OPS(X): X(KIND, name, min_in, max_in, n_out, n_w) per op kind. */
@@ -85,7 +86,8 @@ enum {
     X(CONV1D, conv1d, 1, 1, 1, 2) \
     X(ATTENTION, attention, 6, 6, 2, 2) \
     X(LSTM, lstm, 4, 4, 3, 1) \
-    X(SIMPLE_RNN, simple_rnn, 3, 3, 2, 1)
+    X(SIMPLE_RNN, simple_rnn, 3, 3, 2, 1) \
+    X(CUSTOM_GRU, custom_gru, 3, 3, 2, 2)
 
 /* MODEL_ACTIVATIONS(X): X(C enum name, canonical name, id). */
 #define MODEL_ACTIVATIONS(X) \
@@ -162,6 +164,10 @@ enum { SIMPLE_RNN_UNITS = 0, SIMPLE_RNN_ACTIVATION = 1, SIMPLE_RNN_RECURRENT_ACT
        SIMPLE_RNN_RESET_AFTER = 3, SIMPLE_RNN_USE_BIAS = 4, SIMPLE_RNN_GO_BACKWARDS = 5,
        SIMPLE_RNN_RETURN_SEQUENCES = 6, SIMPLE_RNN_ZERO_OUTPUT_FOR_MASK = 7, SIMPLE_RNN_STATEFUL
        = 8, SIMPLE_RNN_INPUT_DIM = 9 };
+enum { CUSTOM_GRU_UNITS = 0, CUSTOM_GRU_ACTIVATION = 1, CUSTOM_GRU_RECURRENT_ACTIVATION = 2,
+       CUSTOM_GRU_RESET_AFTER = 3, CUSTOM_GRU_USE_BIAS = 4, CUSTOM_GRU_GO_BACKWARDS = 5,
+       CUSTOM_GRU_RETURN_SEQUENCES = 6, CUSTOM_GRU_ZERO_OUTPUT_FOR_MASK = 7, CUSTOM_GRU_STATEFUL
+       = 8, CUSTOM_GRU_INPUT_DIM = 9 };
 /* END generated */
 /* clang-format on */
 

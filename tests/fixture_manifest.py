@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from custom_gru_fixture_cells import CUSTOM_GRU_OBJECTS
+
 FIXTURES = Path(__file__).parent / "fixtures"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text()) \
     if (FIXTURES / "manifest.json").exists() else []
@@ -20,7 +22,7 @@ KERAS_16BIT_TOL = {"gru_float16": 2e-3, "gru_mixed_float16": 2e-3,
 # Models fastgru refuses on purpose, with the words its message must contain.
 REFUSED = {"time_major": "time_major", "lambda_layer": "Lambda.*never executes"}
 # Models that load only once their custom classes are mapped (and are refused before).
-CUSTOM_OBJECTS = {"custom_gru": {"my_package>MyGRU": "GRU"}}
+CUSTOM_OBJECTS = {"custom_gru": {"my_package>MyGRU": "GRU"}, **CUSTOM_GRU_OBJECTS}
 
 
 def tolerance(entry) -> float:

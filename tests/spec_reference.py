@@ -7,6 +7,7 @@ import numpy as np
 
 from reference_attention import OPS as ATTENTION_OPS
 from reference_conv import conv1d_reference
+from reference_custom_gru import custom_gru_op
 from reference_elementwise import OPS as ELEMENTWISE_OPS
 from reference_gru import gru_reference, reference_activation
 from reference_lstm import SPEC_OPS as RECURRENT_SPEC_OPS
@@ -85,6 +86,8 @@ def run_spec(spec, inputs, carried=None):
             results = SPEC_OPS[k](op, env, carried)
         elif k == "gru":
             results = _gru(op, env, carried)
+        elif k == "custom_gru":
+            results = custom_gru_op(op, env, carried)
         elif k == "dense":
             results = [_dense(xs[0], a, w)]
         elif k == "embedding":

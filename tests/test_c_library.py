@@ -19,7 +19,7 @@ import pytest
 
 import fastgru
 from fastgru import c_export
-from fixture_manifest import MANIFEST, arrays, load_data, paths
+from fixture_manifest import CUSTOM_OBJECTS, MANIFEST, arrays, load_data, paths
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "src_c" / "build"
@@ -38,11 +38,14 @@ BATCH_MODELS = ["keras3/simple/keras3_keras", "keras3/masking/keras3_keras",
                 "keras3/conv_options/keras3_keras", "keras2/conv_gru_strided/keras2_h5",
                 "keras3/mha_cross/keras3_keras", "keras2/attention_causal_scores/keras2_h5",
                 "keras3/attention_masks/keras3_keras",
-                "keras3/masked_extrema/keras3_keras"]
+                "keras3/masked_extrema/keras3_keras",
+                "keras3/cgru_poly_update/keras3_keras",
+                "keras3/cgru_bidirectional_masked/keras3_keras"]
 STREAM_MODELS = ["keras3/simple_seq/keras3_keras", "keras3/masking_state/keras3_keras",
                  "keras3/two_in_two_out/keras3_keras", "keras3/embedding_mask/keras3_keras",
                  "keras3/stacked_cells/keras3_keras", "keras3/elementwise_chain/keras3_keras",
-                 "keras3/conv_gru/keras3_keras"]
+                 "keras3/conv_gru/keras3_keras",
+                 "keras3/cgru_leaky_textbook/keras3_keras"]
 
 needs_make = pytest.mark.skipif(shutil.which("make") is None or shutil.which("cc") is None,
                                 reason="needs make and a C compiler (cc)")
@@ -65,7 +68,7 @@ def converted(entry_id, tmp_path):
     entry = ENTRIES[entry_id]
     src, config = paths(entry)
     dst = tmp_path / (entry["model"] + ".fgru")
-    fastgru.convert(src, dst, config=config)
+    fastgru.convert(src, dst, config=config, custom_objects=CUSTOM_OBJECTS.get(entry["model"]))
     data = load_data(entry)
     xs = arrays(data, "x") or arrays(data, "x", "_call0")
     in_paths = []
@@ -251,12 +254,15 @@ def test_aarch64_build_runs_neon_under_qemu(tmp_path):
     r = run([*qemu, tk, "--quick"], timeout=300)
     assert r.returncode == 0 and "neon" in r.stdout, r.stdout + r.stderr
 
-    model_path, in_paths, xs = converted("keras3/masking_merge/keras3_keras", tmp_path)
-    want = as_list(fastgru.load(model_path).predict(xs))
-    out = tmp_path / "y.npy"
-    r = run([*qemu, build / "fastgru_run", model_path, *in_paths, out], timeout=120)
-    assert r.returncode == 0, r.stderr
-    r = run([*qemu, build / "fastgru_stream_bench", model_path, "20"], timeout=120)
-    assert "isa neon" in r.stdout, r.stdout + r.stderr
-    for g, w in zip(read_outputs(out, len(want)), want):
-        assert g.shape == w.shape and np.abs(g - w).max() <= 1e-5
+    # masking_merge, and custom GRU cells (the NEON build of their bytecode kernels) both ways
+    for entry_id in ("keras3/masking_merge/keras3_keras", "keras3/cgru_poly_update/keras3_keras",
+                     "keras3/cgru_hard/keras3_keras"):
+        model_path, in_paths, xs = converted(entry_id, tmp_path)
+        want = as_list(fastgru.load(model_path).predict(xs if len(xs) > 1 else xs[0]))
+        out = tmp_path / "y.npy"
+        r = run([*qemu, build / "fastgru_run", model_path, *in_paths, out], timeout=120)
+        assert r.returncode == 0, r.stderr
+        r = run([*qemu, build / "fastgru_stream_bench", model_path, "20"], timeout=120)
+        assert "isa neon" in r.stdout, r.stdout + r.stderr
+        for g, w in zip(read_outputs(out, len(want)), want):
+            assert g.shape == w.shape and np.abs(g - w).max() <= 1e-5, entry_id

@@ -34,7 +34,8 @@ SEED = 20261121
 # Catalogue modules beyond tools/fixtures_catalogue.py, one per family of layers; each
 # registers its builders with fixtures_catalogue.builder.
 CATALOGUE_MODULES: tuple = ("fixtures_shape", "fixtures_elementwise", "fixtures_conv",
-                            "fixtures_16bit", "fixtures_attention", "fixtures_lstm")
+                            "fixtures_16bit", "fixtures_attention", "fixtures_lstm",
+                            "fixtures_custom_gru")
 RELOAD_TOLERANCE = 1e-6
 
 # format id -> file name suffix, per Keras version. Weight-only formats also get <model>.json.

@@ -2,8 +2,12 @@
 user's ``custom_objects`` mapping. Nothing from the file is ever imported or executed."""
 from __future__ import annotations
 
+from ..custom_gru import CustomGRU
 from ..errors import FastGRUError
 from .builtin_classes import KERAS_LAYER_CLASSES
+
+# What a class mapped to a fastgru.CustomGRU reads as (no Python class can have this name).
+CUSTOM_GRU_KIND = "fastgru.CustomGRU"
 
 # Nested classes that only appear inside other layers' configs.
 CELL_CLASSES = frozenset({"GRUCell", "LSTMCell", "SimpleRNNCell", "StackedRNNCells"})
@@ -14,10 +18,14 @@ class ClassResolver:
         self.known = frozenset(known) | CELL_CLASSES | {"InputLayer"}
         self.source = source
         self.mapping = {}
+        self.cells = {}       # key -> the CustomGRU a custom cell / GRU class is declared as
         for key, target in (custom_objects or {}).items():
             if not isinstance(key, str):
                 raise FastGRUError(f"custom_objects keys must be class names (str), got {key!r}")
             name = target if isinstance(target, str) else getattr(target, "__name__", None)
+            if isinstance(target, CustomGRU):
+                name = CUSTOM_GRU_KIND
+                self.cells[key] = target
             if name not in self.known:
                 raise FastGRUError(f"custom_objects[{key!r}] = {target!r}: fastgru can map a custom "
                                    f"class only to one of {', '.join(sorted(self.known))}")
@@ -64,11 +72,15 @@ class ClassResolver:
             return None, ("is a Lambda layer, which stores Python bytecode; fastgru never "
                           "executes code from a file. Replace it with standard layers")
         builtin = registered_name in (None, class_name, f"keras>{class_name}")
-        if class_name in self.known and builtin:
+        if class_name in self.known and builtin and class_name != CUSTOM_GRU_KIND:
             return class_name, None
         if builtin and _is_builtin(class_name):
             return None, f"is a Keras {class_name}, which fastgru does not support"
         return None, f"has the custom class {registered_name or class_name!r}"
+
+    def custom_cell(self, class_name, registered_name=None) -> CustomGRU:
+        """The CustomGRU a class resolved to CUSTOM_GRU_KIND is declared as."""
+        return self.cells.get(registered_name) or self.cells[class_name]
 
     def _hint(self, classes) -> str:
         """What fastgru reads, and for custom classes only, how to map them."""
@@ -80,7 +92,8 @@ class ClassResolver:
         if custom:
             text += (f". A custom class that keeps the maths of one of these can be mapped, "
                      f"e.g. custom_objects={{{custom[0]!r}: fastgru.GRU}} or "
-                     f"{{{custom[0]!r}: 'Dense'}}")
+                     f"{{{custom[0]!r}: 'Dense'}}; a custom GRU cell or layer with other "
+                     f"equations maps to a fastgru.CustomGRU that declares them")
         return text
 
 

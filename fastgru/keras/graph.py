@@ -254,7 +254,7 @@ class GraphBuilder:
         needed = set(outputs)
         live = []
         for op in reversed(self.ops):
-            stateful = op.kind in CELLS and op.attrs.get("stateful")
+            stateful = op.kind in (*CELLS, "custom_gru") and op.attrs.get("stateful")
             if stateful or any(t in needed for t in op.outputs if t is not None):
                 live.append(op)
                 needed.update(t for t in op.inputs if t is not None)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from ..activations import resolve_activation
 from ..errors import FastGRUError
+from .classes import CUSTOM_GRU_KIND
 from .graph import Value
+from .translate_custom_gru import custom_cell_config
 
 IDENTITY_CLASSES = frozenset({"Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout",
                               "AlphaDropout", "ActivityRegularization"})
@@ -80,7 +82,8 @@ def _cell_expected(params, input_dim, prefix):
     u, g = params["units"], _GATES[params["kind"]]
     expected = [(f"{prefix}kernel", (input_dim, g * u)), (f"{prefix}recurrent_kernel", (u, g * u))]
     if params["use_bias"]:
-        expected.append((f"{prefix}bias", (2, 3 * u) if params.get("reset_after") else (g * u,)))
+        expected.append((f"{prefix}bias", params.get("bias_shape") or
+                         ((2, 3 * u) if params.get("reset_after") else (g * u,))))
     return expected
 
 
@@ -106,21 +109,28 @@ def _emit_cell(b, layer, hint, params, x, mask, starts, arrays, want_state):
     if params["use_bias"]:
         weights["bias"] = arrays[2]
     start_names = [s.name for s in starts] or [None] * n_states
-    b.add_op(kind, layer.name, [x.name, mask, *start_names],
+    b.add_op("custom_gru" if "cell" in attrs else kind, layer.name, [x.name, mask, *start_names],
              [y.name, *([f.name for f in finals] or [None] * n_states)], attrs, weights)
     return y, finals
 
 
 def _rnn_cells(b, layer, cfg, cls):
-    """The cell configs of a GRU / LSTM / SimpleRNN or RNN layer config:
-    [(cell config, label prefix, op kind)]."""
+    """The cell configs of a GRU / LSTM / SimpleRNN or RNN layer config: [(cell config, label
+    prefix, op kind, the CustomGRU it is declared as or None)]. A layer mapped to a CustomGRU
+    is its own cell."""
+    if cls == CUSTOM_GRU_KIND:
+        return [(cfg, "", "gru", b.resolve_class.custom_cell(layer.class_name,
+                                                            layer.registered_name))]
     if cls != "RNN":
-        return [(cfg, "", CELL_KINDS[cls])]
+        return [(cfg, "", CELL_KINDS[cls], None)]
     cell = b.section(layer.name, cfg.get("cell"), "cell")
     cell_cls = b.resolve_class(layer, cell.get("class_name"), cell.get("registered_name"))
     cell_cfg = b.section(layer.name, cell.get("config"), "cell config")
     if cell_cls in CELL_KINDS:
-        return [(cell_cfg, "", CELL_KINDS[cell_cls])]
+        return [(cell_cfg, "", CELL_KINDS[cell_cls], None)]
+    if cell_cls == CUSTOM_GRU_KIND:
+        return [(cell_cfg, "", "gru", b.resolve_class.custom_cell(cell.get("class_name"),
+                                                                 cell.get("registered_name")))]
     if cell_cls == "StackedRNNCells":
         cells = cell_cfg.get("cells")
         if not isinstance(cells, list) or not cells:
@@ -133,7 +143,7 @@ def _rnn_cells(b, layer, cfg, cls):
                 b.fail(layer.name, f"stacked cell {i} is a {c.get('class_name')!r}; supported: "
                                    f"GRUCell, LSTMCell, SimpleRNNCell")
             result.append((b.section(layer.name, c.get("config"), f"stacked cell {i} config"),
-                           f"cell_{i}/", CELL_KINDS[c_cls]))
+                           f"cell_{i}/", CELL_KINDS[c_cls], None))
         return result
     b.fail(layer.name, f"RNN cell {cell.get('class_name')!r} is not supported (GRUCell, "
                        f"LSTMCell, SimpleRNNCell, StackedRNNCells of them)")
@@ -145,8 +155,12 @@ def _rnn_plan(b, layer, cfg, cls, x, weight_prefix, force_zero=None):
     cells = _rnn_cells(b, layer, cfg, cls)
     input_dim = sequence_features(b, layer, x)
     params_list, expected, dim = [], [], input_dim
-    for cell_cfg, prefix, kind in cells:
+    for cell_cfg, prefix, kind, custom in cells:
+        if custom is not None:
+            cell_cfg = custom_cell_config(b, layer, custom, cell_cfg, weight_prefix)
         p = _cell_params(b, layer, cell_cfg, cfg, f"{weight_prefix}{prefix}", kind)
+        if custom is not None:
+            p.update(cell=custom, bias_shape=cell_cfg.get("bias_shape"))
         if force_zero is not None:
             p["zero_output_for_mask"] = force_zero
         params_list.append(p)
@@ -417,6 +431,7 @@ def translate_merge(b, layer, call, inputs, states, mask):
 TRANSLATORS = {
     "GRU": translate_rnn, "LSTM": translate_rnn, "SimpleRNN": translate_rnn,
     "RNN": translate_rnn, "Bidirectional": translate_bidirectional,
+    CUSTOM_GRU_KIND: translate_rnn,   # a custom GRU layer class: an RNN over its CustomGRU
     "Dense": translate_dense, "TimeDistributed": translate_time_distributed,
     "Embedding": translate_embedding, "Masking": translate_masking,
     "Activation": translate_activation, "LayerNormalization": translate_layer_norm,

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "../fg_gru.h"
+struct fg_custom_program;
 
 #define FG_BLOCK 16            /* units per packed block */
 #define FG_BLOCK3 (3 * FG_BLOCK) /* a GRU block's width (and the dense op's column block) */
@@ -67,6 +68,20 @@ typedef struct fg_kernels {
                           int64_t ldz, float *Hout, int64_t ldo);
     /* In-place elementwise activation of n contiguous floats (any elementwise id). */
     void (*act_inplace)(int act, float *x, int64_t n);
+    /* CustomGRU steps (kernels/custom_template.h): as step_after / step_before_zr /
+     * step_before_h with the cell's program for the gate maths. brec: the recurrent bias for
+     * all three gates. S: per row z, r, hz, hr (4 x ldz floats) between the two halves. */
+    void (*custom_after)(int64_t M, int64_t units, const float *H, int64_t ldh, const float *XW,
+                         int64_t ldxw, const float *U, const float *brec, int64_t jb0, int64_t jb1,
+                         int desc, const struct fg_custom_program *prog, float *Hout, int64_t ldo);
+    void (*custom_before_zr)(int64_t M, int64_t units, const float *H, int64_t ldh, const float *XW,
+                             int64_t ldxw, const float *U, const float *brec, int64_t jb0,
+                             int64_t jb1, int desc, const struct fg_custom_program *prog, float *S,
+                             float *RH, int64_t ldz);
+    void (*custom_before_h)(int64_t M, int64_t units, const float *H, int64_t ldh, const float *XW,
+                            int64_t ldxw, const float *U, const float *brec, int64_t jb0,
+                            int64_t jb1, int desc, const struct fg_custom_program *prog,
+                            const float *S, const float *RH, int64_t ldz, float *Hout, int64_t ldo);
 } fg_kernels;
 
 /* Bitmask of FG_ISA_* flags this CPU (and OS) supports. */

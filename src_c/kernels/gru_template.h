@@ -335,5 +335,16 @@ static void FGK(act_inplace)(int act, float *x, int64_t n)
     }
 }
 
+#include "custom_template.h"
+
+/* the custom cell kernels only in builds with the custom_gru op (fg_config_select.h) */
+#define FG_CUSTOM_KERNEL(name) (FG_OP_BUILT(OP_CUSTOM_GRU) ? FGK(name) : 0)
 #define FG_KERNEL_TABLE                                                                            \
-    {FGK(gemm), FGK(step_cell), FGK(step_before_zr), FGK(step_before_h), FGK(act_inplace)}
+    {FGK(gemm),                                                                                    \
+     FGK(step_cell),                                                                               \
+     FGK(step_before_zr),                                                                          \
+     FGK(step_before_h),                                                                           \
+     FGK(act_inplace),                                                                             \
+     FG_CUSTOM_KERNEL(custom_after),                                                               \
+     FG_CUSTOM_KERNEL(custom_before_zr),                                                           \
+     FG_CUSTOM_KERNEL(custom_before_h)}
