@@ -185,7 +185,7 @@ _LAYER = Record({"name": Text(), "class_name": Text(),
                  "weights": ListOf(_WEIGHT_REF), "highlights": MapOf(Scalar())},
                 required=("name", "class_name", "output_shapes", "params", "weights"))
 _STATE = Record({"layer": Text(), "slot": Int(), "units": Int(1, MAX_DIM),
-                 "kind": Text("gru", "lstm", "simple_rnn")},
+                 "kind": Text("gru", "lstm", "simple_rnn", "custom_gru")},
                 required=("layer", "slot", "units"))
 _PRECISION = Record({"dtype": Text("float32", "float16", "bfloat16"),
                      "max_abs_error_vs_float32": Number(), "probe": Text()},

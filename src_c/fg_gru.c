@@ -35,6 +35,7 @@
 #include "fg_team.h"
 #include "kernels/fg_kernels.h"
 #include "kernels/gru_bf16.h"
+#include "model_registry.h"
 
 #define FG_MAX_DIM (1 << 24)                /* input_dim, units */
 /* Time steps per input GEMM, at most: batch 1, 64 -> 256 ran 4.5-4.7 ms with 16 or 32 and
@@ -470,7 +471,7 @@ static void step(const job *jb, const part *pt, int64_t s, int halves, const flo
     if (halves & FIRST_HALF) blocks_desc = !desc;
     const float *Cin = cell_state(jb, pt, s, 1);
     float *Cout = cell_state(jb, pt, s, 0);
-    if (jb->custom != NULL) {
+    if (FG_OP_BUILT(OP_CUSTOM_GRU) && jb->custom != NULL) {
         custom_step(jb, pt, halves, desc, XW, ldxw, H, ldh, Hn, ldn);
     } else if (FG_ROWWISE_ACTS_BUILT && !p->fused && cfg->cell != FG_CELL_GRU) {
         unfused_cell_step(jb, pt->b0, pt->b1, XW, ldxw, H, ldh, Cin, Cout, Hn);

@@ -17,6 +17,7 @@
 
 #include "fg_alloc.h"
 #include "fg_custom_program.h"
+#include "fg_config_select.h"
 #include "model_internal.h"
 
 static size_t align_up(size_t n) { return (n + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN; }
@@ -272,6 +273,18 @@ int fg_state_set(fg_state *s, int slot, const float *h, size_t n) {
 }
 
 /* A recurrent op carries h per row; an LSTM h, then c (2 units a row). */
+/* Whether a family of op kinds is in this build (fg_config_select.h): its code links only
+ * then, so a small build's library holds none of it. */
+#define KIND_BIT(k) (1ull << (k))
+#define SHAPE_KINDS                                                                                \
+    (KIND_BIT(OP_GLOBAL_POOL) | KIND_BIT(OP_POOL1D) | KIND_BIT(OP_RESHAPE) |                       \
+     KIND_BIT(OP_PERMUTE) | KIND_BIT(OP_REPEAT_VECTOR) | KIND_BIT(OP_PAD_TIME) |                   \
+     KIND_BIT(OP_UPSAMPLE_TIME))
+#define ELEMENTWISE_KINDS                                                                          \
+    (KIND_BIT(OP_NORMALIZE) | KIND_BIT(OP_RESCALE) | KIND_BIT(OP_PRELU) | KIND_BIT(OP_SOFTMAX) |   \
+     KIND_BIT(OP_DOT))
+#define FAMILY_BUILT(kinds) (((FG_CONFIG_OPS) & (kinds)) != 0)
+
 int64_t model_op_state_floats(const fg_model *m, const model_op *o) {
     (void)m;
     switch (o->kind) {
@@ -281,7 +294,7 @@ int64_t model_op_state_floats(const fg_model *m, const model_op *o) {
         return o->gru.units;
     case OP_LSTM:
         return 2 * (int64_t)o->gru.units;
-    case OP_CONV1D: return model_conv1d_state_floats(o);
+    case OP_CONV1D: return FG_OP_BUILT(OP_CONV1D) ? model_conv1d_state_floats(o) : 0;
     default: return 0;
     }
 }
@@ -459,7 +472,7 @@ int fg_model_resolve_timesteps(const fg_model *m, int64_t *timesteps) {
         return fg_fail(FG_ERR_ARG, "fg_model_resolve_timesteps: NULL argument");
     int64_t T[MODEL_MAX_TIME_AXES] = {0};
     for (int k = 0; k < m->n_time; k++) T[k] = timesteps[k];
-    model_derive_times(m, T);
+    if (FAMILY_BUILT(SHAPE_KINDS)) model_derive_times(m, T);
     for (int k = 0; k < m->n_time; k++) timesteps[k] = T[k];
     return FG_OK;
 }
@@ -478,11 +491,11 @@ int fg_model_check_streamable(const fg_model *m) {
                            "steps in the image, so the model cannot be streamed one step at a "
                            "time", o->layer, (long long)m->tensors[o->in[0]].dims[0]);
         /* each op family says why one of its ops needs the whole sequence */
-        const char *why = model_shape_stream_refusal(m, o);
-        if (!why) why = model_elementwise_stream_refusal(m, o);
+        const char *why = FAMILY_BUILT(SHAPE_KINDS) ? model_shape_stream_refusal(m, o) : NULL;
+        if (!why && FAMILY_BUILT(ELEMENTWISE_KINDS)) why = model_elementwise_stream_refusal(m, o);
         if (!why && o->kind == OP_ATTENTION)   /* causal ones too: no key/value cache */
             why = "each of its outputs attends over the whole sequence";
-        if (!why && o->kind == OP_CONV1D && !model_conv1d_streamable(o))
+        if (!why && FG_OP_BUILT(OP_CONV1D) && o->kind == OP_CONV1D && !model_conv1d_streamable(o))
             why = "a Conv1D with strides > 1 or padding other than causal looks at later steps "
                   "or skips some";
         if (why)

@@ -435,7 +435,8 @@ static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
                          "model output", "(model)")) ||
         (st = parse_tensors(m, &c, tensors_off)) || (st = parse_weights(m, &c, weights_off)) ||
         (st = parse_ops(m, &c, ops_off, n_index)) || (st = check_graph(m)) ||
-        (st = model_pack_dense(m)) || (st = model_pack_conv(m)))
+        (st = model_pack_dense(m)) ||
+        (FG_OP_BUILT(OP_CONV1D) && (st = model_pack_conv(m))))
         return st;
     return FG_OK;
 }

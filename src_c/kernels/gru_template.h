@@ -18,6 +18,7 @@
  * registers.
  */
 #include "../fg_config_select.h"
+#include "../model_registry.h"
 
 #define VPG (FG_BLOCK / VL)            /* vectors per gate per block */
 #define VPB (FG_GATES_MAX * VPG)       /* vectors per block, at most (an LSTM's) */
@@ -235,14 +236,18 @@ static void FGK(step_cell)(int cell, int64_t M, int64_t units, const float *H, i
                            const float *Cin, float *Cout, int64_t ldc, int64_t jb0, int64_t jb1,
                            int desc, int act, int ract, float *Hout, int64_t ldo)
 {
+    /* a cell whose op kind a small build leaves out (fg_config_select.h) compiles out; the
+     * loader refuses models that need it */
     switch (cell) {
     case FG_CELL_LSTM:
-        FGK(step_of)(FG_CELL_LSTM, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc, jb0, jb1,
-                     desc, act, ract, Hout, ldo);
+        if (FG_OP_BUILT(OP_LSTM))
+            FGK(step_of)(FG_CELL_LSTM, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc, jb0,
+                         jb1, desc, act, ract, Hout, ldo);
         break;
     case FG_CELL_SIMPLE_RNN:
-        FGK(step_of)(FG_CELL_SIMPLE_RNN, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc, jb0,
-                     jb1, desc, act, ract, Hout, ldo);
+        if (FG_OP_BUILT(OP_SIMPLE_RNN))
+            FGK(step_of)(FG_CELL_SIMPLE_RNN, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc,
+                         jb0, jb1, desc, act, ract, Hout, ldo);
         break;
     default:
         FGK(step_of)(FG_CELL_GRU, M, units, H, ldh, XW, ldxw, U, brec, Cin, Cout, ldc, jb0, jb1,
