@@ -241,8 +241,8 @@ static int make_plan(const fg_gru_config *cfg, const fg_custom_program *custom, 
     /* per row: XW chunk, two h buffers, z, r*h, previous output, two c buffers, for the
      * unfused step G (G up) and T ((G + 2) up: the gates, act(c), sparsemax scratch), and a
      * custom cell's kept values */
-    int64_t per_row = p->chunk * p->upg + 7 * p->up +
-                      (p->fused ? 0 : (2 * p->gates + 2) * p->up) + kept;
+    int64_t per_row =
+        p->chunk * p->upg + 7 * p->up + (p->fused ? 0 : (2 * p->gates + 2) * p->up) + kept;
     if (__builtin_mul_overflow(per_row, rows, &p->total))
         return fg_fail(FG_ERR_NOMEM, "%s workspace overflows: batch %lld x %lld floats per row",
                        cell_name(cfg->cell), (long long)batch, (long long)per_row);

@@ -294,7 +294,8 @@ int64_t model_op_state_floats(const fg_model *m, const model_op *o) {
         return o->gru.units;
     case OP_LSTM:
         return 2 * (int64_t)o->gru.units;
-    case OP_CONV1D: return FG_OP_BUILT(OP_CONV1D) ? model_conv1d_state_floats(o) : 0;
+    case OP_CONV1D:
+        return FG_OP_BUILT(OP_CONV1D) ? model_conv1d_state_floats(o) : 0;
     default: return 0;
     }
 }

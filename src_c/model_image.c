@@ -429,14 +429,13 @@ static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
         uint32_t v = rd_u32(img + index_off + 4 * (uint64_t)k);
         m->index[k] = v == MODEL_ABSENT ? -1 : v > INT32_MAX ? -2 : (int32_t)v;
     }
-    if ((st = index_list(m, n_index, 0, n_inputs, (int32_t)n_tensors, &m->inputs,
-                         "model input", "(model)")) ||
+    if ((st = index_list(m, n_index, 0, n_inputs, (int32_t)n_tensors, &m->inputs, "model input",
+                         "(model)")) ||
         (st = index_list(m, n_index, n_inputs, n_outputs, (int32_t)n_tensors, &m->outputs,
                          "model output", "(model)")) ||
         (st = parse_tensors(m, &c, tensors_off)) || (st = parse_weights(m, &c, weights_off)) ||
         (st = parse_ops(m, &c, ops_off, n_index)) || (st = check_graph(m)) ||
-        (st = model_pack_dense(m)) ||
-        (FG_OP_BUILT(OP_CONV1D) && (st = model_pack_conv(m))))
+        (st = model_pack_dense(m)) || (FG_OP_BUILT(OP_CONV1D) && (st = model_pack_conv(m))))
         return st;
     return FG_OK;
 }

@@ -79,7 +79,7 @@ typedef struct model_op {
     const float *dense_bias;       /* bias (model_dense.c); conv1d: its panels (model_conv.c) */
     int32_t state_slot;            /* index of its carried state in fg_state, or -1 */
     int64_t state_floats;          /* floats per batch row it carries (model_op_state_floats) */
-    struct fg_custom_program *program;   /* custom_gru ops: the checked cell (owned) */
+    struct fg_custom_program *program; /* custom_gru ops: the checked cell (owned) */
 } model_op;
 
 /* gru and custom_gru ops run the same GRU (custom_gru with its cell's program): both carry
@@ -151,9 +151,9 @@ const char *model_kind_name(int32_t kind);
 static inline int model_recurrent_cell(int32_t kind)
 {
     return kind == OP_GRU || kind == OP_CUSTOM_GRU ? FG_CELL_GRU
-           : kind == OP_LSTM       ? FG_CELL_LSTM
-           : kind == OP_SIMPLE_RNN ? FG_CELL_SIMPLE_RNN
-                                   : -1;
+           : kind == OP_LSTM                       ? FG_CELL_LSTM
+           : kind == OP_SIMPLE_RNN                 ? FG_CELL_SIMPLE_RNN
+                                                   : -1;
 }
 
 /* Floats per batch row that op `o` carries across calls or stream steps (0: none); called
