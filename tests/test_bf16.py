@@ -22,6 +22,7 @@ import pytest
 
 import fastgru
 from fastgru import _core
+from fastgru.format import RECURRENT_KINDS
 from fastgru.keras import read_model
 from fastgru.spec import ACTIVATIONS
 from fixture_manifest import (CUSTOM_OBJECTS, MANIFEST, arrays, is_stateful, load_data,
@@ -56,9 +57,11 @@ def test_bf16_matches_keras(entry, error_record):
 
 
 def _has_gru(entry) -> bool:
+    """Whether the model has a recurrent op (gru, lstm, simple_rnn, custom_gru), the ops the
+    bf16 precision applies to."""
     model_path, config = paths(entry)
     spec = read_model(model_path, config=config, custom_objects=CUSTOM_OBJECTS.get(entry["model"]))
-    return any(op.kind == "gru" for op in spec.ops)
+    return any(op.kind in RECURRENT_KINDS for op in spec.ops)
 
 
 @needs_fixtures
