@@ -35,8 +35,7 @@ def kernel_source() -> str:
 @lru_cache(maxsize=None)
 def _module():
     import cupy
-    return cupy.RawModule(code=kernel_source(), options=("--std=c++11",),
-                          name_expressions=None)
+    return cupy.RawModule(code=kernel_source(), options=("--std=c++11",))
 
 
 def _launch(name: str, n: int, args) -> None:

@@ -10,8 +10,8 @@ import numpy as np
 from ..errors import FastGRUError
 from ..image_reader import read_program
 from ..inputs import convert_input
+from ..format import RECURRENT_KINDS
 from ..registry import CONV1D_PADDINGS
-from ..spec import CELLS
 from .device import Backend
 from .executor import ArrayExecutor, CarriedState, unsupported_ops
 
@@ -28,7 +28,7 @@ class DeviceRunner:
         self.executor = ArrayExecutor(program, self.xp, backend.steps, backend.activate)
         # state slot k: the k-th op that carries state, as the C executor numbers them
         # (model_op_state_floats: every recurrent op, a causal stride-1 conv1d)
-        self.slot_ops = [i for i, op in enumerate(program.ops) if op.kind in CELLS or (
+        self.slot_ops = [i for i, op in enumerate(program.ops) if op.kind in RECURRENT_KINDS or (
             op.kind == "conv1d" and op.iattrs["padding"] == CONV1D_PADDINGS.index("causal")
             and op.iattrs["strides"] == 1 and op.iattrs["kernel_size"] > 1)]
 
