@@ -1,8 +1,9 @@
 """A checked model image read back into plain Python, for executors other than the C one
 (fastgru/gpu): its tensors, its ops with their attributes by slot name (fastgru/registry.py),
 and its weights as float32 arrays, recurrent weights unpacked to Keras' kernel /
-recurrent_kernel / bias. The C loader checks the image first (checksum, bounds, every op's
-shapes), so the records decoded here are known to be consistent.
+recurrent_kernel / bias (a custom_gru's also its "program" rows). The C loader checks the
+image first (checksum, bounds, every op's shapes, a custom cell's program), so the records
+decoded here are known to be consistent.
 """
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .format import (ABSENT, GRU_PARTS, HEADER, LAYOUT_GRU_PACKED, MAX_RANK, OP, TENSOR,
-                     WEIGHT)
+from .format import (ABSENT, GRU_PARTS, HEADER, LAYOUT_GRU_PACKED, MAX_RANK, OP,
+                     RECURRENT_KINDS, TENSOR, WEIGHT)
 from .registry import OPS
 from .spec import CELLS, GruConfig
 
@@ -93,8 +94,10 @@ def read_program(image) -> ImageProgram:
         op = ImageOp(kind.name, string(rec[1]), listed(rec[3], rec[2]), listed(rec[5], rec[4]),
                      dict(zip(kind.iattrs, iattr)), dict(zip(kind.fattrs, fattr)))
         wids = index[rec[7]:rec[7] + rec[6]]
-        if kind.name in CELLS:
+        if kind.name in RECURRENT_KINDS:
             op.weights = _cell_weights(core, op, int(wids[0]))
+            if kind.name == "custom_gru":
+                op.weights["program"] = weight(wids[1])
         else:
             op.weights = {slot: weight(w) for slot, w in zip(kind.weights, wids) if w != ABSENT}
         ops.append(op)
@@ -103,12 +106,16 @@ def read_program(image) -> ImageProgram:
 
 
 def _cell_weights(core, op: ImageOp, wid: int) -> Dict[str, np.ndarray]:
-    """A recurrent op's packed weight, unpacked to Keras' kernel / recurrent_kernel / bias."""
+    """A recurrent op's packed weight, unpacked to Keras' kernel / recurrent_kernel / bias. A
+    custom_gru's is a gru's in z, r, h block order whose recurrent bias row is packed whatever
+    the cell's reset_after (zeros when the file has none): its bias unpacks as two rows."""
     from . import _core
 
     a = op.iattrs
-    config = GruConfig(a["input_dim"], a["units"], a["reset_after"], a["use_bias"],
-                       a["activation"], a["recurrent_activation"], 0, CELLS[op.kind])
+    custom = op.kind == "custom_gru"
+    config = GruConfig(a["input_dim"], a["units"], 1 if custom else a["reset_after"],
+                       a["use_bias"], a["activation"], a["recurrent_activation"], 0,
+                       CELLS["gru" if custom else op.kind])
     data, layout = core.weight(wid)
     assert layout == LAYOUT_GRU_PACKED
     packed = _core._aligned_bytes(len(data))

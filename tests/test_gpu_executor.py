@@ -1,14 +1,13 @@
 """The GPU path, checked without a GPU (fastgru/gpu): ``load(..., device="cuda")`` with numpy
 injected in CuPy's place runs every fixture model as Keras does (stateful calls, streams,
-batch chunks, pickling); the CUDA kernels' bodies (src_c/gpu/fg_gru_step.cu), compiled for the
-CPU by tests/c/gpu_kernel_harness.c, run the GRU steps and activations of the same models; the
-refusals when CuPy or a device is missing. With CuPy and a CUDA device present, the same
+batch chunks, pickling); the CUDA kernels' bodies (src_c/gpu/fg_gru_step.cu, and a custom
+cell's generated kernels), compiled for the CPU by tests/c/gpu_kernel_harness.c
+(tests/gpu_harness.py), run the GRU steps and activations of the same models; the refusals
+when CuPy or a device is missing. With CuPy and a CUDA device present, the same
 models also run on the device."""
 from __future__ import annotations
 
-import ctypes
 import pickle
-import re
 import shutil
 import subprocess
 import sys
@@ -20,15 +19,14 @@ import pytest
 import fastgru
 from fastgru.gpu import activations, device, kernels
 from fastgru.gpu.executor import unsupported_ops
-from fastgru.gpu.gru import ArraySteps
-from fastgru.image_reader import read_program
-from fastgru.registry import ACTIVATIONS
+from fastgru.image_reader import ImageOp, ImageProgram
+from fastgru.registry import ACTIVATIONS, OPS
 from fixture_manifest import (MANIFEST, TOL, arrays, is_stateful, load_data, max_error,
                               tolerance)
-from test_load_fixtures import (ONE_PER_MODEL, _as_list, _expected, _feed, _has_time_axis,
-                                _load, _run)
+from gpu_harness import build_harness, harness_activate, harness_backend, numpy_backend
+from test_load_fixtures import (ONE_PER_MODEL, _as_list, _expected, _feed, _load, _run,
+                                stream_steps)
 
-REPO = Path(__file__).resolve().parent.parent
 HAVE_GPU = False
 try:
     device.cuda_backend()
@@ -37,70 +35,17 @@ except fastgru.FastGRUError:
     pass
 
 
-def numpy_backend():
-    return device.Backend(np, ArraySteps(np), activations.apply, lambda a: a)
-
-
 # ---- the kernels' bodies on the CPU ---------------------------------------------------------
 @pytest.fixture(scope="session")
 def harness(tmp_path_factory):
-    if shutil.which("cc") is None:
-        pytest.skip("needs a C compiler (cc) to build the kernel harness")
-    lib = tmp_path_factory.mktemp("gpu_harness") / "harness.so"
-    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-Wall", "-Werror", f"-I{REPO / 'src_c'}",
-                    str(REPO / "tests" / "c" / "gpu_kernel_harness.c"), "-o", str(lib), "-lm"],
-                   check=True)
-    return ctypes.CDLL(str(lib))
+    return build_harness(tmp_path_factory.mktemp("gpu_harness") / "harness.so")
 
 
-def _p(a):
-    return ctypes.c_void_p(0 if a is None else a.ctypes.data)
-
-
-class HarnessSteps:
-    """kernels.CudaSteps' contract, each launch run by the harness with `block` threads per
-    block (odd, so the last block is partial)."""
-    L = ctypes.c_long
-
-    def __init__(self, lib, block=37):
-        self.lib, self.block = lib, block
-
-    def _keep(self, keep):
-        return None if keep is None else np.ascontiguousarray(keep, dtype=np.uint8)
-
-    def after(self, w, xw, hu, h, prev, keep, zero_output, out):
-        L = self.L
-        self.lib.harness_gru_step_after(
-            L(self.block), L(h.size), L(w.units), _p(xw), L(xw.strides[0] // 4), _p(hu),
-            w.activation, w.recurrent_activation, _p(h), _p(out), L(out.strides[0] // 4),
-            _p(prev), _p(self._keep(keep)), int(zero_output))
-        return h, prev
-
-    def gates_before(self, w, xw, hu_zr, h):
-        L = self.L
-        z, rh = np.empty_like(h), np.empty_like(h)
-        self.lib.harness_gru_gates_before(
-            L(self.block), L(h.size), L(w.units), _p(xw), L(xw.strides[0] // 4),
-            _p(np.ascontiguousarray(hu_zr)), w.recurrent_activation, _p(h), _p(z), _p(rh))
-        return z, rh
-
-    def finish_before(self, w, xw, z, rhu, h, prev, keep, zero_output, out):
-        L = self.L
-        self.lib.harness_gru_step_before(
-            L(self.block), L(h.size), L(w.units), _p(xw), L(xw.strides[0] // 4), _p(z),
-            _p(np.ascontiguousarray(rhu)), w.activation, _p(h), _p(out),
-            L(out.strides[0] // 4), _p(prev), _p(self._keep(keep)), int(zero_output))
-        return h, prev
-
-
-def harness_activate(lib):
-    def activate(xp, act_id, x):
-        if act_id in activations.ROW_WISE:
-            return activations.apply(np, act_id, x)
-        y = np.array(x, dtype=np.float32, order="C", copy=True)
-        lib.harness_activation(ctypes.c_long(37), ctypes.c_long(y.size), act_id, _p(y))
-        return y
-    return activate
+@pytest.fixture
+def harness_on_cpu(harness, tmp_path):
+    """Every kernel of the device path (a custom cell's generated ones too) run by the
+    harness."""
+    return harness_backend(harness, tmp_path)
 
 
 # ---- the models -----------------------------------------------------------------------------
@@ -113,11 +58,6 @@ def _on(monkeypatch, backend):
 def test_array_executor_reproduces_keras(entry, monkeypatch):
     _on(monkeypatch, numpy_backend())
     data = load_data(entry)
-    missing = unsupported_ops(read_program(_load(entry).image))
-    if missing:   # an op the device path does not run yet is refused, naming it
-        with pytest.raises(fastgru.FastGRUError, match=re.escape(missing[0])):
-            _load(entry, device="cuda")
-        return
     model = _load(entry, device="cuda")
     assert model._device is not None
     assert max_error(_run(model, data), _expected(data)) <= tolerance(entry)
@@ -125,12 +65,8 @@ def test_array_executor_reproduces_keras(entry, monkeypatch):
 
 @pytest.mark.skipif(not MANIFEST, reason="no fixtures (tests/fixtures/manifest.json)")
 @pytest.mark.parametrize("entry", ONE_PER_MODEL, ids=lambda e: e["id"])
-def test_kernel_bodies_reproduce_keras(entry, monkeypatch, harness):
-    if unsupported_ops(read_program(_load(entry).image)):
-        pytest.skip("an op the device path does not run yet (test_array_executor_... checks "
-                    "the refusal)")
-    _on(monkeypatch, device.Backend(np, HarnessSteps(harness), harness_activate(harness),
-                                    lambda a: a))
+def test_kernel_bodies_reproduce_keras(entry, monkeypatch, harness_on_cpu):
+    _on(monkeypatch, harness_on_cpu)
     data = load_data(entry)
     assert max_error(_run(_load(entry, device="cuda"), data), _expected(data)) <= tolerance(entry)
 
@@ -147,15 +83,17 @@ def test_device_stream_equals_cpu_stream(entry, monkeypatch):
         cpu_stream = cpu.stream(batch_size=xs[0].shape[0])
     except fastgru.FastGRUError:
         pytest.skip("not streamable")
-    if unsupported_ops(read_program(cpu.image)):
-        pytest.skip("an op the device path does not run yet")
     _on(monkeypatch, numpy_backend())
     dev_stream = _load(entry, device="cuda").stream(batch_size=xs[0].shape[0])
-    for t in range(next(x.shape[1] for x in xs if _has_time_axis(x))):
-        step_in = [x[:, t] if _has_time_axis(x) else x for x in xs]
-        for a, b in zip(_as_list(dev_stream.step(_feed(step_in))),
-                        _as_list(cpu_stream.step(_feed(step_in)))):
+    for dev_out, cpu_out in zip(stream_steps(dev_stream, xs), stream_steps(cpu_stream, xs)):
+        for a, b in zip(dev_out, cpu_out):
             np.testing.assert_allclose(a, b, atol=TOL, rtol=0)
+
+
+def test_every_op_kind_of_the_registry_runs_on_the_device():
+    """A new op kind needs its device path (the runner refuses a model with one lacking it)."""
+    ops = [ImageOp(k.name, f"layer_{k.name}", [], [], {}, {}) for k in OPS]
+    assert unsupported_ops(ImageProgram({}, [], [], ops, 0)) == []
 
 
 def test_kernel_activations_match_the_formulas(harness):

@@ -84,6 +84,14 @@ def _has_time_axis(x: np.ndarray) -> bool:
     return x.ndim == 3 or (x.ndim == 2 and np.issubdtype(x.dtype, np.integer))
 
 
+def stream_steps(stream, xs):
+    """Feed the stored inputs `xs` through `stream` one timestep at a time; yields each
+    step's outputs (a list)."""
+    for t in range(next(x.shape[1] for x in xs if _has_time_axis(x))):
+        step_in = [x[:, t] if _has_time_axis(x) else x for x in xs]
+        yield _as_list(stream.step(_feed(step_in)))
+
+
 @pytest.mark.parametrize("entry", ONE_PER_MODEL, ids=lambda e: e["id"])
 def test_stream_steps_equal_predict(entry):
     """For causal models, step t of a stream gives the model's output for the sequence that
@@ -100,10 +108,7 @@ def test_stream_steps_equal_predict(entry):
         assert "cannot be streamed" in str(exc)
         return
     full = _as_list(model.predict(_feed(xs)))
-    timesteps = next(x.shape[1] for x in xs if _has_time_axis(x))
-    for t in range(timesteps):
-        step_in = [x[:, t] if _has_time_axis(x) else x for x in xs]
-        step_out = _as_list(stream.step(_feed(step_in)))
+    for t, step_out in enumerate(stream_steps(stream, xs)):
         for y_step, y_full in zip(step_out, full):
             if y_full.ndim == 3:
                 np.testing.assert_allclose(y_step, y_full[:, t], atol=TOL, rtol=0)

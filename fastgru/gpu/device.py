@@ -13,6 +13,7 @@ class Backend(NamedTuple):
     steps: Any                   # the GRU epilogue (gru.ArraySteps contract)
     activate: Callable           # activate(xp, act_id, x)
     to_host: Callable            # device array -> numpy array
+    custom_steps: Any = None     # a custom cell's epilogue (None: custom_cell.CustomArraySteps)
 
 
 def cuda_backend() -> Backend:
@@ -30,7 +31,8 @@ def cuda_backend() -> Backend:
     if count < 1:
         raise FastGRUError("device='cuda': no CUDA device is visible to this process")
     from . import kernels
-    return Backend(cupy, kernels.CudaSteps(cupy), kernels.activate, cupy.asnumpy)
+    return Backend(cupy, kernels.CudaSteps(cupy), kernels.activate, cupy.asnumpy,
+                   kernels.CudaCustomSteps(cupy))
 
 
 def backend_for(device: str) -> Backend:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 from ..errors import FastGRUError
+from ..format import GRU_KINDS, RECURRENT_KINDS
 from ..image_reader import ImageOp, ImageProgram
-from ..spec import CELLS
 from . import activations
 from .attention_ops import ATTENTION_OPS
 from .conv_ops import STATEFUL_OPS
+from .custom_cell import CustomArraySteps, cell_program
 from .elementwise_ops import ELEMENTWISE_OPS
 from .gru import ArraySteps, GruWeights, run_gru
 from .recurrent import CellWeights, run_cell
@@ -41,18 +42,21 @@ class CarriedState:
 
 class ArrayExecutor:
     """Runs an ImageProgram on `xp`. `steps` runs the GRU's gate epilogue (gru.ArraySteps,
-    or kernels.CudaSteps on a device); `activate(xp, act_id, x)` the other ops' activations
-    (activations.apply, or kernels.activate)."""
+    or kernels.CudaSteps on a device), `custom_steps` a custom_gru's cell program
+    (custom_cell.CustomArraySteps, or kernels.CudaCustomSteps); `activate(xp, act_id, x)` the
+    other ops' activations (activations.apply, or kernels.activate)."""
 
-    def __init__(self, program: ImageProgram, xp, steps=None, activate=None):
+    def __init__(self, program: ImageProgram, xp, steps=None, activate=None,
+                 custom_steps=None):
         self.program = program
         self.xp = xp
         self.steps = steps or ArraySteps(xp)
+        self.custom_steps = custom_steps or CustomArraySteps(xp)
         self.activate = activate or activations.apply
-        self.cells = {i: (GruWeights if op.kind == "gru" else CellWeights)(xp, op)
-                      for i, op in enumerate(program.ops) if op.kind in CELLS}
+        self.cells = {i: _cell_weights(xp, op) for i, op in enumerate(program.ops)
+                      if op.kind in RECURRENT_KINDS}
         self.weights = {i: {k: xp.asarray(v) for k, v in op.weights.items()}
-                        for i, op in enumerate(program.ops) if op.kind not in CELLS}
+                        for i, op in enumerate(program.ops) if op.kind not in RECURRENT_KINDS}
 
     def shape(self, tensor: str) -> tuple:
         """A tensor's per-sample shape, -1 on its time axis."""
@@ -65,7 +69,7 @@ class ArrayExecutor:
         env = dict(zip(self.program.inputs, inputs))
         for i, op in enumerate(self.program.ops):
             args = [None if n is None else env[n] for n in op.inputs]
-            if op.kind in CELLS:
+            if op.kind in RECURRENT_KINDS:
                 results = self._recurrent(i, op, args, state, streaming)
             elif op.kind in STATEFUL_OPS:
                 carried = state.ops.setdefault(i, {}) if state is not None and streaming \
@@ -81,9 +85,9 @@ class ArrayExecutor:
         return [env[n] for n in self.program.outputs]
 
     def _recurrent(self, i: int, op: ImageOp, args, state, streaming):
-        """A gru, lstm or simple_rnn op, with the C executor's carry rules: a stream or a
-        stateful op starts from its carried state (a fresh stream from its initial-state
-        inputs, when given); otherwise an initial-state input wins."""
+        """A gru, custom_gru, lstm or simple_rnn op, with the C executor's carry rules: a
+        stream or a stateful op starts from its carried state (a fresh stream from its
+        initial-state inputs, when given); otherwise an initial-state input wins."""
         xp, a = self.xp, op.iattrs
         x, mask, h0 = args[:3]
         c0 = args[3] if op.kind == "lstm" else None
@@ -101,8 +105,9 @@ class ArrayExecutor:
         flags = dict(go_backwards=bool(a["go_backwards"]),
                      return_sequences=bool(a["return_sequences"]),
                      zero_output_for_mask=bool(a["zero_output_for_mask"]))
-        if op.kind == "gru":
-            y, h, prev = run_gru(xp, self.steps, self.cells[i], x, mask, h, prev, **flags)
+        if op.kind in GRU_KINDS:
+            steps = self.steps if op.kind == "gru" else self.custom_steps
+            y, h, prev = run_gru(xp, steps, self.cells[i], x, mask, h, prev, **flags)
         else:
             y, h, c, prev = run_cell(xp, op.kind, self.cells[i], x, mask, h, c, prev, **flags)
         if carries:
@@ -112,6 +117,13 @@ class ArrayExecutor:
             if streaming:
                 state.prev_out[i] = prev
         return [y, h] if c is None else [y, h, c]
+
+
+def _cell_weights(xp, op: ImageOp):
+    if op.kind == "custom_gru":
+        program = cell_program(op.weights["program"], op.iattrs["reset_after"])
+        return GruWeights(xp, op, program)
+    return (GruWeights if op.kind == "gru" else CellWeights)(xp, op)
 
 
 # ---- the other ops: (executor, op, weights, inputs) -> outputs ---------------------------
@@ -198,5 +210,5 @@ _OPS = {
 
 def unsupported_ops(program: ImageProgram) -> List[str]:
     """'layer (kind)' for each op this executor cannot run."""
-    return [f"{op.layer} ({op.kind})" for op in program.ops
-            if op.kind not in CELLS and op.kind not in _OPS and op.kind not in STATEFUL_OPS]
+    return [f"{op.layer} ({op.kind})" for op in program.ops if op.kind not in RECURRENT_KINDS
+            and op.kind not in _OPS and op.kind not in STATEFUL_OPS]

@@ -2,23 +2,28 @@
 step the recurrent GEMM and the gate epilogue (Keras' GRU maths, docs/KERAS_FORMATS.md §10;
 masking §12). The epilogue is the CUDA kernels of src_c/gpu/fg_gru_step.cu on a device
 (fastgru/gpu/kernels.py) and the array operations of ArraySteps otherwise; both compute in
-float32 in the same order."""
+float32 in the same order. A custom_gru runs the same steps with its cell program as the
+epilogue (custom_cell.py)."""
 from __future__ import annotations
 
 from . import activations
 
 
 class GruWeights:
-    """A gru op's weights on the device, split as the step uses them."""
+    """A gru or custom_gru op's weights on the device, split as the step uses them; a
+    custom_gru's cell program (custom_cell.CellProgram) in `program`."""
 
-    def __init__(self, xp, op):
+    def __init__(self, xp, op, program=None):
         a, w = op.iattrs, op.weights
         u = a["units"]
         self.units = u
         self.reset_after = bool(a["reset_after"])
         self.activation, self.recurrent_activation = a["activation"], a["recurrent_activation"]
-        # a row-wise activation (softmax over the units) cannot run in an elementwise kernel
-        self.row_wise = bool({self.activation, self.recurrent_activation} & activations.ROW_WISE)
+        self.program = program
+        # a row-wise activation (softmax over the units) cannot run in an elementwise kernel;
+        # a cell program has none (the C loader refuses them)
+        self.row_wise = self.program is None and bool(
+            {self.activation, self.recurrent_activation} & activations.ROW_WISE)
         self.kernel = xp.asarray(w["kernel"])
         self.recurrent_kernel = xp.asarray(w["recurrent_kernel"])
         bias = w.get("bias")
@@ -31,10 +36,25 @@ class GruWeights:
             self.input_bias, self.recurrent_bias = xp.asarray(bias), zeros
 
 
+def masked_output(xp, new_h, h, prev, keep, zero_output, out):
+    """(state, output) of a step whose cell computed new_h: a masked row (keep 0) keeps h and
+    repeats prev (zeros with zero_output); the output is written into `out` too."""
+    if keep is None:
+        h = o = new_h
+    else:
+        m = keep[:, None]
+        o = xp.where(m, new_h, xp.zeros_like(h) if zero_output else prev)
+        h = xp.where(m, new_h, h)
+    out[...] = o
+    return h, o
+
+
 class ArraySteps:
-    """The epilogue as array operations. The contract, shared with kernels.CudaSteps: xw is
-    the step's x.W + input bias (B, 3u); `after` / `finish_before` write the step's output
-    into `out` and return (new h, the output), and may update h and prev in place."""
+    """The epilogue as array operations. The contract, shared with kernels.CudaSteps and the
+    custom cells' steps (custom_cell.py, kernels.CudaCustomSteps): xw is the step's x.W +
+    input bias (B, 3u); `after` / `finish_before` write the step's output into `out` and
+    return (new h, the output), and may update h and prev in place; `gates_before` returns
+    (what finish_before reads: z here, r * h)."""
 
     def __init__(self, xp):
         self.xp = xp
@@ -43,16 +63,8 @@ class ArraySteps:
         return activations.apply(self.xp, act_id, x)
 
     def _finish(self, w, z, pre, h, prev, keep, zero_output, out):
-        xp = self.xp
         new_h = z * h + (1 - z) * self._act(w.activation, pre)
-        if keep is None:
-            h = o = new_h
-        else:
-            m = keep[:, None]
-            o = xp.where(m, new_h, xp.zeros_like(h) if zero_output else prev)
-            h = xp.where(m, new_h, h)
-        out[...] = o
-        return h, o
+        return masked_output(self.xp, new_h, h, prev, keep, zero_output, out)
 
     def after(self, w, xw, hu, h, prev, keep, zero_output, out):
         u = w.units

@@ -25,7 +25,8 @@ class DeviceRunner:
         if missing:
             raise FastGRUError(f"device='cuda' cannot run these ops yet: {', '.join(missing)} "
                                f"(use device='cpu')")
-        self.executor = ArrayExecutor(program, self.xp, backend.steps, backend.activate)
+        self.executor = ArrayExecutor(program, self.xp, backend.steps, backend.activate,
+                                      backend.custom_steps)
         # state slot k: the k-th op that carries state, as the C executor numbers them
         # (model_op_state_floats: every recurrent op, a causal stride-1 conv1d)
         self.slot_ops = [i for i, op in enumerate(program.ops) if op.kind in RECURRENT_KINDS or (

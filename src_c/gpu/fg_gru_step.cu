@@ -11,19 +11,27 @@
  * step's output goes to out (row stride os) and prev (the last output, which a masked step
  * repeats unless zero_output). keep: per row, 0 for a masked step; NULL when unmasked. */
 
+/* the state and the step's output at element i once the cell computed the new state hn: a
+ * masked row keeps h and repeats prev (0 with zero_output). The custom cells' generated kernels
+ * (fastgru/gpu/custom_kernel.py) end with it too. */
+FG_ACT_FN void fg_gru_emit_at(long i, long u, float hn, float *h, float *out, long os, float *prev,
+                              const unsigned char *keep, int zero_output)
+{
+    long b = i / u, j = i % u;
+    int kept = !keep || keep[b];
+    float o = kept ? hn : (zero_output ? 0.0f : prev[i]);
+    h[i] = kept ? hn : h[i];
+    prev[i] = o;
+    out[b * os + j] = o;
+}
+
 /* the new state and the step's output at element i, from the update gate and the candidate's
  * pre-activation */
 FG_ACT_FN void fg_gru_finish_at(long i, long u, float z, float pre, int act, float *h, float *out,
                                 long os, float *prev, const unsigned char *keep, int zero_output)
 {
-    long b = i / u, j = i % u;
-    float hp = h[i];
-    float hn = z * hp + (1.0f - z) * fg_act_formula(act, pre);
-    int kept = !keep || keep[b];
-    float o = kept ? hn : (zero_output ? 0.0f : prev[i]);
-    h[i] = kept ? hn : hp;
-    prev[i] = o;
-    out[b * os + j] = o;
+    fg_gru_emit_at(i, u, z * h[i] + (1.0f - z) * fg_act_formula(act, pre), h, out, os, prev, keep,
+                   zero_output);
 }
 
 FG_ACT_FN void fg_gru_step_after_at(long i, long u, const float *xw, long xs, const float *hu,
