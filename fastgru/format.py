@@ -402,11 +402,13 @@ _RETIMING_KINDS = frozenset({"global_pool", "pool1d", "reshape", "permute", "rep
 # Op kinds whose output sequence, when its length is left to run time, gets a time axis of its
 # own, whose length the executor derives from the input's (fg_model_resolve_timesteps).
 _DERIVING_KINDS = frozenset({"pool1d", "pad_time", "upsample_time"})
-def _conv1d_carries(op: OpSpec) -> bool:
-    """A causal stride-1 conv1d wider than one step carries its last inputs in a stream."""
-    a = op.attrs
-    return (op.kind == "conv1d" and a["padding"] == "causal" and a["strides"] == 1
-            and a["kernel_size"] > 1)
+def carries_state(kind: str, attrs: dict) -> bool:
+    """Whether an op has a state slot (model_op_state_floats in C numbers them in op order):
+    every recurrent op, and a causal stride-1 conv1d wider than one step, which carries its
+    last inputs in a stream. `attrs`: the op's attributes, a conv1d's padding by name."""
+    return kind in RECURRENT_KINDS or (
+        kind == "conv1d" and attrs["padding"] == "causal" and attrs["strides"] == 1
+        and attrs["kernel_size"] > 1)
 
 
 def _conv1d_changes_length(op: OpSpec) -> bool:
@@ -510,7 +512,7 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
             "weights": refs, "highlights": _highlights(layer.config or {}),
         })
     # state slots number the ops that carry state, in op order (model_op_state_floats in C)
-    carriers = [op for op in spec.ops if op.kind in RECURRENT_KINDS or _conv1d_carries(op)]
+    carriers = [op for op in spec.ops if carries_state(op.kind, op.attrs)]
     states = [{"layer": op.layer, "slot": slot, "units": gru_config(op).units, "kind": op.kind}
               for slot, op in enumerate(carriers) if op.attrs.get("stateful")]
     meta = json.dumps({

@@ -17,13 +17,17 @@ import numpy as np
 import pytest
 
 import fastgru
+from fastgru.format import pack_model
 from fastgru.gpu import activations, device, kernels
 from fastgru.gpu.executor import unsupported_ops
 from fastgru.image_reader import ImageOp, ImageProgram
+from fastgru.model import Model
 from fastgru.registry import ACTIVATIONS, OPS
 from fixture_manifest import (MANIFEST, TOL, arrays, is_stateful, load_data, max_error,
                               tolerance)
 from gpu_harness import build_harness, harness_activate, harness_backend, numpy_backend
+from model_cases import SpecBuilder
+from test_conv import conv
 from test_load_fixtures import (ONE_PER_MODEL, _as_list, _expected, _feed, _load, _run,
                                 stream_steps)
 
@@ -148,6 +152,22 @@ def test_device_model_chunks_pickles_and_resets(monkeypatch):
     for m in (model, cpu):
         m.reset_states(states)
     np.testing.assert_allclose(model.predict(_feed(x1)), cpu.predict(_feed(x1)), atol=TOL)
+
+
+def test_device_state_slots_count_a_causal_conv_before_a_stateful_gru(monkeypatch):
+    """reset_states numbers slots over the ops that carry state (fastgru.format.carries_state),
+    as the CPU does: the conv1d has slot 0, the gru slot 1."""
+    s = SpecBuilder("stateful")
+    h = conv(s, "conv", s.input("x", (5, 4)), 6, 3, padding="causal")
+    image = pack_model(s.spec([s.gru("gru", h, 4, stateful=True)], stateful_batch=2))
+    _on(monkeypatch, numpy_backend())
+    h0 = [np.random.default_rng(4).uniform(-1, 1, (2, 4)).astype(np.float32)]
+    x = np.random.default_rng(5).normal(size=(2, 5, 4)).astype(np.float32)
+    dev, cpu = Model(image, device="cuda"), Model(image)
+    assert [s["slot"] for s in dev.metadata["states"]] == [1]
+    for m in (dev, cpu):
+        m.reset_states(h0)
+    np.testing.assert_allclose(dev.predict(x), cpu.predict(x), atol=TOL, rtol=0)
 
 
 def test_device_refusals(monkeypatch):

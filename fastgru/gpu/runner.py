@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import FastGRUError
 from ..image_reader import read_program
 from ..inputs import convert_input
-from ..format import RECURRENT_KINDS
+from ..format import carries_state
 from ..registry import CONV1D_PADDINGS
 from .device import Backend
 from .executor import ArrayExecutor, CarriedState, unsupported_ops
@@ -28,10 +28,8 @@ class DeviceRunner:
         self.executor = ArrayExecutor(program, self.xp, backend.steps, backend.activate,
                                       backend.custom_steps)
         # state slot k: the k-th op that carries state, as the C executor numbers them
-        # (model_op_state_floats: every recurrent op, a causal stride-1 conv1d)
-        self.slot_ops = [i for i, op in enumerate(program.ops) if op.kind in RECURRENT_KINDS or (
-            op.kind == "conv1d" and op.iattrs["padding"] == CONV1D_PADDINGS.index("causal")
-            and op.iattrs["strides"] == 1 and op.iattrs["kernel_size"] > 1)]
+        self.slot_ops = [i for i, op in enumerate(program.ops)
+                         if carries_state(op.kind, _named_attrs(op))]
 
     def is_device_array(self, x: Any) -> bool:
         return not isinstance(x, np.ndarray) and (
@@ -75,6 +73,13 @@ class DeviceRunner:
     def output(self, arr, on_device: bool):
         """A result as the caller gets it: a device array for device inputs, else numpy."""
         return arr if on_device else self.backend.to_host(arr)
+
+
+def _named_attrs(op) -> dict:
+    """An image op's attributes as a spec names them (a conv1d's padding by name)."""
+    if op.kind != "conv1d":
+        return op.iattrs
+    return {**op.iattrs, "padding": CONV1D_PADDINGS[op.iattrs["padding"]]}
 
 
 class DeviceStream:
