@@ -42,6 +42,15 @@ def test_torch_weight_conversion_reproduces_fastgru():
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+def test_custom_gru_column_model_is_the_workload_gru():
+    """The CustomGRU() column's model computes the same layer as the GRU rows."""
+    wl = bench_gpu.Workload(3, 7, 5, 6)
+    kernel, recurrent, bias, x = bench_gpu.keras_weights(wl)
+    want = fastgru.GRU(wl.units, kernel, recurrent, bias, return_sequences=True)(x)
+    got = bench_gpu.custom_gru_model(kernel, recurrent, bias).predict(x)
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+
+
 def test_cpu_column_and_table(tmp_path):
     out = tmp_path / "gpu.md"
     subprocess.run([sys.executable, str(REPO / "tools" / "bench_gpu.py"), "--devices", "cpu",

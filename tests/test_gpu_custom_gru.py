@@ -3,7 +3,8 @@ op (the C kernels) within 1e-6: once with the cell program evaluated as array op
 (numpy in CuPy's place) and once with the program's generated CUDA kernels compiled for the
 CPU by the kernel harness (tests/gpu_harness.py). Cases: every custom_gru fixture, the
 CustomGRU cells of test_custom_gru_exec.py with every bias form and the RNN options, edge
-operations (integral and other powers, min / max, comparisons), stateful calls and streams."""
+operations (integral and other powers, min / max, comparisons), stateful calls and streams.
+With CuPy and a CUDA device present, the cells also run on the device."""
 from __future__ import annotations
 
 import re
@@ -24,6 +25,7 @@ from fastgru.model import Model
 from fixture_manifest import MANIFEST, load_data
 from gpu_harness import build_harness, harness_backend, numpy_backend
 from test_custom_gru_exec import CELLS, _hostile_programs, custom_spec, inputs
+from test_gpu_executor import HAVE_GPU
 from test_load_fixtures import ONE_PER_MODEL, _load, _run, stream_steps
 
 CPU_TOL = 1e-6
@@ -121,21 +123,49 @@ def test_the_device_path_refuses_hostile_programs(program, message, backend):
         Model(pack_model(custom_spec(cell)), device="cuda")
 
 
+# what NVRTC provides, for a host C++ compiler to read the CUDA source
+_CUDA_STUBS = """#include <math.h>
+#define __CUDACC__ 1
+#define __global__
+#define __device__
+struct fg_dim3 { unsigned x; };
+static fg_dim3 blockIdx, blockDim, threadIdx;
+"""
+
+
 @pytest.mark.parametrize("cell", [CELLS["everything"], CELLS["leaky_textbook"], EDGES],
                          ids=["reset_after0", "reset_after1", "edges"])
-def test_generated_cuda_source_is_c_with_its_entry_points(cell, tmp_path):
-    """The whole source CuPy compiles for a cell, as the C compiler sees it without the CUDA
-    entry points; each entry point of the cell's reset_after is there."""
-    if shutil.which("cc") is None:
-        pytest.skip("needs a C compiler (cc)")
+def test_generated_cuda_source_compiles_with_its_entry_points(cell, tmp_path):
+    """The whole source CuPy compiles for a cell: as C without the CUDA entry points, and as
+    the C++11 NVRTC reads (--std=c++11) with them, CUDA's keywords stubbed; each entry point of
+    the cell's reset_after is there."""
+    if shutil.which("cc") is None or shutil.which("c++") is None:
+        pytest.skip("needs C and C++ compilers (cc, c++)")
     op = read_program(pack_model(custom_spec(cell))).ops[0]
     program = cell_program(op.weights["program"], op.iattrs["reset_after"])
     source = kernels.custom_kernel_source(program)
-    src = tmp_path / "cell.c"
-    src.write_text("#include <math.h>\n" + source.replace(
+    as_c, as_cuda = tmp_path / "cell.c", tmp_path / "cell.cpp"
+    as_c.write_text("#include <math.h>\n" + source.replace(
         "#define FG_ACT_FN __device__ static inline", ""))
-    r = subprocess.run(["cc", "-fsyntax-only", "-Wall", "-Werror", str(src)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    as_cuda.write_text(_CUDA_STUBS + source)
+    for cmd in (["cc", str(as_c)], ["c++", "-std=c++11", "-pedantic", str(as_cuda)]):
+        r = subprocess.run(cmd + ["-fsyntax-only", "-Wall", "-Werror"], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
     names = re.findall(r'extern "C" __global__ void (fg_custom_\w+)\(', source)
     assert tuple(names) == KERNEL_NAMES[cell.reset_after]
+
+
+@pytest.mark.skipif(not HAVE_GPU, reason="needs CuPy and a CUDA device")
+@pytest.mark.parametrize("options", [dict(mask=True), dict(go_backwards=True, state=True),
+                                     dict(return_sequences=False, mask=True)])
+@pytest.mark.parametrize("name", sorted(CELLS) + ["edges"])
+def test_real_device_runs_the_generated_kernels(name, options):
+    """On a GPU: the cells' kernels compiled by NVRTC, CuPy arrays in and out; within 1e-5 of
+    the CPU op (the device's expf / tanhf are not the host's)."""
+    import cupy
+    spec = custom_spec(EDGES if name == "edges" else CELLS[name], **options)
+    image, xs = pack_model(spec), inputs(spec)
+    got = Model(image, device="cuda").predict([cupy.asarray(x) for x in xs])
+    assert isinstance(got, cupy.ndarray)
+    np.testing.assert_allclose(cupy.asnumpy(got), Model(image).predict(xs), atol=1e-5, rtol=0)

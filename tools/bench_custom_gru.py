@@ -25,17 +25,17 @@ from fastgru.spec import LayerInfo, ModelSpec, OpSpec, TensorSpec  # noqa: E402
 from tools.bench.workloads import WORKLOADS, make_case  # noqa: E402
 
 
-def image(workload, case, custom: bool) -> bytes:
-    u = workload.units
-    seq = not workload.stream
-    y_shape = (None, u) if seq else (u,)
-    attrs = {"units": u, "reset_after": True, "return_sequences": seq}
+def gru_image(weights: dict, *, sequences: bool, custom: bool) -> bytes:
+    """One GRU layer (reset_after) with Keras `weights` (kernel, recurrent_kernel, bias), as a
+    gru op or as the custom_gru op of CustomGRU() (the same equations)."""
+    input_dim, u = weights["kernel"].shape[0], weights["recurrent_kernel"].shape[0]
+    y_shape = (None, u) if sequences else (u,)
+    attrs = {"units": u, "reset_after": True, "return_sequences": sequences}
     if custom:
         attrs["cell"] = CustomGRU()
-    weights = {k: case[k] for k in ("kernel", "recurrent_kernel", "bias")}
     op = OpSpec("custom_gru" if custom else "gru", "gru", ["x", None, None], ["y", None], attrs,
                 weights)
-    tensors = {"x": TensorSpec("x", "float32", (None, workload.input_dim)),
+    tensors = {"x": TensorSpec("x", "float32", (None, input_dim)),
                "y": TensorSpec("y", "float32", y_shape)}
     layer = LayerInfo("gru", "GRU", {}, list(weights.items()), [y_shape])
     return pack_model(ModelSpec("bench", 3, "bench", ["x"], ["y"], tensors, [op], [layer]))
@@ -66,8 +66,9 @@ def main() -> int:
     for name in args.workloads.split(","):
         workload = WORKLOADS[name]
         case = make_case(workload, seed=0)
-        models = {c: Model(image(workload, case, c), threads=args.threads)
-                  for c in (False, True)}
+        weights = {k: case[k] for k in ("kernel", "recurrent_kernel", "bias")}
+        models = {c: Model(gru_image(weights, sequences=not workload.stream, custom=c),
+                           threads=args.threads) for c in (False, True)}
         x = case["x"]
         diff = float(np.abs(models[True].predict(x) - models[False].predict(x)).max())
         times = {False: [], True: []}

@@ -3,6 +3,9 @@ fastgru on the CPU, one GRU layer (return_sequences, reset_after) per workload:
 
     B=1/T=512/64->256, B=256/T=100/64->256, B=64/T=200/256->512, B=1024/T=100/128->128
 
+The same layer as ``fastgru.CustomGRU()`` (the GRU's equations as a custom cell, its kernel
+generated from the bytecode) gets a device column of its own.
+
 Device runs are timed with CUDA events around ``--reps`` calls after a warm-up, the CPU with
 perf_counter (median of the reps). Every output is checked against the CPU path: within 1e-5,
 or the error is reported with the row. Writes a markdown table (``--out``), which
@@ -14,12 +17,16 @@ tools/gpu_check.sh produces for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from typing import Dict, List, NamedTuple
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tools.bench_custom_gru import gru_image  # noqa: E402
 
 TOL = 1e-5
 
@@ -61,6 +68,13 @@ def torch_gru_weights(kernel, recurrent, bias):
             reorder(bias[1]))
 
 
+def custom_gru_model(kernel, recurrent, bias, device: str = "cpu"):
+    """The workload's layer as a CustomGRU() cell (return_sequences)."""
+    from fastgru.model import Model
+    weights = {"kernel": kernel, "recurrent_kernel": recurrent, "bias": bias}
+    return Model(gru_image(weights, sequences=True, custom=True), device=device)
+
+
 def time_cpu(fn, reps: int) -> float:
     fn()
     times = []
@@ -99,6 +113,10 @@ def run(workloads: List[Workload], devices: List[str], reps: int) -> List[Dict]:
             x_d = cupy.asarray(x)
             row["fastgru GPU ms"] = time_cuda(lambda: gpu(x_d), reps)
             row["fastgru GPU error"] = float(np.abs(cupy.asnumpy(gpu(x_d)) - y_cpu).max())
+            custom = custom_gru_model(kernel, recurrent, bias, "cuda")
+            row["CustomGRU GPU ms"] = time_cuda(lambda: custom.predict(x_d), reps)
+            row["CustomGRU GPU error"] = float(
+                np.abs(cupy.asnumpy(custom.predict(x_d)) - y_cpu).max())
             row.update(_torch_row(wl, kernel, recurrent, bias, x, y_cpu, reps))
         rows.append(row)
         print(row, file=sys.stderr)
@@ -135,14 +153,15 @@ def _torch_row(wl, kernel, recurrent, bias, x, y_cpu, reps) -> Dict:
 
 def table(rows: List[Dict]) -> str:
     cols = ["workload", "fastgru GPU ms", "cuDNN ms", "fastgru CPU ms", "GPU / cuDNN",
-            "fastgru GPU error", "cuDNN error"]
+            "fastgru GPU error", "cuDNN error", "CustomGRU GPU ms", "CustomGRU GPU error"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         if isinstance(r.get("fastgru GPU ms"), float) and isinstance(r.get("cuDNN ms"), float):
             r["GPU / cuDNN"] = f"{r['cuDNN ms'] / r['fastgru GPU ms']:.2f}x"
         cells = [f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
-    worst = max((r.get("fastgru GPU error", 0.0) for r in rows), default=0.0)
+    worst = max((r.get(c, 0.0) for r in rows for c in ("fastgru GPU error",
+                                                       "CustomGRU GPU error")), default=0.0)
     lines.append("")
     lines.append(f"Worst fastgru GPU error against the CPU path: {worst:.2e} "
                  f"({'within' if worst <= TOL else 'ABOVE'} {TOL:g}).")

@@ -4,8 +4,9 @@
 #     bash tools/gpu_check.sh [OUT]
 #
 # Installs CuPy for the driver's CUDA major version (and torch==2.13.0 for the cuDNN peer, when
-# the index has it), builds fastgru in place, runs the GPU tests (tests/test_gpu_executor.py:
-# with CuPy and a device they run every fixture model on the device) and the GPU benchmark
+# the index has it), builds fastgru in place, runs the GPU tests (tests/test_gpu_executor.py and
+# tests/test_gpu_custom_gru.py: with CuPy and a device they run every fixture model and the
+# CustomGRU cells' generated kernels on the device) and the GPU benchmark
 # (tools/bench_gpu.py). Writes OUT (default gpu_results.md) with the test summary and the
 # benchmark table, for BENCHMARKS.md's GPU section. Each stage has a time limit; the whole
 # stays under 8 minutes.
@@ -31,7 +32,8 @@ timeout 120 $py -m pip install -q "torch==2.13.0" ||
     echo "(torch==2.13.0 not installable here: no cuDNN column)" >> "$out"
 export KERAS_BACKEND=jax
 echo '```' >> "$out"
-timeout 150 $py -m pytest -q -p no:cacheprovider tests/test_gpu_executor.py 2>&1 | tail -5 >> "$out"
+timeout 150 $py -m pytest -q -p no:cacheprovider tests/test_gpu_executor.py \
+    tests/test_gpu_custom_gru.py 2>&1 | tail -5 >> "$out"
 echo '```' >> "$out"
 timeout 150 $py tools/bench_gpu.py --out gpu_bench.md && cat gpu_bench.md >> "$out"
 echo "gpu_check: results in $out"

@@ -56,8 +56,9 @@ _TAIL = {"fg_custom_step_after": [_EMIT],
 
 
 def _literal(value: float) -> str:
-    """A float32 constant exactly, as a C hexadecimal literal."""
-    return f"({float(np.float32(value)).hex()}f)"
+    """A float32 constant exactly: the shortest decimal of its double, which a compiler rounds
+    back to the same float (NVRTC's C++11 has no hexadecimal float literals)."""
+    return f"({float(np.float32(value))!r}f)"
 
 
 def _max(a: str, b: str) -> str:
