@@ -61,12 +61,13 @@ def _literal(value: float) -> str:
     return f"({float(np.float32(value))!r}f)"
 
 
-def _max(a: str, b: str) -> str:
-    return f"({b} != {b} || {b} > {a} ? {b} : {a})"   # b when NaN, as x86 maxps
+def _pick(a: str, b: str, wins: str) -> str:
+    """min (wins "<") or max (">") of a and b: b when NaN, as x86 minps / maxps."""
+    return f"({b} != {b} || {b} {wins} {a} ? {b} : {a})"
 
 
 _BINARY = {"add": "{a} + {b}", "sub": "{a} - {b}", "mul": "{a} * {b}", "div": "{a} / {b}",
-           "min": "({b} != {b} || {b} < {a} ? {b} : {a})", "max": _max("{a}", "{b}"),
+           "min": _pick("{a}", "{b}", "<"), "max": _pick("{a}", "{b}", ">"),
            "gt": "({a} > {b} ? 1.0f : 0.0f)"}
 _CALLS = {"exp": "expf", "log": "logf", "sqrt": "sqrtf"}
 
@@ -108,7 +109,7 @@ def _statements(program: CellProgram, start: int, end: int):
         elif op == "abs":
             a = pop()
             lines.append(f"const float {t}n = {a} * -1.0f;")
-            value(t, _max(a, f"{t}n"))
+            value(t, _pick(a, f"{t}n", ">"))
         elif op in _CALLS:
             value(t, f"{_CALLS[op]}({pop()})")
         elif op == "pow":
