@@ -22,14 +22,14 @@ from fastgru.gpu.custom_cell import cell_program
 from fastgru.gpu.custom_kernel import KERNEL_NAMES
 from fastgru.image_reader import read_program
 from fastgru.model import Model
-from fixture_manifest import MANIFEST, load_data
+from fixture_manifest import load_data
 from gpu_harness import build_harness, harness_backend, numpy_backend
 from test_custom_gru_exec import CELLS, _hostile_programs, custom_spec, inputs
 from test_gpu_executor import HAVE_GPU
-from test_load_fixtures import ONE_PER_MODEL, _load, _run, stream_steps
+from test_load_fixtures import LOADABLE, _load, _run, stream_steps
 
 CPU_TOL = 1e-6
-FIXTURES = [e for e in ONE_PER_MODEL if e["model"].startswith("cgru_")]
+FIXTURES = [e for e in LOADABLE if e["model"].startswith("cgru_")]   # every file format
 # the operations the fixture and test cells do not reach
 EDGES = CustomGRU(
     z="sigmoid(xz + hz)", r="sigmoid(xr + hr)",
@@ -107,10 +107,10 @@ def test_stateful_calls_and_streams_carry_on_the_device(backend):
         _close_to_cpu(dev_out, cpu_out)
 
 
-@pytest.mark.skipif(not MANIFEST, reason="no fixtures (tests/fixtures/manifest.json)")
-def test_bidirectional_fixture_streams_are_refused_naming_the_layer(backend):
+@pytest.mark.skipif(not FIXTURES, reason="no custom_gru fixtures (tests/fixtures/manifest.json)")
+def test_a_bidirectional_cell_refuses_to_stream_on_the_device(backend):
     entry = next(e for e in FIXTURES if e["model"] == "cgru_bidirectional_masked")
-    with pytest.raises(fastgru.FastGRUError, match="cannot be streamed"):
+    with pytest.raises(fastgru.FastGRUError, match="cannot be streamed.*backwards"):
         _load(entry, device="cuda").stream(batch_size=2)
 
 
