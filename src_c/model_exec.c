@@ -39,10 +39,14 @@ static size_t tensor_bytes(const model_tensor *t, int64_t batch, const int64_t *
     return (size_t)(batch * n * model_dtype_size(t->dtype));
 }
 
-/* Timesteps of a recurrent op's input for this run. */
-static int64_t gru_steps(const fg_model *m, const model_op *o, const int64_t *T) {
+/* The batch rows and timesteps a recurrent op runs for a model batch of `batch`: a time-major
+ * op's steps are the model's batch rows and its rows its input's first per-sample axis. */
+static void recurrent_extent(const fg_model *m, const model_op *o, int64_t batch,
+                             const int64_t *T, int64_t *rows, int64_t *steps) {
     const model_tensor *x = &m->tensors[o->in[0]];
-    return x->dims[0] == -1 ? T[x->time_axis] : x->dims[0];
+    int64_t first = x->dims[0] == -1 ? T[x->time_axis] : x->dims[0];
+    *rows = o->iattr[GRU_TIME_MAJOR] ? first : batch;
+    *steps = o->iattr[GRU_TIME_MAJOR] ? batch : first;
 }
 
 /* The caller's lengths, one per time axis, copied into a full-size array (checked >= 0). */
@@ -108,8 +112,9 @@ static int make_plan(const fg_model *m, int64_t batch, const int64_t *T, int32_t
     for (int32_t i = 0; i < m->n_ops; i++) {
         const model_op *o = &m->ops[i];
         if (model_recurrent_cell(o->kind) < 0) continue;
-        size_t b =
-            fg_gru_custom_workspace_bytes(&o->gru, o->program, batch, gru_steps(m, o, T), nthreads);
+        int64_t rows, steps;
+        recurrent_extent(m, o, batch, T, &rows, &steps);
+        size_t b = fg_gru_custom_workspace_bytes(&o->gru, o->program, rows, steps, nthreads);
         if (b > gru) gru = b;
     }
     p->table = align_up(3 * (size_t)m->n_tensors * sizeof(size_t));
@@ -316,9 +321,9 @@ int model_run_recurrent(const model_run_ctx *r)
     const fg_model *m = r->m;
     const model_op *o = r->o;
     fg_state *state = r->state;
-    int streaming = r->streaming, lstm = o->kind == OP_LSTM;
-    int64_t batch = r->batch, steps = gru_steps(m, o, r->T), F = o->gru.input_dim,
-            U = o->gru.units;
+    int streaming = r->streaming, lstm = o->kind == OP_LSTM, tm = o->iattr[GRU_TIME_MAJOR];
+    int64_t batch, steps, F = o->gru.input_dim, U = o->gru.units;
+    recurrent_extent(m, o, r->batch, r->T, &batch, &steps);
     const uint8_t *mask = r->in[1];
     const float *h0 = r->in[2], *c0 = lstm ? r->in[3] : NULL;
     float *h_out = r->out[1], *c_out = lstm ? r->out[2] : NULL;
@@ -327,19 +332,20 @@ int model_run_recurrent(const model_run_ctx *r)
     fg_gru_run run = {
         .batch = batch,
         .timesteps = steps,
+        /* time-major (the model's batch axis is time): x[t][b], read with its strides */
         .x = r->in[0],
-        .x_sb = steps * F,
-        .x_st = F,
+        .x_sb = tm ? F : steps * F,
+        .x_st = tm ? batch * F : F,
         .mask = mask,
-        .m_sb = steps,
-        .m_st = 1,
+        .m_sb = tm ? 1 : steps,
+        .m_st = tm ? batch : 1,
         .h0 = h0,
         .h0_sb = U,
         .c0 = c0,
         .c0_sb = U,
         .y = y,
-        .y_sb = seq ? steps * U : U,
-        .y_st = seq ? U : 0,
+        .y_sb = seq && !tm ? steps * U : U,
+        .y_st = !seq ? 0 : tm ? batch * U : U,
         .h_final = h_out,
         .hf_sb = U,
         .c_final = c_out,
@@ -480,6 +486,12 @@ int fg_model_resolve_timesteps(const fg_model *m, int64_t *timesteps) {
 
 int fg_model_check_streamable(const fg_model *m) {
     if (!m) return fg_fail(FG_ERR_ARG, "fg_model_check_streamable: NULL model");
+    for (int32_t i = 0; i < m->n_ops; i++)
+        if (model_op_time_major(&m->ops[i]))
+            return fg_fail(FG_ERR_STATE, "layer '%s' (%s) is time-major: its steps run along "
+                           "the model's batch axis, not along the model's calls, so the model "
+                           "cannot be streamed one step at a time", m->ops[i].layer,
+                           model_kind_name(m->ops[i].kind));
     if (!m->causal)
         return fg_fail(FG_ERR_STATE, "this model cannot be streamed one step at a time: it "
                        "reads sequences backwards (Bidirectional, go_backwards or a time "
