@@ -147,10 +147,12 @@ int model_check_recurrent(const model_check_ctx *c)
         return st;
     /* time-major: x, mask and y are (time, batch, ...) in the model's layout, so the last
      * output and the states, (batch, units), have no model batch axis */
-    if (o->iattr[GRU_TIME_MAJOR] &&
+    if (FG_CONFIG_TIME_MAJOR && o->iattr[GRU_TIME_MAJOR] &&
         (!o->iattr[GRU_RETURN_SEQUENCES] || o->iattr[GRU_STATEFUL] || h0 || c0 || h || cell))
-        return FAIL(c, "layer '%s' (%s): a time-major op must return sequences and take no "
-                    "initial state, give no final state and not be stateful", o->layer, kind);
+        return FAIL(c,
+                    "layer '%s' (%s): a time-major op must return sequences and take no "
+                    "initial state, give no final state and not be stateful",
+                    o->layer, kind);
     if (o->iattr[GRU_RETURN_SEQUENCES] ? (st = shape_like(c, y, x, 0, U))
                                        : (y->rank != 1 || y->dims[0] != U))
         return st ? st

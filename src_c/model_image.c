@@ -287,7 +287,8 @@ static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_i
 }
 
 /* Data flow: inputs defined before use, every tensor produced once, outputs defined. */
-static int check_graph(fg_model *m, uint32_t features) {
+static int check_graph(fg_model *m, uint32_t features)
+{
     for (int32_t k = 0; k < m->n_inputs; k++) {
         if (m->inputs[k] < 0 || m->tensors[m->inputs[k]].input_index >= 0)
             return fg_fail(FG_ERR_FORMAT, "model image: model input %d is absent or repeated", k);
@@ -327,9 +328,10 @@ static int check_graph(fg_model *m, uint32_t features) {
             m->causal = 0;
         /* the header says so, for readers that would run the op batch-major */
         if (model_op_time_major(o) && !(features & MODEL_FEATURE_TIME_MAJOR))
-            return fg_fail(FG_ERR_FORMAT, "model image: layer '%s' (%s) is time-major, but the "
-                           "header does not declare feature 0x%x (time-major ops)", o->layer,
-                           model_kind_name(o->kind), (unsigned)MODEL_FEATURE_TIME_MAJOR);
+            return fg_fail(FG_ERR_FORMAT,
+                           "model image: layer '%s' (%s) is time-major, but the "
+                           "header does not declare feature 0x%x (time-major ops)",
+                           o->layer, model_kind_name(o->kind), (unsigned)MODEL_FEATURE_TIME_MAJOR);
     }
     for (int32_t k = 0; k < m->n_outputs; k++) {
         int32_t id = m->outputs[k];
@@ -396,10 +398,12 @@ static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
         return fg_fail(FG_ERR_FORMAT, "model image: checksum mismatch (stored %08x, computed "
                        "%08x): the image is corrupt", rd_u32(img + 24), crc);
     uint32_t features = rd_u32(img + 28);
-    if (features & ~(uint32_t)MODEL_KNOWN_FEATURES)
-        return fg_fail(FG_ERR_FORMAT, "model image (format %u.%u): it needs features 0x%x that "
-                       "this reader does not know (header field features = 0x%x)", major, minor,
-                       features & ~(uint32_t)MODEL_KNOWN_FEATURES, features);
+    if (features & ~MODEL_KNOWN_FEATURES)
+        return fg_fail(FG_ERR_FORMAT,
+                       "model image (format %u.%u): it needs features 0x%x that "
+                       "this reader does not know or was built without (header field features = "
+                       "0x%x)",
+                       major, minor, features & ~MODEL_KNOWN_FEATURES, features);
 
     uint32_t n_tensors = rd_u32(img + 32), n_ops = rd_u32(img + 36), n_weights = rd_u32(img + 40);
     uint32_t n_index = rd_u32(img + 44), n_inputs = rd_u32(img + 48), n_outputs = rd_u32(img + 52);

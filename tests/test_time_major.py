@@ -6,6 +6,7 @@ split batches) naming the layer. The Keras-exact checks are the tm_* fixtures
 (tools/fixtures_time_major.py) in the fixture suites."""
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 
@@ -210,3 +211,26 @@ def test_fixtures_on_every_isa_and_thread_count(entry):
                 assert np.abs(a - s).max() <= TOL, isa
     finally:
         _core.set_isa_cap(None)
+
+
+# ---- the translator: what a time-major layer cannot give, named --------------------------
+def _tm_gru_config_with(layer, **changes):
+    entry = next(e for e in TM_FIXTURES if e["format"] == "keras2_weights_h5"
+                 and e["model"] == "tm_gru")
+    weights, config_path = paths(entry)
+    config = json.loads(config_path.read_text())
+    next(x for x in config["config"]["layers"] if x["name"] == layer)["config"].update(changes)
+    return weights, config
+
+
+@pytest.mark.skipif(not TM_FIXTURES, reason="no time-major fixtures")
+@pytest.mark.parametrize("changes,message", [
+    (dict(return_sequences=False), r"layer 'gru_after'.*its last output \(batch, units\) has "
+                                   r"no model batch axis"),
+    (dict(return_state=True), r"layer 'gru_after'.*each final state .*without return_state"),
+    (dict(stateful=True), r"layer 'gru_after'.*time_major=True with stateful=True"),
+])
+def test_time_major_layers_refuse_what_has_no_model_batch_axis(changes, message):
+    weights, config = _tm_gru_config_with("gru_after", **changes)
+    with pytest.raises(fastgru.FastGRUError, match=message):
+        fastgru.load(weights, config=config)
