@@ -22,7 +22,7 @@ from fixture_manifest import MANIFEST, TOL, arrays, load_data, paths
 from model_cases import SpecBuilder
 from spec_reference import run_spec
 
-GATES = {"gru": 3, "lstm": 4, "simple_rnn": 1}
+GATES = {"gru": 3, "lstm": 4, "simple_rnn": 1, "custom_gru": 3}
 TM_FIXTURES = [e for e in MANIFEST if e["model"].startswith("tm_")]
 
 
@@ -37,12 +37,14 @@ def recurrent_spec(kind, time_major, *, batch, units, feats=5, masked=False,
                                                       "bool")], {"value": 0.0})
     g = GATES[kind]
     weights = {"kernel": s.w(feats, g * units), "recurrent_kernel": s.w(units, g * units)}
-    gru_after = kind == "gru" and reset_after
+    gru_after = kind in ("gru", "custom_gru") and reset_after
     weights["bias"] = s.w(*((2, g * units) if gru_after else (g * units,)), scale=0.3)
     attrs = dict(units=units, activation="tanh", recurrent_activation="sigmoid"
                  if kind != "simple_rnn" else "linear", reset_after=gru_after, use_bias=True,
                  go_backwards=go_backwards, return_sequences=True, zero_output_for_mask=False,
                  stateful=False, time_major=time_major)
+    if kind == "custom_gru":   # the GRU's equations as the cell's bytecode
+        attrs["cell"] = fastgru.CustomGRU()
     states = [None] * (2 if kind == "lstm" else 1)
     y, *_ = s.op(kind, "rnn", [x, mask, *states], [("rnn/y", s.tensors[x].shape[:1] + (units,)),
                                                    *states], attrs, weights)
@@ -60,7 +62,7 @@ def time_major_input(rng, steps, batch, feats=5, masked=False):
 
 
 CASES = [("gru", False, False), ("gru", True, True), ("lstm", True, False),
-         ("simple_rnn", False, True)]
+         ("simple_rnn", False, True), ("custom_gru", True, True)]
 
 
 @pytest.mark.parametrize("kind,masked,go_backwards", CASES)
