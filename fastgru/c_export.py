@@ -89,6 +89,7 @@ def config_text(image: bytes, name: str) -> str:
         f"#define FG_CONFIG_OPS 0x{ops:016x}ull",
         f"#define FG_CONFIG_ACTIVATIONS 0x{acts:016x}ull",
         "#define FG_CONFIG_BF16 0   /* bf16 compute is a run-time choice this model never needs */",
+        f"#define FG_CONFIG_TIME_MAJOR {int(bool(fields[6] & fmt.FEATURE_TIME_MAJOR))}",
         "",
     ])
 

@@ -48,6 +48,9 @@ def _checked(model: Model, x: Any, da) -> None:
     if not isinstance(x, da.Array):
         raise FastGRUError(f"fastgru.dask.predict: x must be a dask.array, got "
                            f"{type(x).__name__} (use model.predict for numpy arrays)")
+    if model._time_major_layer is not None and x.numblocks[0] > 1:
+        raise FastGRUError("fastgru.dask.predict: " + model.whole_batch_reason(
+            f"scored in {x.numblocks[0]} blocks (chunks {x.chunks[0]})"))
     want = len(model.inputs[0].shape)
     if x.ndim != want:
         raise FastGRUError(f"fastgru.dask.predict: input '{model.inputs[0].name}' has {want} "

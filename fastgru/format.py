@@ -21,9 +21,13 @@ from .registry import CONV1D_PADDINGS, MAX_OP_INPUTS, OP_BY_NAME, OPS
 from .spec import ACTIVATIONS, CELL_GATES, CELLS, GruConfig, ModelSpec, OpSpec
 
 MAGIC = b"FGRUIMG\0"
-# Minor 1 added the float16 / bfloat16 weight dtypes, minor 2 the custom_gru op; an image is
-# written with the lowest version that describes it, so every reader that can run it takes it.
-MAJOR, MINOR, MINOR_16BIT_WEIGHTS, MINOR_CUSTOM_GRU = 1, 0, 1, 2
+# Minor 1 added the float16 / bfloat16 weight dtypes, minor 2 the custom_gru op, minor 3
+# time-major ops (and the header's features field, which older readers require to be 0); an
+# image is written with the lowest version that describes it, so every reader that can run it
+# takes it.
+MAJOR, MINOR, MINOR_16BIT_WEIGHTS, MINOR_CUSTOM_GRU, MINOR_TIME_MAJOR = 1, 0, 1, 2, 3
+# Header field `features`: bits a reader must know to run the image (docs/FORMAT.md).
+FEATURE_TIME_MAJOR = 1
 HEADER_BYTES = 128
 ALIGN = 64
 ABSENT = 0xFFFFFFFF
@@ -249,7 +253,8 @@ class _Packer:
             ivals = {**config._asdict(), "go_backwards": int(bool(a.get("go_backwards"))),
                      "return_sequences": int(bool(a.get("return_sequences"))),
                      "zero_output_for_mask": int(bool(a.get("zero_output_for_mask"))),
-                     "stateful": int(bool(a.get("stateful")))}
+                     "stateful": int(bool(a.get("stateful"))),
+                     "time_major": int(bool(a.get("time_major")))}
             wid = self.gru_weight(op, config)
             slots = [wid]
             if op.kind == "custom_gru":   # the Keras weights keep records of their own
@@ -549,9 +554,11 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
         image[off:off + len(blob)] = blob
     for off, blob in zip(data_at, blobs):
         image[off:off + len(blob)] = blob
-    minor = (MINOR_CUSTOM_GRU if any(op.kind == "custom_gru" for op in spec.ops) else
+    features = FEATURE_TIME_MAJOR if any(map(is_time_major, spec.ops)) else 0
+    minor = (MINOR_TIME_MAJOR if features else
+             MINOR_CUSTOM_GRU if any(op.kind == "custom_gru" for op in spec.ops) else
              MINOR if all(w[3] == "float32" for w in p.weights) else MINOR_16BIT_WEIGHTS)
-    header = HEADER.pack(MAGIC, MAJOR, minor, HEADER_BYTES, len(image), 0, 0,
+    header = HEADER.pack(MAGIC, MAJOR, minor, HEADER_BYTES, len(image), 0, features,
                          len(spec.tensors), len(spec.ops), len(p.weights), len(p.index),
                          len(spec.inputs), len(spec.outputs), int(spec.stateful_batch or 0),
                          offsets[0], offsets[1], offsets[2], offsets[3], offsets[4],
@@ -559,6 +566,13 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
     image[:HEADER_BYTES] = header
     struct.pack_into("<I", image, 24, zlib.crc32(memoryview(image)[CRC_FROM:]) & 0xFFFFFFFF)
     return bytes(image)
+
+
+def is_time_major(op: OpSpec) -> bool:
+    """Whether `op` runs along the model's batch axis: a time-major recurrent op (its steps are
+    the model's batch rows) or a reverse_time of the batch axis."""
+    return bool(op.attrs.get("time_major") if op.kind in RECURRENT_KINDS else
+                op.kind == "reverse_time" and op.attrs.get("batch_axis"))
 
 
 def read_metadata(image) -> dict:

@@ -12,8 +12,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .format import (ABSENT, GRU_PARTS, HEADER, LAYOUT_GRU_PACKED, MAX_RANK, OP,
-                     RECURRENT_KINDS, TENSOR, WEIGHT)
+from .format import (ABSENT, FEATURE_TIME_MAJOR, GRU_PARTS, HEADER, LAYOUT_GRU_PACKED, MAX_RANK,
+                     OP, RECURRENT_KINDS, TENSOR, WEIGHT)
 from .registry import OPS
 from .spec import CELLS, GruConfig
 
@@ -103,6 +103,23 @@ def read_program(image) -> ImageProgram:
         ops.append(op)
     return ImageProgram(tensors, listed(0, n_inputs), listed(n_inputs, n_outputs), ops,
                         stateful_batch)
+
+
+def time_major_layer(image) -> Optional[str]:
+    """The first layer whose op runs along the model's batch axis (a time-major recurrent op or
+    its reverse_time), or None, for an image the C loader has checked."""
+    view = memoryview(image).cast("B")
+    h = HEADER.unpack_from(view)
+    if not h[6] & FEATURE_TIME_MAJOR:
+        return None
+    n_ops, ops_at, strings_at, n_strings = h[8], h[15], h[18], h[19]
+    for k in range(n_ops):
+        rec = OP.unpack_from(view, ops_at + OP.size * k)
+        kind = OPS[rec[0]]
+        slot = "batch_axis" if kind.name == "reverse_time" else "time_major"
+        if slot in kind.iattrs and rec[8 + kind.iattrs.index(slot)]:
+            return _strings(view, strings_at, n_strings)(rec[1])
+    return None
 
 
 def _cell_weights(core, op: ImageOp, wid: int) -> Dict[str, np.ndarray]:

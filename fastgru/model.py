@@ -110,6 +110,9 @@ class Model:
         self.stateful: bool = bool(self._meta.get("stateful"))
         self._state = None
         self._gru_cache: Dict[int, tuple] = {}
+        from .image_reader import time_major_layer
+        # a layer whose steps are the model's batch rows: the batch axis must stay whole
+        self._time_major_layer = time_major_layer(self._buffer)
         try:
             self.layers: List[Layer] = [Layer(self, info) for info in self._meta["layers"]]
         except (KeyError, TypeError) as e:
@@ -212,6 +215,8 @@ class Model:
             self._device.is_device_array(v) for v in self._input_list(x))
         arrays, batch, times = self._converted(x)
         step = batch if not batch_size or batch_size >= batch else batch_size
+        if step < batch and self._time_major_layer is not None:
+            raise FastGRUError(self.whole_batch_reason(f"split into batch_size={batch_size}"))
         if self.stateful:
             step = self._stateful_state(step).batch
             if batch % step:
@@ -238,6 +243,13 @@ class Model:
         if self._device:
             outputs = [self._device.output(o, on_device) for o in outputs]
         return outputs[0] if len(outputs) == 1 else outputs
+
+    def whole_batch_reason(self, what: str) -> str:
+        """Why this model's batch axis cannot be `what` (a time-major layer's steps are the
+        model's batch rows)."""
+        return (f"layer '{self._time_major_layer}' is time-major (time_major=True): the "
+                f"model's batch axis is its time axis, so it cannot be {what}; run the whole "
+                f"batch at once")
 
     def predict_on_batch(self, x):
         """Keras' predict_on_batch: the whole of x as one batch, no progress bar."""

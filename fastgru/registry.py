@@ -37,7 +37,7 @@ _NORM_IATTRS = ("center", "scale")
 # any of them through the gru's slot names (src_c/model_check.c, model_exec.c).
 _RECURRENT_IATTRS = ("units", "activation", "recurrent_activation", "reset_after", "use_bias",
                      "go_backwards", "return_sequences", "zero_output_for_mask", "stateful",
-                     "input_dim")
+                     "input_dim", "time_major")
 _MANY = MAX_OP_INPUTS
 OPS = (
     OpKind(0, "gru", 3, 3, 2, ("packed",), _RECURRENT_IATTRS),
@@ -50,7 +50,8 @@ OPS = (
     OpKind(7, "batch_norm", 1, 1, 1, ("gamma", "beta", "moving_mean", "moving_variance"),
            _NORM_IATTRS, ("epsilon",)),
     OpKind(8, "activation", 1, 1, 1, (), ("activation",)),
-    OpKind(9, "reverse_time", 1, 1, 1, (), ()),
+    # batch_axis: reverse the model's batch axis, which is time for time-major layers
+    OpKind(9, "reverse_time", 1, 1, 1, (), ("batch_axis",)),
     OpKind(10, "concatenate", 1, _MANY, 1, (), ("axis",)),
     OpKind(11, "add", 1, _MANY, 1, (), ()),
     OpKind(12, "subtract", 2, 2, 1, (), ()),

@@ -5,6 +5,7 @@
  *   FG_CONFIG_OPS          (64-bit masks) bit k set: op kind k (model_internal.h) is built
  *   FG_CONFIG_ACTIVATIONS  bit k set: activation id k (fg_activations.h) is built
  *   FG_CONFIG_BF16         0: no bf16 compute precision (FG_PRECISION_BF16 is refused)
+ *   FG_CONFIG_TIME_MAJOR   0: no time-major ops (an image with them is refused)
  * so that the code of every other one compiles out. Without a config everything is built.
  * A model that needs what is not built is refused at load (FG_ERR_FORMAT), never run wrong.
  */
@@ -24,6 +25,9 @@
 #endif
 #ifndef FG_CONFIG_BF16
 #define FG_CONFIG_BF16 1
+#endif
+#ifndef FG_CONFIG_TIME_MAJOR
+#define FG_CONFIG_TIME_MAJOR 1
 #endif
 
 /* Constant for a constant argument, so `if (FG_OP_BUILT(OP_DENSE)) ...` drops the code. */

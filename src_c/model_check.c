@@ -113,7 +113,8 @@ int model_check_recurrent(const model_check_ctx *c)
     if ((st = flag_ok(c, GRU_GO_BACKWARDS, "go_backwards")) ||
         (st = flag_ok(c, GRU_RETURN_SEQUENCES, "return_sequences")) ||
         (st = flag_ok(c, GRU_ZERO_OUTPUT_FOR_MASK, "zero_output_for_mask")) ||
-        (st = flag_ok(c, GRU_STATEFUL, "stateful")))
+        (st = flag_ok(c, GRU_STATEFUL, "stateful")) ||
+        (st = flag_ok(c, GRU_TIME_MAJOR, "time_major")))
         return st;
     if (fg_gru_check_config(&o->gru) != FG_OK) {
         char why[256]; /* a copy: FAIL writes the buffer fg_last_error() reads */
@@ -144,6 +145,14 @@ int model_check_recurrent(const model_check_ctx *c)
     if ((st = state_ok(c, h0, "initial state")) || (st = state_ok(c, c0, "initial cell state")) ||
         (st = state_ok(c, h, "state output")) || (st = state_ok(c, cell, "cell state output")))
         return st;
+    /* time-major: x, mask and y are (time, batch, ...) in the model's layout, so the last
+     * output and the states, (batch, units), have no model batch axis */
+    if (FG_CONFIG_TIME_MAJOR && o->iattr[GRU_TIME_MAJOR] &&
+        (!o->iattr[GRU_RETURN_SEQUENCES] || o->iattr[GRU_STATEFUL] || h0 || c0 || h || cell))
+        return FAIL(c,
+                    "layer '%s' (%s): a time-major op must return sequences and take no "
+                    "initial state, give no final state and not be stateful",
+                    o->layer, kind);
     if (o->iattr[GRU_RETURN_SEQUENCES] ? (st = shape_like(c, y, x, 0, U))
                                        : (y->rank != 1 || y->dims[0] != U))
         return st ? st
@@ -296,8 +305,10 @@ int model_check_activation(const model_check_ctx *c) {
 int model_check_reverse_time(const model_check_ctx *c) {
     const model_tensor *y;
     int st;
-    if ((st = tensor_at(c, 1, 0, -1, 1, &y)) || (st = check_same(c, y->dtype))) return st;
-    if (y->rank < 1)
+    if ((st = tensor_at(c, 1, 0, -1, 1, &y)) || (st = check_same(c, y->dtype)) ||
+        (st = flag_ok(c, REVERSE_TIME_BATCH_AXIS, "batch_axis")))
+        return st;
+    if (y->rank < 1 && !c->o->iattr[REVERSE_TIME_BATCH_AXIS])
         return FAIL(c, "layer '%s': tensor '%s' has no time axis", c->o->layer, y->name);
     return FG_OK;
 }

@@ -287,7 +287,8 @@ static int parse_ops(fg_model *m, const parse_ctx *c, uint64_t off, uint32_t n_i
 }
 
 /* Data flow: inputs defined before use, every tensor produced once, outputs defined. */
-static int check_graph(fg_model *m) {
+static int check_graph(fg_model *m, uint32_t features)
+{
     for (int32_t k = 0; k < m->n_inputs; k++) {
         if (m->inputs[k] < 0 || m->tensors[m->inputs[k]].input_index >= 0)
             return fg_fail(FG_ERR_FORMAT, "model image: model input %d is absent or repeated", k);
@@ -325,6 +326,12 @@ static int check_graph(fg_model *m) {
         if (o->kind == OP_REVERSE_TIME ||
             (model_recurrent_cell(o->kind) >= 0 && o->iattr[GRU_GO_BACKWARDS]))
             m->causal = 0;
+        /* the header says so, for readers that would run the op batch-major */
+        if (model_op_time_major(o) && !(features & MODEL_FEATURE_TIME_MAJOR))
+            return fg_fail(FG_ERR_FORMAT,
+                           "model image: layer '%s' (%s) is time-major, but the "
+                           "header does not declare feature 0x%x (time-major ops)",
+                           o->layer, model_kind_name(o->kind), (unsigned)MODEL_FEATURE_TIME_MAJOR);
     }
     for (int32_t k = 0; k < m->n_outputs; k++) {
         int32_t id = m->outputs[k];
@@ -390,8 +397,13 @@ static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
     if (crc != rd_u32(img + 24))
         return fg_fail(FG_ERR_FORMAT, "model image: checksum mismatch (stored %08x, computed "
                        "%08x): the image is corrupt", rd_u32(img + 24), crc);
-    if (rd_u32(img + 28) != 0)
-        return fg_fail(FG_ERR_FORMAT, "model image: reserved header field is not 0");
+    uint32_t features = rd_u32(img + 28);
+    if (features & ~MODEL_KNOWN_FEATURES)
+        return fg_fail(FG_ERR_FORMAT,
+                       "model image (format %u.%u): it needs features 0x%x that "
+                       "this reader does not know or was built without (header field features = "
+                       "0x%x)",
+                       major, minor, features & ~MODEL_KNOWN_FEATURES, features);
 
     uint32_t n_tensors = rd_u32(img + 32), n_ops = rd_u32(img + 36), n_weights = rd_u32(img + 40);
     uint32_t n_index = rd_u32(img + 44), n_inputs = rd_u32(img + 48), n_outputs = rd_u32(img + 52);
@@ -434,7 +446,7 @@ static int parse(fg_model *m, const uint8_t *img, uint64_t total) {
         (st = index_list(m, n_index, n_inputs, n_outputs, (int32_t)n_tensors, &m->outputs,
                          "model output", "(model)")) ||
         (st = parse_tensors(m, &c, tensors_off)) || (st = parse_weights(m, &c, weights_off)) ||
-        (st = parse_ops(m, &c, ops_off, n_index)) || (st = check_graph(m)) ||
+        (st = parse_ops(m, &c, ops_off, n_index)) || (st = check_graph(m, features)) ||
         (st = model_pack_dense(m)) || (FG_OP_BUILT(OP_CONV1D) && (st = model_pack_conv(m))))
         return st;
     return FG_OK;

@@ -8,6 +8,7 @@
 #define FG_MODEL_INTERNAL_H
 
 #include "fg_model.h"
+#include "fg_config_select.h"
 #include "fg_gru.h"
 
 /* Op kind ids (OP_*), iattr / fattr slot names and the MODEL_OPS / MODEL_ACTIVATIONS rows,
@@ -154,6 +155,21 @@ static inline int model_recurrent_cell(int32_t kind)
            : kind == OP_LSTM                       ? FG_CELL_LSTM
            : kind == OP_SIMPLE_RNN                 ? FG_CELL_SIMPLE_RNN
                                                    : -1;
+}
+
+/* Header field `features` (offset 28): what an image needs its reader to know; a reader
+ * refuses a bit it does not know or was built without (readers before format 1.3 refuse any
+ * nonzero value). */
+enum { MODEL_FEATURE_TIME_MAJOR = 1u };
+#define MODEL_KNOWN_FEATURES (FG_CONFIG_TIME_MAJOR ? (uint32_t)MODEL_FEATURE_TIME_MAJOR : 0u)
+
+/* 1 when op `o` runs along the model's batch axis (docs/FORMAT.md): a time-major recurrent op
+ * (its steps are the model's batch rows) or a reverse_time of the batch axis. */
+static inline int model_op_time_major(const model_op *o)
+{
+    return model_recurrent_cell(o->kind) >= 0 ? o->iattr[GRU_TIME_MAJOR] != 0
+           : o->kind == OP_REVERSE_TIME       ? o->iattr[REVERSE_TIME_BATCH_AXIS] != 0
+                                              : 0;
 }
 
 /* Floats per batch row that op `o` carries across calls or stream steps (0: none); called

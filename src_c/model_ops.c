@@ -130,6 +130,13 @@ int model_run_reverse_time(const model_run_ctx *r) {
     const uint8_t *x = r->in[0];
     uint8_t *y = r->out[0];
     const int64_t batch = r->batch, *T = r->T;
+    /* batch_axis: the model's batch rows, last first */
+    if (FG_CONFIG_TIME_MAJOR && r->o->iattr[REVERSE_TIME_BATCH_AXIS]) {
+        size_t row_bytes = (size_t)(model_sample_elems(t, T) * model_dtype_size(t->dtype));
+        for (int64_t b = 0; b < batch; b++)
+            memcpy(y + b * row_bytes, x + (batch - 1 - b) * row_bytes, row_bytes);
+        return FG_OK;
+    }
     int64_t steps = t->dims[0] == -1 ? T[t->time_axis] : t->dims[0];
     int64_t step_bytes = steps ? model_sample_elems(t, T) / steps * model_dtype_size(t->dtype) : 0;
     for (int64_t b = 0; b < batch; b++)

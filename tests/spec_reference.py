@@ -12,11 +12,12 @@ from reference_elementwise import OPS as ELEMENTWISE_OPS
 from reference_gru import gru_reference, reference_activation
 from reference_lstm import SPEC_OPS as RECURRENT_SPEC_OPS
 from reference_shape import REFERENCES as SHAPE_REFERENCES
+from reference_time_major import reverse_time, time_major_aware
 
 # Op kinds whose references live in modules of their own: kind -> f(inputs, attrs, weights).
 TOPIC_OPS = {**ATTENTION_OPS}
 # op kind -> f(op, env, carried) -> outputs, for the stateful kinds other modules define
-SPEC_OPS = {**RECURRENT_SPEC_OPS}
+SPEC_OPS = {k: time_major_aware(run) for k, run in RECURRENT_SPEC_OPS.items()}
 
 
 def _gru(op, env, carried):
@@ -85,9 +86,9 @@ def run_spec(spec, inputs, carried=None):
         if k in SPEC_OPS:
             results = SPEC_OPS[k](op, env, carried)
         elif k == "gru":
-            results = _gru(op, env, carried)
+            results = time_major_aware(_gru)(op, env, carried)
         elif k == "custom_gru":
-            results = custom_gru_op(op, env, carried)
+            results = time_major_aware(custom_gru_op)(op, env, carried)
         elif k == "dense":
             results = [_dense(xs[0], a, w)]
         elif k == "embedding":
@@ -107,7 +108,7 @@ def run_spec(spec, inputs, carried=None):
         elif k == "activation":
             results = [reference_activation(a["activation"], xs[0])]
         elif k == "reverse_time":
-            results = [xs[0][:, ::-1]]
+            results = [reverse_time(xs[0], a)]
         elif k == "concatenate":
             results = [np.concatenate(xs, axis=a["axis"])]
         elif k == "add":

@@ -40,7 +40,8 @@ BATCH_MODELS = ["keras3/simple/keras3_keras", "keras3/masking/keras3_keras",
                 "keras3/attention_masks/keras3_keras",
                 "keras3/masked_extrema/keras3_keras",
                 "keras3/cgru_poly_update/keras3_keras",
-                "keras3/cgru_bidirectional_masked/keras3_keras"]
+                "keras3/cgru_bidirectional_masked/keras3_keras",
+                "keras2/tm_masking/keras2_h5", "keras2/tm_bidi/keras2_keras"]
 STREAM_MODELS = ["keras3/simple_seq/keras3_keras", "keras3/masking_state/keras3_keras",
                  "keras3/two_in_two_out/keras3_keras", "keras3/embedding_mask/keras3_keras",
                  "keras3/stacked_cells/keras3_keras", "keras3/elementwise_chain/keras3_keras",

@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def header(image):
-    names = ("magic major minor header_bytes total crc reserved n_tensors n_ops n_weights "
+    names = ("magic major minor header_bytes total crc features n_tensors n_ops n_weights "
              "n_index n_inputs n_outputs stateful_batch tensors_off ops_off weights_off "
              "index_off strings_off strings_bytes meta_off meta_bytes").split()
     return dict(zip(names, fmt.HEADER.unpack_from(image)))

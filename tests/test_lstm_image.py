@@ -35,7 +35,8 @@ def _with_iattr(image: bytes, layer, name: str, value: int) -> bytes:
     values = {"units": cfg.units, "activation": cfg.activation,
               "recurrent_activation": cfg.recurrent_activation, "reset_after": 0,
               "use_bias": 1, "go_backwards": 0, "return_sequences": 1,
-              "zero_output_for_mask": 0, "stateful": 0, "input_dim": cfg.input_dim}
+              "zero_output_for_mask": 0, "stateful": 0, "input_dim": cfg.input_dim,
+              "time_major": 0}
     block = struct.pack(f"<{len(IATTRS)}i", *[values[n] for n in IATTRS])
     at = image.find(block)
     assert at > 0 and image.find(block, at + 1) < 0

@@ -254,3 +254,4 @@ def test_generated_config_names_exactly_what_the_model_uses():
             want_acts |= 1 << ACTIVATIONS[op.attrs.get(key, default)]
     assert (ops, acts) == (want_ops, want_acts)
     assert "#define FG_CONFIG_BF16 0" in text
+    assert "#define FG_CONFIG_TIME_MAJOR 0" in text   # no time-major ops to build

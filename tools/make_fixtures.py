@@ -35,7 +35,7 @@ SEED = 20261121
 # registers its builders with fixtures_catalogue.builder.
 CATALOGUE_MODULES: tuple = ("fixtures_shape", "fixtures_elementwise", "fixtures_conv",
                             "fixtures_16bit", "fixtures_attention", "fixtures_lstm",
-                            "fixtures_custom_gru")
+                            "fixtures_custom_gru", "fixtures_time_major")
 RELOAD_TOLERANCE = 1e-6
 
 # format id -> file name suffix, per Keras version. Weight-only formats also get <model>.json.

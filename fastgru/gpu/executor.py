@@ -90,6 +90,9 @@ class ArrayExecutor:
         initial-state inputs, when given); otherwise an initial-state input wins."""
         xp, a = self.xp, op.iattrs
         x, mask, h0 = args[:3]
+        if a["time_major"]:   # (time, batch, ...): no states in or out (the loader checked)
+            x = xp.ascontiguousarray(xp.swapaxes(x, 0, 1))
+            mask = None if mask is None else xp.ascontiguousarray(mask.T)
         c0 = args[3] if op.kind == "lstm" else None
         zeros = xp.zeros((x.shape[0], a["units"]), dtype=xp.float32)
         carries = state is not None and (streaming or a["stateful"])
@@ -110,6 +113,8 @@ class ArrayExecutor:
             y, h, prev = run_gru(xp, steps, self.cells[i], x, mask, h, prev, **flags)
         else:
             y, h, c, prev = run_cell(xp, op.kind, self.cells[i], x, mask, h, c, prev, **flags)
+        if a["time_major"]:
+            y = xp.ascontiguousarray(xp.swapaxes(y, 0, 1))
         if carries:
             state.h[i] = h
             if c is not None:
@@ -199,7 +204,8 @@ _OPS = {
     "dense": _dense, "embedding": _embedding, "compute_mask": _compute_mask,
     "apply_mask": _apply_mask, "mask_and": _mask_merge, "mask_or": _mask_merge,
     "layer_norm": _norm, "batch_norm": _norm, "activation": _activation,
-    "reverse_time": lambda ex, op, w, args: [ex.xp.flip(args[0], axis=1)],
+    "reverse_time": lambda ex, op, w, args: [
+        ex.xp.flip(args[0], axis=0 if op.iattrs["batch_axis"] else 1)],
     "concatenate": lambda ex, op, w, args: [ex.xp.concatenate(args, axis=op.iattrs["axis"])],
     "add": _merge, "subtract": _merge, "multiply": _merge, "average": _merge,
     **SHAPE_OPS,

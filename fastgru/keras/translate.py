@@ -13,6 +13,7 @@ from ..errors import FastGRUError
 from .classes import CUSTOM_GRU_KIND
 from .graph import Value
 from .translate_custom_gru import custom_cell_config
+from .translate_time_major import check_time_major_outputs, reverse_time, time_major_flag
 
 IDENTITY_CLASSES = frozenset({"Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout",
                               "AlphaDropout", "ActivityRegularization"})
@@ -46,9 +47,6 @@ RECURRENT_LAYERS = ("GRU", "LSTM", "SimpleRNN", "RNN")
 def _cell_params(b, layer, cell_cfg, rnn_cfg, where, kind):
     """Attributes of one recurrent op (`kind`) from a layer / cell config and the RNN
     wrapper's flags; "kind" names the op (_emit_cell takes it out)."""
-    if b.flag(layer.name, rnn_cfg, "time_major", False):
-        b.fail(layer.name, "time_major=True is not supported; transpose the input to "
-                           "(batch, time, features) and rebuild the model without it")
     b.flag(layer.name, rnn_cfg, "unroll", False)     # no effect on the numbers, but must be sane
     params = {
         "kind": kind,
@@ -59,6 +57,7 @@ def _cell_params(b, layer, cell_cfg, rnn_cfg, where, kind):
         "return_sequences": b.flag(layer.name, rnn_cfg, "return_sequences", False),
         "zero_output_for_mask": b.flag(layer.name, rnn_cfg, "zero_output_for_mask", False),
         "stateful": b.flag(layer.name, rnn_cfg, "stateful", False),
+        "time_major": time_major_flag(b, layer, rnn_cfg),
     }
     if kind != "simple_rnn":
         params["recurrent_activation"] = activation_id(
@@ -95,6 +94,7 @@ def _emit_cell(b, layer, hint, params, x, mask, starts, arrays, want_state):
     for s in starts:
         if s.shape != (u,):
             b.fail(layer.name, f"initial state has shape {s.shape}, expected ({u},)")
+    check_time_major_outputs(b, layer, params, starts, want_state)
     if params["stateful"]:
         b.stateful = True
         if b.stateful_batch is None:
@@ -195,9 +195,7 @@ def _emit_rnn(b, layer, params_list, arrays, x, mask, states, hint, want_state):
                                starts, cell_arrays, want_state)
         out_states += finals
         if not last and p["go_backwards"]:
-            natural = b.value(f"{hint}/cell_{i}/natural", "float32", y.shape)
-            b.add_op("reverse_time", layer.name, [y.name], [natural.name])
-            y = natural
+            y = reverse_time(b, layer, y, f"{hint}/cell_{i}/natural", p["time_major"])
         x = y
     return x, out_states
 
@@ -249,9 +247,8 @@ def translate_bidirectional(b, layer, call, inputs, states, mask):
     yb, hb = _emit_rnn(b, layer, bw_params, arrays[n_fw:], x, m, states[n_fw_states:],
                        f"{layer.name}/backward", return_state)
     if return_sequences:   # Keras flips the backward sequence back whatever go_backwards says
-        flipped = b.value(f"{layer.name}/backward_flipped", "float32", yb.shape)
-        b.add_op("reverse_time", layer.name, [yb.name], [flipped.name])
-        yb = flipped
+        yb = reverse_time(b, layer, yb, f"{layer.name}/backward_flipped",
+                          fw_params[0]["time_major"])
     out_mask = x.mask if return_sequences else None
     if merge_mode is None:
         outputs = [yf, yb]
