@@ -12,7 +12,9 @@
  *   masking); weights = softmax over j, zeroed where masked when zero_masked_weights (Keras 3's
  *   explicit path); y = weights . v, with rows i where !query_mask[i] zeroed when
  *   query_mask_rows (Attention). The two products run on the gemm kernels (fg_kernels.h),
- *   their right-hand sides (k^T, v) packed into the gemm's 48-column panels per (b, h).
+ *   their right-hand sides (k^T, v) packed per (b, h) into one-gate panels of 16 columns,
+ *   which a head of 16 or 32 features fills (48-column panels would be mostly zeros); the
+ *   softmax runs on the kernels' vector exp.
  * Every (b, h) is computed by the same code whichever thread takes it, so results do not
  * depend on the thread count.
  */
@@ -34,7 +36,8 @@
 enum { SCORE_DOT = 0, SCORE_CONCAT = 1, SCORE_ADDITIVE = 2 };
 enum { IN_Q, IN_K, IN_V, IN_QMASK, IN_VMASK, IN_AMASK };
 
-static int64_t blocks(int64_t n) { return (n + FG_BLOCK3 - 1) / FG_BLOCK3; }
+/* Column blocks of n columns in the gemm's one-gate panels (gates 1: FG_BLOCK columns). */
+static int64_t blocks(int64_t n) { return (n + FG_BLOCK - 1) / FG_BLOCK; }
 
 /* ---- checks ------------------------------------------------------------------------------ */
 static int check_shape(const model_check_ctx *c, const model_tensor *t, int32_t rank,
@@ -111,26 +114,37 @@ typedef struct attention_job {
 } attention_job;
 
 /* The scratch of one (b, h), in floats: the scaled query, k^T's panels, the scores (row stride
- * blocks(tk)*48), v's panels, the product (row stride blocks(dv)*48), a zero bias and one
+ * blocks(tk)*16), v's panels, the product (row stride blocks(dv)*16), a zero bias and one
  * row of (q_i + k_j) sums for the tanh scores. SIZE_MAX when that overflows. */
 static size_t slab_floats(int64_t tq, int64_t tk, int64_t dk, int64_t dv) {
-    double sk = (double)blocks(tk) * FG_BLOCK3, sv = (double)blocks(dv) * FG_BLOCK3;
+    double sk = (double)blocks(tk) * FG_BLOCK, sv = (double)blocks(dv) * FG_BLOCK;
     double n = (double)tq * dk + sk * dk + (double)tq * sk + sv * (double)tk + (double)tq * sv +
                (sk > sv ? sk : sv) + (double)tk * dk + 64.0;
     return n > 1e15 ? SIZE_MAX : (size_t)n;
 }
 
-/* P = the (rows x cols) matrix at `src` (row stride `ld`), or its transpose when `transpose`
- * (then src holds cols x rows), in gemm panels of 48 columns, zero past `cols`. */
-static void pack_panels(const float *src, int64_t ld, int64_t rows, int64_t cols, int transpose,
-                        float *P) {
-    for (int64_t jb = 0; jb < blocks(cols); jb++)
-        for (int64_t i = 0; i < rows; i++)
-            for (int64_t c = 0; c < FG_BLOCK3; c++) {
-                int64_t col = jb * FG_BLOCK3 + c;
-                float x = col >= cols ? 0.0f : transpose ? src[col * ld + i] : src[i * ld + col];
-                P[(jb * rows + i) * FG_BLOCK3 + c] = x;
-            }
+/* k^T (dk x tk) of one head in panels: block jb, row d holds k[j, d] for the keys j of the
+ * block, zeros past tk. */
+static void pack_keys(const float *k, int64_t ldk, int64_t tk, int64_t dk, float *P) {
+    for (int64_t j = 0; j < blocks(tk) * FG_BLOCK; j++) {
+        float *at = P + j / FG_BLOCK * dk * FG_BLOCK + j % FG_BLOCK;
+        if (j < tk)
+            for (int64_t d = 0; d < dk; d++) at[d * FG_BLOCK] = k[j * ldk + d];
+        else
+            for (int64_t d = 0; d < dk; d++) at[d * FG_BLOCK] = 0.0f;
+    }
+}
+
+/* v (tk x dv) of one head in panels: block jb, row j holds v[j, 16 jb ..], zeros past dv. */
+static void pack_values(const float *v, int64_t ldv, int64_t tk, int64_t dv, float *P) {
+    for (int64_t jb = 0; jb < blocks(dv); jb++) {
+        int64_t n = dv - jb * FG_BLOCK < FG_BLOCK ? dv - jb * FG_BLOCK : FG_BLOCK;
+        for (int64_t j = 0; j < tk; j++) {
+            const float *src = v + j * ldv + jb * FG_BLOCK;
+            float *at = P + (jb * tk + j) * FG_BLOCK;
+            for (int64_t c = 0; c < FG_BLOCK; c++) at[c] = c < n ? src[c] : 0.0f;
+        }
+    }
 }
 
 /* The concat / additive scores of row i: S[j] = cw * sum_d w_d * tanh(a * (q_d + k_d)). */
@@ -163,24 +177,15 @@ static void masked_softmax(const attention_job *J, const uint8_t *qm, const uint
     int causal = o->iattr[ATTENTION_CAUSAL], replace = o->iattr[ATTENTION_MASK_FILL];
     int row_ok = o->iattr[ATTENTION_QUERY_MASK_ROWS] || !qm || qm[i];
     int masked = !row_ok || vm || causal || am;
-    float top = -INFINITY, sum = 0.0f;
-    for (int64_t j = 0; j < tk; j++) {
-        if (masked) {
-            keep[j] = row_ok && (!vm || vm[j]) && (!causal || j <= i) &&
-                      (!am || mask_keeps(am, am_dtype, i * tk + j));
-            if (!keep[j]) S[j] = replace ? -MASKED_OFFSET : S[j] - MASKED_OFFSET;
-        }
-        if (S[j] > top) top = S[j];
+    for (int64_t j = 0; masked && j < tk; j++) {
+        keep[j] = row_ok && (!vm || vm[j]) && (!causal || j <= i) &&
+                  (!am || mask_keeps(am, am_dtype, i * tk + j));
+        if (!keep[j]) S[j] = replace ? -MASKED_OFFSET : S[j] - MASKED_OFFSET;
     }
-    for (int64_t j = 0; j < tk; j++) S[j] -= top;
-    if (FG_ACT_BUILT(FG_ACT_EXPONENTIAL))   /* the kernels' vector exp */
-        J->kern->act_inplace(FG_ACT_EXPONENTIAL, S, tk);
-    else
-        for (int64_t j = 0; j < tk; j++) S[j] = expf(S[j]);
-    for (int64_t j = 0; j < tk; j++) sum += S[j];
-    float inv = 1.0f / sum;
-    int zero = masked && o->iattr[ATTENTION_ZERO_MASKED_WEIGHTS];
-    for (int64_t j = 0; j < tk; j++) S[j] = zero && !keep[j] ? 0.0f : S[j] * inv;
+    J->kern->softmax(S, tk);
+    if (masked && o->iattr[ATTENTION_ZERO_MASKED_WEIGHTS])
+        for (int64_t j = 0; j < tk; j++)
+            if (!keep[j]) S[j] = 0.0f;
 }
 
 /* Sample b, head h. */
@@ -189,7 +194,7 @@ static void attend(const attention_job *J, int64_t b, int64_t h, float *scratch)
     const model_op *o = r->o;
     const fg_model *m = r->m;
     int64_t tq = J->tq, tk = J->tk, dk = J->dk, dv = J->dv, H = J->heads;
-    int64_t ldq = H * dk, ldv = H * dv, sk = blocks(tk) * FG_BLOCK3, sv = blocks(dv) * FG_BLOCK3;
+    int64_t ldq = H * dk, ldv = H * dv, sk = blocks(tk) * FG_BLOCK, sv = blocks(dv) * FG_BLOCK;
     const float *q = (const float *)r->in[IN_Q] + b * tq * ldq + h * dk;
     const float *k = (const float *)r->in[IN_K] + b * tk * ldq + h * dk;
     const float *v = (const float *)r->in[IN_V] + b * tk * ldv + h * dv;
@@ -208,8 +213,8 @@ static void attend(const attention_job *J, int64_t b, int64_t h, float *scratch)
         for (int64_t d = 0; d < dk; d++) Q[i * dk + d] = q[i * ldq + d] * qscale;
     switch (o->iattr[ATTENTION_SCORE_MODE]) {
     case SCORE_DOT:
-        pack_panels(k, ldq, dk, tk, 1, KP);
-        J->kern->gemm(tq, dk, Q, dk, KP, 3, 0, blocks(tk), zero, S, sk);
+        pack_keys(k, ldq, tk, dk, KP);
+        J->kern->gemm(tq, dk, Q, dk, KP, 1, 0, blocks(tk), zero, S, sk);
         if (scale)
             for (int64_t i = 0; i < tq; i++)
                 for (int64_t j = 0; j < tk; j++) S[i * sk + j] *= scale[0];
@@ -228,13 +233,14 @@ static void attend(const attention_job *J, int64_t b, int64_t h, float *scratch)
         masked_softmax(J, qm, vm, am, am_dtype, i, S + i * sk, (uint8_t *)row);
         if (scores_out) memcpy(scores_out + (b * tq + i) * tk, S + i * sk, (size_t)tk * 4);
     }
-    pack_panels(v, ldv, tk, dv, 0, VP);
-    J->kern->gemm(tq, tk, S, sk, VP, 3, 0, blocks(dv), zero, O, sv);
+    pack_values(v, ldv, tk, dv, VP);
     float *y = (float *)r->out[0] + b * tq * ldv + h * dv;
+    int direct = dv % FG_BLOCK == 0;   /* whole blocks: the gemm writes y itself */
+    J->kern->gemm(tq, tk, S, sk, VP, 1, 0, blocks(dv), zero, direct ? y : O, direct ? ldv : sv);
     int zero_rows = o->iattr[ATTENTION_QUERY_MASK_ROWS] && qm;
     for (int64_t i = 0; i < tq; i++) {
         if (zero_rows && !qm[i]) memset(y + i * ldv, 0, (size_t)dv * 4);
-        else memcpy(y + i * ldv, O + i * sv, (size_t)dv * 4);
+        else if (!direct) memcpy(y + i * ldv, O + i * sv, (size_t)dv * 4);
     }
 }
 
