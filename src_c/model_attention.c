@@ -11,7 +11,8 @@
  *   0: Attention, tf-keras' MultiHeadAttention) or -1e9 (1: Keras 3's and tf-keras' robust
  *   masking); weights = softmax over j, zeroed where masked when zero_masked_weights (Keras 3's
  *   explicit path); y = weights . v, with rows i where !query_mask[i] zeroed when
- *   query_mask_rows (Attention). The two products run on the gemm kernels (fg_kernels.h),
+ *   query_mask_rows (Attention). The scores output, when present, gets the weights: per sample
+ *   (heads, Tq, Tk), or (Tq, Tk) with one head. The two products run on the gemm kernels (fg_kernels.h),
  *   their right-hand sides (k^T, v) packed per (b, h) into one-gate panels of 16 columns,
  *   which a head of 16 or 32 features fills (48-column panels would be mostly zeros); the
  *   softmax runs on the kernels' vector exp.
@@ -40,14 +41,23 @@ enum { IN_Q, IN_K, IN_V, IN_QMASK, IN_VMASK, IN_AMASK };
 static int64_t blocks(int64_t n) { return (n + FG_BLOCK - 1) / FG_BLOCK; }
 
 /* ---- checks ------------------------------------------------------------------------------ */
+/* t is (want[0], .., want[rank - 1]) per sample, rank 1 to 3; -1: any size. */
 static int check_shape(const model_check_ctx *c, const model_tensor *t, int32_t rank,
-                       int64_t d0, int64_t d1, const char *what) {
-    int ok = t->rank == rank && (d0 < 0 || model_check_dim(c, t, 0) < 0 ||
-                                 model_check_dim(c, t, 0) == d0);
-    if (ok && rank == 2) ok = d1 < 0 || model_check_dim(c, t, 1) < 0 || model_check_dim(c, t, 1) == d1;
+                       const int64_t *want, const char *what) {
+    int ok = t->rank == rank;
+    for (int k = 0; ok && k < rank; k++)
+        ok = want[k] < 0 || model_check_dim(c, t, k) < 0 || model_check_dim(c, t, k) == want[k];
     if (ok) return FG_OK;
-    return FAIL(c, "layer '%s' (attention): %s '%s' must be (%lld, %lld) per sample, rank %d",
-                c->o->layer, what, t->name, (long long)d0, (long long)d1, rank);
+    long long a = want[0], b = rank > 1 ? want[1] : 0, d = rank > 2 ? want[2] : 0;
+    const char *layer = c->o->layer, *name = t->name;
+    if (rank == 1)
+        return FAIL(c, "layer '%s' (attention): %s '%s' must be (%lld) per sample", layer,
+                    what, name, a);
+    if (rank == 2)
+        return FAIL(c, "layer '%s' (attention): %s '%s' must be (%lld, %lld) per sample (-1: "
+                    "any size)", layer, what, name, a, b);
+    return FAIL(c, "layer '%s' (attention): %s '%s' must be (%lld, %lld, %lld) per sample "
+                "(-1: any size)", layer, what, name, a, b, d);
 }
 
 int model_check_attention(const model_check_ctx *c) {
@@ -86,15 +96,18 @@ int model_check_attention(const model_check_ctx *c) {
     if (qd % heads || vd % heads)
         return FAIL(c, "layer '%s' (attention): feature sizes %lld (query) and %lld (value) "
                     "must split into %d heads", o->layer, (long long)qd, (long long)vd, heads);
-    if ((st = check_shape(c, k, 2, -1, qd, "key")) || (st = check_shape(c, v, 2, tk, vd, "value")) ||
-        (st = check_shape(c, y, 2, tq, vd, "output")) ||
-        (qm && (st = check_shape(c, qm, 1, tq, 0, "query mask"))) ||
-        (vm && (st = check_shape(c, vm, 1, tk, 0, "value mask"))) ||
-        (am && (st = check_shape(c, am, 2, tq, tk, "attention mask"))))
+    if ((st = check_shape(c, k, 2, (int64_t[]){-1, qd}, "key")) ||
+        (st = check_shape(c, v, 2, (int64_t[]){tk, vd}, "value")) ||
+        (st = check_shape(c, y, 2, (int64_t[]){tq, vd}, "output")) ||
+        (qm && (st = check_shape(c, qm, 1, (int64_t[]){tq}, "query mask"))) ||
+        (vm && (st = check_shape(c, vm, 1, (int64_t[]){tk}, "value mask"))) ||
+        (am && (st = check_shape(c, am, 2, (int64_t[]){tq, tk}, "attention mask"))))
         return st;
-    if (s && (heads != 1 || (st = check_shape(c, s, 2, tq, tk, "scores output"))))
-        return st ? st : FAIL(c, "layer '%s' (attention): a scores output needs one head",
-                              o->layer);
+    /* scores: (heads, Tq, Tk), the sequence axes fixed; (Tq, Tk) with one head */
+    if (s && (st = s->rank == 2 && heads == 1
+                       ? check_shape(c, s, 2, (int64_t[]){tq, tk}, "scores output")
+                       : check_shape(c, s, 3, (int64_t[]){heads, tq, tk}, "scores output")))
+        return st;
     if ((st = model_check_weight(c, 0, 0, 1, mode == SCORE_ADDITIVE ? qd : 1, -1, &scale)) ||
         (st = model_check_weight(c, 1, mode == SCORE_CONCAT, 1, 1, -1, &cw)))
         return st;
@@ -228,10 +241,10 @@ static void attend(const attention_job *J, int64_t b, int64_t h, float *scratch)
         for (int64_t i = 0; i < tq; i++)
             tanh_scores(J, Q + i * dk, k, ldq, scale, 1.0f, 1.0f, row, S + i * sk);
     }
-    float *scores_out = r->out[1];
+    float *scores = r->out[1] ? (float *)r->out[1] + (b * H + h) * tq * tk : NULL;
     for (int64_t i = 0; i < tq; i++) {
         masked_softmax(J, qm, vm, am, am_dtype, i, S + i * sk, (uint8_t *)row);
-        if (scores_out) memcpy(scores_out + (b * tq + i) * tk, S + i * sk, (size_t)tk * 4);
+        if (scores) memcpy(scores + i * tk, S + i * sk, (size_t)tk * 4);
     }
     pack_values(v, ldv, tk, dv, VP);
     float *y = (float *)r->out[0] + b * tq * ldv + h * dv;
