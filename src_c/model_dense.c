@@ -4,7 +4,9 @@
  * (model_panels.c). Each row is computed by the same instructions wherever it falls,
  * so results do not depend on the thread count; they follow the active ISA's gemm (fused
  * multiply-adds on SIMD, bias added last), so they may differ from a plain loop's in the
- * last bits.
+ * last bits. Threads share the rows through the thread team (fg_team.h), in a few runs of
+ * row chunks per thread, so a thread the OS deschedules holds up one run at most (an OpenMP
+ * loop's barrier waited for its whole share).
  *
  * The bare-metal build (FG_MCU) runs the kernel in place from flash instead: packing would
  * copy every dense kernel into RAM, which a microcontroller does not have to spare.
@@ -13,12 +15,14 @@
 
 #include "fg_activations.h"
 #include "fg_alloc.h"
+#include "fg_team.h"
 #include "model_internal.h"
 #include "kernels/fg_kernels.h"
 
 /* Rows split across threads when the product is big enough to pay for them. */
 #define DENSE_MIN_FLOPS_PER_THREAD 2000000.0
-#define DENSE_ROW_CHUNK MODEL_PANEL_ROWS_MAX   /* rows per gemm call: a thread's unit of work */
+#define DENSE_ROW_CHUNK MODEL_PANEL_ROWS_MAX   /* rows per gemm call */
+#define DENSE_PIECES_PER_THREAD 4
 
 int model_alloc_panels(fg_model *m, uint64_t floats, const char *what, float **out) {
     uint64_t bytes = (floats * 4 + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
@@ -82,6 +86,27 @@ int model_pack_dense(fg_model *m) {
     return FG_OK;
 }
 
+typedef struct dense_job {
+    const fg_kernels *k;
+    const model_op *o;
+    int64_t in, units, rows, pieces;
+    const float *x;
+    float *y;
+} dense_job;
+
+/* Piece p of the job: its run of row chunks. */
+static int dense_piece(void *arg, int phase, int p) {
+    (void)phase;
+    const dense_job *j = arg;
+    int64_t chunks = (j->rows + DENSE_ROW_CHUNK - 1) / DENSE_ROW_CHUNK;
+    for (int64_t c = chunks * p / j->pieces; c < chunks * (p + 1) / j->pieces; c++) {
+        int64_t r0 = c * DENSE_ROW_CHUNK;
+        int64_t n = j->rows - r0 < DENSE_ROW_CHUNK ? j->rows - r0 : DENSE_ROW_CHUNK;
+        model_panel_product(j->k, n, j->in, j->x + r0 * j->in, j->in, j->o->dense_panels,
+                            j->units, j->y + r0 * j->units, j->units);
+    }
+    return 0;
+}
 #endif
 
 int model_run_dense(const model_run_ctx *r) {
@@ -94,16 +119,19 @@ int model_run_dense(const model_run_ctx *r) {
 #ifdef FG_MCU
     dense_in_place(r->m, o, in, units, x, y, rows);
 #else
-    const fg_kernels *k = fg_kernels_for(fg_isa_active());
     int64_t by_work = (int64_t)(2.0 * (double)rows * (double)in * (double)units /
                                 DENSE_MIN_FLOPS_PER_THREAD);
+    int64_t chunks = (rows + DENSE_ROW_CHUNK - 1) / DENSE_ROW_CHUNK;
     int nt = by_work < r->nthreads ? (int)by_work : r->nthreads;
-    if (nt > 1 && !fg_openmp_usable()) nt = 1;   /* e.g. in a forked child */
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t r0 = 0; r0 < rows; r0 += DENSE_ROW_CHUNK) {
-        int64_t n = rows - r0 < DENSE_ROW_CHUNK ? rows - r0 : DENSE_ROW_CHUNK;
-        model_panel_product(k, n, in, x + r0 * in, in, o->dense_panels, units, y + r0 * units,
-                            units);
+    if (nt > FG_TEAM_MAX) nt = FG_TEAM_MAX;
+    int64_t pieces = (int64_t)nt * DENSE_PIECES_PER_THREAD;
+    if (pieces > chunks) pieces = chunks;
+    if (pieces > FG_TEAM_UNITS_MAX) pieces = FG_TEAM_UNITS_MAX;
+    dense_job job = {fg_kernels_for(fg_isa_active()), o, in, units, rows, pieces, x, y};
+    if (nt > 1 && pieces > 1) fg_team_run(nt, 1, (int)pieces, dense_piece, &job);
+    else if (rows) {
+        job.pieces = 1;
+        dense_piece(&job, 0, 0);
     }
 #endif
     if (fg_activation_apply(o->iattr[DENSE_ACTIVATION], y, rows, units, units) != FG_OK)
