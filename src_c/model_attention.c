@@ -33,6 +33,8 @@
 #define FAIL(c, ...) fg_fail((c)->code, __VA_ARGS__)
 #define MASKED_OFFSET 1.0e9f   /* what Keras subtracts from, or puts in place of, a masked score */
 #define MIN_FLOPS_PER_THREAD 200000.0
+/* Pieces per thread: a thread the OS deschedules in the middle of one holds up that one only */
+#define PIECES_PER_THREAD 4
 
 enum { SCORE_DOT = 0, SCORE_CONCAT = 1, SCORE_ADDITIVE = 2 };
 enum { IN_Q, IN_K, IN_V, IN_QMASK, IN_VMASK, IN_AMASK };
@@ -281,10 +283,12 @@ int model_run_attention(const model_run_ctx *r) {
     if (!J.tasks || !J.tq) return FG_OK;
     double flops = 2.0 * (double)J.tasks * (double)J.tq * (double)J.tk * (double)(J.dk + J.dv);
     int64_t by_work = (int64_t)(flops / MIN_FLOPS_PER_THREAD);
-    J.pieces = r->nthreads < by_work ? r->nthreads : by_work;
+    int64_t nt = r->nthreads < by_work ? r->nthreads : by_work;
+    if (nt > FG_TEAM_MAX) nt = FG_TEAM_MAX;
+    if (nt < 1) nt = 1;
+    J.pieces = nt > 1 ? nt * PIECES_PER_THREAD : 1;
     if (J.pieces > J.tasks) J.pieces = J.tasks;
     if (J.pieces > FG_TEAM_UNITS_MAX) J.pieces = FG_TEAM_UNITS_MAX;
-    if (J.pieces < 1) J.pieces = 1;
     J.slab = (slab_floats(J.tq, J.tk, J.dk, J.dv) + 15) / 16 * 16;   /* 64-byte aligned slabs */
     if (J.slab > SIZE_MAX / 8 / (size_t)J.pieces)
         return fg_fail(FG_ERR_NOMEM, "layer '%s' (attention): %lld x %lld scores are too large",
@@ -295,7 +299,7 @@ int model_run_attention(const model_run_ctx *r) {
     if (!(J.scratch = fg_aligned_alloc(MODEL_ALIGN, bytes)))
         return fg_fail(FG_ERR_NOMEM, "layer '%s' (attention): out of memory for %zu bytes of "
                        "scratch", o->layer, bytes);
-    fg_team_run((int)J.pieces, 1, (int)J.pieces, attention_piece, &J);
+    fg_team_run((int)nt, 1, (int)J.pieces, attention_piece, &J);
     fg_aligned_free(J.scratch);
     return FG_OK;
 }
