@@ -97,6 +97,7 @@ int fg_activation_apply(int act, float *x, int64_t rows, int64_t n, int64_t stri
                        "and stride >= n", (long long)rows, (long long)n, (long long)stride);
     if (n == 0 || rows == 0) return FG_OK;
     if (x == NULL) return fg_fail(FG_ERR_ARG, "activation: x is NULL");
+    if (act == FG_ACT_LINEAR) return FG_OK;   /* the identity: not a pass over memory */
     const fg_kernels *k = fg_kernels_for(fg_isa_active());
     float *scratch = NULL;
     if (act == FG_ACT_SPARSEMAX && (scratch = malloc((size_t)n * sizeof *scratch)) == NULL)

@@ -11,8 +11,11 @@
  *   0: Attention, tf-keras' MultiHeadAttention) or -1e9 (1: Keras 3's and tf-keras' robust
  *   masking); weights = softmax over j, zeroed where masked when zero_masked_weights (Keras 3's
  *   explicit path); y = weights . v, with rows i where !query_mask[i] zeroed when
- *   query_mask_rows (Attention). The two products run on the gemm kernels (fg_kernels.h),
- *   their right-hand sides (k^T, v) packed into the gemm's 48-column panels per (b, h).
+ *   query_mask_rows (Attention). The scores output, when present, gets the weights: per sample
+ *   (heads, Tq, Tk), or (Tq, Tk) with one head. The two products run on the gemm kernels (fg_kernels.h),
+ *   their right-hand sides (k^T, v) packed per (b, h) into one-gate panels of 16 columns,
+ *   which a head of 16 or 32 features fills (48-column panels would be mostly zeros); the
+ *   softmax runs on the kernels' vector exp.
  * Every (b, h) is computed by the same code whichever thread takes it, so results do not
  * depend on the thread count.
  */
@@ -30,21 +33,33 @@
 #define FAIL(c, ...) fg_fail((c)->code, __VA_ARGS__)
 #define MASKED_OFFSET 1.0e9f   /* what Keras subtracts from, or puts in place of, a masked score */
 #define MIN_FLOPS_PER_THREAD 200000.0
+/* Pieces per thread: a thread the OS deschedules in the middle of one holds up that one only */
+#define PIECES_PER_THREAD 4
 
 enum { SCORE_DOT = 0, SCORE_CONCAT = 1, SCORE_ADDITIVE = 2 };
 enum { IN_Q, IN_K, IN_V, IN_QMASK, IN_VMASK, IN_AMASK };
 
-static int64_t blocks(int64_t n) { return (n + FG_BLOCK3 - 1) / FG_BLOCK3; }
+/* Column blocks of n columns in the gemm's one-gate panels (gates 1: FG_BLOCK columns). */
+static int64_t blocks(int64_t n) { return (n + FG_BLOCK - 1) / FG_BLOCK; }
 
 /* ---- checks ------------------------------------------------------------------------------ */
+/* t is (want[0], .., want[rank - 1]) per sample, rank 1 to 3; -1: any size. */
 static int check_shape(const model_check_ctx *c, const model_tensor *t, int32_t rank,
-                       int64_t d0, int64_t d1, const char *what) {
-    int ok = t->rank == rank && (d0 < 0 || model_check_dim(c, t, 0) < 0 ||
-                                 model_check_dim(c, t, 0) == d0);
-    if (ok && rank == 2) ok = d1 < 0 || model_check_dim(c, t, 1) < 0 || model_check_dim(c, t, 1) == d1;
+                       const int64_t *want, const char *what) {
+    int ok = t->rank == rank;
+    for (int k = 0; ok && k < rank; k++)
+        ok = want[k] < 0 || model_check_dim(c, t, k) < 0 || model_check_dim(c, t, k) == want[k];
     if (ok) return FG_OK;
-    return FAIL(c, "layer '%s' (attention): %s '%s' must be (%lld, %lld) per sample, rank %d",
-                c->o->layer, what, t->name, (long long)d0, (long long)d1, rank);
+    long long a = want[0], b = rank > 1 ? want[1] : 0, d = rank > 2 ? want[2] : 0;
+    const char *layer = c->o->layer, *name = t->name;
+    if (rank == 1)
+        return FAIL(c, "layer '%s' (attention): %s '%s' must be (%lld) per sample", layer,
+                    what, name, a);
+    if (rank == 2)
+        return FAIL(c, "layer '%s' (attention): %s '%s' must be (%lld, %lld) per sample (-1: "
+                    "any size)", layer, what, name, a, b);
+    return FAIL(c, "layer '%s' (attention): %s '%s' must be (%lld, %lld, %lld) per sample "
+                "(-1: any size)", layer, what, name, a, b, d);
 }
 
 int model_check_attention(const model_check_ctx *c) {
@@ -83,15 +98,18 @@ int model_check_attention(const model_check_ctx *c) {
     if (qd % heads || vd % heads)
         return FAIL(c, "layer '%s' (attention): feature sizes %lld (query) and %lld (value) "
                     "must split into %d heads", o->layer, (long long)qd, (long long)vd, heads);
-    if ((st = check_shape(c, k, 2, -1, qd, "key")) || (st = check_shape(c, v, 2, tk, vd, "value")) ||
-        (st = check_shape(c, y, 2, tq, vd, "output")) ||
-        (qm && (st = check_shape(c, qm, 1, tq, 0, "query mask"))) ||
-        (vm && (st = check_shape(c, vm, 1, tk, 0, "value mask"))) ||
-        (am && (st = check_shape(c, am, 2, tq, tk, "attention mask"))))
+    if ((st = check_shape(c, k, 2, (int64_t[]){-1, qd}, "key")) ||
+        (st = check_shape(c, v, 2, (int64_t[]){tk, vd}, "value")) ||
+        (st = check_shape(c, y, 2, (int64_t[]){tq, vd}, "output")) ||
+        (qm && (st = check_shape(c, qm, 1, (int64_t[]){tq}, "query mask"))) ||
+        (vm && (st = check_shape(c, vm, 1, (int64_t[]){tk}, "value mask"))) ||
+        (am && (st = check_shape(c, am, 2, (int64_t[]){tq, tk}, "attention mask"))))
         return st;
-    if (s && (heads != 1 || (st = check_shape(c, s, 2, tq, tk, "scores output"))))
-        return st ? st : FAIL(c, "layer '%s' (attention): a scores output needs one head",
-                              o->layer);
+    /* scores: (heads, Tq, Tk), the sequence axes fixed; (Tq, Tk) with one head */
+    if (s && (st = s->rank == 2 && heads == 1
+                       ? check_shape(c, s, 2, (int64_t[]){tq, tk}, "scores output")
+                       : check_shape(c, s, 3, (int64_t[]){heads, tq, tk}, "scores output")))
+        return st;
     if ((st = model_check_weight(c, 0, 0, 1, mode == SCORE_ADDITIVE ? qd : 1, -1, &scale)) ||
         (st = model_check_weight(c, 1, mode == SCORE_CONCAT, 1, 1, -1, &cw)))
         return st;
@@ -111,26 +129,37 @@ typedef struct attention_job {
 } attention_job;
 
 /* The scratch of one (b, h), in floats: the scaled query, k^T's panels, the scores (row stride
- * blocks(tk)*48), v's panels, the product (row stride blocks(dv)*48), a zero bias and one
+ * blocks(tk)*16), v's panels, the product (row stride blocks(dv)*16), a zero bias and one
  * row of (q_i + k_j) sums for the tanh scores. SIZE_MAX when that overflows. */
 static size_t slab_floats(int64_t tq, int64_t tk, int64_t dk, int64_t dv) {
-    double sk = (double)blocks(tk) * FG_BLOCK3, sv = (double)blocks(dv) * FG_BLOCK3;
+    double sk = (double)blocks(tk) * FG_BLOCK, sv = (double)blocks(dv) * FG_BLOCK;
     double n = (double)tq * dk + sk * dk + (double)tq * sk + sv * (double)tk + (double)tq * sv +
                (sk > sv ? sk : sv) + (double)tk * dk + 64.0;
     return n > 1e15 ? SIZE_MAX : (size_t)n;
 }
 
-/* P = the (rows x cols) matrix at `src` (row stride `ld`), or its transpose when `transpose`
- * (then src holds cols x rows), in gemm panels of 48 columns, zero past `cols`. */
-static void pack_panels(const float *src, int64_t ld, int64_t rows, int64_t cols, int transpose,
-                        float *P) {
-    for (int64_t jb = 0; jb < blocks(cols); jb++)
-        for (int64_t i = 0; i < rows; i++)
-            for (int64_t c = 0; c < FG_BLOCK3; c++) {
-                int64_t col = jb * FG_BLOCK3 + c;
-                float x = col >= cols ? 0.0f : transpose ? src[col * ld + i] : src[i * ld + col];
-                P[(jb * rows + i) * FG_BLOCK3 + c] = x;
-            }
+/* k^T (dk x tk) of one head in panels: block jb, row d holds k[j, d] for the keys j of the
+ * block, zeros past tk. */
+static void pack_keys(const float *k, int64_t ldk, int64_t tk, int64_t dk, float *P) {
+    for (int64_t j = 0; j < blocks(tk) * FG_BLOCK; j++) {
+        float *at = P + j / FG_BLOCK * dk * FG_BLOCK + j % FG_BLOCK;
+        if (j < tk)
+            for (int64_t d = 0; d < dk; d++) at[d * FG_BLOCK] = k[j * ldk + d];
+        else
+            for (int64_t d = 0; d < dk; d++) at[d * FG_BLOCK] = 0.0f;
+    }
+}
+
+/* v (tk x dv) of one head in panels: block jb, row j holds v[j, 16 jb ..], zeros past dv. */
+static void pack_values(const float *v, int64_t ldv, int64_t tk, int64_t dv, float *P) {
+    for (int64_t jb = 0; jb < blocks(dv); jb++) {
+        int64_t n = dv - jb * FG_BLOCK < FG_BLOCK ? dv - jb * FG_BLOCK : FG_BLOCK;
+        for (int64_t j = 0; j < tk; j++) {
+            const float *src = v + j * ldv + jb * FG_BLOCK;
+            float *at = P + (jb * tk + j) * FG_BLOCK;
+            for (int64_t c = 0; c < FG_BLOCK; c++) at[c] = c < n ? src[c] : 0.0f;
+        }
+    }
 }
 
 /* The concat / additive scores of row i: S[j] = cw * sum_d w_d * tanh(a * (q_d + k_d)). */
@@ -163,24 +192,15 @@ static void masked_softmax(const attention_job *J, const uint8_t *qm, const uint
     int causal = o->iattr[ATTENTION_CAUSAL], replace = o->iattr[ATTENTION_MASK_FILL];
     int row_ok = o->iattr[ATTENTION_QUERY_MASK_ROWS] || !qm || qm[i];
     int masked = !row_ok || vm || causal || am;
-    float top = -INFINITY, sum = 0.0f;
-    for (int64_t j = 0; j < tk; j++) {
-        if (masked) {
-            keep[j] = row_ok && (!vm || vm[j]) && (!causal || j <= i) &&
-                      (!am || mask_keeps(am, am_dtype, i * tk + j));
-            if (!keep[j]) S[j] = replace ? -MASKED_OFFSET : S[j] - MASKED_OFFSET;
-        }
-        if (S[j] > top) top = S[j];
+    for (int64_t j = 0; masked && j < tk; j++) {
+        keep[j] = row_ok && (!vm || vm[j]) && (!causal || j <= i) &&
+                  (!am || mask_keeps(am, am_dtype, i * tk + j));
+        if (!keep[j]) S[j] = replace ? -MASKED_OFFSET : S[j] - MASKED_OFFSET;
     }
-    for (int64_t j = 0; j < tk; j++) S[j] -= top;
-    if (FG_ACT_BUILT(FG_ACT_EXPONENTIAL))   /* the kernels' vector exp */
-        J->kern->act_inplace(FG_ACT_EXPONENTIAL, S, tk);
-    else
-        for (int64_t j = 0; j < tk; j++) S[j] = expf(S[j]);
-    for (int64_t j = 0; j < tk; j++) sum += S[j];
-    float inv = 1.0f / sum;
-    int zero = masked && o->iattr[ATTENTION_ZERO_MASKED_WEIGHTS];
-    for (int64_t j = 0; j < tk; j++) S[j] = zero && !keep[j] ? 0.0f : S[j] * inv;
+    J->kern->softmax(S, tk);
+    if (masked && o->iattr[ATTENTION_ZERO_MASKED_WEIGHTS])
+        for (int64_t j = 0; j < tk; j++)
+            if (!keep[j]) S[j] = 0.0f;
 }
 
 /* Sample b, head h. */
@@ -189,7 +209,7 @@ static void attend(const attention_job *J, int64_t b, int64_t h, float *scratch)
     const model_op *o = r->o;
     const fg_model *m = r->m;
     int64_t tq = J->tq, tk = J->tk, dk = J->dk, dv = J->dv, H = J->heads;
-    int64_t ldq = H * dk, ldv = H * dv, sk = blocks(tk) * FG_BLOCK3, sv = blocks(dv) * FG_BLOCK3;
+    int64_t ldq = H * dk, ldv = H * dv, sk = blocks(tk) * FG_BLOCK, sv = blocks(dv) * FG_BLOCK;
     const float *q = (const float *)r->in[IN_Q] + b * tq * ldq + h * dk;
     const float *k = (const float *)r->in[IN_K] + b * tk * ldq + h * dk;
     const float *v = (const float *)r->in[IN_V] + b * tk * ldv + h * dv;
@@ -208,8 +228,8 @@ static void attend(const attention_job *J, int64_t b, int64_t h, float *scratch)
         for (int64_t d = 0; d < dk; d++) Q[i * dk + d] = q[i * ldq + d] * qscale;
     switch (o->iattr[ATTENTION_SCORE_MODE]) {
     case SCORE_DOT:
-        pack_panels(k, ldq, dk, tk, 1, KP);
-        J->kern->gemm(tq, dk, Q, dk, KP, 3, 0, blocks(tk), zero, S, sk);
+        pack_keys(k, ldq, tk, dk, KP);
+        J->kern->gemm(tq, dk, Q, dk, KP, 1, 0, blocks(tk), zero, S, sk);
         if (scale)
             for (int64_t i = 0; i < tq; i++)
                 for (int64_t j = 0; j < tk; j++) S[i * sk + j] *= scale[0];
@@ -223,18 +243,19 @@ static void attend(const attention_job *J, int64_t b, int64_t h, float *scratch)
         for (int64_t i = 0; i < tq; i++)
             tanh_scores(J, Q + i * dk, k, ldq, scale, 1.0f, 1.0f, row, S + i * sk);
     }
-    float *scores_out = r->out[1];
+    float *scores = r->out[1] ? (float *)r->out[1] + (b * H + h) * tq * tk : NULL;
     for (int64_t i = 0; i < tq; i++) {
         masked_softmax(J, qm, vm, am, am_dtype, i, S + i * sk, (uint8_t *)row);
-        if (scores_out) memcpy(scores_out + (b * tq + i) * tk, S + i * sk, (size_t)tk * 4);
+        if (scores) memcpy(scores + i * tk, S + i * sk, (size_t)tk * 4);
     }
-    pack_panels(v, ldv, tk, dv, 0, VP);
-    J->kern->gemm(tq, tk, S, sk, VP, 3, 0, blocks(dv), zero, O, sv);
+    pack_values(v, ldv, tk, dv, VP);
     float *y = (float *)r->out[0] + b * tq * ldv + h * dv;
+    int direct = dv % FG_BLOCK == 0;   /* whole blocks: the gemm writes y itself */
+    J->kern->gemm(tq, tk, S, sk, VP, 1, 0, blocks(dv), zero, direct ? y : O, direct ? ldv : sv);
     int zero_rows = o->iattr[ATTENTION_QUERY_MASK_ROWS] && qm;
     for (int64_t i = 0; i < tq; i++) {
         if (zero_rows && !qm[i]) memset(y + i * ldv, 0, (size_t)dv * 4);
-        else memcpy(y + i * ldv, O + i * sv, (size_t)dv * 4);
+        else if (!direct) memcpy(y + i * ldv, O + i * sv, (size_t)dv * 4);
     }
 }
 
@@ -262,10 +283,12 @@ int model_run_attention(const model_run_ctx *r) {
     if (!J.tasks || !J.tq) return FG_OK;
     double flops = 2.0 * (double)J.tasks * (double)J.tq * (double)J.tk * (double)(J.dk + J.dv);
     int64_t by_work = (int64_t)(flops / MIN_FLOPS_PER_THREAD);
-    J.pieces = r->nthreads < by_work ? r->nthreads : by_work;
+    int64_t nt = r->nthreads < by_work ? r->nthreads : by_work;
+    if (nt > FG_TEAM_MAX) nt = FG_TEAM_MAX;
+    if (nt < 1) nt = 1;
+    J.pieces = nt > 1 ? nt * PIECES_PER_THREAD : 1;
     if (J.pieces > J.tasks) J.pieces = J.tasks;
     if (J.pieces > FG_TEAM_UNITS_MAX) J.pieces = FG_TEAM_UNITS_MAX;
-    if (J.pieces < 1) J.pieces = 1;
     J.slab = (slab_floats(J.tq, J.tk, J.dk, J.dv) + 15) / 16 * 16;   /* 64-byte aligned slabs */
     if (J.slab > SIZE_MAX / 8 / (size_t)J.pieces)
         return fg_fail(FG_ERR_NOMEM, "layer '%s' (attention): %lld x %lld scores are too large",
@@ -276,7 +299,7 @@ int model_run_attention(const model_run_ctx *r) {
     if (!(J.scratch = fg_aligned_alloc(MODEL_ALIGN, bytes)))
         return fg_fail(FG_ERR_NOMEM, "layer '%s' (attention): out of memory for %zu bytes of "
                        "scratch", o->layer, bytes);
-    fg_team_run((int)J.pieces, 1, (int)J.pieces, attention_piece, &J);
+    fg_team_run((int)nt, 1, (int)J.pieces, attention_piece, &J);
     fg_aligned_free(J.scratch);
     return FG_OK;
 }

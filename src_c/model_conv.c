@@ -26,7 +26,7 @@
 #include "kernels/fg_kernels.h"
 
 #define FAIL(c, ...) fg_fail((c)->code, __VA_ARGS__)
-#define CONV_ROW_CHUNK 64             /* output steps per gemm call */
+#define CONV_ROW_CHUNK MODEL_PANEL_ROWS_MAX   /* output steps per gemm call */
 #define CONV_MIN_FLOPS_PER_THREAD 2000000.0
 #define CONV_MAX_ATTR (1 << 24)       /* kernel size, stride, dilation: far above any model's */
 #define CONV_MAX_STEPS ((int64_t)1 << 60)   /* keeps the window arithmetic below in range */
@@ -230,29 +230,18 @@ static int conv_step(const model_run_ctx *r, const conv_geom *g, float *hist, co
     return FG_OK;
 }
 #else
-static int64_t column_blocks(int64_t n) { return (n + FG_BLOCK3 - 1) / FG_BLOCK3; }
-
 /* Floats of one group's packing: its panels, then its padded bias. */
 static uint64_t group_floats(const conv_geom *g) {
-    return (uint64_t)column_blocks(g->cout_g) * FG_BLOCK3 * ((uint64_t)(g->K * g->cin_g) + 1);
+    return model_panel_floats(g->K * g->cin_g, g->cout_g);
 }
 
+/* Each group's columns of the kernel, rows i = k * cin_g + c: kernel[k, c, :]. */
 static void pack(const fg_model *m, model_op *o, const conv_geom *g, float *at) {
     const float *kernel = m->weights[o->w[0]].data, *bias = conv_bias(m, o);
-    int64_t rows = g->K * g->cin_g, nblk = column_blocks(g->cout_g);
     o->dense_panels = at;
-    for (int64_t grp = 0; grp < g->groups; grp++, at += group_floats(g)) {
-        for (int64_t jb = 0; jb < nblk; jb++)
-            for (int64_t i = 0; i < rows; i++)   /* i = k * cin_g + c: kernel[k, c, :] */
-                for (int64_t col = 0; col < FG_BLOCK3; col++) {
-                    int64_t j = jb * FG_BLOCK3 + col;
-                    at[(jb * rows + i) * FG_BLOCK3 + col] =
-                        j < g->cout_g ? kernel[i * g->cout + grp * g->cout_g + j] : 0.0f;
-                }
-        float *b = at + nblk * rows * FG_BLOCK3;
-        for (int64_t j = 0; j < nblk * FG_BLOCK3; j++)
-            b[j] = bias && j < g->cout_g ? bias[grp * g->cout_g + j] : 0.0f;
-    }
+    for (int64_t grp = 0; grp < g->groups; grp++, at += group_floats(g))
+        model_pack_panels(kernel + grp * g->cout_g, g->cout, g->K * g->cin_g, g->cout_g,
+                          bias ? bias + grp * g->cout_g : NULL, at);
 }
 
 int model_pack_conv(fg_model *m) {
@@ -276,7 +265,7 @@ int model_pack_conv(fg_model *m) {
         if (o->kind != OP_CONV1D) continue;
         conv_geom g = geometry(o, 0);
         pack(m, o, &g, at);
-        at += group_floats(&g) * (uint64_t)g.groups;   /* whole 48-float blocks: aligned */
+        at += group_floats(&g) * (uint64_t)g.groups;
     }
     return FG_OK;
 }
@@ -292,8 +281,7 @@ static int direct_windows(const conv_geom *g) { return g->groups == 1 && g->d ==
 /* Output steps [t0, t0 + n) (n <= CONV_ROW_CHUNK) of one sample from its padded input xp. */
 static void conv_chunk(const fg_kernels *k, const model_op *o, const conv_geom *g,
                        const float *xp, int64_t t0, int64_t n, float *y, float *cols) {
-    int64_t rows = g->K * g->cin_g, nblk = column_blocks(g->cout_g);
-    int64_t whole = g->cout_g / FG_BLOCK3, tail = g->cout_g - whole * FG_BLOCK3;
+    int64_t rows = g->K * g->cin_g;
     for (int64_t grp = 0; grp < g->groups; grp++) {
         const float *A = xp + t0 * g->s * g->cin, *P = o->dense_panels + grp * group_floats(g);
         int64_t lda = g->s * g->cin;
@@ -306,15 +294,8 @@ static void conv_chunk(const fg_kernels *k, const model_op *o, const conv_geom *
             A = cols;
             lda = rows;
         }
-        const float *bias = P + nblk * rows * FG_BLOCK3;
-        float *C = y + t0 * g->cout + grp * g->cout_g;
-        if (whole) k->gemm(n, rows, A, lda, P, 3, 0, whole, bias, C, g->cout);
-        if (!tail) continue;
-        _Alignas(64) float buf[CONV_ROW_CHUNK * FG_BLOCK3];
-        k->gemm(n, rows, A, lda, P + whole * rows * FG_BLOCK3, 3, 0, 1,
-                bias + whole * FG_BLOCK3, buf, FG_BLOCK3);
-        for (int64_t r = 0; r < n; r++)
-            memcpy(C + r * g->cout + whole * FG_BLOCK3, buf + r * FG_BLOCK3, (size_t)tail * 4);
+        model_panel_product(k, n, rows, A, lda, P, g->cout_g,
+                            y + t0 * g->cout + grp * g->cout_g, g->cout);
     }
 }
 

@@ -1,28 +1,28 @@
 /* model_dense.c - the dense op through the GEMM the GRU uses (kernels/fg_kernels.h).
  *
- * At load, each dense kernel (in, units) is packed into the gemm's panels: column block jb
- * holds kernel columns 48*jb .. 48*jb+47 for every input row (zeros past `units`), with the
- * bias padded alike. The gemm writes a row's blocks in block order, which is then the natural
- * column order: whole blocks go straight into y (row stride units), a last partial block
- * through a small buffer. Each row is computed by the same instructions wherever it falls,
+ * At load, each dense kernel (in, units) is packed into the gemm's panels with its bias
+ * (model_panels.c). Each row is computed by the same instructions wherever it falls,
  * so results do not depend on the thread count; they follow the active ISA's gemm (fused
  * multiply-adds on SIMD, bias added last), so they may differ from a plain loop's in the
- * last bits.
+ * last bits. Threads share the rows through the thread team (fg_team.h), in a few runs of
+ * row chunks per thread, so a thread the OS deschedules holds up one run at most (an OpenMP
+ * loop's barrier waited for its whole share).
  *
  * The bare-metal build (FG_MCU) runs the kernel in place from flash instead: packing would
  * copy every dense kernel into RAM, which a microcontroller does not have to spare.
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "fg_activations.h"
 #include "fg_alloc.h"
+#include "fg_team.h"
 #include "model_internal.h"
 #include "kernels/fg_kernels.h"
 
 /* Rows split across threads when the product is big enough to pay for them. */
 #define DENSE_MIN_FLOPS_PER_THREAD 2000000.0
-#define DENSE_ROW_CHUNK 64   /* rows per gemm call: a thread's unit of work */
+#define DENSE_ROW_CHUNK MODEL_PANEL_ROWS_MAX   /* rows per gemm call */
+#define DENSE_PIECES_PER_THREAD 4
 
 int model_alloc_panels(fg_model *m, uint64_t floats, const char *what, float **out) {
     uint64_t bytes = (floats * 4 + MODEL_ALIGN - 1) / MODEL_ALIGN * MODEL_ALIGN;
@@ -56,27 +56,9 @@ static void dense_in_place(const fg_model *m, const model_op *o, int64_t in, int
     }
 }
 #else
-static int64_t column_blocks(int64_t units) { return (units + FG_BLOCK3 - 1) / FG_BLOCK3; }
-
 /* Floats of a kernel's packing: its panels, then its padded bias. */
 static uint64_t packed_floats(const model_weight *kernel) {
-    return (uint64_t)column_blocks(kernel->dims[1]) * FG_BLOCK3 * ((uint64_t)kernel->dims[0] + 1);
-}
-
-static void pack(model_op *o, const model_weight *kernel, const float *bias, float *at) {
-    int64_t in = kernel->dims[0], units = kernel->dims[1], nblk = column_blocks(units);
-    const float *k = kernel->data;
-    for (int64_t jb = 0; jb < nblk; jb++)
-        for (int64_t i = 0; i < in; i++)
-            for (int64_t c = 0; c < FG_BLOCK3; c++) {
-                int64_t col = jb * FG_BLOCK3 + c;
-                at[(jb * in + i) * FG_BLOCK3 + c] = col < units ? k[i * units + col] : 0.0f;
-            }
-    float *b = at + nblk * in * FG_BLOCK3;
-    for (int64_t col = 0; col < nblk * FG_BLOCK3; col++)
-        b[col] = bias && col < units ? bias[col] : 0.0f;
-    o->dense_panels = at;
-    o->dense_bias = b;
+    return model_panel_floats(kernel->dims[0], kernel->dims[1]);
 }
 
 int model_pack_dense(fg_model *m) {
@@ -95,25 +77,36 @@ int model_pack_dense(fg_model *m) {
         model_op *o = &m->ops[i];
         if (o->kind != OP_DENSE) continue;
         const model_weight *kernel = &m->weights[o->w[0]];
-        pack(o, kernel, o->w[1] < 0 ? NULL : m->weights[o->w[1]].data, at);
-        at += packed_floats(kernel);   /* a multiple of 48 floats: the next stays aligned */
+        int64_t in = kernel->dims[0], units = kernel->dims[1];
+        model_pack_panels(kernel->data, units, in, units,
+                          o->w[1] < 0 ? NULL : m->weights[o->w[1]].data, at);
+        o->dense_panels = at;
+        at += packed_floats(kernel);
     }
     return FG_OK;
 }
 
-/* y rows [r0, r0 + n) = x rows . kernel + bias. */
-static void dense_rows(const fg_kernels *k, const model_op *o, int64_t in, int64_t units,
-                       const float *x, float *y, int64_t n) {
-    int64_t whole = units / FG_BLOCK3, tail = units - whole * FG_BLOCK3;
-    if (whole) k->gemm(n, in, x, in, o->dense_panels, 3, 0, whole, o->dense_bias, y, units);
-    if (!tail) return;
-    _Alignas(64) float buf[DENSE_ROW_CHUNK * FG_BLOCK3];
-    k->gemm(n, in, x, in, o->dense_panels + whole * in * FG_BLOCK3, 3, 0, 1,
-            o->dense_bias + whole * FG_BLOCK3, buf, FG_BLOCK3);
-    for (int64_t r = 0; r < n; r++)
-        memcpy(y + r * units + whole * FG_BLOCK3, buf + r * FG_BLOCK3, (size_t)tail * 4);
-}
+typedef struct dense_job {
+    const fg_kernels *k;
+    const model_op *o;
+    int64_t in, units, rows, pieces;
+    const float *x;
+    float *y;
+} dense_job;
 
+/* Piece p of the job: its run of row chunks. */
+static int dense_piece(void *arg, int phase, int p) {
+    (void)phase;
+    const dense_job *j = arg;
+    int64_t chunks = (j->rows + DENSE_ROW_CHUNK - 1) / DENSE_ROW_CHUNK;
+    for (int64_t c = chunks * p / j->pieces; c < chunks * (p + 1) / j->pieces; c++) {
+        int64_t r0 = c * DENSE_ROW_CHUNK;
+        int64_t n = j->rows - r0 < DENSE_ROW_CHUNK ? j->rows - r0 : DENSE_ROW_CHUNK;
+        model_panel_product(j->k, n, j->in, j->x + r0 * j->in, j->in, j->o->dense_panels,
+                            j->units, j->y + r0 * j->units, j->units);
+    }
+    return 0;
+}
 #endif
 
 int model_run_dense(const model_run_ctx *r) {
@@ -126,15 +119,19 @@ int model_run_dense(const model_run_ctx *r) {
 #ifdef FG_MCU
     dense_in_place(r->m, o, in, units, x, y, rows);
 #else
-    const fg_kernels *k = fg_kernels_for(fg_isa_active());
     int64_t by_work = (int64_t)(2.0 * (double)rows * (double)in * (double)units /
                                 DENSE_MIN_FLOPS_PER_THREAD);
+    int64_t chunks = (rows + DENSE_ROW_CHUNK - 1) / DENSE_ROW_CHUNK;
     int nt = by_work < r->nthreads ? (int)by_work : r->nthreads;
-    if (nt > 1 && !fg_openmp_usable()) nt = 1;   /* e.g. in a forked child */
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t r0 = 0; r0 < rows; r0 += DENSE_ROW_CHUNK) {
-        int64_t n = rows - r0 < DENSE_ROW_CHUNK ? rows - r0 : DENSE_ROW_CHUNK;
-        dense_rows(k, o, in, units, x + r0 * in, y + r0 * units, n);
+    if (nt > FG_TEAM_MAX) nt = FG_TEAM_MAX;
+    int64_t pieces = (int64_t)nt * DENSE_PIECES_PER_THREAD;
+    if (pieces > chunks) pieces = chunks;
+    if (pieces > FG_TEAM_UNITS_MAX) pieces = FG_TEAM_UNITS_MAX;
+    dense_job job = {fg_kernels_for(fg_isa_active()), o, in, units, rows, pieces, x, y};
+    if (nt > 1 && pieces > 1) fg_team_run(nt, 1, (int)pieces, dense_piece, &job);
+    else if (rows) {
+        job.pieces = 1;
+        dense_piece(&job, 0, 0);
     }
 #endif
     if (fg_activation_apply(o->iattr[DENSE_ACTIVATION], y, rows, units, units) != FG_OK)

@@ -76,8 +76,7 @@ typedef struct model_op {
     int32_t iattr[MODEL_NIATTR];
     float fattr[MODEL_NFATTR];
     fg_gru_config gru;             /* recurrent ops only (gru, lstm, simple_rnn) */
-    const float *dense_panels;     /* dense ops: the kernel in gemm panels, and the padded */
-    const float *dense_bias;       /* bias (model_dense.c); conv1d: its panels (model_conv.c) */
+    const float *dense_panels;     /* dense, conv1d: kernel and bias in gemm panels (model_panels.c) */
     int32_t state_slot;            /* index of its carried state in fg_state, or -1 */
     int64_t state_floats;          /* floats per batch row it carries (model_op_state_floats) */
     struct fg_custom_program *program; /* custom_gru ops: the checked cell (owned) */
@@ -181,6 +180,17 @@ int model_pack_dense(fg_model *m);
 /* A 64-byte aligned block of `floats` gemm panel floats, within the memory cap, counted in the
  * model's held bytes (model_dense.c). */
 int model_alloc_panels(fg_model *m, uint64_t floats, const char *what, float **out);
+/* A (rows x cols) weight matrix (element (i, j) at src[i * ld + j]) and its bias (NULL: zeros)
+ * in gemm panels (model_panels.c): model_panel_floats floats at a 64-byte aligned `at`, whose
+ * size keeps the next packing aligned. model_panel_product: C rows = A rows . matrix + bias
+ * for n <= MODEL_PANEL_ROWS_MAX rows. */
+#define MODEL_PANEL_ROWS_MAX 64
+struct fg_kernels;
+uint64_t model_panel_floats(int64_t rows, int64_t cols);
+void model_pack_panels(const float *src, int64_t ld, int64_t rows, int64_t cols,
+                       const float *bias, float *at);
+void model_panel_product(const struct fg_kernels *k, int64_t n, int64_t rows, const float *A,
+                         int64_t lda, const float *P, int64_t cols, float *C, int64_t ldc);
 
 /* conv1d (model_conv.c): padding ids (iattr CONV1D_PADDING); packs every conv1d kernel for
  * the gemm (after the ops are checked); the floats per batch row a causal one carries in a

@@ -71,6 +71,24 @@ int model_run_compute_mask(const model_run_ctx *r) {
     return FG_OK;
 }
 
+/* The sum over n floats of (x[k] - c), or its square, in double, in four interleaved partial
+ * sums: independent chains the CPU overlaps where one chain waits on each add, in a fixed
+ * order. */
+static double sum_deviations(const float *x, int64_t n, double c, int squared) {
+    double s[4] = {0, 0, 0, 0};
+    int64_t k = 0;
+    for (; k + 4 <= n; k += 4)
+        for (int j = 0; j < 4; j++) {
+            double d = x[k + j] - c;
+            s[j] += squared ? d * d : d;
+        }
+    for (; k < n; k++) {
+        double d = x[k] - c;
+        s[0] += squared ? d * d : d;
+    }
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 /* LayerNormalization / BatchNormalization at inference, along the last axis. */
 static int run_norm(const model_run_ctx *r) {
     const fg_model *m = r->m;
@@ -91,11 +109,8 @@ static int run_norm(const model_run_ctx *r) {
     }
     for (int64_t row = 0; row < rows; row++) {
         const float *xr = x + row * f;
-        double mean = 0, var = 0;
-        for (int64_t k = 0; k < f; k++) mean += xr[k];
-        mean /= (double)f;
-        for (int64_t k = 0; k < f; k++) var += (xr[k] - mean) * (xr[k] - mean);
-        double inv = 1.0 / sqrt(var / (double)f + eps);
+        double mean = sum_deviations(xr, f, 0.0, 0) / (double)f;
+        double inv = 1.0 / sqrt(sum_deviations(xr, f, mean, 1) / (double)f + eps);
         for (int64_t k = 0; k < f; k++)
             y[row * f + k] = (float)((xr[k] - mean) * inv * (gamma ? gamma[k] : 1.0) +
                                      (beta ? beta[k] : 0.0));

@@ -50,7 +50,7 @@ def attention(xs, a, w):
     y = y.reshape(batch, tq, vd)
     if q_mask is not None and a["query_mask_rows"]:
         y = y * q_mask[..., None]
-    return [y, weights[:, 0] if heads == 1 else None]
+    return [y, weights]   # the scores (B, H, Tq, Tk), or (B, Tq, Tk) read alike for one head
 
 
 OPS = {"attention": attention}

@@ -14,7 +14,8 @@ from reference_lstm import SPEC_OPS as RECURRENT_SPEC_OPS
 from reference_shape import REFERENCES as SHAPE_REFERENCES
 from reference_time_major import reverse_time, time_major_aware
 
-# Op kinds whose references live in modules of their own: kind -> f(inputs, attrs, weights).
+# Op kinds whose references live in modules of their own: kind -> f(inputs, attrs, weights);
+# their outputs are read in the shapes of the op's output tensors.
 TOPIC_OPS = {**ATTENTION_OPS}
 # op kind -> f(op, env, carried) -> outputs, for the stateful kinds other modules define
 SPEC_OPS = {k: time_major_aware(run) for k, run in RECURRENT_SPEC_OPS.items()}
@@ -126,7 +127,10 @@ def run_spec(spec, inputs, carried=None):
         elif k == "conv1d":
             results = [conv1d_reference(xs[0], a, w)]
         elif k in TOPIC_OPS:
-            results = TOPIC_OPS[k](xs, a, w)
+            results = [None if r is None or n is None else
+                       r.reshape((len(r),) + tuple(-1 if d is None else d
+                                                   for d in spec.tensors[n].shape))
+                       for r, n in zip(TOPIC_OPS[k](xs, a, w), op.outputs)]
         else:
             raise KeyError(f"spec_reference: unknown op kind {k!r}")
         for name, value in zip(op.outputs, results):

@@ -29,7 +29,8 @@ ATTRS = {"num_heads": 1, "score_mode": 0, "causal": False, "mask_fill": 0,
 def attention_spec(tq=50, tk=70, heads=3, dk=5, dv=7, masks=(True, True, True), scores=False,
                    weights=None, **attrs):
     """q (tq, heads*dk), k (tk, heads*dk), v (tk, heads*dv) and the masks as model inputs
-    (bool masks come from int ids through compute_mask; the attention mask is float 0 / 1)."""
+    (bool masks come from int ids through compute_mask; the attention mask is float 0 / 1);
+    the scores (tq, tk) with one head, else (heads, tq, tk)."""
     s = SpecBuilder("attention", np.random.default_rng(3))
     q = s.input("q", (tq, heads * dk))
     k = s.input("k", (tk, heads * dk))
@@ -43,9 +44,12 @@ def attention_spec(tq=50, tk=70, heads=3, dk=5, dv=7, masks=(True, True, True), 
         mask_names.append(s.op("compute_mask", f"{name}_mask", [ids],
                                [(f"{name}/mask", shape, "bool")], {"value": 0.0}))
     am = s.input("am", (tq, tk)) if masks[2] else None
-    outputs = [("y", (tq, heads * dv))] + ([("scores", (tq, tk))] if scores else [None])
+    scores_shape = (tq, tk) if heads == 1 else (heads, tq, tk)
+    outputs = [("y", (tq, heads * dv))] + ([("scores", scores_shape)] if scores else [None])
     y = s.op("attention", "att", [q, k, v, *mask_names, am], outputs,
              {**ATTRS, "num_heads": heads, **attrs}, weights or {})
+    if scores and heads > 1:
+        s.tensors["scores"].time = False   # its first axis is the heads'
     return s.spec(y if scores else [y[0]])
 
 
@@ -74,6 +78,8 @@ CASES = {
     "dot_causal_replace_zero": dict(causal=True, mask_fill=1, zero_masked_weights=True,
                                     query_mask_rows=False, query_scale=0.4472136),
     "dot_scale_scores": dict(heads=1, scores=True, weights={"scale": np.array([0.7], np.float32)}),
+    "dot_heads_scores": dict(heads=4, dk=16, dv=16, scores=True, causal=True, mask_fill=1,
+                             zero_masked_weights=True, query_mask_rows=False),
     "concat": dict(heads=1, tk=60, score_mode=1, masks=(True, True, False),
                    weights={"scale": np.array([1.3], np.float32),
                             "concat_score_weight": np.array([0.8], np.float32)}),
@@ -152,6 +158,17 @@ def test_hostile_images_are_refused_at_load(case):
 HOSTILE_SHAPES = {"k": (5, 3), "v": (6, 2), "scores": (4, 6), "am": (4, 4)}
 
 
+@pytest.mark.parametrize("heads, shape", [(2, (4, 5)), (2, (3, 4, 5)), (2, (2, 5, 5)),
+                                          (1, (4, 5, 1))])
+def test_scores_of_the_wrong_shape_are_refused(heads, shape):
+    """Per-head scores are (heads, Tq, Tk); (Tq, Tk) only with one head. Refused at load, or
+    where the query's length comes at run time, when the run's lengths are known."""
+    spec = attention_spec(tq=4, tk=5, heads=heads, dk=2, dv=2, scores=True)
+    spec.tensors["scores"].shape = shape
+    with pytest.raises(FastGRUError, match="layer 'att'.*scores output"):
+        predict(spec, feed(spec, np.random.default_rng(1)))
+
+
 @pytest.mark.parametrize("tensor", HOSTILE_SHAPES)
 def test_hostile_shapes_are_refused(tensor):
     """Refused at load where the image fixes the sizes; lengths (each sequence input brings a
@@ -181,9 +198,9 @@ def _save(keras, model, tmp_path):
 def test_unsupported_options_are_refused_by_name(tmp_path):
     keras = pytest.importorskip("keras")
     L = keras.layers
-    x = keras.Input((5, 4))
+    x = keras.Input((None, 4))   # (heads, Tq, Tk) scores need both lengths fixed
     _, scores = L.MultiHeadAttention(2, 3, name="mha_scores")(x, x, return_attention_scores=True)
-    with pytest.raises(FastGRUError, match="mha_scores.*return_attention_scores"):
+    with pytest.raises(FastGRUError, match="mha_scores.*return_attention_scores.*fixed length"):
         fastgru.load(_save(keras, keras.Model(x, scores), tmp_path))
     q, v = keras.Input((5, 4)), keras.Input((None, 4))
     _, scores = L.Attention(name="open_scores")([q, v], return_attention_scores=True)

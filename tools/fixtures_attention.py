@@ -158,3 +158,21 @@ def mha_masks_dropout(env: Env) -> Fixture:
 @builder("mha_robust_masking", keras3=False)
 def mha_robust_masking(env: Env) -> Fixture:
     return _masked_mha(env, "mha_robust_masking", softmax_robust_masking=True)
+
+
+@builder("mha_scores")
+def mha_scores(env: Env) -> Fixture:
+    """return_attention_scores=True: Keras 3 then runs its own softmax (masked weights zeroed),
+    tf-keras its only path."""
+    L = env.layers
+    ids = env.keras.Input((6,), dtype="int32", name="ids")
+    x = env.keras.Input((5, 4), name="x")
+    e = L.Embedding(12, 4, mask_zero=True, name="emb")(ids)
+    y, scores = L.MultiHeadAttention(num_heads=2, key_dim=3, name="mha")(
+        e, e, use_causal_mask=True, return_attention_scores=True)
+    y1, scores1 = L.MultiHeadAttention(num_heads=1, key_dim=2, name="mha_one_head")(
+        x, x, return_attention_scores=True)
+    model = env.keras.Model([ids, x], [y, scores, y1, scores1], name="mha_scores")
+    return Fixture(model, [_tokens(env, 5, 6), env.normal(5, 5, 4)],
+                   "MultiHeadAttention returning its (heads, Tq, Tk) scores: 2 heads, causal, on "
+                   "a masked Embedding; 1 head, unmasked; " + TOKENS_NOTE)

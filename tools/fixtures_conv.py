@@ -108,3 +108,19 @@ def conv_mask(env: Env) -> Fixture:
                    "Embedding(20, 4, mask_zero) -> Conv1D(6, 3, causal) -> GRU(5): Conv1D "
                    "drops the mask in both Keras versions, so the GRU sees every step; row 0 "
                    "post-padded, 1 pre-padded, 2 one zero in the middle")
+
+
+@builder("conv_channels_first")
+def conv_channels_first(env: Env) -> Fixture:
+    """data_format="channels_first": (batch, channels, steps) in and out."""
+    L = env.layers
+    x = env.keras.Input((4, 9), name="x")   # 4 channels, 9 steps
+    a = L.Conv1D(5, 3, data_format="channels_first", activation="relu", name="conv_cf")(x)
+    b = L.Conv1D(6, 2, strides=2, padding="same", groups=2, data_format="channels_first",
+                 name="conv_cf_same_s2_groups")(x)
+    h = L.Conv1D(3, 3, padding="causal", data_format="channels_first", name="conv_cf_causal")(x)
+    h = L.GRU(4, name="gru")(L.Permute((2, 1), name="steps_first")(h))
+    model = env.keras.Model(x, [a, b, h], name="conv_channels_first")
+    return Fixture(model, [env.normal(3, 4, 9)],
+                   "Conv1D data_format channels_first on Input((4, 9)): valid relu; same, "
+                   "strides 2, groups 2; causal -> Permute -> GRU")

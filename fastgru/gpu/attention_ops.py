@@ -47,7 +47,9 @@ def attention(ex, op, w, args):
     y = y.reshape(batch, tq, vd)
     if q_mask is not None and a["query_mask_rows"]:
         y = y * q_mask.astype(xp.float32)[..., None]
-    return [y.astype(xp.float32), weights[:, 0] if heads == 1 else None]
+    scores = op.outputs[1] if len(op.outputs) > 1 else None   # (H, Tq, Tk), or (Tq, Tk)
+    return [y.astype(xp.float32),
+            None if scores is None else weights.reshape((batch,) + ex.shape(scores))]
 
 
 ATTENTION_OPS = {"attention": attention}

@@ -34,6 +34,14 @@ def sequence_features(b, layer, x):
     return feature_dim(b, layer, x)
 
 
+def permute(b, layer, x, perm, hint):
+    """x's per-sample axes in the order `perm` (a ``permute`` op) -> the new Value."""
+    y = b.value(hint, x.dtype, tuple(x.shape[p] for p in perm))
+    b.add_op("permute", layer.name, [x.name], [y.name],
+             {f"axis_{k}": perm[k] if k < len(perm) else 0 for k in range(4)})
+    return y
+
+
 # ---- recurrent family: GRU, LSTM, SimpleRNN and their cells -----------------------------
 
 # Keras class -> the op kind (fastgru/registry.py) of its cell; the gates each computes

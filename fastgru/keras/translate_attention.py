@@ -7,7 +7,8 @@ of masked queries and passes the query's mask on; MultiHeadAttention ANDs the qu
 the value's and the key's (columns), the causal mask and the ``attention_mask`` argument into
 one score mask and passes the query's mask on. Where the versions differ (how a masked score is
 filled, whether fully masked rows give zeros), the file's own version decides (see the
-op's attributes in src_c/model_attention.c).
+op's attributes in src_c/model_attention.c). ``return_attention_scores`` adds the weights as
+a second output: (Tq, Tk) for Attention, (heads, Tq, Tk) for MultiHeadAttention.
 """
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ def _attention_op(b, layer, q, k, v, masks, attrs, weights, scores_shape=None, u
     y = b.value(f"{layer.name}/attention" if units else layer.name, "float32",
                 (q.shape[0], units or v.shape[-1]))
     scores = b.value(f"{layer.name}/scores", "float32", scores_shape) if scores_shape else None
+    if scores and len(scores_shape) == 3:   # (heads, Tq, Tk): its first axis is not time
+        b.tensors[scores.name].time = False
     b.add_op("attention", layer.name,
              [q.name, k.name, v.name, q_mask, v_mask,
               attention_mask.name if attention_mask is not None else None],
@@ -139,9 +142,7 @@ def translate_mha(b, layer, call, inputs, states, mask):
                            f"supported")
     if cfg.get("use_gate") or cfg.get("sliding_window") is not None:
         b.fail(layer.name, "use_gate and sliding_window are not supported")
-    if _call_flag(b, layer, call, "return_attention_scores"):
-        b.fail(layer.name, "return_attention_scores=True is not supported on "
-                           "MultiHeadAttention (its per-head scores have two sequence axes)")
+    return_scores = _call_flag(b, layer, call, "return_attention_scores")
     heads = b.dim(layer.name, "num_heads", cfg.get("num_heads"))
     key_dim = b.dim(layer.name, "key_dim", cfg.get("key_dim"))
     value_dim = b.dim(layer.name, "value_dim", cfg.get("value_dim") or key_dim)
@@ -169,24 +170,33 @@ def translate_mha(b, layer, call, inputs, states, mask):
         kernel = next(arrays)
         projected.append(_project(b, layer, part, x, kernel.reshape(kernel.shape[0], -1),
                                   next(arrays).reshape(-1) if use_bias else None))
+    scores_shape = None
+    if return_scores:
+        if None in (q.shape[0], k.shape[0]):
+            b.fail(layer.name, "return_attention_scores=True needs a query and a value of "
+                               "fixed length (the scores' last two axes); the config leaves "
+                               "one open")
+        scores_shape = (heads, q.shape[0], k.shape[0])
     keras3 = b.keras_version == 3
     attrs = {"num_heads": heads, "score_mode": 0,
              "causal": _call_flag(b, layer, call, "use_causal_mask"),
              # Keras 3 (and tf-keras' robust masking) put -1e9 in place of a masked score;
-             # Keras 3 zeroes masked weights only off its fused path, i.e. with dropout
+             # Keras 3 zeroes masked weights only off its fused path, i.e. with dropout or
+             # when it returns the scores
              "mask_fill": 1 if keras3 or b.flag(layer.name, cfg, "softmax_robust_masking", False) else 0,
-             "zero_masked_weights": keras3 and b.number(layer.name, cfg, "dropout", 0.0) > 0,
+             "zero_masked_weights": keras3 and (return_scores or
+                                                b.number(layer.name, cfg, "dropout", 0.0) > 0),
              "query_mask_rows": False,
              "query_scale": float(np.float32(1.0) / np.sqrt(np.float32(key_dim)))}
     value_mask = b.mask_and(layer.name, [v.mask, k.mask if k_given else None])
     qp, kp, vp = projected
-    att, _ = _attention_op(b, layer, qp, kp, vp, (q.mask, value_mask, attention_mask), attrs,
-                           {}, units=heads * value_dim)
+    att, scores = _attention_op(b, layer, qp, kp, vp, (q.mask, value_mask, attention_mask),
+                                attrs, {}, scores_shape, units=heads * value_dim)
     kernel = next(arrays)
     y = _project(b, layer, "output", att, kernel.reshape(-1, units),
                  next(arrays) if use_bias else None, hint=layer.name)
     y.mask = q.mask
-    return [y]
+    return [y, scores] if scores else [y]
 
 
 def _project(b, layer, part, x, kernel, bias, hint=None):

@@ -13,7 +13,7 @@ that moves the time axis need the length fixed in the model's input shape.
 from __future__ import annotations
 
 from .graph import Value
-from .translate import feature_dim
+from .translate import feature_dim, permute
 
 
 def _channels_first(b, layer) -> bool:
@@ -123,13 +123,6 @@ def _reshape(b, layer, x, shape, hint):
     return y
 
 
-def _permute(b, layer, x, perm, hint):
-    y = b.value(hint, x.dtype, tuple(x.shape[p] for p in perm))
-    b.add_op("permute", layer.name, [x.name], [y.name],
-             {f"axis_{k}": perm[k] if k < len(perm) else 0 for k in range(4)})
-    return y
-
-
 def translate_flatten(b, layer, call, inputs, states, mask):
     x = inputs[0]
     if None in x.shape:
@@ -137,7 +130,7 @@ def translate_flatten(b, layer, call, inputs, states, mask):
     if len(x.shape) <= 1:
         return [Value(x.name, x.shape, x.dtype)]
     if _channels_first(b, layer):        # Keras moves the channels last first
-        x = _permute(b, layer, x, tuple(range(1, len(x.shape))) + (0,), f"{layer.name}/channels_last")
+        x = permute(b, layer, x, tuple(range(1, len(x.shape))) + (0,), f"{layer.name}/channels_last")
     return [_reshape(b, layer, x, (_product(x.shape),), layer.name)]
 
 
@@ -178,7 +171,7 @@ def translate_permute(b, layer, call, inputs, states, mask):
     perm = tuple(d - 1 for d in dims)
     if x.shape[0] is None and perm[0] != 0:
         _needs_fixed_length(b, layer, f"moving the time axis (dims {tuple(dims)})")
-    return [_permute(b, layer, x, perm, layer.name)]
+    return [permute(b, layer, x, perm, layer.name)]
 
 
 def translate_repeat_vector(b, layer, call, inputs, states, mask):

@@ -68,6 +68,8 @@ typedef struct fg_kernels {
                           int64_t ldz, float *Hout, int64_t ldo);
     /* In-place elementwise activation of n contiguous floats (any elementwise id). */
     void (*act_inplace)(int act, float *x, int64_t n);
+    /* x[0 .. n) -> softmax(x) (builds with the attention op only) */
+    void (*softmax)(float *x, int64_t n);
     /* CustomGRU steps (kernels/custom_template.h): as step_after / step_before_zr /
      * step_before_h with the cell's program for the gate maths. brec: the recurrent bias for
      * all three gates. S: per row z, r, hz, hr (4 x ldz floats) between the two halves. */

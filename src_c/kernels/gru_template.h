@@ -8,7 +8,7 @@
  *               FG_TILE_ROWS(G) rows, the same accumulator count
  *   V_LOAD(p) V_STORE(p, v) V_SET1(x) V_ZERO() V_ADD V_SUB V_MUL V_DIV
  *   V_FMA(a, b, c) = a*b + c       V_MAX(a, b) / V_MIN(a, b): b when either is NaN
- *   V_TANH(x) V_SIGMOID(x)         libm-based for scalar; SIMD files leave them out and
+ *   V_EXP(x) V_TANH(x) V_SIGMOID(x)   libm-based for scalar; SIMD files leave them out and
  *                                  define what vmath_template.h needs instead
  * Layouts: see fg_kernels.h. Tiles hold rows x (gates x 16 units) accumulators; left-over
  * rows run the same code with 4, 2 or 1 rows, so each row sees the same operation order
@@ -17,6 +17,8 @@
  * switch once into a copy specialised for it, so that tiles keep their accumulators in
  * registers.
  */
+#include <math.h>
+
 #include "../fg_config_select.h"
 #include "../model_registry.h"
 
@@ -340,6 +342,40 @@ static void FGK(act_inplace)(int act, float *x, int64_t n)
     }
 }
 
+/* Row x[0 .. n) -> its softmax, exp(x - max) / sum (the attention's weights). The tail runs
+ * through a padded vector, so every element gets the same code; the lanes past n are zeroed
+ * before they join the sum. */
+static void FGK(softmax)(float *x, int64_t n)
+{
+    float lane[VL], top = -INFINITY, sum = 0.0f;
+    int64_t full = n / VL * VL, i;
+    V vtop = V_SET1(-INFINITY), vsum = V_ZERO();
+    for (i = 0; i < full; i += VL) vtop = V_MAX(vtop, V_LOAD(x + i));
+    V_STORE(lane, vtop);
+    for (int k = 0; k < VL; k++) top = lane[k] > top ? lane[k] : top;
+    for (i = full; i < n; i++) top = x[i] > top ? x[i] : top;
+    vtop = V_SET1(top);
+    for (i = 0; i < full; i += VL) {
+        V e = V_EXP(V_SUB(V_LOAD(x + i), vtop));
+        V_STORE(x + i, e);
+        vsum = V_ADD(vsum, e);
+    }
+    if (full < n) {
+        for (int k = 0; k < VL; k++) lane[k] = full + k < n ? x[full + k] - top : 0.0f;
+        V_STORE(lane, V_EXP(V_LOAD(lane)));
+        for (int k = 0; k < VL; k++) {
+            if (full + k < n) x[full + k] = lane[k];
+            else lane[k] = 0.0f;
+        }
+        vsum = V_ADD(vsum, V_LOAD(lane));
+    }
+    V_STORE(lane, vsum);
+    for (int k = 0; k < VL; k++) sum += lane[k];
+    V vs = V_SET1(sum);
+    for (i = 0; i < full; i += VL) V_STORE(x + i, V_DIV(V_LOAD(x + i), vs));
+    for (i = full; i < n; i++) x[i] /= sum;
+}
+
 #include "custom_template.h"
 
 /* the custom cell kernels only in builds with the custom_gru op (fg_config_select.h) */
@@ -350,6 +386,7 @@ static void FGK(act_inplace)(int act, float *x, int64_t n)
      FGK(step_before_zr),                                                                          \
      FGK(step_before_h),                                                                           \
      FGK(act_inplace),                                                                             \
+     FG_OP_BUILT(OP_ATTENTION) ? FGK(softmax) : 0,                                                 \
      FG_CUSTOM_KERNEL(custom_after),                                                               \
      FG_CUSTOM_KERNEL(custom_before_zr),                                                           \
      FG_CUSTOM_KERNEL(custom_before_h)}

@@ -16,6 +16,7 @@
 #define V_FMA(a, b, c) ((a) * (b) + (c))
 #define V_MAX(a, b) ((b) != (b) || (b) > (a) ? (b) : (a)) /* b when NaN, as x86 maxps */
 #define V_MIN(a, b) ((b) != (b) || (b) < (a) ? (b) : (a))
+#define V_EXP(x) expf(x)
 #define V_TANH(x) tanhf(x)
 #define V_SIGMOID(x) (1.0f / (1.0f + expf(-(x))))
 

@@ -37,5 +37,6 @@ FG_INLINE V FGK(vsigmoid)(V x)
     return V_DIV(V_SET1(1.0f), V_ADD(V_SET1(1.0f), FGK(vexp)(V_SUB(V_ZERO(), x))));
 }
 
+#define V_EXP(x) FGK(vexp)(x)
 #define V_TANH(x) FGK(vtanh)(x)
 #define V_SIGMOID(x) FGK(vsigmoid)(x)
