@@ -24,9 +24,10 @@
 
 /* acc[r][g0 .. g0+ng) = bf16(A[r, :K]) . P for r < mr (P a pair panel of bw lanes a row;
  * vectors past bw / VL in the next blocks' panels, ps lanes apart: gru_template.h). */
-static inline __attribute__((always_inline)) void
-FGK(tile)(const int mr, const int g0, const int ng, const int bw, int64_t ps, int64_t K,
-          const float *A, int64_t lda, const float *P, V acc[][FG_GATES_MAX])
+static inline __attribute__((always_inline)) void FGK(tile)(const int mr, const int g0,
+                                                            const int ng, const int bw, int64_t ps,
+                                                            int64_t K, const float *A, int64_t lda,
+                                                            const float *P, V acc[][FG_GATES_MAX])
 {
     const int32_t *pp = (const int32_t *)P;
     const int vpr = bw / VL;

@@ -209,8 +209,8 @@ static void test_units_split(void)
                 CHECK(run(&p, name, nt, masked, h0, gb, rs, zo, y2, h2) == FG_OK, "%s",
                       fg_last_error());
                 CHECK(memcmp(y1, y2, ny * 4) == 0 && memcmp(h1, h2, nh * 4) == 0,
-                      "%s: units split on %d threads differs (cell %d B=%d u=%d opt %d)", name,
-                      nt, cell, (int)B, (int)u, opt);
+                      "%s: units split on %d threads differs (cell %d B=%d u=%d opt %d)", name, nt,
+                      cell, (int)B, (int)u, opt);
                 runs++;
             }
         }
