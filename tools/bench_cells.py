@@ -3,15 +3,16 @@ same shapes, GFLOP/s of their two matrix products and each cell's rate over the 
 
     python tools/bench_cells.py [--threads 1] [--rounds 15] [--batches 1,64,256]
 
-The cells' calls are interleaved round by round and each figure is a median over the rounds,
-so a shared machine's drifting speed falls on all three alike: the ratios are the figures to
-compare between builds, the absolute rates only on an idle machine.
+The cells' calls are interleaved round by round and each figure is the fastest round's, so a
+shared machine's drifting speed falls on all three alike; on one thread the time is the
+process's CPU time (a busy machine's descheduling left out: ratios within a few per cent where
+wall times spread by tens). The ratios are the figures to compare between builds, the absolute
+rates only on an idle machine.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 import numpy as np
@@ -29,23 +30,24 @@ def make_layer(fastgru, cell, gates, input_dim, units, threads, rng):
 
 
 def rates(batch, steps, input_dim, units, threads, rounds):
-    """{cell: median GFLOP/s} over interleaved rounds of one call each."""
+    """{cell: GFLOP/s of its fastest round} over interleaved rounds of one call each."""
     import fastgru
     rng = np.random.default_rng(batch)
     layers = {cell: make_layer(fastgru, cell, gates, input_dim, units, threads, rng)
               for cell, gates in CELLS.items()}
     x = rng.uniform(-1, 1, (batch, steps, input_dim)).astype(np.float32)
+    clock = time.process_time if threads == 1 else time.perf_counter
     seconds = {cell: [] for cell in CELLS}
     for layer in layers.values():
         layer(x)  # warm up: workspace, caches, the thread team
     for _ in range(rounds):
         for cell, layer in layers.items():
-            start = time.perf_counter()
+            start = clock()
             layer(x)
-            seconds[cell].append(time.perf_counter() - start)
+            seconds[cell].append(clock() - start)
     flops = {cell: 2.0 * batch * steps * gates * units * (input_dim + units)
              for cell, gates in CELLS.items()}
-    return {cell: flops[cell] / statistics.median(seconds[cell]) / 1e9 for cell in CELLS}
+    return {cell: flops[cell] / min(seconds[cell]) / 1e9 for cell in CELLS}
 
 
 def main(argv=None) -> int:

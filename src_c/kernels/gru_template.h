@@ -5,7 +5,7 @@
  * defines:
  *   FGK(name)   name with the ISA suffix          V, VL   vector type, lanes (VL divides 16)
  *   MR          batch rows per register tile of a GRU (3 gates); a tile of G gates x nb
- *               blocks takes FG_TILE_ROWS(G * nb) rows, the same accumulator count
+ *               blocks takes FG_PASS_ROWS(G * nb) rows, the same accumulator count
  *   V_LOAD(p) V_STORE(p, v) V_SET1(x) V_ZERO() V_ADD V_SUB V_MUL V_DIV
  *   V_FMA(a, b, c) = a*b + c       V_MAX(a, b) / V_MIN(a, b): b when either is NaN
  *   V_TANH(x) V_SIGMOID(x)         libm-based for scalar; SIMD files leave them out and
@@ -24,6 +24,11 @@
 #define VPB (FG_GATES_MAX * VPG)       /* vectors per block, at most (an LSTM's) */
 #define FG_TILE_ROWS(gate_blocks) (MR * 3 / (gate_blocks) > 0 ? MR * 3 / (gate_blocks) : 1)
 #define FG_TILE_ROWS_MAX (MR * 3)      /* a tile of one gate block's */
+/* Passes over K of a tile of gb gate blocks: two, half its vectors each, where one would leave
+ * it under two rows (an LSTM's 4 gates on AVX2: 1 row x 8 vectors, a load per FMA, 0.64 of
+ * the GRU's rate at batch 64-256; two passes of 3 rows x 4 vectors), else one. Its rows: */
+#define FG_TILE_PASSES(gb) (MR * 3 / (gb) < 2 && (gb) % 2 == 0 && MR * 6 / (gb) >= 2 ? 2 : 1)
+#define FG_PASS_ROWS(gb) FG_TILE_ROWS((gb) / FG_TILE_PASSES(gb))
 #define FG_INLINE static inline __attribute__((always_inline))
 /* Rows of bw lanes per block of a K-row panel: K, or K/2 rounded up for the bf16 kernels
  * (gru_bf16_*.c), which also bring their own FGK(tile) and define FG_OWN_TILE. */
@@ -56,14 +61,18 @@
 /* Walk blocks jb0 .. jb1-1 (downward when desc) in tiles of nb blocks from block jb:
  * CALL(nb) with nb a constant. A 1-gate cell's tile spans three blocks, as many accumulators
  * as a GRU's, so that each broadcast of A feeds three FMAs rather than one (one block a tile:
- * a quarter of the GRU's rate at batch 64-256); four blocks left go as 2 + 2, not 3 + 1.
- * Every other cell: one block a tile. */
+ * a quarter of the GRU's rate at batch 64-256); one tile of four (an LSTM's shape) when the
+ * count leaves one over, so that a 2- or 1-block tile comes only from 2 or 1 blocks in all
+ * (16 blocks at batch 256, AVX-512, process CPU time: 0.84-0.94 of the GRU's rate as
+ * 3+3+3+3+2+2, 0.99-1.08 as 4+3+3+3+3). Every other cell: one block a tile. */
 #define FG_BLOCK_TILES(gates, jb0, jb1, desc, jb, CALL)                                            \
     for (int64_t n_ = (jb0), nb_; n_ < (jb1); n_ += nb_) {                                         \
         int64_t left_ = (jb1) - n_;                                                                \
-        nb_ = (gates) != 1 ? 1 : left_ == 4 ? 2 : left_ < 3 ? left_ : 3;                           \
+        nb_ = (gates) != 1 ? 1 : left_ % 3 == 1 && left_ > 3 ? 4 : left_ < 3 ? left_ : 3;          \
         int64_t jb = (desc) ? (jb0) + (jb1) - n_ - nb_ : n_;                                       \
-        if (nb_ == 3) {                                                                            \
+        if (nb_ == 4) {                                                                            \
+            CALL(4);                                                                               \
+        } else if (nb_ == 3) {                                                                     \
             CALL(3);                                                                               \
         } else if (nb_ == 2) {                                                                     \
             CALL(2);                                                                               \
@@ -127,6 +136,15 @@ FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, const int bw,
 }
 #endif
 
+/* acc[r][0 .. gb * VPG) for r < mr, a tile of gb gate blocks (tile's arguments), in
+ * FG_TILE_PASSES(gb) passes: each accumulator gets the same operations either way. */
+FG_INLINE void FGK(tile_passes)(const int mr, const int gb, const int bw, int64_t ps, int64_t K,
+                                const float *A, int64_t lda, const float *P, V acc[][VPB])
+{
+    const int passes = FG_TILE_PASSES(gb), ng = gb * VPG / passes;
+    for (int p = 0; p < passes; p++) FGK(tile)(mr, p * ng, ng, bw, ps, K, A, lda, P, acc);
+}
+
 /* Rows 0 .. mr of nb blocks from P (panels ps floats apart); bias and C at the first block
  * (the blocks' columns are consecutive in them). */
 FG_INLINE void FGK(gemm_rows)(const int mr, const int gates, const int nb, int64_t K,
@@ -134,7 +152,7 @@ FG_INLINE void FGK(gemm_rows)(const int mr, const int gates, const int nb, int64
                               const float *bias, float *C, int64_t ldc)
 {
     V acc[FG_TILE_ROWS_MAX][VPB];
-    FGK(tile)(mr, 0, nb * gates * VPG, gates * FG_BLOCK, ps, K, A, lda, P, acc);
+    FGK(tile_passes)(mr, nb * gates, gates * FG_BLOCK, ps, K, A, lda, P, acc);
     for (int r = 0; r < mr; r++)
         for (int g = 0; g < nb * gates * VPG; g++)
             V_STORE(C + r * ldc + g * VL, V_ADD(acc[r][g], V_LOAD(bias + g * VL)));
@@ -152,7 +170,7 @@ FG_INLINE void FGK(gemm_of)(const int gates, int64_t M, int64_t K, const float *
 #define GEMM_BLOCKS(n)                                                                             \
     {                                                                                              \
         const int nb = (n);                                                                        \
-        FG_ROW_TILES(M, m, FG_TILE_ROWS(gates * nb), GEMM_ROWS)                                    \
+        FG_ROW_TILES(M, m, FG_PASS_ROWS(gates * nb), GEMM_ROWS)                                    \
     }
     FG_BLOCK_TILES(gates, jb0, jb1, 0, jb, GEMM_BLOCKS)
 #undef GEMM_BLOCKS
@@ -230,7 +248,7 @@ FG_INLINE void FGK(cell_rows)(const int cell, const int nb, const int mr, int64_
 {
     const int gates = fg_cell_gates(cell);
     V acc[FG_TILE_ROWS_MAX][VPB];
-    FGK(tile)(mr, 0, nb * gates * VPG, gates * FG_BLOCK, ps, units, H, ldh, Pj, acc);
+    FGK(tile_passes)(mr, nb * gates, gates * FG_BLOCK, ps, units, H, ldh, Pj, acc);
     for (int r = 0; r < mr; r++) {
         const float *xw = XW + r * ldxw;
         float *o = Hout + r * ldo;
@@ -257,7 +275,7 @@ FG_INLINE void FGK(step_of)(const int cell, int64_t M, int64_t units, const floa
 #define CELL_BLOCKS(n)                                                                             \
     {                                                                                              \
         const int nb = (n);                                                                        \
-        FG_ROW_TILES(M, m, FG_TILE_ROWS(gates * nb), CELL_ROWS)                                    \
+        FG_ROW_TILES(M, m, FG_PASS_ROWS(gates * nb), CELL_ROWS)                                    \
     }
     FG_BLOCK_TILES(gates, jb0, jb1, desc, jb, CELL_BLOCKS)
 #undef CELL_BLOCKS
