@@ -59,16 +59,22 @@
 #define FG_BLOCK_AT(n, jb0, jb1, desc) ((desc) ? (jb0) + (jb1) - 1 - (n) : (n))
 
 /* Walk blocks jb0 .. jb1-1 (downward when desc) in tiles of nb blocks from block jb:
- * CALL(nb) with nb a constant. A 1-gate cell's tile spans three blocks, as many accumulators
- * as a GRU's, so that each broadcast of A feeds three FMAs rather than one (one block a tile:
- * a quarter of the GRU's rate at batch 64-256); one tile of four (an LSTM's shape) when the
- * count leaves one over, so that a 2- or 1-block tile comes only from 2 or 1 blocks in all
- * (16 blocks at batch 256, AVX-512, process CPU time: 0.84-0.94 of the GRU's rate as
- * 3+3+3+3+2+2, 0.99-1.08 as 4+3+3+3+3). Every other cell: one block a tile. */
+ * CALL(nb) with nb a constant. Where a block is one vector (AVX-512), a 1-gate cell's tile
+ * spans three blocks, as many accumulators as a GRU's, so that each broadcast of A feeds three
+ * FMAs rather than one (one block a tile, 24 rows x 1 vector: a quarter of the GRU's rate at
+ * batch 64-256); one tile of four (an LSTM's shape) when the count leaves one over, so that a
+ * 2- or 1-block tile comes only from 2 or 1 blocks in all (16 blocks at batch 256, process
+ * CPU time: 0.84-0.94 of the GRU's rate as 3+3+3+3+2+2, 0.99-1.08 as 4+3+3+3+3). With two or
+ * more vectors a block (AVX2 6 rows x 2, NEON 6 x 4) one block is balanced already, and wider
+ * tiles read more of U a row (AVX2, batch 256: 98 GFLOP/s one block a tile, 80 three). Every
+ * other cell: one block a tile. */
 #define FG_BLOCK_TILES(gates, jb0, jb1, desc, jb, CALL)                                            \
     for (int64_t n_ = (jb0), nb_; n_ < (jb1); n_ += nb_) {                                         \
         int64_t left_ = (jb1) - n_;                                                                \
-        nb_ = (gates) != 1 ? 1 : left_ % 3 == 1 && left_ > 3 ? 4 : left_ < 3 ? left_ : 3;          \
+        nb_ = (gates) != 1 || VPG > 1       ? 1                                                    \
+              : left_ % 3 == 1 && left_ > 3 ? 4                                                    \
+              : left_ < 3                   ? left_                                                \
+                                            : 3;                                                   \
         int64_t jb = (desc) ? (jb0) + (jb1) - n_ - nb_ : n_;                                       \
         if (nb_ == 4) {                                                                            \
             CALL(4);                                                                               \
@@ -142,7 +148,8 @@ FG_INLINE void FGK(tile_passes)(const int mr, const int gb, const int bw, int64_
                                 const float *A, int64_t lda, const float *P, V acc[][VPB])
 {
     const int passes = FG_TILE_PASSES(gb), ng = gb * VPG / passes;
-    for (int p = 0; p < passes; p++) FGK(tile)(mr, p * ng, ng, bw, ps, K, A, lda, P, acc);
+    for (int p = 0; p < passes; p++)
+        FGK(tile)(mr, p * ng, ng, bw, ps, K, A, lda, P, acc);
 }
 
 /* Rows 0 .. mr of nb blocks from P (panels ps floats apart); bias and C at the first block
