@@ -58,23 +58,24 @@
 /* Block jb of jb0 .. jb1-1 for the n-th iteration, upward or downward (fg_kernels.h). */
 #define FG_BLOCK_AT(n, jb0, jb1, desc) ((desc) ? (jb0) + (jb1) - 1 - (n) : (n))
 
-/* Walk blocks jb0 .. jb1-1 (downward when desc) in tiles of nb blocks from block jb:
- * CALL(nb) with nb a constant. Where a block is one vector (AVX-512), a 1-gate cell's tile
- * spans three blocks, as many accumulators as a GRU's, so that each broadcast of A feeds three
- * FMAs rather than one (one block a tile, 24 rows x 1 vector: a quarter of the GRU's rate at
- * batch 64-256); one tile of four (an LSTM's shape) when the count leaves one over, so that a
- * 2- or 1-block tile comes only from 2 or 1 blocks in all (16 blocks at batch 256, process
- * CPU time: 0.84-0.94 of the GRU's rate as 3+3+3+3+2+2, 0.99-1.08 as 4+3+3+3+3). With two or
- * more vectors a block (AVX2 6 rows x 2, NEON 6 x 4) one block is balanced already, and wider
- * tiles read more of U a row (AVX2, batch 256: 98 GFLOP/s one block a tile, 80 three). Every
- * other cell: one block a tile. */
-#define FG_BLOCK_TILES(gates, jb0, jb1, desc, jb, CALL)                                            \
+/* Walk blocks jb0 .. jb1-1 (downward when desc) in tiles of nb blocks from block jb, for M
+ * rows: CALL(nb) with nb a constant. A 1-gate cell's tile spans three blocks, as many
+ * accumulators as a GRU's, so that each broadcast of A feeds three FMAs rather than one
+ * where a block is one vector (AVX-512: one block a tile, 24 rows x 1 vector, ran at a
+ * quarter of the GRU's rate at batch 64-256) or the rows are too few to fill a one-block tile
+ * (batch 1: 1 row x 2 vectors on AVX2, 0.6 of the GRU's rate); one tile of four (an LSTM's
+ * shape) when the count leaves one over, so that a 2- or 1-block tile comes only from 2 or 1
+ * blocks in all (16 blocks at batch 256, process CPU time: 0.84-0.94 of the GRU's rate as
+ * 3+3+3+3+2+2, 0.99-1.08 as 4+3+3+3+3). Full one-block tiles of two or more vectors (AVX2 6
+ * rows x 2, NEON 6 x 4) are balanced already, and wider tiles read more of U a row (AVX2,
+ * batch 256: 98 GFLOP/s one block a tile, 80 three). Every other cell: one block a tile. */
+#define FG_BLOCK_TILES(gates, M, jb0, jb1, desc, jb, CALL)                                         \
     for (int64_t n_ = (jb0), nb_; n_ < (jb1); n_ += nb_) {                                         \
         int64_t left_ = (jb1) - n_;                                                                \
-        nb_ = (gates) != 1 || VPG > 1       ? 1                                                    \
-              : left_ % 3 == 1 && left_ > 3 ? 4                                                    \
-              : left_ < 3                   ? left_                                                \
-                                            : 3;                                                   \
+        nb_ = (gates) != 1 || (VPG > 1 && (M) >= FG_TILE_ROWS_MAX) ? 1                             \
+              : left_ % 3 == 1 && left_ > 3                        ? 4                             \
+              : left_ < 3                                          ? left_                         \
+                                                                   : 3;                            \
         int64_t jb = (desc) ? (jb0) + (jb1) - n_ - nb_ : n_;                                       \
         if (nb_ == 4) {                                                                            \
             CALL(4);                                                                               \
@@ -179,7 +180,7 @@ FG_INLINE void FGK(gemm_of)(const int gates, int64_t M, int64_t K, const float *
         const int nb = (n);                                                                        \
         FG_ROW_TILES(M, m, FG_PASS_ROWS(gates * nb), GEMM_ROWS)                                    \
     }
-    FG_BLOCK_TILES(gates, jb0, jb1, 0, jb, GEMM_BLOCKS)
+    FG_BLOCK_TILES(gates, M, jb0, jb1, 0, jb, GEMM_BLOCKS)
 #undef GEMM_BLOCKS
 #undef GEMM_ROWS
 }
@@ -284,7 +285,7 @@ FG_INLINE void FGK(step_of)(const int cell, int64_t M, int64_t units, const floa
         const int nb = (n);                                                                        \
         FG_ROW_TILES(M, m, FG_PASS_ROWS(gates * nb), CELL_ROWS)                                    \
     }
-    FG_BLOCK_TILES(gates, jb0, jb1, desc, jb, CELL_BLOCKS)
+    FG_BLOCK_TILES(gates, M, jb0, jb1, desc, jb, CELL_BLOCKS)
 #undef CELL_BLOCKS
 #undef CELL_ROWS
 }
