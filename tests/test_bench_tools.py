@@ -8,7 +8,9 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tools.bench import extras, peer_worker, report, targets  # noqa: E402
+import fastgru  # noqa: E402
+import pytest  # noqa: E402
+from tools.bench import extras, peer_worker, report, targets, workloads  # noqa: E402
 from tools.bench.workloads import WORKLOADS  # noqa: E402
 
 
@@ -142,3 +144,61 @@ def test_extras_of_other_thread_counts_or_arguments_stay_apart():
               extra_result("c_stream", 1, [{"workload": "S1", "seconds": 7e-7}]),
               extra_result("c_stream", 2, [{"workload": "S1", "seconds": 6e-7}])]
     assert len(extras.merge_rounds(rounds)) == 4
+
+
+def test_each_cell_runs_the_gru_workloads_sizes():
+    gru, lstm = workloads.selected(["T1"], False, ["gru", "lstm"])
+    assert (gru.name, lstm.name) == ("T1", "T1-lstm") and gru == WORKLOADS["T1"]
+    assert (lstm.batch, lstm.steps, lstm.input_dim, lstm.units) == \
+        (gru.batch, gru.steps, gru.input_dim, gru.units)
+    assert lstm.flops_per_call() * 3 == gru.flops_per_call() * 4  # four gates to three
+    assert workloads.named(["T1-lstm"], True)[0].steps == 25  # --quick: a quarter
+    assert workloads.case_seed(lstm) != workloads.case_seed(gru)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_the_float64_reference_agrees_with_fastgru(cell):
+    """The reference every peer is checked against, against fastgru's own layers (which the
+    Keras fixture tests hold to real Keras): Keras' gate orders and bias layouts."""
+    workload = workloads.named([f"S2-{cell}" if cell != "gru" else "S2"], False)[0]
+    case = workloads.make_case(workload, workloads.case_seed(workload))
+    reference = workloads.reference_sequence(workload, case)
+    weights = case["kernel"], case["recurrent_kernel"], case["bias"]
+    layer = (fastgru.LSTM(workload.units, *weights, return_sequences=True) if cell == "lstm"
+             else fastgru.GRU(workload.units, *weights, reset_after=True, return_sequences=True))
+    assert workloads.max_error(layer(case["x"]), reference) <= 1e-5
+
+
+def lstm_ratio_results(lstm_seconds):
+    """fastgru 1.2x the fastest peer on T1's GRU; on its LSTM, peer 2 ms over lstm_seconds."""
+    return [worker_result("fastgru", 1, 100.0, [("T1", "GRU layer", 1e-3, True),
+                                                ("T1-lstm", "LSTM layer", lstm_seconds, True)]),
+            worker_result("torch", 1, 100.0, [("T1", "nn.GRU", 1.2e-3, True),
+                                              ("T1-lstm", "nn.LSTM", 2e-3, True)])]
+
+
+def test_the_lstm_must_keep_at_least_the_grus_ratio_over_its_peers():
+    chosen = workloads.selected(["T1"], False, ["gru", "lstm"])
+    lines = targets.render_lstm_targets(lstm_ratio_results(1.25e-3), chosen)
+    assert ("| T1-lstm ≥ the GRU's ratio over the fastest peer, 1 thread(s) | ≥ the GRU's | "
+            "1.60× over torch (GRU 1.20× over torch) | yes |") in lines
+    lines = targets.render_lstm_targets(lstm_ratio_results(2e-3), chosen)
+    section = "\n".join(lines).split("### LSTM targets missed in this run")[1]
+    assert ("**T1-lstm ≥ the GRU's ratio over the fastest peer, 1 thread(s)**: wanted ≥ the "
+            "GRU's, measured 1.00× over torch (GRU 1.20× over torch); fastgru's LSTM would need "
+            "1.67 ms, 16.7% less time.") in section
+
+
+def test_a_gru_only_run_reports_no_lstm_section():
+    results = lstm_ratio_results(1.25e-3)
+    gru_only = [{**r, "rows": [row for row in r["rows"] if row["workload"] == "T1"]}
+                for r in results]
+    page = report.render(gru_only, [], [WORKLOADS["T1"]], [1], "python -m tools.bench", [],
+                         quick=True, repo_root=ROOT, rounds=1)
+    assert "LSTM" not in page and "lstm" not in page
+    both = workloads.selected(["T1"], False, ["gru", "lstm"])
+    page = report.render(results, [], both, [1], "python -m tools.bench", [], quick=True,
+                         repo_root=ROOT, rounds=1)
+    assert "## LSTM targets" in page and "### T1-lstm: LSTM, batched, B=256" in page
+    # the GRU's error target counts the GRU's workloads only
+    assert "every workload | ≤ 1e-5 | 1.0e-07 (largest: T1) | yes |" in page

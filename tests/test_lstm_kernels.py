@@ -63,8 +63,8 @@ def _reference(cfg, w, x, states, activation, recurrent_activation, **options):
 
 
 # (cell, activation, recurrent_activation, batch, timesteps, input_dim, units): sizes around
-# the 16-unit blocks and the row tiles, a row-wise activation (the unfused step), Keras 2's
-# hard sigmoid.
+# the 16-unit blocks and the row tiles (a SimpleRNN's tiles of 1 to 4 blocks: 7, 20, 48 and
+# 112 units), a row-wise activation (the unfused step), Keras 2's hard sigmoid.
 GRID = [
     (LSTM, "tanh", "sigmoid", 3, 5, 4, 7),
     (LSTM, "tanh", "hard_sigmoid_keras2", 9, 6, 3, 33),
@@ -72,6 +72,7 @@ GRID = [
     (LSTM, "relu", "sigmoid", 1, 7, 2, 40),
     (SIMPLE_RNN, "tanh", "linear", 13, 5, 4, 7),
     (SIMPLE_RNN, "relu", "linear", 25, 4, 3, 48),
+    (SIMPLE_RNN, "tanh", "linear", 11, 5, 6, 112),
     (SIMPLE_RNN, "log_softmax", "linear", 2, 6, 3, 20),
 ]
 

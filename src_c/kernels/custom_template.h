@@ -157,7 +157,7 @@ FG_INLINE void FGK(custom_after_rows)(const int mr, int64_t units, const float *
                                       int64_t ldo)
 {
     V acc[MR][VPB], reg[FG_SLOT_COUNT][CW];
-    FGK(tile)(mr, 0, 3 * VPG, FG_BLOCK3, units, H, ldh, Pj, acc);
+    FGK(tile)(mr, 0, 3 * VPG, FG_BLOCK3, 0, units, H, ldh, Pj, acc);
     FGK(custom_inputs)(mr, XW, ldxw, H, ldh, j0, reg);
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < VPG; v++)
@@ -199,7 +199,7 @@ FG_INLINE void FGK(custom_zr_rows)(const int mr, int64_t units, const float *H, 
                                    int64_t up, float *RH, int64_t ldz)
 {
     V acc[MR][VPB], reg[FG_SLOT_COUNT][CW];
-    FGK(tile)(mr, 0, 2 * VPG, FG_BLOCK3, units, H, ldh, Pj, acc);
+    FGK(tile)(mr, 0, 2 * VPG, FG_BLOCK3, 0, units, H, ldh, Pj, acc);
     FGK(custom_inputs)(mr, XW, ldxw, H, ldh, j0, reg);
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < VPG; v++)
@@ -242,7 +242,7 @@ FG_INLINE void FGK(custom_h_rows)(const int mr, int64_t units, const float *H, i
                                   int64_t ldo)
 {
     V acc[MR][VPB], reg[FG_SLOT_COUNT][CW];
-    FGK(tile)(mr, 2 * VPG, VPG, FG_BLOCK3, units, RH, ldz, Pj, acc);
+    FGK(tile)(mr, 2 * VPG, VPG, FG_BLOCK3, 0, units, RH, ldz, Pj, acc);
     FGK(custom_inputs)(mr, XW, ldxw, H, ldh, j0, reg);
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < VPG; v++) {

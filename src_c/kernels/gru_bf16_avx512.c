@@ -22,13 +22,15 @@
 #define FG_OWN_TILE
 #define KSTEP 32 /* k rounded per conversion: two zmm of floats into one of bf16 pairs */
 
-/* acc[r][g0 .. g0+ng) = bf16(A[r, :K]) . P for r < mr (P a pair panel of bw lanes a row). */
+/* acc[r][g0 .. g0+ng) = bf16(A[r, :K]) . P for r < mr (P a pair panel of bw lanes a row;
+ * vectors past bw / VL in the next blocks' panels, ps lanes apart: gru_template.h). */
 static inline __attribute__((always_inline)) void FGK(tile)(const int mr, const int g0,
-                                                            const int ng, const int bw, int64_t K,
-                                                            const float *A, int64_t lda,
+                                                            const int ng, const int bw, int64_t ps,
+                                                            int64_t K, const float *A, int64_t lda,
                                                             const float *P, V acc[][FG_GATES_MAX])
 {
     const int32_t *pp = (const int32_t *)P;
+    const int vpr = bw / VL;
     int32_t a2[3 * MR][KSTEP / 2] __attribute__((aligned(64))); /* a SimpleRNN's tile rows */
     for (int r = 0; r < mr; r++)
         for (int g = 0; g < ng; g++) acc[r][g0 + g] = V_ZERO();
@@ -42,10 +44,13 @@ static inline __attribute__((always_inline)) void FGK(tile)(const int mr, const 
                                                  _mm512_maskz_loadu_ps(lo, a));
             _mm512_store_si512(a2[r], (__m512i)pairs);
         }
-        const int32_t *w = pp + (k0 / 2) * bw + g0 * VL;
+        const int32_t *w = pp + (k0 / 2) * bw;
         for (int64_t p = 0; p < (n + 1) / 2; p++, w += bw) {
             __m512bh wv[FG_GATES_MAX];
-            for (int g = 0; g < ng; g++) wv[g] = (__m512bh)_mm512_loadu_si512(w + g * VL);
+            for (int g = 0; g < ng; g++) {
+                int v = g0 + g;
+                wv[g] = (__m512bh)_mm512_loadu_si512(w + (v / vpr) * ps + (v % vpr) * VL);
+            }
             for (int r = 0; r < mr; r++) {
                 __m512bh a = (__m512bh)_mm512_set1_epi32(a2[r][p]);
                 for (int g = 0; g < ng; g++)

@@ -12,10 +12,11 @@
 #define FG_OWN_TILE
 
 /* acc[r][g0 .. g0+ng) = bf16(A[r, :K]) . P for r < mr (pair panel of bw lanes a row, see
- * gru_bf16.h); per lane and pair the odd k first, then the even one, as vdpbf16ps. */
+ * gru_bf16.h; lanes past bw in the next blocks' panels, ps lanes apart: gru_template.h); per
+ * lane and pair the odd k first, then the even one, as vdpbf16ps. */
 static inline __attribute__((always_inline)) void
-FGK(tile)(const int mr, const int g0, const int ng, const int bw, int64_t K, const float *A,
-          int64_t lda, const float *P, float acc[][FG_GATES_MAX * FG_BLOCK])
+FGK(tile)(const int mr, const int g0, const int ng, const int bw, int64_t ps, int64_t K,
+          const float *A, int64_t lda, const float *P, float acc[][FG_GATES_MAX * FG_BLOCK])
 {
     const uint32_t *pp = (const uint32_t *)P;
     for (int r = 0; r < mr; r++) {
@@ -25,10 +26,11 @@ FGK(tile)(const int mr, const int g0, const int ng, const int bw, int64_t K, con
         for (int64_t k = 0; k < K; k += 2) {
             float a0 = fg_bf16_float(fg_bf16_bits(a[k]));
             float a1 = k + 1 < K ? fg_bf16_float(fg_bf16_bits(a[k + 1])) : 0.0f;
-            const uint32_t *w = pp + (k / 2) * bw + g0;
+            const uint32_t *w = pp + (k / 2) * bw;
             for (int g = 0; g < ng; g++) {
-                float s = acc[r][g0 + g] + a1 * fg_bf16_float((uint16_t)(w[g] >> 16));
-                acc[r][g0 + g] = s + a0 * fg_bf16_float((uint16_t)(w[g] & 0xFFFFu));
+                uint32_t pair = w[(g0 + g) / bw * ps + (g0 + g) % bw];
+                float s = acc[r][g0 + g] + a1 * fg_bf16_float((uint16_t)(pair >> 16));
+                acc[r][g0 + g] = s + a0 * fg_bf16_float((uint16_t)(pair & 0xFFFFu));
             }
         }
     }

@@ -4,8 +4,8 @@
  * Included by one file per ISA (gru_scalar.c, gru_avx2.c, gru_avx512.c, gru_neon.c) after it
  * defines:
  *   FGK(name)   name with the ISA suffix          V, VL   vector type, lanes (VL divides 16)
- *   MR          batch rows per register tile of a GRU (3 gates); a cell of G gates takes
- *               FG_TILE_ROWS(G) rows, the same accumulator count
+ *   MR          batch rows per register tile of a GRU (3 gates); a tile of G gates x nb
+ *               blocks takes FG_PASS_ROWS(G * nb) rows, the same accumulator count
  *   V_LOAD(p) V_STORE(p, v) V_SET1(x) V_ZERO() V_ADD V_SUB V_MUL V_DIV
  *   V_FMA(a, b, c) = a*b + c       V_MAX(a, b) / V_MIN(a, b): b when either is NaN
  *   V_EXP(x) V_TANH(x) V_SIGMOID(x)   libm-based for scalar; SIMD files leave them out and
@@ -24,8 +24,13 @@
 
 #define VPG (FG_BLOCK / VL)            /* vectors per gate per block */
 #define VPB (FG_GATES_MAX * VPG)       /* vectors per block, at most (an LSTM's) */
-#define FG_TILE_ROWS(gates) (MR * 3 / (gates) > 0 ? MR * 3 / (gates) : 1)
-#define FG_TILE_ROWS_MAX (MR * 3)      /* a SimpleRNN's */
+#define FG_TILE_ROWS(gate_blocks) (MR * 3 / (gate_blocks) > 0 ? MR * 3 / (gate_blocks) : 1)
+#define FG_TILE_ROWS_MAX (MR * 3)      /* a tile of one gate block's */
+/* Passes over K of a tile of gb gate blocks: two, half its vectors each, where one would leave
+ * it under two rows (an LSTM's 4 gates on AVX2: 1 row x 8 vectors, a load per FMA, 0.64 of
+ * the GRU's rate at batch 64-256; two passes of 3 rows x 4 vectors), else one. Its rows: */
+#define FG_TILE_PASSES(gb) (MR * 3 / (gb) < 2 && (gb) % 2 == 0 && MR * 6 / (gb) >= 2 ? 2 : 1)
+#define FG_PASS_ROWS(gb) FG_TILE_ROWS((gb) / FG_TILE_PASSES(gb))
 #define FG_INLINE static inline __attribute__((always_inline))
 /* Rows of bw lanes per block of a K-row panel: K, or K/2 rounded up for the bf16 kernels
  * (gru_bf16_*.c), which also bring their own FGK(tile) and define FG_OWN_TILE. */
@@ -54,6 +59,36 @@
 
 /* Block jb of jb0 .. jb1-1 for the n-th iteration, upward or downward (fg_kernels.h). */
 #define FG_BLOCK_AT(n, jb0, jb1, desc) ((desc) ? (jb0) + (jb1) - 1 - (n) : (n))
+
+/* Walk blocks jb0 .. jb1-1 (downward when desc) in tiles of nb blocks from block jb, for M
+ * rows: CALL(nb) with nb a constant. A 1-gate cell's tile spans three blocks, as many
+ * accumulators as a GRU's, so that each broadcast of A feeds three FMAs rather than one
+ * where a block is one vector (AVX-512: one block a tile, 24 rows x 1 vector, ran at a
+ * quarter of the GRU's rate at batch 64-256) or the rows are too few to fill a one-block tile
+ * (batch 1: 1 row x 2 vectors on AVX2, 0.6 of the GRU's rate); one tile of four (an LSTM's
+ * shape) when the count leaves one over, so that a 2- or 1-block tile comes only from 2 or 1
+ * blocks in all (16 blocks at batch 256, process CPU time: 0.84-0.94 of the GRU's rate as
+ * 3+3+3+3+2+2, 0.99-1.08 as 4+3+3+3+3). Full one-block tiles of two or more vectors (AVX2 6
+ * rows x 2, NEON 6 x 4) are balanced already, and wider tiles read more of U a row (AVX2,
+ * batch 256: 98 GFLOP/s one block a tile, 80 three). Every other cell: one block a tile. */
+#define FG_BLOCK_TILES(gates, M, jb0, jb1, desc, jb, CALL)                                         \
+    for (int64_t n_ = (jb0), nb_; n_ < (jb1); n_ += nb_) {                                         \
+        int64_t left_ = (jb1) - n_;                                                                \
+        nb_ = (gates) != 1 || (VPG > 1 && (M) >= FG_TILE_ROWS_MAX) ? 1                             \
+              : left_ % 3 == 1 && left_ > 3                        ? 4                             \
+              : left_ < 3                                          ? left_                         \
+                                                                   : 3;                            \
+        int64_t jb = (desc) ? (jb0) + (jb1) - n_ - nb_ : n_;                                       \
+        if (nb_ == 4) {                                                                            \
+            CALL(4);                                                                               \
+        } else if (nb_ == 3) {                                                                     \
+            CALL(3);                                                                               \
+        } else if (nb_ == 2) {                                                                     \
+            CALL(2);                                                                               \
+        } else {                                                                                   \
+            CALL(1);                                                                               \
+        }                                                                                          \
+    }
 
 /* clip to [lo, hi] keeping NaN */
 FG_INLINE V FGK(clip)(V x, float lo, float hi)
@@ -88,17 +123,20 @@ FG_INLINE V FGK(act_v)(int act, V x)
 
 #ifndef FG_OWN_TILE
 /* acc[r][g0 .. g0+ng) = A[r, :K] . P[:, vectors g0 .. g0+ng) for r < mr, P a block of bw
- * floats a row (mr, g0, ng, bw constant after inlining, so the accumulators live in
- * registers). */
-FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, const int bw, int64_t K,
-                         const float *A, int64_t lda, const float *P, V acc[][VPB])
+ * floats a row; vectors past a row's bw / VL go on in the next blocks' panels, ps floats
+ * apart (mr, g0, ng, bw constant after inlining, so the accumulators live in registers). */
+FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, const int bw, int64_t ps,
+                         int64_t K, const float *A, int64_t lda, const float *P, V acc[][VPB])
 {
+    const int vpr = bw / VL; /* vectors a panel row */
     for (int r = 0; r < mr; r++)
         for (int g = 0; g < ng; g++) acc[r][g0 + g] = V_ZERO();
     for (int64_t k = 0; k < K; k++) {
-        const float *w = P + k * bw + g0 * VL;
         V wv[VPB];
-        for (int g = 0; g < ng; g++) wv[g] = V_LOAD(w + g * VL);
+        for (int g = 0; g < ng; g++) {
+            int v = g0 + g;
+            wv[g] = V_LOAD(P + (v / vpr) * ps + k * bw + (v % vpr) * VL);
+        }
         for (int r = 0; r < mr; r++) {
             V a = V_SET1(A[r * lda + k]);
             for (int g = 0; g < ng; g++) acc[r][g0 + g] = V_FMA(a, wv[g], acc[r][g0 + g]);
@@ -107,13 +145,26 @@ FG_INLINE void FGK(tile)(const int mr, const int g0, const int ng, const int bw,
 }
 #endif
 
-FG_INLINE void FGK(gemm_rows)(const int mr, const int gates, int64_t K, const float *A, int64_t lda,
-                              const float *P, const float *bias, float *C, int64_t ldc)
+/* acc[r][0 .. gb * VPG) for r < mr, a tile of gb gate blocks (tile's arguments), in
+ * FG_TILE_PASSES(gb) passes: each accumulator gets the same operations either way. */
+FG_INLINE void FGK(tile_passes)(const int mr, const int gb, const int bw, int64_t ps, int64_t K,
+                                const float *A, int64_t lda, const float *P, V acc[][VPB])
+{
+    const int passes = FG_TILE_PASSES(gb), ng = gb * VPG / passes;
+    for (int p = 0; p < passes; p++)
+        FGK(tile)(mr, p * ng, ng, bw, ps, K, A, lda, P, acc);
+}
+
+/* Rows 0 .. mr of nb blocks from P (panels ps floats apart); bias and C at the first block
+ * (the blocks' columns are consecutive in them). */
+FG_INLINE void FGK(gemm_rows)(const int mr, const int gates, const int nb, int64_t K,
+                              const float *A, int64_t lda, const float *P, int64_t ps,
+                              const float *bias, float *C, int64_t ldc)
 {
     V acc[FG_TILE_ROWS_MAX][VPB];
-    FGK(tile)(mr, 0, gates * VPG, gates * FG_BLOCK, K, A, lda, P, acc);
+    FGK(tile_passes)(mr, nb * gates, gates * FG_BLOCK, ps, K, A, lda, P, acc);
     for (int r = 0; r < mr; r++)
-        for (int g = 0; g < gates * VPG; g++)
+        for (int g = 0; g < nb * gates * VPG; g++)
             V_STORE(C + r * ldc + g * VL, V_ADD(acc[r][g], V_LOAD(bias + g * VL)));
 }
 
@@ -122,21 +173,26 @@ FG_INLINE void FGK(gemm_of)(const int gates, int64_t M, int64_t K, const float *
                             int64_t ldc)
 {
     const int bw = gates * FG_BLOCK;
-    for (int64_t jb = jb0; jb < jb1; jb++) {
-        const float *Pj = P + jb * FG_PANEL_ROWS(K) * bw, *bj = bias + jb * bw;
-        float *Cj = C + jb * bw;
-#define GEMM_ROWS(mr) FGK(gemm_rows)(mr, gates, K, A + m * lda, lda, Pj, bj, Cj + m * ldc, ldc)
-        FG_ROW_TILES(M, m, FG_TILE_ROWS(gates), GEMM_ROWS)
-#undef GEMM_ROWS
+    const int64_t ps = FG_PANEL_ROWS(K) * bw;
+#define GEMM_ROWS(mr)                                                                              \
+    FGK(gemm_rows)(mr, gates, nb, K, A + m * lda, lda, P + jb * ps, ps, bias + jb * bw,            \
+                   C + jb * bw + m * ldc, ldc)
+#define GEMM_BLOCKS(n)                                                                             \
+    {                                                                                              \
+        const int nb = (n);                                                                        \
+        FG_ROW_TILES(M, m, FG_PASS_ROWS(gates * nb), GEMM_ROWS)                                    \
     }
+    FG_BLOCK_TILES(gates, M, jb0, jb1, 0, jb, GEMM_BLOCKS)
+#undef GEMM_BLOCKS
+#undef GEMM_ROWS
 }
 
 static void FGK(gemm)(int64_t M, int64_t K, const float *A, int64_t lda, const float *P, int gates,
                       int64_t jb0, int64_t jb1, const float *bias, float *C, int64_t ldc)
 {
     switch (gates) {
-    case 1:
-        FGK(gemm_of)(1, M, K, A, lda, P, jb0, jb1, bias, C, ldc);
+    case 1: /* a SimpleRNN's: built with it only (fg_config_select.h) */
+        if (FG_OP_BUILT(OP_SIMPLE_RNN)) FGK(gemm_of)(1, M, K, A, lda, P, jb0, jb1, bias, C, ldc);
         break;
     case 4:
         FGK(gemm_of)(4, M, K, A, lda, P, jb0, jb1, bias, C, ldc);
@@ -184,30 +240,32 @@ FG_INLINE void FGK(lstm_out)(const V *acc, const float *xw, const float *cin, fl
     }
 }
 
-/* SimpleRNN: h' = act(x.W + b + h.U) for one row of one block. */
-FG_INLINE void FGK(rnn_out)(const V *acc, const float *xw, float *o, int act)
+/* SimpleRNN: h' = act(x.W + b + h.U) for one row of nb blocks. */
+FG_INLINE void FGK(rnn_out)(const int nb, const V *acc, const float *xw, float *o, int act)
 {
-    for (int v = 0; v < VPG; v++)
+    for (int v = 0; v < nb * VPG; v++)
         V_STORE(o + v * VL, FGK(act_v)(act, V_ADD(V_LOAD(xw + v * VL), acc[v])));
 }
 
-/* Rows 0 .. mr of block jb (units j0 ..) of `cell`: XW, bj, Hout point at the block, H, Cin,
- * Cout at the row (Cin / Cout: LSTM only). */
-FG_INLINE void FGK(cell_rows)(const int cell, const int mr, int64_t units, const float *H,
-                              int64_t ldh, int64_t j0, const float *XW, int64_t ldxw,
-                              const float *Pj, const float *bj, const float *Cin, float *Cout,
-                              int64_t ldc, int act, int ract, float *Hout, int64_t ldo)
+/* Rows 0 .. mr of nb blocks from block jb (units j0 ..) of `cell` (nb > 1: a SimpleRNN), U
+ * panels ps floats apart: XW, bj, Hout point at the first block, H, Cin, Cout at the row
+ * (Cin / Cout: LSTM only). */
+FG_INLINE void FGK(cell_rows)(const int cell, const int nb, const int mr, int64_t units,
+                              const float *H, int64_t ldh, int64_t j0, const float *XW,
+                              int64_t ldxw, const float *Pj, int64_t ps, const float *bj,
+                              const float *Cin, float *Cout, int64_t ldc, int act, int ract,
+                              float *Hout, int64_t ldo)
 {
     const int gates = fg_cell_gates(cell);
     V acc[FG_TILE_ROWS_MAX][VPB];
-    FGK(tile)(mr, 0, gates * VPG, gates * FG_BLOCK, units, H, ldh, Pj, acc);
+    FGK(tile_passes)(mr, nb * gates, gates * FG_BLOCK, ps, units, H, ldh, Pj, acc);
     for (int r = 0; r < mr; r++) {
         const float *xw = XW + r * ldxw;
         float *o = Hout + r * ldo;
         if (cell == FG_CELL_LSTM)
             FGK(lstm_out)(acc[r], xw, Cin + r * ldc + j0, Cout + r * ldc + j0, o, act, ract);
         else if (cell == FG_CELL_SIMPLE_RNN)
-            FGK(rnn_out)(acc[r], xw, o, act);
+            FGK(rnn_out)(nb, acc[r], xw, o, act);
         else
             FGK(after_out)(acc[r], xw, bj, H + r * ldh + j0, o, act, ract);
     }
@@ -219,18 +277,19 @@ FG_INLINE void FGK(step_of)(const int cell, int64_t M, int64_t units, const floa
                             int desc, int act, int ract, float *Hout, int64_t ldo)
 {
     const int gates = fg_cell_gates(cell), bw = gates * FG_BLOCK;
-    for (int64_t n = jb0; n < jb1; n++) {
-        int64_t jb = FG_BLOCK_AT(n, jb0, jb1, desc);
-        const float *Pj = U + jb * FG_PANEL_ROWS(units) * bw, *bj = brec + jb * bw;
-        const float *XWj = XW + jb * bw;
-        float *Oj = Hout + jb * FG_BLOCK;
-        int64_t j0 = jb * FG_BLOCK;
+    const int64_t ps = FG_PANEL_ROWS(units) * bw;
 #define CELL_ROWS(mr)                                                                              \
-    FGK(cell_rows)(cell, mr, units, H + m * ldh, ldh, j0, XWj + m * ldxw, ldxw, Pj, bj,            \
-                   Cin + m * ldc, Cout + m * ldc, ldc, act, ract, Oj + m * ldo, ldo)
-        FG_ROW_TILES(M, m, FG_TILE_ROWS(gates), CELL_ROWS)
-#undef CELL_ROWS
+    FGK(cell_rows)(cell, nb, mr, units, H + m * ldh, ldh, jb * FG_BLOCK, XW + jb * bw + m * ldxw,  \
+                   ldxw, U + jb * ps, ps, brec + jb * bw, Cin + m * ldc, Cout + m * ldc, ldc, act, \
+                   ract, Hout + jb * FG_BLOCK + m * ldo, ldo)
+#define CELL_BLOCKS(n)                                                                             \
+    {                                                                                              \
+        const int nb = (n);                                                                        \
+        FG_ROW_TILES(M, m, FG_PASS_ROWS(gates * nb), CELL_ROWS)                                    \
     }
+    FG_BLOCK_TILES(gates, M, jb0, jb1, desc, jb, CELL_BLOCKS)
+#undef CELL_BLOCKS
+#undef CELL_ROWS
 }
 
 static void FGK(step_cell)(int cell, int64_t M, int64_t units, const float *H, int64_t ldh,
@@ -264,7 +323,7 @@ FG_INLINE void FGK(zr_rows)(const int mr, int64_t units, const float *H, int64_t
                             float *RH, int64_t ldz)
 {
     V acc[FG_TILE_ROWS_MAX][VPB];
-    FGK(tile)(mr, 0, 2 * VPG, FG_BLOCK3, units, H, ldh, Pj, acc);
+    FGK(tile)(mr, 0, 2 * VPG, FG_BLOCK3, 0, units, H, ldh, Pj, acc);
     for (int r = 0; r < mr; r++) {
         for (int v = 0; v < VPG; v++) {
             const float *xw = XW + r * ldxw + v * VL;
@@ -301,7 +360,7 @@ FG_INLINE void FGK(h_rows)(const int mr, int64_t units, const float *H, int64_t 
                            int64_t ldo)
 {
     V acc[FG_TILE_ROWS_MAX][VPB];
-    FGK(tile)(mr, 2 * VPG, VPG, FG_BLOCK3, units, RH, ldz, Pj, acc);
+    FGK(tile)(mr, 2 * VPG, VPG, FG_BLOCK3, 0, units, RH, ldz, Pj, acc);
     const V one = V_SET1(1.0f);
     for (int r = 0; r < mr; r++) {
         for (int v = 0; v < VPG; v++) {

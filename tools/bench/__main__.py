@@ -1,8 +1,9 @@
-"""python -m tools.bench: time fastgru against other CPU GRU engines, measure the rest of its
-performance targets, and write BENCHMARKS.md.
+"""python -m tools.bench: time fastgru against other CPU GRU (and LSTM) engines, measure the
+rest of its performance targets, and write BENCHMARKS.md.
 
     python -m tools.bench                    # full run -> BENCHMARKS.md
     python -m tools.bench --quick --only torch,numpy --workloads S1,L1
+    python -m tools.bench --quick --cells lstm --extras none    # the LSTM table alone
     python -m tools.bench --quick --only fastgru --extras c_stream,memory
 
 Peers are the engines importable in this Python (tools/bench/requirements.txt lists them; a
@@ -26,12 +27,14 @@ from . import extras, report
 from .peer_worker import merge_rounds, result_path, run_worker
 from .peers import PEER_NAMES
 from .processes import REPO_ROOT, run_job, run_subprocess
-from .workloads import WORKLOADS, case_path, make_case, reference_sequence, selected
+from .workloads import (WORKLOADS, case_path, case_seed, make_case, named, reference_sequence,
+                        selected)
 
 
 def save_models(workloads, workdir):
-    """Save the workloads as .keras models (fastgru streams run on loaded models) and convert
-    each to .fgru (what the C streaming bench and the extras load)."""
+    """Save the workloads as .keras models, a GRU or an LSTM layer (fastgru streams run on
+    loaded models), and convert each to .fgru (what the C streaming bench and the extras
+    load)."""
     # any backend saves the same file: the peers' (tensorflow) where it is installed
     os.environ["KERAS_BACKEND"] = next(
         (b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b)), "tensorflow")
@@ -42,9 +45,10 @@ def save_models(workloads, workdir):
     paths = []
     for workload in workloads:
         with np.load(case_path(workdir, workload)) as data:
-            model = keras.Sequential([
-                keras.Input((None, workload.input_dim)),
-                keras.layers.GRU(workload.units, return_sequences=True, reset_after=True)])
+            layer = (keras.layers.LSTM(workload.units, return_sequences=True)
+                     if workload.cell == "lstm" else
+                     keras.layers.GRU(workload.units, return_sequences=True, reset_after=True))
+            model = keras.Sequential([keras.Input((None, workload.input_dim)), layer])
             model.set_weights([data["kernel"], data["recurrent_kernel"], data["bias"]])
         paths.append(os.path.join(workdir, workload.name))
         model.save(paths[-1] + ".keras")
@@ -68,7 +72,7 @@ def run_peers(peers, threads, args, common, notes):
 
 
 def run_driver(args):
-    workloads = selected(args.workloads.split(","), args.quick)
+    workloads = selected(args.workloads.split(","), args.quick, args.cells.split(","))
     peers = args.only.split(",") if args.only else PEER_NAMES
     for peer in peers:
         if peer not in PEER_NAMES:
@@ -79,18 +83,18 @@ def run_driver(args):
     os.makedirs(args.workdir, exist_ok=True)
     print(f"work files in {args.workdir}", flush=True)
     names = {w.name for w in workloads} | extras.needed_workloads(chosen)
-    for workload in selected([n for n in WORKLOADS if n in names], args.quick):
-        case = make_case(workload, seed=list(WORKLOADS).index(workload.name) + 1)  # per name
-        np.savez(case_path(args.workdir, workload), reference=reference_sequence(case), **case)
+    for workload in named(sorted(names), args.quick):
+        case = make_case(workload, case_seed(workload))
+        np.savez(case_path(args.workdir, workload), reference=reference_sequence(workload, case),
+                 **case)
 
-    common = ["--workdir", args.workdir, "--workloads", args.workloads] + (
+    common = ["--workdir", args.workdir, "--workloads", args.workloads, "--cells", args.cells] + (
         ["--quick"] if args.quick else [])
     notes = []
     models = extras.needed_models(chosen) | (
         {w.name for w in workloads if w.stream} if "fastgru" in peers else set())
     if models:
-        status = run_subprocess(["--save-models", ",".join(n for n in WORKLOADS if n in models)]
-                                + common, 1, 600)
+        status = run_subprocess(["--save-models", ",".join(sorted(models))] + common, 1, 600)
         if status != 0:
             notes.append(f"saving the .keras / .fgru models failed ({status})")
     results = run_peers(peers, threads, args, common, notes)
@@ -116,6 +120,8 @@ def main():
     parser.add_argument("--only", help=f"comma-separated peers ({','.join(PEER_NAMES)})")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
                         help="comma-separated workloads (default: all)")
+    parser.add_argument("--cells", default="gru,lstm",
+                        help="the layers run on every workload: gru, lstm or both (default)")
     parser.add_argument("--threads", default="1,2", help="thread counts (default: 1,2)")
     parser.add_argument("--rounds", type=int,
                         help="times every (peer, thread count) worker runs, in alternating "
@@ -139,12 +145,13 @@ def main():
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if args.worker:
-        run_worker(args.worker, int(args.threads), selected(args.workloads.split(","), args.quick),
+        run_worker(args.worker, int(args.threads),
+                   selected(args.workloads.split(","), args.quick, args.cells.split(",")),
                    args.workdir, args.quick)
     elif args.measure:
         extras.run_measure(args.measure, int(args.threads), args.workdir, args.arg, args.quick)
     elif args.save_models:
-        save_models(selected(args.save_models.split(","), args.quick), args.workdir)
+        save_models(named(args.save_models.split(","), args.quick), args.workdir)
     else:
         run_driver(args)
 

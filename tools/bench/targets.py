@@ -12,6 +12,10 @@ SCRATCH_SLACK_FRACTION, SCRATCH_SLACK_BYTES = 0.10, 1 * MIB
 # this speed-up on.
 NOT_SLOWER, PAYS = 1.05, 1.10
 BF16_ERROR_LIMIT = 2e-2  # a sanity bound on bf16 results; the error itself is reported
+# fastgru's speed over the fastest peer: (workload, threads, at least this ratio)
+SPEED_TARGETS = (("T1", 1, 1.10), ("T1", 2, 1.10), ("T2", 1, 1.0), ("T2", 2, 1.0), ("L1", 1, 1.15),
+                 ("L1", 2, 1.6), ("S1", 1, 5.0), ("S1", 2, 5.0), ("S2", 1, 2.2), ("S2", 2, 3.5))
+SGEMM_SHARE = 0.90  # of numpy's sgemm rate, on T1 and T2
 
 # One row of the targets table. met: True / False / None (not measured); gap: how far a missed
 # target is, in words.
@@ -87,10 +91,13 @@ def _sgemm_target(results, workloads, name, threads, share):
                   gflops / peak >= share)
 
 
-def _fp32_error_target(results):
-    label, target = "fastgru fp32 max abs error vs the reference, every workload", "≤ 1e-5"
+def _fp32_error_target(results, workloads, cell="gru"):
+    label = "fastgru fp32 max abs error vs the reference, every workload" + (
+        "" if cell == "gru" else f" ({cell.upper()})")
+    target = "≤ 1e-5"
+    names = {w.name for w in workloads if w.cell == cell}
     rows = [(row["max_abs_err"], row["workload"]) for result in results
-            if result["peer"] == "fastgru" for row in result["rows"]]
+            if result["peer"] == "fastgru" for row in result["rows"] if row["workload"] in names]
     if not rows:
         return Target(label, target, "not measured", None)
     error, workload = max(rows)
@@ -202,14 +209,42 @@ def _bf16_t1_target(extras, threads):
                   and ours["max_abs_err"] <= BF16_ERROR_LIMIT)
 
 
+def _lstm_ratio_target(results, workloads, name, threads):
+    """The LSTM's speed over its fastest peer against the GRU's on the same workload."""
+    label = f"{name}-lstm ≥ the GRU's ratio over the fastest peer, {threads} thread(s)"
+    target = "≥ the GRU's"
+    measured = []
+    for workload in (find_workload(workloads, name), find_workload(workloads, f"{name}-lstm")):
+        ours, peer, theirs = (_fastgru_and_best_peer(results, workload, threads) if workload
+                              else (None, None, None))
+        if not ours:
+            return Target(label, target, "not measured", None)
+        measured.append((theirs["seconds"] / ours["seconds"], peer, workload, theirs["seconds"]))
+    (gru, gru_peer, _, _), (lstm, peer, workload, theirs) = measured
+    wanted = theirs / gru
+    ours = theirs / lstm
+    gap = (f"fastgru's LSTM would need {time_text(workload, wanted)}, "
+           f"{1 - wanted / ours:.1%} less time")
+    return Target(label, target, f"{lstm:.2f}× over {peer} (GRU {gru:.2f}× over {gru_peer})",
+                  lstm >= gru, gap)
+
+
+def lstm_target_rows(results, workloads):
+    """The LSTM's targets: at least the GRU's ratios over the fastest peer on each workload,
+    the sgemm share on T1 and T2, the error."""
+    rows = [_lstm_ratio_target(results, workloads, name, n) for name, n, _ in SPEED_TARGETS]
+    rows += [_sgemm_target(results, workloads, f"{name}-lstm", n, SGEMM_SHARE)
+             for name in ("T1", "T2") for n in (1, 2)]
+    return rows + [_fp32_error_target(results, workloads, "lstm")]
+
+
 def target_rows(results, extras, workloads):
     """The targets table, one Target each."""
-    rows = [_speed_target(results, workloads, name, n, factor) for name, n, factor in (
-        ("T1", 1, 1.10), ("T1", 2, 1.10), ("T2", 1, 1.0), ("T2", 2, 1.0), ("L1", 1, 1.15),
-        ("L1", 2, 1.6), ("S1", 1, 5.0), ("S1", 2, 5.0), ("S2", 1, 2.2), ("S2", 2, 3.5))]
-    rows += [_sgemm_target(results, workloads, name, n, 0.90)
+    rows = [_speed_target(results, workloads, name, n, factor)
+            for name, n, factor in SPEED_TARGETS]
+    rows += [_sgemm_target(results, workloads, name, n, SGEMM_SHARE)
              for name in ("T1", "T2") for n in (1, 2)]
-    rows.append(_fp32_error_target(results))
+    rows.append(_fp32_error_target(results, workloads))
     rows += [_overhead_target(extras, n) for n in (1, 2)]
     rows += [_c_stream_target(extras, name, n, limit) for name, n, limit in (
         ("S1", 1, 0.60e-6), ("S1", 2, 0.35e-6), ("S2", 1, 11e-6), ("S2", 2, 5.0e-6))]
@@ -223,7 +258,15 @@ def target_rows(results, extras, workloads):
 
 
 def render_targets(results, extras, workloads):
-    rows = target_rows(results, extras, workloads)
+    return render_target_rows(target_rows(results, extras, workloads), "Targets missed in this run")
+
+
+def render_lstm_targets(results, workloads):
+    return render_target_rows(lstm_target_rows(results, workloads),
+                              "LSTM targets missed in this run")
+
+
+def render_target_rows(rows, missed_title):
     met = sum(1 for row in rows if row.met)
     missed = sum(1 for row in rows if row.met is False)
     lines = ["| target | wanted | measured | met |", "| --- | --- | --- | --- |"]
@@ -234,14 +277,14 @@ def render_targets(results, extras, workloads):
     lines += ["", f"{met} met, {missed} missed, {unmeasured} not measured"
               + (" (the notes say why)." if unmeasured else ".")]
     if missed:
-        lines += [""] + _missed_section(row for row in rows if row.met is False)
+        lines += [""] + _missed_section((row for row in rows if row.met is False), missed_title)
     return lines
 
 
-def _missed_section(rows):
+def _missed_section(rows, title):
     """Per missed target: its gap in this run. What limits it and what was tried is prose, kept
     by hand in BENCHMARKS.md after this generated part."""
-    lines = ["### Targets missed in this run", "",
+    lines = [f"### {title}", "",
              "What limits each and what was tried: \"Analyses of the missed targets\", after the "
              "generated report.", ""]
     for row in rows:

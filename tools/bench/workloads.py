@@ -1,6 +1,8 @@
 """The workloads: shapes, shared weights, the float64 numpy reference every output is checked
-against (Keras' GRU equations, reset_after=True, gates z, r, h: docs/KERAS_FORMATS.md), and the
-timing and checking helpers that the peer workers and the extras share."""
+against (Keras' GRU equations, reset_after=True, gates z, r, h; Keras' LSTM, gates i, f, c, o:
+docs/KERAS_FORMATS.md), and the timing and checking helpers that the peer workers and the
+extras share. Each workload runs a GRU; its LSTM twin ("T1-lstm", --cells lstm) has the same
+sizes."""
 import dataclasses
 import os
 import statistics
@@ -19,16 +21,24 @@ class Workload:
     input_dim: int
     units: int
     kind: str
+    cell: str = "gru"   # a key of CELL_GATES
+
+    @property
+    def base(self):
+        """The GRU workload's name, which an LSTM twin shares the sizes of."""
+        return self.name.split("-")[0]
 
     @property
     def description(self):
         steps = "1 step per call" if self.stream else f"T={self.steps}"
-        return (f"{self.kind}, B={self.batch}, {steps}, in {self.input_dim} -> units "
+        cell = "" if self.cell == "gru" else f"{self.cell.upper()}, "
+        return (f"{cell}{self.kind}, B={self.batch}, {steps}, in {self.input_dim} -> units "
                 f"{self.units}")
 
     def flops_per_call(self):
         """x.W and h.U multiply-adds, 2 FLOPs each (the gate maths left out, as GEMM figures do)."""
-        per_step = 2 * self.batch * 3 * self.units * (self.input_dim + self.units)
+        per_step = (2 * self.batch * CELL_GATES[self.cell] * self.units
+                    * (self.input_dim + self.units))
         return per_step * (1 if self.stream else self.steps)
 
 
@@ -42,29 +52,58 @@ WORKLOADS = {
 }
 
 
-def selected(names, quick):
-    """The named workloads; with --quick, a quarter of the timesteps (at least 8)."""
-    unknown = [name for name in names if name not in WORKLOADS]
-    if unknown:
-        raise SystemExit(f"unknown workload {unknown[0]!r}; expected some of "
-                         f"{', '.join(WORKLOADS)}")
-    return [dataclasses.replace(WORKLOADS[n], steps=max(8, WORKLOADS[n].steps // 4))
-            if quick and not WORKLOADS[n].stream else WORKLOADS[n] for n in names]
+# Gates a unit of each cell computes: its matrices are gates * units wide.
+CELL_GATES = {"gru": 3, "lstm": 4}
+
+
+def for_cell(workload, cell):
+    """The workload with `cell`'s layer, the same sizes; named "<name>-<cell>" but for the GRU."""
+    if cell not in CELL_GATES:
+        raise SystemExit(f"unknown cell {cell!r}; expected some of {', '.join(CELL_GATES)}")
+    return workload if cell == "gru" else dataclasses.replace(
+        workload, name=f"{workload.name}-{cell}", cell=cell)
+
+
+def named(names, quick):
+    """Workloads by full name ("T1", "T1-lstm"); with --quick, a quarter of the timesteps (at
+    least 8)."""
+    chosen = []
+    for name in names:
+        base, _, cell = name.partition("-")
+        if base not in WORKLOADS:
+            raise SystemExit(f"unknown workload {base!r}; expected some of "
+                             f"{', '.join(WORKLOADS)}")
+        workload = for_cell(WORKLOADS[base], cell or "gru")
+        chosen.append(dataclasses.replace(workload, steps=max(8, workload.steps // 4))
+                      if quick and not workload.stream else workload)
+    return chosen
+
+
+def selected(names, quick, cells=("gru",)):
+    """The named workloads (GRU names) for each cell, cell by cell."""
+    return named([for_cell(WORKLOADS[n], cell).name if n in WORKLOADS else n
+                  for cell in cells for n in names], quick)
+
+
+def case_seed(workload):
+    """A seed per name: a GRU workload's its place + 1, its LSTM twin's 10 on."""
+    return list(WORKLOADS).index(workload.base) + 1 + 10 * list(CELL_GATES).index(workload.cell)
 
 
 def make_case(workload, seed):
     """Random Keras-layout weights and an input for one workload, scaled like Keras' defaults.
 
     kernel: glorot-uniform, recurrent_kernel: orthogonal (Keras' initialisers), biases non-zero
-    so that a conversion that drops or swaps a bias shows up in the error check.
+    so that a conversion that drops or swaps a bias shows up in the error check (a GRU's
+    (2, 3u): input and recurrent; an LSTM's (4u,)).
     """
     rng = np.random.default_rng(seed)
-    n_in, units = workload.input_dim, workload.units
-    limit = np.sqrt(6.0 / (n_in + 3 * units))
-    kernel = rng.uniform(-limit, limit, (n_in, 3 * units))
-    q, _ = np.linalg.qr(rng.standard_normal((3 * units, units)))
+    n_in, units, gates = workload.input_dim, workload.units, CELL_GATES[workload.cell]
+    limit = np.sqrt(6.0 / (n_in + gates * units))
+    kernel = rng.uniform(-limit, limit, (n_in, gates * units))
+    q, _ = np.linalg.qr(rng.standard_normal((gates * units, units)))
     recurrent_kernel = q.T
-    bias = rng.uniform(-0.2, 0.2, (2, 3 * units))
+    bias = rng.uniform(-0.2, 0.2, (2, 3 * units) if workload.cell == "gru" else (gates * units,))
     x = rng.uniform(-1.0, 1.0, (workload.batch, workload.steps, n_in))
     as32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)
     return {"kernel": as32(kernel), "recurrent_kernel": as32(recurrent_kernel),
@@ -87,15 +126,30 @@ def gru_step(x_t, h, kernel, recurrent_kernel, bias):
     return gru_from_projection(x_t @ kernel + bias[0], h, recurrent_kernel, bias[1])
 
 
-def reference_sequence(case):
+def lstm_from_projection(x_proj, h, c, recurrent_kernel):
+    """One Keras LSTM step (gates i, f, c, o; tanh and sigmoid) given x_proj = x_t @ kernel +
+    bias, in the dtype of its arguments; returns (h, c)."""
+    units = h.shape[-1]
+    gates = x_proj + h @ recurrent_kernel
+    sigmoid = lambda v: 1.0 / (1.0 + np.exp(-v))
+    i, f, o = (sigmoid(gates[:, k * units:(k + 1) * units]) for k in (0, 1, 3))
+    c = f * c + i * np.tanh(gates[:, 2 * units:3 * units])
+    return o * np.tanh(c), c
+
+
+def reference_sequence(workload, case):
     """Float64 outputs of every timestep, (batch, steps, units), from a zero initial state."""
     kernel, recurrent_kernel, bias = (case[k].astype(np.float64)
                                       for k in ("kernel", "recurrent_kernel", "bias"))
     x = case["x"].astype(np.float64)
     h = np.zeros((x.shape[0], recurrent_kernel.shape[0]))
+    c = np.zeros_like(h)
     out = np.empty((x.shape[0], x.shape[1], h.shape[1]))
     for t in range(x.shape[1]):
-        h = gru_step(x[:, t], h, kernel, recurrent_kernel, bias)
+        if workload.cell == "lstm":
+            h, c = lstm_from_projection(x[:, t] @ kernel + bias, h, c, recurrent_kernel)
+        else:
+            h = gru_step(x[:, t], h, kernel, recurrent_kernel, bias)
         out[:, t] = h
     return out
 
