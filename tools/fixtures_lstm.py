@@ -82,16 +82,17 @@ def lstm_bidi(env: Env) -> Fixture:
 def lstm_stacked(env: Env) -> Fixture:
     L = env.layers
     x = env.keras.Input((6, 4), name="x")
-    # cells in the alphabetical order of their weight groups (gru_cell, lstm_cell, ...):
-    # fastgru orders a .keras file's cell groups by name
-    out, h_last = L.RNN([L.GRUCell(6), L.LSTMCell(5), L.SimpleRNNCell(4)],
-                        return_sequences=True, return_state=True, name="rnn")(x)[::3]
+    # the cells list is not in the order of their .keras weight groups' names (lstm_cell,
+    # gru_cell, lstm_cell_1, ... sort otherwise): the list orders them
+    out, h_last = L.RNN([L.LSTMCell(5), L.GRUCell(6), L.LSTMCell(4), L.SimpleRNNCell(3)],
+                        return_sequences=True, return_state=True, name="rnn")(x)[::4]
     single = L.RNN(L.LSTMCell(3), go_backwards=True, name="rnn_lstm")(x)
     model = env.keras.Model(x, [out, h_last, single], name="lstm_stacked")
     return Fixture(model, [env.normal(3, 6, 4)],
-                   "RNN([GRUCell(6), LSTMCell(5), SimpleRNNCell(4)], return_sequences, "
-                   "return_state): outputs [sequence, the last cell's h] (Keras nests the "
-                   "LSTM cell's [h, c] among the states); RNN(LSTMCell(3), go_backwards)")
+                   "RNN([LSTMCell(5), GRUCell(6), LSTMCell(4), SimpleRNNCell(3)], "
+                   "return_sequences, return_state): outputs [sequence, the last cell's h] "
+                   "(Keras nests each LSTM cell's [h, c] among the states); "
+                   "RNN(LSTMCell(3), go_backwards)")
 
 
 @builder("lstm_stateful")

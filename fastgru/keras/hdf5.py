@@ -76,8 +76,12 @@ def _is_group(obj):
 
 
 # Child groups of a layer in the order Keras walks them (``layer.weights`` order); the rest
-# (StackedRNNCells' gru_cell, gru_cell_1, ...) follow by their numeric suffix.
+# follow by name and numeric suffix.
 _CHILD_ORDER = ("cell", "forward_layer", "backward_layer", "layer", "cells")
+# The config entry that describes each named child group (Bidirectional's inner layers, RNN's
+# cell); "cells" is StackedRNNCells' list.
+_CHILD_CONFIG = {"cell": "cell", "forward_layer": "layer", "backward_layer": "backward_layer",
+                 "layer": "layer"}
 
 
 def _child_key(name):
@@ -87,8 +91,42 @@ def _child_key(name):
     return (1, 0, m.group(1), int(m.group(2) or 0))
 
 
-def _tree_collect(group, path, out):
-    """Arrays of one saveable and its children, in ``layer.weights`` order."""
+def _container_keys(entries):
+    """The group keys Keras gives the saveables of a list attribute (StackedRNNCells' cells):
+    snake_case class name, ``_<n>`` from the second of a class on, in list order."""
+    counts: dict = {}
+    keys = []
+    for entry in entries:
+        cls = entry.get("class_name") if isinstance(entry, dict) else None
+        if not isinstance(cls, str):
+            return None
+        base = snake_case(cls.rsplit(">", 1)[-1])
+        n = counts[base] = counts.get(base, -1) + 1
+        keys.append((base if n == 0 else f"{base}_{n}", entry.get("config")))
+    return keys
+
+
+def _ordered_children(group, config):
+    """(child key, its config or None) in ``layer.weights`` order. A list container (config: a
+    list) is ordered by its config, not by name: StackedRNNCells([LSTMCell, GRUCell]) stores
+    lstm_cell after gru_cell but runs it first."""
+    children = [k for k in group.keys() if k != "vars" and _is_group(group[k])]
+    if isinstance(config, list):
+        keys = _container_keys(config)
+        if keys is not None and sorted(k for k, _ in keys) == sorted(children):
+            return keys
+    config = config if isinstance(config, dict) else {}
+    ordered = []
+    for k in sorted(children, key=_child_key):
+        entry = config.get(_CHILD_CONFIG.get(k, ""))
+        ordered.append((k, config.get("cells") if k == "cells" else
+                        entry.get("config") if isinstance(entry, dict) else None))
+    return ordered
+
+
+def _tree_collect(group, path, out, config=None):
+    """Arrays of one saveable and its children, in ``layer.weights`` order (``config``: the
+    saveable's Keras config, which orders list containers)."""
     vars_group = group.get("vars")
     if vars_group is not None and _is_group(vars_group):
         keys = sorted((k for k in vars_group.keys() if k.isdigit()), key=int)
@@ -96,9 +134,8 @@ def _tree_collect(group, path, out):
             ds = vars_group[k]
             if _is_dataset(ds):
                 out.append(WeightRef(f"{path}/vars/{k}", tuple(ds.shape), ds))
-    children = [k for k in group.keys() if k != "vars" and _is_group(group[k])]
-    for k in sorted(children, key=_child_key):
-        _tree_collect(group[k], f"{path}/{k}", out)
+    for k, child_config in _ordered_children(group, config):
+        _tree_collect(group[k], f"{path}/{k}", out, child_config)
 
 
 def tree_weights(root, saveables, where: str) -> dict:
@@ -136,7 +173,7 @@ def _tree_layers(top, path, saveables, where, result):
                 _tree_layers(inner, f"{path}/{key}/layers", layer.nested.saveables, where, result)
             continue
         refs: list = []
-        _tree_collect(group, f"{path}/{key}", refs)
+        _tree_collect(group, f"{path}/{key}", refs, layer.config)
         result[layer.name] = refs
 
 
