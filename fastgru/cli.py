@@ -55,10 +55,6 @@ def _median_seconds(fn, repeats: int) -> float:
     return float(np.median(times))
 
 
-def _as_list(outputs) -> list:
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-
 def _cmd_demo(args) -> int:
     from importlib import resources
 
@@ -126,11 +122,12 @@ def _model_feed(model, paths: Sequence[str]):
 def _cmd_run(args) -> int:
     from .npy_io import output_path, write_outputs
     from .output_file import check_destination
+    from .output_structure import flatten
 
     model = _load(args)
     check_destination(output_path(args.output, len(model.outputs)))
-    outputs = _as_list(model.predict(_model_feed(model, args.inputs),
-                                     batch_size=args.batch_size))
+    outputs = flatten(model.predict(_model_feed(model, args.inputs),
+                                    batch_size=args.batch_size))
     named = {t.name: out for t, out in zip(model.outputs, outputs)}
     written = write_outputs(args.output, named)
     shapes = ", ".join(f"{name} {tuple(o.shape)}" for name, o in named.items())

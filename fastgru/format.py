@@ -528,6 +528,7 @@ def pack_model(spec: ModelSpec, dtype: str = "float32",
         "stateful_batch": spec.stateful_batch,
         "extra": _jsonable(spec.extra),
         **({"precision": _jsonable(precision)} if precision else {}),
+        **({"output_structure": spec.output_structure} if spec.output_structure else {}),
     }, separators=(",", ":")).encode("utf-8")
 
     # Layout: header | tensors | ops | weight table | index | strings | metadata | weight data.

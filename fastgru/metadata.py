@@ -197,6 +197,8 @@ SCHEMA = Record({
     "inputs": ListOf(_TENSOR), "outputs": ListOf(_TENSOR), "layers": ListOf(_LAYER),
     "stateful": Flag(), "states": ListOf(_STATE), "stateful_batch": Nullable(Int(1, MAX_INT)),
     "extra": MapOf(AnyJSON()), "precision": _PRECISION,
+    # a nest of lists / dicts of output indices: fastgru.output_structure checks it
+    "output_structure": AnyJSON(),
 }, required=("layers",))
 
 

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
+from . import output_structure
 from .errors import FastGRUError
 from .inputs import convert_input
 from .metadata import parse_metadata
@@ -120,6 +121,9 @@ class Model:
                 from None
         self.inputs = [TensorInfo(n, (None,) + s, d) for n, d, s, _ in self._core.inputs]
         self.outputs = [TensorInfo(n, (None,) + s, d) for n, d, s, _ in self._core.outputs]
+        # outputs nested as the Keras model returns them, None for one output or a flat list
+        self._output_structure = output_structure.checked(self._meta.get("output_structure"),
+                                                          len(self.outputs))
         self._input_axes = [axis for *_, axis in self._core.inputs]   # time axis or -1
         #: "cpu", or "cuda": the ops run on the device, which holds the carried states too
         self.device: str = device
@@ -242,7 +246,7 @@ class Model:
                                                       for parts in zip(*chunks)]
         if self._device:
             outputs = [self._device.output(o, on_device) for o in outputs]
-        return outputs[0] if len(outputs) == 1 else outputs
+        return output_structure.rebuild(self._output_structure, outputs)
 
     def whole_batch_reason(self, what: str) -> str:
         """Why this model's batch axis cannot be `what` (a time-major layer's steps are the

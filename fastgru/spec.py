@@ -170,6 +170,7 @@ class ModelSpec:
     layers: list                    # LayerInfo in Keras order
     stateful_batch: Optional[int] = None   # fixed batch size of a stateful model
     extra: dict = field(default_factory=dict)  # free-form facts for inspect (format, versions)
+    output_structure: Any = None    # outputs nested in lists / dicts (fastgru.output_structure)
 
 
 def weight(arr: Any) -> np.ndarray:

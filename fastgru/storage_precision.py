@@ -20,6 +20,7 @@ import numpy as np
 
 from .format import pack_model
 from .model import Model
+from .output_structure import flatten
 from .spec import ModelSpec
 
 # Batch 32 rather than a handful of rows: on the fixtures the probe then bounds the error on
@@ -52,8 +53,7 @@ def _probe_inputs(model, spec: ModelSpec) -> List[np.ndarray]:
 
 
 def _outputs(model, inputs) -> List[np.ndarray]:
-    out = model.predict(inputs if len(inputs) > 1 else inputs[0])
-    return list(out) if isinstance(out, list) else [out]
+    return flatten(model.predict(inputs if len(inputs) > 1 else inputs[0]))
 
 
 def probe_description(spec: ModelSpec) -> str:

@@ -88,6 +88,17 @@ def test_hostile_metadata_in_a_crc_valid_image_is_a_fastgru_error_naming_the_fie
             read(hostile)
 
 
+@pytest.mark.parametrize("structure", [
+    [0, 0], {"a": 1}, {"a": True}, {"a": [0], "b": []}, "x", 1.5,
+    json.loads("[" * 40 + "0" + "]" * 40)])
+def test_hostile_output_structure_is_a_fastgru_error_naming_it(image, metadata, structure):
+    """The nest predict rebuilds (fastgru.output_structure) must hold each output index once;
+    the one-output image here takes only 0 or a nest of it."""
+    hostile = with_metadata(image, _edited(metadata, _set(["output_structure"], structure)))
+    with pytest.raises(FastGRUError, match="output_structure"):
+        Model(hostile)
+
+
 def test_the_schema_knows_every_field_pack_model_writes(metadata):
     """The schema is declared by hand: it must cover what the writer produces (free-form
     sections excepted), and the image it came from must pass it unchanged."""

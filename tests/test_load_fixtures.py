@@ -3,12 +3,15 @@
 holds after a ``.fgru`` round trip, after pickling, and step by step through ``stream()``."""
 from __future__ import annotations
 
+import itertools
+import json
 import pickle
 
 import numpy as np
 import pytest
 
 import fastgru
+from fastgru.output_structure import flatten
 from fixture_manifest import (CUSTOM_OBJECTS, MANIFEST, REFUSED, TOL, arrays, is_stateful,
                               load_data, max_error, paths, tolerance)
 
@@ -24,7 +27,7 @@ def _load(entry, **kwargs):
 
 
 def _as_list(y):
-    return list(y) if isinstance(y, list) else [y]
+    return flatten(y)
 
 
 def _feed(xs):
@@ -57,6 +60,32 @@ def test_load_reproduces_keras(entry, error_record):
                      np.concatenate([g.ravel() for g in got]),
                      np.concatenate([e.ravel() for e in expected]))
     assert max_error(got, expected) <= tolerance(entry)
+
+
+def _nest_of_indices(result, leaves):
+    if isinstance(result, dict):
+        return {k: _nest_of_indices(v, leaves) for k, v in result.items()}
+    if isinstance(result, list):
+        return [_nest_of_indices(v, leaves) for v in result]
+    assert isinstance(result, np.ndarray)
+    return next(leaves)
+
+
+@pytest.mark.parametrize("entry", [e for e in LOADABLE if "output_structure" in load_data(e)],
+                         ids=lambda e: e["id"])
+def test_predict_nests_outputs_as_keras(entry, tmp_path):
+    """Outputs nested in dicts and lists come back nested as Keras' predict gave them (the
+    fixture keeps that nest, dict keys in Keras' order), from the Keras file and from its .fgru
+    conversion."""
+    data = load_data(entry)
+    converted = tmp_path / "model.fgru"
+    model_path, config = paths(entry)
+    fastgru.convert(model_path, converted, config=config,
+                    custom_objects=CUSTOM_OBJECTS.get(entry["model"]))
+    keras_nest = json.dumps(json.loads(str(data["output_structure"])))
+    for model in (_load(entry), fastgru.load(converted)):
+        result = model.predict(_feed(arrays(data, "x")))
+        assert json.dumps(_nest_of_indices(result, itertools.count())) == keras_nest
 
 
 @pytest.mark.parametrize("entry", [e for e in MANIFEST if e["model"] in REFUSED],

@@ -84,15 +84,16 @@ def lstm_stacked(env: Env) -> Fixture:
     x = env.keras.Input((6, 4), name="x")
     # the cells list is not in the order of their .keras weight groups' names (lstm_cell,
     # gru_cell, lstm_cell_1, ... sort otherwise): the list orders them
-    out, h_last = L.RNN([L.LSTMCell(5), L.GRUCell(6), L.LSTMCell(4), L.SimpleRNNCell(3)],
-                        return_sequences=True, return_state=True, name="rnn")(x)[::4]
+    stacked = L.RNN([L.LSTMCell(5), L.GRUCell(6), L.LSTMCell(4), L.SimpleRNNCell(3)],
+                    return_sequences=True, return_state=True, name="rnn")(x)
     single = L.RNN(L.LSTMCell(3), go_backwards=True, name="rnn_lstm")(x)
-    model = env.keras.Model(x, [out, h_last, single], name="lstm_stacked")
+    model = env.keras.Model(x, {"stacked": list(stacked), "single": single},
+                            name="lstm_stacked")
     return Fixture(model, [env.normal(3, 6, 4)],
                    "RNN([LSTMCell(5), GRUCell(6), LSTMCell(4), SimpleRNNCell(3)], "
-                   "return_sequences, return_state): outputs [sequence, the last cell's h] "
-                   "(Keras nests each LSTM cell's [h, c] among the states); "
-                   "RNN(LSTMCell(3), go_backwards)")
+                   "return_sequences, return_state), whose states nest each LSTM cell's "
+                   "[h, c]; RNN(LSTMCell(3), go_backwards); outputs a dict {stacked: "
+                   "[sequence, [h, c], h, [h, c], h], single}")
 
 
 @builder("lstm_stateful")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import json
 import os
 import subprocess
@@ -93,11 +94,36 @@ def randomise_weights(model, rng: np.random.Generator) -> None:
 # ---------------------------------------------------------------------------- running
 
 def as_list(outputs) -> list:
-    return [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+    """Keras' outputs flattened in its own order: lists in order, dicts by sorted key."""
+    if isinstance(outputs, dict):
+        return [a for k in sorted(outputs) for a in as_list(outputs[k])]
+    if isinstance(outputs, (list, tuple)):
+        return [a for o in outputs for a in as_list(o)]
+    return [np.asarray(outputs)]
+
+
+def nest_of_indices(outputs):
+    """A nested result's structure with each leaf's flat index (JSON), or None when flat; the
+    fixture keeps it as `output_structure` so tests check predict's nesting against Keras'."""
+    leaves = itertools.count()
+
+    def walk(o):
+        if isinstance(o, dict):
+            return {k: walk(o[k]) for k in sorted(o)}
+        if isinstance(o, (list, tuple)):
+            return [walk(v) for v in o]
+        return next(leaves)
+    nest = walk(outputs)
+    flat = isinstance(nest, int) or all(isinstance(i, int) for i in nest)
+    return None if flat else nest
+
+
+def inputs_arg(inputs: list):
+    return inputs if len(inputs) > 1 else inputs[0]
 
 
 def predict(model, inputs: list, stateful: bool = False) -> list:
-    args = inputs if len(inputs) > 1 else inputs[0]
+    args = inputs_arg(inputs)
     if stateful:
         # Keras 3.15 on jax does not carry stateful RNN state from one predict() to the next
         # (a direct call does, as predict() does under tf-keras and the numpy backend).
@@ -118,8 +144,13 @@ def run_fixture(model, fixture) -> dict:
     if fixture.stateful_calls is None:
         for i, x in enumerate(fixture.inputs):
             arrays[f"x{i}"] = x
-        for i, y in enumerate(predict(model, fixture.inputs)):
+        outputs = model.predict(inputs_arg(fixture.inputs), batch_size=len(fixture.inputs[0]),
+                                verbose=0)
+        for i, y in enumerate(as_list(outputs)):
             arrays[f"y{i}"] = y
+        nest = nest_of_indices(outputs)
+        if nest is not None:
+            arrays["output_structure"] = np.array(json.dumps(nest))
         return arrays
     reset_states(model)
     for call, inputs in enumerate(fixture.stateful_calls):

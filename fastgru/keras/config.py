@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import FastGRUError
+from ..output_structure import indices_nest, is_plain
 
 MAX_JSON_BYTES = 64 << 20
 MAX_JSON_DEPTH = 100
@@ -71,6 +72,7 @@ class ModelGraph:
     outputs: list                   # TensorRef
     saveables: list = field(default_factory=list)   # model.layers order: KerasLayer | KerasLayer
                                                     # with .nested (weights files nest those)
+    output_structure: Any = None    # outputs nested in lists / dicts (fastgru.output_structure)
 
 
 def parse_json(text, where: str) -> Any:
@@ -223,18 +225,29 @@ def _functional(cfg, where) -> ModelGraph:
     names = [layer.name for layer in layers]
     if len(set(names)) != len(names):
         raise FastGRUError(f"{where}: duplicate layer names in the config")
+    inputs, _ = _endpoints(cfg.get("input_layers"), "input_layers", where)
+    outputs, output_structure = _endpoints(cfg.get("output_layers"), "output_layers", where)
     return ModelGraph(name=str(cfg.get("name", "model")), class_name="Functional", layers=layers,
-                      inputs=_endpoints(cfg.get("input_layers"), "input_layers", where),
-                      outputs=_endpoints(cfg.get("output_layers"), "output_layers", where),
+                      inputs=inputs, outputs=outputs, output_structure=output_structure,
                       saveables=[layer for layer in layers if layer.in_model_layers])
 
 
 def _endpoints(value, key, where):
-    if not isinstance(value, list) or not value:
+    """The flat tensor references of input_layers / output_layers (Keras' flatten order), and
+    their structure when it is a nest (fastgru.output_structure), else None."""
+    if not isinstance(value, (list, dict)) or not value:
         raise FastGRUError(f"{where}: {key} missing or empty")
-    if isinstance(value[0], str):          # Keras 3 writes a single endpoint flat
-        value = [value]
-    return [_ref(v, f"{where}: {key}") for v in value]
+    refs: list = []
+
+    def take(v):
+        refs.append(_ref(v, f"{where}: {key}"))
+        return len(refs) - 1
+    structure = indices_nest(value, _looks_like_ref, take, f"{where}: {key}")
+    return refs, None if is_plain(structure) else structure
+
+
+def _looks_like_ref(v):
+    return isinstance(v, list) and bool(v) and isinstance(v[0], str)
 
 
 def _ref(v, where) -> TensorRef:

@@ -236,7 +236,7 @@ class GraphBuilder:
         return ModelSpec(name=g.name, keras_version=self.keras_version, source=self.source,
                          inputs=inputs, outputs=outputs, tensors=tensors, ops=ops, layers=infos,
                          stateful_batch=self.stateful_batch if self.stateful else None,
-                         extra=self._precision_facts())
+                         extra=self._precision_facts(), output_structure=g.output_structure)
 
     def _precision_facts(self) -> dict:
         """What inspect says about 16-bit layers, and format.py's per-weight stored dtypes."""
