@@ -111,39 +111,54 @@ int model_check_global_pool(const model_check_ctx *c) {
     return FG_OK;
 }
 
-int model_run_global_pool(const model_run_ctx *r) {
+/* Features in chunks, steps in order: the inner loop runs along a row of a (steps, features)
+ * sample, which the compiler vectorises (a column walk per feature did not), and each feature
+ * still sees its steps in order, so max, NaN and sum come out as the step-by-step definition. */
+#define GLOBAL_POOL_CHUNK 64
+
+int model_run_global_pool(const model_run_ctx *r)
+{
     const model_op *o = r->o;
     const model_tensor *xt = &r->m->tensors[o->in[0]];
     seq_geom g = geom(xt, r->T, o->iattr[GLOBAL_POOL_CHANNELS_FIRST]);
     int average = o->iattr[GLOBAL_POOL_AVERAGE];
     int multiplies = o->iattr[GLOBAL_POOL_MASK_MULTIPLIES];
     const uint8_t *mask = o->n_in > 1 ? r->in[1] : NULL;
-    float *y = r->out[0];
+    float best[GLOBAL_POOL_CHUNK];
+    double sum[GLOBAL_POOL_CHUNK];
     for (int64_t b = 0; b < r->batch; b++) {
         const float *x = (const float *)r->in[0] + b * g.steps * g.feats;
         const uint8_t *mb = mask ? mask + b * g.steps : NULL;
+        float *y = (float *)r->out[0] + b * g.feats;
         int64_t kept = 0;
-        for (int64_t s = 0; s < g.steps; s++) kept += !mb || mb[s];
-        for (int64_t f = 0; f < g.feats; f++) {
-            const float *xf = x + f * g.s_feat;
-            if (!average) {
-                float best = xf[0];
-                for (int64_t s = 1; s < g.steps; s++) {
-                    float v = xf[s * g.s_step];
-                    if (v > best || v != v) best = v;   /* a NaN wins, as in Keras' max */
+        for (int64_t s = 0; s < g.steps; s++)
+            kept += !mb || mb[s];
+        for (int64_t f0 = 0; f0 < g.feats; f0 += GLOBAL_POOL_CHUNK) {
+            int64_t n = g.feats - f0 < GLOBAL_POOL_CHUNK ? g.feats - f0 : GLOBAL_POOL_CHUNK;
+            const float *xc = x + f0 * g.s_feat;
+            for (int64_t i = 0; i < n; i++) {
+                best[i] = xc[i * g.s_feat];
+                sum[i] = 0;
+            }
+            for (int64_t s = average ? 0 : 1; s < g.steps; s++) {
+                const float *row = xc + s * g.s_step;
+                if (!average) { /* a NaN wins, as in Keras' max */
+                    for (int64_t i = 0; i < n; i++) {
+                        float v = row[i * g.s_feat];
+                        best[i] = (v > best[i] || v != v) ? v : best[i];
+                    }
+                } else if (!mb || mb[s]) {
+                    for (int64_t i = 0; i < n; i++)
+                        sum[i] += row[i * g.s_feat];
+                } else if (multiplies) {
+                    /* tf-keras multiplies by the mask (a NaN in a masked step spreads); Keras 3
+                     * selects, so masked steps add nothing */
+                    for (int64_t i = 0; i < n; i++)
+                        sum[i] += row[i * g.s_feat] * 0.0f;
                 }
-                y[b * g.feats + f] = best;
-                continue;
             }
-            double sum = 0;
-            for (int64_t s = 0; s < g.steps; s++) {
-                float v = xf[s * g.s_step];
-                /* tf-keras multiplies by the mask (a NaN in a masked step spreads); Keras 3
-                 * selects, so masked steps add nothing */
-                if (!mb || mb[s]) sum += v;
-                else if (multiplies) sum += v * 0.0f;
-            }
-            y[b * g.feats + f] = (float)(sum / (double)kept);   /* no step kept: 0/0, NaN */
+            for (int64_t i = 0; i < n; i++) /* no step kept: 0/0, NaN */
+                y[f0 + i] = average ? (float)(sum[i] / (double)kept) : best[i];
         }
     }
     return FG_OK;
