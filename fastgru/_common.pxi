@@ -42,6 +42,7 @@ cdef extern from "fg_common.h" nogil:
 
 cdef extern from "fg_team.h" nogil:
     void fg_team_set_stall(int us)
+    void fg_team_set_stall_in_piece(int us)
 
 cdef extern from "fg_activations.h" nogil:
     enum:
@@ -235,6 +236,10 @@ def info():
             "default_threads_reason": default_threads_reason()}
 
 
-def _set_worker_stall(int us):
-    """Test hook: team worker 1 sleeps `us` microseconds before each step it works in."""
-    fg_team_set_stall(us)
+def _set_worker_stall(int us, bint in_piece=False):
+    """Test hook: team worker 1 sleeps `us` microseconds before each step it works in, or
+    (in_piece) inside each piece of work it has taken."""
+    if in_piece:
+        fg_team_set_stall_in_piece(us)
+    else:
+        fg_team_set_stall(us)

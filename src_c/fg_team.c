@@ -11,6 +11,14 @@
  * piece is taken; the caller writes them before it stamps the words with the new serial.
  * Every wait spins a short while, then backs off (yield, then sleep), so that members never
  * hold a core long that another process, or the member they wait for, could use.
+ *
+ * A member the OS deschedules in the middle of a piece makes the others wait for that piece
+ * (a phase needs all its pieces). When the caller has waited past the spin for one, the core
+ * is shared with something else (another process, or a library's spinning threads such as
+ * OpenBLAS's after a matmul): at the end of that phase it aborts the job for the workers
+ * (each unit's word goes to ABORTED from a state where no piece is running, so a member never
+ * passes a phase barrier on it) and does the remaining pieces itself; calls in the next
+ * SOLO_NS run on the caller alone, then the team is tried again.
  */
 #include "fg_team.h"
 
@@ -27,6 +35,11 @@ int fg_team_run(int n, int phases, int units, fg_team_fn fn, void *arg)
 }
 
 void fg_team_set_stall(int us) { (void)us; }
+
+void fg_team_set_stall_in_piece(int us)
+{
+    (void)us;
+}
 
 #else
 
@@ -53,6 +66,10 @@ void fg_team_set_stall(int us) { (void)us; }
 #endif
 #define YIELD_NS 200000
 #define SLEEP_NS 50000
+/* After a wait for a descheduled member, calls run alone for SOLO_NS, twice as long after
+ * each job that found the core still shared, up to SOLO_MAX_NS. */
+#define SOLO_NS 20000000
+#define SOLO_MAX_NS 160000000
 
 static struct {
     _Alignas(64) _Atomic uint64_t job; /* serial << 8 | team size: one store publishes both */
@@ -61,6 +78,10 @@ static struct {
     atomic_int phases, units;          /* of the job: read before a claim, checked by it */
     atomic_int stop;                   /* a piece of this job stopped it */
     atomic_int stall_us;               /* fg_team_set_stall */
+    /* fg_team_set_stall_in_piece; now_ns() before which calls run alone, and the next such
+     * stretch (0: SOLO_NS) */
+    atomic_int stall_in_piece_us;
+    _Atomic uint64_t solo_until, solo_ns;
     fg_team_fn fn;
     void *arg;
     _Alignas(64) pthread_mutex_t lock;
@@ -75,6 +96,17 @@ static struct {
 
 void fg_team_set_stall(int us) { atomic_store(&team.stall_us, us > 0 ? us : 0); }
 
+void fg_team_set_stall_in_piece(int us)
+{
+    atomic_store(&team.stall_in_piece_us, us > 0 ? us : 0);
+}
+
+static void sleep_us(int us)
+{
+    struct timespec ts = {us / 1000000, us % 1000000 * 1000L};
+    nanosleep(&ts, NULL);
+}
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -85,6 +117,7 @@ static uint64_t now_ns(void)
 /* One wait iteration: pause for SPIN_NS from the first call, then yield, then sleep. */
 typedef struct waiting {
     unsigned calls;
+    int outlasted; /* the wait went on past the spin */
     uint64_t since;
 } waiting;
 
@@ -98,7 +131,10 @@ static void back_off(waiting *w)
     if (w->calls == 1) w->since = t;
     if (t - w->since < SPIN_NS) {
         CPU_RELAX();
-    } else if (t - w->since < SPIN_NS + YIELD_NS) {
+        return;
+    }
+    w->outlasted = 1;
+    if (t - w->since < SPIN_NS + YIELD_NS) {
         sched_yield();
     } else {
         struct timespec ts = {0, SLEEP_NS};
@@ -108,23 +144,49 @@ static void back_off(waiting *w)
 
 static uint32_t progress_of(uint64_t word) { return (uint32_t)word; }
 
-#define CLOSED 0xffffffffu /* progress of a unit whose last phase is done */
+#define CLOSED 0xffffffffu  /* progress of a unit whose last phase is done */
+#define ABORTED 0xfffffffeu /* the caller took the rest of the job: members leave it */
+
+/* The caller's end of a job that waited for a descheduled member: each unit's word goes from a
+ * state where no piece of it runs (2P: its phases before P are done) to ABORTED, waiting out a
+ * piece that runs; then the caller does every remaining piece, phase by phase. */
+static int finish_alone(uint64_t tag, int phases, int units)
+{
+    uint32_t resume[FG_TEAM_UNITS_MAX], first = CLOSED;
+    for (int q = 0; q < units; q++) {
+        waiting wt = {0, 0, 0};
+        uint64_t seen = atomic_load_explicit(&claim[q].word, memory_order_acquire);
+        while (progress_of(seen) != CLOSED &&
+               ((progress_of(seen) & 1) || !atomic_compare_exchange_weak_explicit(
+                                               &claim[q].word, &seen, tag | ABORTED,
+                                               memory_order_acquire, memory_order_acquire))) {
+            if (progress_of(seen) & 1) back_off(&wt); /* a piece of it runs */
+            seen = atomic_load_explicit(&claim[q].word, memory_order_acquire);
+        }
+        resume[q] = progress_of(seen) == CLOSED ? (uint32_t)phases : progress_of(seen) / 2;
+        if (resume[q] < first) first = resume[q];
+    }
+    int stop = atomic_load_explicit(&team.stop, memory_order_relaxed);
+    for (uint32_t p = first; p < (uint32_t)phases && !stop; p++)
+        for (int q = 0; q < units && !stop; q++)
+            if (p >= resume[q]) stop = team.fn(team.arg, (int)p, q);
+    if (stop) atomic_store_explicit(&team.stop, 1, memory_order_relaxed);
+    return stop;
+}
 
 /* Member tid's part of job `serial` of n members; returns when the job is over (the caller:
- * when every piece is done; a worker: also when the job has ended without it). */
-static void take_part(uint32_t serial, int tid, int n)
+ * when every piece is done; a worker: also when the job has ended without it, or was aborted),
+ * 1 when the caller found a member descheduled in a piece. */
+static int take_part(uint32_t serial, int tid, int n)
 {
     int phases = atomic_load_explicit(&team.phases, memory_order_relaxed);
     int units = atomic_load_explicit(&team.units, memory_order_relaxed);
-    if (units < 1 || units > FG_TEAM_UNITS_MAX) return; /* a later job's values: ours is over */
+    if (units < 1 || units > FG_TEAM_UNITS_MAX) return 0; /* a later job's: ours is over */
     int own0 = units * tid / n, own1 = units * (tid + 1) / n;
-    uint64_t tag = (uint64_t)serial << 32;
+    uint64_t tag = (uint64_t)serial << 32, start = tid == 0 ? now_ns() : 0;
     for (uint32_t p = 0; p < (uint32_t)phases; p++) {
         int stall = atomic_load_explicit(&team.stall_us, memory_order_relaxed);
-        if (stall > 0 && tid == 1) {
-            struct timespec ts = {stall / 1000000, stall % 1000000 * 1000L};
-            nanosleep(&ts, NULL);
-        }
+        if (stall > 0 && tid == 1) sleep_us(stall);
         /* own units upward, then the others from the far end down */
         for (int i = 0, mine = own1 - own0; i < units; i++) {
             int k = i - mine, q = k < 0 ? own0 + i : k < units - own1 ? units - 1 - k
@@ -135,6 +197,8 @@ static void take_part(uint32_t serial, int tid, int n)
                 !atomic_compare_exchange_strong_explicit(w, &seen, free + 1, memory_order_acquire,
                                                          memory_order_relaxed))
                 continue;
+            stall = atomic_load_explicit(&team.stall_in_piece_us, memory_order_relaxed);
+            if (stall > 0 && tid == 1) sleep_us(stall);
             if (!atomic_load_explicit(&team.stop, memory_order_relaxed) &&
                 team.fn(team.arg, (int)p, q))
                 atomic_store_explicit(&team.stop, 1, memory_order_relaxed);
@@ -144,16 +208,31 @@ static void take_part(uint32_t serial, int tid, int n)
                                   memory_order_release);
         }
         /* the phase is over when every unit is done (or, for a worker, the job is) */
+        int descheduled = 0;
         for (int q = 0; q < units; q++) {
-            waiting wt = {0, 0};
+            waiting wt = {0, 0, 0};
             uint64_t seen;
             while ((seen = atomic_load_explicit(&claim[q].word, memory_order_acquire)) >> 32 ==
                        serial &&
                    progress_of(seen) < 2 * p + 2)
                 back_off(&wt);
-            if (seen >> 32 != serial) return;
+            if (seen >> 32 != serial || progress_of(seen) == ABORTED) return 0;
+            /* the caller waited past the spin, and 4x longer than its phases have taken on
+             * average (phase 0 often runs long pieces: an input projection) */
+            if (tid == 0 && wt.outlasted)
+                descheduled |= now_ns() - wt.since > 4 * ((wt.since - start) / (p + 1));
+        }
+        if (descheduled) {
+            uint64_t solo = atomic_load_explicit(&team.solo_ns, memory_order_relaxed);
+            solo = solo ? solo : SOLO_NS;
+            atomic_store_explicit(&team.solo_until, now_ns() + solo, memory_order_relaxed);
+            atomic_store_explicit(&team.solo_ns, solo < SOLO_MAX_NS ? 2 * solo : SOLO_MAX_NS,
+                                  memory_order_relaxed);
+            if (p + 1 < (uint32_t)phases) finish_alone(tag, phases, units);
+            return 1;
         }
     }
+    return 0;
 }
 
 static void *worker(void *arg)
@@ -161,7 +240,7 @@ static void *worker(void *arg)
     int tid = (int)(intptr_t)arg;
     uint64_t seen = 0, now;
     for (;;) {
-        waiting wt = {0, 0};
+        waiting wt = {0, 0, 0};
         while ((now = atomic_load_explicit(&team.job, memory_order_acquire)) == seen) {
             if (wt.calls < 64 || now_ns() - wt.since < SPIN_NS) {
                 back_off(&wt);
@@ -232,6 +311,11 @@ int fg_team_run(int n, int phases, int units, fg_team_fn fn, void *arg)
     if (n <= 1 || units > FG_TEAM_UNITS_MAX || phases <= 0 || phases > (1 << 30) ||
         !atomic_compare_exchange_strong(&team.busy, &expected, 1))
         return run_alone(phases, units, fn, arg);
+    uint64_t solo = atomic_load_explicit(&team.solo_until, memory_order_relaxed);
+    if (solo && now_ns() < solo) { /* a member was descheduled lately: the core is shared */
+        atomic_store(&team.busy, 0);
+        return run_alone(phases, units, fn, arg);
+    }
     if ((n = grow(n)) <= 1) {
         atomic_store(&team.busy, 0);
         return run_alone(phases, units, fn, arg);
@@ -251,7 +335,9 @@ int fg_team_run(int n, int phases, int units, fg_team_fn fn, void *arg)
         pthread_cond_broadcast(&team.wake);
         pthread_mutex_unlock(&team.lock);
     }
-    take_part((uint32_t)serial, 0, n);
+    if (!take_part((uint32_t)serial, 0, n) &&
+        atomic_load_explicit(&team.solo_ns, memory_order_relaxed))
+        atomic_store_explicit(&team.solo_ns, 0, memory_order_relaxed); /* the core is ours */
     int stopped = atomic_load_explicit(&team.stop, memory_order_relaxed);
     atomic_store(&team.busy, 0);
     return stopped;

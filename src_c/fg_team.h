@@ -8,7 +8,9 @@
  * claimed, not assigned: member m first takes its own units (the m-th of n contiguous shares,
  * the same in every phase, so its slice of the weights stays in its cache), then any piece
  * nobody has begun. So a descheduled worker's share is done by whoever runs, and the job ends
- * when its pieces are done, without waiting for a worker that has not begun one. The calling
+ * when its pieces are done, without waiting for a worker that has not begun one. A worker
+ * descheduled inside a piece holds up that phase once: the caller then ends the job for the
+ * workers, does the rest itself, and runs alone for a while (fg_team.c). The calling
  * thread is member 0. One caller uses the team at a time: a second caller does every piece
  * itself, so results must not depend on who does a piece. Built with FG_NO_PTHREADS, the
  * caller always does every piece.
@@ -29,5 +31,9 @@ int fg_team_run(int n, int phases, int units, fg_team_fn fn, void *arg);
 /* Test hook: worker 1 sleeps `us` microseconds before each phase it works in, as a worker the
  * OS has descheduled would (0, the default, turns it off). */
 void fg_team_set_stall(int us);
+
+/* Test hook: worker 1 sleeps `us` microseconds inside each piece it takes, as a worker the OS
+ * deschedules in the middle of a piece would (0 turns it off). */
+void fg_team_set_stall_in_piece(int us);
 
 #endif

@@ -209,20 +209,24 @@ def test_ctrl_c_cancels_the_main_threads_run_only():
     assert lines[1] == "others [True, True]", out
 
 
+@pytest.mark.parametrize("in_piece", [False, True], ids=["before_steps", "in_pieces"])
 @pytest.mark.parametrize("batch", [1, 16])
-def test_a_stalled_worker_gives_the_same_bytes_in_about_the_one_thread_time(batch):
+def test_a_stalled_worker_gives_the_same_bytes_in_about_the_one_thread_time(batch, in_piece):
+    """A worker that sleeps before each step leaves its pieces to the caller; one that sleeps
+    inside each piece it takes (as one descheduled mid-piece) holds up one step, then the
+    caller ends the job for the workers and runs alone for a while."""
     image = pack_model(units_model())
     one, two = Model(image, threads=1), Model(image, threads=2)
     x = np.random.default_rng(4).normal(size=(batch, 100, 64)).astype(np.float32)
     want = one.predict(x).tobytes()
     t_one = min(_timed(one.predict, x) for _ in range(3))
     stall_s = 0.003
-    _core._set_worker_stall(int(stall_s * 1e6))
+    _core._set_worker_stall(int(stall_s * 1e6), in_piece)
     try:
         t_two = min(_timed(two.predict, x) for _ in range(3))
         assert two.predict(x).tobytes() == want
     finally:
-        _core._set_worker_stall(0)
+        _core._set_worker_stall(0, in_piece)
     # waiting for the stalled worker at each of 100 steps would take 0.3 s
     assert t_two < 3 * t_one + 0.05, (t_one, t_two)
 

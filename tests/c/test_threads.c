@@ -2,7 +2,8 @@
  * so does a batch-1 GRU layer whose units are split on a 3-thread team (fg_team.c) while the
  * other callers find the team busy and run alone. Then, alone: the same layer and a batch
  * split with a team worker stalled before every step (fg_team_set_stall: the others take its
- * pieces) give the same bytes, and a cancel flag stops only the runs of the thread that set it.
+ * pieces), or inside its pieces (fg_team_set_stall_in_piece: the caller ends the job for the
+ * workers and does the rest), give the same bytes, and a cancel flag stops only the runs of the thread that set it.
  *
  * usage: test_threads IMAGE X.f32 B T F U
  *   IMAGE: a causal model with one float input (B, T, F) and one output (B, T, U).
@@ -107,10 +108,16 @@ static int stalled_runs_match(const shared *s) {
     for (int64_t batch = 1; batch <= ROWS; batch += ROWS - 1) {
         size_t bytes = (size_t)batch * GRU_T * GRU_U * sizeof(float);
         bad |= run_gru_rows(s, 1, batch, want) != FG_OK;
-        fg_team_set_stall(2000);
-        for (int r = 0; r < 3; r++)
-            bad |= run_gru_rows(s, 2, batch, got) != FG_OK || memcmp(got, want, bytes) != 0;
-        fg_team_set_stall(0);
+        for (int inside = 0; inside < 2; inside++) { /* before each step, then in each piece */
+            if (inside)
+                fg_team_set_stall_in_piece(2000);
+            else
+                fg_team_set_stall(2000);
+            for (int r = 0; r < 3; r++)
+                bad |= run_gru_rows(s, 2, batch, got) != FG_OK || memcmp(got, want, bytes) != 0;
+            fg_team_set_stall(0);
+            fg_team_set_stall_in_piece(0);
+        }
     }
     return bad;
 }
