@@ -152,34 +152,18 @@ def _rnn_fixture(env: Env, name: str, cell_name: str, units: int, notes: str, *,
                    f"Dense: {notes}", custom_objects={f"{PACKAGE}>{cell_name}": cell})
 
 
-@builder("cgru_leaky_textbook", keras2=False)
-def cgru_leaky_textbook(env: Env) -> Fixture:
-    return _rnn_fixture(env, "cgru_leaky_textbook", "LeakyTextbookCell", 5,
-                        "leaky-ReLU candidate, textbook update, reset gate unused")
-
-
-@builder("cgru_poly_update", keras2=False)
-def cgru_poly_update(env: Env) -> Fixture:
-    return _rnn_fixture(env, "cgru_poly_update", "PolyUpdateCell", 4,
-                        "polynomial update gate, reset_after=False")
-
-
-@builder("cgru_textbook", keras2=False)
-def cgru_textbook(env: Env) -> Fixture:
-    return _rnn_fixture(env, "cgru_textbook", "TextbookCell", 6,
-                        "the textbook GRU written by hand, 2-D bias")
-
-
-@builder("cgru_hard", keras2=False)
-def cgru_hard(env: Env) -> Fixture:
-    return _rnn_fixture(env, "cgru_hard", "HardCell", 5,
-                        "hard_sigmoid gates, relu candidate capped at 6")
-
-
-@builder("cgru_rzh_no_bias", keras2=False)
-def cgru_rzh_no_bias(env: Env) -> Fixture:
-    return _rnn_fixture(env, "cgru_rzh_no_bias", "RzhNoBiasCell", 4,
-                        "gate order r, z, h and no bias")
+# (fixture, cell class, units, notes): one keras.layers.RNN(cell) -> Dense model each
+_SINGLE_CELL_FIXTURES = (
+    ("cgru_leaky_textbook", "LeakyTextbookCell", 5,
+     "leaky-ReLU candidate, textbook update, reset gate unused"),
+    ("cgru_poly_update", "PolyUpdateCell", 4, "polynomial update gate, reset_after=False"),
+    ("cgru_textbook", "TextbookCell", 6, "the textbook GRU written by hand, 2-D bias"),
+    ("cgru_hard", "HardCell", 5, "hard_sigmoid gates, relu candidate capped at 6"),
+    ("cgru_rzh_no_bias", "RzhNoBiasCell", 4, "gate order r, z, h and no bias"),
+)
+for _name, _cell, _units, _notes in _SINGLE_CELL_FIXTURES:
+    builder(_name, keras2=False)(functools.partial(_rnn_fixture, name=_name, cell_name=_cell,
+                                                   units=_units, notes=_notes))
 
 
 @builder("cgru_bidirectional_masked", keras2=False)
