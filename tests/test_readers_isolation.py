@@ -6,6 +6,8 @@ also in a process that uses h5py and thread pools itself."""
 import faulthandler
 import io
 import os
+import pickle
+import struct
 import subprocess
 import sys
 import threading
@@ -122,12 +124,34 @@ def test_the_wire_format_refuses_pickled_arrays():
     buf = io.BytesIO()
     h5transfer.encode(h5tree.Group("/", h5tree.Attributes({"n": np.arange(3)}), {}), buf)
     assert h5transfer.decode(buf.getvalue()).attrs["n"].tolist() == [0, 1, 2]
-    pickled = io.BytesIO()
-    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    head = b'{"descr": "|O", "shape": [1]}'
+    pickled = pickle.dumps([{"a": 1}])
     payload = buf.getvalue()
-    payload = payload[:payload.index(b"\x93NUMPY")] + pickled.getvalue()
-    with pytest.raises(ValueError, match="allow_pickle"):
+    payload = (payload[:payload.index(b'{"descr"') - 8] + struct.pack("<Q", len(head)) + head
+               + struct.pack("<Q", len(pickled)) + pickled)
+    with pytest.raises(OSError, match="never unpickled"):
         h5transfer.decode(payload)
+
+
+@pytest.mark.parametrize("array", [np.arange(6, dtype="<f4").reshape(2, 3),
+                                   np.array([b"ab", b"c"]), np.array(["x", "yz"]),
+                                   np.array([1.5], dtype=">f8"), np.zeros((0, 4), "<i2"),
+                                   np.array([(1, 2.0)], dtype=[("a", "<i4"), ("b", "<f4")]),
+                                   np.frombuffer(b"\x01\x02\x03\x04", dtype="|V2")])
+def test_the_wire_format_keeps_dtype_shape_and_bytes(array):
+    buf = io.BytesIO()
+    h5transfer.write_array(buf, array)
+    buf.seek(0)
+    got = h5transfer.read_array(buf)
+    assert got.dtype == array.dtype and got.shape == array.shape
+    assert got.tobytes() == array.tobytes() and got.flags.writeable
+
+
+def test_a_truncated_array_is_an_os_error():
+    buf = io.BytesIO()
+    h5transfer.write_array(buf, np.arange(10.0))
+    with pytest.raises(OSError, match="of an array's 80 bytes"):
+        h5transfer.read_array(io.BytesIO(buf.getvalue()[:-5]))
 
 
 _EIGHT_THREADS = """

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import FastGRUError
 from . import isolate
-from .h5transfer import decode
+from .h5transfer import decode, read_array
 from .h5tree import Group
 from .h5walk import H5pyReader, source_argument
 
@@ -105,7 +105,7 @@ class PendingTree:
             data = io.BytesIO(self._child.ask(request, self.where))
         else:
             data = _in_process(lambda out: self._h5py.dataset(request, out))
-        return np.lib.format.read_array(data, allow_pickle=False)
+        return read_array(data)
 
     def _read_lite(self):
         """The tree, or None where the file is outside the built-in reader's subset."""

@@ -1,11 +1,15 @@
-"""A plain tree (``h5tree.py``) as bytes and back: JSON for the structure, ``.npy`` for
-numbers (never pickle), so the HDF5 library can run in a child process (``isolate.py``) and a
-file that crashes it cannot take fastgru down.
+"""A plain tree (``h5tree.py``) as bytes and back: JSON for the structure, arrays as a JSON
+header (numpy's dtype description, shape) and their raw bytes (never pickle), so the HDF5
+library can run in a child process (``isolate.py``) and a file that crashes it cannot take
+fastgru down. Not ``.npy``: numpy parses its header with ``ast.literal_eval``, whose compiler
+CPython 3.11 does not make safe for several threads at once (a load from a thread pool could
+fail with "SystemError: AST constructor recursion depth mismatch").
 """
 from __future__ import annotations
 
 import io
 import json
+import math
 import struct
 
 import numpy as np
@@ -21,7 +25,7 @@ def encode(root: Group, out) -> None:
     text = json.dumps(_enc_node(root, arrays)).encode()
     out.write(MAGIC + struct.pack("<Q", len(text)) + text)
     for array in arrays:
-        np.lib.format.write_array(out, array, allow_pickle=False)
+        write_array(out, array)
 
 
 def decode(payload: bytes, fetch=None) -> Group:
@@ -35,10 +39,51 @@ def decode(payload: bytes, fetch=None) -> Group:
 
     def array(index):
         while len(arrays) <= index:
-            arrays.append(np.lib.format.read_array(buf, allow_pickle=False))
+            arrays.append(read_array(buf))
         return arrays[index]
 
     return _dec_node(structure, array, fetch)
+
+
+_SIZE = struct.Struct("<Q")
+
+
+def write_array(out, array) -> None:
+    """One array: header bytes, header (JSON: dtype description, shape), data bytes, data."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.hasobject:
+        raise ValueError(f"an array of Python objects ({array.dtype}) is not sent")
+    head = json.dumps({"descr": np.lib.format.dtype_to_descr(array.dtype),
+                       "shape": list(array.shape)}).encode()
+    out.write(_SIZE.pack(len(head)) + head + _SIZE.pack(array.nbytes))
+    out.write(array.tobytes())
+
+
+def read_array(buf) -> np.ndarray:
+    """The array ``write_array`` wrote; OSError where the bytes do not hold one."""
+    try:
+        (size,) = _SIZE.unpack(buf.read(_SIZE.size))
+        head = json.loads(buf.read(size))
+        descr = head["descr"]
+        dtype = np.lib.format.descr_to_dtype(
+            [tuple(field) for field in descr] if isinstance(descr, list) else descr)
+        shape = tuple(int(d) for d in head["shape"])
+        (nbytes,) = _SIZE.unpack(buf.read(_SIZE.size))
+    except (struct.error, ValueError, TypeError, KeyError) as exc:
+        raise OSError(f"the HDF5 reader process sent a damaged array header ({exc})") from None
+    if dtype.hasobject:
+        raise OSError(f"the HDF5 reader process sent an array of Python objects ({dtype}), "
+                      "which is never unpickled")
+    if any(d < 0 for d in shape) or nbytes != math.prod(shape) * dtype.itemsize:
+        raise OSError(f"the HDF5 reader process sent an array of {nbytes} bytes for shape "
+                      f"{shape}, dtype {dtype}")
+    if dtype.itemsize == 0:
+        return np.zeros(shape, dtype)
+    data = bytearray(nbytes)   # writable, as numpy's own reader returns it
+    got = buf.readinto(data)
+    if got != nbytes:
+        raise OSError(f"the HDF5 reader process sent {got} of an array's {nbytes} bytes")
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
 
 
 def _enc_node(node, arrays):

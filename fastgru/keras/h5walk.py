@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ..errors import FastGRUError
-from .h5transfer import encode
+from .h5transfer import encode, write_array
 from .h5tree import (DEFERRED, MAX_WEIGHT_ELEMENTS, SKIPPED_TOP, Attributes, Dataset, Failed,
                      Group, ObjectCounter, is_weight_dtype)
 
@@ -60,7 +60,7 @@ class H5pyReader:
         self.read_bytes += math.prod(shape) * dtype.itemsize
         check_memory_cap(self.read_bytes, f"{self.where}: the HDF5 datasets read, up to "
                                           f"{ds.name} (shape {shape}, {dtype}),")
-        np.lib.format.write_array(out, np.asarray(ds[()]), allow_pickle=False)
+        write_array(out, np.asarray(ds[()]))
 
     def close(self) -> None:
         if self.h5 is not None:
