@@ -150,7 +150,7 @@ static uint32_t progress_of(uint64_t word) { return (uint32_t)word; }
 /* The caller's end of a job that waited for a descheduled member: each unit's word goes from a
  * state where no piece of it runs (2P: its phases before P are done) to ABORTED, waiting out a
  * piece that runs; then the caller does every remaining piece, phase by phase. */
-static int finish_alone(uint64_t tag, int phases, int units)
+static void finish_alone(uint64_t tag, int phases, int units)
 {
     uint32_t resume[FG_TEAM_UNITS_MAX], first = CLOSED;
     for (int q = 0; q < units; q++) {
@@ -171,7 +171,6 @@ static int finish_alone(uint64_t tag, int phases, int units)
         for (int q = 0; q < units && !stop; q++)
             if (p >= resume[q]) stop = team.fn(team.arg, (int)p, q);
     if (stop) atomic_store_explicit(&team.stop, 1, memory_order_relaxed);
-    return stop;
 }
 
 /* Member tid's part of job `serial` of n members; returns when the job is over (the caller:

@@ -26,10 +26,6 @@ def _load(entry, **kwargs):
                         custom_objects=CUSTOM_OBJECTS.get(entry["model"]), **kwargs)
 
 
-def _as_list(y):
-    return flatten(y)
-
-
 def _feed(xs):
     return xs if len(xs) > 1 else xs[0]
 
@@ -38,11 +34,11 @@ def _run(model, data):
     """Outputs for the stored inputs; stateful fixtures run call 0, call 1 (carried state),
     reset_states(), call 2."""
     if not is_stateful(data):
-        return _as_list(model.predict(_feed(arrays(data, "x"))))
-    got = _as_list(model.predict(_feed(arrays(data, "x", "_call0"))))
-    got += _as_list(model.predict(_feed(arrays(data, "x", "_call1"))))
+        return flatten(model.predict(_feed(arrays(data, "x"))))
+    got = flatten(model.predict(_feed(arrays(data, "x", "_call0"))))
+    got += flatten(model.predict(_feed(arrays(data, "x", "_call1"))))
     model.reset_states()
-    return got + _as_list(model.predict(_feed(arrays(data, "x", "_call2"))))
+    return got + flatten(model.predict(_feed(arrays(data, "x", "_call2"))))
 
 
 def _expected(data):
@@ -118,7 +114,7 @@ def stream_steps(stream, xs):
     step's outputs (a list)."""
     for t in range(next(x.shape[1] for x in xs if _has_time_axis(x))):
         step_in = [x[:, t] if _has_time_axis(x) else x for x in xs]
-        yield _as_list(stream.step(_feed(step_in)))
+        yield flatten(stream.step(_feed(step_in)))
 
 
 @pytest.mark.parametrize("entry", ONE_PER_MODEL, ids=lambda e: e["id"])
@@ -136,7 +132,7 @@ def test_stream_steps_equal_predict(entry):
         # non-causal (Bidirectional, go_backwards) or sequences joined along time
         assert "cannot be streamed" in str(exc)
         return
-    full = _as_list(model.predict(_feed(xs)))
+    full = flatten(model.predict(_feed(xs)))
     for t, step_out in enumerate(stream_steps(stream, xs)):
         for y_step, y_full in zip(step_out, full):
             if y_full.ndim == 3:

@@ -118,17 +118,14 @@ def nest_of_indices(outputs):
     return None if flat else nest
 
 
-def inputs_arg(inputs: list):
-    return inputs if len(inputs) > 1 else inputs[0]
-
-
-def predict(model, inputs: list, stateful: bool = False) -> list:
-    args = inputs_arg(inputs)
+def keras_outputs(model, inputs: list, stateful: bool = False):
+    """Keras' outputs for `inputs`, nested as the model returns them."""
+    args = inputs if len(inputs) > 1 else inputs[0]
     if stateful:
         # Keras 3.15 on jax does not carry stateful RNN state from one predict() to the next
         # (a direct call does, as predict() does under tf-keras and the numpy backend).
-        return as_list(model(args))
-    return as_list(model.predict(args, batch_size=len(inputs[0]), verbose=0))
+        return model(args)
+    return model.predict(args, batch_size=len(inputs[0]), verbose=0)
 
 
 def reset_states(model) -> None:
@@ -144,8 +141,7 @@ def run_fixture(model, fixture) -> dict:
     if fixture.stateful_calls is None:
         for i, x in enumerate(fixture.inputs):
             arrays[f"x{i}"] = x
-        outputs = model.predict(inputs_arg(fixture.inputs), batch_size=len(fixture.inputs[0]),
-                                verbose=0)
+        outputs = keras_outputs(model, fixture.inputs)
         for i, y in enumerate(as_list(outputs)):
             arrays[f"y{i}"] = y
         nest = nest_of_indices(outputs)
@@ -158,7 +154,7 @@ def run_fixture(model, fixture) -> dict:
             reset_states(model)
         for i, x in enumerate(inputs):
             arrays[f"x{i}_call{call}"] = x
-        for i, y in enumerate(predict(model, inputs, stateful=True)):
+        for i, y in enumerate(as_list(keras_outputs(model, inputs, stateful=True))):
             arrays[f"y{i}_call{call}"] = y
     for key in list(arrays):
         if key.endswith("_call0"):

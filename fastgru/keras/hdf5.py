@@ -78,10 +78,10 @@ def _is_group(obj):
 # Child groups of a layer in the order Keras walks them (``layer.weights`` order); the rest
 # follow by name and numeric suffix.
 _CHILD_ORDER = ("cell", "forward_layer", "backward_layer", "layer", "cells")
-# The config entry that describes each named child group (Bidirectional's inner layers, RNN's
-# cell); "cells" is StackedRNNCells' list.
+# The config entry that describes each named child group: Bidirectional's inner layers and
+# RNN's cell (a {class_name, config} entry), StackedRNNCells' cells (a list of them).
 _CHILD_CONFIG = {"cell": "cell", "forward_layer": "layer", "backward_layer": "backward_layer",
-                 "layer": "layer"}
+                 "layer": "layer", "cells": "cells"}
 
 
 def _child_key(name):
@@ -119,8 +119,7 @@ def _ordered_children(group, config):
     ordered = []
     for k in sorted(children, key=_child_key):
         entry = config.get(_CHILD_CONFIG.get(k, ""))
-        ordered.append((k, config.get("cells") if k == "cells" else
-                        entry.get("config") if isinstance(entry, dict) else None))
+        ordered.append((k, entry.get("config") if isinstance(entry, dict) else entry))
     return ordered
 
 
