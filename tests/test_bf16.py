@@ -24,10 +24,11 @@ import fastgru
 from fastgru import _core
 from fastgru.format import RECURRENT_KINDS
 from fastgru.keras import read_model
+from fastgru.output_structure import flatten
 from fastgru.spec import ACTIVATIONS
 from fixture_manifest import (CUSTOM_OBJECTS, MANIFEST, arrays, is_stateful, load_data,
                               max_error, paths)
-from test_load_fixtures import ONE_PER_MODEL, _as_list, _expected, _feed, _load, _run
+from test_load_fixtures import ONE_PER_MODEL, _expected, _feed, _load, _run
 
 ROOT = Path(__file__).resolve().parent.parent
 BF16_TOL = 2e-2
@@ -231,6 +232,6 @@ def test_bfloat16_stored_file_runs_in_either_precision(tmp_path):
     stored_bf = fastgru.load(path, precision="bfloat16")
     assert stored32.precision == "float32" and stored_bf.precision == "bfloat16"
     xs = arrays(data, "x")
-    a, b = _as_list(stored32.predict(_feed(xs))), _as_list(stored_bf.predict(_feed(xs)))
+    a, b = flatten(stored32.predict(_feed(xs))), flatten(stored_bf.predict(_feed(xs)))
     assert max_error(a, _expected(data)) <= BF16_TOL and max_error(b, _expected(data)) <= BF16_TOL
     assert any(not np.array_equal(p, q) for p, q in zip(a, b))   # x and h rounded too

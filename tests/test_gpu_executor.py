@@ -22,14 +22,14 @@ from fastgru.gpu import activations, device, kernels
 from fastgru.gpu.executor import unsupported_ops
 from fastgru.image_reader import ImageOp, ImageProgram
 from fastgru.model import Model
+from fastgru.output_structure import flatten
 from fastgru.registry import ACTIVATIONS, OPS
 from fixture_manifest import (MANIFEST, TOL, arrays, is_stateful, load_data, max_error,
                               tolerance)
 from gpu_harness import build_harness, harness_activate, harness_backend, numpy_backend
 from model_cases import SpecBuilder
 from test_conv import conv
-from test_load_fixtures import (ONE_PER_MODEL, _as_list, _expected, _feed, _load, _run,
-                                stream_steps)
+from test_load_fixtures import ONE_PER_MODEL, _expected, _feed, _load, _run, stream_steps
 
 HAVE_GPU = False
 try:
@@ -199,5 +199,5 @@ def test_real_device_reproduces_keras(entry):
     model = _load(entry, device="cuda")
     assert max_error(_run(model, data), _expected(data)) <= tolerance(entry)
     if not is_stateful(data):
-        got = _as_list(model.predict(_feed([cupy.asarray(x) for x in arrays(data, "x")])))
+        got = flatten(model.predict(_feed([cupy.asarray(x) for x in arrays(data, "x")])))
         assert all(isinstance(g, cupy.ndarray) for g in got)
